@@ -1,0 +1,45 @@
+package main
+
+import (
+	"net/netip"
+
+	"github.com/spf13/cobra"
+
+	"github.com/dsrlab/dsrlab/internal/echo"
+)
+
+// newEchoCmd is the service reals run; dsrlab starts it inside the real's
+// container, from the copy of itself in the node image.
+func newEchoCmd() *cobra.Command {
+	var node, addr string
+	var listen []string
+	cmd := &cobra.Command{
+		Use:    "echo",
+		Short:  "Run the echo service of a real (started by `up` inside real containers)",
+		Hidden: true,
+		Args:   cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			srv := &echo.Server{Node: node}
+			if addr != "" {
+				a, err := netip.ParseAddr(addr)
+				if err != nil {
+					return err
+				}
+				srv.Addr = a
+			}
+			var ls []echo.Listener
+			for _, s := range listen {
+				l, err := echo.ParseListener(s)
+				if err != nil {
+					return err
+				}
+				ls = append(ls, l)
+			}
+			return srv.Serve(cmd.Context(), ls)
+		},
+	}
+	cmd.Flags().StringVar(&node, "node", "real", "node name to put in answers")
+	cmd.Flags().StringVar(&addr, "addr", "", "the real's own address to put in answers")
+	cmd.Flags().StringArrayVar(&listen, "listen", nil, "tcp/ADDR:PORT or udp/ADDR:PORT (repeatable)")
+	return cmd
+}

@@ -1,0 +1,37 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+)
+
+func newValidateCmd() *cobra.Command {
+	var file string
+	var resolved bool
+	cmd := &cobra.Command{
+		Use:   "validate",
+		Short: "Check a topology file; with --resolved, print it with every derived value filled in",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			topo, err := loadTopology(file)
+			if err != nil {
+				return err
+			}
+			if resolved {
+				out, err := topo.Resolved()
+				if err != nil {
+					return err
+				}
+				_, err = cmd.OutOrStdout().Write(out)
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s: lab %q is valid (%d nodes, %d links, %d VIPs)\n",
+				topo.File, topo.Name, len(topo.Nodes), len(topo.Links), len(topo.VIPs))
+			return nil
+		},
+	}
+	cmd.Flags().StringVarP(&file, "topology", "t", "", "topology file (default: the embedded reference lab)")
+	cmd.Flags().BoolVar(&resolved, "resolved", false, "print the fully resolved topology")
+	return cmd
+}

@@ -1,0 +1,166 @@
+// Package image builds dsrlab's default node image locally. There may be no
+// registry to pull from, so the image is assembled from what the host has:
+// Debian's static busybox (sh, ip, nc, ...) and dsrlab's own static binary,
+// which reals run as their echo service.
+package image
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"debug/elf"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+
+	"github.com/dsrlab/dsrlab/internal/runtime"
+)
+
+// BinaryPath is where dsrlab's own binary sits inside the image.
+const BinaryPath = "/usr/local/bin/dsrlab"
+
+// digestLabel records what the image was built from, so an image left by an
+// older dsrlab (whose echo service may differ) is rebuilt, not trusted.
+const digestLabel = "dsrlab.image.digest"
+
+// busyboxCandidates are where Debian's busybox-static puts the binary.
+var busyboxCandidates = []string{"/bin/busybox", "/usr/bin/busybox"}
+
+// Ensure builds tag unless an image built from the same inputs exists.
+// It reports whether it built.
+func Ensure(ctx context.Context, rt runtime.Runtime, tag string, force bool) (bool, error) {
+	in, err := collectInputs()
+	if err != nil {
+		return false, err
+	}
+	if !force {
+		labels, err := rt.ImageLabels(ctx, tag)
+		switch {
+		case err == nil && labels[digestLabel] == in.digest:
+			return false, nil
+		case err != nil && !errors.Is(err, runtime.ErrNotFound):
+			return false, err
+		}
+	}
+	buildCtx, err := in.buildContext()
+	if err != nil {
+		return false, err
+	}
+	if err := rt.BuildImage(ctx, tag, bytes.NewReader(buildCtx)); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+type inputs struct {
+	busybox []byte
+	applets []string
+	self    []byte
+	digest  string
+}
+
+func collectInputs() (*inputs, error) {
+	bbPath := ""
+	for _, p := range busyboxCandidates {
+		if _, err := os.Stat(p); err == nil {
+			bbPath = p
+			break
+		}
+	}
+	if bbPath == "" {
+		return nil, errors.New("building the node image needs a static busybox, and none was found at " +
+			strings.Join(busyboxCandidates, " or ") + ": install it with `apt-get install busybox-static`")
+	}
+	bb, err := readStatic(bbPath, "install Debian's busybox-static (`apt-get install busybox-static`), not the dynamic busybox")
+	if err != nil {
+		return nil, err
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return nil, fmt.Errorf("find dsrlab's own binary: %w", err)
+	}
+	selfBytes, err := readStatic(self, "build dsrlab with CGO_ENABLED=0 (`make build` does)")
+	if err != nil {
+		return nil, err
+	}
+	out, err := exec.Command(bbPath, "--list").Output()
+	if err != nil {
+		return nil, fmt.Errorf("list busybox applets: %w", err)
+	}
+	in := &inputs{busybox: bb, applets: strings.Fields(string(out)), self: selfBytes}
+	h := sha256.New()
+	h.Write([]byte(dockerfile("")))
+	h.Write(bb)
+	h.Write(selfBytes)
+	in.digest = hex.EncodeToString(h.Sum(nil))
+	return in, nil
+}
+
+// readStatic reads an executable that must run in an image with no libc.
+func readStatic(path, hint string) ([]byte, error) {
+	f, err := elf.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	defer f.Close()
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_INTERP {
+			return nil, fmt.Errorf("%s is dynamically linked and cannot run in the scratch-based node image: %s", path, hint)
+		}
+	}
+	return os.ReadFile(path)
+}
+
+func dockerfile(digest string) string {
+	return "FROM scratch\nCOPY rootfs/ /\nLABEL " + digestLabel + "=" + digest + "\nCMD [\"/bin/sh\"]\n"
+}
+
+// buildContext is a tar stream with the Dockerfile and the root file system
+// to copy. Applets are symlinks to busybox, made here rather than by a RUN
+// step, so the build starts no container.
+func (in *inputs) buildContext() ([]byte, error) {
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	add := func(h *tar.Header, body []byte) error {
+		h.Size = int64(len(body))
+		if err := tw.WriteHeader(h); err != nil {
+			return err
+		}
+		_, err := tw.Write(body)
+		return err
+	}
+	entries := []struct {
+		h    *tar.Header
+		body []byte
+	}{
+		{&tar.Header{Name: "Dockerfile", Mode: 0o644, Typeflag: tar.TypeReg}, []byte(dockerfile(in.digest))},
+		{&tar.Header{Name: "rootfs/bin/", Mode: 0o755, Typeflag: tar.TypeDir}, nil},
+		{&tar.Header{Name: "rootfs/bin/busybox", Mode: 0o755, Typeflag: tar.TypeReg}, in.busybox},
+		{&tar.Header{Name: "rootfs/tmp/", Mode: 0o1777, Typeflag: tar.TypeDir}, nil},
+		{&tar.Header{Name: "rootfs/usr/local/bin/", Mode: 0o755, Typeflag: tar.TypeDir}, nil},
+		{&tar.Header{Name: "rootfs" + BinaryPath, Mode: 0o755, Typeflag: tar.TypeReg}, in.self},
+	}
+	for _, e := range entries {
+		if err := add(e.h, e.body); err != nil {
+			return nil, err
+		}
+	}
+	for _, a := range in.applets {
+		if a == "busybox" || strings.Contains(a, "/") {
+			continue
+		}
+		h := &tar.Header{Name: "rootfs/bin/" + a, Linkname: "busybox", Mode: 0o777, Typeflag: tar.TypeSymlink}
+		if err := add(h, nil); err != nil {
+			return nil, err
+		}
+	}
+	if err := tw.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+

@@ -1,0 +1,157 @@
+package netconf
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"strings"
+
+	"github.com/safchain/ethtool"
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+)
+
+// Endpoint is one end of a veth link.
+type Endpoint struct {
+	NS   *Namespace
+	Name string
+	MAC  net.HardwareAddr
+}
+
+// CreateVeth creates a veth pair whose ends are born in their final
+// namespaces under their final names. The kernel does this in one request,
+// so a failure leaves nothing behind, and no end ever appears in the host
+// namespace where it could clash with or be left among the host's interfaces.
+func CreateVeth(a, b Endpoint, mtu int) error {
+	veth := &netlink.Veth{
+		LinkAttrs:        netlink.LinkAttrs{Name: a.Name, MTU: mtu, HardwareAddr: a.MAC},
+		PeerName:         b.Name,
+		PeerHardwareAddr: b.MAC,
+		PeerMTU:          uint32(mtu),
+		PeerNamespace:    netlink.NsFd(int(b.NS.ns)),
+	}
+	if err := a.NS.h.LinkAdd(veth); err != nil {
+		return fmt.Errorf("create veth %s:%s <-> %s:%s: %w", a.NS.name, a.Name, b.NS.name, b.Name, err)
+	}
+	return nil
+}
+
+// ConfigureInterface gives an interface its address (if any), turns TX
+// checksum offload off and brings it up.
+//
+// Offload must be off because a frame that becomes an XDP frame on its way
+// (native XDP on the path) loses CHECKSUM_PARTIAL, and the receiver would see
+// a TCP checksum that was never filled in.
+func (n *Namespace) ConfigureInterface(name string, addr netip.Prefix) error {
+	link, err := n.h.LinkByName(name)
+	if err != nil {
+		return fmt.Errorf("%s: interface %s: %w", n.name, name, err)
+	}
+	if addr.IsValid() {
+		if err := n.h.AddrAdd(link, &netlink.Addr{IPNet: ipNet(addr)}); err != nil {
+			return fmt.Errorf("%s: add %s to %s: %w", n.name, addr, name, err)
+		}
+	}
+	if err := n.DisableTxChecksum(name); err != nil {
+		return err
+	}
+	if err := n.h.LinkSetUp(link); err != nil {
+		return fmt.Errorf("%s: set %s up: %w", n.name, name, err)
+	}
+	return nil
+}
+
+// DisableTxChecksum turns off every tx-checksum-* feature of an interface.
+func (n *Namespace) DisableTxChecksum(name string) error {
+	return n.Do(func() error {
+		et, err := ethtool.NewEthtool()
+		if err != nil {
+			return fmt.Errorf("%s: ethtool socket: %w", n.name, err)
+		}
+		defer et.Close()
+		features, err := et.Features(name)
+		if err != nil {
+			return fmt.Errorf("%s: ethtool features of %s: %w", n.name, name, err)
+		}
+		off := map[string]bool{}
+		for f, on := range features {
+			if on && strings.HasPrefix(f, "tx-checksum-") {
+				off[f] = false
+			}
+		}
+		if len(off) == 0 {
+			return nil
+		}
+		if err := et.Change(name, off); err != nil {
+			return fmt.Errorf("%s: turn tx checksum offload off on %s: %w", n.name, name, err)
+		}
+		return nil
+	})
+}
+
+// TxChecksumOn reports whether any tx-checksum-* feature is still on.
+func (n *Namespace) TxChecksumOn(name string) (bool, error) {
+	on := false
+	err := n.Do(func() error {
+		et, err := ethtool.NewEthtool()
+		if err != nil {
+			return err
+		}
+		defer et.Close()
+		features, err := et.Features(name)
+		if err != nil {
+			return err
+		}
+		for f, v := range features {
+			on = on || (v && strings.HasPrefix(f, "tx-checksum-"))
+		}
+		return nil
+	})
+	return on, err
+}
+
+// AddRoute adds a route; a zero-length dst is the default route.
+func (n *Namespace) AddRoute(dst netip.Prefix, via netip.Addr) error {
+	r := &netlink.Route{Gw: via.AsSlice()}
+	if dst.Bits() > 0 {
+		r.Dst = ipNet(dst)
+	}
+	if err := n.h.RouteAdd(r); err != nil {
+		return fmt.Errorf("%s: route %s via %s: %w", n.name, dst, via, err)
+	}
+	return nil
+}
+
+// AddLoopbackAddress puts a host address on lo, the way a real accepts
+// traffic for a VIP without answering ARP for it.
+func (n *Namespace) AddLoopbackAddress(addr netip.Addr) error {
+	lo, err := n.h.LinkByName("lo")
+	if err != nil {
+		return fmt.Errorf("%s: lo: %w", n.name, err)
+	}
+	p := netip.PrefixFrom(addr, addr.BitLen())
+	if err := n.h.AddrAdd(lo, &netlink.Addr{IPNet: ipNet(p)}); err != nil && !errors.Is(err, unix.EEXIST) {
+		return fmt.Errorf("%s: add %s to lo: %w", n.name, p, err)
+	}
+	if err := n.h.LinkSetUp(lo); err != nil {
+		return fmt.Errorf("%s: set lo up: %w", n.name, err)
+	}
+	return nil
+}
+
+// Stats returns an interface's counters.
+func (n *Namespace) Stats(name string) (*netlink.LinkStatistics, error) {
+	link, err := n.h.LinkByName(name)
+	if err != nil {
+		return nil, fmt.Errorf("%s: interface %s: %w", n.name, name, err)
+	}
+	if link.Attrs().Statistics == nil {
+		return nil, fmt.Errorf("%s: no statistics for %s", n.name, name)
+	}
+	return link.Attrs().Statistics, nil
+}
+
+func ipNet(p netip.Prefix) *net.IPNet {
+	return &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}
+}

@@ -1,0 +1,109 @@
+// Package netconf configures network namespaces (in practice, containers'):
+// veth links, addresses, routes, offloads, XDP attachment and IPIP devices.
+// Everything goes through netlink or ioctls, never through the ip or ethtool
+// binaries, so it works whatever the container image holds.
+package netconf
+
+import (
+	"fmt"
+	"net"
+	"runtime"
+	"time"
+
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+)
+
+// Namespace is an open network namespace.
+type Namespace struct {
+	name string // for messages only
+	ns   netns.NsHandle
+	h    *netlink.Handle
+}
+
+// FromPID opens the network namespace of a process, typically a
+// container's init; the handle stays valid even if the process exits.
+func FromPID(pid int, name string) (*Namespace, error) {
+	ns, err := netns.GetFromPid(pid)
+	if err != nil {
+		return nil, fmt.Errorf("%s: open netns of pid %d: %w", name, pid, err)
+	}
+	return fromHandle(ns, name)
+}
+
+// FromPath opens a namespace bind-mounted at path (e.g. /var/run/netns/x).
+func FromPath(path string) (*Namespace, error) {
+	ns, err := netns.GetFromPath(path)
+	if err != nil {
+		return nil, fmt.Errorf("open netns %s: %w", path, err)
+	}
+	return fromHandle(ns, path)
+}
+
+func fromHandle(ns netns.NsHandle, name string) (*Namespace, error) {
+	h, err := netlink.NewHandleAt(ns)
+	if err != nil {
+		ns.Close()
+		return nil, fmt.Errorf("%s: netlink handle: %w", name, err)
+	}
+	return &Namespace{name: name, ns: ns, h: h}, nil
+}
+
+// Name is the label the namespace was opened with.
+func (n *Namespace) Name() string { return n.name }
+
+// Handle is a netlink handle bound to the namespace.
+func (n *Namespace) Handle() *netlink.Handle { return n.h }
+
+// Close releases the handle; the namespace itself lives on.
+func (n *Namespace) Close() {
+	n.h.Close()
+	n.ns.Close()
+}
+
+// Do runs fn on an OS thread that has entered the namespace. Sockets fn
+// creates belong to the namespace for their whole life, which is how ioctls,
+// dials and netlink calls without a Handle variant reach it.
+func (n *Namespace) Do(fn func() error) error {
+	errc := make(chan error, 1)
+	// A fresh goroutine keeps the caller's thread out of it: if restoring the
+	// original namespace fails, the locked thread is discarded when the
+	// goroutine exits instead of leaking the wrong namespace to other code.
+	go func() {
+		runtime.LockOSThread()
+		orig, err := netns.Get()
+		if err != nil {
+			errc <- fmt.Errorf("get current netns: %w", err)
+			return
+		}
+		defer orig.Close()
+		if err := netns.Set(n.ns); err != nil {
+			errc <- fmt.Errorf("%s: enter netns: %w", n.name, err)
+			return
+		}
+		ferr := fn()
+		if err := netns.Set(orig); err != nil {
+			errc <- fmt.Errorf("restore netns: %w", err)
+			return
+		}
+		runtime.UnlockOSThread()
+		errc <- ferr
+	}()
+	return <-errc
+}
+
+// Dial opens a connection from inside the namespace. The socket is created
+// there, so the connection uses the namespace's addresses and routes for its
+// whole life, whichever thread later serves it.
+func (n *Namespace) Dial(network, addr string, timeout time.Duration) (net.Conn, error) {
+	var c net.Conn
+	err := n.Do(func() error {
+		var err error
+		c, err = net.DialTimeout(network, addr, timeout)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%s: dial %s %s: %w", n.name, network, addr, err)
+	}
+	return c, nil
+}

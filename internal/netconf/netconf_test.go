@@ -1,0 +1,189 @@
+package netconf
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+)
+
+// newNamespace gives a test its own empty network namespace, released when
+// the test ends (the namespace dies with its last file descriptor).
+func newNamespace(t *testing.T, name string) *Namespace {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: creates network namespaces")
+	}
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	orig, err := netns.Get()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer orig.Close()
+	handle, err := netns.New()
+	if err != nil {
+		t.Fatalf("new netns: %v", err)
+	}
+	if err := netns.Set(orig); err != nil {
+		t.Fatalf("restore netns: %v", err)
+	}
+	ns, err := fromHandle(handle, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(ns.Close)
+	return ns
+}
+
+var (
+	macA = net.HardwareAddr{0x02, 0, 0, 0, 0, 0x0a}
+	macB = net.HardwareAddr{0x02, 0, 0, 0, 0, 0x0b}
+)
+
+func vethPair(t *testing.T, mtu int) (*Namespace, *Namespace) {
+	t.Helper()
+	a, b := newNamespace(t, "a"), newNamespace(t, "b")
+	if err := CreateVeth(Endpoint{a, "eth0", macA}, Endpoint{b, "eth2", macB}, mtu); err != nil {
+		t.Fatal(err)
+	}
+	return a, b
+}
+
+func TestCreateVethPutsEachEndInItsNamespace(t *testing.T) {
+	a, b := vethPair(t, 3000)
+	for _, c := range []struct {
+		ns   *Namespace
+		name string
+		mac  net.HardwareAddr
+	}{{a, "eth0", macA}, {b, "eth2", macB}} {
+		l, err := c.ns.h.LinkByName(c.name)
+		if err != nil {
+			t.Fatalf("%s: %v", c.ns.name, err)
+		}
+		if l.Type() != "veth" || l.Attrs().MTU != 3000 || !bytes.Equal(l.Attrs().HardwareAddr, c.mac) {
+			t.Errorf("%s:%s = type %s mtu %d mac %s, want veth 3000 %s", c.ns.name, c.name, l.Type(), l.Attrs().MTU, l.Attrs().HardwareAddr, c.mac)
+		}
+	}
+	host, err := netlink.LinkList()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range host {
+		if bytes.Equal(l.Attrs().HardwareAddr, macA) || bytes.Equal(l.Attrs().HardwareAddr, macB) {
+			t.Errorf("veth end %s appeared in the host namespace", l.Attrs().Name)
+		}
+	}
+}
+
+func TestCreateVethFailureLeavesNothing(t *testing.T) {
+	a, b := vethPair(t, 1500)
+	// eth2 is taken in b: the second pair must fail as a whole.
+	err := CreateVeth(Endpoint{a, "eth1", nil}, Endpoint{b, "eth2", nil}, 1500)
+	if err == nil {
+		t.Fatal("second veth with a clashing name was created")
+	}
+	if _, err := a.h.LinkByName("eth1"); err == nil {
+		t.Error("failed CreateVeth left eth1 behind")
+	}
+}
+
+func TestAddressingRoutesAndTraffic(t *testing.T) {
+	a, b := vethPair(t, 1500)
+	if err := a.ConfigureInterface("eth0", netip.MustParsePrefix("10.111.220.11/24")); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.ConfigureInterface("eth2", netip.MustParsePrefix("10.111.220.12/24")); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		ns   *Namespace
+		name string
+	}{{a, "eth0"}, {b, "eth2"}} {
+		on, err := c.ns.TxChecksumOn(c.name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if on {
+			t.Errorf("%s:%s: tx checksum offload still on", c.ns.name, c.name)
+		}
+	}
+	gw := netip.MustParseAddr("10.111.220.12")
+	if err := a.AddRoute(netip.Prefix{}, gw); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.AddRoute(netip.MustParsePrefix("192.168.10.1/32"), gw); err != nil {
+		t.Fatal(err)
+	}
+	routes, err := a.h.RouteList(nil, netlink.FAMILY_V4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var haveDefault, haveHost bool
+	for _, r := range routes {
+		if r.Gw.Equal(gw.AsSlice()) {
+			haveDefault = haveDefault || r.Dst == nil || r.Dst.IP.IsUnspecified()
+			haveHost = haveHost || (r.Dst != nil && r.Dst.String() == "192.168.10.1/32")
+		}
+	}
+	if !haveDefault || !haveHost {
+		t.Errorf("routes = %v, want default and 192.168.10.1/32 via %s", routes, gw)
+	}
+
+	// The VIP lives on b's lo; a reaches it through its routes.
+	vip := netip.MustParseAddr("192.168.10.1")
+	if err := b.AddLoopbackAddress(vip); err != nil {
+		t.Fatal(err)
+	}
+	var ln net.Listener
+	if err := b.Do(func() (err error) { ln, err = net.Listen("tcp", "192.168.10.1:0"); return err }); err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		c, err := ln.Accept()
+		if err == nil {
+			io.Copy(c, c)
+			c.Close()
+		}
+	}()
+	c, err := a.Dial("tcp", ln.Addr().String(), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	c.Write([]byte("ping"))
+	buf := make([]byte, 4)
+	if _, err := io.ReadFull(c, buf); err != nil || string(buf) != "ping" {
+		t.Fatalf("echo through the veth: %q, %v", buf, err)
+	}
+	if got := c.LocalAddr().(*net.TCPAddr).IP.String(); got != "10.111.220.11" {
+		t.Errorf("connection left from %s, want a's address", got)
+	}
+}
+
+func TestIPIPDeviceOrNotSupported(t *testing.T) {
+	ns := newNamespace(t, "real")
+	err := ns.AddIPIPDevice("ipip0")
+	switch {
+	case err == nil:
+		l, err := ns.h.LinkByName("ipip0")
+		if err != nil || l.Type() != "ipip" || l.Attrs().Flags&net.FlagUp == 0 {
+			t.Fatalf("ipip0 = %v, %v; want an ipip device, up", l, err)
+		}
+		t.Log("kernel has ipip: created an external ipip device")
+	case errors.Is(err, ErrNotSupported):
+		t.Logf("kernel has no ipip (the XDP decap path is used): %v", err)
+	default:
+		t.Fatalf("AddIPIPDevice: %v", err)
+	}
+}

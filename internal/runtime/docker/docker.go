@@ -1,0 +1,220 @@
+// Package docker implements runtime.Runtime with the Docker Engine API.
+package docker
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+
+	"github.com/docker/docker/api/types/build"
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/client"
+	"github.com/docker/docker/pkg/jsonmessage"
+	"github.com/docker/docker/pkg/stdcopy"
+
+	"github.com/dsrlab/dsrlab/internal/runtime"
+)
+
+// Docker talks to the engine named by the usual DOCKER_HOST environment.
+type Docker struct {
+	c *client.Client
+}
+
+// New connects lazily: the first call fails if no engine answers.
+func New() (*Docker, error) {
+	// The engine on a Debian host can be much older than this client library;
+	// negotiation picks the newest API version both understand.
+	c, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
+	if err != nil {
+		return nil, fmt.Errorf("docker client: %w", err)
+	}
+	return &Docker{c: c}, nil
+}
+
+// Close releases the client's connections.
+func (d *Docker) Close() error { return d.c.Close() }
+
+func (d *Docker) Ping(ctx context.Context) error {
+	if _, err := d.c.Ping(ctx); err != nil {
+		return fmt.Errorf("the Docker engine is not reachable at %s (%w); start it, e.g. "+
+			"`systemctl start docker` or `dockerd >/var/log/dockerd.log 2>&1 &` "+
+			"(scripts/install-deps.sh installs and starts it)", d.c.DaemonHost(), err)
+	}
+	return nil
+}
+
+func (d *Docker) Run(ctx context.Context, spec runtime.ContainerSpec) (*runtime.Container, error) {
+	cfg := &container.Config{
+		Image:    spec.Image,
+		Cmd:      spec.Cmd,
+		Env:      envList(spec.Env),
+		Labels:   spec.Labels,
+		Hostname: spec.Hostname,
+	}
+	host := &container.HostConfig{
+		// Links are wired by dsrlab itself; Docker's own networking would add
+		// an interface and routes the lab does not describe.
+		NetworkMode:   "none",
+		CapAdd:        spec.CapAdd,
+		Sysctls:       spec.Sysctls,
+		RestartPolicy: container.RestartPolicy{Name: container.RestartPolicyDisabled},
+	}
+	created, err := d.c.ContainerCreate(ctx, cfg, host, nil, nil, spec.Name)
+	if err != nil {
+		return nil, fmt.Errorf("create container %s: %w", spec.Name, err)
+	}
+	if err := d.c.ContainerStart(ctx, created.ID, container.StartOptions{}); err != nil {
+		// The created-but-not-started container is ours: do not leave it behind.
+		_ = d.Remove(context.WithoutCancel(ctx), created.ID)
+		return nil, fmt.Errorf("start container %s: %w", spec.Name, err)
+	}
+	c, err := d.Inspect(ctx, created.ID)
+	if err != nil {
+		_ = d.Remove(context.WithoutCancel(ctx), created.ID)
+		return nil, err
+	}
+	if c.PID == 0 {
+		_ = d.Remove(context.WithoutCancel(ctx), created.ID)
+		return nil, fmt.Errorf("container %s exited right after start (state %s): check its cmd", spec.Name, c.State)
+	}
+	return c, nil
+}
+
+func (d *Docker) Inspect(ctx context.Context, nameOrID string) (*runtime.Container, error) {
+	info, err := d.c.ContainerInspect(ctx, nameOrID)
+	if err != nil {
+		if client.IsErrNotFound(err) {
+			return nil, fmt.Errorf("container %s: %w", nameOrID, runtime.ErrNotFound)
+		}
+		return nil, fmt.Errorf("inspect container %s: %w", nameOrID, err)
+	}
+	c := &runtime.Container{
+		ID:      info.ID,
+		Name:    trimSlash(info.Name),
+		Image:   info.Config.Image,
+		Labels:  info.Config.Labels,
+		Created: info.Created,
+	}
+	if info.State != nil {
+		c.State = info.State.Status
+		c.PID = info.State.Pid
+	}
+	return c, nil
+}
+
+func (d *Docker) List(ctx context.Context, labels map[string]string) ([]runtime.Container, error) {
+	args := filters.NewArgs()
+	for k, v := range labels {
+		args.Add("label", k+"="+v)
+	}
+	list, err := d.c.ContainerList(ctx, container.ListOptions{All: true, Filters: args})
+	if err != nil {
+		return nil, fmt.Errorf("list containers: %w", err)
+	}
+	out := make([]runtime.Container, 0, len(list))
+	for _, s := range list {
+		name := ""
+		if len(s.Names) > 0 {
+			name = trimSlash(s.Names[0])
+		}
+		out = append(out, runtime.Container{ID: s.ID, Name: name, Image: s.Image, State: string(s.State), Labels: s.Labels})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
+}
+
+func (d *Docker) Remove(ctx context.Context, id string) error {
+	err := d.c.ContainerRemove(ctx, id, container.RemoveOptions{Force: true, RemoveVolumes: true})
+	if err != nil && !client.IsErrNotFound(err) {
+		return fmt.Errorf("remove container %s: %w", id, err)
+	}
+	return nil
+}
+
+func (d *Docker) Exec(ctx context.Context, id string, cmd []string) (runtime.ExecResult, error) {
+	ex, err := d.c.ContainerExecCreate(ctx, id, container.ExecOptions{Cmd: cmd, AttachStdout: true, AttachStderr: true})
+	if err != nil {
+		return runtime.ExecResult{}, fmt.Errorf("exec %q: %w", cmd, err)
+	}
+	att, err := d.c.ContainerExecAttach(ctx, ex.ID, container.ExecAttachOptions{})
+	if err != nil {
+		return runtime.ExecResult{}, fmt.Errorf("exec %q: attach: %w", cmd, err)
+	}
+	defer att.Close()
+	var out bytes.Buffer
+	if _, err := stdcopy.StdCopy(&out, &out, att.Reader); err != nil {
+		return runtime.ExecResult{}, fmt.Errorf("exec %q: read output: %w", cmd, err)
+	}
+	st, err := d.c.ContainerExecInspect(ctx, ex.ID)
+	if err != nil {
+		return runtime.ExecResult{}, fmt.Errorf("exec %q: inspect: %w", cmd, err)
+	}
+	return runtime.ExecResult{ExitCode: st.ExitCode, Output: out.String()}, nil
+}
+
+func (d *Docker) ExecDetached(ctx context.Context, id string, cmd []string) error {
+	ex, err := d.c.ContainerExecCreate(ctx, id, container.ExecOptions{Cmd: cmd, Detach: true})
+	if err != nil {
+		return fmt.Errorf("exec %q: %w", cmd, err)
+	}
+	if err := d.c.ContainerExecStart(ctx, ex.ID, container.ExecStartOptions{Detach: true}); err != nil {
+		return fmt.Errorf("exec %q: start: %w", cmd, err)
+	}
+	return nil
+}
+
+func (d *Docker) ImageLabels(ctx context.Context, ref string) (map[string]string, error) {
+	img, err := d.c.ImageInspect(ctx, ref)
+	if err != nil {
+		if client.IsErrNotFound(err) {
+			return nil, fmt.Errorf("image %s: %w", ref, runtime.ErrNotFound)
+		}
+		return nil, fmt.Errorf("inspect image %s: %w", ref, err)
+	}
+	if img.Config == nil {
+		return map[string]string{}, nil
+	}
+	return img.Config.Labels, nil
+}
+
+func (d *Docker) BuildImage(ctx context.Context, tag string, buildContext io.Reader) error {
+	resp, err := d.c.ImageBuild(ctx, buildContext, build.ImageBuildOptions{
+		Tags:           []string{tag},
+		Remove:         true,
+		ForceRemove:    true,
+		SuppressOutput: true,
+	})
+	if err != nil {
+		return fmt.Errorf("build image %s: %w", tag, err)
+	}
+	defer resp.Body.Close()
+	// The build's outcome is only in the streamed messages, not the status code.
+	if err := jsonmessage.DisplayJSONMessagesStream(resp.Body, io.Discard, 0, false, nil); err != nil {
+		var jm *jsonmessage.JSONError
+		if errors.As(err, &jm) {
+			return fmt.Errorf("build image %s: %s", tag, jm.Message)
+		}
+		return fmt.Errorf("build image %s: %w", tag, err)
+	}
+	return nil
+}
+
+func envList(env map[string]string) []string {
+	out := make([]string, 0, len(env))
+	for k, v := range env {
+		out = append(out, k+"="+v)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func trimSlash(name string) string {
+	if len(name) > 0 && name[0] == '/' {
+		return name[1:]
+	}
+	return name
+}

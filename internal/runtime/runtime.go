@@ -1,0 +1,67 @@
+// Package runtime is the small container-runtime interface the orchestrator
+// needs. The Docker implementation lives in runtime/docker so that nothing
+// else in dsrlab imports the Docker SDK.
+package runtime
+
+import (
+	"context"
+	"errors"
+	"io"
+)
+
+// ErrNotFound is returned when a container or image does not exist.
+var ErrNotFound = errors.New("not found")
+
+// ContainerSpec is what the orchestrator asks for: a container with no
+// network of its own (links are wired afterwards) and only named capabilities,
+// because privileged containers cannot start on every host.
+type ContainerSpec struct {
+	Name     string
+	Hostname string
+	Image    string
+	Cmd      []string
+	Env      map[string]string
+	Labels   map[string]string
+	Sysctls  map[string]string
+	CapAdd   []string
+}
+
+// Container is the runtime's view of one container.
+type Container struct {
+	ID      string
+	Name    string
+	Image   string
+	State   string // "running", "exited", ...
+	PID     int    // 0 unless running
+	Labels  map[string]string
+	Created string
+}
+
+// ExecResult is the outcome of a command run to completion in a container.
+type ExecResult struct {
+	ExitCode int
+	Output   string // stdout and stderr interleaved
+}
+
+// Runtime is a container engine.
+type Runtime interface {
+	// Ping fails with a message that says how to start the engine when it is
+	// not reachable.
+	Ping(ctx context.Context) error
+	// Run creates and starts a container and returns it inspected (PID set).
+	Run(ctx context.Context, spec ContainerSpec) (*Container, error)
+	Inspect(ctx context.Context, nameOrID string) (*Container, error)
+	// List returns all containers, running or not, that carry every label given.
+	List(ctx context.Context, labels map[string]string) ([]Container, error)
+	// Remove kills and removes a container; a missing one is not an error.
+	Remove(ctx context.Context, id string) error
+	Exec(ctx context.Context, id string, cmd []string) (ExecResult, error)
+	// ExecDetached starts a long-running process in the container and returns
+	// without waiting for it.
+	ExecDetached(ctx context.Context, id string, cmd []string) error
+	// ImageLabels returns the labels of a local image, or ErrNotFound.
+	ImageLabels(ctx context.Context, ref string) (map[string]string, error)
+	// BuildImage builds buildContext (a tar stream with a Dockerfile at its
+	// root) and tags it.
+	BuildImage(ctx context.Context, tag string, buildContext io.Reader) error
+}

@@ -1,0 +1,498 @@
+package topology
+
+import (
+	"cmp"
+	"crypto/sha256"
+	"encoding/binary"
+	"fmt"
+	"maps"
+	"net"
+	"net/netip"
+	"regexp"
+	"slices"
+	"strings"
+	"unicode"
+)
+
+var (
+	labNameRE  = regexp.MustCompile(`^[a-z0-9-]{1,32}$`)
+	nodeNameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,31}$`)
+	// prefixRE is what Docker accepts at the start of a container name;
+	// node names are valid continuations of it.
+	prefixRE = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`)
+)
+
+const (
+	// minMTU is the smallest MTU IPv4 allows (RFC 791).
+	minMTU = 68
+	// maxMTU is the largest MTU a veth keeps once a native XDP program is
+	// attached (measured, DESIGN.md pitfall 3). Links must work whichever
+	// XDP mode katran ends up in, so nothing above it is accepted.
+	maxMTU = 3498
+)
+
+// builder turns a rawTopology into a Topology, collecting every structural
+// problem on the way instead of stopping at the first.
+type builder struct {
+	file string
+	doc  document
+	errs ErrorList
+	// ifaceAddrs records where each interface address was first seen.
+	ifaceAddrs map[netip.Addr]fieldPath
+}
+
+func (b *builder) errorf(p fieldPath, format string, args ...any) {
+	b.report(p, false, fmt.Sprintf(format, args...))
+}
+
+// keyErrorf reports a problem with a mapping key itself, such as a node
+// name, at the key rather than at its value.
+func (b *builder) keyErrorf(p fieldPath, format string, args ...any) {
+	b.report(p, true, fmt.Sprintf(format, args...))
+}
+
+func (b *builder) report(p fieldPath, atKey bool, msg string) {
+	line, col := b.doc.position(p, atKey)
+	b.errs = append(b.errs, &Error{File: b.file, Line: line, Column: col, Field: p.String(), Msg: msg})
+}
+
+func (b *builder) build(raw *rawTopology) *Topology {
+	t := &Topology{
+		Name:     raw.Name,
+		Prefix:   raw.Prefix,
+		File:     b.file,
+		Defaults: Defaults{Image: cmp.Or(raw.Defaults.Image, DefaultImage)},
+		byName:   map[string]*Node{},
+	}
+	switch {
+	case raw.Name == "":
+		b.errorf(fieldPath{"name"}, "required")
+	case !labNameRE.MatchString(raw.Name):
+		b.errorf(fieldPath{"name"}, "%q is not a valid lab name: use 1 to 32 of a-z, 0-9 and -", raw.Name)
+	}
+	if raw.Prefix != "" && !prefixRE.MatchString(raw.Prefix) {
+		b.errorf(fieldPath{"prefix"}, "%q cannot start a container name: use a letter or digit, then letters, digits, _ . or -", raw.Prefix)
+	}
+	b.buildNodes(t, raw.Nodes)
+	b.buildLinks(t, raw.Links)
+	b.buildRouting(t, raw.Nodes)
+	b.buildVIPs(t, raw.VIPs)
+	return t
+}
+
+func (b *builder) buildNodes(t *Topology, raws map[string]*rawNode) {
+	if len(raws) == 0 {
+		b.errorf(fieldPath{"nodes"}, "at least one node is required")
+		return
+	}
+	for _, name := range slices.Sorted(maps.Keys(raws)) {
+		p := fieldPath{"nodes", name}
+		rn := cmp.Or(raws[name], &rawNode{}) // "name:" with no value
+		if !nodeNameRE.MatchString(name) {
+			b.keyErrorf(p, "%q is not a valid node name: use up to 32 of a-z, 0-9, _ and -, starting with a letter or digit", name)
+		}
+		n := &Node{
+			Name:          name,
+			Kind:          Kind(rn.Kind),
+			ContainerName: t.Prefix + name,
+			Image:         cmp.Or(rn.Image, t.Defaults.Image),
+			Cmd:           rn.Cmd,
+			Env:           rn.Env,
+			Exec:          rn.Exec,
+			Sysctls:       rn.Sysctls,
+		}
+		switch {
+		case rn.Kind == "":
+			b.errorf(p.key("kind"), "required (client, router, katran or real)")
+		case !n.Kind.valid():
+			b.errorf(p.key("kind"), "unknown kind %q (want client, router, katran or real)", rn.Kind)
+		}
+		n.XDP = b.xdpMode(n, rn.XDP, p.key("xdp"))
+		n.Decap = b.decapMode(n, rn.Decap, p.key("decap"))
+		t.Nodes = append(t.Nodes, n)
+		t.byName[name] = n
+	}
+}
+
+func (b *builder) xdpMode(n *Node, s string, p fieldPath) XDPMode {
+	if n.Kind != KindKatran {
+		// A node whose kind is already wrong gets no second error here.
+		if s != "" && n.Kind.valid() {
+			b.errorf(p, "only katran nodes have an XDP mode, %q is a %s", n.Name, n.Kind)
+		}
+		return ""
+	}
+	switch m := XDPMode(cmp.Or(s, string(XDPAuto))); m {
+	case XDPAuto, XDPNative, XDPGeneric:
+		return m
+	}
+	b.errorf(p, "%q is not an XDP mode (want auto, native or generic)", s)
+	return ""
+}
+
+func (b *builder) decapMode(n *Node, s string, p fieldPath) DecapMode {
+	if n.Kind != KindReal {
+		if s != "" && n.Kind.valid() {
+			b.errorf(p, "only real nodes have a decap mode, %q is a %s", n.Name, n.Kind)
+		}
+		return ""
+	}
+	switch m := DecapMode(cmp.Or(s, string(DecapAuto))); m {
+	case DecapAuto, DecapIPIP, DecapXDP:
+		return m
+	}
+	b.errorf(p, "%q is not a decap mode (want auto, ipip or xdp)", s)
+	return ""
+}
+
+// endpoint is one parsed "node:iface" of a link.
+type endpoint struct {
+	node  *Node
+	iface string
+}
+
+func (b *builder) buildLinks(t *Topology, raws []rawLink) {
+	used := map[string]fieldPath{} // "node:iface" -> the endpoint that took it
+	for i, rl := range raws {
+		p := fieldPath{"links", i}
+		ok := len(rl.Endpoints) == 2
+		if !ok {
+			b.errorf(p.key("endpoints"), "a link needs exactly 2 endpoints, got %d", len(rl.Endpoints))
+		}
+		var ends []endpoint
+		for j, s := range rl.Endpoints {
+			ep, epOK := b.endpoint(t, s, p.key("endpoints").index(j), used)
+			ok = ok && epOK
+			ends = append(ends, ep)
+		}
+		// A wrong number of endpoints was reported above; comparing the
+		// addresses with it would only repeat that.
+		if len(rl.IPv4) != 0 && len(rl.IPv4) != 2 && len(rl.Endpoints) == 2 {
+			b.errorf(p.key("ipv4"), "%d addresses for 2 endpoints", len(rl.IPv4))
+		}
+		addrs := b.linkAddrs(rl.IPv4, p.key("ipv4"))
+		mtu := 0
+		if rl.MTU != nil {
+			if *rl.MTU < minMTU || *rl.MTU > maxMTU {
+				b.errorf(p.key("mtu"), "%d is out of range %d..%d", *rl.MTU, minMTU, maxMTU)
+			}
+			mtu = *rl.MTU
+		}
+		if ok {
+			t.Links = append(t.Links, newLink(t.Name, ends[0], ends[1], addrs, mtu))
+		}
+	}
+}
+
+// newLink joins two endpoints. addrs is nil or holds one prefix per end;
+// mtu 0 means the default for the link's kinds of nodes.
+func newLink(lab string, a, b endpoint, addrs []netip.Prefix, mtu int) *Link {
+	if mtu == 0 {
+		mtu = DefaultMTU
+		if encapKind(a.node.Kind) || encapKind(b.node.Kind) {
+			mtu = EncapMTU
+		}
+	}
+	l := &Link{MTU: mtu}
+	l.A = &Interface{Node: a.node, Name: a.iface, MAC: macFor(lab, a.node.Name, a.iface), MTU: mtu, Link: l}
+	l.B = &Interface{Node: b.node, Name: b.iface, MAC: macFor(lab, b.node.Name, b.iface), MTU: mtu, Link: l}
+	l.A.Peer, l.B.Peer = l.B, l.A
+	if addrs != nil {
+		l.A.Addr, l.B.Addr = addrs[0], addrs[1]
+	}
+	a.node.Interfaces = append(a.node.Interfaces, l.A)
+	b.node.Interfaces = append(b.node.Interfaces, l.B)
+	return l
+}
+
+// encapKind tells whether IPIP-encapsulated packets cross a node's links.
+func encapKind(k Kind) bool {
+	return k == KindKatran || k == KindReal
+}
+
+// macFor derives a locally administered unicast MAC from the names that
+// identify an interface. The separator cannot occur in any of the names, so
+// different interfaces never hash the same input.
+func macFor(lab, node, iface string) net.HardwareAddr {
+	sum := sha256.Sum256([]byte(lab + "/" + node + "/" + iface))
+	return net.HardwareAddr{0x02, sum[0], sum[1], sum[2], sum[3], sum[4]}
+}
+
+func (b *builder) endpoint(t *Topology, s string, p fieldPath, used map[string]fieldPath) (endpoint, bool) {
+	nodeName, iface, found := strings.Cut(s, ":")
+	if !found || nodeName == "" || iface == "" {
+		b.errorf(p, "%q is not of the form node:interface", s)
+		return endpoint{}, false
+	}
+	ep := endpoint{node: t.Node(nodeName), iface: iface}
+	ok := true
+	if ep.node == nil {
+		b.errorf(p, "unknown node %q", nodeName)
+		ok = false
+	}
+	if why := badIfaceName(iface); why != "" {
+		b.errorf(p, "%q is not a valid interface name: %s", iface, why)
+		ok = false
+	}
+	if !ok {
+		return endpoint{}, false
+	}
+	if prev, dup := used[s]; dup {
+		b.errorf(p, "interface %s is already used by %s", s, prev)
+		return endpoint{}, false
+	}
+	used[s] = p
+	return ep, true
+}
+
+// badIfaceName says why the kernel would refuse name, or returns "".
+func badIfaceName(name string) string {
+	switch {
+	case len(name) > 15:
+		return "longer than 15 characters"
+	case name == "." || name == "..":
+		return "reserved by the kernel"
+	case name == "lo":
+		return "every container already has its loopback lo"
+	case strings.ContainsAny(name, "/:"):
+		return "contains / or :"
+	case strings.ContainsFunc(name, unicode.IsSpace):
+		return "contains white space"
+	}
+	return ""
+}
+
+// linkAddrs parses the ipv4 list of a link, claiming each address for the
+// lab. It returns nil unless there are two valid addresses in one subnet.
+func (b *builder) linkAddrs(raws []string, p fieldPath) []netip.Prefix {
+	ok := len(raws) == 2
+	var addrs []netip.Prefix
+	for i, s := range raws {
+		a, aOK := b.ifaceAddr(s, p.index(i))
+		ok = ok && aOK
+		addrs = append(addrs, a)
+	}
+	if !ok {
+		return nil
+	}
+	if addrs[1].Masked() != addrs[0].Masked() {
+		b.errorf(p.index(1), "%s is not in the subnet of %s (%s)", addrs[1], addrs[0], addrs[0].Masked())
+		return nil
+	}
+	return addrs
+}
+
+func (b *builder) ifaceAddr(s string, p fieldPath) (netip.Prefix, bool) {
+	pfx, err := netip.ParsePrefix(s)
+	switch {
+	case err != nil:
+		b.errorf(p, "%q is not a valid CIDR", s)
+		return pfx, false
+	case !pfx.Addr().Is4():
+		b.errorf(p, "%q is not an IPv4 address", s)
+		return pfx, false
+	case !usable(pfx.Addr()):
+		b.errorf(p, "%q is not a unicast host address", s)
+		return pfx, false
+	case pfx.Bits() < 31 && pfx.Addr() == pfx.Masked().Addr():
+		b.errorf(p, "%q is the network address of %s", s, pfx.Masked())
+		return pfx, false
+	case pfx.Bits() < 31 && pfx.Addr() == broadcast(pfx):
+		b.errorf(p, "%q is the broadcast address of %s", s, pfx.Masked())
+		return pfx, false
+	}
+	if prev, dup := b.ifaceAddrs[pfx.Addr()]; dup {
+		b.errorf(p, "address %s is already used by %s", pfx.Addr(), prev)
+		return pfx, false
+	}
+	b.ifaceAddrs[pfx.Addr()] = p
+	return pfx, true
+}
+
+func usable(a netip.Addr) bool {
+	return !a.IsUnspecified() && !a.IsLoopback() && !a.IsMulticast() && a != netip.AddrFrom4([4]byte{255, 255, 255, 255})
+}
+
+func broadcast(p netip.Prefix) netip.Addr {
+	a := p.Masked().Addr().As4()
+	host := uint32(1)<<(32-p.Bits()) - 1
+	binary.BigEndian.PutUint32(a[:], binary.BigEndian.Uint32(a[:])|host)
+	return netip.AddrFrom4(a)
+}
+
+// buildRouting reads the explicit gateways and routes; it runs after the
+// links because a next hop must be on one of the node's subnets.
+func (b *builder) buildRouting(t *Topology, raws map[string]*rawNode) {
+	for _, n := range t.Nodes {
+		rn := raws[n.Name]
+		if rn == nil {
+			continue
+		}
+		p := fieldPath{"nodes", n.Name}
+		if rn.Gateway != "" {
+			n.Gateway, _ = b.nextHop(n, rn.Gateway, p.key("gateway"))
+		}
+		seen := map[netip.Prefix]int{}
+		for i, rr := range rn.Routes {
+			rp := p.key("routes").index(i)
+			dst, dstOK := b.routeDst(rr.Dst, rp.key("dst"))
+			via, viaOK := b.nextHop(n, rr.Via, rp.key("via"))
+			if j, dup := seen[dst]; dstOK && dup {
+				b.errorf(rp.key("dst"), "%s is already routed by routes[%d]", dst, j)
+				dstOK = false
+			} else if dstOK {
+				seen[dst] = i
+			}
+			if dstOK && dst.Bits() == 0 && rn.Gateway != "" {
+				b.errorf(rp.key("dst"), "a default route and a gateway cannot both be set")
+				dstOK = false
+			}
+			if dstOK && viaOK {
+				n.Routes = append(n.Routes, Route{Dst: dst, Via: via})
+			}
+		}
+	}
+}
+
+func (b *builder) routeDst(s string, p fieldPath) (netip.Prefix, bool) {
+	dst, err := netip.ParsePrefix(s)
+	switch {
+	case s == "":
+		b.errorf(p, "required")
+	case err != nil:
+		b.errorf(p, "%q is not a valid CIDR", s)
+	case !dst.Addr().Is4():
+		b.errorf(p, "%q is not an IPv4 prefix", s)
+	case dst != dst.Masked():
+		b.errorf(p, "%q has host bits set (did you mean %s?)", s, dst.Masked())
+	default:
+		return dst, true
+	}
+	return netip.Prefix{}, false
+}
+
+// nextHop parses a gateway or route via, which the kernel only accepts on a
+// subnet the node is directly attached to.
+func (b *builder) nextHop(n *Node, s string, p fieldPath) (netip.Addr, bool) {
+	addr, err := netip.ParseAddr(s)
+	switch {
+	case s == "":
+		b.errorf(p, "required")
+	case err != nil || !addr.Is4():
+		b.errorf(p, "%q is not an IPv4 address", s)
+	case !onLink(n, addr):
+		b.errorf(p, "%s is not in the subnet of any interface of %q", addr, n.Name)
+	default:
+		return addr, true
+	}
+	return netip.Addr{}, false
+}
+
+func onLink(n *Node, a netip.Addr) bool {
+	for _, ifc := range n.Interfaces {
+		if ifc.Addr.IsValid() && ifc.Addr.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+type vipKey struct {
+	addr  netip.Addr
+	port  uint16
+	proto Proto
+}
+
+func (b *builder) buildVIPs(t *Topology, raws []rawVIP) {
+	seen := map[vipKey]int{}
+	for i, rv := range raws {
+		p := fieldPath{"vips", i}
+		v := &VIP{}
+		ok := b.vipAddress(v, rv.Address, p.key("address"))
+		switch {
+		case rv.Port == nil:
+			b.errorf(p.key("port"), "required")
+			ok = false
+		case *rv.Port < 1 || *rv.Port > 65535:
+			b.errorf(p.key("port"), "%d is out of range 1..65535", *rv.Port)
+			ok = false
+		default:
+			v.Port = uint16(*rv.Port)
+		}
+		switch v.Proto = Proto(cmp.Or(rv.Proto, string(ProtoTCP))); v.Proto {
+		case ProtoTCP, ProtoUDP:
+		default:
+			b.errorf(p.key("proto"), "%q is not a protocol (want tcp or udp)", rv.Proto)
+			ok = false
+		}
+		v.LB = b.vipNode(t, rv.LB, KindKatran, p.key("lb"))
+		b.vipReals(t, v, rv.Reals, p.key("reals"))
+		if ok {
+			k := vipKey{v.Address, v.Port, v.Proto}
+			if j, dup := seen[k]; dup {
+				b.errorf(p, "%s is already defined by vips[%d]", v, j)
+			} else {
+				seen[k] = i
+			}
+		}
+		t.VIPs = append(t.VIPs, v)
+	}
+}
+
+func (b *builder) vipAddress(v *VIP, s string, p fieldPath) bool {
+	addr, err := netip.ParseAddr(s)
+	switch {
+	case s == "":
+		b.errorf(p, "required")
+	case err != nil || !addr.Is4():
+		b.errorf(p, "%q is not an IPv4 address", s)
+	case !usable(addr):
+		b.errorf(p, "%q is not a unicast host address", s)
+	default:
+		if prev, dup := b.ifaceAddrs[addr]; dup {
+			b.errorf(p, "address %s is already used by %s", addr, prev)
+			return false
+		}
+		v.Address = addr
+		return true
+	}
+	return false
+}
+
+func (b *builder) vipReals(t *Topology, v *VIP, names []string, p fieldPath) {
+	if len(names) == 0 {
+		b.errorf(p, "at least one real is required")
+		return
+	}
+	seen := map[string]int{}
+	for i, name := range names {
+		if j, dup := seen[name]; dup {
+			b.errorf(p.index(i), "real %q is already listed at reals[%d]", name, j)
+			continue
+		}
+		seen[name] = i
+		if n := b.vipNode(t, name, KindReal, p.index(i)); n != nil {
+			v.Reals = append(v.Reals, n)
+		}
+	}
+}
+
+// vipNode resolves a node a VIP refers to, which must be of kind want.
+func (b *builder) vipNode(t *Topology, name string, want Kind, p fieldPath) *Node {
+	n := t.Node(name)
+	switch {
+	case name == "":
+		b.errorf(p, "required")
+	case n == nil:
+		b.errorf(p, "unknown node %q", name)
+	case n.Kind != want:
+		// A node with an invalid kind was reported already.
+		if n.Kind.valid() {
+			b.errorf(p, "node %q is a %s, not a %s", name, n.Kind, want)
+		}
+		return nil
+	default:
+		return n
+	}
+	return nil
+}

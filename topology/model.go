@@ -1,0 +1,205 @@
+// Package topology is the lab model of dsrlab: it reads a topology file, fills
+// in what can be derived (images, gateways, VIP routes, sysctls, MTUs, MACs)
+// and validates the result, reporting every problem with its file position.
+//
+// The package is pure Go and makes no system calls, so the orchestrator can
+// trust a *Topology to be complete and consistent before touching the host.
+package topology
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+)
+
+// Kind is the role a node plays in the DSR packet flow.
+type Kind string
+
+const (
+	KindClient Kind = "client"
+	KindRouter Kind = "router"
+	KindKatran Kind = "katran"
+	KindReal   Kind = "real"
+)
+
+func (k Kind) valid() bool {
+	switch k {
+	case KindClient, KindRouter, KindKatran, KindReal:
+		return true
+	}
+	return false
+}
+
+// XDPMode selects how katran's balancer program is attached.
+type XDPMode string
+
+const (
+	XDPAuto    XDPMode = "auto"
+	XDPNative  XDPMode = "native"
+	XDPGeneric XDPMode = "generic"
+)
+
+// DecapMode selects how a real strips the IPIP header: a kernel ipip device or
+// an XDP program (for kernels without ipip, see DESIGN.md).
+type DecapMode string
+
+const (
+	DecapAuto DecapMode = "auto"
+	DecapIPIP DecapMode = "ipip"
+	DecapXDP  DecapMode = "xdp"
+)
+
+// Proto is the transport protocol of a VIP.
+type Proto string
+
+const (
+	ProtoTCP Proto = "tcp"
+	ProtoUDP Proto = "udp"
+)
+
+const (
+	DefaultImage = "dsrlab/node"
+	DefaultMTU   = 1500
+	// EncapMTU is the default MTU of links with a katran or real endpoint:
+	// IPIP adds 20 bytes, so a full-size client packet no longer fits a 1500
+	// link once encapsulated (DESIGN.md pitfall 3). It stays well below the
+	// ~3498 that veth accepts with native XDP attached.
+	EncapMTU = 3000
+)
+
+// Topology is a resolved and validated lab.
+type Topology struct {
+	Name   string
+	Prefix string
+	// File is where the topology was read from, as given to Parse.
+	File     string
+	Defaults Defaults
+	Nodes    []*Node // sorted by name
+	Links    []*Link // file order
+	VIPs     []*VIP  // file order
+
+	byName map[string]*Node
+}
+
+// Defaults are the values nodes inherit when they do not set their own.
+type Defaults struct {
+	Image string
+}
+
+// Node returns the node called name, or nil.
+func (t *Topology) Node(name string) *Node {
+	return t.byName[name]
+}
+
+// NodesOfKind returns the nodes of kind k, sorted by name.
+func (t *Topology) NodesOfKind(k Kind) []*Node {
+	var nodes []*Node
+	for _, n := range t.Nodes {
+		if n.Kind == k {
+			nodes = append(nodes, n)
+		}
+	}
+	return nodes
+}
+
+// VIPsServedBy returns the VIPs whose load balancer is n, in file order.
+func (t *Topology) VIPsServedBy(n *Node) []*VIP {
+	var vips []*VIP
+	for _, v := range t.VIPs {
+		if v.LB == n {
+			vips = append(vips, v)
+		}
+	}
+	return vips
+}
+
+// VIPsBackedBy returns the VIPs that have n among their reals, in file order.
+func (t *Topology) VIPsBackedBy(n *Node) []*VIP {
+	var vips []*VIP
+	for _, v := range t.VIPs {
+		for _, r := range v.Reals {
+			if r == n {
+				vips = append(vips, v)
+				break
+			}
+		}
+	}
+	return vips
+}
+
+// Node is one container of the lab.
+type Node struct {
+	Name          string
+	Kind          Kind
+	ContainerName string // Topology.Prefix + Name
+	Image         string
+	Cmd           string // run with sh -c; empty keeps the image's command
+	Env           map[string]string
+	// Exec are commands run in the container once its network is ready.
+	Exec []string
+	// Gateway is the default route's next hop; the zero Addr means none.
+	Gateway netip.Addr
+	// Routes holds the explicit routes in file order, then the derived ones.
+	Routes  []Route
+	Sysctls map[string]string
+	XDP     XDPMode   // katran only
+	Decap   DecapMode // real only
+	// Interfaces are in the order of the links that create them.
+	Interfaces []*Interface
+}
+
+// Uplink returns the first interface whose peer is on a router, or nil.
+// Katran sends encapsulated packets out of it (to Peer.MAC), and a real's
+// tunnel address is its Addr.
+func (n *Node) Uplink() *Interface {
+	for _, ifc := range n.Interfaces {
+		if ifc.Peer.Node.Kind == KindRouter {
+			return ifc
+		}
+	}
+	return nil
+}
+
+// Route is a static route in a node's main table.
+type Route struct {
+	Dst netip.Prefix
+	Via netip.Addr
+}
+
+// Link is a veth pair between two nodes.
+type Link struct {
+	A, B *Interface
+	MTU  int
+}
+
+// Interface is one end of a link, inside a node.
+type Interface struct {
+	Node *Node
+	Name string
+	Addr netip.Prefix // zero if the link has no ipv4
+	// MAC is fixed by the lab, node and interface names, so a lab comes
+	// back with the same MACs every time and two labs never share one.
+	MAC  net.HardwareAddr
+	MTU  int
+	Peer *Interface
+	Link *Link
+}
+
+// String returns "node:iface", the form used in topology files.
+func (i *Interface) String() string {
+	return i.Node.Name + ":" + i.Name
+}
+
+// VIP is a virtual service: katran (LB) spreads its traffic over Reals.
+type VIP struct {
+	Address netip.Addr
+	Port    uint16
+	Proto   Proto
+	LB      *Node
+	Reals   []*Node
+}
+
+// String returns the VIP as "192.168.10.1:50007/tcp".
+func (v *VIP) String() string {
+	return fmt.Sprintf("%s/%s", netip.AddrPortFrom(v.Address, v.Port), v.Proto)
+}

@@ -1,0 +1,102 @@
+package topology
+
+import (
+	"bytes"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Resolved renders t as a topology file with every default and derived value
+// written out (images, gateways, routes, sysctls, MTUs, modes), for
+// `dsrlab validate --resolved`. Parsing the output gives the same topology.
+// Container names and MACs have no field in the file format, so they are
+// shown as comments.
+func (t *Topology) Resolved() ([]byte, error) {
+	var tree yaml.Node
+	if err := tree.Encode(t.raw()); err != nil {
+		return nil, err
+	}
+	t.annotate(document{root: &tree})
+	var buf bytes.Buffer
+	enc := yaml.NewEncoder(&buf)
+	enc.SetIndent(2)
+	if err := enc.Encode(&tree); err != nil {
+		return nil, err
+	}
+	if err := enc.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// raw converts t back to the file format.
+func (t *Topology) raw() *rawTopology {
+	raw := &rawTopology{
+		Name:     t.Name,
+		Prefix:   t.Prefix,
+		Defaults: rawDefaults{Image: t.Defaults.Image},
+		Nodes:    map[string]*rawNode{},
+	}
+	for _, n := range t.Nodes {
+		rn := &rawNode{
+			Kind:    string(n.Kind),
+			Image:   n.Image,
+			Cmd:     n.Cmd,
+			Env:     n.Env,
+			Exec:    n.Exec,
+			Sysctls: n.Sysctls,
+			XDP:     string(n.XDP),
+			Decap:   string(n.Decap),
+		}
+		if n.Gateway.IsValid() {
+			rn.Gateway = n.Gateway.String()
+		}
+		for _, r := range n.Routes {
+			rn.Routes = append(rn.Routes, rawRoute{Dst: r.Dst.String(), Via: r.Via.String()})
+		}
+		raw.Nodes[n.Name] = rn
+	}
+	for _, l := range t.Links {
+		mtu := l.MTU
+		rl := rawLink{Endpoints: []string{l.A.String(), l.B.String()}, MTU: &mtu}
+		if l.A.Addr.IsValid() {
+			rl.IPv4 = []string{l.A.Addr.String(), l.B.Addr.String()}
+		}
+		raw.Links = append(raw.Links, rl)
+	}
+	for _, v := range t.VIPs {
+		port := int(v.Port)
+		rv := rawVIP{Address: v.Address.String(), Port: &port, Proto: string(v.Proto), LB: v.LB.Name}
+		for _, r := range v.Reals {
+			rv.Reals = append(rv.Reals, r.Name)
+		}
+		raw.VIPs = append(raw.VIPs, rv)
+	}
+	return raw
+}
+
+// annotate adds the comments and flow styles that make the rendering read
+// like a hand-written topology file.
+func (t *Topology) annotate(d document) {
+	for _, n := range t.Nodes {
+		if _, key := d.lookup(fieldPath{"nodes", n.Name}); key != nil {
+			key.LineComment = "container " + n.ContainerName
+		}
+	}
+	for i, l := range t.Links {
+		p := fieldPath{"links", i}
+		for j, ifc := range []*Interface{l.A, l.B} {
+			if ep, _ := d.lookup(p.key("endpoints").index(j)); ep != nil {
+				ep.LineComment = "mac " + ifc.MAC.String()
+			}
+		}
+		if ipv4, _ := d.lookup(p.key("ipv4")); ipv4 != nil {
+			ipv4.Style = yaml.FlowStyle
+		}
+	}
+	for i := range t.VIPs {
+		if reals, _ := d.lookup(fieldPath{"vips", i, "reals"}); reals != nil {
+			reals.Style = yaml.FlowStyle
+		}
+	}
+}

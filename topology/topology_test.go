@@ -1,0 +1,515 @@
+package topology_test
+
+import (
+	"bytes"
+	"errors"
+	"maps"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/dsrlab/dsrlab/topology"
+)
+
+func mustLoad(t *testing.T, path string) *topology.Topology {
+	t.Helper()
+	topo, err := topology.Load(path)
+	if err != nil {
+		t.Fatalf("Load(%s):\n%v", path, err)
+	}
+	return topo
+}
+
+func mustNode(t *testing.T, topo *topology.Topology, name string) *topology.Node {
+	t.Helper()
+	n := topo.Node(name)
+	if n == nil {
+		t.Fatalf("no node %q", name)
+	}
+	return n
+}
+
+func addr(s string) netip.Addr     { return netip.MustParseAddr(s) }
+func prefix(s string) netip.Prefix { return netip.MustParsePrefix(s) }
+
+func TestReferenceLab(t *testing.T) {
+	topo := mustLoad(t, "../labs/dsr.yaml")
+	if topo.File != "../labs/dsr.yaml" {
+		t.Errorf("File = %q", topo.File)
+	}
+
+	var names []string
+	for _, n := range topo.Nodes {
+		names = append(names, n.ContainerName)
+		if n.Image != topology.DefaultImage {
+			t.Errorf("%s: Image = %q, want %q", n.Name, n.Image, topology.DefaultImage)
+		}
+	}
+	if want := []string{"client", "katran", "real", "router"}; !slices.Equal(names, want) {
+		t.Errorf("container names = %v, want %v", names, want)
+	}
+
+	for node, gw := range map[string]string{"client": "10.111.220.12", "katran": "10.111.221.12", "real": "10.111.222.12"} {
+		if got := mustNode(t, topo, node).Gateway; got != addr(gw) {
+			t.Errorf("%s: Gateway = %v, want %s", node, got, gw)
+		}
+	}
+
+	router := mustNode(t, topo, "router")
+	if router.Gateway.IsValid() {
+		t.Errorf("router: Gateway = %v, want none", router.Gateway)
+	}
+	wantRoutes := []topology.Route{{Dst: prefix("192.168.10.1/32"), Via: addr("10.111.221.11")}}
+	if !slices.Equal(router.Routes, wantRoutes) {
+		t.Errorf("router: Routes = %v, want %v", router.Routes, wantRoutes)
+	}
+	wantSysctls := map[string]string{
+		"net.ipv4.ip_forward":             "1",
+		"net.ipv4.conf.all.rp_filter":     "0",
+		"net.ipv4.conf.default.rp_filter": "0",
+	}
+	if !maps.Equal(router.Sysctls, wantSysctls) {
+		t.Errorf("router: Sysctls = %v, want %v", router.Sysctls, wantSysctls)
+	}
+
+	katran := mustNode(t, topo, "katran")
+	if katran.XDP != topology.XDPAuto {
+		t.Errorf("katran: XDP = %q", katran.XDP)
+	}
+	if up := katran.Uplink(); up == nil || up.Peer.Node != router || up.Peer.Name != "eth0" {
+		t.Errorf("katran: Uplink = %v, want the peer router:eth0", up)
+	}
+	real := mustNode(t, topo, "real")
+	if real.Decap != topology.DecapAuto {
+		t.Errorf("real: Decap = %q", real.Decap)
+	}
+	if up := real.Uplink(); up == nil || up.Addr != prefix("10.111.222.11/24") {
+		t.Errorf("real: Uplink = %v, want real:eth0 10.111.222.11/24", up)
+	}
+
+	for i, want := range []int{1500, 3000, 3000} {
+		l := topo.Links[i]
+		if l.MTU != want || l.A.MTU != want || l.B.MTU != want {
+			t.Errorf("links[%d]: MTU = %d (ends %d, %d), want %d", i, l.MTU, l.A.MTU, l.B.MTU, want)
+		}
+	}
+
+	if len(topo.VIPs) != 1 || topo.VIPs[0].String() != "192.168.10.1:50007/tcp" {
+		t.Fatalf("VIPs = %v", topo.VIPs)
+	}
+	if got := topo.VIPsServedBy(katran); !slices.Equal(got, topo.VIPs) {
+		t.Errorf("VIPsServedBy(katran) = %v", got)
+	}
+	if got := topo.VIPsBackedBy(real); !slices.Equal(got, topo.VIPs) {
+		t.Errorf("VIPsBackedBy(real) = %v", got)
+	}
+	if got := topo.VIPsBackedBy(katran); got != nil {
+		t.Errorf("VIPsBackedBy(katran) = %v, want none", got)
+	}
+}
+
+func TestMACs(t *testing.T) {
+	first := mustLoad(t, "../labs/dsr.yaml")
+	again := mustLoad(t, "../labs/dsr.yaml")
+	seen := map[string]string{}
+	for i, l := range first.Links {
+		for j, ifc := range []*topology.Interface{l.A, l.B} {
+			mac := ifc.MAC.String()
+			if len(ifc.MAC) != 6 || ifc.MAC[0] != 0x02 {
+				t.Errorf("%s: MAC %s is not locally administered unicast", ifc, mac)
+			}
+			if prev, dup := seen[mac]; dup {
+				t.Errorf("%s and %s share MAC %s", prev, ifc, mac)
+			}
+			seen[mac] = ifc.String()
+			other := []*topology.Interface{again.Links[i].A, again.Links[i].B}[j]
+			if other.MAC.String() != mac {
+				t.Errorf("%s: MAC %s, then %s", ifc, mac, other.MAC)
+			}
+		}
+	}
+
+	data, err := os.ReadFile("../labs/dsr.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	renamed, err := topology.Parse(bytes.Replace(data, []byte("name: dsr"), []byte("name: dsr2"), 1), "dsr2.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a, b := first.Links[0].A.MAC, renamed.Links[0].A.MAC; bytes.Equal(a, b) {
+		t.Errorf("labs dsr and dsr2 share MAC %s", a)
+	}
+}
+
+func TestExplicitWins(t *testing.T) {
+	topo := mustLoad(t, "testdata/valid/explicit.yaml")
+	client := mustNode(t, topo, "client")
+	if client.ContainerName != "lab1-client" {
+		t.Errorf("client: ContainerName = %q", client.ContainerName)
+	}
+	if client.Image != "example/client" || client.Cmd != "sleep infinity" ||
+		!maps.Equal(client.Env, map[string]string{"MODE": "test"}) || !slices.Equal(client.Exec, []string{"ip link show"}) {
+		t.Errorf("client: Image %q, Cmd %q, Env %v, Exec %q", client.Image, client.Cmd, client.Env, client.Exec)
+	}
+	if client.Gateway != addr("10.0.0.254") {
+		t.Errorf("client: Gateway = %v, want the explicit 10.0.0.254", client.Gateway)
+	}
+	if client.Sysctls != nil {
+		t.Errorf("client: Sysctls = %v, want none", client.Sysctls)
+	}
+
+	router := mustNode(t, topo, "router")
+	if router.Image != "example/base" {
+		t.Errorf("router: Image = %q, want the default example/base", router.Image)
+	}
+	wantRoutes := []topology.Route{{Dst: prefix("192.168.10.1/32"), Via: addr("10.0.1.99")}}
+	if !slices.Equal(router.Routes, wantRoutes) {
+		t.Errorf("router: Routes = %v, want only the explicit %v", router.Routes, wantRoutes)
+	}
+	wantSysctls := map[string]string{
+		"net.ipv4.ip_forward":             "1",
+		"net.ipv4.conf.all.rp_filter":     "2",
+		"net.ipv4.conf.default.rp_filter": "0",
+		"net.core.somaxconn":              "1024",
+	}
+	if !maps.Equal(router.Sysctls, wantSysctls) {
+		t.Errorf("router: Sysctls = %v, want %v", router.Sysctls, wantSysctls)
+	}
+
+	katran := mustNode(t, topo, "katran")
+	if katran.Gateway.IsValid() {
+		t.Errorf("katran: Gateway = %v, want none: it has an explicit default route", katran.Gateway)
+	}
+	if katran.XDP != topology.XDPGeneric {
+		t.Errorf("katran: XDP = %q", katran.XDP)
+	}
+	if real := mustNode(t, topo, "real"); real.Decap != topology.DecapXDP || real.XDP != "" {
+		t.Errorf("real: Decap = %q, XDP = %q", real.Decap, real.XDP)
+	}
+
+	for i, want := range []int{1400, 1500, topology.EncapMTU} {
+		if got := topo.Links[i].MTU; got != want {
+			t.Errorf("links[%d]: MTU = %d, want %d", i, got, want)
+		}
+	}
+}
+
+func TestSeveralVIPs(t *testing.T) {
+	topo := mustLoad(t, "testdata/valid/two-katrans.yaml")
+	wantRoutes := []topology.Route{
+		{Dst: prefix("10.99.0.1/32"), Via: addr("10.0.1.1")},
+		{Dst: prefix("10.99.0.2/32"), Via: addr("10.0.2.1")},
+	}
+	if got := mustNode(t, topo, "r").Routes; !slices.Equal(got, wantRoutes) {
+		t.Errorf("r: Routes = %v, want %v", got, wantRoutes)
+	}
+	vipNames := func(vips []*topology.VIP) []string {
+		var s []string
+		for _, v := range vips {
+			s = append(s, v.String())
+		}
+		return s
+	}
+	for _, tc := range []struct {
+		node         string
+		served, back []string
+	}{
+		{node: "k1", served: []string{"10.99.0.1:80/tcp", "10.99.0.1:53/udp"}},
+		{node: "k2", served: []string{"10.99.0.2:80/tcp"}},
+		{node: "s1", back: []string{"10.99.0.1:80/tcp", "10.99.0.1:53/udp"}},
+		{node: "s2", back: []string{"10.99.0.1:80/tcp", "10.99.0.2:80/tcp"}},
+	} {
+		n := mustNode(t, topo, tc.node)
+		if got := vipNames(topo.VIPsServedBy(n)); !slices.Equal(got, tc.served) {
+			t.Errorf("VIPsServedBy(%s) = %v, want %v", tc.node, got, tc.served)
+		}
+		if got := vipNames(topo.VIPsBackedBy(n)); !slices.Equal(got, tc.back) {
+			t.Errorf("VIPsBackedBy(%s) = %v, want %v", tc.node, got, tc.back)
+		}
+	}
+	if got := mustNode(t, topo, "s2").Gateway; got != addr("10.0.4.2") {
+		t.Errorf("s2: Gateway = %v, want 10.0.4.2 (a /31 link)", got)
+	}
+	var katrans []string
+	for _, n := range topo.NodesOfKind(topology.KindKatran) {
+		katrans = append(katrans, n.Name)
+	}
+	if !slices.Equal(katrans, []string{"k1", "k2"}) {
+		t.Errorf("NodesOfKind(katran) = %v", katrans)
+	}
+	if topo.Node("nope") != nil {
+		t.Error(`Node("nope") != nil`)
+	}
+}
+
+func TestRouterNotConnectedToKatran(t *testing.T) {
+	topo := mustLoad(t, "testdata/valid/two-routers.yaml")
+	r1 := mustNode(t, topo, "r1")
+	if len(r1.Routes) != 2 || r1.Gateway.IsValid() {
+		t.Errorf("r1: Routes = %v, Gateway = %v; want only the explicit routes", r1.Routes, r1.Gateway)
+	}
+	wantRoutes := []topology.Route{
+		{Dst: prefix("10.0.0.0/24"), Via: addr("10.0.9.1")},
+		{Dst: prefix("192.168.10.1/32"), Via: addr("10.0.1.1")},
+	}
+	if got := mustNode(t, topo, "r2").Routes; !slices.Equal(got, wantRoutes) {
+		t.Errorf("r2: Routes = %v, want %v", got, wantRoutes)
+	}
+	c := mustNode(t, topo, "c")
+	if c.Gateway != addr("10.0.0.2") {
+		t.Errorf("c: Gateway = %v, want 10.0.0.2", c.Gateway)
+	}
+	direct := topo.Links[4]
+	if direct.A.Addr.IsValid() || direct.MTU != topology.EncapMTU {
+		t.Errorf("c-k link: Addr %v, MTU %d; want no address, MTU %d", direct.A.Addr, direct.MTU, topology.EncapMTU)
+	}
+	if up := mustNode(t, topo, "k").Uplink(); up == nil || up.Name != "eth0" {
+		t.Errorf("k: Uplink = %v, want k:eth0", up)
+	}
+}
+
+func TestResolvedRoundTrip(t *testing.T) {
+	files, err := filepath.Glob("testdata/valid/*.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, file := range append(files, "../labs/dsr.yaml") {
+		t.Run(filepath.Base(file), func(t *testing.T) {
+			first, err := mustLoad(t, file).Resolved()
+			if err != nil {
+				t.Fatal(err)
+			}
+			reparsed, err := topology.Parse(first, "resolved.yaml")
+			if err != nil {
+				t.Fatalf("parse of Resolved():\n%v\n%s", err, first)
+			}
+			second, err := reparsed.Resolved()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(first, second) {
+				t.Errorf("Resolved() changed after a round trip:\n%s\nthen:\n%s", first, second)
+			}
+		})
+	}
+}
+
+func TestResolvedShowsDerivedValues(t *testing.T) {
+	out, err := mustLoad(t, "../labs/dsr.yaml").Resolved()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"client: # container client",
+		"gateway: 10.111.220.12",
+		"- dst: 192.168.10.1/32\n        via: 10.111.221.11",
+		"net.ipv4.ip_forward: \"1\"",
+		"- client:eth0 # mac 02:",
+		"ipv4: [10.111.220.11/24, 10.111.220.12/24]\n    mtu: 1500",
+		"xdp: auto",
+		"decap: auto",
+		"image: dsrlab/node",
+	} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("Resolved() lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+func TestPrefix(t *testing.T) {
+	for _, tc := range []struct {
+		prefix, want string
+	}{
+		{prefix: "", want: "c"},
+		{prefix: "lab1-", want: "lab1-c"},
+		{prefix: "Lab.v2_", want: "Lab.v2_c"},
+	} {
+		doc := "name: p\nprefix: \"" + tc.prefix + "\"\nnodes:\n  c: {kind: client}\n"
+		topo, err := topology.Parse([]byte(doc), "p.yaml")
+		if err != nil {
+			t.Errorf("prefix %q: %v", tc.prefix, err)
+			continue
+		}
+		if got := topo.Node("c").ContainerName; got != tc.want {
+			t.Errorf("prefix %q: ContainerName = %q, want %q", tc.prefix, got, tc.want)
+		}
+	}
+}
+
+func TestLoadMissingFile(t *testing.T) {
+	if _, err := topology.Load("testdata/does-not-exist.yaml"); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("Load of a missing file: %v, want os.ErrNotExist", err)
+	}
+}
+
+func TestEmptyFile(t *testing.T) {
+	_, err := topology.Parse(nil, "empty.yaml")
+	want := "empty.yaml: name: required\nempty.yaml: nodes: at least one node is required"
+	if err == nil || err.Error() != want {
+		t.Errorf("Parse(nil) = %v, want:\n%s", err, want)
+	}
+}
+
+func TestErrorFormat(t *testing.T) {
+	for _, tc := range []struct {
+		err  topology.Error
+		want string
+	}{
+		{
+			err:  topology.Error{File: "labs/bad.yaml", Line: 14, Column: 15, Field: "links[1].ipv4[0]", Msg: `"10.0.0.1/33" is not a valid CIDR`},
+			want: `labs/bad.yaml:14:15: links[1].ipv4[0]: "10.0.0.1/33" is not a valid CIDR`,
+		},
+		{
+			err:  topology.Error{File: "bad.yaml", Line: 3, Msg: "did not find expected key"},
+			want: "bad.yaml:3: did not find expected key",
+		},
+		{
+			err:  topology.Error{File: "bad.yaml", Field: "name", Msg: "required"},
+			want: "bad.yaml: name: required",
+		},
+	} {
+		if got := tc.err.Error(); got != tc.want {
+			t.Errorf("Error() = %q, want %q", got, tc.want)
+		}
+	}
+}
+
+func TestErrorListIsSortedByPosition(t *testing.T) {
+	_, err := topology.Load("testdata/invalid/wrong-type.yaml")
+	var list topology.ErrorList
+	if !errors.As(err, &list) {
+		t.Fatalf("error %v is not an ErrorList", err)
+	}
+	want := strings.Join([]string{
+		`testdata/invalid/wrong-type.yaml:9:16: links[0].endpoints: expected a list, got a string "c:eth0"`,
+		`testdata/invalid/wrong-type.yaml:13:10: links[1].mtu: expected an integer, got a string "fifteen hundred"`,
+		`testdata/invalid/wrong-type.yaml:17:34: vips[0].port: expected an integer, got a string "http"`,
+	}, "\n")
+	if got := list.Error(); got != want {
+		t.Errorf("ErrorList.Error() =\n%s\nwant:\n%s", got, want)
+	}
+}
+
+// wantErr is one expected error: its field path, line, and a part of its
+// message.
+type wantErr struct {
+	field string
+	line  int
+	msg   string
+}
+
+// invalidCases holds, for each fixture in testdata/invalid, the errors it
+// must produce, in order.
+var invalidCases = map[string][]wantErr{
+	"unknown-field": {{"nodes.k.images", 6, `unknown field "images"`}, {"labels", 17, `unknown field "labels"`}},
+	// yaml.v3 reports a syntax error at the line where the enclosing
+	// construct starts, counted from 0 for parser errors: the unclosed
+	// list is on line 10.
+	"syntax-error": {{"", 9, "did not find expected ',' or ']'"}},
+	"wrong-type": {
+		{"links[0].endpoints", 9, "expected a list, got a string"},
+		{"links[1].mtu", 13, "expected an integer"},
+		{"vips[0].port", 17, `expected an integer, got a string "http"`},
+	},
+	"duplicate-key":              {{"nodes.s.kind", 7, `"kind" is set more than once`}},
+	"name-missing":               {{"name", 2, "required"}},
+	"name-invalid":               {{"name", 2, `"Dsr_Lab" is not a valid lab name`}},
+	"name-too-long":              {{"name", 2, "is not a valid lab name"}},
+	"prefix-invalid":             {{"prefix", 3, `"-lab" cannot start a container name`}},
+	"node-name-invalid":          {{"nodes.Bad.Node", 8, `"Bad.Node" is not a valid node name`}},
+	"no-nodes":                   {{"nodes", 3, "at least one node is required"}},
+	"kind-missing":               {{"nodes.k.kind", 6, "required"}},
+	"kind-unknown":               {{"nodes.k.kind", 6, `unknown kind "katrin"`}},
+	"xdp-not-katran":             {{"nodes.s.xdp", 7, "only katran nodes"}},
+	"xdp-bad":                    {{"nodes.k.xdp", 6, `"fast" is not an XDP mode`}},
+	"decap-not-real":             {{"nodes.k.decap", 6, "only real nodes"}},
+	"decap-bad":                  {{"nodes.s.decap", 7, `"gre" is not a decap mode`}},
+	"endpoint-format":            {{"links[0].endpoints[0]", 9, `"c-eth0" is not of the form node:interface`}},
+	"endpoint-unknown-node":      {{"links[0].endpoints[0]", 9, `unknown node "x"`}},
+	"interface-name-invalid":     {{"links[0].endpoints[0]", 9, "longer than 15 characters"}},
+	"interface-lo":               {{"links[0].endpoints[0]", 9, `"lo" is not a valid interface name`}},
+	"endpoints-count":            {{"links[0].endpoints", 9, "exactly 2 endpoints, got 3"}},
+	"interface-reused":           {{"links[1].endpoints[0]", 11, "r:eth0 is already used by links[0].endpoints[1]"}},
+	"ipv4-count":                 {{"links[0].ipv4", 10, "1 addresses for 2 endpoints"}},
+	"ipv4-bad-cidr":              {{"links[0].ipv4[0]", 10, `"10.0.0.1/33" is not a valid CIDR`}},
+	"ipv4-not-ipv4":              {{"links[0].ipv4[0]", 10, "is not an IPv4 address"}},
+	"ipv4-network-address":       {{"links[0].ipv4[0]", 10, "is the network address of 10.0.0.0/24"}},
+	"ipv4-broadcast-address":     {{"links[0].ipv4[1]", 10, "is the broadcast address of 10.0.0.0/24"}},
+	"ipv4-subnet-mismatch":       {{"links[0].ipv4[1]", 10, "is not in the subnet of 10.0.0.1/24"}},
+	"address-duplicate":          {{"links[2].ipv4[0]", 14, "10.0.1.2 is already used by links[1].ipv4[0]"}},
+	"vip-address-is-interface":   {{"vips[0].address", 16, "10.0.1.1 is already used by links[1].ipv4[1]"}},
+	"mtu-range":                  {{"links[0].mtu", 11, "9000 is out of range 68..3498"}},
+	"gateway-bad":                {{"nodes.c.gateway", 4, `"10.0.0.300" is not an IPv4 address`}},
+	"gateway-off-link":           {{"nodes.c.gateway", 4, "10.9.9.9 is not in the subnet of any interface"}},
+	"route-bad-dst":              {{"nodes.c.routes[0].dst", 4, "has host bits set (did you mean 10.5.0.0/16?)"}},
+	"route-bad-via":              {{"nodes.c.routes[0].via", 4, "10.9.9.9 is not in the subnet of any interface"}},
+	"route-missing-via":          {{"nodes.c.routes[0].via", 4, "required"}},
+	"route-duplicate":            {{"nodes.c.routes[1].dst", 4, "already routed by routes[0]"}},
+	"route-default-with-gateway": {{"nodes.c.routes[0].dst", 4, "a default route and a gateway"}},
+	"vip-address-bad":            {{"vips[0].address", 16, `"192.168.0.256" is not an IPv4 address`}},
+	"vip-port-zero":              {{"vips[0].port", 16, "0 is out of range 1..65535"}},
+	"vip-port-range":             {{"vips[0].port", 16, "70000 is out of range 1..65535"}},
+	"vip-proto-bad":              {{"vips[0].proto", 16, `"sctp" is not a protocol`}},
+	"vip-lb-missing":             {{"vips[0].lb", 16, "required"}},
+	"vip-lb-unknown":             {{"vips[0].lb", 16, `unknown node "x"`}},
+	"vip-lb-not-katran":          {{"vips[0].lb", 16, `node "r" is a router, not a katran`}},
+	"vip-reals-empty":            {{"vips[0].reals", 16, "at least one real is required"}},
+	"vip-real-unknown":           {{"vips[0].reals[1]", 16, `unknown node "x"`}},
+	"vip-real-not-real":          {{"vips[0].reals[0]", 16, `node "c" is a client, not a real`}},
+	"vip-real-repeated":          {{"vips[0].reals[1]", 16, `real "s" is already listed at reals[0]`}},
+	"vip-duplicate":              {{"vips[1]", 17, "192.168.0.1:80/tcp is already defined by vips[0]"}},
+	"real-no-route-back":         {{"nodes.s", 7, "no route back to client 10.0.0.1"}},
+	"katran-no-uplink":           {{"nodes.k", 6, "has no link to a router"}},
+	"katran-uplink-without-ipv4": {{"nodes.k", 6, "uplink k:eth0 has no ipv4"}},
+	"real-uplink-without-ipv4": {
+		{"nodes.s", 7, "no addressed link to a router"},
+		{"nodes.s", 7, "no route back to client 10.0.0.1"},
+	},
+}
+
+func TestInvalid(t *testing.T) {
+	for _, name := range slices.Sorted(maps.Keys(invalidCases)) {
+		want := invalidCases[name]
+		t.Run(name, func(t *testing.T) {
+			file := filepath.Join("testdata", "invalid", name+".yaml")
+			topo, err := topology.Load(file)
+			if topo != nil {
+				t.Errorf("Load returned a topology with the error")
+			}
+			var list topology.ErrorList
+			if !errors.As(err, &list) {
+				t.Fatalf("Load: %v, want an ErrorList", err)
+			}
+			if len(list) != len(want) {
+				t.Errorf("got %d errors, want %d:\n%v", len(list), len(want), list)
+			}
+			for i, w := range want[:min(len(want), len(list))] {
+				e := list[i]
+				if e.File != file || e.Field != w.field || e.Line != w.line || !strings.Contains(e.Msg, w.msg) {
+					t.Errorf("error %d = %v\nwant %s:%d:*: %s: ...%s...", i, e, file, w.line, w.field, w.msg)
+				}
+				if e.Line > 0 && e.Column == 0 && w.field != "" {
+					t.Errorf("error %d has no column: %v", i, e)
+				}
+			}
+		})
+	}
+}
+
+// TestInvalidFixturesCovered keeps every fixture in testdata/invalid in
+// invalidCases.
+func TestInvalidFixturesCovered(t *testing.T) {
+	files, err := filepath.Glob("testdata/invalid/*.yaml")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no fixtures: %v", err)
+	}
+	for _, f := range files {
+		if _, ok := invalidCases[strings.TrimSuffix(filepath.Base(f), ".yaml")]; !ok {
+			t.Errorf("%s has no case in invalidCases", f)
+		}
+	}
+}
