@@ -163,4 +163,3 @@ func (in *inputs) buildContext() ([]byte, error) {
 	}
 	return buf.Bytes(), nil
 }
-
