@@ -10,39 +10,141 @@ import (
 	"sync"
 
 	"github.com/cilium/ebpf"
+
+	"github.com/dsrlab/dsrlab/bpf/maglev"
 )
 
-// The C list and the Go limit must agree; this fails to compile otherwise.
-var _ [MaxRealsPerVIP]uint32 = balancerRealList{}.Addrs
+// The C ring and the Go Maglev table must agree; this fails to compile
+// otherwise.
+var _ [maglev.RingSize]uint32 = balancerChRing{}.Slots
 
 // configKey is CONFIG_KEY, the only entry of the config array.
 const configKey uint32 = 0
 
-// Balancer is the loaded xdp_balancer program and its maps.
+// Balancer is the xdp_balancer program and its maps, loaded by this
+// process (LoadBalancer) or found in the kernel (OpenBalancer). The maps
+// are the only record: every method works the same on either, and two
+// Balancers for one program see the same VIPs.
 type Balancer struct {
 	objs balancerObjects
-	// mu serialises SetVIP, which allocates vip numbers by reading the
-	// vips map before writing it.
+	// mu serialises the methods that read maps to decide what to write
+	// (vip numbers, real slots). Balancers in different processes do not
+	// share it: one writer per program at a time.
 	mu sync.Mutex
+}
+
+// Options tune LoadBalancer.
+type Options struct {
+	// LRUSize is how many flows the connection table remembers; zero
+	// means 65536 (DEFAULT_LRU_SIZE), enough for a lab. The table is
+	// preallocated: each flow costs about 100 bytes plus 8 per CPU.
+	LRUSize uint32
 }
 
 // LoadBalancer loads xdp_balancer into the kernel. It forwards nothing
 // until Configure has set the outer source and next hop.
-func LoadBalancer() (*Balancer, error) {
+func LoadBalancer(opts Options) (*Balancer, error) {
+	spec, err := loadBalancer()
+	if err != nil {
+		return nil, err
+	}
+	if opts.LRUSize != 0 {
+		spec.Maps[balancerMapLruFlows].MaxEntries = opts.LRUSize
+	}
 	b := &Balancer{}
-	if err := loadObjects("balancer", loadBalancerObjects, &b.objs); err != nil {
+	if err := loadObjects("balancer", spec, &b.objs); err != nil {
 		return nil, err
 	}
 	return b, nil
 }
 
-// Configure sets the outer source address of encapsulated packets and the
-// MAC address they are sent to (the router in front of the balancer).
-func (b *Balancer) Configure(src netip.Addr, nextHop net.HardwareAddr) error {
+// OpenBalancerByID is OpenBalancer for the program with the given ID, as
+// an interface's XDP attachment reports it.
+func OpenBalancerByID(id ebpf.ProgramID) (*Balancer, error) {
+	prog, err := ebpf.NewProgramFromID(id)
+	if err != nil {
+		return nil, fmt.Errorf("open balancer program %d: %w", id, err)
+	}
+	defer prog.Close()
+	return OpenBalancer(prog)
+}
+
+// OpenBalancer finds the maps of a loaded xdp_balancer through the
+// program's own map references, so a process other than the one that
+// loaded it (which may have exited) can manage it without pinning
+// anything. prog stays the caller's; the Balancer holds its own handles.
+func OpenBalancer(prog *ebpf.Program) (*Balancer, error) {
+	info, err := prog.Info()
+	if err != nil {
+		return nil, fmt.Errorf("open balancer: %w", err)
+	}
+	if info.Name != balancerProgXdpBalancer {
+		return nil, fmt.Errorf("open balancer: program %q is not %s", info.Name, balancerProgXdpBalancer)
+	}
+	ids, ok := info.MapIDs()
+	if !ok {
+		return nil, errors.New("open balancer: kernel does not report the program's maps")
+	}
+	spec, err := loadBalancer()
+	if err != nil {
+		return nil, err
+	}
+
+	found := make(map[string]*ebpf.Map, len(ids))
+	defer func() {
+		for _, m := range found {
+			m.Close()
+		}
+	}()
+	for _, id := range ids {
+		m, err := ebpf.NewMapFromID(id)
+		if err != nil {
+			return nil, fmt.Errorf("open balancer: map %d: %w", id, err)
+		}
+		mi, err := m.Info()
+		if err != nil {
+			m.Close()
+			return nil, fmt.Errorf("open balancer: map %d: %w", id, err)
+		}
+		found[mi.Name] = m
+	}
+	for name := range spec.Maps {
+		if found[name] == nil {
+			return nil, fmt.Errorf("open balancer: program has no map %q", name)
+		}
+	}
+	// The table's size was chosen at load time; everything else must be
+	// what this package's object declares, or the Go mirrors would
+	// misread the maps.
+	spec.Maps[balancerMapLruFlows].MaxEntries = found[balancerMapLruFlows].MaxEntries()
+
+	b := &Balancer{}
+	// Replacements are cloned and checked against the spec; nothing is
+	// created.
+	if err := spec.LoadAndAssign(&b.objs.balancerMaps, &ebpf.CollectionOptions{MapReplacements: found}); err != nil {
+		return nil, fmt.Errorf("open balancer: %w", err)
+	}
+	if b.objs.XdpBalancer, err = prog.Clone(); err != nil {
+		b.objs.Close()
+		return nil, fmt.Errorf("open balancer: %w", err)
+	}
+	return b, nil
+}
+
+// Configure sets the outer source address of encapsulated packets, the MAC
+// address they are sent to (the router in front of the balancer) and the
+// path MTU: the largest IPv4 packet the path to the reals carries. A VIP
+// packet that would exceed it once encapsulated is answered with ICMP
+// "fragmentation needed" advertising pathMTU minus the outer header, if it
+// has DF set, and handed to the kernel otherwise.
+func (b *Balancer) Configure(src netip.Addr, nextHop net.HardwareAddr, pathMTU int) error {
 	if err := validateHost("source address", src); err != nil {
 		return err
 	}
-	cfg := balancerLbConfig{SrcAddr: be32(src)}
+	if pathMTU < MinPathMTU || pathMTU > MaxPathMTU {
+		return fmt.Errorf("path MTU %d: want %d to %d", pathMTU, MinPathMTU, MaxPathMTU)
+	}
+	cfg := balancerLbConfig{SrcAddr: be32(src), PathMtu: uint16(pathMTU)}
 	if len(nextHop) != len(cfg.NextHopMac) {
 		return fmt.Errorf("next hop %s: not an Ethernet MAC address", nextHop)
 	}
@@ -53,86 +155,12 @@ func (b *Balancer) Configure(src netip.Addr, nextHop net.HardwareAddr) error {
 	return nil
 }
 
-// SetVIP adds v, or replaces its reals if it exists. Each flow of v goes to
-// one of reals, chosen by a hash of its 5-tuple.
-func (b *Balancer) SetVIP(v VIP, reals []netip.Addr) error {
-	if err := v.validate(); err != nil {
-		return err
-	}
-	if len(reals) == 0 || len(reals) > MaxRealsPerVIP {
-		return fmt.Errorf("vip %s: %d reals, want 1 to %d", v, len(reals), MaxRealsPerVIP)
-	}
-	list := balancerRealList{Count: uint32(len(reals))}
-	for _, r := range reals {
-		if err := validateHost("real", r); err != nil {
-			return fmt.Errorf("vip %s: %w", v, err)
-		}
-	}
-	// Repeating the list into every slot means a packet racing this update
-	// reads some real of the old or new list, never an empty slot.
-	for i := range list.Addrs {
-		list.Addrs[i] = be32(reals[i%len(reals)])
-	}
-
-	b.mu.Lock()
-	defer b.mu.Unlock()
-
-	key := vipKey(v)
-	var meta balancerVipMeta
-	err := b.objs.Vips.Lookup(&key, &meta)
-	exists := err == nil
-	if !exists {
-		if !errors.Is(err, ebpf.ErrKeyNotExist) {
-			return fmt.Errorf("vip %s: look up: %w", v, err)
-		}
-		if meta.VipNum, err = b.freeVIPNum(); err != nil {
-			return fmt.Errorf("vip %s: %w", v, err)
-		}
-	}
-
-	// Reals first: the program must never find a VIP without them.
-	if err := b.objs.VipReals.Put(meta.VipNum, &list); err != nil {
-		return fmt.Errorf("vip %s: set reals: %w", v, err)
-	}
-	if exists {
-		return nil
-	}
-	if err := b.objs.Vips.Update(&key, &meta, ebpf.UpdateNoExist); err != nil {
-		return fmt.Errorf("vip %s: add: %w", v, err)
-	}
-	return nil
-}
-
-// freeVIPNum returns the lowest vip number no VIP uses. The map, not Go
-// memory, is the record, so the answer holds for maps set up by another
-// process too.
-func (b *Balancer) freeVIPNum() (uint32, error) {
-	var used [MaxVIPs]bool
-	var key balancerVipKey
-	var meta balancerVipMeta
-	iter := b.objs.Vips.Iterate()
-	for iter.Next(&key, &meta) {
-		if meta.VipNum < MaxVIPs {
-			used[meta.VipNum] = true
-		}
-	}
-	if err := iter.Err(); err != nil {
-		return 0, fmt.Errorf("list vips: %w", err)
-	}
-	for num, taken := range used {
-		if !taken {
-			return uint32(num), nil
-		}
-	}
-	return 0, fmt.Errorf("all %d vips in use", MaxVIPs)
-}
-
 // Program returns xdp_balancer, for attaching to the balancer's interface.
 func (b *Balancer) Program() *ebpf.Program {
 	return b.objs.XdpBalancer
 }
 
-// Stats reads the global and per-VIP counters.
+// Stats reads the global, per-VIP and per-real counters.
 func (b *Balancer) Stats() (Stats, error) {
 	var s Stats
 	globals := []struct {
@@ -142,6 +170,9 @@ func (b *Balancer) Stats() (Stats, error) {
 		{balancerGlobalStatSTAT_PASSED, &s.Passed},
 		{balancerGlobalStatSTAT_ENCAPSULATED, &s.Encapsulated},
 		{balancerGlobalStatSTAT_DROPPED, &s.Dropped},
+		{balancerGlobalStatSTAT_TOO_BIG, &s.TooBig},
+		{balancerGlobalStatSTAT_LRU_HIT, &s.LRUHits},
+		{balancerGlobalStatSTAT_LRU_MISS, &s.LRUMisses},
 	}
 	for _, g := range globals {
 		n, err := sumPerCPU(b.objs.GlobalStats, g.stat)
@@ -151,29 +182,65 @@ func (b *Balancer) Stats() (Stats, error) {
 		*g.dst = n
 	}
 
-	s.VIPs = make(map[VIP]Counters)
-	var key balancerVipKey
-	var meta balancerVipMeta
-	iter := b.objs.Vips.Iterate()
-	for iter.Next(&key, &meta) {
-		var perCPU []balancerLbCounters
-		if err := b.objs.VipStats.Lookup(meta.VipNum, &perCPU); err != nil {
-			return Stats{}, fmt.Errorf("read stats of vip %s: %w", vipFromKey(key), err)
-		}
-		var c Counters
-		for _, cpu := range perCPU {
-			c.Packets += cpu.Packets
-			c.Bytes += cpu.Bytes
-		}
-		s.VIPs[vipFromKey(key)] = c
+	vips, err := b.vipNums()
+	if err != nil {
+		return Stats{}, err
 	}
-	if err := iter.Err(); err != nil {
-		return Stats{}, fmt.Errorf("list vips: %w", err)
+	s.VIPs = make(map[VIP]Counters, len(vips))
+	for v, num := range vips {
+		if s.VIPs[v], err = sumCounters(b.objs.VipStats, num); err != nil {
+			return Stats{}, fmt.Errorf("read stats of vip %s: %w", v, err)
+		}
+	}
+
+	table, err := b.readSlots()
+	if err != nil {
+		return Stats{}, err
+	}
+	s.Reals = make(map[netip.Addr]Counters)
+	for slot, def := range table {
+		if def.Addr == 0 {
+			continue
+		}
+		c, err := sumCounters(b.objs.RealStats, uint32(slot))
+		if err != nil {
+			return Stats{}, fmt.Errorf("read stats of real %s: %w", addrFromBE32(def.Addr), err)
+		}
+		addr := addrFromBE32(def.Addr)
+		sum := s.Reals[addr]
+		sum.Packets += c.Packets
+		sum.Bytes += c.Bytes
+		s.Reals[addr] = sum
 	}
 	return s, nil
 }
 
-// Close releases the program and maps. An attached program stays attached.
+// sumCounters adds up the per-CPU counters at index of a counters array.
+func sumCounters(m *ebpf.Map, index uint32) (Counters, error) {
+	var perCPU []balancerLbCounters
+	if err := m.Lookup(index, &perCPU); err != nil {
+		return Counters{}, err
+	}
+	var c Counters
+	for _, cpu := range perCPU {
+		c.Packets += cpu.Packets
+		c.Bytes += cpu.Bytes
+	}
+	return c, nil
+}
+
+// resetCounters zeroes the per-CPU counters at index, for a VIP number or
+// real slot given to a new owner.
+func resetCounters(m *ebpf.Map, index uint32) error {
+	cpus, err := ebpf.PossibleCPU()
+	if err != nil {
+		return err
+	}
+	return m.Put(index, make([]balancerLbCounters, cpus))
+}
+
+// Close releases this process's handles. An attached program, and its
+// maps, stay in the kernel.
 func (b *Balancer) Close() error {
 	return b.objs.Close()
 }

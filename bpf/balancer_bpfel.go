@@ -13,20 +13,44 @@ import (
 	"github.com/cilium/ebpf"
 )
 
+type balancerChRing struct {
+	_     structs.HostLayout
+	Slots [65537]uint32
+}
+
+type balancerFlowKey struct {
+	_     structs.HostLayout
+	Src   uint32
+	Dst   uint32
+	Sport uint16
+	Dport uint16
+	Proto uint8
+	Pad   [3]uint8
+}
+
+type balancerFlowPin struct {
+	_    structs.HostLayout
+	Slot uint32
+	Gen  uint32
+}
+
 type balancerGlobalStat uint32
 
 const (
 	balancerGlobalStatSTAT_PASSED       balancerGlobalStat = 0
 	balancerGlobalStatSTAT_ENCAPSULATED balancerGlobalStat = 1
 	balancerGlobalStatSTAT_DROPPED      balancerGlobalStat = 2
-	balancerGlobalStatGLOBAL_STATS_MAX  balancerGlobalStat = 3
+	balancerGlobalStatSTAT_TOO_BIG      balancerGlobalStat = 3
+	balancerGlobalStatSTAT_LRU_HIT      balancerGlobalStat = 4
+	balancerGlobalStatSTAT_LRU_MISS     balancerGlobalStat = 5
+	balancerGlobalStatGLOBAL_STATS_MAX  balancerGlobalStat = 6
 )
 
 type balancerLbConfig struct {
 	_          structs.HostLayout
 	SrcAddr    uint32
 	NextHopMac [6]uint8
-	Pad        [2]uint8
+	PathMtu    uint16
 }
 
 type balancerLbCounters struct {
@@ -35,10 +59,12 @@ type balancerLbCounters struct {
 	Bytes   uint64
 }
 
-type balancerRealList struct {
-	_     structs.HostLayout
-	Count uint32
-	Addrs [16]uint32
+type balancerRealDef struct {
+	_      structs.HostLayout
+	Addr   uint32
+	Gen    uint32
+	VipNum uint32
+	Weight uint32
 }
 
 type balancerVipKey struct {
@@ -58,9 +84,12 @@ type balancerVipMeta struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
+	balancerMapChRings      = "ch_rings"
 	balancerMapConfig       = "config"
 	balancerMapGlobalStats  = "global_stats"
-	balancerMapVipReals     = "vip_reals"
+	balancerMapLruFlows     = "lru_flows"
+	balancerMapRealStats    = "real_stats"
+	balancerMapReals        = "reals"
 	balancerMapVipStats     = "vip_stats"
 	balancerMapVips         = "vips"
 	balancerProgXdpBalancer = "xdp_balancer"
@@ -115,9 +144,12 @@ type balancerProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type balancerMapSpecs struct {
+	ChRings     *ebpf.MapSpec `ebpf:"ch_rings"`
 	Config      *ebpf.MapSpec `ebpf:"config"`
 	GlobalStats *ebpf.MapSpec `ebpf:"global_stats"`
-	VipReals    *ebpf.MapSpec `ebpf:"vip_reals"`
+	LruFlows    *ebpf.MapSpec `ebpf:"lru_flows"`
+	RealStats   *ebpf.MapSpec `ebpf:"real_stats"`
+	Reals       *ebpf.MapSpec `ebpf:"reals"`
 	VipStats    *ebpf.MapSpec `ebpf:"vip_stats"`
 	Vips        *ebpf.MapSpec `ebpf:"vips"`
 }
@@ -148,18 +180,24 @@ func (o *balancerObjects) Close() error {
 //
 // It can be passed to loadBalancerObjects or ebpf.CollectionSpec.LoadAndAssign.
 type balancerMaps struct {
+	ChRings     *ebpf.Map `ebpf:"ch_rings"`
 	Config      *ebpf.Map `ebpf:"config"`
 	GlobalStats *ebpf.Map `ebpf:"global_stats"`
-	VipReals    *ebpf.Map `ebpf:"vip_reals"`
+	LruFlows    *ebpf.Map `ebpf:"lru_flows"`
+	RealStats   *ebpf.Map `ebpf:"real_stats"`
+	Reals       *ebpf.Map `ebpf:"reals"`
 	VipStats    *ebpf.Map `ebpf:"vip_stats"`
 	Vips        *ebpf.Map `ebpf:"vips"`
 }
 
 func (m *balancerMaps) Close() error {
 	return _BalancerClose(
+		m.ChRings,
 		m.Config,
 		m.GlobalStats,
-		m.VipReals,
+		m.LruFlows,
+		m.RealStats,
+		m.Reals,
 		m.VipStats,
 		m.Vips,
 	)

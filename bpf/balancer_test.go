@@ -6,12 +6,23 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"maps"
+	"math"
 	"net"
 	"net/netip"
+	"slices"
 	"testing"
+
+	"github.com/cilium/ebpf"
+
+	"github.com/dsrlab/dsrlab/bpf/maglev"
 )
 
-const vipPort = 50007
+const (
+	vipPort = 50007
+	// labPathMTU is the reference lab's link MTU.
+	labPathMTU = 1500
+)
 
 var (
 	tcpVIP = VIP{Addr: vipAddr, Port: vipPort, Proto: ProtoTCP}
@@ -21,10 +32,29 @@ var (
 	udpFlow = flow{src: clientAddr, dst: vipAddr, sport: 40613, dport: 53, proto: uint8(ProtoUDP)}
 )
 
+// equal returns reals of weight 1.
+func equal(addrs ...netip.Addr) []Real {
+	reals := make([]Real, len(addrs))
+	for i, a := range addrs {
+		reals[i] = Real{Addr: a, Weight: 1}
+	}
+	return reals
+}
+
+// realAt returns the i-th address of the test reals' subnet.
+func realAt(i int) netip.Addr {
+	return netip.AddrFrom4([4]byte{10, 111, 222, byte(100 + i)})
+}
+
 func newBalancer(tb testing.TB) *Balancer {
 	tb.Helper()
+	return newBalancerWith(tb, Options{})
+}
+
+func newBalancerWith(tb testing.TB, opts Options) *Balancer {
+	tb.Helper()
 	requireBPF(tb)
-	b, err := LoadBalancer()
+	b, err := LoadBalancer(opts)
 	if err != nil {
 		skipIfUnsupported(tb, err)
 		tb.Fatal(err)
@@ -33,20 +63,32 @@ func newBalancer(tb testing.TB) *Balancer {
 	return b
 }
 
-// newLabBalancer is the reference lab's katran: the TCP and UDP VIPs, both
-// served by one real.
-func newLabBalancer(tb testing.TB) *Balancer {
+// newConfigured is a configured balancer without VIPs.
+func newConfigured(tb testing.TB) *Balancer {
 	tb.Helper()
 	b := newBalancer(tb)
-	if err := b.Configure(katranAddr, routerMAC); err != nil {
+	if err := b.Configure(katranAddr, routerMAC, labPathMTU); err != nil {
 		tb.Fatal(err)
 	}
+	return b
+}
+
+// newLabBalancer is the reference lab's katran: the TCP and UDP VIPs, both
+// served by one real, on 1500-byte links.
+func newLabBalancer(tb testing.TB) *Balancer {
+	tb.Helper()
+	b := newConfigured(tb)
 	for _, v := range []VIP{tcpVIP, udpVIP} {
-		if err := b.SetVIP(v, []netip.Addr{realAddr}); err != nil {
-			tb.Fatal(err)
-		}
+		setVIP(tb, b, v, equal(realAddr))
 	}
 	return b
+}
+
+func setVIP(tb testing.TB, b *Balancer, v VIP, reals []Real) {
+	tb.Helper()
+	if err := b.SetVIP(v, reals); err != nil {
+		tb.Fatal(err)
+	}
 }
 
 func TestBalancerFixtures(t *testing.T) {
@@ -54,7 +96,6 @@ func TestBalancerFixtures(t *testing.T) {
 
 	encap := func(in []byte) []byte { return ipipEncap(in, katranAddr, realAddr, routerMAC) }
 	withTOS := func(p *ipv4Packet) { p.tos = 0x28 }
-	withDF := func(p *ipv4Packet) { p.fragOff = ipFlagDF }
 	moreFragments := func(p *ipv4Packet) { p.fragOff = ipFlagMF }
 	laterFragment := func(p *ipv4Packet) { p.fragOff = 185 }
 	withOptions := func(p *ipv4Packet) { p.options = []byte{1, 1, 1, 0} } // NOP NOP NOP EOL
@@ -128,9 +169,7 @@ func TestBalancerFixtures(t *testing.T) {
 
 func TestBalancerUnconfiguredPasses(t *testing.T) {
 	b := newBalancer(t)
-	if err := b.SetVIP(tcpVIP, []netip.Addr{realAddr}); err != nil {
-		t.Fatal(err)
-	}
+	setVIP(t, b, tcpVIP, equal(realAddr))
 	in := tcpFlow.frame()
 	got, out := runXDP(t, b.Program(), in)
 	if got != xdpPass || !bytes.Equal(out, in) {
@@ -140,7 +179,7 @@ func TestBalancerUnconfiguredPasses(t *testing.T) {
 
 // flowHash restates the C flow hash (jhash_3words of the addresses and
 // ports as the program loads them, seeded by the protocol), so the tests
-// know which real a flow must reach.
+// know which ring entry a flow reads.
 func flowHash(f flow) uint32 {
 	const (
 		jhashInitval = 0xdeadbeef
@@ -172,149 +211,284 @@ func flowHash(f flow) uint32 {
 	return c
 }
 
+// ring is a VIP's Maglev table as the Go side computes it; owner is the
+// real a flow that is not in the LRU must reach.
+type ring struct {
+	reals []Real
+	table []int
+}
+
+func newRing(tb testing.TB, reals []Real) ring {
+	tb.Helper()
+	table, err := maglev.Table(maglevBackends(reals))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return ring{reals: reals, table: table}
+}
+
+func (r ring) owner(f flow) netip.Addr {
+	return r.reals[r.table[flowHash(f)%maglev.RingSize]].Addr
+}
+
+// flowsOf returns n flows of base (varying the source port) for which
+// pick(flow) is true.
+func flowsOf(tb testing.TB, base flow, n int, pick func(flow) bool) []flow {
+	tb.Helper()
+	var out []flow
+	for port := 1024; port <= math.MaxUint16 && len(out) < n; port++ {
+		f := base
+		f.sport = uint16(port)
+		if pick(f) {
+			out = append(out, f)
+		}
+	}
+	if len(out) < n {
+		tb.Fatalf("found %d of %d flows", len(out), n)
+	}
+	return out
+}
+
+// manyFlows returns n distinct flows of base.
+func manyFlows(base flow, n int) []flow {
+	out := make([]flow, n)
+	for i := range out {
+		out[i] = base
+		out[i].sport = uint16(1024 + i)
+	}
+	return out
+}
+
 // encapsulatedTo runs one packet of f and returns the real it was sent to.
-func encapsulatedTo(t *testing.T, b *Balancer, f flow) netip.Addr {
-	t.Helper()
-	got, out := runXDP(t, b.Program(), f.frame())
+func encapsulatedTo(tb testing.TB, b *Balancer, f flow, tweaks ...func(*ipv4Packet)) netip.Addr {
+	tb.Helper()
+	got, out := runXDP(tb, b.Program(), f.frame(tweaks...))
 	if got != xdpTX {
-		t.Fatalf("flow %v: verdict %s, want XDP_TX", f, got)
+		tb.Fatalf("flow %v: verdict %s, want XDP_TX", f, got)
 	}
 	return netip.AddrFrom4([4]byte(out[ethHeaderLen+16 : ethHeaderLen+20]))
 }
 
-func TestBalancerSpreadsFlowsConsistently(t *testing.T) {
+// New flows reach the owner of their ring entry, computed here from the
+// Go Maglev table and the restated C hash; later packets stay there.
+func TestBalancerFollowsMaglevRing(t *testing.T) {
 	b := newLabBalancer(t)
-	reals := []netip.Addr{realAddr, otherReal}
-	if err := b.SetVIP(tcpVIP, reals); err != nil {
-		t.Fatal(err)
-	}
+	reals := equal(realAt(0), realAt(1), realAt(2))
+	setVIP(t, b, tcpVIP, reals)
+	r := newRing(t, reals)
 
-	const flows = 256
 	hits := map[netip.Addr]int{}
-	for i := range flows {
-		f := tcpFlow
-		f.sport = uint16(32768 + i)
+	for _, f := range manyFlows(tcpFlow, 300) {
 		first := encapsulatedTo(t, b, f)
-		for range 3 {
+		if want := r.owner(f); first != want {
+			t.Fatalf("flow %v went to %s, the ring says %s", f, first, want)
+		}
+		for range 2 {
 			if again := encapsulatedTo(t, b, f); again != first {
 				t.Fatalf("flow %v went to %s, then to %s", f, first, again)
 			}
 		}
-		if want := reals[flowHash(f)%uint32(len(reals))]; first != want {
-			t.Fatalf("flow %v went to %s, the hash says %s", f, first, want)
-		}
 		hits[first]++
 	}
-	for _, r := range reals {
-		if hits[r] < flows/4 {
-			t.Errorf("real %s got %d of %d flows: %v", r, hits[r], flows, hits)
+	for _, real := range reals {
+		if hits[real.Addr] < 300/6 {
+			t.Errorf("real %s got %d of 300 flows: %v", real.Addr, hits[real.Addr], hits)
 		}
 	}
 }
 
-func TestBalancerReplaceReals(t *testing.T) {
+func TestBalancerWeights(t *testing.T) {
 	b := newLabBalancer(t)
-	if got := encapsulatedTo(t, b, tcpFlow); got != realAddr {
-		t.Fatalf("sent to %s, want %s", got, realAddr)
+	light, heavy := realAt(0), realAt(1)
+	setVIP(t, b, tcpVIP, []Real{{Addr: light, Weight: 1}, {Addr: heavy, Weight: 2}})
+
+	// Enough flows that sampling noise (one standard deviation is about
+	// 1.5% of the ratio) stays well inside the 10% asked for.
+	const flows = 20000
+	hits := map[netip.Addr]int{}
+	for _, f := range manyFlows(tcpFlow, flows) {
+		hits[encapsulatedTo(t, b, f)]++
 	}
-	if err := b.SetVIP(tcpVIP, []netip.Addr{otherReal}); err != nil {
-		t.Fatal(err)
-	}
-	if got := encapsulatedTo(t, b, tcpFlow); got != otherReal {
-		t.Fatalf("after replace sent to %s, want %s", got, otherReal)
-	}
-	s, err := b.Stats()
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Replacing keeps the VIP's slot, so its counters carry on.
-	if got := s.VIPs[tcpVIP].Packets; got != 2 {
-		t.Errorf("vip packets %d after replace, want 2", got)
+	ratio := float64(hits[heavy]) / float64(hits[light])
+	t.Logf("%d flows: weight 1 got %d, weight 2 got %d (ratio %.3f)", flows, hits[light], hits[heavy], ratio)
+	if ratio < 1.8 || ratio > 2.2 {
+		t.Errorf("weight-2 real got %.3f times the flows of the weight-1 real, want 2 ± 10%%", ratio)
 	}
 }
 
 func TestBalancerStats(t *testing.T) {
 	b := newLabBalancer(t)
-	const vipPackets, otherPackets = 3, 2
-	in := tcpFlow.frame()
-	for range vipPackets {
-		runXDP(t, b.Program(), in)
+	other := realAt(0)
+	udpOnly := VIP{Addr: netip.MustParseAddr("192.168.10.2"), Port: 53, Proto: ProtoUDP}
+	setVIP(t, b, udpVIP, equal(realAddr, other))
+	setVIP(t, b, udpOnly, equal(other))
+
+	tcpIn, udpIn := tcpFlow.frame(), udpFlow.frame()
+	const tcpPackets, udpPackets, otherPackets = 3, 2, 2
+	for range tcpPackets {
+		runXDP(t, b.Program(), tcpIn)
+	}
+	udpReal := newRing(t, equal(realAddr, other)).owner(udpFlow)
+	for range udpPackets {
+		runXDP(t, b.Program(), udpIn)
 	}
 	for range otherPackets {
 		runXDP(t, b.Program(), arpRequest())
+	}
+	big := tcpFlow.frame(withDF, sized(labPathMTU))
+	runXDP(t, b.Program(), big)
+	// Fully drained: a new flow has nowhere to go.
+	setVIP(t, b, udpOnly, []Real{{Addr: other, Weight: 0}})
+	dropped := udpFlow
+	dropped.dst = udpOnly.Addr
+	if got, _ := runXDP(t, b.Program(), dropped.frame()); got != xdpDrop {
+		t.Errorf("new flow to a drained vip: %s, want XDP_DROP", got)
 	}
 
 	s, err := b.Stats()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.Encapsulated != vipPackets || s.Passed != otherPackets || s.Dropped != 0 {
-		t.Errorf("encapsulated %d passed %d dropped %d, want %d %d 0",
-			s.Encapsulated, s.Passed, s.Dropped, vipPackets, otherPackets)
+	// The first packet of each flow misses, the rest hit; the drained
+	// vip's packet misses too.
+	want := Stats{
+		Passed: otherPackets, Encapsulated: tcpPackets + udpPackets, Dropped: 1, TooBig: 1,
+		LRUHits: tcpPackets - 1 + udpPackets - 1, LRUMisses: 3,
+		VIPs: map[VIP]Counters{
+			tcpVIP:  {Packets: tcpPackets, Bytes: tcpPackets * uint64(len(tcpIn))},
+			udpVIP:  {Packets: udpPackets, Bytes: udpPackets * uint64(len(udpIn))},
+			udpOnly: {},
+		},
+		Reals: map[netip.Addr]Counters{},
 	}
-	want := map[VIP]Counters{
-		tcpVIP: {Packets: vipPackets, Bytes: vipPackets * uint64(len(in))},
-		udpVIP: {},
+	addReal := func(a netip.Addr, packets int, frame []byte) {
+		c := want.Reals[a]
+		c.Packets += uint64(packets)
+		c.Bytes += uint64(packets * len(frame))
+		want.Reals[a] = c
 	}
-	if fmt.Sprint(s.VIPs) != fmt.Sprint(want) {
-		t.Errorf("vip counters %v, want %v", s.VIPs, want)
+	addReal(realAddr, tcpPackets, tcpIn)
+	addReal(udpReal, udpPackets, udpIn)
+	addReal(other, 0, nil)
+	if got, want := fmt.Sprintf("%+v", s), fmt.Sprintf("%+v", want); got != want {
+		t.Errorf("stats\n got %s\nwant %s", got, want)
 	}
 }
 
 func TestBalancerRejects(t *testing.T) {
 	b := newBalancer(t)
 	ipv6 := netip.MustParseAddr("2001:db8::1")
-	tooMany := make([]netip.Addr, MaxRealsPerVIP+1)
+	tooMany := make([]Real, MaxRealsPerVIP+1)
 	for i := range tooMany {
-		tooMany[i] = realAddr
+		tooMany[i] = Real{Addr: netip.AddrFrom4([4]byte{10, 9, byte(i >> 8), byte(i)}), Weight: 1}
 	}
 	vipErrs := []struct {
 		name  string
 		vip   VIP
-		reals []netip.Addr
+		reals []Real
 	}{
 		{"no reals", tcpVIP, nil},
 		{"too many reals", tcpVIP, tooMany},
-		{"ipv6 vip", VIP{Addr: ipv6, Port: vipPort, Proto: ProtoTCP}, []netip.Addr{realAddr}},
-		{"icmp vip", VIP{Addr: vipAddr, Port: vipPort, Proto: protoICMP}, []netip.Addr{realAddr}},
-		{"ipv6 real", tcpVIP, []netip.Addr{ipv6}},
-		{"unspecified real", tcpVIP, []netip.Addr{netip.IPv4Unspecified()}},
+		{"duplicate real", tcpVIP, equal(realAddr, realAddr)},
+		{"ipv6 vip", VIP{Addr: ipv6, Port: vipPort, Proto: ProtoTCP}, equal(realAddr)},
+		{"icmp vip", VIP{Addr: vipAddr, Port: vipPort, Proto: protoICMP}, equal(realAddr)},
+		{"ipv6 real", tcpVIP, equal(ipv6)},
+		{"unspecified real", tcpVIP, equal(netip.IPv4Unspecified())},
 	}
 	for _, tt := range vipErrs {
 		if err := b.SetVIP(tt.vip, tt.reals); err == nil {
 			t.Errorf("SetVIP %s: no error", tt.name)
 		}
 	}
-	if err := b.Configure(ipv6, routerMAC); err == nil {
-		t.Error("Configure with an IPv6 source: no error")
+	configErrs := []struct {
+		name    string
+		src     netip.Addr
+		mac     net.HardwareAddr
+		pathMTU int
+	}{
+		{"ipv6 source", ipv6, routerMAC, labPathMTU},
+		{"0.0.0.0 source", netip.IPv4Unspecified(), routerMAC, labPathMTU},
+		{"short mac", katranAddr, net.HardwareAddr{1, 2, 3}, labPathMTU},
+		{"path mtu below minimum", katranAddr, routerMAC, MinPathMTU - 1},
+		{"path mtu above ipv4", katranAddr, routerMAC, MaxPathMTU + 1},
 	}
-	if err := b.Configure(netip.IPv4Unspecified(), routerMAC); err == nil {
-		t.Error("Configure with 0.0.0.0: no error")
+	for _, tt := range configErrs {
+		if err := b.Configure(tt.src, tt.mac, tt.pathMTU); err == nil {
+			t.Errorf("Configure with %s: no error", tt.name)
+		}
 	}
-	if err := b.Configure(katranAddr, net.HardwareAddr{1, 2, 3}); err == nil {
-		t.Error("Configure with a short MAC: no error")
+	if err := b.DeleteVIP(tcpVIP); err == nil {
+		t.Error("DeleteVIP of an unknown vip: no error")
 	}
-	if s, err := b.Stats(); err != nil || len(s.VIPs) != 0 {
-		t.Errorf("after rejected calls: vips %v, err %v; want none", s.VIPs, err)
+	if vips, err := b.VIPs(); err != nil || len(vips) != 0 {
+		t.Errorf("after rejected calls: vips %v, err %v; want none", vips, err)
 	}
 }
 
-func TestBalancerVIPLimit(t *testing.T) {
-	b := newBalancer(t)
+// TestBalancerManyVIPs fills every VIP, TCP and UDP, each with its own
+// reals, checks that each VIP's traffic reaches only its own reals, then
+// deletes one and gives its number to a new VIP.
+func TestBalancerManyVIPs(t *testing.T) {
+	b := newConfigured(t)
 	vip := func(i int) VIP {
-		return VIP{Addr: netip.AddrFrom4([4]byte{10, 200, byte(i >> 8), byte(i)}), Port: vipPort, Proto: ProtoTCP}
-	}
-	reals := []netip.Addr{realAddr}
-	for i := range MaxVIPs {
-		if err := b.SetVIP(vip(i), reals); err != nil {
-			t.Fatalf("vip %d of %d: %v", i+1, MaxVIPs, err)
+		proto := ProtoTCP
+		if i%2 == 1 {
+			proto = ProtoUDP
 		}
+		return VIP{Addr: netip.AddrFrom4([4]byte{10, 200, 0, byte(i)}), Port: vipPort, Proto: proto}
 	}
-	if err := b.SetVIP(vip(MaxVIPs), reals); err == nil {
+	realsOf := func(i int) []Real {
+		return equal(netip.AddrFrom4([4]byte{10, 201, byte(i), 1}), netip.AddrFrom4([4]byte{10, 201, byte(i), 2}))
+	}
+	flowOf := func(i int) flow {
+		v := vip(i)
+		return flow{src: clientAddr, dst: v.Addr, sport: 40000, dport: v.Port, proto: uint8(v.Proto)}
+	}
+
+	want := map[VIP][]Real{}
+	for i := range MaxVIPs {
+		setVIP(t, b, vip(i), realsOf(i))
+		want[vip(i)] = realsOf(i)
+	}
+	if err := b.SetVIP(vip(MaxVIPs), realsOf(MaxVIPs)); err == nil {
 		t.Errorf("vip %d of %d: no error", MaxVIPs+1, MaxVIPs)
 	}
-	if err := b.SetVIP(vip(0), []netip.Addr{otherReal}); err != nil {
-		t.Errorf("replacing reals with every vip in use: %v", err)
+	got, err := b.VIPs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !maps.EqualFunc(got, want, slices.Equal) {
+		t.Errorf("VIPs() = %v, want %v", got, want)
+	}
+	for i := range MaxVIPs {
+		for _, f := range manyFlows(flowOf(i), 4) {
+			if r := encapsulatedTo(t, b, f); !slices.Contains(realsOf(i), Real{Addr: r, Weight: 1}) {
+				t.Fatalf("vip %s: flow sent to %s, not one of its reals", vip(i), r)
+			}
+		}
+	}
+
+	const victim = 7
+	if err := b.DeleteVIP(vip(victim)); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := runXDP(t, b.Program(), flowOf(victim).frame()); got != xdpPass {
+		t.Errorf("deleted vip: %s, want XDP_PASS", got)
+	}
+	setVIP(t, b, vip(MaxVIPs), realsOf(MaxVIPs))
+	s, err := b.Stats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := s.VIPs[vip(victim)]; ok {
+		t.Errorf("deleted vip %s still has counters", vip(victim))
+	}
+	// The new VIP took the deleted one's number; its counters start over.
+	if c := s.VIPs[vip(MaxVIPs)]; c != (Counters{}) {
+		t.Errorf("new vip starts with counters %+v, want zero", c)
+	}
+	if r := encapsulatedTo(t, b, flowOf(MaxVIPs)); !slices.Contains(realsOf(MaxVIPs), Real{Addr: r, Weight: 1}) {
+		t.Errorf("new vip: flow sent to %s, not one of its reals", r)
 	}
 }
 
@@ -324,49 +498,21 @@ func TestLimitsMatchObject(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, name := range []string{balancerMapVips, balancerMapVipReals, balancerMapVipStats} {
-		if got := spec.Maps[name].MaxEntries; got != MaxVIPs {
-			t.Errorf("map %s holds %d entries, MaxVIPs is %d", name, got, MaxVIPs)
+	sizes := map[string]uint32{
+		balancerMapVips:      MaxVIPs,
+		balancerMapChRings:   MaxVIPs,
+		balancerMapVipStats:  MaxVIPs,
+		balancerMapReals:     realSlots,
+		balancerMapRealStats: realSlots,
+	}
+	for name, want := range sizes {
+		if got := spec.Maps[name].MaxEntries; got != want {
+			t.Errorf("map %s holds %d entries, Go says %d", name, got, want)
 		}
 	}
-}
-
-// BenchmarkBalancer reports the kernel's own per-run time (kernel-ns/op)
-// beside the wall time, which is mostly the BPF_PROG_TEST_RUN syscall.
-func BenchmarkBalancer(b *testing.B) {
-	lb := newLabBalancer(b)
-
-	// Encapsulation rewrites the packet, and with repeat > 1 the kernel
-	// runs later iterations on the already-encapsulated packet (DESIGN.md
-	// pitfall 7), so each run is a separate single-repeat test run.
-	b.Run("encap", func(b *testing.B) {
-		in := tcpFlow.frame()
-		var kernel int64
-		for b.Loop() {
-			ret, d, err := lb.Program().Benchmark(in, 1, nil)
-			if err != nil {
-				b.Fatal(err)
-			}
-			if xdpAction(ret) != xdpTX {
-				b.Fatalf("verdict %s, want XDP_TX", xdpAction(ret))
-			}
-			kernel += d.Nanoseconds()
-		}
-		b.ReportMetric(float64(kernel)/float64(b.N), "kernel-ns/op")
-	})
-
-	// Passing leaves the packet as it was, so one test run can repeat it.
-	b.Run("pass", func(b *testing.B) {
-		in := otherAddrFrame()
-		ret, d, err := lb.Program().Benchmark(in, b.N, nil)
-		if err != nil {
-			b.Fatal(err)
-		}
-		if xdpAction(ret) != xdpPass {
-			b.Fatalf("verdict %s, want XDP_PASS", xdpAction(ret))
-		}
-		b.ReportMetric(float64(d.Nanoseconds()), "kernel-ns/op")
-	})
+	if typ := spec.Maps[balancerMapLruFlows].Type; typ != ebpf.LRUCPUHash {
+		t.Errorf("connection table is a %s, want a per-CPU LRU hash", typ)
+	}
 }
 
 // otherAddrFrame is a TCP packet the balancer parses fully but that is not

@@ -27,8 +27,12 @@ func LoadDecap(dsts []netip.Addr) (*Decap, error) {
 		}
 	}
 
+	spec, err := loadDecap()
+	if err != nil {
+		return nil, err
+	}
 	d := &Decap{}
-	if err := loadObjects("decap", loadDecapObjects, &d.objs); err != nil {
+	if err := loadObjects("decap", spec, &d.objs); err != nil {
 		return nil, err
 	}
 	if limit := d.objs.DecapDsts.MaxEntries(); uint32(len(dsts)) > limit {

@@ -12,13 +12,14 @@ import (
 	"github.com/cilium/ebpf/rlimit"
 )
 
-// loadObjects loads one bpf2go object set, keeping the verifier log on
-// failure: the short form of a verifier error names only its last line.
-func loadObjects(what string, load func(any, *ebpf.CollectionOptions) error, objs any) error {
+// loadObjects loads one bpf2go object set from spec, keeping the verifier
+// log on failure: the short form of a verifier error names only its last
+// line.
+func loadObjects(what string, spec *ebpf.CollectionSpec, objs any) error {
 	if err := rlimit.RemoveMemlock(); err != nil {
 		return fmt.Errorf("load %s: remove memlock limit: %w", what, err)
 	}
-	if err := load(objs, nil); err != nil {
+	if err := spec.LoadAndAssign(objs, nil); err != nil {
 		var ve *ebpf.VerifierError
 		if errors.As(err, &ve) {
 			return fmt.Errorf("load %s: %w\n%+v", what, err, ve)

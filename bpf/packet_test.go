@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"runtime"
 	"testing"
 
 	"github.com/cilium/ebpf"
@@ -47,11 +48,15 @@ const (
 	protoICMP = 1
 	protoIPIP = 4
 
+	tcpFlagsOffset = 13
+	tcpFlagSYN     = 0x02
+	tcpFlagsPSHACK = 0x18
+
 	ipFlagDF = 0x4000
 	ipFlagMF = 0x2000
 
 	clientTTL = 63 // after one router hop
-	ipipTTL   = 64
+	originTTL = 64 // of packets the balancer makes
 )
 
 // The reference lab's addresses (DESIGN.md).
@@ -93,12 +98,48 @@ func runXDP(tb testing.TB, prog *ebpf.Program, in []byte) (xdpAction, []byte) {
 		DataOut: make([]byte, len(in)+ipv4HeaderLen),
 		Repeat:  1,
 	}
-	ret, err := prog.Run(&opts)
+	var ret uint32
+	var err error
+	onTestCPU(tb, func() { ret, err = prog.Run(&opts) })
 	if err != nil {
 		skipIfUnsupported(tb, err)
 		tb.Fatalf("run %s: %v", prog, err)
 	}
 	return xdpAction(ret), opts.DataOut
+}
+
+// testCPU is where every test run happens. A test run executes on the
+// calling thread's CPU, and the connection table is per CPU: a flow whose
+// packets ran on different CPUs would look new on each, as if the NIC's
+// RSS had moved it. Pinning makes the tests see one table.
+const testCPU = 0
+
+// onTestCPU runs fn on a thread pinned to testCPU.
+func onTestCPU(tb testing.TB, fn func()) {
+	tb.Helper()
+	defer pinToTestCPU(tb)()
+	fn()
+}
+
+// pinToTestCPU locks the goroutine to its thread and the thread to
+// testCPU, until the returned function restores both.
+func pinToTestCPU(tb testing.TB) (restore func()) {
+	tb.Helper()
+	runtime.LockOSThread()
+	var orig, pinned unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &orig); err != nil {
+		runtime.UnlockOSThread()
+		tb.Fatalf("get CPU affinity: %v", err)
+	}
+	pinned.Set(testCPU)
+	if err := unix.SchedSetaffinity(0, &pinned); err != nil {
+		runtime.UnlockOSThread()
+		tb.Fatalf("pin to CPU %d: %v", testCPU, err)
+	}
+	return func() {
+		unix.SchedSetaffinity(0, &orig)
+		runtime.UnlockOSThread()
+	}
 }
 
 // ipChecksum is the RFC 1071 checksum; over a header that includes a
@@ -158,7 +199,7 @@ func tcpSegment(sport, dport uint16, data []byte) []byte {
 	binary.BigEndian.PutUint32(b[4:], 1000)
 	binary.BigEndian.PutUint32(b[8:], 2000)
 	b[12] = tcpHeaderLen / 4 << 4
-	b[13] = 0x18 // PSH|ACK
+	b[tcpFlagsOffset] = tcpFlagsPSHACK
 	binary.BigEndian.PutUint16(b[14:], 502)
 	return append(b, data...)
 }
@@ -197,6 +238,21 @@ func (f flow) frame(tweaks ...func(*ipv4Packet)) []byte {
 	return ethFrame(katranMAC, routerMAC, etherTypeIPv4, p.marshal())
 }
 
+func withDF(p *ipv4Packet) { p.fragOff = ipFlagDF }
+
+// sized pads a TCP or UDP packet's payload to make it totLen bytes of IP.
+func sized(totLen int) func(*ipv4Packet) {
+	return func(p *ipv4Packet) {
+		sport, dport := binary.BigEndian.Uint16(p.payload[0:]), binary.BigEndian.Uint16(p.payload[2:])
+		switch Proto(p.proto) {
+		case ProtoTCP:
+			p.payload = tcpSegment(sport, dport, make([]byte, totLen-ipv4HeaderLen-tcpHeaderLen))
+		case ProtoUDP:
+			p.payload = udpDatagram(sport, dport, make([]byte, totLen-ipv4HeaderLen-udpHeaderLen))
+		}
+	}
+}
+
 func arpRequest() []byte {
 	arp := []byte{
 		0x00, 0x01, 0x08, 0x00, 6, 4, 0x00, 0x01, // Ethernet/IPv4, who-has
@@ -216,7 +272,7 @@ func ipipEncap(in []byte, src, real netip.Addr, nextHop net.HardwareAddr) []byte
 	outer[1] = inner[1]
 	binary.BigEndian.PutUint16(outer[2:], binary.BigEndian.Uint16(inner[2:])+ipv4HeaderLen)
 	binary.BigEndian.PutUint16(outer[6:], ipFlagDF)
-	outer[8] = ipipTTL
+	outer[8] = originTTL
 	outer[9] = protoIPIP
 	s, d := src.As4(), real.As4()
 	copy(outer[12:], s[:])
@@ -255,8 +311,8 @@ func checkIPIP(tb testing.TB, out, in []byte, src, real netip.Addr) {
 	if got := binary.BigEndian.Uint16(outer[6:]); got != ipFlagDF {
 		tb.Errorf("frag_off %#04x, want DF only", got)
 	}
-	if outer[8] != ipipTTL {
-		tb.Errorf("ttl %d, want %d", outer[8], ipipTTL)
+	if outer[8] != originTTL {
+		tb.Errorf("ttl %d, want %d", outer[8], originTTL)
 	}
 	if outer[9] != protoIPIP {
 		tb.Errorf("protocol %d, want IPIP", outer[9])

@@ -25,11 +25,35 @@ func (p Proto) String() string {
 }
 
 const (
-	// MaxVIPs is how many VIPs one balancer holds (MAX_VIPS in the C code).
-	MaxVIPs = 512
-	// MaxRealsPerVIP is the longest real list of a VIP (MAX_REALS_PER_VIP).
-	MaxRealsPerVIP = 16
+	// MaxVIPs is how many VIPs one balancer holds (MAX_VIPS in the C
+	// code, sized by the memory of the Maglev rings).
+	MaxVIPs = 64
+	// MaxRealsPerVIP is the largest real set of a VIP: Maglev spreads
+	// evenly while the ring has ~100 entries per real or more.
+	MaxRealsPerVIP = 256
+	// MaxReals is how many (VIP, real) pairs all VIPs together may have:
+	// MAX_REALS slots minus the reserved NO_REAL_SLOT.
+	MaxReals = realSlots - 1
+	// MinPathMTU is the smallest path MTU Configure accepts: the MTU the
+	// balancer advertises in ICMP (path MTU minus the outer header) must
+	// be at least IPv4's minimum of 68 (RFC 791).
+	MinPathMTU = 68 + ipv4HeaderSize
+	// MaxPathMTU is the largest IPv4 packet.
+	MaxPathMTU = 0xffff
 )
+
+const (
+	// realSlots is MAX_REALS.
+	realSlots = 4096
+	// noRealSlot is NO_REAL_SLOT: never assigned, so a zero ring entry
+	// names no real.
+	noRealSlot = 0
+	// ipv4HeaderSize is the outer header IPIP adds.
+	ipv4HeaderSize = 20
+)
+
+// ErrUnknownVIP is returned for a VIP the balancer does not have.
+var ErrUnknownVIP = errors.New("no such vip")
 
 // VIP is a load-balanced service: IPv4 address, port and protocol.
 type VIP struct {
@@ -52,6 +76,18 @@ func (v VIP) validate() error {
 	return nil
 }
 
+// Real is a backend of a VIP. New flows are spread over a VIP's reals in
+// proportion to Weight; weight 0 drains the real: it gets no new flows but
+// keeps the ones it has.
+type Real struct {
+	Addr   netip.Addr
+	Weight uint32
+}
+
+func (r Real) String() string {
+	return fmt.Sprintf("%s*%d", r.Addr, r.Weight)
+}
+
 // validateHost rejects what cannot be an IPv4 host address on the wire.
 func validateHost(what string, a netip.Addr) error {
 	if !a.Is4() {
@@ -69,18 +105,32 @@ type Counters struct {
 	Bytes   uint64
 }
 
-// Stats are the balancer's counters, summed over all CPUs.
+// Stats are the balancer's counters, summed over all CPUs. Each packet is
+// counted in exactly one of Passed, Encapsulated, Dropped and TooBig.
 type Stats struct {
 	// Passed counts packets handed to the kernel: not for a VIP, not
-	// parseable, or the balancer is not configured.
+	// parseable, the balancer is not configured, or too big for the path
+	// without DF set.
 	Passed uint64
 	// Encapsulated counts packets sent back out as IPIP (XDP_TX).
 	Encapsulated uint64
-	// Dropped counts VIP packets whose frame could not be grown for the
-	// outer header.
+	// Dropped counts VIP packets without a real to go to (a new flow of a
+	// VIP whose reals are all drained) or whose frame could not be
+	// reshaped.
 	Dropped uint64
+	// TooBig counts packets answered with ICMP "fragmentation needed".
+	TooBig uint64
+	// LRUHits counts VIP packets sent to the real the connection table
+	// remembered for their flow; LRUMisses those whose real came from the
+	// Maglev ring (new flows, TCP SYNs, and flows whose real was removed).
+	LRUHits   uint64
+	LRUMisses uint64
 	// VIPs holds the traffic of every configured VIP.
 	VIPs map[VIP]Counters
+	// Reals holds the traffic sent to each real, over all its VIPs, since
+	// it joined them: counters of a VIP's real start at zero when the real
+	// is added to the VIP and are forgotten when it is removed.
+	Reals map[netip.Addr]Counters
 }
 
 // DecapStats are the decapsulator's counters, summed over all CPUs.

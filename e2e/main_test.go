@@ -33,6 +33,8 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
+	// Recorded lab state goes to a private directory, not the host's.
+	os.Setenv("DSRLAB_STATE_DIR", filepath.Join(dir, "state"))
 	setupErr = setup(dir)
 	code := m.Run()
 	if engine != nil {

@@ -1,5 +1,5 @@
 // Package labs holds the topologies dsrlab ships, embedded so the binary can
-// start the reference lab without any file on disk.
+// start them without any file on disk.
 package labs
 
 import _ "embed"
@@ -11,3 +11,12 @@ var Reference []byte
 
 // ReferenceFile names Reference in error messages, as if read from the repository.
 const ReferenceFile = "labs/dsr.yaml"
+
+// NAT is the reference lab with its VIP in NAT mode, the baseline DSR is
+// measured against; its containers are prefixed so it runs beside Reference.
+//
+//go:embed nat.yaml
+var NAT []byte
+
+// NATFile names NAT in error messages, as if read from the repository.
+const NATFile = "labs/nat.yaml"

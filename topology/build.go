@@ -12,6 +12,8 @@ import (
 	"slices"
 	"strings"
 	"unicode"
+
+	"gopkg.in/yaml.v3"
 )
 
 var (
@@ -20,6 +22,12 @@ var (
 	// prefixRE is what Docker accepts at the start of a container name;
 	// node names are valid continuations of it.
 	prefixRE = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`)
+	// sysctlRE is a dotted sysctl name. Its components become a path under
+	// /proc/sys, so they may not be empty, "..", or contain a slash.
+	sysctlRE = regexp.MustCompile(`^[a-z][a-z0-9_]*(\.[a-zA-Z0-9_-]+)+$`)
+	// envRE is a portable environment variable name; "=" or a NUL in a
+	// name would change what the container sees.
+	envRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 )
 
 const (
@@ -73,6 +81,12 @@ func (b *builder) build(raw *rawTopology) *Topology {
 	if raw.Prefix != "" && !prefixRE.MatchString(raw.Prefix) {
 		b.errorf(fieldPath{"prefix"}, "%q cannot start a container name: use a letter or digit, then letters, digits, _ . or -", raw.Prefix)
 	}
+	if len(raw.Nodes) > MaxNodes || len(raw.Links) > MaxLinks {
+		// Every later check is at least linear in the size of the lab,
+		// and some are quadratic: a lab this big is refused unread.
+		b.errorf(fieldPath{"nodes"}, "%d nodes and %d links; a lab has at most %d nodes and %d links", len(raw.Nodes), len(raw.Links), MaxNodes, MaxLinks)
+		return t
+	}
 	b.buildNodes(t, raw.Nodes)
 	b.buildLinks(t, raw.Links)
 	b.buildRouting(t, raw.Nodes)
@@ -106,6 +120,16 @@ func (b *builder) buildNodes(t *Topology, raws map[string]*rawNode) {
 			b.errorf(p.key("kind"), "required (client, router, katran or real)")
 		case !n.Kind.valid():
 			b.errorf(p.key("kind"), "unknown kind %q (want client, router, katran or real)", rn.Kind)
+		}
+		for _, k := range slices.Sorted(maps.Keys(rn.Env)) {
+			if !envRE.MatchString(k) {
+				b.keyErrorf(p.key("env").key(k), "%q is not a valid environment variable name: use letters, digits and _, not starting with a digit", k)
+			}
+		}
+		for _, k := range slices.Sorted(maps.Keys(rn.Sysctls)) {
+			if !sysctlRE.MatchString(k) {
+				b.keyErrorf(p.key("sysctls").key(k), "%q is not a sysctl name: use dot-separated words of letters, digits, _ and -", k)
+			}
 		}
 		n.XDP = b.xdpMode(n, rn.XDP, p.key("xdp"))
 		n.Decap = b.decapMode(n, rn.Decap, p.key("decap"))
@@ -176,7 +200,7 @@ func (b *builder) buildLinks(t *Topology, raws []rawLink) {
 			if *rl.MTU < minMTU || *rl.MTU > maxMTU {
 				b.errorf(p.key("mtu"), "%d is out of range %d..%d", *rl.MTU, minMTU, maxMTU)
 			}
-			mtu = *rl.MTU
+			mtu = int(*rl.MTU)
 		}
 		if ok {
 			t.Links = append(t.Links, newLink(t.Name, ends[0], ends[1], addrs, mtu))
@@ -258,6 +282,8 @@ func badIfaceName(name string) string {
 		return "contains / or :"
 	case strings.ContainsFunc(name, unicode.IsSpace):
 		return "contains white space"
+	case strings.ContainsFunc(name, unicode.IsControl):
+		return "contains a control character"
 	}
 	return ""
 }
@@ -403,8 +429,15 @@ type vipKey struct {
 	proto Proto
 }
 
+// vipUse is the first VIP that gave an address its mode.
+type vipUse struct {
+	mode  Mode
+	index int
+}
+
 func (b *builder) buildVIPs(t *Topology, raws []rawVIP) {
 	seen := map[vipKey]int{}
+	modes := map[netip.Addr]vipUse{}
 	for i, rv := range raws {
 		p := fieldPath{"vips", i}
 		v := &VIP{}
@@ -423,6 +456,19 @@ func (b *builder) buildVIPs(t *Topology, raws []rawVIP) {
 		case ProtoTCP, ProtoUDP:
 		default:
 			b.errorf(p.key("proto"), "%q is not a protocol (want tcp or udp)", rv.Proto)
+			ok = false
+		}
+		switch v.Mode = Mode(cmp.Or(rv.Mode, string(ModeDSR))); v.Mode {
+		case ModeDSR, ModeNAT:
+			// The address decides where the router sends packets and
+			// whether reals hold it on lo, which cannot be both ways.
+			if prev, used := modes[v.Address]; used && prev.mode != v.Mode {
+				b.errorf(p.key("mode"), "%s is a %s VIP in vips[%d]; an address cannot be both %s and %s", v.Address, prev.mode, prev.index, prev.mode, v.Mode)
+			} else if !used && v.Address.IsValid() {
+				modes[v.Address] = vipUse{v.Mode, i}
+			}
+		default:
+			b.errorf(p.key("mode"), "%q is not a VIP mode (want dsr or nat)", rv.Mode)
 			ok = false
 		}
 		v.LB = b.vipNode(t, rv.LB, KindKatran, p.key("lb"))
@@ -459,20 +505,36 @@ func (b *builder) vipAddress(v *VIP, s string, p fieldPath) bool {
 	return false
 }
 
-func (b *builder) vipReals(t *Topology, v *VIP, names []string, p fieldPath) {
-	if len(names) == 0 {
+func (b *builder) vipReals(t *Topology, v *VIP, raws []rawReal, p fieldPath) {
+	if len(raws) == 0 {
 		b.errorf(p, "at least one real is required")
 		return
 	}
 	seen := map[string]int{}
-	for i, name := range names {
-		if j, dup := seen[name]; dup {
-			b.errorf(p.index(i), "real %q is already listed at reals[%d]", name, j)
+	for i, rr := range raws {
+		rp := p.index(i)
+		weight := uint32(DefaultWeight)
+		switch rr.form {
+		case yaml.SequenceNode:
+			b.errorf(rp, "expected a node name or a mapping {node, weight}, got a list")
+			continue
+		case yaml.MappingNode:
+			if rr.Weight != nil {
+				if *rr.Weight < 0 || *rr.Weight > MaxWeight {
+					b.errorf(rp.key("weight"), "%d is out of range 0..%d", *rr.Weight, MaxWeight)
+					continue
+				}
+				weight = uint32(*rr.Weight)
+			}
+			rp = rp.key("node")
+		}
+		if j, dup := seen[rr.Node]; dup && rr.Node != "" {
+			b.errorf(rp, "real %q is already listed at reals[%d]", rr.Node, j)
 			continue
 		}
-		seen[name] = i
-		if n := b.vipNode(t, name, KindReal, p.index(i)); n != nil {
-			v.Reals = append(v.Reals, n)
+		seen[rr.Node] = i
+		if n := b.vipNode(t, rr.Node, KindReal, rp); n != nil {
+			v.Reals = append(v.Reals, Real{Node: n, Weight: weight})
 		}
 	}
 }

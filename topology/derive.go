@@ -3,6 +3,7 @@ package topology
 import (
 	"maps"
 	"net/netip"
+	"slices"
 	"strings"
 )
 
@@ -15,22 +16,29 @@ var rpFilterOff = map[string]string{
 	"net.ipv4.conf.default.rp_filter": "0",
 }
 
-func derivedSysctls(k Kind) map[string]string {
-	switch k {
-	case KindRouter:
+// derivedSysctls are what n's part in the flows needs. A router forwards;
+// so does a katran that translates a NAT VIP, and it receives packets for a
+// VIP that is not its own address, which strict rp_filter would drop.
+func derivedSysctls(t *Topology, n *Node) map[string]string {
+	switch {
+	case n.Kind == KindRouter, n.Kind == KindKatran && servesNAT(t, n):
 		s := maps.Clone(rpFilterOff)
 		s["net.ipv4.ip_forward"] = "1"
 		return s
-	case KindReal:
+	case n.Kind == KindReal:
 		return maps.Clone(rpFilterOff)
 	}
 	return nil
 }
 
+func servesNAT(t *Topology, n *Node) bool {
+	return slices.ContainsFunc(t.VIPsServedBy(n), (*VIP).NAT)
+}
+
 // derive fills in what the file leaves out; explicit values always win.
 func derive(t *Topology) {
 	for _, n := range t.Nodes {
-		if s := derivedSysctls(n.Kind); s != nil {
+		if s := derivedSysctls(t, n); s != nil {
 			maps.Copy(s, n.Sysctls)
 			n.Sysctls = s
 		}
@@ -97,22 +105,11 @@ func vipRoutes(t *Topology, router *Node) []Route {
 	return routes
 }
 
-// checkPaths verifies, on the resolved topology, that the DSR flow can
-// complete: katran can send encapsulated packets towards a router, and
-// every real can answer every client directly.
+// checkPaths verifies, on the resolved topology, that every flow can
+// complete. DSR: katran can send encapsulated packets towards a router, and
+// every real can answer every client directly. NAT: katran can reach its
+// reals and the clients, and the reals can answer katran.
 func (b *builder) checkPaths(t *Topology) {
-	for _, k := range t.NodesOfKind(KindKatran) {
-		vips := t.VIPsServedBy(k)
-		if len(vips) == 0 {
-			continue
-		}
-		switch up := k.Uplink(); {
-		case up == nil:
-			b.keyErrorf(fieldPath{"nodes", k.Name}, "serves %s but has no link to a router: it could not send encapsulated packets", vips[0])
-		case !up.Addr.IsValid():
-			b.keyErrorf(fieldPath{"nodes", k.Name}, "serves %s but its uplink %s has no ipv4: encapsulated packets need it as their source", vips[0], up)
-		}
-	}
 	var clientAddrs []netip.Addr
 	for _, c := range t.NodesOfKind(KindClient) {
 		for _, ifc := range c.Interfaces {
@@ -121,24 +118,78 @@ func (b *builder) checkPaths(t *Topology) {
 			}
 		}
 	}
+	for _, k := range t.NodesOfKind(KindKatran) {
+		vips := t.VIPsServedBy(k)
+		if len(vips) == 0 {
+			continue
+		}
+		p := fieldPath{"nodes", k.Name}
+		switch up := k.Uplink(); {
+		case up == nil:
+			b.keyErrorf(p, "serves %s but has no link to a router: it could not send packets on to the reals", vips[0])
+		case !up.Addr.IsValid():
+			b.keyErrorf(p, "serves %s but its uplink %s has no ipv4: packets it sends on to the reals need it as their source", vips[0], up)
+		default:
+			for _, v := range vips {
+				if v.NAT() {
+					b.checkRoutes(k, p, v, "to real", realAddrs(v))
+				}
+			}
+			if i := slices.IndexFunc(vips, (*VIP).NAT); i >= 0 {
+				b.checkRoutes(k, p, vips[i], "back to client", clientAddrs)
+			}
+		}
+	}
 	for _, r := range t.NodesOfKind(KindReal) {
 		vips := t.VIPsBackedBy(r)
 		if len(vips) == 0 {
 			continue
 		}
+		p := fieldPath{"nodes", r.Name}
 		if up := r.Uplink(); up == nil || !up.Addr.IsValid() {
-			b.keyErrorf(fieldPath{"nodes", r.Name}, "backs %s but has no addressed link to a router: katran could not tunnel to it", vips[0])
+			b.keyErrorf(p, "backs %s but has no addressed link to a router: katran could not send it packets", vips[0])
 		}
-		var lost []string
-		for _, a := range clientAddrs {
-			if !reaches(r, a) {
-				lost = append(lost, a.String())
+		if i := slices.IndexFunc(vips, func(v *VIP) bool { return !v.NAT() }); i >= 0 {
+			b.checkRoutes(r, p, vips[i], "back to client", clientAddrs)
+		}
+		for _, v := range vips {
+			// An lb without an addressed uplink was reported above.
+			if up := v.LB.Uplink(); v.NAT() && up != nil && up.Addr.IsValid() {
+				b.checkRoutes(r, p, v, "back to load balancer", []netip.Addr{up.Addr.Addr()})
 			}
 		}
-		if len(lost) > 0 {
-			b.keyErrorf(fieldPath{"nodes", r.Name}, "backs %s but has no route back to client %s: set gateway or routes", vips[0], strings.Join(lost, ", "))
+	}
+}
+
+// checkRoutes reports n, which takes part in v, if it has no route to some
+// of the addresses its packets for v go to.
+func (b *builder) checkRoutes(n *Node, p fieldPath, v *VIP, to string, addrs []netip.Addr) {
+	var lost []string
+	for _, a := range addrs {
+		if !reaches(n, a) {
+			lost = append(lost, a.String())
 		}
 	}
+	if len(lost) == 0 {
+		return
+	}
+	role := "backs"
+	if v.LB == n {
+		role = "serves"
+	}
+	b.keyErrorf(p, "%s %s but has no route %s %s: set gateway or routes", role, v, to, strings.Join(lost, ", "))
+}
+
+// realAddrs are the uplink addresses of v's reals that have one; the reals
+// without one are reported on their own.
+func realAddrs(v *VIP) []netip.Addr {
+	var addrs []netip.Addr
+	for _, r := range v.Reals {
+		if up := r.Node.Uplink(); up != nil && up.Addr.IsValid() {
+			addrs = append(addrs, up.Addr.Addr())
+		}
+	}
+	return addrs
 }
 
 // reaches tells whether n has a route to a: its gateway, a route, or a

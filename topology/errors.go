@@ -50,15 +50,20 @@ func (l ErrorList) Error() string {
 	return strings.Join(lines, "\n")
 }
 
-func (l ErrorList) sort() {
-	slices.SortStableFunc(l, func(a, b *Error) int {
-		return cmp.Or(
-			cmp.Compare(a.Line, b.Line),
-			cmp.Compare(a.Column, b.Column),
-			cmp.Compare(a.Field, b.Field),
-			cmp.Compare(a.Msg, b.Msg),
-		)
-	})
+// sorted sorts l by position and drops repeats, which yaml.v3 produces
+// when an alias makes it decode one bad value several times.
+func (l ErrorList) sorted() ErrorList {
+	slices.SortStableFunc(l, compareErrors)
+	return slices.CompactFunc(l, func(a, b *Error) bool { return compareErrors(a, b) == 0 })
+}
+
+func compareErrors(a, b *Error) int {
+	return cmp.Or(
+		cmp.Compare(a.Line, b.Line),
+		cmp.Compare(a.Column, b.Column),
+		cmp.Compare(a.Field, b.Field),
+		cmp.Compare(a.Msg, b.Msg),
+	)
 }
 
 // fieldPath addresses a value in the document: each element is a mapping
@@ -78,6 +83,11 @@ func (p fieldPath) String() string {
 		case string:
 			if b.Len() > 0 {
 				b.WriteByte('.')
+			}
+			// A key is the user's text: quoted when it could pass for
+			// more than one key, or break the one-line error format.
+			if e == "" || strings.ContainsFunc(e, func(r rune) bool { return r <= ' ' || r > '~' || r == '"' || r == '[' }) {
+				e = strconv.Quote(e)
 			}
 			b.WriteString(e)
 		}

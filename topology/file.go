@@ -3,9 +3,11 @@ package topology
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"net/netip"
 	"os"
+	"slices"
 
 	"gopkg.in/yaml.v3"
 )
@@ -48,15 +50,81 @@ type rawRoute struct {
 type rawLink struct {
 	Endpoints []string `yaml:"endpoints"`
 	IPv4      []string `yaml:"ipv4,omitempty"`
-	MTU       *int     `yaml:"mtu,omitempty"`
+	MTU       *integer `yaml:"mtu,omitempty"`
 }
 
 type rawVIP struct {
-	Address string   `yaml:"address"`
-	Port    *int     `yaml:"port"`
-	Proto   string   `yaml:"proto,omitempty"`
-	LB      string   `yaml:"lb"`
-	Reals   []string `yaml:"reals"`
+	Address string    `yaml:"address"`
+	Port    *integer  `yaml:"port"`
+	Proto   string    `yaml:"proto,omitempty"`
+	Mode    string    `yaml:"mode,omitempty"`
+	LB      string    `yaml:"lb"`
+	Reals   []rawReal `yaml:"reals"`
+}
+
+// rawReal is one item of a VIP's reals: a node name, or a mapping that also
+// gives the weight.
+type rawReal struct {
+	Node   string   `yaml:"node"`
+	Weight *integer `yaml:"weight,omitempty"`
+	// form is the kind of YAML node the real was written as, for the
+	// builder to report any other than these two at the item's path.
+	form yaml.Kind
+}
+
+// rawRealFields are the keys of a rawReal mapping.
+var rawRealFields = []string{"node", "weight"}
+
+// UnmarshalYAML accepts both forms of a real. yaml.v3 decodes the node with
+// a fresh decoder that ignores KnownFields, so unknown keys are checked
+// here. Problems are returned as a yaml.TypeError in yaml.v3's own words,
+// which merges them with the rest of the file's decode errors and lets
+// decodeErrors position them.
+func (r *rawReal) UnmarshalYAML(n *yaml.Node) error {
+	r.form = n.Kind
+	switch n.Kind {
+	case yaml.ScalarNode:
+		return n.Decode(&r.Node)
+	case yaml.MappingNode:
+		var msgs []string
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if k := n.Content[i]; !slices.Contains(rawRealFields, k.Value) {
+				msgs = append(msgs, fmt.Sprintf("line %d: field %s not found in type topology.rawReal", k.Line, k.Value))
+			}
+		}
+		type fields rawReal // drops this method, which Decode would call again
+		var typeErr *yaml.TypeError
+		if err := n.Decode((*fields)(r)); errors.As(err, &typeErr) {
+			msgs = append(msgs, typeErr.Errors...)
+		} else if err != nil {
+			return err
+		}
+		if msgs != nil {
+			return &yaml.TypeError{Errors: msgs}
+		}
+	}
+	return nil
+}
+
+// integer is an int that refuses a number with a fraction or an exponent,
+// which yaml.v3 would truncate or round into an int without a word.
+type integer int
+
+func (i *integer) UnmarshalYAML(n *yaml.Node) error {
+	if n.ShortTag() == "!!float" {
+		return typeError(n, "int")
+	}
+	return n.Decode((*int)(i))
+}
+
+// typeError says that n cannot be decoded into goType, in the words
+// yaml.v3 uses, which decodeErrors knows how to position.
+func typeError(n *yaml.Node, goType string) *yaml.TypeError {
+	value := ""
+	if n.Kind == yaml.ScalarNode {
+		value = " `" + n.Value + "`"
+	}
+	return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: cannot unmarshal %s%s into %s", n.Line, n.ShortTag(), value, goType)}}
 }
 
 // Load reads and parses the topology file at path.
@@ -88,8 +156,7 @@ func Parse(data []byte, file string) (*Topology, error) {
 		b.checkPaths(t)
 	}
 	if len(b.errs) > 0 {
-		b.errs.sort()
-		return nil, b.errs
+		return nil, b.errs.sorted()
 	}
 	return t, nil
 }
@@ -109,13 +176,35 @@ func decode(data []byte, file string) (*rawTopology, document, ErrorList) {
 	err := dec.Decode(&raw)
 	var typeErr *yaml.TypeError
 	switch {
-	case err == nil, errors.Is(err, io.EOF): // io.EOF: an empty file, left to validation
+	case err == nil:
+		if errs := emptyItems(file, doc); errs != nil {
+			return nil, doc, errs
+		}
+		// A second document would be silently ignored: the lab in use
+		// would not be the whole file the user wrote.
+		if err := dec.Decode(new(yaml.Node)); !errors.Is(err, io.EOF) {
+			return nil, doc, ErrorList{&Error{File: file, Msg: "more than one YAML document; a topology file holds one"}}
+		}
+		return &raw, doc, nil
+	case errors.Is(err, io.EOF): // an empty file, left to validation
 		return &raw, doc, nil
 	case errors.As(err, &typeErr):
-		errs := decodeErrors(file, doc, typeErr.Errors)
-		errs.sort()
-		return nil, doc, errs
+		return nil, doc, decodeErrors(file, doc, typeErr.Errors).sorted()
 	default:
 		return nil, doc, ErrorList{syntaxError(file, err)}
 	}
+}
+
+// emptyItems reports list items with no value. yaml.v3 drops them while
+// decoding into a list of structs or strings, so a stray "- ~" would
+// otherwise vanish without a word.
+func emptyItems(file string, d document) ErrorList {
+	var errs ErrorList
+	d.walk(func(key, val *yaml.Node, p fieldPath) bool {
+		if key == nil && len(p) > 0 && val.ShortTag() == "!!null" {
+			errs = append(errs, &Error{File: file, Line: val.Line, Column: val.Column, Field: p.String(), Msg: "empty list item"})
+		}
+		return true
+	})
+	return errs
 }

@@ -57,6 +57,32 @@ const (
 	ProtoUDP Proto = "udp"
 )
 
+// Mode is how a VIP's load balancer hands traffic to the reals.
+type Mode string
+
+const (
+	// ModeDSR tunnels requests to the reals (IPIP), which answer the
+	// client directly: the reference lab's flow.
+	ModeDSR Mode = "dsr"
+	// ModeNAT rewrites requests to the real (DNAT) and to come from the
+	// load balancer (SNAT), so replies hair-pin back through it: the
+	// baseline DSR is compared with.
+	ModeNAT Mode = "nat"
+)
+
+const (
+	// DefaultWeight is the weight of a real listed without one.
+	DefaultWeight = 1
+	// MaxWeight bounds a real's weight, so that the weights of a VIP's
+	// reals can be expanded into a lookup table of reasonable size.
+	MaxWeight = 1000
+	// MaxNodes and MaxLinks bound the size of a lab. Each node is a
+	// container and each link a veth pair; a host runs out of memory well
+	// before these, and the bounds keep validation of hostile files fast.
+	MaxNodes = 4096
+	MaxLinks = 2 * MaxNodes
+)
+
 const (
 	DefaultImage = "dsrlab/node"
 	DefaultMTU   = 1500
@@ -113,12 +139,14 @@ func (t *Topology) VIPsServedBy(n *Node) []*VIP {
 	return vips
 }
 
-// VIPsBackedBy returns the VIPs that have n among their reals, in file order.
+// VIPsBackedBy returns the VIPs that have n among their reals, in file
+// order, whatever their mode and weight: see VIP.NAT for what a real of a
+// NAT VIP does not need.
 func (t *Topology) VIPsBackedBy(n *Node) []*VIP {
 	var vips []*VIP
 	for _, v := range t.VIPs {
 		for _, r := range v.Reals {
-			if r == n {
+			if r.Node == n {
 				vips = append(vips, v)
 				break
 			}
@@ -195,8 +223,25 @@ type VIP struct {
 	Address netip.Addr
 	Port    uint16
 	Proto   Proto
+	Mode    Mode
 	LB      *Node
-	Reals   []*Node
+	Reals   []Real // file order
+}
+
+// NAT tells whether the VIP is served by address translation on LB rather
+// than by DSR. Its reals then need neither the VIP on lo nor IPIP decap:
+// they see connections from LB's uplink address to their own.
+func (v *VIP) NAT() bool {
+	return v.Mode == ModeNAT
+}
+
+// Real is one backend of a VIP.
+type Real struct {
+	Node *Node
+	// Weight is the real's share of new flows relative to the VIP's other
+	// reals, 0..MaxWeight. A real of weight 0 is drained: it stays
+	// deployed but receives no new flows.
+	Weight uint32
 }
 
 // String returns the VIP as "192.168.10.1:50007/tcp".

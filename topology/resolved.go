@@ -57,7 +57,7 @@ func (t *Topology) raw() *rawTopology {
 		raw.Nodes[n.Name] = rn
 	}
 	for _, l := range t.Links {
-		mtu := l.MTU
+		mtu := integer(l.MTU)
 		rl := rawLink{Endpoints: []string{l.A.String(), l.B.String()}, MTU: &mtu}
 		if l.A.Addr.IsValid() {
 			rl.IPv4 = []string{l.A.Addr.String(), l.B.Addr.String()}
@@ -65,10 +65,11 @@ func (t *Topology) raw() *rawTopology {
 		raw.Links = append(raw.Links, rl)
 	}
 	for _, v := range t.VIPs {
-		port := int(v.Port)
-		rv := rawVIP{Address: v.Address.String(), Port: &port, Proto: string(v.Proto), LB: v.LB.Name}
+		port := integer(v.Port)
+		rv := rawVIP{Address: v.Address.String(), Port: &port, Proto: string(v.Proto), Mode: string(v.Mode), LB: v.LB.Name}
 		for _, r := range v.Reals {
-			rv.Reals = append(rv.Reals, r.Name)
+			weight := integer(r.Weight)
+			rv.Reals = append(rv.Reals, rawReal{Node: r.Node.Name, Weight: &weight})
 		}
 		raw.VIPs = append(raw.VIPs, rv)
 	}
@@ -94,9 +95,11 @@ func (t *Topology) annotate(d document) {
 			ipv4.Style = yaml.FlowStyle
 		}
 	}
-	for i := range t.VIPs {
-		if reals, _ := d.lookup(fieldPath{"vips", i, "reals"}); reals != nil {
-			reals.Style = yaml.FlowStyle
+	for i, v := range t.VIPs {
+		for j := range v.Reals {
+			if real, _ := d.lookup(fieldPath{"vips", i, "reals", j}); real != nil {
+				real.Style = yaml.FlowStyle
+			}
 		}
 	}
 }

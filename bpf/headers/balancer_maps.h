@@ -16,9 +16,29 @@ struct {
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__type(key, __u32);
-	__type(value, struct real_list);
+	__type(value, struct ch_ring);
 	__uint(max_entries, MAX_VIPS);
-} vip_reals SEC(".maps");
+} ch_rings SEC(".maps");
+
+/* Indexed by real slot, as found in a ring or a flow_pin. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, struct real_def);
+	__uint(max_entries, MAX_REALS);
+} reals SEC(".maps");
+
+/* The connection table: a flow keeps the real it was first given even when
+ * the ring changes under it. Per CPU, so a hit needs no shared cache line;
+ * the NIC's RSS keeps a flow's packets on one CPU. One LRU list for all
+ * CPUs (no BPF_F_NO_COMMON_LRU), so max_entries is the number of flows,
+ * whatever the CPU count. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_PERCPU_HASH);
+	__type(key, struct flow_key);
+	__type(value, struct flow_pin);
+	__uint(max_entries, DEFAULT_LRU_SIZE);
+} lru_flows SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -34,6 +54,14 @@ struct {
 	__type(value, struct lb_counters);
 	__uint(max_entries, MAX_VIPS);
 } vip_stats SEC(".maps");
+
+/* Indexed by real slot. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__type(key, __u32);
+	__type(value, struct lb_counters);
+	__uint(max_entries, MAX_REALS);
+} real_stats SEC(".maps");
 
 /* Counts packets. */
 struct {

@@ -4,11 +4,27 @@
 #ifndef __DSR_CONSTS_H
 #define __DSR_CONSTS_H
 
-/* Sizes every VIP-indexed map; the Go side allocates vip_num below it. */
-#define MAX_VIPS 512
-/* Fixed size of a VIP's real list so the fast path never loops over a
- * variable bound; a Maglev ring would replace the list, not this key. */
-#define MAX_REALS_PER_VIP 16
+/* Sizes every VIP-indexed map; the Go side allocates vip_num below it.
+ * The Maglev rings dominate the memory: 64 rings of RING_SIZE 4-byte slots
+ * are 16 MiB of kernel memory, affordable on a lab host (Katran's 512 VIPs
+ * would take 128 MiB). */
+#define MAX_VIPS 64
+
+/* Entries of one VIP's Maglev ring: prime, so every permutation of the ring
+ * visits each entry, and ~100x the largest real set a VIP may have, which
+ * Maglev needs for an even spread. Must equal maglev.RingSize. */
+#define RING_SIZE 65537
+
+/* Real slots, shared by all VIPs: one slot per (VIP, real) pair, so a
+ * slot's generation can say "this real left this VIP" without touching
+ * other VIPs served by the same address. */
+#define MAX_REALS 4096
+/* Slot 0 is never assigned, so an all-zero ring entry or LRU value (what
+ * another CPU's half of a per-CPU LRU entry holds) names no real. */
+#define NO_REAL_SLOT 0
+
+/* Flows remembered by default; Go may resize the map before loading. */
+#define DEFAULT_LRU_SIZE 65536
 
 /* The config array holds exactly one entry. */
 #define CONFIG_KEY 0
@@ -19,8 +35,13 @@
 #define IPV4_IHL_NO_OPTIONS 5
 #define IPV4_MAX_TOT_LEN 0xffff
 
-/* Outer TTL: enough for any lab path, as Katran uses. */
-#define IPIP_TTL 64
+/* TTL of the packets the balancer originates (outer IPIP headers, ICMP
+ * errors): enough for any lab path, as Katran uses. */
+#define ORIGIN_TTL 64
+
+/* An ICMP error quotes the offending IP header and the first 64 bits of
+ * its payload (RFC 792): enough for the client to find its socket. */
+#define ICMP_QUOTED_L4_LEN 8
 
 /* Folding a 32-bit one's-complement sum to 16 bits adds the carries above
  * the low half back into it. */
@@ -32,11 +53,16 @@
  * would otherwise share hash bits and pile onto a few reals. */
 #define FLOW_HASH_SEED 0x5f4d7c3b
 
-/* Indices of the balancer's global_stats array. */
+/* Indices of the balancer's global_stats array. Every packet is counted in
+ * exactly one of the first four; LRU hits and misses split the VIP packets
+ * a real was looked up for. */
 enum global_stat {
 	STAT_PASSED,
 	STAT_ENCAPSULATED,
 	STAT_DROPPED,
+	STAT_TOO_BIG,
+	STAT_LRU_HIT,
+	STAT_LRU_MISS,
 	GLOBAL_STATS_MAX,
 };
 

@@ -15,18 +15,36 @@ struct vip_key {
 	__u8 pad;
 };
 
-/* vip_num indexes every per-VIP array (reals, stats, later a Maglev ring),
- * so selection can change without touching the vips hash. */
+/* vip_num indexes every per-VIP array (ring, stats), so selection can
+ * change without touching the vips hash. */
 struct vip_meta {
 	__u32 vip_num;
 };
 
-/* The reals of one VIP. The Go side fills all MAX_REALS_PER_VIP slots,
- * repeating the list, so a reader racing an in-place update still finds a
- * real address at any index below either the old or the new count. */
-struct real_list {
-	__u32 count;
-	__be32 addrs[MAX_REALS_PER_VIP];
+/* One VIP's Maglev lookup table: the real slot owning each entry, or
+ * NO_REAL_SLOT everywhere when every real is drained. One value per VIP
+ * so that Go rewrites a ring with one update; a packet racing it reads
+ * each entry either old or new, and both name a real the VIP had. */
+struct ch_ring {
+	__u32 slots[RING_SIZE];
+};
+
+/* One real of one VIP. addr 0 marks a free slot. gen changes every time
+ * the slot is freed, so an LRU entry made for an earlier occupant no
+ * longer matches. vip_num and weight are the Go side's record, so that a
+ * process that did not set the VIP up can list it. */
+struct real_def {
+	__be32 addr;
+	__u32 gen;
+	__u32 vip_num;
+	__u32 weight;
+};
+
+/* What the LRU remembers of a flow: its real's slot and the slot's
+ * generation at the time. */
+struct flow_pin {
+	__u32 slot;
+	__u32 gen;
 };
 
 struct lb_config {
@@ -34,7 +52,9 @@ struct lb_config {
 	__be32 src_addr;
 	/* The router the encapsulated packet is sent back to. */
 	__u8 next_hop_mac[ETH_ALEN];
-	__u8 pad[2];
+	/* Largest IPv4 packet the path to the reals carries: the outer,
+	 * encapsulated packet must fit. */
+	__u16 path_mtu;
 };
 
 struct lb_counters {
@@ -42,19 +62,16 @@ struct lb_counters {
 	__u64 bytes;
 };
 
-/* The 5-tuple a real is chosen by, in network byte order. */
+/* The 5-tuple a real is chosen by, in network byte order; also the LRU
+ * key, so the padding must be zero. */
 struct flow_key {
 	__be32 src;
 	__be32 dst;
-	union {
-		struct {
-			__be16 sport;
-			__be16 dport;
-		};
-		/* Both ports as one hash word. */
-		__u32 ports;
-	};
+	/* Adjacent, so the hash can take both ports as one word. */
+	__be16 sport;
+	__be16 dport;
 	__u8 proto;
+	__u8 pad[3];
 };
 
 #endif /* __DSR_STRUCTS_H */

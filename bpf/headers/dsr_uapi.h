@@ -24,6 +24,13 @@ typedef __u32 __wsum;
 #define BPF_MAP_TYPE_HASH 1
 #define BPF_MAP_TYPE_ARRAY 2
 #define BPF_MAP_TYPE_PERCPU_ARRAY 6
+#define BPF_MAP_TYPE_LRU_PERCPU_HASH 10
+
+/* bpf_map_update_elem flags. */
+#define BPF_ANY 0
+
+/* bpf_check_mtu results (enum bpf_check_mtu_ret). */
+#define BPF_MTU_CHK_RET_SUCCESS 0
 
 /* enum xdp_action */
 enum xdp_action {
@@ -71,6 +78,7 @@ struct iphdr {
 #define IP_DF 0x4000
 #define IP_OFFSET 0x1fff
 
+#define IPPROTO_ICMP 1
 #define IPPROTO_IPIP 4
 #define IPPROTO_TCP 6
 #define IPPROTO_UDP 17
@@ -81,11 +89,15 @@ struct tcphdr {
 	__be16 dest;
 	__be32 seq;
 	__be32 ack_seq;
+	/* Data offset, reserved bits and flags; TCP_FLAG_* test it after
+	 * bpf_ntohs. */
 	__be16 flags;
 	__be16 window;
 	__sum16 check;
 	__be16 urg_ptr;
 };
+
+#define TCP_FLAG_SYN 0x0002
 
 struct udphdr {
 	__be16 source;
@@ -93,5 +105,17 @@ struct udphdr {
 	__be16 len;
 	__sum16 check;
 };
+
+/* Only the destination-unreachable form the balancer sends. */
+struct icmphdr {
+	__u8 type;
+	__u8 code;
+	__sum16 checksum;
+	__be16 unused;
+	__be16 mtu;
+};
+
+#define ICMP_DEST_UNREACH 3
+#define ICMP_FRAG_NEEDED 4
 
 #endif /* __DSR_UAPI_H */

@@ -8,24 +8,10 @@
 #include <stdbool.h>
 
 #include "dsr_structs.h"
+#include "csum.h"
 #include "pckt_parsing.h"
 #include "bpf_endian.h"
 #include "bpf_helpers.h"
-
-static __always_inline __sum16 ipv4_csum(const struct iphdr *ip)
-{
-	const __u16 *word = (const __u16 *)ip;
-	__u32 sum = 0;
-
-#pragma unroll
-	for (unsigned int i = 0; i < sizeof(*ip) / sizeof(*word); i++)
-		sum += word[i];
-	/* Ten 16-bit words carry at most four bits; two folds absorb the
-	 * carry that the first fold can produce. */
-	sum = (sum & CSUM_LOW_MASK) + (sum >> CSUM_CARRY_SHIFT);
-	sum = (sum & CSUM_LOW_MASK) + (sum >> CSUM_CARRY_SHIFT);
-	return ~sum;
-}
 
 /* Prepends an outer IPv4 header from cfg->src_addr to real and rewrites the
  * Ethernet header towards the next hop; the inner packet is not touched.
@@ -63,7 +49,7 @@ static __always_inline bool ipip_encap(struct xdp_md *ctx, const struct packet *
 	/* DF: an outer fragment would have to be reassembled by the real
 	 * before decap; better that the path reports its MTU. */
 	outer->frag_off = bpf_htons(IP_DF);
-	outer->ttl = IPIP_TTL;
+	outer->ttl = ORIGIN_TTL;
 	outer->protocol = IPPROTO_IPIP;
 	outer->check = 0;
 	outer->saddr = cfg->src_addr;

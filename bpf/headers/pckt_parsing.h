@@ -15,6 +15,9 @@ struct packet {
 	struct ethhdr *eth;
 	struct iphdr *ip;
 	struct flow_key flow;
+	/* A TCP SYN opens a new connection, even on a 5-tuple the LRU still
+	 * remembers from an earlier one. */
+	bool tcp_syn;
 };
 
 /* Finds an option-less, unfragmented IPv4 header whose tot_len fits in the
@@ -66,6 +69,7 @@ static __always_inline bool parse_flow(struct xdp_md *ctx, struct packet *pkt)
 			return false;
 		pkt->flow.sport = tcp->source;
 		pkt->flow.dport = tcp->dest;
+		pkt->tcp_syn = bpf_ntohs(tcp->flags) & TCP_FLAG_SYN;
 		break;
 	}
 	case IPPROTO_UDP: {

@@ -1,23 +1,62 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
+	"gopkg.in/yaml.v3"
 
+	"github.com/dsrlab/dsrlab/internal/lab"
+	"github.com/dsrlab/dsrlab/internal/runtime"
 	"github.com/dsrlab/dsrlab/labs"
 	"github.com/dsrlab/dsrlab/topology"
 )
 
+// output holds the flags every command shares for what it prints.
+type output struct {
+	quiet, verbose bool
+	format         string // log format: text or json
+}
+
+func (o *output) reporter(cmd *cobra.Command) lab.Reporter {
+	switch {
+	case o.format == "json":
+		return lab.JSONReporter(cmd.ErrOrStderr())
+	case o.quiet:
+		return lab.QuietReporter()
+	}
+	return lab.TextReporter(cmd.OutOrStdout(), o.verbose)
+}
+
 func newRootCmd() *cobra.Command {
+	out := &output{}
 	root := &cobra.Command{
-		Use:           "dsrlab",
-		Short:         "Labs for an XDP Direct Server Return load balancer",
+		Use:   "dsrlab",
+		Short: "Labs for an XDP Direct Server Return load balancer",
+		Long: "dsrlab brings up containerlab-style labs of a client, a router, a Katran-style XDP\n" +
+			"IPIP load balancer and its reals from a YAML topology, and proves that replies\n" +
+			"return to the client directly, without crossing the balancer.",
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		PersistentPreRunE: func(*cobra.Command, []string) error {
+			if out.format != "text" && out.format != "json" {
+				return fmt.Errorf("--log-format %q: want text or json", out.format)
+			}
+			return nil
+		},
 	}
-	root.AddCommand(newUpCmd(), newDownCmd(), newValidateCmd(), newImageCmd(), newEchoCmd())
+	root.PersistentFlags().BoolVarP(&out.quiet, "quiet", "q", false, "print only the result")
+	root.PersistentFlags().BoolVarP(&out.verbose, "verbose", "v", false, "print every action inside each step")
+	root.PersistentFlags().StringVar(&out.format, "log-format", "text", "progress format: text or json (one object per line, on stderr)")
+	root.AddCommand(
+		newUpCmd(out), newDownCmd(out), newValidateCmd(), newInspectCmd(), newVerifyCmd(),
+		newExecCmd(), newRealCmd(out), newStatsCmd(), newGraphCmd(), newImageCmd(), newVersionCmd(),
+		newEchoCmd(), newLoadCmd(),
+	)
 	return root
 }
 
@@ -32,6 +71,9 @@ func requireRoot(why string) func(*cobra.Command, []string) error {
 	}
 }
 
+const rootForNamespaces = "dsrlab enters container network namespaces and reads or loads XDP programs " +
+	"(CAP_SYS_ADMIN, CAP_NET_ADMIN, CAP_BPF); run it with sudo"
+
 // loadTopology reads -t FILE, or the embedded reference lab when no file
 // is given.
 func loadTopology(path string) (*topology.Topology, error) {
@@ -40,3 +82,76 @@ func loadTopology(path string) (*topology.Topology, error) {
 	}
 	return topology.Load(path)
 }
+
+// labSelector is the -t FILE / --name LAB pair of commands that act on a
+// running lab.
+type labSelector struct {
+	file, name string
+}
+
+func (s *labSelector) flags(cmd *cobra.Command) {
+	cmd.Flags().StringVarP(&s.file, "topology", "t", "", "topology file of the lab")
+	cmd.Flags().StringVar(&s.name, "name", "", "name of the lab")
+}
+
+// labName picks the lab: --name, else the name in -t FILE, else the only
+// lab that is up.
+func (s *labSelector) labName(ctx context.Context, rt runtime.Runtime) (string, error) {
+	switch {
+	case s.file != "" && s.name != "":
+		return "", errors.New("give either -t FILE or --name LAB, not both")
+	case s.name != "":
+		return s.name, nil
+	case s.file != "":
+		return nameInFile(s.file)
+	}
+	names, err := lab.Labs(ctx, rt)
+	if err != nil {
+		return "", err
+	}
+	switch len(names) {
+	case 0:
+		return "", errors.New("no lab is up")
+	case 1:
+		return names[0], nil
+	}
+	return "", fmt.Errorf("several labs are up (%s): choose one with --name", strings.Join(names, ", "))
+}
+
+// topology returns the selected lab's topology: the file if given, else the
+// one recorded when the lab was brought up.
+func (s *labSelector) topology(ctx context.Context, rt runtime.Runtime) (*topology.Topology, error) {
+	if s.file != "" && s.name == "" {
+		return topology.Load(s.file)
+	}
+	name, err := s.labName(ctx, rt)
+	if err != nil {
+		return nil, err
+	}
+	return lab.LoadState(name)
+}
+
+// nameInFile reads only the name from a topology file. Down must work when
+// the file has since been edited into something invalid: the containers,
+// found by their labels, are what counts.
+func nameInFile(path string) (string, error) {
+	data := labs.Reference
+	if path != "" {
+		var err error
+		if data, err = os.ReadFile(path); err != nil {
+			return "", err
+		}
+	}
+	var head struct {
+		Name string `yaml:"name"`
+	}
+	if err := yaml.Unmarshal(data, &head); err != nil || head.Name == "" {
+		return "", fmt.Errorf("%s: cannot read the lab name (%v); use --name LAB", path, err)
+	}
+	return head.Name, nil
+}
+
+// exitError carries a command's exit code to main without printing more.
+type exitError struct{ code int }
+
+func (e exitError) Error() string { return fmt.Sprintf("exit status %d", e.code) }

@@ -13,14 +13,18 @@ import (
 	"github.com/dsrlab/dsrlab/internal/runtime/docker"
 )
 
-func newUpCmd() *cobra.Command {
+func newUpCmd(out *output) *cobra.Command {
 	var file string
+	var reconfigure bool
 	cmd := &cobra.Command{
 		Use:   "up",
-		Short: "Bring a lab up (the reference DSR lab when no topology is given)",
-		Args:  cobra.NoArgs,
-		PreRunE: requireRoot("up creates veths inside container network namespaces " +
-			"and loads XDP programs (CAP_SYS_ADMIN, CAP_NET_ADMIN, CAP_BPF)"),
+		Short: "Bring a lab up, or reconcile a running one (the reference DSR lab when no topology is given)",
+		Long: "up creates the lab's containers, links, addresses, routes, XDP balancer, decapsulation and\n" +
+			"echo services. On a lab that is already up it redoes only what is missing (a restarted\n" +
+			"container's links) and applies changed VIP reals and weights to the running balancer\n" +
+			"without reloading it. A failure rolls back what this run created.",
+		Args:    cobra.NoArgs,
+		PreRunE: requireRoot(rootForNamespaces),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			topo, err := loadTopology(file)
 			if err != nil {
@@ -31,25 +35,41 @@ func newUpCmd() *cobra.Command {
 				return err
 			}
 			defer rt.Close()
-			out := cmd.OutOrStdout()
-			sum, err := lab.Up(cmd.Context(), rt, topo, out)
+			rep := out.reporter(cmd)
+			if reconfigure {
+				if _, err := lab.Down(cmd.Context(), rt, topo.Name, rep); err != nil {
+					return err
+				}
+			}
+			if !out.quiet && out.format == "text" {
+				fmt.Fprintf(cmd.OutOrStdout(), "Lab %q from %s\n", topo.Name, topo.File)
+			}
+			sum, err := lab.Up(cmd.Context(), rt, topo, rep)
 			if err != nil {
 				return err
 			}
-			printSummary(out, sum)
+			printSummary(cmd.OutOrStdout(), sum)
 			return nil
 		},
 	}
 	cmd.Flags().StringVarP(&file, "topology", "t", "", "topology file (default: the embedded reference lab, labs/dsr.yaml)")
+	cmd.Flags().BoolVar(&reconfigure, "reconfigure", false, "take the lab down first, then bring it up afresh")
 	return cmd
 }
 
 func printSummary(w io.Writer, s *lab.Summary) {
-	fmt.Fprintf(w, "Lab %q is up in %v\n", s.Lab, s.Elapsed.Round(time.Millisecond))
+	state := "is up"
+	if s.Changes == 0 {
+		state = "was already up: nothing changed"
+	}
+	fmt.Fprintf(w, "Lab %q %s (%v)\n", s.Lab, state, s.Elapsed.Round(time.Millisecond))
 	fmt.Fprintf(w, "  containers  %s\n", strings.Join(s.Containers, ", "))
 	fmt.Fprintf(w, "  links       %d\n", s.Links)
 	fmt.Fprintf(w, "  VIPs        %s\n", strings.Join(s.VIPs, ", "))
 	fmt.Fprintf(w, "  XDP         %s\n", joinMap(s.XDP))
+	if len(s.NAT) > 0 {
+		fmt.Fprintf(w, "  NAT         %s\n", joinMap(s.NAT))
+	}
 	fmt.Fprintf(w, "  decap       %s\n", joinMap(s.Decap))
 }
 

@@ -4,27 +4,23 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
+	"os"
 	"sync"
 
 	"github.com/dsrlab/dsrlab/internal/runtime"
 )
 
 // Down removes every container labelled as belonging to the lab, running or
-// not. Nothing else needs removing: veths and XDP programs live only in the
-// containers' network namespaces and vanish with them. Down of a lab that is
-// not up is not an error.
-func Down(ctx context.Context, rt runtime.Runtime, name string, out io.Writer) ([]string, error) {
+// not, and the lab's recorded state. Nothing else needs removing: veths and
+// XDP programs live only in the containers' network namespaces and vanish
+// with them. Down of a lab that is not up is not an error.
+func Down(ctx context.Context, rt runtime.Runtime, name string, rep Reporter) ([]string, error) {
 	if err := rt.Ping(ctx); err != nil {
 		return nil, err
 	}
 	list, err := rt.List(ctx, map[string]string{LabelLab: name})
 	if err != nil {
 		return nil, err
-	}
-	if len(list) == 0 {
-		fmt.Fprintf(out, "Lab %q: nothing to remove\n", name)
-		return nil, nil
 	}
 	errs := make([]error, len(list))
 	var wg sync.WaitGroup
@@ -36,8 +32,19 @@ func Down(ctx context.Context, rt runtime.Runtime, name string, out io.Writer) (
 	for i, c := range list {
 		if errs[i] == nil {
 			removed = append(removed, c.Name)
-			fmt.Fprintf(out, "  removed %s\n", c.Name)
+			rep.Detail("down", "removed "+c.Name)
 		}
 	}
-	return removed, errors.Join(errs...)
+	if err := errors.Join(errs...); err != nil {
+		// Keep the state: it describes containers that are still there.
+		return removed, err
+	}
+	_, statErr := os.Stat(stateFile(name))
+	if err := removeState(name); err != nil {
+		return removed, err
+	}
+	if len(list) == 0 && statErr != nil {
+		rep.Note(fmt.Sprintf("Lab %q: nothing to remove", name))
+	}
+	return removed, nil
 }

@@ -1,11 +1,14 @@
 // Package lab turns a resolved topology into running containers, links and
-// XDP programs (Up) and removes everything a lab owns (Down). It owns the
+// XDP programs (Up), removes everything a lab owns (Down), and reads a
+// running lab back from Docker and the kernel (Inspect, Verify). It owns the
 // order of the steps, rollback on failure, and the progress a user sees.
 package lab
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"time"
 )
 
@@ -20,33 +23,84 @@ const (
 
 // Summary is what Up reports at the end.
 type Summary struct {
-	Lab        string
-	Containers []string
-	Links      int
-	VIPs       []string
-	XDP        map[string]string // katran node -> "native" / "generic"
-	Decap      map[string]string // real node -> "ipip" / "xdp (native)" / ...
-	Elapsed    time.Duration
+	Lab        string            `json:"lab"`
+	Containers []string          `json:"containers"`
+	Links      int               `json:"links"`
+	VIPs       []string          `json:"vips"`
+	XDP        map[string]string `json:"xdp"`   // katran node -> "native" / "generic"
+	NAT        map[string]string `json:"nat"`   // katran node -> NAT services
+	Decap      map[string]string `json:"decap"` // real node -> how it decapsulates
+	Changes    int               `json:"changes"`
+	Elapsed    time.Duration     `json:"elapsed_ns"`
 }
 
-// progress prints each step as it completes, with its duration, so a slow
-// or failing step is visible where it happens.
-type progress struct {
-	w io.Writer
+// Reporter shows progress as it happens.
+type Reporter interface {
+	// Step reports a finished step with its duration; err is nil on success.
+	Step(name string, took time.Duration, detail string, err error)
+	// Detail reports one action inside a step (shown when verbose).
+	Detail(step, msg string)
+	// Note reports something the user should know whatever the verbosity:
+	// a fallback taken, a rollback.
+	Note(msg string)
 }
 
-func (p progress) step(name string, fn func() (string, error)) error {
-	start := time.Now()
-	detail, err := fn()
-	took := time.Since(start).Round(time.Millisecond)
+// TextReporter writes one line per step for people; verbose adds one line
+// per action inside a step.
+func TextReporter(w io.Writer, verbose bool) Reporter { return textReporter{w, verbose} }
+
+type textReporter struct {
+	w       io.Writer
+	verbose bool
+}
+
+func (r textReporter) Step(name string, took time.Duration, detail string, err error) {
+	took = took.Round(time.Millisecond)
 	if err != nil {
-		fmt.Fprintf(p.w, "  %-11s FAILED after %v\n", name, took)
-		return fmt.Errorf("%s: %w", name, err)
+		fmt.Fprintf(r.w, "  %-11s FAILED after %v\n", name, took)
+		return
 	}
-	fmt.Fprintf(p.w, "  %-11s %s (%v)\n", name, detail, took)
-	return nil
+	fmt.Fprintf(r.w, "  %-11s %s (%v)\n", name, detail, took)
 }
 
-func (p progress) printf(format string, args ...any) {
-	fmt.Fprintf(p.w, format, args...)
+func (r textReporter) Detail(step, msg string) {
+	if r.verbose {
+		fmt.Fprintf(r.w, "  %-11s   %s\n", "", msg)
+	}
+}
+
+func (r textReporter) Note(msg string) { fmt.Fprintf(r.w, "  %s\n", msg) }
+
+// JSONReporter writes one JSON object per event, for CI logs.
+func JSONReporter(w io.Writer) Reporter {
+	return jsonReporter{slog.New(slog.NewJSONHandler(w, nil))}
+}
+
+type jsonReporter struct{ l *slog.Logger }
+
+func (r jsonReporter) Step(name string, took time.Duration, detail string, err error) {
+	if err != nil {
+		r.l.Error("step", "step", name, "took_ms", took.Milliseconds(), "error", err.Error())
+		return
+	}
+	r.l.Info("step", "step", name, "took_ms", took.Milliseconds(), "detail", detail)
+}
+
+func (r jsonReporter) Detail(step, msg string) { r.l.Debug("detail", "step", step, "msg", msg) }
+func (r jsonReporter) Note(msg string)         { r.l.Warn("note", "msg", msg) }
+
+// QuietReporter shows nothing; errors still come back to the caller.
+func QuietReporter() Reporter { return quietReporter{} }
+
+type quietReporter struct{}
+
+func (quietReporter) Step(string, time.Duration, string, error) {}
+func (quietReporter) Detail(string, string)                     {}
+func (quietReporter) Note(string)                               {}
+
+// WriteJSON writes v indented, the output format of every --format json.
+func WriteJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
 }

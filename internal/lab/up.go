@@ -4,12 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net/netip"
 	"sort"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/cilium/ebpf"
 
 	"github.com/dsrlab/dsrlab/bpf"
 	"github.com/dsrlab/dsrlab/internal/image"
@@ -27,25 +28,37 @@ var nodeCaps = []string{"NET_ADMIN", "NET_RAW"}
 // POSIX sh, and exits at once on SIGTERM (a plain sleep as PID 1 would not).
 var keepalive = []string{"/bin/sh", "-c", "trap 'exit 0' TERM INT; while :; do sleep 3600 & wait $!; done"}
 
-// ipipDevice is the metadata-collecting tunnel device created on reals
-// whose kernel has IPIP.
-const ipipDevice = "ipip0"
+const (
+	// ipipDevice is the metadata-collecting tunnel device created on reals
+	// whose kernel has IPIP.
+	ipipDevice = "ipip0"
+	// Program names as the kernel reports them; they tell dsrlab's own
+	// programs from anything else attached to an interface.
+	balancerProg = "xdp_balancer"
+	decapProg    = "xdp_decap"
+	// serviceTimeout bounds how long Up waits for an echo service to answer.
+	serviceTimeout = 10 * time.Second
+)
 
-// serviceTimeout bounds how long Up waits for an echo service to answer.
-const serviceTimeout = 10 * time.Second
-
-// Up brings a lab up. If any step fails, everything created so far is
-// removed before Up returns the error, which names the step.
-func Up(ctx context.Context, rt runtime.Runtime, topo *topology.Topology, out io.Writer) (sum *Summary, err error) {
+// Up makes the lab match the topology. On a lab that is not up it creates
+// everything; on one that is up it checks every piece and redoes only what
+// is missing (a restarted container's links, a real's changed weight), so
+// running it twice changes nothing. If a step fails, what this run created
+// is removed again and the error names the step.
+func Up(ctx context.Context, rt runtime.Runtime, topo *topology.Topology, rep Reporter) (sum *Summary, err error) {
 	start := time.Now()
+	flt, err := faultFromEnv()
+	if err != nil {
+		return nil, err
+	}
 	d := &deployment{
-		topo: topo, rt: rt, p: progress{out},
+		topo: topo, rt: rt, rep: rep, fault: flt,
 		containers: map[string]*runtime.Container{},
+		created:    map[string]bool{},
 		ns:         map[string]*netconf.Namespace{},
-		sum:        &Summary{Lab: topo.Name, XDP: map[string]string{}, Decap: map[string]string{}},
+		sum:        &Summary{Lab: topo.Name, XDP: map[string]string{}, NAT: map[string]string{}, Decap: map[string]string{}},
 	}
 	defer d.closeNamespaces()
-	d.p.printf("Deploying lab %q from %s\n", topo.Name, topo.File)
 	defer func() {
 		if err != nil {
 			d.rollback()
@@ -61,12 +74,24 @@ func Up(ctx context.Context, rt runtime.Runtime, topo *topology.Topology, out io
 		{"links", d.createLinks},
 		{"addressing", d.address},
 		{"xdp", d.loadBalancers},
+		{"nat", d.natBalancers},
 		{"decap", d.decap},
 		{"services", d.services},
 	}
 	for _, s := range steps {
-		if err := d.p.step(s.name, func() (string, error) { return s.fn(ctx) }); err != nil {
-			return nil, err
+		begin := time.Now()
+		detail, err := func() (string, error) {
+			if err := ctx.Err(); err != nil {
+				return "", err
+			}
+			if err := d.fault.atStart(s.name); err != nil {
+				return "", err
+			}
+			return s.fn(ctx)
+		}()
+		rep.Step(s.name, time.Since(begin), detail, err)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", s.name, err)
 		}
 	}
 	d.sum.Elapsed = time.Since(start)
@@ -74,14 +99,23 @@ func Up(ctx context.Context, rt runtime.Runtime, topo *topology.Topology, out io
 }
 
 type deployment struct {
-	topo *topology.Topology
-	rt   runtime.Runtime
-	p    progress
+	topo  *topology.Topology
+	rt    runtime.Runtime
+	rep   Reporter
+	fault fault
 
-	mu         sync.Mutex // guards containers while they start in parallel
+	mu         sync.Mutex // guards containers and created while nodes start in parallel
 	containers map[string]*runtime.Container
+	created    map[string]bool // nodes whose container this run created
+	started    []string        // containers this run created or restarted
+	newState   bool            // this run recorded the lab's state
 	ns         map[string]*netconf.Namespace
 	sum        *Summary
+}
+
+func (d *deployment) change(step, msg string) {
+	d.sum.Changes++
+	d.rep.Detail(step, msg)
 }
 
 func (d *deployment) labels(n *topology.Node) map[string]string {
@@ -93,20 +127,12 @@ func (d *deployment) labels(n *topology.Node) map[string]string {
 	}
 }
 
-// preflight refuses to start over a lab that is already up or to take a
-// container name that something else owns: dsrlab never touches what it did
-// not create.
+// preflight refuses to take a container name that something else owns
+// (dsrlab never touches what it did not create) and to reconcile a running
+// lab into a differently wired one, which only --reconfigure may replace.
 func (d *deployment) preflight(ctx context.Context) (string, error) {
 	if err := d.rt.Ping(ctx); err != nil {
 		return "", err
-	}
-	running, err := d.rt.List(ctx, map[string]string{LabelLab: d.topo.Name})
-	if err != nil {
-		return "", err
-	}
-	if len(running) > 0 {
-		return "", fmt.Errorf("lab %q is already up (%d containers, e.g. %s): run `dsrlab down --name %s` first",
-			d.topo.Name, len(running), running[0].Name, d.topo.Name)
 	}
 	for _, n := range d.topo.Nodes {
 		c, err := d.rt.Inspect(ctx, n.ContainerName)
@@ -116,14 +142,53 @@ func (d *deployment) preflight(ctx context.Context) (string, error) {
 		if err != nil {
 			return "", err
 		}
+		if c.Labels[LabelLab] == d.topo.Name && c.Labels[LabelNode] == n.Name {
+			d.containers[n.Name] = c
+			continue
+		}
 		owner := "was not created by dsrlab"
 		if lab := c.Labels[LabelLab]; lab != "" {
-			owner = fmt.Sprintf("belongs to dsrlab lab %q", lab)
+			owner = fmt.Sprintf("belongs to dsrlab lab %q (node %s)", lab, c.Labels[LabelNode])
 		}
 		return "", fmt.Errorf("node %s: a container named %q already exists and %s; remove it or set a `prefix` in the topology",
 			n.Name, n.ContainerName, owner)
 	}
+	running, err := d.rt.List(ctx, map[string]string{LabelLab: d.topo.Name})
+	if err != nil {
+		return "", err
+	}
+	if len(running) > 0 {
+		if err := d.sameWiring(running); err != nil {
+			return "", err
+		}
+	}
+	if d.newState, err = saveState(d.topo); err != nil {
+		return "", err
+	}
+	if len(running) > 0 {
+		return fmt.Sprintf("lab is up (%d containers): reconciling", len(running)), nil
+	}
 	return "docker engine up, names free", nil
+}
+
+func (d *deployment) sameWiring(running []runtime.Container) error {
+	for _, c := range running {
+		if d.topo.Node(c.Labels[LabelNode]) == nil {
+			return fmt.Errorf("lab %q is up with a node %q this topology does not have: "+
+				"`dsrlab up --reconfigure` replaces the lab", d.topo.Name, c.Labels[LabelNode])
+		}
+	}
+	old, err := LoadState(d.topo.Name)
+	if err != nil {
+		// Containers without state: a crash between the two, or state
+		// removed by hand. The containers' labels matched; trust them.
+		return nil
+	}
+	if diff := wiringDiff(old, d.topo); diff != "" {
+		return fmt.Errorf("lab %q is up with a different wiring (%s); only VIP reals and weights change in place: "+
+			"`dsrlab up --reconfigure` replaces the lab", d.topo.Name, diff)
+	}
+	return nil
 }
 
 func (d *deployment) images(ctx context.Context) (string, error) {
@@ -157,19 +222,25 @@ func (d *deployment) images(ctx context.Context) (string, error) {
 	return strings.Join(report, ", "), nil
 }
 
+// startContainers creates missing containers and starts stopped ones, in
+// parallel: container start is the slowest part of Up.
 func (d *deployment) startContainers(ctx context.Context) (string, error) {
 	var wg sync.WaitGroup
 	errs := make([]error, len(d.topo.Nodes))
+	slots := 0
 	for i, n := range d.topo.Nodes {
+		existing := d.containers[n.Name]
+		if existing != nil && existing.PID != 0 {
+			continue
+		}
+		slot := slots
+		slots++
 		wg.Go(func() {
-			cmd := keepalive
-			if n.Cmd != "" {
-				cmd = []string{"/bin/sh", "-c", n.Cmd}
+			if err := d.fault.atAction("containers", slot); err != nil {
+				errs[i] = err
+				return
 			}
-			c, err := d.rt.Run(ctx, runtime.ContainerSpec{
-				Name: n.ContainerName, Hostname: n.Name, Image: n.Image, Cmd: cmd,
-				Env: n.Env, Labels: d.labels(n), Sysctls: n.Sysctls, CapAdd: nodeCaps,
-			})
+			c, err := d.ensureContainer(ctx, n, existing)
 			if err != nil {
 				errs[i] = fmt.Errorf("node %s: %w", n.Name, err)
 				return
@@ -191,28 +262,112 @@ func (d *deployment) startContainers(ctx context.Context) (string, error) {
 		d.ns[n.Name] = ns
 		d.sum.Containers = append(d.sum.Containers, n.ContainerName)
 	}
-	return fmt.Sprintf("%d started: %s", len(d.sum.Containers), strings.Join(d.sum.Containers, ", ")), nil
+	if slots == 0 {
+		return fmt.Sprintf("%d running", len(d.sum.Containers)), nil
+	}
+	sort.Strings(d.started)
+	return fmt.Sprintf("%d started: %s", len(d.started), strings.Join(d.started, ", ")), nil
+}
+
+func (d *deployment) ensureContainer(ctx context.Context, n *topology.Node, existing *runtime.Container) (*runtime.Container, error) {
+	if existing != nil {
+		c, err := d.rt.Start(ctx, existing.ID)
+		if err == nil {
+			d.recordStart(n, false)
+		}
+		return c, err
+	}
+	cmd := keepalive
+	if n.Cmd != "" {
+		cmd = []string{"/bin/sh", "-c", n.Cmd}
+	}
+	c, err := d.rt.Run(ctx, runtime.ContainerSpec{
+		Name: n.ContainerName, Hostname: n.Name, Image: n.Image, Cmd: cmd,
+		Env: n.Env, Labels: d.labels(n), Sysctls: n.Sysctls, CapAdd: nodeCaps,
+	})
+	if err != nil {
+		return nil, err
+	}
+	d.recordStart(n, true)
+	return c, nil
+}
+
+func (d *deployment) recordStart(n *topology.Node, created bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.started = append(d.started, n.ContainerName)
+	verb := "started stopped container "
+	if created {
+		d.created[n.Name] = true
+		verb = "created "
+	}
+	d.change("containers", verb+n.ContainerName)
 }
 
 func (d *deployment) endpoint(i *topology.Interface) netconf.Endpoint {
 	return netconf.Endpoint{NS: d.ns[i.Node.Name], Name: i.Name, MAC: i.MAC}
 }
 
+// createLinks creates every veth pair that is missing. Both ends of a pair
+// die together when either namespace goes (a container restart), so a lone
+// end only exists if someone deleted its peer by hand; it is replaced.
 func (d *deployment) createLinks(ctx context.Context) (string, error) {
-	var names []string
+	created := 0
 	for _, l := range d.topo.Links {
 		if err := ctx.Err(); err != nil {
+			return "", err
+		}
+		present, err := d.linkPresent(l)
+		if err != nil || present {
+			if err != nil {
+				return "", err
+			}
+			continue
+		}
+		if err := d.fault.atAction("links", created); err != nil {
 			return "", err
 		}
 		if err := netconf.CreateVeth(d.endpoint(l.A), d.endpoint(l.B), l.MTU); err != nil {
 			return "", err
 		}
-		names = append(names, fmt.Sprintf("%s:%s-%s:%s", l.A.Node.Name, l.A.Name, l.B.Node.Name, l.B.Name))
+		created++
+		d.change("links", fmt.Sprintf("created %s <-> %s (mtu %d)", l.A, l.B, l.MTU))
 	}
-	d.sum.Links = len(names)
-	return fmt.Sprintf("%d veth pairs (tx checksum offload off)", len(names)), nil
+	d.sum.Links = len(d.topo.Links)
+	if created == 0 {
+		return fmt.Sprintf("%d veth pairs in place", len(d.topo.Links)), nil
+	}
+	return fmt.Sprintf("%d veth pairs created (tx checksum offload off)", created), nil
 }
 
+func (d *deployment) linkPresent(l *topology.Link) (bool, error) {
+	a, err := d.ns[l.A.Node.Name].LinkExists(l.A.Name)
+	if err != nil {
+		return false, err
+	}
+	b, err := d.ns[l.B.Node.Name].LinkExists(l.B.Name)
+	if err != nil {
+		return false, err
+	}
+	if a && b {
+		return true, nil
+	}
+	for _, end := range []struct {
+		i      *topology.Interface
+		exists bool
+	}{{l.A, a}, {l.B, b}} {
+		if end.exists {
+			if err := d.ns[end.i.Node.Name].DeleteLink(end.i.Name); err != nil {
+				return false, err
+			}
+			d.rep.Note(fmt.Sprintf("replaced lone link end %s", end.i))
+		}
+	}
+	return false, nil
+}
+
+// address sets addresses, routes and loopback VIPs. Every call replaces
+// rather than adds, so it is safe on a lab that is already configured.
 func (d *deployment) address(ctx context.Context) (string, error) {
 	addrs, routes := 0, 0
 	for _, n := range d.topo.Nodes {
@@ -228,21 +383,19 @@ func (d *deployment) address(ctx context.Context) (string, error) {
 				addrs++
 			}
 		}
-		if n.Kind == topology.KindReal {
-			for _, v := range d.topo.VIPsBackedBy(n) {
-				if err := ns.AddLoopbackAddress(v.Address); err != nil {
-					return "", err
-				}
+		for _, v := range d.loopbackVIPs(n) {
+			if err := ns.AddLoopbackAddress(v); err != nil {
+				return "", err
 			}
 		}
 		if n.Gateway.IsValid() {
-			if err := ns.AddRoute(netip.Prefix{}, n.Gateway); err != nil {
+			if err := ns.SetRoute(netip.Prefix{}, n.Gateway); err != nil {
 				return "", err
 			}
 			routes++
 		}
 		for _, r := range n.Routes {
-			if err := ns.AddRoute(r.Dst, r.Via); err != nil {
+			if err := ns.SetRoute(r.Dst, r.Via); err != nil {
 				return "", err
 			}
 			routes++
@@ -251,22 +404,44 @@ func (d *deployment) address(ctx context.Context) (string, error) {
 	return fmt.Sprintf("%d addresses, %d routes", addrs, routes), nil
 }
 
-// loadBalancers loads and attaches the XDP balancer on every katran that
-// serves VIPs. The maps are filled before the program is attached, so it
-// never sees a packet half-configured.
+// loopbackVIPs are the VIP addresses a real must accept as its own: DSR
+// packets arrive still addressed to the VIP.
+func (d *deployment) loopbackVIPs(n *topology.Node) []netip.Addr {
+	var out []netip.Addr
+	for _, v := range dsrVIPs(d.topo.VIPsBackedBy(n)) {
+		out = append(out, v.Address)
+	}
+	return out
+}
+
+// dsrVIPs keeps the VIPs served by the XDP balancer; NAT VIPs need neither
+// the balancer, nor decapsulation, nor the VIP on the reals.
+func dsrVIPs(vips []*topology.VIP) []*topology.VIP {
+	var out []*topology.VIP
+	for _, v := range vips {
+		if !v.NAT() {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// loadBalancers puts the XDP balancer on every katran that serves VIPs, or
+// brings the one already attached up to date through its maps, without
+// reloading it: established flows keep their reals.
 func (d *deployment) loadBalancers(ctx context.Context) (string, error) {
 	var report []string
 	for _, k := range d.topo.NodesOfKind(topology.KindKatran) {
-		vips := d.topo.VIPsServedBy(k)
+		vips := dsrVIPs(d.topo.VIPsServedBy(k))
 		if len(vips) == 0 {
 			continue
 		}
-		mode, err := d.loadBalancer(k, vips)
+		mode, what, err := d.balancer(k, vips)
 		if err != nil {
 			return "", fmt.Errorf("node %s: %w", k.Name, err)
 		}
 		d.sum.XDP[k.Name] = mode.String()
-		report = append(report, fmt.Sprintf("%s:%s %s, %d VIPs", k.Name, k.Uplink().Name, mode, len(vips)))
+		report = append(report, fmt.Sprintf("%s:%s %s, %d VIPs %s", k.Name, k.Uplink().Name, mode, len(vips), what))
 	}
 	for _, v := range d.topo.VIPs {
 		d.sum.VIPs = append(d.sum.VIPs, v.String())
@@ -277,28 +452,109 @@ func (d *deployment) loadBalancers(ctx context.Context) (string, error) {
 	return strings.Join(report, "; "), nil
 }
 
-func (d *deployment) loadBalancer(k *topology.Node, vips []*topology.VIP) (netconf.XDPMode, error) {
+func (d *deployment) balancer(k *topology.Node, vips []*topology.VIP) (netconf.XDPMode, string, error) {
 	up := k.Uplink()
-	lb, err := bpf.LoadBalancer()
+	ns := d.ns[k.Name]
+	prog, att, err := attached(ns, up.Name, balancerProg)
 	if err != nil {
-		return 0, err
+		return 0, "", err
+	}
+	if prog != nil {
+		defer prog.Close()
+		lb, err := bpf.OpenBalancer(prog)
+		if err != nil {
+			return 0, "", err
+		}
+		defer lb.Close()
+		changed, err := d.programVIPs(lb, up, vips)
+		if err != nil {
+			return 0, "", err
+		}
+		if att.Mode == netconf.XDPNative {
+			if err := d.ensurePeerStub(up.Peer); err != nil {
+				return 0, "", err
+			}
+		}
+		return att.Mode, fmt.Sprintf("(attached; %d VIPs updated in place)", changed), nil
+	}
+	lb, err := bpf.LoadBalancer(bpf.Options{})
+	if err != nil {
+		return 0, "", err
 	}
 	// Closing our handles is safe once attached: the interface holds the
 	// program, and the program holds its maps.
 	defer lb.Close()
-	if err := lb.Configure(up.Addr.Addr(), up.Peer.MAC); err != nil {
+	// The maps are filled before the program is attached, so it never sees
+	// a packet half-configured.
+	if _, err := d.programVIPs(lb, up, vips); err != nil {
+		return 0, "", err
+	}
+	mode, err := d.attach(up, lb.Program().FD(), k.XDP, true)
+	if err == nil {
+		d.change("xdp", fmt.Sprintf("attached %s to %s in %s mode", balancerProg, up, mode))
+	}
+	return mode, "(loaded)", err
+}
+
+// programVIPs makes the balancer's maps hold exactly the topology's VIPs.
+// It reports how many it had to change.
+func (d *deployment) programVIPs(lb *bpf.Balancer, up *topology.Interface, vips []*topology.VIP) (int, error) {
+	if err := lb.Configure(up.Addr.Addr(), up.Peer.MAC, up.MTU); err != nil {
 		return 0, err
 	}
+	current, err := lb.VIPs()
+	if err != nil {
+		return 0, err
+	}
+	changed := 0
+	want := map[bpf.VIP]bool{}
 	for _, v := range vips {
-		reals := make([]netip.Addr, 0, len(v.Reals))
+		key := bpfVIP(v)
+		want[key] = true
+		reals := make([]bpf.Real, 0, len(v.Reals))
 		for _, r := range v.Reals {
-			reals = append(reals, r.Uplink().Addr.Addr())
+			reals = append(reals, bpf.Real{Addr: r.Node.Uplink().Addr.Addr(), Weight: r.Weight})
 		}
-		if err := lb.SetVIP(bpfVIP(v), reals); err != nil {
+		if sameReals(current[key], reals) {
+			continue
+		}
+		if err := lb.SetVIP(key, reals); err != nil {
 			return 0, fmt.Errorf("VIP %s: %w", v, err)
 		}
+		changed++
+		d.change("xdp", fmt.Sprintf("VIP %s: reals %v", v, reals))
 	}
-	return d.attach(up, lb.Program().FD(), k.XDP, true)
+	for v := range current {
+		if !want[v] {
+			if err := lb.DeleteVIP(v); err != nil {
+				return 0, err
+			}
+			changed++
+			d.change("xdp", fmt.Sprintf("VIP %s removed", v))
+		}
+	}
+	return changed, nil
+}
+
+func sameReals(a, b []bpf.Real) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	key := func(rs []bpf.Real) []string {
+		out := make([]string, len(rs))
+		for i, r := range rs {
+			out[i] = fmt.Sprint(r)
+		}
+		sort.Strings(out)
+		return out
+	}
+	ka, kb := key(a), key(b)
+	for i := range ka {
+		if ka[i] != kb[i] {
+			return false
+		}
+	}
+	return true
 }
 
 func bpfVIP(v *topology.VIP) bpf.VIP {
@@ -309,6 +565,30 @@ func bpfVIP(v *topology.VIP) bpf.VIP {
 	return bpf.VIP{Addr: v.Address, Port: v.Port, Proto: proto}
 }
 
+// attached returns the program attached to an interface if it is ours
+// (named want), nil if nothing is attached, and an error if something else
+// is: dsrlab does not replace programs it did not put there.
+func attached(ns *netconf.Namespace, ifname, want string) (*ebpf.Program, netconf.XDPAttachment, error) {
+	att, err := ns.XDP(ifname)
+	if err != nil || att.ProgID == 0 {
+		return nil, att, err
+	}
+	prog, err := ebpf.NewProgramFromID(ebpf.ProgramID(att.ProgID))
+	if err != nil {
+		return nil, att, fmt.Errorf("%s: XDP program %d: %w", ifname, att.ProgID, err)
+	}
+	info, err := prog.Info()
+	if err != nil {
+		prog.Close()
+		return nil, att, fmt.Errorf("%s: XDP program %d: %w", ifname, att.ProgID, err)
+	}
+	if info.Name != want {
+		prog.Close()
+		return nil, att, fmt.Errorf("%s has XDP program %d (%q) attached, not dsrlab's %s", ifname, att.ProgID, info.Name, want)
+	}
+	return prog, att, nil
+}
+
 // attach puts a program on an interface in the wanted mode; auto tries
 // native first and falls back to generic. A program that transmits
 // (XDP_TX) in native mode on a veth needs an XDP program on the peer as
@@ -317,7 +597,7 @@ func (d *deployment) attach(i *topology.Interface, fd int, want topology.XDPMode
 	ns := d.ns[i.Node.Name]
 	tryNative := func() error {
 		if transmits {
-			if err := d.attachPeerStub(i.Peer); err != nil {
+			if err := d.ensurePeerStub(i.Peer); err != nil {
 				return err
 			}
 		}
@@ -335,21 +615,30 @@ func (d *deployment) attach(i *topology.Interface, fd int, want topology.XDPMode
 	case topology.XDPGeneric:
 		return netconf.XDPGeneric, ns.AttachXDP(i.Name, fd, netconf.XDPGeneric)
 	}
-	if err := tryNative(); err == nil {
+	err := tryNative()
+	if err == nil {
 		return netconf.XDPNative, nil
-	} else {
-		d.p.printf("  %-11s native XDP on %s:%s unavailable (%v); using generic\n", "", i.Node.Name, i.Name, err)
 	}
+	d.rep.Note(fmt.Sprintf("native XDP on %s unavailable (%v); using generic", i, err))
 	return netconf.XDPGeneric, ns.AttachXDP(i.Name, fd, netconf.XDPGeneric)
 }
 
-func (d *deployment) attachPeerStub(peer *topology.Interface) error {
+func (d *deployment) ensurePeerStub(peer *topology.Interface) error {
+	ns := d.ns[peer.Node.Name]
+	att, err := ns.XDP(peer.Name)
+	if err != nil || att.ProgID != 0 {
+		return err
+	}
 	stub, err := bpf.LoadPass()
 	if err != nil {
 		return err
 	}
 	defer stub.Close()
-	return d.ns[peer.Node.Name].AttachXDP(peer.Name, stub.FD(), netconf.XDPNative)
+	if err := ns.AttachXDP(peer.Name, stub.FD(), netconf.XDPNative); err != nil {
+		return err
+	}
+	d.change("xdp", "attached XDP_PASS stub to "+peer.String())
+	return nil
 }
 
 // decap makes every real accept IPIP: the kernel's tunnel device where the
@@ -357,7 +646,7 @@ func (d *deployment) attachPeerStub(peer *topology.Interface) error {
 func (d *deployment) decap(ctx context.Context) (string, error) {
 	var report []string
 	for _, r := range d.topo.NodesOfKind(topology.KindReal) {
-		if len(d.topo.VIPsBackedBy(r)) == 0 {
+		if len(dsrVIPs(d.topo.VIPsBackedBy(r))) == 0 {
 			continue
 		}
 		mode, err := d.decapReal(r)
@@ -375,9 +664,22 @@ func (d *deployment) decap(ctx context.Context) (string, error) {
 
 func (d *deployment) decapReal(r *topology.Node) (string, error) {
 	ns := d.ns[r.Name]
+	up := r.Uplink()
+	if ok, err := ns.LinkExists(ipipDevice); err != nil || ok {
+		return "ipip (kernel device " + ipipDevice + ")", err
+	}
+	prog, att, err := attached(ns, up.Name, decapProg)
+	if err != nil {
+		return "", err
+	}
+	if prog != nil {
+		prog.Close()
+		return xdpDecapMode(att.Mode, up), nil
+	}
 	if r.Decap != topology.DecapXDP {
 		err := ns.AddIPIPDevice(ipipDevice)
 		if err == nil {
+			d.change("decap", "created "+ipipDevice+" on "+r.Name)
 			return "ipip (kernel device " + ipipDevice + ")", nil
 		}
 		if r.Decap == topology.DecapIPIP || !errors.Is(err, netconf.ErrNotSupported) {
@@ -395,89 +697,106 @@ func (d *deployment) decapReal(r *topology.Node) (string, error) {
 		return "", err
 	}
 	defer dc.Close()
-	up := r.Uplink()
 	mode, err := d.attach(up, dc.Program().FD(), topology.XDPAuto, false)
 	if err != nil {
 		return "", err
 	}
-	return fmt.Sprintf("xdp (%s on %s; kernel has no ipip)", mode, up.Name), nil
+	d.change("decap", fmt.Sprintf("attached %s to %s in %s mode", decapProg, up, mode))
+	return xdpDecapMode(mode, up), nil
 }
 
-// services starts the echo service on every real and runs each node's exec
-// commands, now that the network is ready.
+func xdpDecapMode(mode netconf.XDPMode, up *topology.Interface) string {
+	return fmt.Sprintf("xdp (%s on %s; kernel has no ipip)", mode, up.Name)
+}
+
+// services starts the echo service wherever it does not answer, and runs
+// the exec commands of the nodes this run created (they are not assumed to
+// be safe to run twice).
 func (d *deployment) services(ctx context.Context) (string, error) {
-	var report []string
+	started, running := 0, 0
 	for _, r := range d.topo.NodesOfKind(topology.KindReal) {
-		vips := d.topo.VIPsBackedBy(r)
-		if len(vips) == 0 {
-			continue
+		for _, v := range d.topo.VIPsBackedBy(r) {
+			ok, err := d.ensureEcho(ctx, r, v)
+			if err != nil {
+				return "", fmt.Errorf("node %s: echo service for %s: %w", r.Name, v, err)
+			}
+			if ok {
+				running++
+			} else {
+				started++
+			}
 		}
-		if err := d.startEcho(ctx, r, vips); err != nil {
-			return "", fmt.Errorf("node %s: echo service: %w", r.Name, err)
-		}
-		report = append(report, fmt.Sprintf("echo on %s (%d ports)", r.Name, len(vips)))
 	}
 	execs := 0
 	for _, n := range d.topo.Nodes {
+		if !d.created[n.Name] {
+			continue
+		}
 		for _, cmd := range n.Exec {
-			res, err := d.rt.Exec(ctx, d.containers[n.Name].ID, []string{"/bin/sh", "-c", cmd})
+			var out strings.Builder
+			code, err := d.rt.Exec(ctx, d.containers[n.Name].ID, []string{"/bin/sh", "-c", cmd}, runtime.ExecIO{Stdout: &out, Stderr: &out})
 			if err != nil {
 				return "", fmt.Errorf("node %s: exec %q: %w", n.Name, cmd, err)
 			}
-			if res.ExitCode != 0 {
-				return "", fmt.Errorf("node %s: exec %q exited %d: %s", n.Name, cmd, res.ExitCode, strings.TrimSpace(res.Output))
+			if code != 0 {
+				return "", fmt.Errorf("node %s: exec %q exited %d: %s", n.Name, cmd, code, strings.TrimSpace(out.String()))
 			}
 			execs++
 		}
 	}
+	report := fmt.Sprintf("echo: %d started, %d already answering", started, running)
 	if execs > 0 {
-		report = append(report, fmt.Sprintf("%d exec commands", execs))
+		report += fmt.Sprintf("; %d exec commands", execs)
 	}
-	if len(report) == 0 {
-		return "none", nil
-	}
-	return strings.Join(report, ", "), nil
+	return report, nil
 }
 
-func (d *deployment) startEcho(ctx context.Context, r *topology.Node, vips []*topology.VIP) error {
-	cmd := []string{image.BinaryPath, "echo", "--node", r.Name, "--addr", r.Uplink().Addr.Addr().String()}
-	listeners := make([]string, 0, len(vips))
-	for _, v := range vips {
-		listeners = append(listeners, fmt.Sprintf("%s/%s", v.Proto, netip.AddrPortFrom(v.Address, v.Port)))
+// ensureEcho reports true if the service already answered; otherwise it
+// starts it and waits until it answers, so that Up returning means the VIP
+// works.
+func (d *deployment) ensureEcho(ctx context.Context, r *topology.Node, v *topology.VIP) (bool, error) {
+	ns := d.ns[r.Name]
+	at := echoAddr(r, v)
+	if probe(ns, v.Proto, at) == nil {
+		return true, nil
 	}
-	sort.Strings(listeners)
-	for _, l := range listeners {
-		cmd = append(cmd, "--listen", l)
-	}
+	cmd := []string{image.BinaryPath, "echo", "--node", r.Name, "--addr", r.Uplink().Addr.Addr().String(),
+		"--listen", fmt.Sprintf("%s/%s", v.Proto, at)}
 	if err := d.rt.ExecDetached(ctx, d.containers[r.Name].ID, cmd); err != nil {
-		return err
+		return false, err
 	}
-	return waitEcho(ctx, d.ns[r.Name], vips[0])
-}
-
-// waitEcho returns once the service answers locally, so that Up returning
-// means the VIP works. The service binds all its ports before serving any.
-func waitEcho(ctx context.Context, ns *netconf.Namespace, v *topology.VIP) error {
-	addr := netip.AddrPortFrom(v.Address, v.Port).String()
 	deadline := time.Now().Add(serviceTimeout)
 	for {
-		err := probe(ns, string(v.Proto), addr)
+		err := probe(ns, v.Proto, at)
 		if err == nil {
-			return nil
+			d.change("services", fmt.Sprintf("echo on %s for %s", r.Name, v))
+			return false, nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("no answer on %s/%s after %v: %w", v.Proto, addr, serviceTimeout, err)
+			return false, fmt.Errorf("no answer after %v (is %s in the image?): %w", serviceTimeout, image.BinaryPath, err)
 		}
 		select {
 		case <-ctx.Done():
-			return ctx.Err()
+			return false, ctx.Err()
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
 }
 
-func probe(ns *netconf.Namespace, network, addr string) error {
-	c, err := ns.Dial(network, addr, time.Second)
+// echoAddr is where a real's echo service for v listens: the VIP itself for
+// DSR, where packets arrive still addressed to it; the real's own address
+// for NAT, where the balancer rewrote the destination.
+func echoAddr(r *topology.Node, v *topology.VIP) netip.AddrPort {
+	if v.NAT() {
+		return netip.AddrPortFrom(r.Uplink().Addr.Addr(), v.Port)
+	}
+	return netip.AddrPortFrom(v.Address, v.Port)
+}
+
+// probe asks the echo service on a real for one answer, from inside the
+// real's own namespace.
+func probe(ns *netconf.Namespace, proto topology.Proto, at netip.AddrPort) error {
+	c, err := ns.Dial(string(proto), at.String(), time.Second)
 	if err != nil {
 		return err
 	}
@@ -497,24 +816,32 @@ func (d *deployment) closeNamespaces() {
 	}
 }
 
-// rollback removes every container this run created. Their network
-// namespaces go with them, and with those the veths and XDP programs: no
-// other kernel object was created outside a container's namespace.
+// rollback removes every container this run created, and the lab's state
+// if this run recorded it. The containers' network namespaces go with them,
+// and with those the veths and XDP programs: no kernel object is created
+// outside a container's namespace. A lab that was already up before this
+// run keeps what it had.
 func (d *deployment) rollback() {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	var names []string
-	for _, c := range d.containers {
+	for node := range d.created {
+		c := d.containers[node]
 		if err := d.rt.Remove(ctx, c.ID); err != nil {
-			d.p.printf("  rollback: %v\n", err)
+			d.rep.Note("rollback: " + err.Error())
 			continue
 		}
 		names = append(names, c.Name)
 	}
 	sort.Strings(names)
+	if d.newState {
+		if err := removeState(d.topo.Name); err != nil {
+			d.rep.Note("rollback: " + err.Error())
+		}
+	}
 	if len(names) > 0 {
-		d.p.printf("Rolled back: removed %s\n", strings.Join(names, ", "))
+		d.rep.Note("Rolled back: removed " + strings.Join(names, ", "))
 	}
 }

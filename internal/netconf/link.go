@@ -9,7 +9,6 @@ import (
 
 	"github.com/safchain/ethtool"
 	"github.com/vishvananda/netlink"
-	"golang.org/x/sys/unix"
 )
 
 // Endpoint is one end of a veth link.
@@ -17,6 +16,31 @@ type Endpoint struct {
 	NS   *Namespace
 	Name string
 	MAC  net.HardwareAddr
+}
+
+// LinkExists reports whether an interface of that name exists.
+func (n *Namespace) LinkExists(name string) (bool, error) {
+	_, err := n.h.LinkByName(name)
+	if err == nil {
+		return true, nil
+	}
+	var notFound netlink.LinkNotFoundError
+	if errors.As(err, &notFound) {
+		return false, nil
+	}
+	return false, fmt.Errorf("%s: interface %s: %w", n.name, name, err)
+}
+
+// DeleteLink removes an interface (a veth takes its peer with it).
+func (n *Namespace) DeleteLink(name string) error {
+	link, err := n.h.LinkByName(name)
+	if err != nil {
+		return fmt.Errorf("%s: interface %s: %w", n.name, name, err)
+	}
+	if err := n.h.LinkDel(link); err != nil {
+		return fmt.Errorf("%s: delete %s: %w", n.name, name, err)
+	}
+	return nil
 }
 
 // CreateVeth creates a veth pair whose ends are born in their final
@@ -49,7 +73,7 @@ func (n *Namespace) ConfigureInterface(name string, addr netip.Prefix) error {
 		return fmt.Errorf("%s: interface %s: %w", n.name, name, err)
 	}
 	if addr.IsValid() {
-		if err := n.h.AddrAdd(link, &netlink.Addr{IPNet: ipNet(addr)}); err != nil {
+		if err := n.h.AddrReplace(link, &netlink.Addr{IPNet: ipNet(addr)}); err != nil {
 			return fmt.Errorf("%s: add %s to %s: %w", n.name, addr, name, err)
 		}
 	}
@@ -111,13 +135,13 @@ func (n *Namespace) TxChecksumOn(name string) (bool, error) {
 	return on, err
 }
 
-// AddRoute adds a route; a zero-length dst is the default route.
-func (n *Namespace) AddRoute(dst netip.Prefix, via netip.Addr) error {
+// SetRoute adds or replaces a route; a zero-length dst is the default route.
+func (n *Namespace) SetRoute(dst netip.Prefix, via netip.Addr) error {
 	r := &netlink.Route{Gw: via.AsSlice()}
 	if dst.Bits() > 0 {
 		r.Dst = ipNet(dst)
 	}
-	if err := n.h.RouteAdd(r); err != nil {
+	if err := n.h.RouteReplace(r); err != nil {
 		return fmt.Errorf("%s: route %s via %s: %w", n.name, dst, via, err)
 	}
 	return nil
@@ -131,7 +155,7 @@ func (n *Namespace) AddLoopbackAddress(addr netip.Addr) error {
 		return fmt.Errorf("%s: lo: %w", n.name, err)
 	}
 	p := netip.PrefixFrom(addr, addr.BitLen())
-	if err := n.h.AddrAdd(lo, &netlink.Addr{IPNet: ipNet(p)}); err != nil && !errors.Is(err, unix.EEXIST) {
+	if err := n.h.AddrReplace(lo, &netlink.Addr{IPNet: ipNet(p)}); err != nil {
 		return fmt.Errorf("%s: add %s to lo: %w", n.name, p, err)
 	}
 	if err := n.h.LinkSetUp(lo); err != nil {

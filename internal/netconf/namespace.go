@@ -107,3 +107,7 @@ func (n *Namespace) Dial(network, addr string, timeout time.Duration) (net.Conn,
 	}
 	return c, nil
 }
+
+// FD is the namespace's file descriptor, for libraries that take one
+// (nftables). It stays owned by the Namespace.
+func (n *Namespace) FD() int { return int(n.ns) }

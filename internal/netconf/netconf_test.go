@@ -117,10 +117,10 @@ func TestAddressingRoutesAndTraffic(t *testing.T) {
 		}
 	}
 	gw := netip.MustParseAddr("10.111.220.12")
-	if err := a.AddRoute(netip.Prefix{}, gw); err != nil {
+	if err := a.SetRoute(netip.Prefix{}, gw); err != nil {
 		t.Fatal(err)
 	}
-	if err := a.AddRoute(netip.MustParsePrefix("192.168.10.1/32"), gw); err != nil {
+	if err := a.SetRoute(netip.MustParsePrefix("192.168.10.1/32"), gw); err != nil {
 		t.Fatal(err)
 	}
 	routes, err := a.h.RouteList(nil, netlink.FAMILY_V4)

@@ -69,8 +69,26 @@ func (n *Namespace) setXDP(ifname string, fd int, mode XDPMode) error {
 
 // XDPAttachment describes the program attached to an interface.
 type XDPAttachment struct {
-	ProgID uint32
-	Mode   XDPMode // 0 when nothing is attached
+	ProgID uint32  `json:"prog_id,omitempty"`
+	Mode   XDPMode `json:"mode,omitempty"` // 0 when nothing is attached
+}
+
+// MarshalText names the mode in JSON output.
+func (m XDPMode) MarshalText() ([]byte, error) { return []byte(m.String()), nil }
+
+// UnmarshalText reads a mode back from JSON output.
+func (m *XDPMode) UnmarshalText(b []byte) error {
+	switch string(b) {
+	case "native":
+		*m = XDPNative
+	case "generic":
+		*m = XDPGeneric
+	case "none", "":
+		*m = 0
+	default:
+		return fmt.Errorf("unknown XDP mode %q", b)
+	}
+	return nil
 }
 
 // XDP reads what is attached to an interface, from the kernel.
@@ -79,9 +97,13 @@ func (n *Namespace) XDP(ifname string) (XDPAttachment, error) {
 	if err != nil {
 		return XDPAttachment{}, fmt.Errorf("%s: interface %s: %w", n.name, ifname, err)
 	}
+	return xdpOf(link), nil
+}
+
+func xdpOf(link netlink.Link) XDPAttachment {
 	x := link.Attrs().Xdp
 	if x == nil || !x.Attached {
-		return XDPAttachment{}, nil
+		return XDPAttachment{}
 	}
 	a := XDPAttachment{ProgID: x.ProgId}
 	switch x.AttachMode {
@@ -90,7 +112,7 @@ func (n *Namespace) XDP(ifname string) (XDPAttachment, error) {
 	case nl.XDP_ATTACHED_SKB:
 		a.Mode = XDPGeneric
 	}
-	return a, nil
+	return a
 }
 
 // ErrNotSupported means the kernel lacks a feature (a link kind, typically).

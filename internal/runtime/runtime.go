@@ -37,10 +37,11 @@ type Container struct {
 	Created string
 }
 
-// ExecResult is the outcome of a command run to completion in a container.
-type ExecResult struct {
-	ExitCode int
-	Output   string // stdout and stderr interleaved
+// ExecIO connects a command run in a container to the caller. A nil
+// Stdin gives the command an empty input.
+type ExecIO struct {
+	Stdin          io.Reader
+	Stdout, Stderr io.Writer
 }
 
 // Runtime is a container engine.
@@ -55,7 +56,10 @@ type Runtime interface {
 	List(ctx context.Context, labels map[string]string) ([]Container, error)
 	// Remove kills and removes a container; a missing one is not an error.
 	Remove(ctx context.Context, id string) error
-	Exec(ctx context.Context, id string, cmd []string) (ExecResult, error)
+	// Start starts a stopped container and returns it inspected.
+	Start(ctx context.Context, id string) (*Container, error)
+	// Exec runs a command to completion and returns its exit code.
+	Exec(ctx context.Context, id string, cmd []string, stdio ExecIO) (int, error)
 	// ExecDetached starts a long-running process in the container and returns
 	// without waiting for it.
 	ExecDetached(ctx context.Context, id string, cmd []string) error

@@ -2,7 +2,6 @@
 package docker
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -72,14 +71,30 @@ func (d *Docker) Run(ctx context.Context, spec runtime.ContainerSpec) (*runtime.
 		_ = d.Remove(context.WithoutCancel(ctx), created.ID)
 		return nil, fmt.Errorf("start container %s: %w", spec.Name, err)
 	}
-	c, err := d.Inspect(ctx, created.ID)
+	c, err := d.running(ctx, created.ID)
 	if err != nil {
 		_ = d.Remove(context.WithoutCancel(ctx), created.ID)
 		return nil, err
 	}
+	return c, nil
+}
+
+func (d *Docker) Start(ctx context.Context, id string) (*runtime.Container, error) {
+	if err := d.c.ContainerStart(ctx, id, container.StartOptions{}); err != nil {
+		return nil, fmt.Errorf("start container %s: %w", id, err)
+	}
+	return d.running(ctx, id)
+}
+
+// running inspects a container that was just started and fails if it did
+// not stay up: its network namespace is only there while it runs.
+func (d *Docker) running(ctx context.Context, id string) (*runtime.Container, error) {
+	c, err := d.Inspect(ctx, id)
+	if err != nil {
+		return nil, err
+	}
 	if c.PID == 0 {
-		_ = d.Remove(context.WithoutCancel(ctx), created.ID)
-		return nil, fmt.Errorf("container %s exited right after start (state %s): check its cmd", spec.Name, c.State)
+		return nil, fmt.Errorf("container %s exited right after start (state %s): check its cmd", c.Name, c.State)
 	}
 	return c, nil
 }
@@ -135,25 +150,41 @@ func (d *Docker) Remove(ctx context.Context, id string) error {
 	return nil
 }
 
-func (d *Docker) Exec(ctx context.Context, id string, cmd []string) (runtime.ExecResult, error) {
-	ex, err := d.c.ContainerExecCreate(ctx, id, container.ExecOptions{Cmd: cmd, AttachStdout: true, AttachStderr: true})
+func (d *Docker) Exec(ctx context.Context, id string, cmd []string, stdio runtime.ExecIO) (int, error) {
+	ex, err := d.c.ContainerExecCreate(ctx, id, container.ExecOptions{
+		Cmd: cmd, AttachStdin: stdio.Stdin != nil, AttachStdout: true, AttachStderr: true,
+	})
 	if err != nil {
-		return runtime.ExecResult{}, fmt.Errorf("exec %q: %w", cmd, err)
+		return -1, fmt.Errorf("exec %q: %w", cmd, err)
 	}
 	att, err := d.c.ContainerExecAttach(ctx, ex.ID, container.ExecAttachOptions{})
 	if err != nil {
-		return runtime.ExecResult{}, fmt.Errorf("exec %q: attach: %w", cmd, err)
+		return -1, fmt.Errorf("exec %q: attach: %w", cmd, err)
 	}
 	defer att.Close()
-	var out bytes.Buffer
-	if _, err := stdcopy.StdCopy(&out, &out, att.Reader); err != nil {
-		return runtime.ExecResult{}, fmt.Errorf("exec %q: read output: %w", cmd, err)
+	if stdio.Stdin != nil {
+		go func() {
+			io.Copy(att.Conn, stdio.Stdin)
+			// Half-close so the command sees end of input and can finish.
+			att.CloseWrite()
+		}()
+	}
+	stdout, stderr := orDiscard(stdio.Stdout), orDiscard(stdio.Stderr)
+	if _, err := stdcopy.StdCopy(stdout, stderr, att.Reader); err != nil {
+		return -1, fmt.Errorf("exec %q: read output: %w", cmd, err)
 	}
 	st, err := d.c.ContainerExecInspect(ctx, ex.ID)
 	if err != nil {
-		return runtime.ExecResult{}, fmt.Errorf("exec %q: inspect: %w", cmd, err)
+		return -1, fmt.Errorf("exec %q: inspect: %w", cmd, err)
 	}
-	return runtime.ExecResult{ExitCode: st.ExitCode, Output: out.String()}, nil
+	return st.ExitCode, nil
+}
+
+func orDiscard(w io.Writer) io.Writer {
+	if w == nil {
+		return io.Discard
+	}
+	return w
 }
 
 func (d *Docker) ExecDetached(ctx context.Context, id string, cmd []string) error {

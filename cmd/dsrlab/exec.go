@@ -1,0 +1,57 @@
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/dsrlab/dsrlab/internal/lab"
+	"github.com/dsrlab/dsrlab/internal/runtime"
+	"github.com/dsrlab/dsrlab/internal/runtime/docker"
+)
+
+func newExecCmd() *cobra.Command {
+	var sel labSelector
+	cmd := &cobra.Command{
+		Use:   "exec NODE -- COMMAND [ARG...]",
+		Short: "Run a command in a lab node's container, by node name",
+		Long: "exec runs a command in the container of a node of a running lab, with this process's\n" +
+			"standard input, output and error, and exits with the command's exit code.",
+		Example: "  dsrlab exec client -- nc 192.168.10.1 50007",
+		Args:    cobra.MinimumNArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if cmd.ArgsLenAtDash() != 1 {
+				return fmt.Errorf("usage: dsrlab exec NODE -- COMMAND [ARG...]")
+			}
+			rt, err := docker.New()
+			if err != nil {
+				return err
+			}
+			defer rt.Close()
+			ctx := cmd.Context()
+			name, err := sel.labName(ctx, rt)
+			if err != nil {
+				return err
+			}
+			node := args[0]
+			list, err := rt.List(ctx, map[string]string{lab.LabelLab: name, lab.LabelNode: node})
+			if err != nil {
+				return err
+			}
+			if len(list) == 0 {
+				return fmt.Errorf("lab %q has no node %q", name, node)
+			}
+			code, err := rt.Exec(ctx, list[0].ID, args[1:], runtime.ExecIO{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr})
+			if err != nil {
+				return err
+			}
+			if code != 0 {
+				return exitError{code: code}
+			}
+			return nil
+		},
+	}
+	sel.flags(cmd)
+	return cmd
+}

@@ -1,0 +1,138 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/dsrlab/dsrlab/internal/lab"
+	"github.com/dsrlab/dsrlab/internal/runtime/docker"
+)
+
+func newInspectCmd() *cobra.Command {
+	var sel labSelector
+	var format string
+	cmd := &cobra.Command{
+		Use:   "inspect",
+		Short: "Show running labs as Docker and the kernel see them, and what differs from their topology",
+		Long: "inspect reads each node's container, interfaces, addresses, MACs and default route, the XDP\n" +
+			"balancer and its VIPs from the kernel's maps, and each real's decapsulation and loopback\n" +
+			"VIPs. Without -t or --name it shows every lab that is up.",
+		Args:    cobra.NoArgs,
+		PreRunE: requireRoot(rootForNamespaces),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if format != "table" && format != "json" {
+				return fmt.Errorf("--format %q: want table or json", format)
+			}
+			rt, err := docker.New()
+			if err != nil {
+				return err
+			}
+			defer rt.Close()
+			ctx := cmd.Context()
+			if err := rt.Ping(ctx); err != nil {
+				return err
+			}
+			names, err := lab.Labs(ctx, rt)
+			if err != nil {
+				return err
+			}
+			if sel.file != "" || sel.name != "" {
+				name, err := sel.labName(ctx, rt)
+				if err != nil {
+					return err
+				}
+				names = []string{name}
+			}
+			reports := []*lab.LabReport{}
+			for _, name := range names {
+				r, err := lab.Inspect(ctx, rt, name)
+				if err != nil {
+					return err
+				}
+				reports = append(reports, r)
+			}
+			if format == "json" {
+				return lab.WriteJSON(cmd.OutOrStdout(), reports)
+			}
+			if len(reports) == 0 {
+				fmt.Fprintln(cmd.OutOrStdout(), "no lab is up")
+			}
+			for _, r := range reports {
+				printReport(cmd.OutOrStdout(), r)
+			}
+			return nil
+		},
+	}
+	sel.flags(cmd)
+	cmd.Flags().StringVar(&format, "format", "table", "table or json")
+	return cmd
+}
+
+func printReport(w io.Writer, r *lab.LabReport) {
+	fmt.Fprintf(w, "Lab %q", r.Lab)
+	if r.Topology != "" {
+		fmt.Fprintf(w, " (from %s)", r.Topology)
+	}
+	fmt.Fprintln(w)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NODE\tKIND\tCONTAINER\tSTATE\tIMAGE\tINTERFACES\tGATEWAY\tDATA PLANE")
+	for _, n := range r.Nodes {
+		var ifs []string
+		for _, i := range n.Interfaces {
+			if i.Name == "lo" {
+				continue
+			}
+			addrs := make([]string, len(i.Addrs))
+			for k, a := range i.Addrs {
+				addrs[k] = a.String()
+			}
+			s := fmt.Sprintf("%s %s %s", i.Name, strings.Join(addrs, ","), i.MAC)
+			if i.XDP.ProgID != 0 {
+				s += fmt.Sprintf(" xdp:%d/%s", i.XDP.ProgID, i.XDP.Mode)
+			}
+			ifs = append(ifs, s)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", n.Node, n.Kind, n.Container, n.State, n.Image,
+			orDash(strings.Join(ifs, "; ")), orDash(n.Gateway), orDash(dataPlane(n)))
+	}
+	tw.Flush()
+	if len(r.Problems) == 0 {
+		fmt.Fprintln(w, "  no differences from the topology")
+	}
+	for _, p := range r.Problems {
+		fmt.Fprintln(w, "  ! "+p)
+	}
+}
+
+func dataPlane(n lab.NodeReport) string {
+	var parts []string
+	if b := n.Balancer; b != nil {
+		var vips []string
+		for _, v := range b.VIPs {
+			reals := make([]string, len(v.Reals))
+			for i, r := range v.Reals {
+				reals[i] = fmt.Sprintf("%s(w%d)", r.Addr, r.Weight)
+			}
+			vips = append(vips, v.VIP+" -> "+strings.Join(reals, ","))
+		}
+		parts = append(parts, fmt.Sprintf("balancer %s on %s: %s", b.Mode, b.Interface, strings.Join(vips, "; ")))
+	}
+	if n.Decap != "" {
+		parts = append(parts, "decap "+n.Decap)
+	}
+	if len(n.Loopback) > 0 {
+		parts = append(parts, "lo "+strings.Join(n.Loopback, ","))
+	}
+	return strings.Join(parts, "; ")
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}

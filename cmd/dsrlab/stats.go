@@ -1,0 +1,63 @@
+package main
+
+import (
+	"fmt"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/dsrlab/dsrlab/internal/lab"
+	"github.com/dsrlab/dsrlab/internal/runtime/docker"
+)
+
+func newStatsCmd() *cobra.Command {
+	var sel labSelector
+	var format string
+	cmd := &cobra.Command{
+		Use:   "stats",
+		Short: "Show the XDP balancers' counters: per VIP, per real, LRU hits and misses, passed, dropped, too big",
+		Long: "stats reads the counters from the maps of the balancer programs attached to the katrans'\n" +
+			"interfaces; no dsrlab process needs to have stayed running.",
+		Args:    cobra.NoArgs,
+		PreRunE: requireRoot(rootForNamespaces),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if format != "table" && format != "json" {
+				return fmt.Errorf("--format %q: want table or json", format)
+			}
+			rt, err := docker.New()
+			if err != nil {
+				return err
+			}
+			defer rt.Close()
+			topo, err := sel.topology(cmd.Context(), rt)
+			if err != nil {
+				return err
+			}
+			stats, err := lab.Stats(cmd.Context(), rt, topo)
+			if err != nil {
+				return err
+			}
+			w := cmd.OutOrStdout()
+			if format == "json" {
+				return lab.WriteJSON(w, stats)
+			}
+			for _, s := range stats {
+				fmt.Fprintf(w, "Balancer %s: encapsulated %d, passed %d, dropped %d, too big (ICMP sent) %d, LRU hits %d, misses %d\n",
+					s.Node, s.Encapsulated, s.Passed, s.Dropped, s.TooBig, s.LRUHits, s.LRUMisses)
+				tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "  \tNAME\tPACKETS\tBYTES")
+				for _, r := range s.VIPs {
+					fmt.Fprintf(tw, "  VIP\t%s\t%d\t%d\n", r.Name, r.Packets, r.Bytes)
+				}
+				for _, r := range s.Reals {
+					fmt.Fprintf(tw, "  real\t%s\t%d\t%d\n", r.Name, r.Packets, r.Bytes)
+				}
+				tw.Flush()
+			}
+			return nil
+		},
+	}
+	sel.flags(cmd)
+	cmd.Flags().StringVar(&format, "format", "table", "table or json")
+	return cmd
+}

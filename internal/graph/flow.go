@@ -1,0 +1,261 @@
+// Package graph draws a topology: its nodes and links, and the path each
+// VIP's packets take through them, numbered the way the reference README
+// draws the DSR flow. The same drawing renders as Mermaid (for Markdown)
+// and as Graphviz DOT.
+package graph
+
+import (
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+
+	"github.com/dsrlab/dsrlab/topology"
+)
+
+// style is how an edge is drawn; each is one colour in both renderings.
+type style int
+
+const (
+	styleLink    style = iota // a veth link, no direction
+	styleRequest              // client to real, solid blue
+	styleTunnel               // IPIP from katran to a real, dashed green
+	styleReply                // back to the client, thick red
+)
+
+// edge is one arrow (or, for a link, one line) of the drawing.
+type edge struct {
+	from, to *topology.Node
+	style    style
+	title    string   // "1. Request"; empty for a link
+	lines    []string // the rest of the label
+}
+
+// drawing is everything both renderers draw, in a fixed order: links in
+// file order, then the flows of each VIP in file order.
+type drawing struct {
+	nodes []*topology.Node
+	ids   map[*topology.Node]string
+	edges []edge
+}
+
+func draw(t *topology.Topology) drawing {
+	d := drawing{nodes: t.Nodes, ids: map[*topology.Node]string{}}
+	for i, n := range t.Nodes {
+		// The index keeps names that differ only in - and _ apart, and
+		// the leading letter keeps Mermaid from reading a name like "o1"
+		// or "x" as an arrow head, or "end" as a keyword.
+		d.ids[n] = fmt.Sprintf("n%d_%s", i, strings.ReplaceAll(n.Name, "-", "_"))
+	}
+	for _, l := range t.Links {
+		d.edges = append(d.edges, edge{from: l.A.Node, to: l.B.Node, style: styleLink,
+			lines: []string{ifaceLabel(l.A) + " — " + ifaceLabel(l.B)}})
+	}
+	// The branches of a flow share hops (every real's reply takes the
+	// router's last hop to the client); each is drawn once.
+	drawn := map[string]bool{}
+	for _, v := range t.VIPs {
+		for _, c := range t.NodesOfKind(topology.KindClient) {
+			for _, ifc := range c.Interfaces {
+				if !ifc.Addr.IsValid() {
+					continue
+				}
+				for _, e := range flow(t, v, c, ifc.Addr.Addr()) {
+					key := fmt.Sprint(d.ids[e.from], d.ids[e.to], e.style, e.title, e.lines)
+					if !drawn[key] {
+						drawn[key] = true
+						d.edges = append(d.edges, e)
+					}
+				}
+				break
+			}
+		}
+	}
+	return d
+}
+
+func ifaceLabel(i *topology.Interface) string {
+	if !i.Addr.IsValid() {
+		return i.Name
+	}
+	return i.Name + " " + i.Addr.String()
+}
+
+// leg is a stretch of a flow between two hosts: the step names of its
+// first, middle and last hop, and what the packet looks like on it.
+type leg struct {
+	first, middle, last string
+	style               style
+	lines               []string
+	hops                []*topology.Interface // egress interface of each hop
+}
+
+// flow is the path of one client's connection to v, to each real in turn.
+// The request is drawn once; the legs after it are one branch per real,
+// numbered alike because a connection takes exactly one of them.
+func flow(t *topology.Topology, v *topology.VIP, client *topology.Node, src netip.Addr) []edge {
+	vip := netip.AddrPortFrom(v.Address, v.Port).String()
+	request := leg{first: "Request", middle: "Forward", last: "Forward", style: styleRequest,
+		lines: []string{fmt.Sprintf("IP: %s → %s", src, vip)},
+		hops:  route(t, client, v.Address, v.LB)}
+	if request.hops == nil {
+		return nil
+	}
+	edges, next := request.edges(1)
+	lbAddr := v.LB.Uplink().Addr.Addr()
+	for _, r := range v.Reals {
+		realAddr := r.Node.Uplink().Addr.Addr()
+		weight := ""
+		switch {
+		case r.Weight == 0:
+			weight = "weight 0: drained, no new flows"
+		case len(v.Reals) > 1:
+			weight = fmt.Sprintf("weight %d", r.Weight)
+		}
+		var legs []leg
+		if v.NAT() {
+			legs = []leg{
+				{first: "DNAT + SNAT", middle: "Forward", last: "Forward", style: styleRequest,
+					lines: nonEmpty(fmt.Sprintf("IP: %s → %s:%d", lbAddr, realAddr, v.Port), weight),
+					hops:  route(t, v.LB, realAddr, r.Node)},
+				{first: "Reply", middle: "Forward", last: "Hair-pin", style: styleReply,
+					lines: []string{fmt.Sprintf("IP: %s:%d → %s", realAddr, v.Port, lbAddr)},
+					hops:  route(t, r.Node, lbAddr, v.LB)},
+				{first: "Final Reply", middle: "Forward", last: "Return", style: styleReply,
+					lines: []string{fmt.Sprintf("IP: %s → %s", vip, src)},
+					hops:  route(t, v.LB, src, client)},
+			}
+		} else {
+			// XDP_TX sends the encapsulated packet back out of the
+			// uplink it came in on, whatever katran's routes say.
+			up := v.LB.Uplink()
+			tunnel := route(t, up.Peer.Node, realAddr, r.Node)
+			if tunnel != nil {
+				tunnel = append([]*topology.Interface{up}, tunnel...)
+			}
+			legs = []leg{
+				{first: "IPIP Encap", middle: "Forward IPIP", last: "Forward IPIP", style: styleTunnel,
+					lines: nonEmpty(fmt.Sprintf("Outer: %s → %s", lbAddr, realAddr), fmt.Sprintf("Inner: %s → %s", src, vip), weight),
+					hops:  tunnel},
+				{first: "DSR Reply", middle: "Forward", last: "Return", style: styleReply,
+					lines: []string{fmt.Sprintf("IP: %s → %s", vip, src)},
+					hops:  route(t, r.Node, src, client)},
+			}
+		}
+		step := next
+		for _, l := range legs {
+			if l.hops == nil {
+				break
+			}
+			var es []edge
+			es, step = l.edges(step)
+			edges = append(edges, es...)
+		}
+	}
+	return edges
+}
+
+func nonEmpty(lines ...string) []string {
+	var out []string
+	for _, l := range lines {
+		if l != "" {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// edges numbers l's hops from step on, and returns the step after them.
+func (l leg) edges(step int) ([]edge, int) {
+	var es []edge
+	for i, out := range l.hops {
+		name := l.middle
+		switch {
+		case i == 0:
+			name = l.first
+		case i == len(l.hops)-1:
+			name = l.last
+		}
+		lines := append([]string{fmt.Sprintf("(%s → %s)", out.Name, out.Peer.Name)}, l.lines...)
+		es = append(es, edge{from: out.Node, to: out.Peer.Node, style: l.style,
+			title: fmt.Sprintf("%d. %s", step, name), lines: lines})
+		step++
+	}
+	return es, step
+}
+
+// route follows the routing tables from node from towards dst, as the
+// kernels of the lab would, until it arrives at node to. It returns the
+// egress interface of each hop, or nil when the tables lead elsewhere.
+func route(t *topology.Topology, from *topology.Node, dst netip.Addr, to *topology.Node) []*topology.Interface {
+	var hops []*topology.Interface
+	for n := from; n != to; {
+		if len(hops) == len(t.Nodes) {
+			return nil // a routing loop
+		}
+		out := egress(n, dst)
+		if out == nil {
+			return nil
+		}
+		hops = append(hops, out)
+		n = out.Peer.Node
+	}
+	return hops
+}
+
+// egress is the interface n sends a packet for dst out of: the longest
+// match among its connected subnets, its routes and its default gateway.
+func egress(n *topology.Node, dst netip.Addr) *topology.Interface {
+	var best *topology.Interface
+	bits := -1
+	consider := func(p netip.Prefix, via netip.Addr) {
+		if !p.Contains(dst) || p.Bits() <= bits {
+			return
+		}
+		for _, ifc := range n.Interfaces {
+			if ifc.Addr.IsValid() && ifc.Addr.Contains(via) {
+				best, bits = ifc, p.Bits()
+				return
+			}
+		}
+	}
+	for _, ifc := range n.Interfaces {
+		if ifc.Addr.IsValid() {
+			consider(ifc.Addr.Masked(), dst)
+		}
+	}
+	for _, r := range n.Routes {
+		consider(r.Dst, r.Via)
+	}
+	if n.Gateway.IsValid() {
+		consider(netip.PrefixFrom(dst, 0).Masked(), n.Gateway)
+	}
+	return best
+}
+
+// nodeLines describe a node: its kind, container, interfaces and the
+// VIPs it has a part in.
+func nodeLines(t *topology.Topology, n *topology.Node) []string {
+	lines := []string{string(n.Kind)}
+	if n.ContainerName != n.Name {
+		lines[0] += ", container " + n.ContainerName
+	}
+	for _, ifc := range n.Interfaces {
+		lines = append(lines, ifaceLabel(ifc))
+	}
+	for _, v := range t.VIPsServedBy(n) {
+		lines = append(lines, fmt.Sprintf("serves %s (%s)", v, v.Mode))
+	}
+	// A NAT real receives connections to its own address; a DSR real
+	// holds the VIP on lo.
+	var lo []string
+	for _, v := range t.VIPsBackedBy(n) {
+		if a := v.Address.String(); !v.NAT() && !slices.Contains(lo, a) {
+			lo = append(lo, a)
+		}
+	}
+	if lo != nil {
+		lines = append(lines, "lo "+strings.Join(lo, ", "))
+	}
+	return lines
+}

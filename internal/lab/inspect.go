@@ -1,0 +1,233 @@
+package lab
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sort"
+
+	"github.com/dsrlab/dsrlab/bpf"
+	"github.com/dsrlab/dsrlab/internal/nat"
+	"github.com/dsrlab/dsrlab/internal/netconf"
+	"github.com/dsrlab/dsrlab/internal/runtime"
+	"github.com/dsrlab/dsrlab/topology"
+)
+
+// LabReport is a running lab as Docker and the kernel see it, with every
+// difference from the topology it was brought up from.
+type LabReport struct {
+	Lab      string       `json:"lab"`
+	Topology string       `json:"topology,omitempty"`
+	Nodes    []NodeReport `json:"nodes"`
+	Problems []string     `json:"problems"`
+}
+
+// NodeReport is one container and its network namespace.
+type NodeReport struct {
+	Node       string              `json:"node"`
+	Kind       string              `json:"kind"`
+	Container  string              `json:"container"`
+	State      string              `json:"state"`
+	Image      string              `json:"image"`
+	Interfaces []netconf.Interface `json:"interfaces,omitempty"`
+	Gateway    string              `json:"gateway,omitempty"`
+	Balancer   *BalancerReport     `json:"balancer,omitempty"`
+	NAT        []string            `json:"nat,omitempty"` // nftables services, "tcp 192.168.10.1:50007"
+	Decap      string              `json:"decap,omitempty"`
+	Loopback   []string            `json:"loopback_vips,omitempty"`
+}
+
+// BalancerReport is the XDP balancer attached to a katran, read back from
+// its maps.
+type BalancerReport struct {
+	Interface string      `json:"interface"`
+	ProgID    uint32      `json:"prog_id"`
+	Mode      string      `json:"mode"`
+	VIPs      []VIPReport `json:"vips"`
+}
+
+// VIPReport is one VIP as the balancer's maps hold it.
+type VIPReport struct {
+	VIP   string     `json:"vip"`
+	Reals []bpf.Real `json:"reals"`
+}
+
+// Labs lists the names of every lab that has containers.
+func Labs(ctx context.Context, rt runtime.Runtime) ([]string, error) {
+	list, err := rt.List(ctx, map[string]string{})
+	if err != nil {
+		return nil, err
+	}
+	seen := map[string]bool{}
+	var names []string
+	for _, c := range list {
+		if lab := c.Labels[LabelLab]; lab != "" && !seen[lab] {
+			seen[lab] = true
+			names = append(names, lab)
+		}
+	}
+	sort.Strings(names)
+	return names, nil
+}
+
+// Inspect reads a lab back from Docker and the kernel and compares it with
+// the topology recorded when it was brought up (when there is one).
+func Inspect(ctx context.Context, rt runtime.Runtime, name string) (*LabReport, error) {
+	list, err := rt.List(ctx, map[string]string{LabelLab: name})
+	if err != nil {
+		return nil, err
+	}
+	if len(list) == 0 {
+		return nil, fmt.Errorf("lab %q is not up (no containers carry its label)", name)
+	}
+	rep := &LabReport{Lab: name, Topology: list[0].Labels[LabelTopology], Problems: []string{}}
+	topo, stateErr := LoadState(name)
+	if stateErr != nil {
+		rep.Problems = append(rep.Problems, stateErr.Error())
+	}
+	for _, c := range list {
+		nr, err := inspectNode(ctx, rt, c)
+		if err != nil {
+			return nil, err
+		}
+		rep.Nodes = append(rep.Nodes, *nr)
+	}
+	if topo != nil {
+		byNode := map[string]*NodeReport{}
+		for i := range rep.Nodes {
+			byNode[rep.Nodes[i].Node] = &rep.Nodes[i]
+		}
+		rep.Problems = append(rep.Problems, compare(topo, byNode)...)
+	}
+	return rep, nil
+}
+
+func inspectNode(ctx context.Context, rt runtime.Runtime, c runtime.Container) (*NodeReport, error) {
+	full, err := rt.Inspect(ctx, c.ID)
+	if err != nil {
+		return nil, err
+	}
+	nr := &NodeReport{Node: c.Labels[LabelNode], Kind: c.Labels[LabelKind], Container: full.Name, State: full.State, Image: full.Image}
+	if full.PID == 0 {
+		return nr, nil
+	}
+	ns, err := netconf.FromPID(full.PID, nr.Node)
+	if err != nil {
+		return nil, err
+	}
+	defer ns.Close()
+	if nr.Interfaces, err = ns.Interfaces(); err != nil {
+		return nil, err
+	}
+	if gw, err := ns.DefaultGateway(); err != nil {
+		return nil, err
+	} else if gw.IsValid() {
+		nr.Gateway = gw.String()
+	}
+	services, err := nat.Rules(ns.FD())
+	if err != nil {
+		return nil, err
+	}
+	for _, s := range services {
+		nr.NAT = append(nr.NAT, s.String())
+	}
+	for _, i := range nr.Interfaces {
+		switch {
+		case i.Name == "lo":
+			for _, a := range i.Addrs {
+				if a.Bits() == 32 && !a.Addr().IsLoopback() {
+					nr.Loopback = append(nr.Loopback, a.Addr().String())
+				}
+			}
+		case i.Name == ipipDevice:
+			nr.Decap = "ipip (kernel device " + ipipDevice + ")"
+		case i.XDP.ProgID != 0:
+			if err := describeProgram(nr, ns, i); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return nr, nil
+}
+
+// describeProgram recognises dsrlab's programs on an interface by name.
+func describeProgram(nr *NodeReport, ns *netconf.Namespace, i netconf.Interface) error {
+	if prog, _, err := attached(ns, i.Name, balancerProg); err == nil && prog != nil {
+		defer prog.Close()
+		lb, err := bpf.OpenBalancer(prog)
+		if err != nil {
+			return err
+		}
+		defer lb.Close()
+		vips, err := lb.VIPs()
+		if err != nil {
+			return err
+		}
+		br := &BalancerReport{Interface: i.Name, ProgID: i.XDP.ProgID, Mode: i.XDP.Mode.String()}
+		for v, reals := range vips {
+			br.VIPs = append(br.VIPs, VIPReport{VIP: v.String(), Reals: reals})
+		}
+		sort.Slice(br.VIPs, func(a, b int) bool { return br.VIPs[a].VIP < br.VIPs[b].VIP })
+		nr.Balancer = br
+		return nil
+	}
+	if prog, _, err := attached(ns, i.Name, decapProg); err == nil && prog != nil {
+		prog.Close()
+		nr.Decap = fmt.Sprintf("xdp (%s on %s)", i.XDP.Mode, i.Name)
+	}
+	return nil
+}
+
+// compare lists what the recorded topology says should be there and is
+// not, each with what to do about it.
+func compare(topo *topology.Topology, nodes map[string]*NodeReport) []string {
+	var problems []string
+	add := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
+	for _, n := range topo.Nodes {
+		nr := nodes[n.Name]
+		switch {
+		case nr == nil:
+			add("node %s: no container; `dsrlab up` recreates it", n.Name)
+			continue
+		case nr.State != "running":
+			add("node %s: container %s is %s; `dsrlab up` starts and re-wires it", n.Name, nr.Container, nr.State)
+			continue
+		}
+		for _, want := range n.Interfaces {
+			got := findInterface(nr.Interfaces, want.Name)
+			switch {
+			case got == nil:
+				add("node %s: interface %s is missing (container restarted?); `dsrlab up` re-wires it", n.Name, want.Name)
+			case want.Addr.IsValid() && !slices.Contains(got.Addrs, want.Addr):
+				add("node %s: interface %s lacks %s", n.Name, want.Name, want.Addr)
+			}
+		}
+		served := topo.VIPsServedBy(n)
+		if len(dsrVIPs(served)) > 0 && (nr.Balancer == nil || nr.Balancer.Interface != n.Uplink().Name) {
+			add("node %s: no XDP balancer on %s; `dsrlab up` attaches it", n.Name, n.Uplink().Name)
+		}
+		if len(natServices(served)) > len(nr.NAT) {
+			add("node %s: NAT rules missing (%d of %d services); `dsrlab up` restores them", n.Name, len(nr.NAT), len(natServices(served)))
+		}
+		if vips := dsrVIPs(topo.VIPsBackedBy(n)); len(vips) > 0 {
+			if nr.Decap == "" {
+				add("node %s: no IPIP decapsulation; `dsrlab up` sets it up", n.Name)
+			}
+			for _, v := range vips {
+				if !slices.Contains(nr.Loopback, v.Address.String()) {
+					add("node %s: VIP %s is not on lo", n.Name, v.Address)
+				}
+			}
+		}
+	}
+	return problems
+}
+
+func findInterface(list []netconf.Interface, name string) *netconf.Interface {
+	for i := range list {
+		if list[i].Name == name {
+			return &list[i]
+		}
+	}
+	return nil
+}

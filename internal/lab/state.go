@@ -1,0 +1,102 @@
+package lab
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/dsrlab/dsrlab/topology"
+)
+
+// stateRoot holds one directory per lab with the resolved topology it was
+// brought up from, so inspect and verify can compare the running lab with
+// what it should be even after the topology file changed. Overridable for
+// tests that must not share the host's state.
+func stateRoot() string {
+	if d := os.Getenv("DSRLAB_STATE_DIR"); d != "" {
+		return d
+	}
+	return "/var/lib/dsrlab/labs"
+}
+
+func stateFile(lab string) string {
+	return filepath.Join(stateRoot(), lab, "topology.yaml")
+}
+
+// saveState records the resolved topology; it reports whether the lab had
+// no state before, i.e. whether a rollback should remove it again.
+func saveState(t *topology.Topology) (bool, error) {
+	_, statErr := os.Stat(stateFile(t.Name))
+	fresh := errors.Is(statErr, os.ErrNotExist)
+	data, err := t.Resolved()
+	if err != nil {
+		return false, err
+	}
+	if err := os.MkdirAll(filepath.Dir(stateFile(t.Name)), 0o755); err != nil {
+		return false, fmt.Errorf("state: %w", err)
+	}
+	tmp := stateFile(t.Name) + ".tmp"
+	if err := os.WriteFile(tmp, data, 0o644); err != nil {
+		return false, fmt.Errorf("state: %w", err)
+	}
+	if err := os.Rename(tmp, stateFile(t.Name)); err != nil {
+		return false, fmt.Errorf("state: %w", err)
+	}
+	return fresh, nil
+}
+
+// LoadState returns the topology a running lab was brought up from, or
+// os.ErrNotExist wrapped when there is none.
+func LoadState(lab string) (*topology.Topology, error) {
+	data, err := os.ReadFile(stateFile(lab))
+	if err != nil {
+		return nil, fmt.Errorf("lab %q: no recorded topology: %w", lab, err)
+	}
+	return topology.Parse(data, stateFile(lab))
+}
+
+func removeState(lab string) error {
+	if err := os.RemoveAll(filepath.Dir(stateFile(lab))); err != nil {
+		return fmt.Errorf("state: %w", err)
+	}
+	return nil
+}
+
+// wiringDiff names the first difference between two topologies in anything
+// but the reals and weights of their VIPs, "" if there is none. Those are
+// the only changes Up applies to a running lab in place (through the
+// balancer's maps); anything else needs the lab rebuilt.
+func wiringDiff(old, new *topology.Topology) string {
+	a, b := wiring(old), wiring(new)
+	for i := range min(len(a), len(b)) {
+		if a[i] != b[i] {
+			return fmt.Sprintf("was %q, now %q", a[i], b[i])
+		}
+	}
+	switch {
+	case len(a) > len(b):
+		return fmt.Sprintf("%q is gone", a[len(b)])
+	case len(b) > len(a):
+		return fmt.Sprintf("%q is new", b[len(a)])
+	}
+	return ""
+}
+
+// wiring lists a topology's facts that a running lab is built from, one
+// line per node, interface and VIP. fmt prints maps in key order, so the
+// lines are deterministic.
+func wiring(t *topology.Topology) []string {
+	lines := []string{"prefix " + t.Prefix}
+	for _, n := range t.Nodes {
+		lines = append(lines, fmt.Sprintf("node %s kind=%s image=%s cmd=%q env=%v exec=%q gateway=%v routes=%v sysctls=%v xdp=%s decap=%s",
+			n.Name, n.Kind, n.Image, n.Cmd, n.Env, n.Exec, n.Gateway, n.Routes, n.Sysctls, n.XDP, n.Decap))
+		for _, i := range n.Interfaces {
+			lines = append(lines, fmt.Sprintf("interface %s addr=%v mac=%s mtu=%d peer=%s", i, i.Addr, i.MAC, i.MTU, i.Peer))
+		}
+	}
+	for _, v := range t.VIPs {
+		lines = append(lines, fmt.Sprintf("vip %s mode=%s lb=%s", v, v.Mode, v.LB.Name))
+	}
+	return lines
+}

@@ -1,0 +1,209 @@
+package lab
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/dsrlab/dsrlab/internal/netconf"
+	"github.com/dsrlab/dsrlab/internal/runtime"
+	"github.com/dsrlab/dsrlab/topology"
+)
+
+// Check is the outcome of talking to one VIP from one client.
+type Check struct {
+	VIP        string `json:"vip"`
+	Client     string `json:"client"`
+	Real       string `json:"real,omitempty"`        // node and address named in the answer
+	ClientSeen string `json:"client_seen,omitempty"` // the client address the real saw
+	ReplyFrom  string `json:"reply_from,omitempty"`
+	// Bytes received on the balancer's uplink during the exchange, against
+	// the bytes sent each way: about 1x means requests only (DSR), about 2x
+	// means the replies came back through the balancer too.
+	LBBytes uint64 `json:"lb_rx_bytes"`
+	Payload uint64 `json:"payload_bytes"`
+	Mode    string `json:"mode"` // dsr or nat
+	Path    string `json:"path"` // pathDirect or pathHairpin
+	Pass    bool   `json:"pass"`
+	Reason  string `json:"reason,omitempty"`
+}
+
+// verifyPayload is large next to the headers and acknowledgements of the
+// exchange, so the balancer's byte counter tells a one-way from a two-way
+// path without doubt.
+const verifyPayload = 256 << 10
+
+// answerPrefix parses the echo service's "[real 10.111.222.11] ('10.111.220.11', 40612): ".
+var answerPrefix = regexp.MustCompile(`^\[(\S+) (\S+)\] \('([^']+)', (\d+)\): `)
+
+// Verify talks to every VIP from every client of the lab and checks the
+// answer, which real gave it, that the real saw the client's own address,
+// and the path of the reply.
+func Verify(ctx context.Context, rt runtime.Runtime, topo *topology.Topology) ([]Check, error) {
+	nss := map[string]*netconf.Namespace{}
+	defer func() {
+		for _, ns := range nss {
+			ns.Close()
+		}
+	}()
+	open := func(n *topology.Node) (*netconf.Namespace, error) {
+		if ns := nss[n.Name]; ns != nil {
+			return ns, nil
+		}
+		ns, err := nodeNamespace(ctx, rt, n)
+		if err != nil {
+			return nil, err
+		}
+		nss[n.Name] = ns
+		return ns, nil
+	}
+	clients := topo.NodesOfKind(topology.KindClient)
+	if len(clients) == 0 || len(topo.VIPs) == 0 {
+		return nil, fmt.Errorf("lab %q has no client or no VIP to verify", topo.Name)
+	}
+	var checks []Check
+	for _, v := range topo.VIPs {
+		for _, cl := range clients {
+			clientNS, err := open(cl)
+			if err != nil {
+				return nil, err
+			}
+			lbNS, err := open(v.LB)
+			if err != nil {
+				return nil, err
+			}
+			checks = append(checks, verifyOne(v, cl, clientNS, lbNS))
+		}
+	}
+	return checks, nil
+}
+
+func verifyOne(v *topology.VIP, cl *topology.Node, clientNS, lbNS *netconf.Namespace) Check {
+	c := Check{VIP: v.String(), Client: cl.Name, Payload: verifyPayload, Mode: string(v.Mode)}
+	uplink := v.LB.Uplink().Name
+	before, err := lbNS.Stats(uplink)
+	if err != nil {
+		c.Reason = err.Error()
+		return c
+	}
+	var answer string
+	if v.Proto == topology.ProtoUDP {
+		answer, c.ReplyFrom, err = exchangeUDP(clientNS, v)
+	} else {
+		answer, c.ReplyFrom, err = exchangeTCP(clientNS, v)
+	}
+	if err != nil {
+		c.Reason = err.Error()
+		return c
+	}
+	after, err := lbNS.Stats(uplink)
+	if err != nil {
+		c.Reason = err.Error()
+		return c
+	}
+	c.LBBytes = after.RxBytes - before.RxBytes
+	m := answerPrefix.FindStringSubmatch(answer)
+	if m == nil {
+		c.Reason = fmt.Sprintf("unexpected answer %.60q", answer)
+		return c
+	}
+	c.Real = m[1] + " " + m[2]
+	c.ClientSeen = m[3] + ":" + m[4]
+	c.Path = pathDirect
+	if c.LBBytes > c.Payload*3/2 {
+		c.Path = pathHairpin
+	}
+	// DSR keeps the client's address all the way to the real and returns
+	// directly; NAT shows the real the balancer's address (SNAT) and brings
+	// the reply back through it.
+	wantSeen, wantPath := "", pathDirect
+	if cl.Uplink() != nil {
+		wantSeen = cl.Uplink().Addr.Addr().String()
+	}
+	if v.NAT() {
+		wantSeen, wantPath = v.LB.Uplink().Addr.Addr().String(), pathHairpin
+	}
+	vipAddr := netip.AddrPortFrom(v.Address, v.Port).String()
+	switch {
+	case wantSeen != "" && m[3] != wantSeen:
+		c.Reason = fmt.Sprintf("the real saw %s, want %s", m[3], wantSeen)
+	case c.ReplyFrom != vipAddr:
+		c.Reason = "the reply came from " + c.ReplyFrom + ", not the VIP"
+	case c.LBBytes < c.Payload:
+		c.Reason = fmt.Sprintf("only %d bytes crossed the balancer for a %d-byte request: it did not carry the request", c.LBBytes, c.Payload)
+	case c.Path != wantPath:
+		c.Reason = fmt.Sprintf("reply path %q, want %q for a %s VIP", c.Path, wantPath, v.Mode)
+	default:
+		c.Pass = true
+	}
+	return c
+}
+
+// Reply paths as verify reports them.
+const (
+	pathDirect  = "direct return"
+	pathHairpin = "through the balancer"
+)
+
+// exchangeTCP sends one line of verifyPayload bytes and reads its echo.
+func exchangeTCP(ns *netconf.Namespace, v *topology.VIP) (string, string, error) {
+	conn, err := ns.Dial("tcp", netip.AddrPortFrom(v.Address, v.Port).String(), 5*time.Second)
+	if err != nil {
+		return "", "", err
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(20 * time.Second))
+	line := strings.Repeat("v", verifyPayload-1) + "\n"
+	errc := make(chan error, 1)
+	go func() {
+		_, err := io.WriteString(conn, line)
+		errc <- err
+	}()
+	answer, err := bufio.NewReaderSize(conn, 1<<20).ReadString('\n')
+	if err != nil {
+		return "", "", fmt.Errorf("read answer: %w", err)
+	}
+	if err := <-errc; err != nil {
+		return "", "", fmt.Errorf("send: %w", err)
+	}
+	// A TCP socket only accepts segments from the address it connected to,
+	// so the answer's source is the VIP by construction.
+	return answer, conn.RemoteAddr().String(), nil
+}
+
+// exchangeUDP sends datagrams totalling verifyPayload bytes from an
+// unconnected socket, so the source of each answer is observed, not assumed.
+func exchangeUDP(ns *netconf.Namespace, v *topology.VIP) (string, string, error) {
+	var pc *net.UDPConn
+	err := ns.Do(func() (err error) {
+		pc, err = net.ListenUDP("udp", &net.UDPAddr{})
+		return err
+	})
+	if err != nil {
+		return "", "", err
+	}
+	defer pc.Close()
+	const datagram = 1024
+	dst := net.UDPAddrFromAddrPort(netip.AddrPortFrom(v.Address, v.Port))
+	msg := []byte(strings.Repeat("v", datagram))
+	buf := make([]byte, 2*datagram)
+	var answer, from string
+	for range verifyPayload / datagram {
+		if _, err := pc.WriteToUDP(msg, dst); err != nil {
+			return "", "", err
+		}
+		pc.SetReadDeadline(time.Now().Add(2 * time.Second))
+		n, src, err := pc.ReadFromUDPAddrPort(buf)
+		if err != nil {
+			return "", "", fmt.Errorf("no UDP answer: %w", err)
+		}
+		answer, from = string(buf[:n]), src.String()
+	}
+	return answer, from, nil
+}
