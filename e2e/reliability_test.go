@@ -284,3 +284,15 @@ func jsonPart(out string) string {
 	}
 	return out
 }
+
+func TestSoakScript(t *testing.T) {
+	requireSetup(t)
+	t.Cleanup(func() { exec.Command(dsrlabBin, "down", "-t", threeReals).Run() })
+	cmd := exec.Command("../scripts/soak.sh", "labs/dsr-3reals.yaml")
+	cmd.Env = append(os.Environ(), "DSRLAB="+dsrlabBin)
+	out, err := cmd.CombinedOutput()
+	t.Logf("scripts/soak.sh:\n%s", out)
+	if err != nil || !strings.Contains(string(out), "soak: PASS") {
+		t.Fatalf("soak failed: %v", err)
+	}
+}

@@ -471,6 +471,11 @@ func (b *builder) buildVIPs(t *Topology, raws []rawVIP) {
 			b.errorf(p.key("mode"), "%q is not a VIP mode (want dsr or nat)", rv.Mode)
 			ok = false
 		}
+		switch v.Service = Service(cmp.Or(rv.Service, string(ServiceEcho))); v.Service {
+		case ServiceEcho, ServiceNone:
+		default:
+			b.errorf(p.key("service"), "%q is not a VIP service (want echo or none)", rv.Service)
+		}
 		v.LB = b.vipNode(t, rv.LB, KindKatran, p.key("lb"))
 		b.vipReals(t, v, rv.Reals, p.key("reals"))
 		if ok {

@@ -58,6 +58,7 @@ type rawVIP struct {
 	Port    *integer  `yaml:"port"`
 	Proto   string    `yaml:"proto,omitempty"`
 	Mode    string    `yaml:"mode,omitempty"`
+	Service string    `yaml:"service,omitempty"`
 	LB      string    `yaml:"lb"`
 	Reals   []rawReal `yaml:"reals"`
 }

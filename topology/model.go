@@ -224,9 +224,22 @@ type VIP struct {
 	Port    uint16
 	Proto   Proto
 	Mode    Mode
+	Service Service
 	LB      *Node
 	Reals   []Real // file order
 }
+
+// Service is what answers on a VIP's port on its reals.
+type Service string
+
+const (
+	// ServiceEcho is dsrlab's echo service (the default): it names the
+	// real that answered and the client it saw.
+	ServiceEcho Service = "echo"
+	// ServiceNone leaves the port to the user's own server (iperf3,
+	// nginx, ...), started with the real's cmd or exec.
+	ServiceNone Service = "none"
+)
 
 // NAT tells whether the VIP is served by address translation on LB rather
 // than by DSR. Its reals then need neither the VIP on lo nor IPIP decap:

@@ -66,7 +66,7 @@ func (t *Topology) raw() *rawTopology {
 	}
 	for _, v := range t.VIPs {
 		port := integer(v.Port)
-		rv := rawVIP{Address: v.Address.String(), Port: &port, Proto: string(v.Proto), Mode: string(v.Mode), LB: v.LB.Name}
+		rv := rawVIP{Address: v.Address.String(), Port: &port, Proto: string(v.Proto), Mode: string(v.Mode), Service: string(v.Service), LB: v.LB.Name}
 		for _, r := range v.Reals {
 			weight := integer(r.Weight)
 			rv.Reals = append(rv.Reals, rawReal{Node: r.Node.Name, Weight: &weight})

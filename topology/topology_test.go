@@ -454,6 +454,7 @@ var invalidCases = map[string][]wantErr{
 	"vip-port-zero":              {{"vips[0].port", 16, "0 is out of range 1..65535"}},
 	"vip-port-range":             {{"vips[0].port", 16, "70000 is out of range 1..65535"}},
 	"vip-proto-bad":              {{"vips[0].proto", 16, `"sctp" is not a protocol`}},
+	"vip-service-bad":            {{"vips[0].service", 17, `"nginx" is not a VIP service`}},
 	"vip-lb-missing":             {{"vips[0].lb", 16, "required"}},
 	"vip-lb-unknown":             {{"vips[0].lb", 16, `unknown node "x"`}},
 	"vip-lb-not-katran":          {{"vips[0].lb", 16, `node "r" is a router, not a katran`}},

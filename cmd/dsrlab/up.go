@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"io"
-	"sort"
 	"strings"
 	"time"
 
@@ -63,28 +62,16 @@ func printSummary(w io.Writer, s *lab.Summary) {
 		state = "was already up: nothing changed"
 	}
 	fmt.Fprintf(w, "Lab %q %s (%v)\n", s.Lab, state, s.Elapsed.Round(time.Millisecond))
-	fmt.Fprintf(w, "  containers  %s\n", strings.Join(s.Containers, ", "))
+	containers := strings.Join(s.Containers, ", ")
+	if len(s.Containers) > 8 {
+		containers = fmt.Sprintf("%d (%s ... %s)", len(s.Containers), s.Containers[0], s.Containers[len(s.Containers)-1])
+	}
+	fmt.Fprintf(w, "  containers  %s\n", containers)
 	fmt.Fprintf(w, "  links       %d\n", s.Links)
 	fmt.Fprintf(w, "  VIPs        %s\n", strings.Join(s.VIPs, ", "))
-	fmt.Fprintf(w, "  XDP         %s\n", joinMap(s.XDP))
+	fmt.Fprintf(w, "  XDP         %s\n", lab.Grouped(s.XDP))
 	if len(s.NAT) > 0 {
-		fmt.Fprintf(w, "  NAT         %s\n", joinMap(s.NAT))
+		fmt.Fprintf(w, "  NAT         %s\n", lab.Grouped(s.NAT))
 	}
-	fmt.Fprintf(w, "  decap       %s\n", joinMap(s.Decap))
-}
-
-func joinMap(m map[string]string) string {
-	if len(m) == 0 {
-		return "-"
-	}
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	parts := make([]string, 0, len(keys))
-	for _, k := range keys {
-		parts = append(parts, k+": "+m[k])
-	}
-	return strings.Join(parts, "; ")
+	fmt.Fprintf(w, "  decap       %s\n", lab.Grouped(s.Decap))
 }

@@ -14,6 +14,7 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
+	"syscall"
 )
 
 // Listener is one address the service answers on.
@@ -61,7 +62,7 @@ func (s *Server) Serve(ctx context.Context, listeners []Listener) error {
 	for _, l := range listeners {
 		switch l.Proto {
 		case "tcp":
-			ln, err := net.Listen("tcp", l.Addr.String())
+			ln, err := freebind.Listen(context.Background(), "tcp", l.Addr.String())
 			if err != nil {
 				closeAll(closers)
 				return err
@@ -69,11 +70,12 @@ func (s *Server) Serve(ctx context.Context, listeners []Listener) error {
 			closers = append(closers, ln)
 			serves = append(serves, func() { s.serveTCP(ln) })
 		case "udp":
-			pc, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(l.Addr))
+			c, err := freebind.ListenPacket(context.Background(), "udp", l.Addr.String())
 			if err != nil {
 				closeAll(closers)
 				return err
 			}
+			pc := c.(*net.UDPConn)
 			closers = append(closers, pc)
 			serves = append(serves, func() { s.serveUDP(pc) })
 		default:
@@ -90,6 +92,19 @@ func (s *Server) Serve(ctx context.Context, listeners []Listener) error {
 	wg.Wait()
 	return nil
 }
+
+// freebind binds addresses that are not configured yet: a real's service
+// starts with its container, before dsrlab has put the VIP on lo.
+var freebind = net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
+	var serr error
+	err := c.Control(func(fd uintptr) {
+		serr = syscall.SetsockoptInt(int(fd), syscall.SOL_IP, syscall.IP_FREEBIND, 1)
+	})
+	if err != nil {
+		return err
+	}
+	return serr
+}}
 
 func closeAll(cs []io.Closer) {
 	for _, c := range cs {

@@ -142,3 +142,10 @@ func TestParseListener(t *testing.T) {
 		}
 	}
 }
+
+// TestListensBeforeTheAddressExists: a real's service starts with its
+// container, before the VIP is on lo.
+func TestListensBeforeTheAddressExists(t *testing.T) {
+	notHere := netip.AddrPortFrom(netip.MustParseAddr("192.0.2.77"), freePort(t)) // TEST-NET-1, never configured here
+	startServer(t, Listener{Proto: "tcp", Addr: notHere}, Listener{Proto: "udp", Addr: notHere})
+}

@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"sort"
+	"strings"
 	"time"
 )
 
@@ -103,4 +105,27 @@ func WriteJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
+}
+
+// Grouped prints node -> value pairs, grouping the nodes that share a value
+// so that a lab of 64 reals prints one line, not 64.
+func Grouped(m map[string]string) string {
+	if len(m) == 0 {
+		return "-"
+	}
+	byValue := map[string][]string{}
+	for node, v := range m {
+		byValue[v] = append(byValue[v], node)
+	}
+	parts := make([]string, 0, len(byValue))
+	for v, nodes := range byValue {
+		sort.Strings(nodes)
+		who := strings.Join(nodes, ", ")
+		if len(nodes) > 3 {
+			who = fmt.Sprintf("%d nodes (%s ... %s)", len(nodes), nodes[0], nodes[len(nodes)-1])
+		}
+		parts = append(parts, who+": "+v)
+	}
+	sort.Strings(parts)
+	return strings.Join(parts, "; ")
 }

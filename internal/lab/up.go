@@ -38,6 +38,8 @@ const (
 	decapProg    = "xdp_decap"
 	// serviceTimeout bounds how long Up waits for an echo service to answer.
 	serviceTimeout = 10 * time.Second
+	// serviceWorkers start echo services at once.
+	serviceWorkers = 8
 )
 
 // Up makes the lab match the topology. On a lab that is not up it creates
@@ -78,6 +80,7 @@ func Up(ctx context.Context, rt runtime.Runtime, topo *topology.Topology, rep Re
 		{"decap", d.decap},
 		{"services", d.services},
 	}
+
 	for _, s := range steps {
 		begin := time.Now()
 		detail, err := func() (string, error) {
@@ -105,6 +108,7 @@ type deployment struct {
 	fault fault
 
 	mu         sync.Mutex // guards containers and created while nodes start in parallel
+	changeMu   sync.Mutex // guards sum.Changes and the reporter
 	containers map[string]*runtime.Container
 	created    map[string]bool // nodes whose container this run created
 	started    []string        // containers this run created or restarted
@@ -113,7 +117,11 @@ type deployment struct {
 	sum        *Summary
 }
 
+// change counts and reports one thing Up did; steps call it from parallel
+// workers.
 func (d *deployment) change(step, msg string) {
+	d.changeMu.Lock()
+	defer d.changeMu.Unlock()
 	d.sum.Changes++
 	d.rep.Detail(step, msg)
 }
@@ -265,8 +273,7 @@ func (d *deployment) startContainers(ctx context.Context) (string, error) {
 	if slots == 0 {
 		return fmt.Sprintf("%d running", len(d.sum.Containers)), nil
 	}
-	sort.Strings(d.started)
-	return fmt.Sprintf("%d started: %s", len(d.started), strings.Join(d.started, ", ")), nil
+	return fmt.Sprintf("%d started", len(d.started)), nil
 }
 
 func (d *deployment) ensureContainer(ctx context.Context, n *topology.Node, existing *runtime.Container) (*runtime.Container, error) {
@@ -278,8 +285,13 @@ func (d *deployment) ensureContainer(ctx context.Context, n *topology.Node, exis
 		return c, err
 	}
 	cmd := keepalive
-	if n.Cmd != "" {
+	switch {
+	case n.Cmd != "":
 		cmd = []string{"/bin/sh", "-c", n.Cmd}
+	case n.Image == topology.DefaultImage && len(echoVIPs(d.topo.VIPsBackedBy(n))) > 0:
+		// The real's echo service is its main process: it binds the VIPs
+		// before they exist (IP_FREEBIND) and needs no exec later.
+		cmd = echoCommand(n, echoVIPs(d.topo.VIPsBackedBy(n)))
 	}
 	c, err := d.rt.Run(ctx, runtime.ContainerSpec{
 		Name: n.ContainerName, Hostname: n.Name, Image: n.Image, Cmd: cmd,
@@ -417,9 +429,18 @@ func (d *deployment) loopbackVIPs(n *topology.Node) []netip.Addr {
 // dsrVIPs keeps the VIPs served by the XDP balancer; NAT VIPs need neither
 // the balancer, nor decapsulation, nor the VIP on the reals.
 func dsrVIPs(vips []*topology.VIP) []*topology.VIP {
+	return vipsWhere(vips, func(v *topology.VIP) bool { return !v.NAT() })
+}
+
+// echoVIPs keeps the VIPs whose port the echo service answers.
+func echoVIPs(vips []*topology.VIP) []*topology.VIP {
+	return vipsWhere(vips, func(v *topology.VIP) bool { return v.Service == topology.ServiceEcho })
+}
+
+func vipsWhere(vips []*topology.VIP, keep func(*topology.VIP) bool) []*topology.VIP {
 	var out []*topology.VIP
 	for _, v := range vips {
-		if !v.NAT() {
+		if keep(v) {
 			out = append(out, v)
 		}
 	}
@@ -644,7 +665,6 @@ func (d *deployment) ensurePeerStub(peer *topology.Interface) error {
 // decap makes every real accept IPIP: the kernel's tunnel device where the
 // kernel has one, otherwise an XDP program that strips the outer header.
 func (d *deployment) decap(ctx context.Context) (string, error) {
-	var report []string
 	for _, r := range d.topo.NodesOfKind(topology.KindReal) {
 		if len(dsrVIPs(d.topo.VIPsBackedBy(r))) == 0 {
 			continue
@@ -654,12 +674,11 @@ func (d *deployment) decap(ctx context.Context) (string, error) {
 			return "", fmt.Errorf("node %s: %w", r.Name, err)
 		}
 		d.sum.Decap[r.Name] = mode
-		report = append(report, r.Name+" "+mode)
 	}
-	if len(report) == 0 {
+	if len(d.sum.Decap) == 0 {
 		return "no reals", nil
 	}
-	return strings.Join(report, "; "), nil
+	return Grouped(d.sum.Decap), nil
 }
 
 func (d *deployment) decapReal(r *topology.Node) (string, error) {
@@ -713,18 +732,41 @@ func xdpDecapMode(mode netconf.XDPMode, up *topology.Interface) string {
 // the exec commands of the nodes this run created (they are not assumed to
 // be safe to run twice).
 func (d *deployment) services(ctx context.Context) (string, error) {
-	started, running := 0, 0
+	type echoJob struct {
+		real *topology.Node
+		vip  *topology.VIP
+	}
+	var jobs []echoJob
 	for _, r := range d.topo.NodesOfKind(topology.KindReal) {
-		for _, v := range d.topo.VIPsBackedBy(r) {
-			ok, err := d.ensureEcho(ctx, r, v)
+		for _, v := range echoVIPs(d.topo.VIPsBackedBy(r)) {
+			jobs = append(jobs, echoJob{r, v})
+		}
+	}
+	// Starting a service costs an exec round trip and a wait for its first
+	// answer, nearly all of it waiting: do several at once.
+	answered := make([]bool, len(jobs))
+	errs := make([]error, len(jobs))
+	sem := make(chan struct{}, serviceWorkers)
+	var wg sync.WaitGroup
+	for i, j := range jobs {
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			ok, err := d.ensureEcho(ctx, j.real, j.vip)
 			if err != nil {
-				return "", fmt.Errorf("node %s: echo service for %s: %w", r.Name, v, err)
+				errs[i] = fmt.Errorf("node %s: echo service for %s: %w", j.real.Name, j.vip, err)
 			}
-			if ok {
-				running++
-			} else {
-				started++
-			}
+			answered[i] = ok
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return "", err
+	}
+	running := 0
+	for _, ok := range answered {
+		if ok {
+			running++
 		}
 	}
 	execs := 0
@@ -744,7 +786,7 @@ func (d *deployment) services(ctx context.Context) (string, error) {
 			execs++
 		}
 	}
-	report := fmt.Sprintf("echo: %d started, %d already answering", started, running)
+	report := fmt.Sprintf("echo: %d started, %d already answering", len(jobs)-running, running)
 	if execs > 0 {
 		report += fmt.Sprintf("; %d exec commands", execs)
 	}
@@ -760,9 +802,7 @@ func (d *deployment) ensureEcho(ctx context.Context, r *topology.Node, v *topolo
 	if probe(ns, v.Proto, at) == nil {
 		return true, nil
 	}
-	cmd := []string{image.BinaryPath, "echo", "--node", r.Name, "--addr", r.Uplink().Addr.Addr().String(),
-		"--listen", fmt.Sprintf("%s/%s", v.Proto, at)}
-	if err := d.rt.ExecDetached(ctx, d.containers[r.Name].ID, cmd); err != nil {
+	if err := d.rt.ExecDetached(ctx, d.containers[r.Name].ID, echoCommand(r, []*topology.VIP{v})); err != nil {
 		return false, err
 	}
 	deadline := time.Now().Add(serviceTimeout)
@@ -781,6 +821,15 @@ func (d *deployment) ensureEcho(ctx context.Context, r *topology.Node, v *topolo
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
+}
+
+// echoCommand runs the echo service of a real for some of its VIPs.
+func echoCommand(r *topology.Node, vips []*topology.VIP) []string {
+	cmd := []string{image.BinaryPath, "echo", "--node", r.Name, "--addr", r.Uplink().Addr.Addr().String()}
+	for _, v := range vips {
+		cmd = append(cmd, "--listen", fmt.Sprintf("%s/%s", v.Proto, echoAddr(r, v)))
+	}
+	return cmd
 }
 
 // echoAddr is where a real's echo service for v listens: the VIP itself for

@@ -203,7 +203,7 @@ func exchangeUDP(ns *netconf.Namespace, v *topology.VIP) (string, string, error)
 		if err != nil {
 			return "", "", fmt.Errorf("no UDP answer: %w", err)
 		}
-		answer, from = string(buf[:n]), src.String()
+		answer, from = string(buf[:n]), netip.AddrPortFrom(src.Addr().Unmap(), src.Port()).String()
 	}
 	return answer, from, nil
 }

@@ -1,0 +1,182 @@
+#!/usr/bin/env bash
+# Measures, in ONE run on one machine, what the reference README argues and what
+# dsrlab costs, and writes docs/BENCHMARKS.md (date, machine, commit):
+#   - TCP goodput client->server (iperf3): direct routing to the real, DSR with
+#     native XDP, DSR with generic XDP, NAT load balancer; ratio to direct
+#   - short-connection rate for the same four paths
+#   - packets the load balancer handled per request (echo workload) and per MB
+#     (download-heavy workload), DSR against NAT
+#   - up/down wall time: reference lab, 16 reals, 64 reals, and Docker's own floor
+#   - the XDP program's per-packet cost (BPF_PROG_TEST_RUN)
+# Root, Debian; installs iperf3 if missing. Takes a few minutes. Numbers from a
+# shared 2-core machine are noisy: compare them only within one run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DURATION=${DURATION:-5}   # seconds per iperf3 run
+CONNS=${CONNS:-3000}      # short connections per rate measurement
+OUT=${OUT:-docs/BENCHMARKS.md}
+dsrlab=bin/dsrlab
+
+command -v iperf3 >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iperf3 >/dev/null; }
+scripts/install-deps.sh >/dev/null
+make -s build
+work=$(mktemp -d)
+trap 'pkill -F "$work/iperf.pid" 2>/dev/null || true; rm -rf "$work"' EXIT
+
+# The benchmark labs: the reference lab (or its NAT twin) plus an iperf3 VIP
+# on port 5201 whose port is left to iperf3 (service: none).
+benchlab() { # SOURCE XDPMODE VIPMODE > file
+  sed "s/katran: {kind: katran}/katran: {kind: katran, xdp: $2}/" "$1"
+  printf '  - {address: 192.168.10.1, port: 5201, proto: tcp, mode: %s, service: none, lb: katran, reals: [real]}\n' "$3"
+}
+benchlab labs/dsr.yaml native dsr >"$work/native.yaml"
+benchlab labs/dsr.yaml generic dsr >"$work/generic.yaml"
+benchlab labs/nat.yaml native nat >"$work/nat.yaml"
+
+pid() { docker inspect -f '{{.State.Pid}}' "$1"; }
+counter() { docker exec "$1" cat "/sys/class/net/eth0/statistics/$2"; }
+lb_packets() { echo $(($(counter "$1" rx_packets) + $(counter "$1" tx_packets))); }
+
+# iperf3 runs on the host inside the containers' network namespaces.
+iperf_server() { nsenter -t "$(pid "$1")" -n iperf3 -s -D -p 5201 -I "$work/iperf.pid"; sleep 0.3; }
+iperf_stop() { pkill -F "$work/iperf.pid" 2>/dev/null || true; sleep 0.2; }
+goodput() { # CLIENT TARGET [iperf args] -> Mbit/s at the receiver
+  nsenter -t "$(pid "$1")" -n iperf3 -c "$2" -p 5201 -f m "${@:3}" |
+    awk '/receiver/ { for (i = 1; i <= NF; i++) if ($i ~ /Mbits\/sec/) print $(i-1) }'
+}
+conn_rate() { # CLIENT TARGET -> connections/s
+  docker exec "$1" dsrlab load --target "$2" --short "$CONNS" --concurrency 16 |
+    sed -n 's/.*failed 0, \([0-9]*\) conn\/s.*/\1/p'
+}
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
+
+declare -A gp rate echo_pkts dl_pkts
+measure() { # NAME LABFILE PREFIX TARGET
+  local name=$1 file=$2 p=$3 target=$4
+  "$dsrlab" up -q -t "$file" >/dev/null
+  iperf_server "${p}real"
+  gp[$name]=$(goodput "${p}client" "$target" -t "$DURATION")
+  if [[ $name != direct ]]; then
+    local before=$(lb_packets "${p}katran")
+    docker exec "${p}client" dsrlab load --target 192.168.10.1:50007 --short 1000 --concurrency 8 >/dev/null
+    echo_pkts[$name]=$(awk -v d=$(($(lb_packets "${p}katran") - before)) 'BEGIN { printf "%.1f", d / 1000 }')
+    before=$(lb_packets "${p}katran")
+    goodput "${p}client" "$target" -R -n 200M >/dev/null
+    dl_pkts[$name]=$(awk -v d=$(($(lb_packets "${p}katran") - before)) 'BEGIN { printf "%.0f", d / 200 }')
+    rate[$name]=$(conn_rate "${p}client" 192.168.10.1:50007)
+  else
+    # The echo service answers on the VIP; give the direct path its own.
+    docker exec -d "${p}real" dsrlab echo --node real --addr 10.111.222.11 --listen tcp/10.111.222.11:50007
+    sleep 0.3
+    rate[$name]=$(conn_rate "${p}client" 10.111.222.11:50007)
+  fi
+  iperf_stop
+  "$dsrlab" down -q -t "$file" >/dev/null
+}
+
+echo "bench: goodput, connection rate and load-balancer packets (${DURATION}s per iperf3 run)"
+measure direct "$work/native.yaml" "" 10.111.222.11
+measure dsr-native "$work/native.yaml" "" 192.168.10.1
+measure dsr-generic "$work/generic.yaml" "" 192.168.10.1
+measure nat "$work/nat.yaml" nat- 192.168.10.1
+
+# Wall time of a command, in seconds with millisecond precision.
+wall() { local s=$(date +%s%N); "$@" >/dev/null; echo $(( ($(date +%s%N) - s) / 1000000 )) | awk '{ printf "%.2f", $1 / 1000 }'; }
+median3() { printf '%s\n' "$@" | sort -n | sed -n 2p; }
+
+echo "bench: up/down wall time"
+ups=() downs=()
+for _ in 1 2 3; do
+  ups+=("$(wall "$dsrlab" up -q)")
+  downs+=("$(wall "$dsrlab" down -q)")
+done
+ref_up=$(median3 "${ups[@]}") ref_down=$(median3 "${downs[@]}")
+# Docker's own floor on this machine: the same number of plain containers,
+# created in parallel with nothing else done.
+docker_floor() { # N -> "up down"
+  local n=$1 s e
+  s=$(date +%s%N)
+  for i in $(seq "$n"); do docker run -d --network none --name "dsrlab-floor-$i" dsrlab/node sleep 600 >/dev/null & done
+  wait
+  e=$(date +%s%N)
+  local up=$(( (e - s) / 1000000 ))
+  s=$(date +%s%N)
+  for i in $(seq "$n"); do docker rm -f "dsrlab-floor-$i" >/dev/null & done
+  wait
+  e=$(date +%s%N)
+  awk -v u="$up" -v d=$(( (e - s) / 1000000 )) 'BEGIN { printf "%.2f %.2f", u / 1000, d / 1000 }'
+}
+read -r floor4_up floor4_down <<<"$(docker_floor 4)"
+declare -A scale_up scale_down scale_steps
+for n in 16 64; do
+  scripts/genlab.sh "$n" >"$work/scale$n.yaml"
+  s=$(date +%s%N)
+  scale_steps[$n]=$("$dsrlab" up -t "$work/scale$n.yaml" | awk '/^  [a-z]+ .*\([0-9.]+m?s\)$/ { printf "%s %s, ", $1, $NF }')
+  scale_up[$n]=$(awk -v t=$(( ($(date +%s%N) - s) / 1000000 )) 'BEGIN { printf "%.2f", t / 1000 }')
+  scale_down[$n]=$(wall "$dsrlab" down -q --name "scale$n")
+done
+read -r floor67_up floor67_down <<<"$(docker_floor 67)"
+per_real=$(awk -v a="${scale_up[64]}" -v b="${scale_up[16]}" 'BEGIN { printf "%.3f", (a - b) / 48 }')
+
+echo "bench: XDP program per-packet cost"
+xdp=$(cd bpf && go test -run '^$' -bench BenchmarkXDP -benchtime 1000000x . 2>&1 | grep -E '^Benchmark' | awk '{ printf "| `%s` | %s |\n", $1, $3 " " $4 }')
+
+commit=$(git rev-parse --short HEAD)$(git diff --quiet || echo "+dirty")
+cpu=$(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1)
+mkdir -p "$(dirname "$OUT")"
+cat >"$OUT" <<MD
+# Benchmarks
+
+Generated by \`scripts/bench.sh\` on $(date -u +%Y-%m-%d) at commit \`$commit\`.
+Machine: $(nproc) vCPU ($cpu), $(free -g | awk '/Mem:/ { print $2 }') GiB, kernel $(uname -r),
+Docker engine $(docker version --format '{{.Server.Version}}'). One run, one machine: the
+machine is shared and noisy, so read the ratios, not the absolute numbers.
+
+## Goodput and connection rate (reference lab, client -> server)
+
+| path | TCP goodput (Mbit/s) | ratio to direct | short connections/s | ratio to direct |
+|---|---|---|---|---|
+| direct routing to the real (no load balancer) | ${gp[direct]} | 1.00 | ${rate[direct]} | 1.00 |
+| DSR, native XDP | ${gp[dsr-native]} | $(ratio "${gp[dsr-native]}" "${gp[direct]}") | ${rate[dsr-native]} | $(ratio "${rate[dsr-native]}" "${rate[direct]}") |
+| DSR, generic XDP | ${gp[dsr-generic]} | $(ratio "${gp[dsr-generic]}" "${gp[direct]}") | ${rate[dsr-generic]} | $(ratio "${rate[dsr-generic]}" "${rate[direct]}") |
+| NAT load balancer (nftables DNAT+SNAT) | ${gp[nat]} | $(ratio "${gp[nat]}" "${gp[direct]}") | ${rate[nat]} | $(ratio "${rate[nat]}" "${rate[direct]}") |
+
+iperf3 for ${DURATION}s per path; connections: ${CONNS} short connections (connect, one line,
+answer, close), 16 at a time, from \`dsrlab load\` inside the client.
+
+## What the load balancer carries
+
+| path | LB packets per echo connection | ratio to NAT | LB packets per MB downloaded | ratio to NAT |
+|---|---|---|---|---|
+| DSR, native XDP | ${echo_pkts[dsr-native]} | $(ratio "${echo_pkts[dsr-native]}" "${echo_pkts[nat]}") | ${dl_pkts[dsr-native]} | $(ratio "${dl_pkts[dsr-native]}" "${dl_pkts[nat]}") |
+| DSR, generic XDP | ${echo_pkts[dsr-generic]} | $(ratio "${echo_pkts[dsr-generic]}" "${echo_pkts[nat]}") | ${dl_pkts[dsr-generic]} | $(ratio "${dl_pkts[dsr-generic]}" "${dl_pkts[nat]}") |
+| NAT load balancer | ${echo_pkts[nat]} | 1.00 | ${dl_pkts[nat]} | 1.00 |
+
+Packets received plus sent on the load balancer's interface: for 1000 echo connections, and for
+a 200 MB iperf3 download (\`-R\`). DSR carries only the client->server direction (requests and
+ACKs); NAT carries both directions twice.
+
+## up / down wall time
+
+| lab | containers | dsrlab up (s) | dsrlab down (s) | Docker alone: parallel run / rm of as many plain containers (s) |
+|---|---|---|---|---|
+| reference lab (image present, median of 3) | 4 | $ref_up | $ref_down | $floor4_up / $floor4_down |
+| 1 katran + 16 reals | 19 | ${scale_up[16]} | ${scale_down[16]} | |
+| 1 katran + 64 reals | 67 | ${scale_up[64]} | ${scale_down[64]} | $floor67_up / $floor67_down |
+
+Time per added real: ${per_real} s (from 16 to 64 reals); growth is linear.
+Where the time goes, per step of \`up\`:
+- 16 reals: ${scale_steps[16]%, }
+- 64 reals: ${scale_steps[64]%, }
+
+## XDP program, per packet (BPF_PROG_TEST_RUN)
+
+| benchmark | ns per packet |
+|---|---|
+$xdp
+
+See \`bpf/bench_test.go\` for how each path is isolated (pitfall 7 of DESIGN.md: with repeat > 1
+the packet is not reset, so encapsulating paths run through a harness that undoes the encap).
+MD
+echo "bench: wrote $OUT"
+cat "$OUT"
