@@ -6,7 +6,7 @@ BIN     := bin/dsrlab
 # service), so it must be static.
 export CGO_ENABLED := 0
 
-.PHONY: all build deps lab down test vet fmt-check generate check-generate clean
+.PHONY: all build deps lab down test vet fmt-check fuzz bench soak generate check-generate clean
 
 all: build
 
@@ -33,6 +33,18 @@ fmt-check:
 # All tests: unit, netns, BPF (BPF_PROG_TEST_RUN) and the end-to-end labs.
 test: deps vet
 	$(GO) test -count=1 -timeout 30m ./...
+
+# Bounded fuzzing of the topology parser and validator.
+FUZZTIME ?= 30s
+fuzz:
+	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME) ./topology/
+
+# One-run measurements written to docs/BENCHMARKS.md (installs iperf3).
+bench: deps build
+	scripts/bench.sh
+
+soak: deps build
+	scripts/soak.sh
 
 # Regenerating the BPF objects needs clang and llvm (scripts/install-deps.sh --clang).
 generate:
