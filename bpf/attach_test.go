@@ -3,13 +3,13 @@
 package bpf
 
 import (
-	"runtime"
 	"testing"
 
 	"github.com/cilium/ebpf"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netlink/nl"
-	"github.com/vishvananda/netns"
+
+	"github.com/dsrlab/dsrlab/internal/testns"
 )
 
 // TestAttachModes attaches every program to a veth in a fresh network
@@ -26,22 +26,7 @@ func TestAttachModes(t *testing.T) {
 	}
 	defer pass.Close()
 
-	// The namespace belongs to this thread until it is restored; the
-	// deferred restore runs on the same goroutine, hence the same thread.
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	orig, err := netns.Get()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer orig.Close()
-	ns, err := netns.New()
-	if err != nil {
-		t.Skipf("cannot create a network namespace: %v", err)
-	}
-	defer ns.Close()
-	defer netns.Set(orig)
-
+	testns.Enter(t)
 	veth := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "dsr0"}, PeerName: "dsr1"}
 	if err := netlink.LinkAdd(veth); err != nil {
 		t.Fatalf("add veth: %v", err)

@@ -136,7 +136,9 @@ func OpenBalancer(prog *ebpf.Program) (*Balancer, error) {
 // path MTU: the largest IPv4 packet the path to the reals carries. A VIP
 // packet that would exceed it once encapsulated is answered with ICMP
 // "fragmentation needed" advertising pathMTU minus the outer header, if it
-// has DF set, and handed to the kernel otherwise.
+// has DF set, and handed to the kernel otherwise. It also records the
+// host's possible CPUs, whose copies of the connection table the program
+// searches.
 func (b *Balancer) Configure(src netip.Addr, nextHop net.HardwareAddr, pathMTU int) error {
 	if err := validateHost("source address", src); err != nil {
 		return err
@@ -144,7 +146,13 @@ func (b *Balancer) Configure(src netip.Addr, nextHop net.HardwareAddr, pathMTU i
 	if pathMTU < MinPathMTU || pathMTU > MaxPathMTU {
 		return fmt.Errorf("path MTU %d: want %d to %d", pathMTU, MinPathMTU, MaxPathMTU)
 	}
-	cfg := balancerLbConfig{SrcAddr: be32(src), PathMtu: uint16(pathMTU)}
+	// The program searches this many per-CPU copies of the connection
+	// table for a flow whose packets moved CPU (up to MAX_CPUS).
+	cpus, err := ebpf.PossibleCPU()
+	if err != nil {
+		return fmt.Errorf("configure balancer: %w", err)
+	}
+	cfg := balancerLbConfig{SrcAddr: be32(src), PathMtu: uint16(pathMTU), PossibleCpus: uint32(cpus)}
 	if len(nextHop) != len(cfg.NextHopMac) {
 		return fmt.Errorf("next hop %s: not an Ethernet MAC address", nextHop)
 	}
@@ -173,6 +181,7 @@ func (b *Balancer) Stats() (Stats, error) {
 		{balancerGlobalStatSTAT_TOO_BIG, &s.TooBig},
 		{balancerGlobalStatSTAT_LRU_HIT, &s.LRUHits},
 		{balancerGlobalStatSTAT_LRU_MISS, &s.LRUMisses},
+		{balancerGlobalStatSTAT_LRU_REMOTE_HIT, &s.LRURemoteHits},
 	}
 	for _, g := range globals {
 		n, err := sumPerCPU(b.objs.GlobalStats, g.stat)

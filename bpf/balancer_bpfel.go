@@ -37,20 +37,22 @@ type balancerFlowPin struct {
 type balancerGlobalStat uint32
 
 const (
-	balancerGlobalStatSTAT_PASSED       balancerGlobalStat = 0
-	balancerGlobalStatSTAT_ENCAPSULATED balancerGlobalStat = 1
-	balancerGlobalStatSTAT_DROPPED      balancerGlobalStat = 2
-	balancerGlobalStatSTAT_TOO_BIG      balancerGlobalStat = 3
-	balancerGlobalStatSTAT_LRU_HIT      balancerGlobalStat = 4
-	balancerGlobalStatSTAT_LRU_MISS     balancerGlobalStat = 5
-	balancerGlobalStatGLOBAL_STATS_MAX  balancerGlobalStat = 6
+	balancerGlobalStatSTAT_PASSED         balancerGlobalStat = 0
+	balancerGlobalStatSTAT_ENCAPSULATED   balancerGlobalStat = 1
+	balancerGlobalStatSTAT_DROPPED        balancerGlobalStat = 2
+	balancerGlobalStatSTAT_TOO_BIG        balancerGlobalStat = 3
+	balancerGlobalStatSTAT_LRU_HIT        balancerGlobalStat = 4
+	balancerGlobalStatSTAT_LRU_MISS       balancerGlobalStat = 5
+	balancerGlobalStatSTAT_LRU_REMOTE_HIT balancerGlobalStat = 6
+	balancerGlobalStatGLOBAL_STATS_MAX    balancerGlobalStat = 7
 )
 
 type balancerLbConfig struct {
-	_          structs.HostLayout
-	SrcAddr    uint32
-	NextHopMac [6]uint8
-	PathMtu    uint16
+	_            structs.HostLayout
+	SrcAddr      uint32
+	NextHopMac   [6]uint8
+	PathMtu      uint16
+	PossibleCpus uint32
 }
 
 type balancerLbCounters struct {

@@ -262,7 +262,13 @@ func manyFlows(base flow, n int) []flow {
 // encapsulatedTo runs one packet of f and returns the real it was sent to.
 func encapsulatedTo(tb testing.TB, b *Balancer, f flow, tweaks ...func(*ipv4Packet)) netip.Addr {
 	tb.Helper()
-	got, out := runXDP(tb, b.Program(), f.frame(tweaks...))
+	return encapsulatedToOn(tb, testCPU, b, f, tweaks...)
+}
+
+// encapsulatedToOn is encapsulatedTo with the packet run on cpu.
+func encapsulatedToOn(tb testing.TB, cpu int, b *Balancer, f flow, tweaks ...func(*ipv4Packet)) netip.Addr {
+	tb.Helper()
+	got, out := runXDPOn(tb, cpu, b.Program(), f.frame(tweaks...))
 	if got != xdpTX {
 		tb.Fatalf("flow %v: verdict %s, want XDP_TX", f, got)
 	}

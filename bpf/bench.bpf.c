@@ -10,8 +10,7 @@
 
 #include "balancer.h"
 
-SEC("xdp")
-int xdp_balancer_bench(struct xdp_md *ctx)
+static __always_inline int balance_and_undo(struct xdp_md *ctx)
 {
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
@@ -33,6 +32,31 @@ int xdp_balancer_bench(struct xdp_md *ctx)
 		return XDP_ABORTED;
 	*eth = orig;
 	return verdict;
+}
+
+SEC("xdp")
+int xdp_balancer_bench(struct xdp_md *ctx)
+{
+	return balance_and_undo(ctx);
+}
+
+/* xdp_balancer_bench_remote: the same, after making this CPU forget the
+ * flow (its copy of the LRU entry zeroed), so that every iteration finds
+ * the flow only in another CPU's copy and copies it back here: the remote
+ * hit of a flow whose packets moved CPU. The forgetting (a parse, a lookup
+ * and a store) is part of the figure too. */
+SEC("xdp")
+int xdp_balancer_bench_remote(struct xdp_md *ctx)
+{
+	struct packet pkt = {};
+	if (!parse_flow(ctx, &pkt))
+		return XDP_ABORTED;
+	struct flow_pin *local = bpf_map_lookup_elem(&lru_flows, &pkt.flow);
+	if (!local)
+		return XDP_ABORTED;
+	local->slot = NO_REAL_SLOT;
+	local->gen = 0;
+	return balance_and_undo(ctx);
 }
 
 char _license[] SEC("license") = "Dual MIT/GPL";

@@ -16,15 +16,16 @@ import (
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	benchMapChRings           = "ch_rings"
-	benchMapConfig            = "config"
-	benchMapGlobalStats       = "global_stats"
-	benchMapLruFlows          = "lru_flows"
-	benchMapRealStats         = "real_stats"
-	benchMapReals             = "reals"
-	benchMapVipStats          = "vip_stats"
-	benchMapVips              = "vips"
-	benchProgXdpBalancerBench = "xdp_balancer_bench"
+	benchMapChRings                 = "ch_rings"
+	benchMapConfig                  = "config"
+	benchMapGlobalStats             = "global_stats"
+	benchMapLruFlows                = "lru_flows"
+	benchMapRealStats               = "real_stats"
+	benchMapReals                   = "reals"
+	benchMapVipStats                = "vip_stats"
+	benchMapVips                    = "vips"
+	benchProgXdpBalancerBench       = "xdp_balancer_bench"
+	benchProgXdpBalancerBenchRemote = "xdp_balancer_bench_remote"
 )
 
 // loadBench returns the embedded CollectionSpec for bench.
@@ -69,7 +70,8 @@ type benchSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type benchProgramSpecs struct {
-	XdpBalancerBench *ebpf.ProgramSpec `ebpf:"xdp_balancer_bench"`
+	XdpBalancerBench       *ebpf.ProgramSpec `ebpf:"xdp_balancer_bench"`
+	XdpBalancerBenchRemote *ebpf.ProgramSpec `ebpf:"xdp_balancer_bench_remote"`
 }
 
 // benchMapSpecs contains maps before they are loaded into the kernel.
@@ -145,12 +147,14 @@ type benchVariables struct {
 //
 // It can be passed to loadBenchObjects or ebpf.CollectionSpec.LoadAndAssign.
 type benchPrograms struct {
-	XdpBalancerBench *ebpf.Program `ebpf:"xdp_balancer_bench"`
+	XdpBalancerBench       *ebpf.Program `ebpf:"xdp_balancer_bench"`
+	XdpBalancerBenchRemote *ebpf.Program `ebpf:"xdp_balancer_bench_remote"`
 }
 
 func (p *benchPrograms) Close() error {
 	return _BenchClose(
 		p.XdpBalancerBench,
+		p.XdpBalancerBenchRemote,
 	)
 }
 

@@ -12,12 +12,14 @@ import (
 	"github.com/cilium/ebpf"
 )
 
-// BenchmarkXDP measures the balancer per packet on its three paths — a
-// flow the LRU knows (lru-hit), a new connection that takes the Maglev
-// ring and is written to the LRU (lru-miss: a TCP SYN, which skips the
-// LRU lookup), a packet for no VIP (pass) — with 1 and with 1M flows in
-// the connection table. ns/packet is the kernel's own measurement
-// (BPF_PROG_TEST_RUN's duration, whole nanoseconds), not the syscall's.
+// BenchmarkXDP measures the balancer per packet on its paths — a flow
+// the LRU knows (lru-hit), a flow only another CPU's copy of the LRU knows
+// (lru-remote-hit: its packets moved CPU, as on veth), a new connection
+// that takes the Maglev ring and is written to the LRU (lru-miss: a TCP
+// SYN, which skips the LRU lookup), a packet for no VIP (pass) — with 1
+// and with 1M flows in the connection table. ns/packet is the kernel's own
+// measurement (BPF_PROG_TEST_RUN's duration, whole nanoseconds), not the
+// syscall's.
 //
 // Why not single runs: with repeat > 1 the kernel runs the program again
 // on the packet the previous iteration left (DESIGN.md pitfall 7), which
@@ -29,9 +31,12 @@ import (
 // the same pipeline, compiled from the same header, followed by undoing
 // the encapsulation, so every iteration sees the original packet. The
 // undo (one head adjustment, one Ethernet header copy) is included: the
-// figure is an upper bound. The pass path leaves the packet alone and runs
-// xdp_balancer itself. "empty" is a program that only returns: the cost
-// of the test-run loop, included in every other figure.
+// figure is an upper bound. lru-remote-hit runs xdp_balancer_bench_remote,
+// which first zeroes the flow's copy on the benchmark's CPU, so that every
+// iteration finds the flow on the other CPU; that zeroing is included too.
+// The pass path leaves the packet alone and runs xdp_balancer itself.
+// "empty" is a program that only returns: the cost of the test-run loop,
+// included in every other figure.
 //
 // Rerun: go test ./bpf/ -run '^$' -bench BenchmarkXDP -benchtime 10000000x (as root)
 func BenchmarkXDP(b *testing.B) {
@@ -52,7 +57,7 @@ func BenchmarkXDP(b *testing.B) {
 		}
 		setVIP(b, lb, tcpVIP, equal(realAddr, otherReal, realAt(0), realAt(1)))
 		known := knownFlows(b, lb, flows)
-		harness := loadHarness(b, lb)
+		harness, remote := loadHarness(b, lb)
 		name := fmt.Sprintf("flows=%d", flows)
 		if flows == bigTable {
 			name = "flows=1M"
@@ -65,6 +70,15 @@ func BenchmarkXDP(b *testing.B) {
 			before := stats(b, lb)
 			runRepeated(b, harness, in, xdpTX)
 			b.ReportMetric(float64(stats(b, lb).LRUHits-before.LRUHits)/float64(b.N), "hit-ratio")
+		})
+		b.Run(name+"/lru-remote-hit", func(b *testing.B) {
+			requireOtherCPU(b)
+			// knownFlows pinned the flow on every CPU; the harness
+			// makes testCPU forget it before each iteration.
+			in := known.frame(flows - 1)
+			before := stats(b, lb)
+			runRepeated(b, remote, in, xdpTX)
+			b.ReportMetric(float64(stats(b, lb).LRURemoteHits-before.LRURemoteHits)/float64(b.N), "remote-hit-ratio")
 		})
 		b.Run(name+"/lru-miss", func(b *testing.B) {
 			fresh := flowFrames{base: tcpFlow, prefix: freshFlowPrefix}
@@ -92,8 +106,9 @@ func runRepeated(b *testing.B, prog *ebpf.Program, in []byte, want xdpAction) {
 	b.ReportMetric(float64(d.Nanoseconds()), "ns/packet")
 }
 
-// loadHarness loads xdp_balancer_bench on lb's maps.
-func loadHarness(b *testing.B, lb *Balancer) *ebpf.Program {
+// loadHarness loads xdp_balancer_bench and xdp_balancer_bench_remote on
+// lb's maps.
+func loadHarness(b *testing.B, lb *Balancer) (harness, remote *ebpf.Program) {
 	b.Helper()
 	spec, err := loadBench()
 	if err != nil {
@@ -111,7 +126,7 @@ func loadHarness(b *testing.B, lb *Balancer) *ebpf.Program {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { objs.Close() })
-	return objs.XdpBalancerBench
+	return objs.XdpBalancerBench, objs.XdpBalancerBenchRemote
 }
 
 // Flows are told apart by source address: knownFlowPrefix for the ones

@@ -6,12 +6,12 @@ import (
 	"bytes"
 	"encoding/binary"
 	"net/netip"
-	"runtime"
 	"testing"
 
 	"github.com/cilium/ebpf"
 	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
+
+	"github.com/dsrlab/dsrlab/internal/testns"
 )
 
 const (
@@ -124,19 +124,7 @@ func TestBalancerTooBigSparesGROAggregates(t *testing.T) {
 	const aggregate = 2 * labPathMTU
 	in := tcpFlow.frame(withDF, sized(aggregate))
 
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	orig, err := netns.Get()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer orig.Close()
-	ns, err := netns.New()
-	if err != nil {
-		t.Skipf("cannot create a network namespace: %v", err)
-	}
-	defer ns.Close()
-	defer netns.Set(orig)
+	testns.Enter(t)
 	veth := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "dsr0", MTU: labPathMTU}, PeerName: "dsr1"}
 	if err := netlink.LinkAdd(veth); err != nil {
 		t.Fatalf("add veth: %v", err)

@@ -10,8 +10,9 @@ import (
 // The connection table's rules, each against the Maglev ring's answer:
 // a flow the LRU remembers keeps its real across changes that leave the
 // real in the VIP (added reals, drain), and loses it when the real is
-// removed. Every test runs on one CPU (BPF_PROG_TEST_RUN), so the per-CPU
-// table behaves as one table.
+// removed. Every test here runs on one CPU (BPF_PROG_TEST_RUN), so the
+// per-CPU table behaves as one table; lru_cpus_test.go moves flows between
+// CPUs.
 
 // withSYN makes the packet a TCP SYN: the start of a new connection.
 func withSYN(p *ipv4Packet) {

@@ -88,10 +88,16 @@ func skipIfUnsupported(tb testing.TB, err error) {
 	}
 }
 
-// runXDP runs prog once on in and returns the verdict and the frame as the
-// program left it. Repeat is 1 on purpose: with more, the kernel does not
-// reset the packet between runs (DESIGN.md pitfall 7).
+// runXDP runs prog once on in, on testCPU, and returns the verdict and the
+// frame as the program left it. Repeat is 1 on purpose: with more, the
+// kernel does not reset the packet between runs (DESIGN.md pitfall 7).
 func runXDP(tb testing.TB, prog *ebpf.Program, in []byte) (xdpAction, []byte) {
+	tb.Helper()
+	return runXDPOn(tb, testCPU, prog, in)
+}
+
+// runXDPOn is runXDP on the given CPU.
+func runXDPOn(tb testing.TB, cpu int, prog *ebpf.Program, in []byte) (xdpAction, []byte) {
 	tb.Helper()
 	opts := ebpf.RunOptions{
 		Data:    in,
@@ -100,7 +106,10 @@ func runXDP(tb testing.TB, prog *ebpf.Program, in []byte) (xdpAction, []byte) {
 	}
 	var ret uint32
 	var err error
-	onTestCPU(tb, func() { ret, err = prog.Run(&opts) })
+	func() {
+		defer pinToCPU(tb, cpu)()
+		ret, err = prog.Run(&opts)
+	}()
 	if err != nil {
 		skipIfUnsupported(tb, err)
 		tb.Fatalf("run %s: %v", prog, err)
@@ -111,19 +120,22 @@ func runXDP(tb testing.TB, prog *ebpf.Program, in []byte) (xdpAction, []byte) {
 // testCPU is where every test run happens. A test run executes on the
 // calling thread's CPU, and the connection table is per CPU: a flow whose
 // packets ran on different CPUs would look new on each, as if the NIC's
-// RSS had moved it. Pinning makes the tests see one table.
-const testCPU = 0
-
-// onTestCPU runs fn on a thread pinned to testCPU.
-func onTestCPU(tb testing.TB, fn func()) {
-	tb.Helper()
-	defer pinToTestCPU(tb)()
-	fn()
-}
+// RSS had moved it. Pinning makes the tests see one table; the tests of a
+// flow that moves CPU run on otherCPU too (runXDPOn).
+const (
+	testCPU  = 0
+	otherCPU = 1
+)
 
 // pinToTestCPU locks the goroutine to its thread and the thread to
 // testCPU, until the returned function restores both.
 func pinToTestCPU(tb testing.TB) (restore func()) {
+	tb.Helper()
+	return pinToCPU(tb, testCPU)
+}
+
+// pinToCPU is pinToTestCPU for any CPU.
+func pinToCPU(tb testing.TB, cpu int) (restore func()) {
 	tb.Helper()
 	runtime.LockOSThread()
 	var orig, pinned unix.CPUSet
@@ -131,10 +143,10 @@ func pinToTestCPU(tb testing.TB) (restore func()) {
 		runtime.UnlockOSThread()
 		tb.Fatalf("get CPU affinity: %v", err)
 	}
-	pinned.Set(testCPU)
+	pinned.Set(cpu)
 	if err := unix.SchedSetaffinity(0, &pinned); err != nil {
 		runtime.UnlockOSThread()
-		tb.Fatalf("pin to CPU %d: %v", testCPU, err)
+		tb.Fatalf("pin to CPU %d: %v", cpu, err)
 	}
 	return func() {
 		unix.SchedSetaffinity(0, &orig)

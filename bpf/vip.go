@@ -121,10 +121,16 @@ type Stats struct {
 	// TooBig counts packets answered with ICMP "fragmentation needed".
 	TooBig uint64
 	// LRUHits counts VIP packets sent to the real the connection table
-	// remembered for their flow; LRUMisses those whose real came from the
-	// Maglev ring (new flows, TCP SYNs, and flows whose real was removed).
-	LRUHits   uint64
-	LRUMisses uint64
+	// remembered for their flow in the copy of the CPU they ran on;
+	// LRURemoteHits those found only in another CPU's copy (the flow's
+	// packets moved CPU, as on veth, where no RSS holds a flow to one
+	// CPU), which the program then copies to its own CPU; LRUMisses those
+	// whose real came from the Maglev ring (new flows, TCP SYNs, and flows
+	// whose real was removed). Each VIP packet a real was looked up for is
+	// in exactly one of the three.
+	LRUHits       uint64
+	LRURemoteHits uint64
+	LRUMisses     uint64
 	// VIPs holds the traffic of every configured VIP.
 	VIPs map[VIP]Counters
 	// Reals holds the traffic sent to each real, over all its VIPs, since

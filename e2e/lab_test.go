@@ -213,27 +213,12 @@ func stats(t *testing.T, ns *netconf.Namespace, ifname string) *netlink.LinkStat
 	return s
 }
 
-// checkGone verifies that down left no container, no interface in the host
-// namespace and no XDP program of the lab. Programs are freed by the kernel
-// shortly after their namespace is, hence the wait.
+// checkGone verifies that down left nothing of the lab (assertNothingLeft)
+// and that its XDP programs are unloaded. The kernel frees them shortly
+// after their namespaces, hence the wait.
 func checkGone(t *testing.T, topo *topology.Topology, progIDs []uint32) {
 	t.Helper()
-	if left := labContainers(t, topo.Name); len(left) > 0 {
-		t.Errorf("down left %d containers, e.g. %s", len(left), left[0].Name)
-	}
-	macs := map[string]bool{}
-	for _, l := range topo.Links {
-		macs[l.A.MAC.String()], macs[l.B.MAC.String()] = true, true
-	}
-	host, err := netlink.LinkList()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, l := range host {
-		if macs[l.Attrs().HardwareAddr.String()] {
-			t.Errorf("host namespace has %s with a lab MAC", l.Attrs().Name)
-		}
-	}
+	assertNothingLeft(t, topo)
 	deadline := time.Now().Add(15 * time.Second)
 	for _, id := range progIDs {
 		for {

@@ -119,7 +119,8 @@ read -r floor67_up floor67_down <<<"$(docker_floor 67)"
 per_real=$(awk -v a="${scale_up[64]}" -v b="${scale_up[16]}" 'BEGIN { printf "%.3f", (a - b) / 48 }')
 
 echo "bench: XDP program per-packet cost"
-xdp=$(cd bpf && go test -run '^$' -bench BenchmarkXDP -benchtime 1000000x . 2>&1 | grep -E '^Benchmark' | awk '{ printf "| `%s` | %s |\n", $1, $3 " " $4 }')
+xdp=$(cd bpf && go test -run '^$' -bench BenchmarkXDP -benchtime 1000000x . 2>&1 |
+  awk '/^Benchmark/ { for (i = 1; i <= NF; i++) if ($i == "ns/packet") printf "| `%s` | %s |\n", $1, $(i-1) }')
 
 commit=$(git rev-parse --short HEAD)$(git diff --quiet || echo "+dirty")
 cpu=$(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1)
@@ -175,7 +176,7 @@ Where the time goes, per step of \`up\`:
 |---|---|
 $xdp
 
-See \`bpf/bench_test.go\` for how each path is isolated (pitfall 7 of DESIGN.md: with repeat > 1
+See [XDP-BENCHMARKS.md](XDP-BENCHMARKS.md) for the method and the 1M-flow figures (pitfall 7 of DESIGN.md: with repeat > 1
 the packet is not reset, so encapsulating paths run through a harness that undoes the encap).
 MD
 echo "bench: wrote $OUT"

@@ -30,7 +30,10 @@ struct {
 
 /* The connection table: a flow keeps the real it was first given even when
  * the ring changes under it. Per CPU, so a hit needs no shared cache line;
- * the NIC's RSS keeps a flow's packets on one CPU. One LRU list for all
+ * a NIC's RSS keeps a flow's packets on one CPU, and where nothing does
+ * (veth) a miss searches the other CPUs' copies (balancer.h). One element
+ * per flow holds every CPU's copy; a program writes only its own CPU's,
+ * and the others of a new element start zeroed. One LRU list for all
  * CPUs (no BPF_F_NO_COMMON_LRU), so max_entries is the number of flows,
  * whatever the CPU count. */
 struct {

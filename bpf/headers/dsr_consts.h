@@ -23,6 +23,12 @@
  * another CPU's half of a per-CPU LRU entry holds) names no real. */
 #define NO_REAL_SLOT 0
 
+/* CPUs whose copies of the connection table a packet may consult (see
+ * balancer.h, other_cpus_real): the bound the verifier needs for the loop
+ * over them. The loop stops earlier, at the possible CPUs Go puts in
+ * lb_config; a host with more CPUs than this does not search the rest. */
+#define MAX_CPUS 256
+
 /* Flows remembered by default; Go may resize the map before loading. */
 #define DEFAULT_LRU_SIZE 65536
 
@@ -54,8 +60,8 @@
 #define FLOW_HASH_SEED 0x5f4d7c3b
 
 /* Indices of the balancer's global_stats array. Every packet is counted in
- * exactly one of the first four; LRU hits and misses split the VIP packets
- * a real was looked up for. */
+ * exactly one of the first four; LRU hits, remote LRU hits and misses split
+ * the VIP packets a real was looked up for. */
 enum global_stat {
 	STAT_PASSED,
 	STAT_ENCAPSULATED,
@@ -63,6 +69,9 @@ enum global_stat {
 	STAT_TOO_BIG,
 	STAT_LRU_HIT,
 	STAT_LRU_MISS,
+	/* Found in another CPU's copy of the connection table, not this
+	 * CPU's: the flow's packets moved CPU (veth, no RSS). */
+	STAT_LRU_REMOTE_HIT,
 	GLOBAL_STATS_MAX,
 };
 

@@ -55,6 +55,9 @@ struct lb_config {
 	/* Largest IPv4 packet the path to the reals carries: the outer,
 	 * encapsulated packet must fit. */
 	__u16 path_mtu;
+	/* The kernel's possible CPUs: how many per-CPU copies of a flow's
+	 * LRU entry there are to search. Zero searches none. */
+	__u32 possible_cpus;
 };
 
 struct lb_counters {

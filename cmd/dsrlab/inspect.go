@@ -14,7 +14,7 @@ import (
 
 func newInspectCmd() *cobra.Command {
 	var sel labSelector
-	var format string
+	var format outputFormat
 	cmd := &cobra.Command{
 		Use:   "inspect",
 		Short: "Show running labs as Docker and the kernel see them, and what differs from their topology",
@@ -24,8 +24,8 @@ func newInspectCmd() *cobra.Command {
 		Args:    cobra.NoArgs,
 		PreRunE: requireRoot(rootForNamespaces),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if format != "table" && format != "json" {
-				return fmt.Errorf("--format %q: want table or json", format)
+			if err := format.check(); err != nil {
+				return err
 			}
 			rt, err := docker.New()
 			if err != nil {
@@ -68,7 +68,7 @@ func newInspectCmd() *cobra.Command {
 		},
 	}
 	sel.flags(cmd)
-	cmd.Flags().StringVar(&format, "format", "table", "table or json")
+	format.register(cmd)
 	return cmd
 }
 

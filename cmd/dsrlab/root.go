@@ -155,3 +155,17 @@ func nameInFile(path string) (string, error) {
 type exitError struct{ code int }
 
 func (e exitError) Error() string { return fmt.Sprintf("exit status %d", e.code) }
+
+// outputFormat is the --format flag of commands that print a table or JSON.
+type outputFormat string
+
+func (f *outputFormat) register(cmd *cobra.Command) {
+	cmd.Flags().StringVar((*string)(f), "format", "table", "table or json")
+}
+
+func (f outputFormat) check() error {
+	if f != "table" && f != "json" {
+		return fmt.Errorf("--format %q: want table or json", string(f))
+	}
+	return nil
+}

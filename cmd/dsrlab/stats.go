@@ -12,7 +12,7 @@ import (
 
 func newStatsCmd() *cobra.Command {
 	var sel labSelector
-	var format string
+	var format outputFormat
 	cmd := &cobra.Command{
 		Use:   "stats",
 		Short: "Show the XDP balancers' counters: per VIP, per real, LRU hits and misses, passed, dropped, too big",
@@ -21,8 +21,8 @@ func newStatsCmd() *cobra.Command {
 		Args:    cobra.NoArgs,
 		PreRunE: requireRoot(rootForNamespaces),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if format != "table" && format != "json" {
-				return fmt.Errorf("--format %q: want table or json", format)
+			if err := format.check(); err != nil {
+				return err
 			}
 			rt, err := docker.New()
 			if err != nil {
@@ -42,8 +42,8 @@ func newStatsCmd() *cobra.Command {
 				return lab.WriteJSON(w, stats)
 			}
 			for _, s := range stats {
-				fmt.Fprintf(w, "Balancer %s: encapsulated %d, passed %d, dropped %d, too big (ICMP sent) %d, LRU hits %d, misses %d\n",
-					s.Node, s.Encapsulated, s.Passed, s.Dropped, s.TooBig, s.LRUHits, s.LRUMisses)
+				fmt.Fprintf(w, "Balancer %s: encapsulated %d, passed %d, dropped %d, too big (ICMP sent) %d, LRU hits %d (other CPU %d), misses %d\n",
+					s.Node, s.Encapsulated, s.Passed, s.Dropped, s.TooBig, s.LRUHits, s.LRURemote, s.LRUMisses)
 				tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 				fmt.Fprintln(tw, "  \tNAME\tPACKETS\tBYTES")
 				for _, r := range s.VIPs {
@@ -58,6 +58,6 @@ func newStatsCmd() *cobra.Command {
 		},
 	}
 	sel.flags(cmd)
-	cmd.Flags().StringVar(&format, "format", "table", "table or json")
+	format.register(cmd)
 	return cmd
 }

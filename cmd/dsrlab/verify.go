@@ -12,7 +12,7 @@ import (
 
 func newVerifyCmd() *cobra.Command {
 	var sel labSelector
-	var format string
+	var format outputFormat
 	cmd := &cobra.Command{
 		Use:   "verify",
 		Short: "Prove a running lab works: talk to every VIP from every client and show the DSR evidence",
@@ -23,8 +23,8 @@ func newVerifyCmd() *cobra.Command {
 		Args:    cobra.NoArgs,
 		PreRunE: requireRoot(rootForNamespaces),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if format != "table" && format != "json" {
-				return fmt.Errorf("--format %q: want table or json", format)
+			if err := format.check(); err != nil {
+				return err
 			}
 			rt, err := docker.New()
 			if err != nil {
@@ -71,6 +71,6 @@ func newVerifyCmd() *cobra.Command {
 		},
 	}
 	sel.flags(cmd)
-	cmd.Flags().StringVar(&format, "format", "table", "table or json")
+	format.register(cmd)
 	return cmd
 }

@@ -89,6 +89,7 @@ type BalancerStats struct {
 	Dropped      uint64       `json:"dropped"`
 	TooBig       uint64       `json:"too_big"`
 	LRUHits      uint64       `json:"lru_hits"`
+	LRURemote    uint64       `json:"lru_remote_hits"` // found on another CPU's LRU copy
 	LRUMisses    uint64       `json:"lru_misses"`
 	VIPs         []CounterRow `json:"vips"`
 	Reals        []CounterRow `json:"reals"`
@@ -120,7 +121,7 @@ func Stats(ctx context.Context, rt runtime.Runtime, t *topology.Topology) ([]Bal
 			return nil, fmt.Errorf("node %s: %w", k.Name, err)
 		}
 		bs := BalancerStats{Node: k.Name, Passed: s.Passed, Encapsulated: s.Encapsulated, Dropped: s.Dropped,
-			TooBig: s.TooBig, LRUHits: s.LRUHits, LRUMisses: s.LRUMisses}
+			TooBig: s.TooBig, LRUHits: s.LRUHits, LRURemote: s.LRURemoteHits, LRUMisses: s.LRUMisses}
 		for v, c := range s.VIPs {
 			bs.VIPs = append(bs.VIPs, CounterRow{Name: v.String(), Packets: c.Packets, Bytes: c.Bytes})
 		}

@@ -16,6 +16,8 @@ import (
 	"github.com/google/nftables"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
+
+	"github.com/dsrlab/dsrlab/internal/testns"
 )
 
 // The kernel tests build, in namespaces of their own:
@@ -40,30 +42,13 @@ type lab struct{ client, lb, realA, realB *node }
 
 func newNode(t *testing.T, name string) *node {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: creates network namespaces and programs nftables in them")
-	}
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	orig, err := netns.Get()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer orig.Close()
-	ns, err := netns.New()
-	if err != nil {
-		t.Fatalf("new netns: %v", err)
-	}
-	if err := netns.Set(orig); err != nil {
-		t.Fatalf("restore netns: %v", err)
-	}
+	ns := testns.New(t)
 	h, err := netlink.NewHandleAt(ns)
 	if err != nil {
-		ns.Close()
 		t.Fatal(err)
 	}
 	n := &node{name, ns, h}
-	t.Cleanup(func() { h.Close(); ns.Close() })
+	t.Cleanup(h.Close)
 	lo, err := h.LinkByName("lo")
 	if err == nil {
 		err = h.LinkSetUp(lo)

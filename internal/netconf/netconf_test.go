@@ -3,38 +3,27 @@ package netconf
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/netip"
-	"os"
-	"runtime"
 	"testing"
 	"time"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
+
+	"github.com/dsrlab/dsrlab/internal/testns"
 )
 
 // newNamespace gives a test its own empty network namespace, released when
 // the test ends (the namespace dies with its last file descriptor).
 func newNamespace(t *testing.T, name string) *Namespace {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: creates network namespaces")
-	}
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	orig, err := netns.Get()
+	// Duplicate the handle: the Namespace owns (and closes) its own.
+	handle, err := netns.GetFromPath(fmt.Sprintf("/proc/self/fd/%d", int(testns.New(t))))
 	if err != nil {
 		t.Fatal(err)
-	}
-	defer orig.Close()
-	handle, err := netns.New()
-	if err != nil {
-		t.Fatalf("new netns: %v", err)
-	}
-	if err := netns.Set(orig); err != nil {
-		t.Fatalf("restore netns: %v", err)
 	}
 	ns, err := fromHandle(handle, name)
 	if err != nil {
