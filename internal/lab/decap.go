@@ -1,0 +1,86 @@
+package lab
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+
+	"github.com/dsrlab/dsrlab/bpf"
+	"github.com/dsrlab/dsrlab/internal/netconf"
+	"github.com/dsrlab/dsrlab/topology"
+)
+
+const (
+	// ipipDevice is the metadata-collecting tunnel device created on reals
+	// whose kernel has IPIP.
+	ipipDevice = "ipip0"
+	// decapProg is the decapsulator's name as the kernel reports it.
+	decapProg = "xdp_decap"
+)
+
+// decap makes every real accept IPIP: the kernel's tunnel device where the
+// kernel has one, otherwise an XDP program that strips the outer header.
+func (d *deployment) decap(ctx context.Context) (string, error) {
+	for _, r := range d.topo.NodesOfKind(topology.KindReal) {
+		if len(dsrVIPs(d.topo.VIPsBackedBy(r))) == 0 {
+			continue
+		}
+		mode, err := d.decapReal(r)
+		if err != nil {
+			return "", fmt.Errorf("node %s: %w", r.Name, err)
+		}
+		d.sum.Decap[r.Name] = mode
+	}
+	if len(d.sum.Decap) == 0 {
+		return "no reals", nil
+	}
+	return Grouped(d.sum.Decap), nil
+}
+
+func (d *deployment) decapReal(r *topology.Node) (string, error) {
+	ns := d.ns[r.Name]
+	up := r.Uplink()
+	if ok, err := ns.LinkExists(ipipDevice); err != nil || ok {
+		return "ipip (kernel device " + ipipDevice + ")", err
+	}
+	prog, att, err := attached(ns, up.Name, decapProg)
+	if err != nil {
+		return "", err
+	}
+	if prog != nil {
+		prog.Close()
+		return xdpDecapMode(att.Mode, up), nil
+	}
+	if r.Decap != topology.DecapXDP {
+		err := ns.AddIPIPDevice(ipipDevice)
+		if err == nil {
+			d.change("decap", "created "+ipipDevice+" on "+r.Name)
+			return "ipip (kernel device " + ipipDevice + ")", nil
+		}
+		if r.Decap == topology.DecapIPIP || !errors.Is(err, netconf.ErrNotSupported) {
+			return "", err
+		}
+	}
+	var dsts []netip.Addr
+	for _, i := range r.Interfaces {
+		if i.Addr.IsValid() {
+			dsts = append(dsts, i.Addr.Addr())
+		}
+	}
+	dc, err := bpf.LoadDecap(dsts)
+	if err != nil {
+		return "", err
+	}
+	defer dc.Close()
+	mode, err := d.attach(up, dc.Program().FD(), topology.XDPAuto, false)
+	if err != nil {
+		return "", err
+	}
+	d.change("decap", fmt.Sprintf("attached %s to %s in %s mode", decapProg, up, mode))
+	return xdpDecapMode(mode, up), nil
+}
+
+func xdpDecapMode(mode netconf.XDPMode, up *topology.Interface) string {
+	return fmt.Sprintf("xdp (%s on %s; kernel has no ipip)", mode, up.Name)
+}

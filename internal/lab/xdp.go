@@ -1,0 +1,233 @@
+package lab
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/cilium/ebpf"
+
+	"github.com/dsrlab/dsrlab/bpf"
+	"github.com/dsrlab/dsrlab/internal/netconf"
+	"github.com/dsrlab/dsrlab/topology"
+)
+
+// balancerProg is the balancer's name as the kernel reports it; it tells
+// dsrlab's program from anything else attached to an interface.
+const balancerProg = "xdp_balancer"
+
+// loadBalancers puts the XDP balancer on every katran that serves VIPs, or
+// brings the one already attached up to date through its maps, without
+// reloading it: established flows keep their reals.
+func (d *deployment) loadBalancers(ctx context.Context) (string, error) {
+	var report []string
+	for _, k := range d.topo.NodesOfKind(topology.KindKatran) {
+		vips := dsrVIPs(d.topo.VIPsServedBy(k))
+		if len(vips) == 0 {
+			continue
+		}
+		mode, what, err := d.balancer(k, vips)
+		if err != nil {
+			return "", fmt.Errorf("node %s: %w", k.Name, err)
+		}
+		d.sum.XDP[k.Name] = mode.String()
+		report = append(report, fmt.Sprintf("%s:%s %s, %d VIPs %s", k.Name, k.Uplink().Name, mode, len(vips), what))
+	}
+	for _, v := range d.topo.VIPs {
+		d.sum.VIPs = append(d.sum.VIPs, v.String())
+	}
+	if len(report) == 0 {
+		return "no VIPs", nil
+	}
+	return strings.Join(report, "; "), nil
+}
+
+func (d *deployment) balancer(k *topology.Node, vips []*topology.VIP) (netconf.XDPMode, string, error) {
+	up := k.Uplink()
+	ns := d.ns[k.Name]
+	prog, att, err := attached(ns, up.Name, balancerProg)
+	if err != nil {
+		return 0, "", err
+	}
+	if prog != nil {
+		defer prog.Close()
+		lb, err := bpf.OpenBalancer(prog)
+		if err != nil {
+			return 0, "", err
+		}
+		defer lb.Close()
+		changed, err := d.programVIPs(lb, up, vips)
+		if err != nil {
+			return 0, "", err
+		}
+		if att.Mode == netconf.XDPNative {
+			if err := d.ensurePeerStub(up.Peer); err != nil {
+				return 0, "", err
+			}
+		}
+		return att.Mode, fmt.Sprintf("(attached; %d VIPs updated in place)", changed), nil
+	}
+	lb, err := bpf.LoadBalancer(bpf.Options{})
+	if err != nil {
+		return 0, "", err
+	}
+	// Closing our handles is safe once attached: the interface holds the
+	// program, and the program holds its maps.
+	defer lb.Close()
+	// The maps are filled before the program is attached, so it never sees
+	// a packet half-configured.
+	if _, err := d.programVIPs(lb, up, vips); err != nil {
+		return 0, "", err
+	}
+	mode, err := d.attach(up, lb.Program().FD(), k.XDP, true)
+	if err == nil {
+		d.change("xdp", fmt.Sprintf("attached %s to %s in %s mode", balancerProg, up, mode))
+	}
+	return mode, "(loaded)", err
+}
+
+// programVIPs makes the balancer's maps hold exactly the topology's VIPs.
+// It reports how many it had to change.
+func (d *deployment) programVIPs(lb *bpf.Balancer, up *topology.Interface, vips []*topology.VIP) (int, error) {
+	if err := lb.Configure(up.Addr.Addr(), up.Peer.MAC, up.MTU); err != nil {
+		return 0, err
+	}
+	current, err := lb.VIPs()
+	if err != nil {
+		return 0, err
+	}
+	changed := 0
+	want := map[bpf.VIP]bool{}
+	for _, v := range vips {
+		key := bpfVIP(v)
+		want[key] = true
+		reals := make([]bpf.Real, 0, len(v.Reals))
+		for _, r := range v.Reals {
+			reals = append(reals, bpf.Real{Addr: r.Node.Uplink().Addr.Addr(), Weight: r.Weight})
+		}
+		if sameReals(current[key], reals) {
+			continue
+		}
+		if err := lb.SetVIP(key, reals); err != nil {
+			return 0, fmt.Errorf("VIP %s: %w", v, err)
+		}
+		changed++
+		d.change("xdp", fmt.Sprintf("VIP %s: reals %v", v, reals))
+	}
+	for v := range current {
+		if !want[v] {
+			if err := lb.DeleteVIP(v); err != nil {
+				return 0, err
+			}
+			changed++
+			d.change("xdp", fmt.Sprintf("VIP %s removed", v))
+		}
+	}
+	return changed, nil
+}
+
+func sameReals(a, b []bpf.Real) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	key := func(rs []bpf.Real) []string {
+		out := make([]string, len(rs))
+		for i, r := range rs {
+			out[i] = fmt.Sprint(r)
+		}
+		sort.Strings(out)
+		return out
+	}
+	ka, kb := key(a), key(b)
+	for i := range ka {
+		if ka[i] != kb[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func bpfVIP(v *topology.VIP) bpf.VIP {
+	proto := bpf.ProtoTCP
+	if v.Proto == topology.ProtoUDP {
+		proto = bpf.ProtoUDP
+	}
+	return bpf.VIP{Addr: v.Address, Port: v.Port, Proto: proto}
+}
+
+// attached returns the program attached to an interface if it is ours
+// (named want), nil if nothing is attached, and an error if something else
+// is: dsrlab does not replace programs it did not put there.
+func attached(ns *netconf.Namespace, ifname, want string) (*ebpf.Program, netconf.XDPAttachment, error) {
+	att, err := ns.XDP(ifname)
+	if err != nil || att.ProgID == 0 {
+		return nil, att, err
+	}
+	prog, err := ebpf.NewProgramFromID(ebpf.ProgramID(att.ProgID))
+	if err != nil {
+		return nil, att, fmt.Errorf("%s: XDP program %d: %w", ifname, att.ProgID, err)
+	}
+	info, err := prog.Info()
+	if err != nil {
+		prog.Close()
+		return nil, att, fmt.Errorf("%s: XDP program %d: %w", ifname, att.ProgID, err)
+	}
+	if info.Name != want {
+		prog.Close()
+		return nil, att, fmt.Errorf("%s has XDP program %d (%q) attached, not dsrlab's %s", ifname, att.ProgID, info.Name, want)
+	}
+	return prog, att, nil
+}
+
+// attach puts a program on an interface in the wanted mode; auto tries
+// native first and falls back to generic. A program that transmits
+// (XDP_TX) in native mode on a veth needs an XDP program on the peer as
+// well, or the peer drops every frame it is sent.
+func (d *deployment) attach(i *topology.Interface, fd int, want topology.XDPMode, transmits bool) (netconf.XDPMode, error) {
+	ns := d.ns[i.Node.Name]
+	tryNative := func() error {
+		if transmits {
+			if err := d.ensurePeerStub(i.Peer); err != nil {
+				return err
+			}
+		}
+		if err := ns.AttachXDP(i.Name, fd, netconf.XDPNative); err != nil {
+			if transmits {
+				_ = d.ns[i.Peer.Node.Name].DetachXDP(i.Peer.Name, netconf.XDPNative)
+			}
+			return err
+		}
+		return nil
+	}
+	switch want {
+	case topology.XDPNative:
+		return netconf.XDPNative, tryNative()
+	case topology.XDPGeneric:
+		return netconf.XDPGeneric, ns.AttachXDP(i.Name, fd, netconf.XDPGeneric)
+	}
+	err := tryNative()
+	if err == nil {
+		return netconf.XDPNative, nil
+	}
+	d.rep.Note(fmt.Sprintf("native XDP on %s unavailable (%v); using generic", i, err))
+	return netconf.XDPGeneric, ns.AttachXDP(i.Name, fd, netconf.XDPGeneric)
+}
+
+func (d *deployment) ensurePeerStub(peer *topology.Interface) error {
+	ns := d.ns[peer.Node.Name]
+	att, err := ns.XDP(peer.Name)
+	if err != nil || att.ProgID != 0 {
+		return err
+	}
+	stub, err := bpf.LoadPass()
+	if err != nil {
+		return err
+	}
+	defer stub.Close()
+	if err := ns.AttachXDP(peer.Name, stub.FD(), netconf.XDPNative); err != nil {
+		return err
+	}
+	d.change("xdp", "attached XDP_PASS stub to "+peer.String())
+	return nil
+}
