@@ -37,14 +37,12 @@ func Ensure(ctx context.Context, rt runtime.Runtime, tag string, force bool) (bo
 	if err != nil {
 		return false, err
 	}
-	if !force {
-		labels, err := rt.ImageLabels(ctx, tag)
-		switch {
-		case err == nil && labels[digestLabel] == in.digest:
-			return false, nil
-		case err != nil && !errors.Is(err, runtime.ErrNotFound):
-			return false, err
-		}
+	old, err := rt.Image(ctx, tag)
+	switch {
+	case err == nil && old.Labels[digestLabel] == in.digest && !force:
+		return false, nil
+	case err != nil && !errors.Is(err, runtime.ErrNotFound):
+		return false, err
 	}
 	buildCtx, err := in.buildContext()
 	if err != nil {
@@ -52,6 +50,14 @@ func Ensure(ctx context.Context, rt runtime.Runtime, tag string, force bool) (bo
 	}
 	if err := rt.BuildImage(ctx, tag, bytes.NewReader(buildCtx)); err != nil {
 		return false, err
+	}
+	// The image the tag moved away from would stay behind, untagged, at
+	// every rebuild. Only an image dsrlab built is removed, and only if no
+	// container still uses it (the engine refuses otherwise).
+	if old != nil && old.Labels[digestLabel] != "" {
+		if now, err := rt.Image(ctx, tag); err == nil && now.ID != old.ID {
+			_ = rt.RemoveImage(ctx, old.ID)
+		}
 	}
 	return true, nil
 }

@@ -201,7 +201,7 @@ func (d *deployment) images(ctx context.Context) (string, error) {
 			}
 			continue
 		}
-		if _, err := d.rt.ImageLabels(ctx, n.Image); err != nil {
+		if _, err := d.rt.Image(ctx, n.Image); err != nil {
 			if errors.Is(err, runtime.ErrNotFound) {
 				return "", fmt.Errorf("node %s: image %s is not present locally, and dsrlab never pulls: build or load it first", n.Name, n.Image)
 			}

@@ -37,6 +37,12 @@ type Container struct {
 	Created string
 }
 
+// Image is a local image.
+type Image struct {
+	ID     string
+	Labels map[string]string
+}
+
 // ExecIO connects a command run in a container to the caller. A nil
 // Stdin gives the command an empty input.
 type ExecIO struct {
@@ -63,8 +69,10 @@ type Runtime interface {
 	// ExecDetached starts a long-running process in the container and returns
 	// without waiting for it.
 	ExecDetached(ctx context.Context, id string, cmd []string) error
-	// ImageLabels returns the labels of a local image, or ErrNotFound.
-	ImageLabels(ctx context.Context, ref string) (map[string]string, error)
+	// Image returns a local image, or ErrNotFound.
+	Image(ctx context.Context, ref string) (*Image, error)
+	// RemoveImage removes a local image by ID if no container uses it.
+	RemoveImage(ctx context.Context, id string) error
 	// BuildImage builds buildContext (a tar stream with a Dockerfile at its
 	// root) and tags it.
 	BuildImage(ctx context.Context, tag string, buildContext io.Reader) error

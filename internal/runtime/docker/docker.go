@@ -11,6 +11,7 @@ import (
 	"github.com/docker/docker/api/types/build"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/client"
 	"github.com/docker/docker/pkg/jsonmessage"
 	"github.com/docker/docker/pkg/stdcopy"
@@ -198,7 +199,7 @@ func (d *Docker) ExecDetached(ctx context.Context, id string, cmd []string) erro
 	return nil
 }
 
-func (d *Docker) ImageLabels(ctx context.Context, ref string) (map[string]string, error) {
+func (d *Docker) Image(ctx context.Context, ref string) (*runtime.Image, error) {
 	img, err := d.c.ImageInspect(ctx, ref)
 	if err != nil {
 		if client.IsErrNotFound(err) {
@@ -206,10 +207,18 @@ func (d *Docker) ImageLabels(ctx context.Context, ref string) (map[string]string
 		}
 		return nil, fmt.Errorf("inspect image %s: %w", ref, err)
 	}
-	if img.Config == nil {
-		return map[string]string{}, nil
+	out := &runtime.Image{ID: img.ID, Labels: map[string]string{}}
+	if img.Config != nil && img.Config.Labels != nil {
+		out.Labels = img.Config.Labels
 	}
-	return img.Config.Labels, nil
+	return out, nil
+}
+
+func (d *Docker) RemoveImage(ctx context.Context, id string) error {
+	if _, err := d.c.ImageRemove(ctx, id, image.RemoveOptions{PruneChildren: true}); err != nil && !client.IsErrNotFound(err) {
+		return fmt.Errorf("remove image %s: %w", id, err)
+	}
+	return nil
 }
 
 func (d *Docker) BuildImage(ctx context.Context, tag string, buildContext io.Reader) error {
