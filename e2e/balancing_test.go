@@ -147,6 +147,28 @@ func TestThreeRealsWeightsAndDrain(t *testing.T) {
 			}
 		}
 	})
+
+	t.Run("up with the file applies its reals to the running balancer", func(t *testing.T) {
+		out, err := dsrlab(t, "up", "-t", threeReals)
+		if err != nil || !strings.Contains(out, "1 VIPs updated in place") {
+			t.Fatalf("up: %v; want the file's reals restored in place", err)
+		}
+		var reports []lab.LabReport
+		out, err = dsrlab(t, "inspect", "--name", topo.Name, "--format", "json")
+		if err != nil || json.Unmarshal([]byte(jsonPart(out)), &reports) != nil {
+			t.Fatalf("inspect: %v", err)
+		}
+		for _, n := range reports[0].Nodes {
+			if n.Balancer == nil {
+				continue
+			}
+			for _, v := range n.Balancer.VIPs {
+				if v.VIP == target+"/tcp" && len(v.Reals) != 3 {
+					t.Errorf("balancer has %v behind %s, want the file's three reals", v.Reals, target)
+				}
+			}
+		}
+	})
 }
 
 func realOf(answer string) string {

@@ -150,3 +150,11 @@ func TestBadFlagValues(t *testing.T) {
 		}
 	}
 }
+
+func TestEngineDownSaysHowToStartIt(t *testing.T) {
+	t.Setenv("DOCKER_HOST", "unix://"+filepath.Join(t.TempDir(), "no-engine.sock"))
+	_, err := run(t, "down", "--name", "any")
+	if err == nil || !strings.Contains(err.Error(), "Docker engine is not reachable") || !strings.Contains(err.Error(), "dockerd") {
+		t.Errorf("down without an engine: %v", err)
+	}
+}
