@@ -20,6 +20,7 @@ deps:
 lab: deps build
 	$(BIN) up
 	scripts/smoke.sh
+	$(BIN) verify
 
 down: build
 	$(BIN) down
