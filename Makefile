@@ -6,7 +6,7 @@ BIN     := bin/dsrlab
 # service), so it must be static.
 export CGO_ENABLED := 0
 
-.PHONY: all build deps lab down test vet fmt-check fuzz bench soak generate check-generate clean
+.PHONY: all build deps lab down test race vet fmt-check fuzz bench soak generate check-generate clean
 
 all: build
 
@@ -34,6 +34,11 @@ fmt-check:
 # All tests: unit, netns, BPF (BPF_PROG_TEST_RUN) and the end-to-end labs.
 test: deps vet
 	$(GO) test -count=1 -timeout 30m ./...
+
+# The data-race detector needs cgo; the end-to-end suite is left out (it
+# builds its own static dsrlab and is already covered by make test).
+race:
+	CGO_ENABLED=1 $(GO) test -race -count=1 $$($(GO) list ./... | grep -v /e2e)
 
 # Bounded fuzzing of the topology parser and validator.
 FUZZTIME ?= 30s

@@ -21,7 +21,13 @@ command -v iperf3 >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninter
 scripts/install-deps.sh >/dev/null
 make -s build
 work=$(mktemp -d)
-trap 'pkill -F "$work/iperf.pid" 2>/dev/null || true; rm -rf "$work"' EXIT
+cleanup() {
+  pkill -F "$work/iperf.pid" 2>/dev/null || true
+  for lab in dsr nat scale16 scale64; do "$dsrlab" down -q --name "$lab" >/dev/null 2>&1 || true; done
+  docker ps -aq --filter name=dsrlab-floor- | xargs -r docker rm -f >/dev/null
+  rm -rf "$work"
+}
+trap cleanup EXIT
 
 # The benchmark labs: the reference lab (or its NAT twin) plus an iperf3 VIP
 # on port 5201 whose port is left to iperf3 (service: none).
@@ -38,15 +44,25 @@ counter() { docker exec "$1" cat "/sys/class/net/eth0/statistics/$2"; }
 lb_packets() { echo $(($(counter "$1" rx_packets) + $(counter "$1" tx_packets))); }
 
 # iperf3 runs on the host inside the containers' network namespaces.
-iperf_server() { nsenter -t "$(pid "$1")" -n iperf3 -s -D -p 5201 -I "$work/iperf.pid"; sleep 0.3; }
+# listening CONTAINER ADDR PORT: waits until something accepts there.
+listening() {
+  for _ in $(seq 100); do
+    nsenter -t "$(pid "$1")" -n bash -c "exec 3<>/dev/tcp/$2/$3" 2>/dev/null && return 0
+    sleep 0.05
+  done
+  echo "bench: nothing listens on $2:$3 in $1" >&2
+  return 1
+}
+iperf_server() { nsenter -t "$(pid "$1")" -n iperf3 -s -D -p 5201 -I "$work/iperf.pid"; listening "$1" 127.0.0.1 5201; }
 iperf_stop() { pkill -F "$work/iperf.pid" 2>/dev/null || true; sleep 0.2; }
 goodput() { # CLIENT TARGET [iperf args] -> Mbit/s at the receiver
   nsenter -t "$(pid "$1")" -n iperf3 -c "$2" -p 5201 -f m "${@:3}" |
     awk '/receiver/ { for (i = 1; i <= NF; i++) if ($i ~ /Mbits\/sec/) print $(i-1) }'
 }
-conn_rate() { # CLIENT TARGET -> connections/s
-  docker exec "$1" dsrlab load --target "$2" --short "$CONNS" --concurrency 16 |
-    sed -n 's/.*failed 0, \([0-9]*\) conn\/s.*/\1/p'
+conn_rate() { # CLIENT TARGET -> connections/s, or "failed" if any connection failed
+  local out
+  out=$(docker exec "$1" dsrlab load --target "$2" --short "$CONNS" --concurrency 16) || { echo failed; return; }
+  sed -n 's/.*failed 0, \([0-9]*\) conn\/s.*/\1/p' <<<"$out"
 }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
 
@@ -57,7 +73,8 @@ measure() { # NAME LABFILE PREFIX TARGET
   iperf_server "${p}real"
   gp[$name]=$(goodput "${p}client" "$target" -t "$DURATION")
   if [[ $name != direct ]]; then
-    local before=$(lb_packets "${p}katran")
+    local before
+    before=$(lb_packets "${p}katran")
     docker exec "${p}client" dsrlab load --target 192.168.10.1:50007 --short 1000 --concurrency 8 >/dev/null
     echo_pkts[$name]=$(awk -v d=$(($(lb_packets "${p}katran") - before)) 'BEGIN { printf "%.1f", d / 1000 }')
     before=$(lb_packets "${p}katran")
@@ -67,7 +84,7 @@ measure() { # NAME LABFILE PREFIX TARGET
   else
     # The echo service answers on the VIP; give the direct path its own.
     docker exec -d "${p}real" dsrlab echo --node real --addr 10.111.222.11 --listen tcp/10.111.222.11:50007
-    sleep 0.3
+    listening "${p}real" 10.111.222.11 50007
     rate[$name]=$(conn_rate "${p}client" 10.111.222.11:50007)
   fi
   iperf_stop

@@ -6,7 +6,8 @@
 #   scripts/soak.sh [TOPOLOGY]        (default labs/dsr-3reals.yaml; root)
 #
 # Environment: DSRLAB (binary, default bin/dsrlab), SHORT (10000), LONG (4),
-# REAL (the real to drain, default real2), LIMIT (seconds, default 300).
+# REAL (the real to drain, default real2), WEIGHT (its weight when re-added,
+# default 1, as in the default topology), LIMIT (seconds, default 300).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 dsrlab=${DSRLAB:-bin/dsrlab}
@@ -14,6 +15,7 @@ topo=${1:-labs/dsr-3reals.yaml}
 short=${SHORT:-10000}
 long=${LONG:-4}
 real=${REAL:-real2}
+weight=${WEIGHT:-1}
 limit=${LIMIT:-300}
 vip=192.168.10.1:50007
 
@@ -28,12 +30,13 @@ timeout "$limit" docker exec "${prefix}client" dsrlab load --target "$vip" \
   --short "$short" --long "$long" --concurrency 16 --interval 50ms >"$result" 2>&1 &
 load=$!
 
+fail() { kill "$load" 2>/dev/null; echo "soak: FAIL: $*" >&2; exit 1; }
 cycles=0
 while kill -0 "$load" 2>/dev/null; do
   sleep 0.5
-  "$dsrlab" real drain -q --name "$name" "$vip" "$real" >/dev/null
+  "$dsrlab" real drain -q --name "$name" "$vip" "$real" >/dev/null || fail "could not drain $real"
   sleep 0.5
-  "$dsrlab" real add -q --name "$name" "$vip" "$real" >/dev/null
+  "$dsrlab" real add -q --name "$name" "$vip" "$real" --weight "$weight" >/dev/null || fail "could not re-add $real"
   cycles=$((cycles + 1))
 done
 status=0

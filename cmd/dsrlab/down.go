@@ -27,6 +27,11 @@ func newDownCmd(out *output) *cobra.Command {
 			} else if sel.file != "" {
 				return fmt.Errorf("give either -t FILE or --name LAB, not both")
 			}
+			unlock, err := lab.Lock(name)
+			if err != nil {
+				return err
+			}
+			defer unlock()
 			rt, err := docker.New()
 			if err != nil {
 				return err

@@ -15,6 +15,9 @@ func main() {
 	// Ctrl-C or SIGTERM cancels the context; `up` then rolls back what it
 	// created instead of leaving a half-built lab.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// After the first signal the default behaviour returns, so a second
+	// Ctrl-C during a slow rollback still ends the process.
+	go func() { <-ctx.Done(); stop() }()
 	err := newRootCmd().ExecuteContext(ctx)
 	stop()
 	if err == nil {

@@ -57,6 +57,11 @@ func realOp(out *output, use, short string, change func(*topology.Topology, *top
 			if err != nil {
 				return err
 			}
+			unlock, err := lab.Lock(topo.Name)
+			if err != nil {
+				return err
+			}
+			defer unlock()
 			v, err := lab.FindVIP(topo, args[0])
 			if err != nil {
 				return err

@@ -25,7 +25,7 @@ type output struct {
 func (o *output) reporter(cmd *cobra.Command) lab.Reporter {
 	switch {
 	case o.format == "json":
-		return lab.JSONReporter(cmd.ErrOrStderr())
+		return lab.JSONReporter(cmd.ErrOrStderr(), o.verbose)
 	case o.quiet:
 		return lab.QuietReporter()
 	}

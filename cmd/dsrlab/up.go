@@ -34,6 +34,11 @@ func newUpCmd(out *output) *cobra.Command {
 				return err
 			}
 			defer rt.Close()
+			unlock, err := lab.Lock(topo.Name)
+			if err != nil {
+				return err
+			}
+			defer unlock()
 			rep := out.reporter(cmd)
 			if reconfigure {
 				if _, err := lab.Down(cmd.Context(), rt, topo.Name, rep); err != nil {

@@ -55,7 +55,10 @@ func newVerifyCmd() *cobra.Command {
 				fmt.Fprintln(tw, "VIP\tCLIENT\tANSWERED BY\tREAL SAW\tREPLY FROM\tLB RX / SENT\tREPLY PATH\tRESULT")
 				for _, c := range checks {
 					result := "PASS"
-					if !c.Pass {
+					switch {
+					case c.Skipped:
+						result = "SKIP: " + c.Reason
+					case !c.Pass:
 						result = "FAIL: " + c.Reason
 					}
 					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d / %d\t%s\t%s\n", c.VIP, c.Client, orDash(c.Real), orDash(c.ClientSeen),

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 )
 
 // Listener is one address the service answers on.
@@ -43,6 +44,9 @@ type Server struct {
 	Node string     // the real's node name
 	Addr netip.Addr // the real's own (tunnel) address
 }
+
+// acceptBackoff is the pause after a failed accept.
+const acceptBackoff = 50 * time.Millisecond
 
 // maxChunk bounds memory per connection: a line longer than this is echoed
 // in pieces, with the prefix only at its start, so bulk transfers stream.
@@ -119,6 +123,9 @@ func (s *Server) serveTCP(ln net.Listener) {
 			if errors.Is(err, net.ErrClosed) {
 				return
 			}
+			// Out of file descriptors and the like: back off rather
+			// than spin on the error.
+			time.Sleep(acceptBackoff)
 			continue
 		}
 		go s.echoStream(c)

@@ -41,8 +41,10 @@ func (d *deployment) decap(ctx context.Context) (string, error) {
 func (d *deployment) decapReal(r *topology.Node) (string, error) {
 	ns := d.ns[r.Name]
 	up := r.Uplink()
-	if ok, err := ns.LinkExists(ipipDevice); err != nil || ok {
-		return "ipip (kernel device " + ipipDevice + ")", err
+	if ok, err := ns.LinkExists(ipipDevice); err != nil {
+		return "", err
+	} else if ok {
+		return ipipDecap, nil
 	}
 	prog, att, err := attached(ns, up.Name, decapProg)
 	if err != nil {
@@ -50,17 +52,19 @@ func (d *deployment) decapReal(r *topology.Node) (string, error) {
 	}
 	if prog != nil {
 		prog.Close()
-		return xdpDecapMode(att.Mode, up), nil
+		return xdpDecap(att.Mode, up.Name), nil
 	}
+	why := ""
 	if r.Decap != topology.DecapXDP {
 		err := ns.AddIPIPDevice(ipipDevice)
 		if err == nil {
 			d.change("decap", "created "+ipipDevice+" on "+r.Name)
-			return "ipip (kernel device " + ipipDevice + ")", nil
+			return ipipDecap, nil
 		}
 		if r.Decap == topology.DecapIPIP || !errors.Is(err, netconf.ErrNotSupported) {
 			return "", err
 		}
+		why = "; kernel has no ipip"
 	}
 	var dsts []netip.Addr
 	for _, i := range r.Interfaces {
@@ -78,9 +82,12 @@ func (d *deployment) decapReal(r *topology.Node) (string, error) {
 		return "", err
 	}
 	d.change("decap", fmt.Sprintf("attached %s to %s in %s mode", decapProg, up, mode))
-	return xdpDecapMode(mode, up), nil
+	return xdpDecap(mode, up.Name) + why, nil
 }
 
-func xdpDecapMode(mode netconf.XDPMode, up *topology.Interface) string {
-	return fmt.Sprintf("xdp (%s on %s; kernel has no ipip)", mode, up.Name)
+// How a real decapsulates, as summaries and inspect describe it.
+const ipipDecap = "ipip (kernel device " + ipipDevice + ")"
+
+func xdpDecap(mode netconf.XDPMode, ifname string) string {
+	return fmt.Sprintf("xdp (%s on %s)", mode, ifname)
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"sync"
+	"time"
 
 	"github.com/dsrlab/dsrlab/internal/runtime"
 )
@@ -14,7 +15,11 @@ import (
 // not, and the lab's recorded state. Nothing else needs removing: veths and
 // XDP programs live only in the containers' network namespaces and vanish
 // with them. Down of a lab that is not up is not an error.
-func Down(ctx context.Context, rt runtime.Runtime, name string, rep Reporter) ([]string, error) {
+func Down(ctx context.Context, rt runtime.Runtime, name string, rep Reporter) (removed []string, err error) {
+	start := time.Now()
+	defer func() {
+		rep.Step("down", time.Since(start), fmt.Sprintf("%d containers removed", len(removed)), err)
+	}()
 	if err := rt.Ping(ctx); err != nil {
 		return nil, err
 	}
@@ -28,7 +33,6 @@ func Down(ctx context.Context, rt runtime.Runtime, name string, rep Reporter) ([
 		wg.Go(func() { errs[i] = rt.Remove(ctx, c.ID) })
 	}
 	wg.Wait()
-	var removed []string
 	for i, c := range list {
 		if errs[i] == nil {
 			removed = append(removed, c.Name)

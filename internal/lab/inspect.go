@@ -140,7 +140,7 @@ func inspectNode(ctx context.Context, rt runtime.Runtime, c runtime.Container) (
 				}
 			}
 		case i.Name == ipipDevice:
-			nr.Decap = "ipip (kernel device " + ipipDevice + ")"
+			nr.Decap = ipipDecap
 		case i.XDP.ProgID != 0:
 			if err := describeProgram(nr, ns, i); err != nil {
 				return nil, err
@@ -152,12 +152,7 @@ func inspectNode(ctx context.Context, rt runtime.Runtime, c runtime.Container) (
 
 // describeProgram recognises dsrlab's programs on an interface by name.
 func describeProgram(nr *NodeReport, ns *netconf.Namespace, i netconf.Interface) error {
-	if prog, _, err := attached(ns, i.Name, balancerProg); err == nil && prog != nil {
-		defer prog.Close()
-		lb, err := bpf.OpenBalancer(prog)
-		if err != nil {
-			return err
-		}
+	if lb, _, err := openBalancer(ns, i.Name); err == nil && lb != nil {
 		defer lb.Close()
 		vips, err := lb.VIPs()
 		if err != nil {
@@ -173,7 +168,7 @@ func describeProgram(nr *NodeReport, ns *netconf.Namespace, i netconf.Interface)
 	}
 	if prog, _, err := attached(ns, i.Name, decapProg); err == nil && prog != nil {
 		prog.Close()
-		nr.Decap = fmt.Sprintf("xdp (%s on %s)", i.XDP.Mode, i.Name)
+		nr.Decap = xdpDecap(i.XDP.Mode, i.Name)
 	}
 	return nil
 }

@@ -73,9 +73,14 @@ func (r textReporter) Detail(step, msg string) {
 
 func (r textReporter) Note(msg string) { fmt.Fprintf(r.w, "  %s\n", msg) }
 
-// JSONReporter writes one JSON object per event, for CI logs.
-func JSONReporter(w io.Writer) Reporter {
-	return jsonReporter{slog.New(slog.NewJSONHandler(w, nil))}
+// JSONReporter writes one JSON object per event, for CI logs; verbose
+// adds the actions inside each step.
+func JSONReporter(w io.Writer, verbose bool) Reporter {
+	level := slog.LevelInfo
+	if verbose {
+		level = slog.LevelDebug
+	}
+	return jsonReporter{slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level}))}
 }
 
 type jsonReporter struct{ l *slog.Logger }

@@ -43,6 +43,9 @@ func SetRealWeight(t *topology.Topology, v *topology.VIP, node string, weight ui
 	if n == nil || n.Kind != topology.KindReal {
 		return fmt.Errorf("lab %q has no real node %q (reals: %s)", t.Name, node, strings.Join(realNames(t), ", "))
 	}
+	if up := n.Uplink(); up == nil || !up.Addr.IsValid() {
+		return fmt.Errorf("real %s has no addressed link to a router: the balancer could not reach it", node)
+	}
 	if weight > topology.MaxWeight {
 		return fmt.Errorf("weight %d: at most %d", weight, topology.MaxWeight)
 	}
@@ -145,17 +148,12 @@ func balancerStats(ctx context.Context, rt runtime.Runtime, k *topology.Node) (b
 		return bpf.Stats{}, err
 	}
 	defer ns.Close()
-	prog, _, err := attached(ns, k.Uplink().Name, balancerProg)
+	lb, _, err := openBalancer(ns, k.Uplink().Name)
 	if err != nil {
 		return bpf.Stats{}, err
 	}
-	if prog == nil {
+	if lb == nil {
 		return bpf.Stats{}, fmt.Errorf("no XDP balancer attached to %s; `dsrlab up` attaches it", k.Uplink())
-	}
-	defer prog.Close()
-	lb, err := bpf.OpenBalancer(prog)
-	if err != nil {
-		return bpf.Stats{}, err
 	}
 	defer lb.Close()
 	return lb.Stats()
@@ -163,7 +161,14 @@ func balancerStats(ctx context.Context, rt runtime.Runtime, k *topology.Node) (b
 
 // nodeNamespace opens the network namespace of a node's running container.
 func nodeNamespace(ctx context.Context, rt runtime.Runtime, n *topology.Node) (*netconf.Namespace, error) {
-	c, err := rt.Inspect(ctx, n.ContainerName)
+	return openNamespace(ctx, rt, n, n.ContainerName)
+}
+
+// openNamespace opens a container's network namespace through its init's
+// PID, inspecting the container right before: a PID read earlier could
+// have been reused by another process since.
+func openNamespace(ctx context.Context, rt runtime.Runtime, n *topology.Node, container string) (*netconf.Namespace, error) {
+	c, err := rt.Inspect(ctx, container)
 	if err != nil {
 		return nil, fmt.Errorf("node %s: %w", n.Name, err)
 	}

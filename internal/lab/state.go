@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"syscall"
 
 	"github.com/dsrlab/dsrlab/topology"
 )
@@ -24,26 +25,47 @@ func stateFile(lab string) string {
 	return filepath.Join(stateRoot(), lab, "topology.yaml")
 }
 
-// saveState records the resolved topology; it reports whether the lab had
-// no state before, i.e. whether a rollback should remove it again.
-func saveState(t *topology.Topology) (bool, error) {
-	_, statErr := os.Stat(stateFile(t.Name))
-	fresh := errors.Is(statErr, os.ErrNotExist)
+// saveState records the resolved topology, replacing the record in one
+// rename so a crash leaves the old record or the new one.
+func saveState(t *topology.Topology) error {
 	data, err := t.Resolved()
 	if err != nil {
-		return false, err
+		return err
 	}
 	if err := os.MkdirAll(filepath.Dir(stateFile(t.Name)), 0o755); err != nil {
-		return false, fmt.Errorf("state: %w", err)
+		return fmt.Errorf("state: %w", err)
 	}
 	tmp := stateFile(t.Name) + ".tmp"
 	if err := os.WriteFile(tmp, data, 0o644); err != nil {
-		return false, fmt.Errorf("state: %w", err)
+		return fmt.Errorf("state: %w", err)
 	}
 	if err := os.Rename(tmp, stateFile(t.Name)); err != nil {
-		return false, fmt.Errorf("state: %w", err)
+		return fmt.Errorf("state: %w", err)
 	}
-	return fresh, nil
+	return nil
+}
+
+// Lock takes the lab's lock for as long as the returned function is not
+// called: two dsrlab processes changing one lab (its containers, its
+// balancer's maps) at once would undo each other's work. It fails at once,
+// naming the lab, if another process holds it.
+func Lock(lab string) (unlock func(), err error) {
+	if err := os.MkdirAll(stateRoot(), 0o755); err != nil {
+		return nil, fmt.Errorf("state: %w", err)
+	}
+	// The lock file sits beside the lab's directory, which down removes.
+	f, err := os.OpenFile(filepath.Join(stateRoot(), "."+lab+".lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("lock lab %q: %w", lab, err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, fmt.Errorf("another dsrlab process is working on lab %q; wait for it to finish", lab)
+		}
+		return nil, fmt.Errorf("lock lab %q: %w", lab, err)
+	}
+	return func() { f.Close() }, nil
 }
 
 // LoadState returns the topology a running lab was brought up from, or
@@ -96,7 +118,7 @@ func wiring(t *topology.Topology) []string {
 		}
 	}
 	for _, v := range t.VIPs {
-		lines = append(lines, fmt.Sprintf("vip %s mode=%s lb=%s", v, v.Mode, v.LB.Name))
+		lines = append(lines, fmt.Sprintf("vip %s mode=%s service=%s lb=%s", v, v.Mode, v.Service, v.LB.Name))
 	}
 	return lines
 }

@@ -37,10 +37,11 @@ func Up(ctx context.Context, rt runtime.Runtime, topo *topology.Topology, rep Re
 	}
 	d := &deployment{
 		topo: topo, rt: rt, rep: rep, fault: flt,
-		containers: map[string]*runtime.Container{},
-		created:    map[string]bool{},
-		ns:         map[string]*netconf.Namespace{},
-		sum:        &Summary{Lab: topo.Name, XDP: map[string]string{}, NAT: map[string]string{}, Decap: map[string]string{}},
+		containers:  map[string]*runtime.Container{},
+		created:     map[string]bool{},
+		preexisting: map[string]bool{},
+		ns:          map[string]*netconf.Namespace{},
+		sum:         &Summary{Lab: topo.Name, XDP: map[string]string{}, NAT: map[string]string{}, Decap: map[string]string{}},
 	}
 	defer d.closeNamespaces()
 	defer func() {
@@ -57,10 +58,13 @@ func Up(ctx context.Context, rt runtime.Runtime, topo *topology.Topology, rep Re
 		{"containers", d.startContainers},
 		{"links", d.createLinks},
 		{"addressing", d.address},
-		{"xdp", d.loadBalancers},
-		{"nat", d.natBalancers},
+		// Reals are made ready (decap, services) before any balancer sends
+		// them traffic, so a real added to a running lab never receives a
+		// flow it cannot take.
 		{"decap", d.decap},
 		{"services", d.services},
+		{"xdp", d.loadBalancers},
+		{"nat", d.natBalancers},
 	}
 
 	for _, s := range steps {
@@ -79,6 +83,11 @@ func Up(ctx context.Context, rt runtime.Runtime, topo *topology.Topology, rep Re
 			return nil, fmt.Errorf("%s: %w", s.name, err)
 		}
 	}
+	// Recorded only now: a failed run leaves the previous record, which
+	// still describes what the lab was built from.
+	if err := saveState(d.topo); err != nil {
+		return nil, err
+	}
 	d.sum.Elapsed = time.Since(start)
 	return d.sum, nil
 }
@@ -89,14 +98,14 @@ type deployment struct {
 	rep   Reporter
 	fault fault
 
-	mu         sync.Mutex // guards containers and created while nodes start in parallel
-	changeMu   sync.Mutex // guards sum.Changes and the reporter
-	containers map[string]*runtime.Container
-	created    map[string]bool // nodes whose container this run created
-	started    []string        // containers this run created or restarted
-	newState   bool            // this run recorded the lab's state
-	ns         map[string]*netconf.Namespace
-	sum        *Summary
+	mu          sync.Mutex // guards containers and created while nodes start in parallel
+	changeMu    sync.Mutex // guards sum.Changes and the reporter
+	containers  map[string]*runtime.Container
+	created     map[string]bool // nodes whose container this run created
+	started     []string        // containers this run created or restarted
+	preexisting map[string]bool // IDs of the lab's containers before this run
+	ns          map[string]*netconf.Namespace
+	sum         *Summary
 }
 
 // change counts and reports one thing Up did; steps call it from parallel
@@ -147,15 +156,13 @@ func (d *deployment) preflight(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	for _, c := range running {
+		d.preexisting[c.ID] = true
+	}
 	if len(running) > 0 {
 		if err := d.sameWiring(running); err != nil {
 			return "", err
 		}
-	}
-	if d.newState, err = saveState(d.topo); err != nil {
-		return "", err
-	}
-	if len(running) > 0 {
 		return fmt.Sprintf("lab is up (%d containers): reconciling", len(running)), nil
 	}
 	return "docker engine up, names free", nil
@@ -245,7 +252,7 @@ func (d *deployment) startContainers(ctx context.Context) (string, error) {
 		return "", err
 	}
 	for _, n := range d.topo.Nodes {
-		ns, err := netconf.FromPID(d.containers[n.Name].PID, n.Name)
+		ns, err := openNamespace(ctx, d.rt, n, d.containers[n.Name].ID)
 		if err != nil {
 			return "", err
 		}
@@ -304,19 +311,25 @@ func (d *deployment) closeNamespaces() {
 	}
 }
 
-// rollback removes every container this run created, and the lab's state
-// if this run recorded it. The containers' network namespaces go with them,
-// and with those the veths and XDP programs: no kernel object is created
-// outside a container's namespace. A lab that was already up before this
-// run keeps what it had.
+// rollback removes every container of the lab that was not there before
+// this run: the ones it created, and one whose create the engine finished
+// after this run gave up on it (Ctrl-C mid-request). Their network
+// namespaces go with them, and with those the veths and XDP programs: no
+// kernel object is created outside a container's namespace. Containers
+// that were up before keep what they had.
 func (d *deployment) rollback() {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	d.mu.Lock()
-	defer d.mu.Unlock()
+	list, err := d.rt.List(ctx, map[string]string{LabelLab: d.topo.Name})
+	if err != nil {
+		d.rep.Note("rollback: " + err.Error())
+		return
+	}
 	var names []string
-	for node := range d.created {
-		c := d.containers[node]
+	for _, c := range list {
+		if d.preexisting[c.ID] {
+			continue
+		}
 		if err := d.rt.Remove(ctx, c.ID); err != nil {
 			d.rep.Note("rollback: " + err.Error())
 			continue
@@ -324,11 +337,6 @@ func (d *deployment) rollback() {
 		names = append(names, c.Name)
 	}
 	sort.Strings(names)
-	if d.newState {
-		if err := removeState(d.topo.Name); err != nil {
-			d.rep.Note("rollback: " + err.Error())
-		}
-	}
 	if len(names) > 0 {
 		d.rep.Note("Rolled back: removed " + strings.Join(names, ", "))
 	}

@@ -46,23 +46,18 @@ func (d *deployment) loadBalancers(ctx context.Context) (string, error) {
 func (d *deployment) balancer(k *topology.Node, vips []*topology.VIP) (netconf.XDPMode, string, error) {
 	up := k.Uplink()
 	ns := d.ns[k.Name]
-	prog, att, err := attached(ns, up.Name, balancerProg)
+	running, att, err := openBalancer(ns, up.Name)
 	if err != nil {
 		return 0, "", err
 	}
-	if prog != nil {
-		defer prog.Close()
-		lb, err := bpf.OpenBalancer(prog)
-		if err != nil {
-			return 0, "", err
-		}
-		defer lb.Close()
-		changed, err := d.programVIPs(lb, up, vips)
+	if running != nil {
+		defer running.Close()
+		changed, err := d.programVIPs(running, up, vips)
 		if err != nil {
 			return 0, "", err
 		}
 		if att.Mode == netconf.XDPNative {
-			if err := d.ensurePeerStub(up.Peer); err != nil {
+			if _, err := d.ensurePeerStub(up.Peer); err != nil {
 				return 0, "", err
 			}
 		}
@@ -156,6 +151,18 @@ func bpfVIP(v *topology.VIP) bpf.VIP {
 	return bpf.VIP{Addr: v.Address, Port: v.Port, Proto: proto}
 }
 
+// openBalancer opens the maps of the balancer attached to an interface,
+// through the program itself (no pins); nil if nothing is attached.
+func openBalancer(ns *netconf.Namespace, ifname string) (*bpf.Balancer, netconf.XDPAttachment, error) {
+	prog, att, err := attached(ns, ifname, balancerProg)
+	if err != nil || prog == nil {
+		return nil, att, err
+	}
+	defer prog.Close() // the Balancer holds its own reference
+	lb, err := bpf.OpenBalancer(prog)
+	return lb, att, err
+}
+
 // attached returns the program attached to an interface if it is ours
 // (named want), nil if nothing is attached, and an error if something else
 // is: dsrlab does not replace programs it did not put there.
@@ -187,13 +194,15 @@ func attached(ns *netconf.Namespace, ifname, want string) (*ebpf.Program, netcon
 func (d *deployment) attach(i *topology.Interface, fd int, want topology.XDPMode, transmits bool) (netconf.XDPMode, error) {
 	ns := d.ns[i.Node.Name]
 	tryNative := func() error {
+		stubbed := false
 		if transmits {
-			if err := d.ensurePeerStub(i.Peer); err != nil {
+			var err error
+			if stubbed, err = d.ensurePeerStub(i.Peer); err != nil {
 				return err
 			}
 		}
 		if err := ns.AttachXDP(i.Name, fd, netconf.XDPNative); err != nil {
-			if transmits {
+			if stubbed { // only what this call attached is taken back
 				_ = d.ns[i.Peer.Node.Name].DetachXDP(i.Peer.Name, netconf.XDPNative)
 			}
 			return err
@@ -214,20 +223,28 @@ func (d *deployment) attach(i *topology.Interface, fd int, want topology.XDPMode
 	return netconf.XDPGeneric, ns.AttachXDP(i.Name, fd, netconf.XDPGeneric)
 }
 
-func (d *deployment) ensurePeerStub(peer *topology.Interface) error {
+// ensurePeerStub makes sure the peer runs some native-mode XDP program
+// (any will do: what matters is that the veth can take XDP frames), and
+// reports whether it attached the stub itself.
+func (d *deployment) ensurePeerStub(peer *topology.Interface) (bool, error) {
 	ns := d.ns[peer.Node.Name]
 	att, err := ns.XDP(peer.Name)
-	if err != nil || att.ProgID != 0 {
-		return err
+	switch {
+	case err != nil:
+		return false, err
+	case att.Mode == netconf.XDPNative:
+		return false, nil
+	case att.ProgID != 0:
+		return false, fmt.Errorf("%s has a %s-mode XDP program (%d); native XDP_TX into it needs a native one", peer, att.Mode, att.ProgID)
 	}
 	stub, err := bpf.LoadPass()
 	if err != nil {
-		return err
+		return false, err
 	}
 	defer stub.Close()
 	if err := ns.AttachXDP(peer.Name, stub.FD(), netconf.XDPNative); err != nil {
-		return err
+		return false, err
 	}
 	d.change("xdp", "attached XDP_PASS stub to "+peer.String())
-	return nil
+	return true, nil
 }

@@ -88,24 +88,14 @@ func (n *Namespace) ConfigureInterface(name string, addr netip.Prefix) error {
 
 // DisableTxChecksum turns off every tx-checksum-* feature of an interface.
 func (n *Namespace) DisableTxChecksum(name string) error {
-	return n.Do(func() error {
-		et, err := ethtool.NewEthtool()
-		if err != nil {
-			return fmt.Errorf("%s: ethtool socket: %w", n.name, err)
-		}
-		defer et.Close()
-		features, err := et.Features(name)
-		if err != nil {
-			return fmt.Errorf("%s: ethtool features of %s: %w", n.name, name, err)
+	return n.withEthtool(func(et *ethtool.Ethtool) error {
+		on, err := txChecksumFeatures(et, name)
+		if err != nil || len(on) == 0 {
+			return err
 		}
 		off := map[string]bool{}
-		for f, on := range features {
-			if on && strings.HasPrefix(f, "tx-checksum-") {
-				off[f] = false
-			}
-		}
-		if len(off) == 0 {
-			return nil
+		for _, f := range on {
+			off[f] = false
 		}
 		if err := et.Change(name, off); err != nil {
 			return fmt.Errorf("%s: turn tx checksum offload off on %s: %w", n.name, name, err)
@@ -116,23 +106,39 @@ func (n *Namespace) DisableTxChecksum(name string) error {
 
 // TxChecksumOn reports whether any tx-checksum-* feature is still on.
 func (n *Namespace) TxChecksumOn(name string) (bool, error) {
-	on := false
-	err := n.Do(func() error {
+	var on []string
+	err := n.withEthtool(func(et *ethtool.Ethtool) (err error) {
+		on, err = txChecksumFeatures(et, name)
+		return err
+	})
+	return len(on) > 0, err
+}
+
+// withEthtool runs fn with an ethtool ioctl socket that belongs to the
+// namespace, so interface names resolve there.
+func (n *Namespace) withEthtool(fn func(*ethtool.Ethtool) error) error {
+	return n.Do(func() error {
 		et, err := ethtool.NewEthtool()
 		if err != nil {
-			return err
+			return fmt.Errorf("%s: ethtool socket: %w", n.name, err)
 		}
 		defer et.Close()
-		features, err := et.Features(name)
-		if err != nil {
-			return err
-		}
-		for f, v := range features {
-			on = on || (v && strings.HasPrefix(f, "tx-checksum-"))
-		}
-		return nil
+		return fn(et)
 	})
-	return on, err
+}
+
+func txChecksumFeatures(et *ethtool.Ethtool, name string) ([]string, error) {
+	features, err := et.Features(name)
+	if err != nil {
+		return nil, fmt.Errorf("ethtool features of %s: %w", name, err)
+	}
+	var on []string
+	for f, enabled := range features {
+		if enabled && strings.HasPrefix(f, "tx-checksum-") {
+			on = append(on, f)
+		}
+	}
+	return on, nil
 }
 
 // SetRoute adds or replaces a route; a zero-length dst is the default route.

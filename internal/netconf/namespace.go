@@ -28,16 +28,18 @@ func FromPID(pid int, name string) (*Namespace, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: open netns of pid %d: %w", name, pid, err)
 	}
-	return fromHandle(ns, name)
-}
-
-// FromPath opens a namespace bind-mounted at path (e.g. /var/run/netns/x).
-func FromPath(path string) (*Namespace, error) {
-	ns, err := netns.GetFromPath(path)
-	if err != nil {
-		return nil, fmt.Errorf("open netns %s: %w", path, err)
+	// Configuring "a container" that turns out to be the host (a PID that
+	// was reused, a container sharing the host's network) would rewrite the
+	// host's own interfaces and routes.
+	if self, err := netns.Get(); err == nil {
+		same := ns.Equal(self)
+		self.Close()
+		if same {
+			ns.Close()
+			return nil, fmt.Errorf("%s: pid %d is in dsrlab's own network namespace, not a container's", name, pid)
+		}
 	}
-	return fromHandle(ns, path)
+	return fromHandle(ns, name)
 }
 
 func fromHandle(ns netns.NsHandle, name string) (*Namespace, error) {
@@ -48,12 +50,6 @@ func fromHandle(ns netns.NsHandle, name string) (*Namespace, error) {
 	}
 	return &Namespace{name: name, ns: ns, h: h}, nil
 }
-
-// Name is the label the namespace was opened with.
-func (n *Namespace) Name() string { return n.name }
-
-// Handle is a netlink handle bound to the namespace.
-func (n *Namespace) Handle() *netlink.Handle { return n.h }
 
 // Close releases the handle; the namespace itself lives on.
 func (n *Namespace) Close() {

@@ -17,16 +17,19 @@ func New(t testing.TB) netns.NsHandle {
 	t.Helper()
 	requireRoot(t)
 	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
 	orig := current(t)
 	defer orig.Close()
 	ns, err := netns.New() // unshare: this thread is now inside it
 	if err != nil {
+		runtime.UnlockOSThread()
 		t.Fatalf("new network namespace: %v", err)
 	}
 	if err := netns.Set(orig); err != nil {
+		// The thread stays locked: Go discards it with the goroutine
+		// rather than reuse it in the wrong namespace.
 		t.Fatalf("restore network namespace: %v", err)
 	}
+	runtime.UnlockOSThread()
 	t.Cleanup(func() { ns.Close() })
 	return ns
 }

@@ -163,6 +163,9 @@ func (d *Docker) Exec(ctx context.Context, id string, cmd []string, stdio runtim
 		return -1, fmt.Errorf("exec %q: attach: %w", cmd, err)
 	}
 	defer att.Close()
+	// The hijacked stream does not watch ctx: closing it is what ends a
+	// command that hangs when the caller gives up (Ctrl-C during up).
+	defer context.AfterFunc(ctx, att.Close)()
 	if stdio.Stdin != nil {
 		go func() {
 			io.Copy(att.Conn, stdio.Stdin)
