@@ -47,36 +47,29 @@ func realOp(out *output, use, short string, change func(*topology.Topology, *top
 		Args:    cobra.ExactArgs(2),
 		PreRunE: requireRoot(rootForNamespaces),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			rt, err := docker.New()
-			if err != nil {
-				return err
-			}
-			defer rt.Close()
 			sel := labSelector{name: name}
-			topo, err := sel.topology(cmd.Context(), rt)
-			if err != nil {
-				return err
-			}
-			unlock, err := lab.Lock(topo.Name)
-			if err != nil {
-				return err
-			}
-			defer unlock()
-			v, err := lab.FindVIP(topo, args[0])
-			if err != nil {
-				return err
-			}
-			if err := change(topo, v, args[1]); err != nil {
-				return err
-			}
-			// Up applies the difference: maps for the balancer, and the VIP,
-			// decapsulation and echo service on a real that is new to v.
-			sum, err := lab.Up(cmd.Context(), rt, topo, out.reporter(cmd))
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "VIP %s reals: %s (%d changes)\n", v, realsString(v), sum.Changes)
-			return nil
+			return sel.withTopology(cmd.Context(), func(rt *docker.Docker, topo *topology.Topology) error {
+				unlock, err := lab.Lock(topo.Name)
+				if err != nil {
+					return err
+				}
+				defer unlock()
+				v, err := lab.FindVIP(topo, args[0])
+				if err != nil {
+					return err
+				}
+				if err := change(topo, v, args[1]); err != nil {
+					return err
+				}
+				// Up applies the difference: maps for the balancer, and the
+				// VIP, decapsulation and echo service on a real new to v.
+				sum, err := lab.Up(cmd.Context(), rt, topo, out.reporter(cmd))
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "VIP %s reals: %s (%d changes)\n", v, realsString(v), sum.Changes)
+				return nil
+			})
 		},
 	}
 	cmd.Flags().StringVar(&name, "name", "", "name of the lab (default: the only lab that is up)")

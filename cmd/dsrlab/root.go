@@ -12,6 +12,7 @@ import (
 
 	"github.com/dsrlab/dsrlab/internal/lab"
 	"github.com/dsrlab/dsrlab/internal/runtime"
+	"github.com/dsrlab/dsrlab/internal/runtime/docker"
 	"github.com/dsrlab/dsrlab/labs"
 	"github.com/dsrlab/dsrlab/topology"
 )
@@ -129,6 +130,21 @@ func (s *labSelector) topology(ctx context.Context, rt runtime.Runtime) (*topolo
 		return nil, err
 	}
 	return lab.LoadState(name)
+}
+
+// withTopology connects to the Docker engine and loads the selected lab's
+// topology, for commands that act on a running lab.
+func (s *labSelector) withTopology(ctx context.Context, fn func(*docker.Docker, *topology.Topology) error) error {
+	rt, err := docker.New()
+	if err != nil {
+		return err
+	}
+	defer rt.Close()
+	topo, err := s.topology(ctx, rt)
+	if err != nil {
+		return err
+	}
+	return fn(rt, topo)
 }
 
 // nameInFile reads only the name from a topology file. Down must work when

@@ -8,6 +8,7 @@ import (
 
 	"github.com/dsrlab/dsrlab/internal/lab"
 	"github.com/dsrlab/dsrlab/internal/runtime/docker"
+	"github.com/dsrlab/dsrlab/topology"
 )
 
 func newStatsCmd() *cobra.Command {
@@ -24,16 +25,11 @@ func newStatsCmd() *cobra.Command {
 			if err := format.check(); err != nil {
 				return err
 			}
-			rt, err := docker.New()
-			if err != nil {
+			var stats []lab.BalancerStats
+			err := sel.withTopology(cmd.Context(), func(rt *docker.Docker, topo *topology.Topology) (err error) {
+				stats, err = lab.Stats(cmd.Context(), rt, topo)
 				return err
-			}
-			defer rt.Close()
-			topo, err := sel.topology(cmd.Context(), rt)
-			if err != nil {
-				return err
-			}
-			stats, err := lab.Stats(cmd.Context(), rt, topo)
+			})
 			if err != nil {
 				return err
 			}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/dsrlab/dsrlab/internal/lab"
 	"github.com/dsrlab/dsrlab/internal/runtime/docker"
+	"github.com/dsrlab/dsrlab/topology"
 )
 
 func newVerifyCmd() *cobra.Command {
@@ -26,16 +27,11 @@ func newVerifyCmd() *cobra.Command {
 			if err := format.check(); err != nil {
 				return err
 			}
-			rt, err := docker.New()
-			if err != nil {
+			var checks []lab.Check
+			err := sel.withTopology(cmd.Context(), func(rt *docker.Docker, topo *topology.Topology) (err error) {
+				checks, err = lab.Verify(cmd.Context(), rt, topo)
 				return err
-			}
-			defer rt.Close()
-			topo, err := sel.topology(cmd.Context(), rt)
-			if err != nil {
-				return err
-			}
-			checks, err := lab.Verify(cmd.Context(), rt, topo)
+			})
 			if err != nil {
 				return err
 			}
