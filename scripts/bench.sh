@@ -13,6 +13,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${DURATION:-5}   # seconds per iperf3 run
+ROUNDS=${ROUNDS:-3}       # iperf3 runs per path; the median is reported
 CONNS=${CONNS:-3000}      # short connections per rate measurement
 OUT=${OUT:-docs/BENCHMARKS.md}
 dsrlab=bin/dsrlab
@@ -64,14 +65,16 @@ conn_rate() { # CLIENT TARGET -> connections/s, or "failed" if any connection fa
   out=$(docker exec "$1" dsrlab load --target "$2" --short "$CONNS" --concurrency 16) || { echo failed; return; }
   sed -n 's/.*failed 0, \([0-9]*\) conn\/s.*/\1/p' <<<"$out"
 }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
+ratio() { awk -v a="${1%% *}" -v b="${2%% *}" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
 
 declare -A gp rate echo_pkts dl_pkts
 measure() { # NAME LABFILE PREFIX TARGET
   local name=$1 file=$2 p=$3 target=$4
   "$dsrlab" up -q -t "$file" >/dev/null
   iperf_server "${p}real"
-  gp[$name]=$(goodput "${p}client" "$target" -t "$DURATION")
+  local runs=()
+  for _ in $(seq "$ROUNDS"); do runs+=("$(goodput "${p}client" "$target" -t "$DURATION")"); done
+  gp[$name]=$(printf '%s\n' "${runs[@]}" | sort -n | awk '{ v[NR] = $1 } END { printf "%s (%s-%s)", v[int((NR + 1) / 2)], v[1], v[NR] }')
   if [[ $name != direct ]]; then
     local before
     before=$(lb_packets "${p}katran")
@@ -91,7 +94,7 @@ measure() { # NAME LABFILE PREFIX TARGET
   "$dsrlab" down -q -t "$file" >/dev/null
 }
 
-echo "bench: goodput, connection rate and load-balancer packets (${DURATION}s per iperf3 run)"
+echo "bench: goodput, connection rate and load-balancer packets (${ROUNDS}x${DURATION}s iperf3 per path)"
 measure direct "$work/native.yaml" "" 10.111.222.11
 measure dsr-native "$work/native.yaml" "" 192.168.10.1
 measure dsr-generic "$work/generic.yaml" "" 192.168.10.1
@@ -152,14 +155,14 @@ machine is shared and noisy, so read the ratios, not the absolute numbers.
 
 ## Goodput and connection rate (reference lab, client -> server)
 
-| path | TCP goodput (Mbit/s) | ratio to direct | short connections/s | ratio to direct |
+| path | TCP goodput, Mbit/s: median (min-max) | ratio to direct | short connections/s | ratio to direct |
 |---|---|---|---|---|
 | direct routing to the real (no load balancer) | ${gp[direct]} | 1.00 | ${rate[direct]} | 1.00 |
 | DSR, native XDP | ${gp[dsr-native]} | $(ratio "${gp[dsr-native]}" "${gp[direct]}") | ${rate[dsr-native]} | $(ratio "${rate[dsr-native]}" "${rate[direct]}") |
 | DSR, generic XDP | ${gp[dsr-generic]} | $(ratio "${gp[dsr-generic]}" "${gp[direct]}") | ${rate[dsr-generic]} | $(ratio "${rate[dsr-generic]}" "${rate[direct]}") |
 | NAT load balancer (nftables DNAT+SNAT) | ${gp[nat]} | $(ratio "${gp[nat]}" "${gp[direct]}") | ${rate[nat]} | $(ratio "${rate[nat]}" "${rate[direct]}") |
 
-iperf3 for ${DURATION}s per path; connections: ${CONNS} short connections (connect, one line,
+iperf3: ${ROUNDS} runs of ${DURATION}s per path, median compared; connections: ${CONNS} short connections (connect, one line,
 answer, close), 16 at a time, from \`dsrlab load\` inside the client.
 
 ## What the load balancer carries
