@@ -253,7 +253,7 @@ func TestFailedUpRollsBack(t *testing.T) {
 	if err == nil {
 		t.Fatal("up succeeded although an exec command fails")
 	}
-	for _, want := range []string{"services", "node client", "exited 3", "Rolled back"} {
+	for _, want := range []string{"exec: node client", "exited 3", "Rolled back"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output does not mention %q", want)
 		}

@@ -67,6 +67,8 @@ func TestFaultAtEveryStepLeavesNothing(t *testing.T) {
 		{"xdp", "xdp"},
 		{"decap", "decap"},
 		{"services", "services"},
+		{"nat", "nat"},
+		{"exec", "exec"},
 	}
 	for _, f := range faults {
 		t.Run(f.spec, func(t *testing.T) {

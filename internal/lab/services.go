@@ -23,9 +23,7 @@ const (
 	serviceWorkers = 8
 )
 
-// services starts the echo service wherever it does not answer, and runs
-// the exec commands of the nodes this run created (they are not assumed to
-// be safe to run twice).
+// services starts the echo service wherever it does not answer.
 func (d *deployment) services(ctx context.Context) (string, error) {
 	type echoJob struct {
 		real *topology.Node
@@ -62,28 +60,7 @@ func (d *deployment) services(ctx context.Context) (string, error) {
 			running++
 		}
 	}
-	execs := 0
-	for _, n := range d.topo.Nodes {
-		if !d.created[n.Name] {
-			continue
-		}
-		for _, cmd := range n.Exec {
-			var out strings.Builder
-			code, err := d.rt.Exec(ctx, d.containers[n.Name].ID, []string{"/bin/sh", "-c", cmd}, runtime.ExecIO{Stdout: &out, Stderr: &out})
-			if err != nil {
-				return "", fmt.Errorf("node %s: exec %q: %w", n.Name, cmd, err)
-			}
-			if code != 0 {
-				return "", fmt.Errorf("node %s: exec %q exited %d: %s", n.Name, cmd, code, strings.TrimSpace(out.String()))
-			}
-			execs++
-		}
-	}
-	report := fmt.Sprintf("echo: %d started, %d already answering", len(jobs)-running, running)
-	if execs > 0 {
-		report += fmt.Sprintf("; %d exec commands", execs)
-	}
-	return report, nil
+	return fmt.Sprintf("echo: %d started, %d already answering", len(jobs)-running, running), nil
 }
 
 // ensureEcho reports true if the service already answered; otherwise it
@@ -150,4 +127,28 @@ func probe(ns *netconf.Namespace, proto topology.Proto, at netip.AddrPort) error
 	buf := make([]byte, 256)
 	_, err = c.Read(buf)
 	return err
+}
+
+// execs runs the exec commands of the nodes this run created, last, when
+// the whole data path works. They run once: they are not assumed to be
+// safe to run twice.
+func (d *deployment) execs(ctx context.Context) (string, error) {
+	execs := 0
+	for _, n := range d.topo.Nodes {
+		if !d.created[n.Name] {
+			continue
+		}
+		for _, cmd := range n.Exec {
+			var out strings.Builder
+			code, err := d.rt.Exec(ctx, d.containers[n.Name].ID, []string{"/bin/sh", "-c", cmd}, runtime.ExecIO{Stdout: &out, Stderr: &out})
+			if err != nil {
+				return "", fmt.Errorf("node %s: exec %q: %w", n.Name, cmd, err)
+			}
+			if code != 0 {
+				return "", fmt.Errorf("node %s: exec %q exited %d: %s", n.Name, cmd, code, strings.TrimSpace(out.String()))
+			}
+			execs++
+		}
+	}
+	return fmt.Sprintf("%d commands", execs), nil
 }

@@ -65,6 +65,7 @@ func Up(ctx context.Context, rt runtime.Runtime, topo *topology.Topology, rep Re
 		{"services", d.services},
 		{"xdp", d.loadBalancers},
 		{"nat", d.natBalancers},
+		{"exec", d.execs},
 	}
 
 	for _, s := range steps {
