@@ -13,7 +13,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${DURATION:-5}   # seconds per iperf3 run
-ROUNDS=${ROUNDS:-3}       # iperf3 runs per path; the median is reported
+ROUNDS=${ROUNDS:-3}       # rounds over all paths; medians are reported
 CONNS=${CONNS:-3000}      # short connections per rate measurement
 OUT=${OUT:-docs/BENCHMARKS.md}
 dsrlab=bin/dsrlab
@@ -23,22 +23,25 @@ scripts/install-deps.sh >/dev/null
 make -s build
 work=$(mktemp -d)
 cleanup() {
-  pkill -F "$work/iperf.pid" 2>/dev/null || true
-  for lab in dsr nat scale16 scale64; do "$dsrlab" down -q --name "$lab" >/dev/null 2>&1 || true; done
+  for f in "$work"/iperf-*.pid; do pkill -F "$f" 2>/dev/null || true; done
+  for lab in bench-native bench-generic bench-nat dsr scale16 scale64; do "$dsrlab" down -q --name "$lab" >/dev/null 2>&1 || true; done
   docker ps -aq --filter name=dsrlab-floor- | xargs -r docker rm -f >/dev/null
   rm -rf "$work"
 }
 trap cleanup EXIT
 
-# The benchmark labs: the reference lab (or its NAT twin) plus an iperf3 VIP
-# on port 5201 whose port is left to iperf3 (service: none).
-benchlab() { # SOURCE XDPMODE VIPMODE > file
-  sed "s/katran: {kind: katran}/katran: {kind: katran, xdp: $2}/" "$1"
-  printf '  - {address: 192.168.10.1, port: 5201, proto: tcp, mode: %s, service: none, lb: katran, reals: [real]}\n' "$3"
+# The benchmark labs, all up at once so that every round measures every path
+# back to back (drift on a shared machine then hits all paths alike): the
+# reference lab with native XDP, its twin with generic XDP, and the NAT lab,
+# each with an iperf3 VIP on port 5201 whose port is left to iperf3.
+benchlab() { # SOURCE NAME PREFIX XDPMODE VIPMODE > file
+  sed -e "s/katran: {kind: katran}/katran: {kind: katran, xdp: $4}/" \
+    -e "s/^name: .*/name: $2/" -e "s/^prefix: .*/prefix: \"$3\"/" "$1"
+  printf '  - {address: 192.168.10.1, port: 5201, proto: tcp, mode: %s, service: none, lb: katran, reals: [real]}\n' "$5"
 }
-benchlab labs/dsr.yaml native dsr >"$work/native.yaml"
-benchlab labs/dsr.yaml generic dsr >"$work/generic.yaml"
-benchlab labs/nat.yaml native nat >"$work/nat.yaml"
+benchlab labs/dsr.yaml bench-native bn- native dsr >"$work/native.yaml"
+benchlab labs/dsr.yaml bench-generic bg- generic dsr >"$work/generic.yaml"
+benchlab labs/nat.yaml bench-nat bt- native nat >"$work/nat.yaml"
 
 pid() { docker inspect -f '{{.State.Pid}}' "$1"; }
 counter() { docker exec "$1" cat "/sys/class/net/eth0/statistics/$2"; }
@@ -54,8 +57,10 @@ listening() {
   echo "bench: nothing listens on $2:$3 in $1" >&2
   return 1
 }
-iperf_server() { nsenter -t "$(pid "$1")" -n iperf3 -s -D -p 5201 -I "$work/iperf.pid"; listening "$1" 127.0.0.1 5201; }
-iperf_stop() { pkill -F "$work/iperf.pid" 2>/dev/null || true; sleep 0.2; }
+iperf_server() { # CONTAINER
+  nsenter -t "$(pid "$1")" -n iperf3 -s -D -p 5201 -I "$work/iperf-$1.pid"
+  listening "$1" 127.0.0.1 5201
+}
 goodput() { # CLIENT TARGET [iperf args] -> Mbit/s at the receiver
   nsenter -t "$(pid "$1")" -n iperf3 -c "$2" -p 5201 -f m "${@:3}" |
     awk '/receiver/ { for (i = 1; i <= NF; i++) if ($i ~ /Mbits\/sec/) print $(i-1) }'
@@ -66,39 +71,50 @@ conn_rate() { # CLIENT TARGET -> connections/s, or "failed" if any connection fa
   sed -n 's/.*failed 0, \([0-9]*\) conn\/s.*/\1/p' <<<"$out"
 }
 ratio() { awk -v a="${1%% *}" -v b="${2%% *}" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
+# median LIST... -> "median (min-max)"
+median() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { printf "%s (%s-%s)", v[int((NR + 1) / 2)], v[1], v[NR] }'; }
 
-declare -A gp rate echo_pkts dl_pkts
-measure() { # NAME LABFILE PREFIX TARGET
-  local name=$1 file=$2 p=$3 target=$4
-  "$dsrlab" up -q -t "$file" >/dev/null
-  iperf_server "${p}real"
-  local runs=()
-  for _ in $(seq "$ROUNDS"); do runs+=("$(goodput "${p}client" "$target" -t "$DURATION")"); done
-  gp[$name]=$(printf '%s\n' "${runs[@]}" | sort -n | awk '{ v[NR] = $1 } END { printf "%s (%s-%s)", v[int((NR + 1) / 2)], v[1], v[NR] }')
-  if [[ $name != direct ]]; then
-    local before
-    before=$(lb_packets "${p}katran")
-    docker exec "${p}client" dsrlab load --target 192.168.10.1:50007 --short 1000 --concurrency 8 >/dev/null
-    echo_pkts[$name]=$(awk -v d=$(($(lb_packets "${p}katran") - before)) 'BEGIN { printf "%.1f", d / 1000 }')
-    before=$(lb_packets "${p}katran")
-    goodput "${p}client" "$target" -R -n 200M >/dev/null
-    dl_pkts[$name]=$(awk -v d=$(($(lb_packets "${p}katran") - before)) 'BEGIN { printf "%.0f", d / 200 }')
-    rate[$name]=$(conn_rate "${p}client" 192.168.10.1:50007)
-  else
-    # The echo service answers on the VIP; give the direct path its own.
-    docker exec -d "${p}real" dsrlab echo --node real --addr 10.111.222.11 --listen tcp/10.111.222.11:50007
-    listening "${p}real" 10.111.222.11 50007
-    rate[$name]=$(conn_rate "${p}client" 10.111.222.11:50007)
-  fi
-  iperf_stop
-  "$dsrlab" down -q -t "$file" >/dev/null
-}
+# path -> "CLIENT-CONTAINER TARGET KATRAN-CONTAINER"
+declare -A path=(
+  [direct]="bn-client 10.111.222.11 -"
+  [dsr-native]="bn-client 192.168.10.1 bn-katran"
+  [dsr-generic]="bg-client 192.168.10.1 bg-katran"
+  [nat]="bt-client 192.168.10.1 bt-katran"
+)
+order=(direct dsr-native dsr-generic nat)
 
-echo "bench: goodput, connection rate and load-balancer packets (${ROUNDS}x${DURATION}s iperf3 per path)"
-measure direct "$work/native.yaml" "" 10.111.222.11
-measure dsr-native "$work/native.yaml" "" 192.168.10.1
-measure dsr-generic "$work/generic.yaml" "" 192.168.10.1
-measure nat "$work/nat.yaml" nat- 192.168.10.1
+echo "bench: goodput, connection rate and load-balancer packets (${ROUNDS} rounds, ${DURATION}s iperf3 per path)"
+for f in native generic nat; do "$dsrlab" up -q -t "$work/$f.yaml" >/dev/null; done
+for p in bn- bg- bt-; do iperf_server "${p}real"; done
+# The echo service answers on the VIP; the direct path gets its own.
+docker exec -d bn-real dsrlab echo --node real --addr 10.111.222.11 --listen tcp/10.111.222.11:50007
+listening bn-real 10.111.222.11 50007
+
+declare -A gp_runs rate_runs gp rate echo_pkts dl_pkts
+for _ in $(seq "$ROUNDS"); do
+  for name in "${order[@]}"; do
+    read -r client target _ <<<"${path[$name]}"
+    gp_runs[$name]+=" $(goodput "$client" "$target" -t "$DURATION")"
+    rate_runs[$name]+=" $(conn_rate "$client" "$target:50007")"
+  done
+done
+for name in "${order[@]}"; do
+  # shellcheck disable=SC2086 # the runs are a space-separated list
+  gp[$name]=$(median ${gp_runs[$name]})
+  # shellcheck disable=SC2086
+  rate[$name]=$(median ${rate_runs[$name]})
+done
+for name in dsr-native dsr-generic nat; do
+  read -r client target katran <<<"${path[$name]}"
+  before=$(lb_packets "$katran")
+  docker exec "$client" dsrlab load --target 192.168.10.1:50007 --short 1000 --concurrency 8 >/dev/null
+  echo_pkts[$name]=$(awk -v d=$(($(lb_packets "$katran") - before)) 'BEGIN { printf "%.1f", d / 1000 }')
+  before=$(lb_packets "$katran")
+  goodput "$client" "$target" -R -n 200M >/dev/null
+  dl_pkts[$name]=$(awk -v d=$(($(lb_packets "$katran") - before)) 'BEGIN { printf "%.0f", d / 200 }')
+done
+for p in bn- bg- bt-; do pkill -F "$work/iperf-${p}real.pid" 2>/dev/null || true; done
+for lab in bench-native bench-generic bench-nat; do "$dsrlab" down -q --name "$lab" >/dev/null; done
 
 # Wall time of a command, in seconds with millisecond precision.
 wall() { local s=$(date +%s%N); "$@" >/dev/null; echo $(( ($(date +%s%N) - s) / 1000000 )) | awk '{ printf "%.2f", $1 / 1000 }'; }
@@ -155,15 +171,16 @@ machine is shared and noisy, so read the ratios, not the absolute numbers.
 
 ## Goodput and connection rate (reference lab, client -> server)
 
-| path | TCP goodput, Mbit/s: median (min-max) | ratio to direct | short connections/s | ratio to direct |
+| path | TCP goodput, Mbit/s: median (min-max) | ratio to direct | short connections/s: median (min-max) | ratio to direct |
 |---|---|---|---|---|
 | direct routing to the real (no load balancer) | ${gp[direct]} | 1.00 | ${rate[direct]} | 1.00 |
 | DSR, native XDP | ${gp[dsr-native]} | $(ratio "${gp[dsr-native]}" "${gp[direct]}") | ${rate[dsr-native]} | $(ratio "${rate[dsr-native]}" "${rate[direct]}") |
 | DSR, generic XDP | ${gp[dsr-generic]} | $(ratio "${gp[dsr-generic]}" "${gp[direct]}") | ${rate[dsr-generic]} | $(ratio "${rate[dsr-generic]}" "${rate[direct]}") |
 | NAT load balancer (nftables DNAT+SNAT) | ${gp[nat]} | $(ratio "${gp[nat]}" "${gp[direct]}") | ${rate[nat]} | $(ratio "${rate[nat]}" "${rate[direct]}") |
 
-iperf3: ${ROUNDS} runs of ${DURATION}s per path, median compared; connections: ${CONNS} short connections (connect, one line,
-answer, close), 16 at a time, from \`dsrlab load\` inside the client.
+${ROUNDS} rounds; each round measures every path back to back (the three labs are up at once):
+iperf3 for ${DURATION}s, then ${CONNS} short connections (connect, one line, answer, close), 16
+at a time, from \`dsrlab load\` inside the client. Medians are compared.
 
 ## What the load balancer carries
 
