@@ -90,17 +90,20 @@ for p in bn- bg- bt-; do iperf_server "${p}real"; done
 docker exec -d bn-real dsrlab echo --node real --addr 10.111.222.11 --listen tcp/10.111.222.11:50007
 listening bn-real 10.111.222.11 50007
 
-declare -A gp_runs rate_runs gp rate echo_pkts dl_pkts
+declare -A gp_runs dl_runs rate_runs gp dl rate echo_pkts dl_pkts
 for _ in $(seq "$ROUNDS"); do
   for name in "${order[@]}"; do
     read -r client target _ <<<"${path[$name]}"
     gp_runs[$name]+=" $(goodput "$client" "$target" -t "$DURATION")"
+    dl_runs[$name]+=" $(goodput "$client" "$target" -t "$DURATION" -R)"
     rate_runs[$name]+=" $(conn_rate "$client" "$target:50007")"
   done
 done
 for name in "${order[@]}"; do
   # shellcheck disable=SC2086 # the runs are a space-separated list
   gp[$name]=$(median ${gp_runs[$name]})
+  # shellcheck disable=SC2086
+  dl[$name]=$(median ${dl_runs[$name]})
   # shellcheck disable=SC2086
   rate[$name]=$(median ${rate_runs[$name]})
 done
@@ -169,17 +172,23 @@ Machine: $(nproc) vCPU ($cpu), $(free -g | awk '/Mem:/ { print $2 }') GiB, kerne
 Docker engine $(docker version --format '{{.Server.Version}}'). One run, one machine: the
 machine is shared and noisy, so read the ratios, not the absolute numbers.
 
-## Goodput and connection rate (reference lab, client -> server)
+## Goodput and connection rate (reference lab)
 
-| path | TCP goodput, Mbit/s: median (min-max) | ratio to direct | short connections/s: median (min-max) | ratio to direct |
-|---|---|---|---|---|
-| direct routing to the real (no load balancer) | ${gp[direct]} | 1.00 | ${rate[direct]} | 1.00 |
-| DSR, native XDP | ${gp[dsr-native]} | $(ratio "${gp[dsr-native]}" "${gp[direct]}") | ${rate[dsr-native]} | $(ratio "${rate[dsr-native]}" "${rate[direct]}") |
-| DSR, generic XDP | ${gp[dsr-generic]} | $(ratio "${gp[dsr-generic]}" "${gp[direct]}") | ${rate[dsr-generic]} | $(ratio "${rate[dsr-generic]}" "${rate[direct]}") |
-| NAT load balancer (nftables DNAT+SNAT) | ${gp[nat]} | $(ratio "${gp[nat]}" "${gp[direct]}") | ${rate[nat]} | $(ratio "${rate[nat]}" "${rate[direct]}") |
+TCP goodput in Mbit/s and short connections per second, each as median (min-max) and as a
+ratio of the medians to direct routing.
+
+| path | upload (client -> server) | ratio | download (server -> client) | ratio | connections/s | ratio |
+|---|---|---|---|---|---|---|
+| direct routing to the real (no load balancer) | ${gp[direct]} | 1.00 | ${dl[direct]} | 1.00 | ${rate[direct]} | 1.00 |
+| DSR, native XDP | ${gp[dsr-native]} | $(ratio "${gp[dsr-native]}" "${gp[direct]}") | ${dl[dsr-native]} | $(ratio "${dl[dsr-native]}" "${dl[direct]}") | ${rate[dsr-native]} | $(ratio "${rate[dsr-native]}" "${rate[direct]}") |
+| DSR, generic XDP | ${gp[dsr-generic]} | $(ratio "${gp[dsr-generic]}" "${gp[direct]}") | ${dl[dsr-generic]} | $(ratio "${dl[dsr-generic]}" "${dl[direct]}") | ${rate[dsr-generic]} | $(ratio "${rate[dsr-generic]}" "${rate[direct]}") |
+| NAT load balancer (nftables DNAT+SNAT) | ${gp[nat]} | $(ratio "${gp[nat]}" "${gp[direct]}") | ${dl[nat]} | $(ratio "${dl[nat]}" "${dl[direct]}") | ${rate[nat]} | $(ratio "${rate[nat]}" "${rate[direct]}") |
+
+On upload, DSR and NAT send the data over the same hops (client, router, balancer, router,
+real); only the download direction shows what DSR is for: the replies skip the balancer.
 
 ${ROUNDS} rounds; each round measures every path back to back (the three labs are up at once):
-iperf3 for ${DURATION}s, then ${CONNS} short connections (connect, one line, answer, close), 16
+iperf3 for ${DURATION}s each way, then ${CONNS} short connections (connect, one line, answer, close), 16
 at a time, from \`dsrlab load\` inside the client. Medians are compared.
 
 ## What the load balancer carries
