@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"sync"
 	"time"
 
 	"github.com/dsrlab/dsrlab/internal/runtime"
@@ -28,11 +27,7 @@ func Down(ctx context.Context, rt runtime.Runtime, name string, rep Reporter) (r
 		return nil, err
 	}
 	errs := make([]error, len(list))
-	var wg sync.WaitGroup
-	for i, c := range list {
-		wg.Go(func() { errs[i] = rt.Remove(ctx, c.ID) })
-	}
-	wg.Wait()
+	parallel(len(list), engineWorkers, func(i int) { errs[i] = rt.Remove(ctx, list[i].ID) })
 	for i, c := range list {
 		if errs[i] == nil {
 			removed = append(removed, c.Name)

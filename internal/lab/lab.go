@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -133,4 +134,28 @@ func Grouped(m map[string]string) string {
 	}
 	sort.Strings(parts)
 	return strings.Join(parts, "; ")
+}
+
+// engineWorkers bounds how many requests dsrlab has in flight at the
+// container engine at once. The engine serialises most of the work anyway,
+// and Docker 20.10 was seen to deadlock under some 70 concurrent removals.
+const engineWorkers = 8
+
+// parallel runs fn(0) ... fn(n-1) on at most workers goroutines and waits
+// for all of them.
+func parallel(n, workers int, fn func(i int)) {
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range min(n, workers) {
+		wg.Go(func() {
+			for i := range next {
+				fn(i)
+			}
+		})
+	}
+	for i := range n {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
 }

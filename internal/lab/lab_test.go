@@ -3,7 +3,9 @@ package lab
 import (
 	"net/netip"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/dsrlab/dsrlab/bpf"
 	"github.com/dsrlab/dsrlab/internal/netconf"
@@ -197,4 +199,30 @@ func TestCompareNamesWhatIsMissing(t *testing.T) {
 			t.Errorf("problems do not say %q:\n%s", want, got)
 		}
 	}
+}
+
+func TestParallelRunsEachOnceWithinTheBound(t *testing.T) {
+	var mu sync.Mutex
+	running, peak := 0, 0
+	seen := make([]int, 50)
+	parallel(len(seen), 4, func(i int) {
+		mu.Lock()
+		running++
+		peak = max(peak, running)
+		seen[i]++
+		mu.Unlock()
+		time.Sleep(time.Millisecond)
+		mu.Lock()
+		running--
+		mu.Unlock()
+	})
+	for i, n := range seen {
+		if n != 1 {
+			t.Errorf("fn(%d) ran %d times", i, n)
+		}
+	}
+	if peak > 4 {
+		t.Errorf("%d calls at once, want at most 4", peak)
+	}
+	parallel(0, 4, func(int) { t.Error("fn called for n = 0") })
 }

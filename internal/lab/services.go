@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/netip"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/dsrlab/dsrlab/internal/image"
@@ -18,9 +17,6 @@ import (
 const (
 	// serviceTimeout bounds how long Up waits for an echo service to answer.
 	serviceTimeout = 10 * time.Second
-	// serviceWorkers start echo services at once: each start is mostly
-	// waiting (an exec round trip, the first answer).
-	serviceWorkers = 8
 )
 
 // services starts the echo service wherever it does not answer.
@@ -37,20 +33,15 @@ func (d *deployment) services(ctx context.Context) (string, error) {
 	}
 	answered := make([]bool, len(jobs))
 	errs := make([]error, len(jobs))
-	sem := make(chan struct{}, serviceWorkers)
-	var wg sync.WaitGroup
-	for i, j := range jobs {
-		wg.Go(func() {
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			ok, err := d.ensureEcho(ctx, j.real, j.vip)
-			if err != nil {
-				errs[i] = fmt.Errorf("node %s: echo service for %s: %w", j.real.Name, j.vip, err)
-			}
-			answered[i] = ok
-		})
-	}
-	wg.Wait()
+	// Each start is mostly waiting (an exec round trip, the first answer).
+	parallel(len(jobs), engineWorkers, func(i int) {
+		j := jobs[i]
+		ok, err := d.ensureEcho(ctx, j.real, j.vip)
+		if err != nil {
+			errs[i] = fmt.Errorf("node %s: echo service for %s: %w", j.real.Name, j.vip, err)
+		}
+		answered[i] = ok
+	})
 	if err := errors.Join(errs...); err != nil {
 		return "", err
 	}

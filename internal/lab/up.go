@@ -223,32 +223,28 @@ func (d *deployment) images(ctx context.Context) (string, error) {
 // startContainers creates missing containers and starts stopped ones, in
 // parallel: container start is the slowest part of Up.
 func (d *deployment) startContainers(ctx context.Context) (string, error) {
-	var wg sync.WaitGroup
-	errs := make([]error, len(d.topo.Nodes))
-	slots := 0
-	for i, n := range d.topo.Nodes {
-		existing := d.containers[n.Name]
-		if existing != nil && existing.PID != 0 {
-			continue
+	var todo []*topology.Node
+	for _, n := range d.topo.Nodes {
+		if existing := d.containers[n.Name]; existing == nil || existing.PID == 0 {
+			todo = append(todo, n)
 		}
-		slot := slots
-		slots++
-		wg.Go(func() {
-			if err := d.fault.atAction("containers", slot); err != nil {
-				errs[i] = err
-				return
-			}
-			c, err := d.ensureContainer(ctx, n, existing)
-			if err != nil {
-				errs[i] = fmt.Errorf("node %s: %w", n.Name, err)
-				return
-			}
-			d.mu.Lock()
-			d.containers[n.Name] = c
-			d.mu.Unlock()
-		})
 	}
-	wg.Wait()
+	errs := make([]error, len(todo))
+	parallel(len(todo), engineWorkers, func(i int) {
+		n := todo[i]
+		if err := d.fault.atAction("containers", i); err != nil {
+			errs[i] = err
+			return
+		}
+		c, err := d.ensureContainer(ctx, n, d.containers[n.Name])
+		if err != nil {
+			errs[i] = fmt.Errorf("node %s: %w", n.Name, err)
+			return
+		}
+		d.mu.Lock()
+		d.containers[n.Name] = c
+		d.mu.Unlock()
+	})
 	if err := errors.Join(errs...); err != nil {
 		return "", err
 	}
@@ -260,7 +256,7 @@ func (d *deployment) startContainers(ctx context.Context) (string, error) {
 		d.ns[n.Name] = ns
 		d.sum.Containers = append(d.sum.Containers, n.ContainerName)
 	}
-	if slots == 0 {
+	if len(todo) == 0 {
 		return fmt.Sprintf("%d running", len(d.sum.Containers)), nil
 	}
 	return fmt.Sprintf("%d started", len(d.started)), nil
