@@ -78,10 +78,13 @@ func printReport(w io.Writer, r *lab.LabReport) {
 		fmt.Fprintf(w, " (from %s)", r.Topology)
 	}
 	fmt.Fprintln(w)
+	// One row per node, then one per interface below it: a router with
+	// many links stays readable.
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NODE\tKIND\tCONTAINER\tSTATE\tIMAGE\tINTERFACES\tGATEWAY\tDATA PLANE")
+	fmt.Fprintln(tw, "NODE\tKIND\tCONTAINER\tSTATE\tIMAGE\tGATEWAY\tDATA PLANE")
 	for _, n := range r.Nodes {
-		var ifs []string
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", n.Node, n.Kind, n.Container, n.State, n.Image,
+			orDash(n.Gateway), orDash(dataPlane(n)))
 		for _, i := range n.Interfaces {
 			if i.Name == "lo" {
 				continue
@@ -90,14 +93,12 @@ func printReport(w io.Writer, r *lab.LabReport) {
 			for k, a := range i.Addrs {
 				addrs[k] = a.String()
 			}
-			s := fmt.Sprintf("%s %s %s", i.Name, strings.Join(addrs, ","), i.MAC)
+			xdp := ""
 			if i.XDP.ProgID != 0 {
-				s += fmt.Sprintf(" xdp:%d/%s", i.XDP.ProgID, i.XDP.Mode)
+				xdp = fmt.Sprintf("xdp %d (%s)", i.XDP.ProgID, i.XDP.Mode)
 			}
-			ifs = append(ifs, s)
+			fmt.Fprintf(tw, "  %s\t%s\t%s\tmtu %d\t%s\t\t\n", i.Name, orDash(strings.Join(addrs, ",")), i.MAC, i.MTU, xdp)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", n.Node, n.Kind, n.Container, n.State, n.Image,
-			orDash(strings.Join(ifs, "; ")), orDash(n.Gateway), orDash(dataPlane(n)))
 	}
 	tw.Flush()
 	if len(r.Problems) == 0 {
