@@ -252,6 +252,13 @@ func TestLifecycle(t *testing.T) {
 	if err := exec.Command(dsrlabBin, "exec", "client", "--", "sh", "-c", "exit 7").Run(); err == nil || err.(*exec.ExitError).ExitCode() != 7 {
 		t.Errorf("dsrlab exec did not pass the exit code on: %v", err)
 	}
+	// With --tty the command gets a terminal; script(1) gives dsrlab one.
+	if script, err := exec.LookPath("script"); err == nil {
+		out, err := exec.Command(script, "-qec", dsrlabBin+" exec --tty client -- tty", "/dev/null").CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "/dev/pts/") {
+			t.Errorf("dsrlab exec --tty: %v: %q", err, out)
+		}
+	}
 
 	// A restart gives katran a fresh namespace: its link (and the router's
 	// end of it) is gone, and the balancer with it.

@@ -48,6 +48,10 @@ type Image struct {
 type ExecIO struct {
 	Stdin          io.Reader
 	Stdout, Stderr io.Writer
+	// TTY gives the command a terminal of Rows x Cols; its output then
+	// arrives on Stdout alone, as a terminal's does.
+	TTY        bool
+	Rows, Cols uint
 }
 
 // Runtime is a container engine.

@@ -152,13 +152,17 @@ func (d *Docker) Remove(ctx context.Context, id string) error {
 }
 
 func (d *Docker) Exec(ctx context.Context, id string, cmd []string, stdio runtime.ExecIO) (int, error) {
-	ex, err := d.c.ContainerExecCreate(ctx, id, container.ExecOptions{
-		Cmd: cmd, AttachStdin: stdio.Stdin != nil, AttachStdout: true, AttachStderr: true,
-	})
+	opts := container.ExecOptions{
+		Cmd: cmd, AttachStdin: stdio.Stdin != nil, AttachStdout: true, AttachStderr: true, Tty: stdio.TTY,
+	}
+	if stdio.TTY && stdio.Rows > 0 {
+		opts.ConsoleSize = &[2]uint{stdio.Rows, stdio.Cols}
+	}
+	ex, err := d.c.ContainerExecCreate(ctx, id, opts)
 	if err != nil {
 		return -1, fmt.Errorf("exec %q: %w", cmd, err)
 	}
-	att, err := d.c.ContainerExecAttach(ctx, ex.ID, container.ExecAttachOptions{})
+	att, err := d.c.ContainerExecAttach(ctx, ex.ID, container.ExecAttachOptions{Tty: stdio.TTY, ConsoleSize: opts.ConsoleSize})
 	if err != nil {
 		return -1, fmt.Errorf("exec %q: attach: %w", cmd, err)
 	}
@@ -174,7 +178,14 @@ func (d *Docker) Exec(ctx context.Context, id string, cmd []string, stdio runtim
 		}()
 	}
 	stdout, stderr := orDiscard(stdio.Stdout), orDiscard(stdio.Stderr)
-	if _, err := stdcopy.StdCopy(stdout, stderr, att.Reader); err != nil {
+	// Without a terminal the engine multiplexes stdout and stderr on one
+	// stream; with one there is a single raw stream.
+	if stdio.TTY {
+		_, err = io.Copy(stdout, att.Reader)
+	} else {
+		_, err = stdcopy.StdCopy(stdout, stderr, att.Reader)
+	}
+	if err != nil {
 		return -1, fmt.Errorf("exec %q: read output: %w", cmd, err)
 	}
 	st, err := d.c.ContainerExecInspect(ctx, ex.ID)
