@@ -120,12 +120,7 @@ func TestBalancerFixtures(t *testing.T) {
 	padded := udpFlow.frame(emptyUDP)
 	padded = append(padded, make([]byte, minFrameLen-len(padded))...)
 
-	tests := []struct {
-		name string
-		in   []byte
-		want xdpAction
-		out  []byte // nil: the frame must come out unchanged
-	}{
+	runFixtures(t, b.Program(), []fixture{
 		{name: "tcp vip", in: tcpFrame, want: xdpTX, out: encap(tcpFrame)},
 		{name: "udp vip", in: udpFlow.frame(), want: xdpTX, out: encap(udpFlow.frame())},
 		{name: "tos copied to outer", in: tcpFlow.frame(withTOS), want: xdpTX, out: encap(tcpFlow.frame(withTOS))},
@@ -146,25 +141,11 @@ func TestBalancerFixtures(t *testing.T) {
 		{name: "ip options", in: tcpFlow.frame(withOptions), want: xdpPass},
 		{name: "first fragment", in: tcpFlow.frame(moreFragments), want: xdpPass},
 		{name: "later fragment", in: tcpFlow.frame(laterFragment), want: xdpPass},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got, out := runXDP(t, b.Program(), tt.in)
-			if got != tt.want {
-				t.Fatalf("verdict %s, want %s", got, tt.want)
-			}
-			want := tt.out
-			if want == nil {
-				want = tt.in
-			}
-			if tt.want == xdpTX {
-				checkIPIP(t, out, tt.in, katranAddr, realAddr)
-			}
-			if !bytes.Equal(out, want) {
-				t.Errorf("output differs\n got %x\nwant %x", out, want)
-			}
-		})
-	}
+	}, func(t *testing.T, tt fixture, out []byte) {
+		if tt.want == xdpTX {
+			checkIPIP(t, out, tt.in, katranAddr, realAddr)
+		}
+	})
 }
 
 func TestBalancerUnconfiguredPasses(t *testing.T) {

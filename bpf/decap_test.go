@@ -42,33 +42,16 @@ func TestDecapFixtures(t *testing.T) {
 	outerFragment := bytes.Clone(toReal)
 	outerFragment[ethHeaderLen+6] |= ipFlagMF >> 8
 
-	tests := []struct {
-		name string
-		in   []byte
-		out  []byte // nil: the frame must come out unchanged
-	}{
-		{name: "ipip to listed dst", in: toReal, out: decapsulated(toReal)},
-		{name: "ipip to unlisted dst", in: toOther},
-		{name: "plain tcp to listed dst", in: plainToReal},
-		{name: "truncated inner header", in: truncatedInner},
-		{name: "outer fragment", in: outerFragment},
-		{name: "arp", in: arpRequest()},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got, out := runXDP(t, d.Program(), tt.in)
-			if got != xdpPass {
-				t.Fatalf("verdict %s, want XDP_PASS", got)
-			}
-			want := tt.out
-			if want == nil {
-				want = tt.in
-			}
-			if !bytes.Equal(out, want) {
-				t.Errorf("output differs\n got %x\nwant %x", out, want)
-			}
-		})
-	}
+	// The decapsulator always passes: what differs is whether the outer
+	// header is gone.
+	runFixtures(t, d.Program(), []fixture{
+		{name: "ipip to listed dst", in: toReal, want: xdpPass, out: decapsulated(toReal)},
+		{name: "ipip to unlisted dst", in: toOther, want: xdpPass},
+		{name: "plain tcp to listed dst", in: plainToReal, want: xdpPass},
+		{name: "truncated inner header", in: truncatedInner, want: xdpPass},
+		{name: "outer fragment", in: outerFragment, want: xdpPass},
+		{name: "arp", in: arpRequest(), want: xdpPass},
+	}, nil)
 
 	s, err := d.Stats()
 	if err != nil {

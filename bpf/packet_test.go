@@ -342,3 +342,37 @@ func checkIPIP(tb testing.TB, out, in []byte, src, real netip.Addr) {
 		tb.Errorf("inner packet changed\n got %x\nwant %x", out[ethHeaderLen+ipv4HeaderLen:], in[ethHeaderLen:])
 	}
 }
+
+// fixture is one packet test, as Katran writes them: a frame in, the
+// verdict, and the frame that must come out.
+type fixture struct {
+	name string
+	in   []byte
+	want xdpAction
+	out  []byte // nil: the frame must come out unchanged
+}
+
+// runFixtures runs each fixture through prog as a subtest. check, if not
+// nil, adds what a fixture's bytes cannot say (a field-by-field diagnosis,
+// checksums) and runs before the byte comparison.
+func runFixtures(t *testing.T, prog *ebpf.Program, fixtures []fixture, check func(*testing.T, fixture, []byte)) {
+	t.Helper()
+	for _, tt := range fixtures {
+		t.Run(tt.name, func(t *testing.T) {
+			got, out := runXDP(t, prog, tt.in)
+			if got != tt.want {
+				t.Fatalf("verdict %s, want %s", got, tt.want)
+			}
+			if check != nil {
+				check(t, tt, out)
+			}
+			want := tt.out
+			if want == nil {
+				want = tt.in
+			}
+			if !bytes.Equal(out, want) {
+				t.Errorf("output differs\n got %x\nwant %x", out, want)
+			}
+		})
+	}
+}
