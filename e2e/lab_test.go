@@ -70,11 +70,7 @@ func dockerExec(t *testing.T, stdin string, args ...string) string {
 // the namespace, its veths and their XDP programs alive.
 func nodeNS(t *testing.T, container string) *netconf.Namespace {
 	t.Helper()
-	c, err := engine.Inspect(context.Background(), container)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ns, err := netconf.FromPID(c.PID, container)
+	ns, err := engine.Namespace(context.Background(), container)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -117,9 +117,9 @@ func (b *builder) buildNodes(t *Topology, raws map[string]*rawNode) {
 		}
 		switch {
 		case rn.Kind == "":
-			b.errorf(p.key("kind"), "required (client, router, katran or real)")
+			b.errorf(p.key("kind"), "required (%s)", kindList())
 		case !n.Kind.valid():
-			b.errorf(p.key("kind"), "unknown kind %q (want client, router, katran or real)", rn.Kind)
+			b.errorf(p.key("kind"), "unknown kind %q (want %s)", rn.Kind, kindList())
 		}
 		for _, k := range slices.Sorted(maps.Keys(rn.Env)) {
 			if !envRE.MatchString(k) {
@@ -139,7 +139,7 @@ func (b *builder) buildNodes(t *Topology, raws map[string]*rawNode) {
 }
 
 func (b *builder) xdpMode(n *Node, s string, p fieldPath) XDPMode {
-	if n.Kind != KindKatran {
+	if !n.Kind.spec().XDPField {
 		// A node whose kind is already wrong gets no second error here.
 		if s != "" && n.Kind.valid() {
 			b.errorf(p, "only katran nodes have an XDP mode, %q is a %s", n.Name, n.Kind)
@@ -155,7 +155,7 @@ func (b *builder) xdpMode(n *Node, s string, p fieldPath) XDPMode {
 }
 
 func (b *builder) decapMode(n *Node, s string, p fieldPath) DecapMode {
-	if n.Kind != KindReal {
+	if !n.Kind.spec().DecapField {
 		if s != "" && n.Kind.valid() {
 			b.errorf(p, "only real nodes have a decap mode, %q is a %s", n.Name, n.Kind)
 		}
@@ -213,7 +213,7 @@ func (b *builder) buildLinks(t *Topology, raws []rawLink) {
 func newLink(lab string, a, b endpoint, addrs []netip.Prefix, mtu int) *Link {
 	if mtu == 0 {
 		mtu = DefaultMTU
-		if encapKind(a.node.Kind) || encapKind(b.node.Kind) {
+		if a.node.Kind.spec().Encap || b.node.Kind.spec().Encap {
 			mtu = EncapMTU
 		}
 	}
@@ -227,11 +227,6 @@ func newLink(lab string, a, b endpoint, addrs []netip.Prefix, mtu int) *Link {
 	a.node.Interfaces = append(a.node.Interfaces, l.A)
 	b.node.Interfaces = append(b.node.Interfaces, l.B)
 	return l
-}
-
-// encapKind tells whether IPIP-encapsulated packets cross a node's links.
-func encapKind(k Kind) bool {
-	return k == KindKatran || k == KindReal
 }
 
 // macFor derives a locally administered unicast MAC from the names that

@@ -7,30 +7,6 @@ import (
 	"strings"
 )
 
-// rpFilterOff turns reverse-path filtering off. The DSR flow is asymmetric
-// by design: the router sees VIP replies arrive from the real while its VIP
-// route points at katran, and the real sees client packets arrive through
-// the tunnel (DESIGN.md pitfall 4). Strict rp_filter drops both.
-var rpFilterOff = map[string]string{
-	"net.ipv4.conf.all.rp_filter":     "0",
-	"net.ipv4.conf.default.rp_filter": "0",
-}
-
-// derivedSysctls are what n's part in the flows needs. A router forwards;
-// so does a katran that translates a NAT VIP, and it receives packets for a
-// VIP that is not its own address, which strict rp_filter would drop.
-func derivedSysctls(t *Topology, n *Node) map[string]string {
-	switch {
-	case n.Kind == KindRouter, n.Kind == KindKatran && servesNAT(t, n):
-		s := maps.Clone(rpFilterOff)
-		s["net.ipv4.ip_forward"] = "1"
-		return s
-	case n.Kind == KindReal:
-		return maps.Clone(rpFilterOff)
-	}
-	return nil
-}
-
 func servesNAT(t *Topology, n *Node) bool {
 	return slices.ContainsFunc(t.VIPsServedBy(n), (*VIP).NAT)
 }
@@ -38,17 +14,15 @@ func servesNAT(t *Topology, n *Node) bool {
 // derive fills in what the file leaves out; explicit values always win.
 func derive(t *Topology) {
 	for _, n := range t.Nodes {
-		if s := derivedSysctls(t, n); s != nil {
+		if s := n.Kind.spec().sysctls(servesNAT(t, n)); s != nil {
 			maps.Copy(s, n.Sysctls)
 			n.Sysctls = s
 		}
-		switch n.Kind {
-		case KindRouter:
+		switch {
+		case n.forwards():
 			n.Routes = append(n.Routes, vipRoutes(t, n)...)
-		default:
-			if !n.Gateway.IsValid() && !hasDefaultRoute(n) {
-				n.Gateway = derivedGateway(n)
-			}
+		case !n.Gateway.IsValid() && !hasDefaultRoute(n):
+			n.Gateway = derivedGateway(n)
 		}
 	}
 }
@@ -67,7 +41,7 @@ func hasDefaultRoute(n *Node) bool {
 func derivedGateway(n *Node) netip.Addr {
 	var up *Interface
 	for _, ifc := range n.Interfaces {
-		if ifc.Peer.Node.Kind == KindRouter {
+		if ifc.Peer.Node.forwards() {
 			if up != nil {
 				return netip.Addr{}
 			}

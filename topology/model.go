@@ -12,24 +12,6 @@ import (
 	"net/netip"
 )
 
-// Kind is the role a node plays in the DSR packet flow.
-type Kind string
-
-const (
-	KindClient Kind = "client"
-	KindRouter Kind = "router"
-	KindKatran Kind = "katran"
-	KindReal   Kind = "real"
-)
-
-func (k Kind) valid() bool {
-	switch k {
-	case KindClient, KindRouter, KindKatran, KindReal:
-		return true
-	}
-	return false
-}
-
 // XDPMode selects how katran's balancer program is attached.
 type XDPMode string
 
@@ -176,16 +158,22 @@ type Node struct {
 	Interfaces []*Interface
 }
 
-// Uplink returns the first interface whose peer is on a router, or nil.
+// Uplink returns the first interface whose peer is on a forwarding node (a
+// router), or nil.
 // Katran sends encapsulated packets out of it (to Peer.MAC), and a real's
 // tunnel address is its Addr.
 func (n *Node) Uplink() *Interface {
 	for _, ifc := range n.Interfaces {
-		if ifc.Peer.Node.Kind == KindRouter {
+		if ifc.Peer.Node.forwards() {
 			return ifc
 		}
 	}
 	return nil
+}
+
+// forwards tells whether the node routes other nodes' packets.
+func (n *Node) forwards() bool {
+	return n.Kind.spec().Forwards
 }
 
 // Route is a static route in a node's main table.

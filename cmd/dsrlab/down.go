@@ -6,7 +6,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/dsrlab/dsrlab/internal/lab"
-	"github.com/dsrlab/dsrlab/internal/runtime/docker"
 )
 
 func newDownCmd(out *output) *cobra.Command {
@@ -32,11 +31,11 @@ func newDownCmd(out *output) *cobra.Command {
 				return err
 			}
 			defer unlock()
-			rt, err := docker.New()
+			rt, closeRT, err := openRuntime()
 			if err != nil {
 				return err
 			}
-			defer rt.Close()
+			defer closeRT()
 			removed, err := lab.Down(cmd.Context(), rt, name, out.reporter(cmd))
 			if err != nil {
 				return err

@@ -9,7 +9,6 @@ import (
 
 	"github.com/dsrlab/dsrlab/internal/lab"
 	"github.com/dsrlab/dsrlab/internal/runtime"
-	"github.com/dsrlab/dsrlab/internal/runtime/docker"
 )
 
 func newExecCmd() *cobra.Command {
@@ -26,11 +25,11 @@ func newExecCmd() *cobra.Command {
 			if cmd.ArgsLenAtDash() != 1 {
 				return fmt.Errorf("usage: dsrlab exec NODE -- COMMAND [ARG...]")
 			}
-			rt, err := docker.New()
+			rt, closeRT, err := openRuntime()
 			if err != nil {
 				return err
 			}
-			defer rt.Close()
+			defer closeRT()
 			ctx := cmd.Context()
 			name, err := sel.labName(ctx, rt)
 			if err != nil {

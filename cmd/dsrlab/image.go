@@ -6,7 +6,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/dsrlab/dsrlab/internal/image"
-	"github.com/dsrlab/dsrlab/internal/runtime/docker"
 	"github.com/dsrlab/dsrlab/topology"
 )
 
@@ -18,11 +17,11 @@ func newImageCmd() *cobra.Command {
 		Short: "Build the default node image from the host's static busybox and this binary",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			rt, err := docker.New()
+			rt, closeRT, err := openRuntime()
 			if err != nil {
 				return err
 			}
-			defer rt.Close()
+			defer closeRT()
 			if err := rt.Ping(cmd.Context()); err != nil {
 				return err
 			}

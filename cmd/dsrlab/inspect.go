@@ -9,7 +9,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/dsrlab/dsrlab/internal/lab"
-	"github.com/dsrlab/dsrlab/internal/runtime/docker"
 )
 
 func newInspectCmd() *cobra.Command {
@@ -27,11 +26,11 @@ func newInspectCmd() *cobra.Command {
 			if err := format.check(); err != nil {
 				return err
 			}
-			rt, err := docker.New()
+			rt, closeRT, err := openRuntime()
 			if err != nil {
 				return err
 			}
-			defer rt.Close()
+			defer closeRT()
 			ctx := cmd.Context()
 			if err := rt.Ping(ctx); err != nil {
 				return err
@@ -56,7 +55,7 @@ func newInspectCmd() *cobra.Command {
 				reports = append(reports, r)
 			}
 			if format == "json" {
-				return lab.WriteJSON(cmd.OutOrStdout(), reports)
+				return writeJSON(cmd.OutOrStdout(), reports)
 			}
 			if len(reports) == 0 {
 				fmt.Fprintln(cmd.OutOrStdout(), "no lab is up")

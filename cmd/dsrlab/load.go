@@ -6,7 +6,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/dsrlab/dsrlab/internal/lab"
 	"github.com/dsrlab/dsrlab/internal/load"
 )
 
@@ -24,7 +23,7 @@ func newLoadCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			res := load.Run(cmd.Context(), cfg)
 			if asJSON {
-				if err := lab.WriteJSON(cmd.OutOrStdout(), res); err != nil {
+				if err := writeJSON(cmd.OutOrStdout(), res); err != nil {
 					return err
 				}
 			} else {

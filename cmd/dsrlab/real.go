@@ -6,7 +6,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/dsrlab/dsrlab/internal/lab"
-	"github.com/dsrlab/dsrlab/internal/runtime/docker"
+	"github.com/dsrlab/dsrlab/internal/runtime"
 	"github.com/dsrlab/dsrlab/topology"
 )
 
@@ -48,7 +48,7 @@ func realOp(out *output, use, short string, change func(*topology.Topology, *top
 		PreRunE: requireRoot(rootForNamespaces),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			sel := labSelector{name: name}
-			return sel.withTopology(cmd.Context(), func(rt *docker.Docker, topo *topology.Topology) error {
+			return sel.withTopology(cmd.Context(), func(rt runtime.Runtime, topo *topology.Topology) error {
 				unlock, err := lab.Lock(topo.Name)
 				if err != nil {
 					return err

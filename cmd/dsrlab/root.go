@@ -12,7 +12,6 @@ import (
 
 	"github.com/dsrlab/dsrlab/internal/lab"
 	"github.com/dsrlab/dsrlab/internal/runtime"
-	"github.com/dsrlab/dsrlab/internal/runtime/docker"
 	"github.com/dsrlab/dsrlab/labs"
 	"github.com/dsrlab/dsrlab/topology"
 )
@@ -26,11 +25,11 @@ type output struct {
 func (o *output) reporter(cmd *cobra.Command) lab.Reporter {
 	switch {
 	case o.format == "json":
-		return lab.JSONReporter(cmd.ErrOrStderr(), o.verbose)
+		return newJSONReporter(cmd.ErrOrStderr(), o.verbose)
 	case o.quiet:
-		return lab.QuietReporter()
+		return quietReporter{}
 	}
-	return lab.TextReporter(cmd.OutOrStdout(), o.verbose)
+	return newTextReporter(cmd.OutOrStdout(), o.verbose)
 }
 
 func newRootCmd() *cobra.Command {
@@ -134,12 +133,12 @@ func (s *labSelector) topology(ctx context.Context, rt runtime.Runtime) (*topolo
 
 // withTopology connects to the Docker engine and loads the selected lab's
 // topology, for commands that act on a running lab.
-func (s *labSelector) withTopology(ctx context.Context, fn func(*docker.Docker, *topology.Topology) error) error {
-	rt, err := docker.New()
+func (s *labSelector) withTopology(ctx context.Context, fn func(runtime.Runtime, *topology.Topology) error) error {
+	rt, closeRT, err := openRuntime()
 	if err != nil {
 		return err
 	}
-	defer rt.Close()
+	defer closeRT()
 	topo, err := s.topology(ctx, rt)
 	if err != nil {
 		return err

@@ -7,7 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/dsrlab/dsrlab/internal/lab"
-	"github.com/dsrlab/dsrlab/internal/runtime/docker"
+	"github.com/dsrlab/dsrlab/internal/runtime"
 	"github.com/dsrlab/dsrlab/topology"
 )
 
@@ -26,7 +26,7 @@ func newStatsCmd() *cobra.Command {
 				return err
 			}
 			var stats []lab.BalancerStats
-			err := sel.withTopology(cmd.Context(), func(rt *docker.Docker, topo *topology.Topology) (err error) {
+			err := sel.withTopology(cmd.Context(), func(rt runtime.Runtime, topo *topology.Topology) (err error) {
 				stats, err = lab.Stats(cmd.Context(), rt, topo)
 				return err
 			})
@@ -35,7 +35,7 @@ func newStatsCmd() *cobra.Command {
 			}
 			w := cmd.OutOrStdout()
 			if format == "json" {
-				return lab.WriteJSON(w, stats)
+				return writeJSON(w, stats)
 			}
 			for _, s := range stats {
 				fmt.Fprintf(w, "Balancer %s: encapsulated %d, passed %d, dropped %d, too big (ICMP sent) %d, LRU hits %d (other CPU %d), misses %d\n",

@@ -9,7 +9,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/dsrlab/dsrlab/internal/lab"
-	"github.com/dsrlab/dsrlab/internal/runtime/docker"
 )
 
 func newUpCmd(out *output) *cobra.Command {
@@ -29,11 +28,11 @@ func newUpCmd(out *output) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			rt, err := docker.New()
+			rt, closeRT, err := openRuntime()
 			if err != nil {
 				return err
 			}
-			defer rt.Close()
+			defer closeRT()
 			unlock, err := lab.Lock(topo.Name)
 			if err != nil {
 				return err

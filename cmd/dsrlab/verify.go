@@ -7,7 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/dsrlab/dsrlab/internal/lab"
-	"github.com/dsrlab/dsrlab/internal/runtime/docker"
+	"github.com/dsrlab/dsrlab/internal/runtime"
 	"github.com/dsrlab/dsrlab/topology"
 )
 
@@ -28,7 +28,7 @@ func newVerifyCmd() *cobra.Command {
 				return err
 			}
 			var checks []lab.Check
-			err := sel.withTopology(cmd.Context(), func(rt *docker.Docker, topo *topology.Topology) (err error) {
+			err := sel.withTopology(cmd.Context(), func(rt runtime.Runtime, topo *topology.Topology) (err error) {
 				checks, err = lab.Verify(cmd.Context(), rt, topo)
 				return err
 			})
@@ -43,7 +43,7 @@ func newVerifyCmd() *cobra.Command {
 			}
 			w := cmd.OutOrStdout()
 			if format == "json" {
-				if err := lab.WriteJSON(w, checks); err != nil {
+				if err := writeJSON(w, checks); err != nil {
 					return err
 				}
 			} else {

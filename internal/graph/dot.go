@@ -16,10 +16,10 @@ func DOT(t *topology.Topology) string {
 	b.WriteString("    node [shape=box, style=\"rounded,filled\", fontname=\"Helvetica\"];\n")
 	b.WriteString("    edge [fontname=\"Helvetica\", fontsize=10];\n")
 	for _, n := range d.nodes {
-		c := kindFill[n.Kind]
+		k := n.Kind.Spec()
 		lines := nodeLines(t, n)
 		lines[0] = n.Name + " (" + lines[0] + ")"
-		fmt.Fprintf(&b, "    %s [label=%s, fillcolor=%q, color=%q];\n", d.ids[n], dotLabel(lines), c[0], c[1])
+		fmt.Fprintf(&b, "    %s [label=%s, fillcolor=%q, color=%q];\n", d.ids[n], dotLabel(lines), k.Fill, k.Stroke)
 	}
 	for _, e := range d.edges {
 		lines := e.lines

@@ -7,14 +7,9 @@ import (
 	"github.com/dsrlab/dsrlab/topology"
 )
 
-// Colours of the reference README's diagram, by node kind and edge style.
+// Colours of the reference README's diagram by edge style; the kinds'
+// colours are in the kinds table (topology.Kinds).
 var (
-	kindFill = map[topology.Kind][2]string{ // fill, stroke
-		topology.KindClient: {"#e3f2fd", "#1565c0"},
-		topology.KindRouter: {"#fff9c4", "#fbc02d"},
-		topology.KindKatran: {"#e8f5e9", "#2e7d32"},
-		topology.KindReal:   {"#fce4ec", "#c2185b"},
-	}
 	styleColor = map[style]string{
 		styleLink:    "#9e9e9e",
 		styleRequest: "#1565c0",
@@ -22,7 +17,6 @@ var (
 		styleReply:   "#c2185b",
 	}
 	styleWidth = map[style]int{styleLink: 1, styleRequest: 2, styleTunnel: 2, styleReply: 3}
-	kinds      = []topology.Kind{topology.KindClient, topology.KindRouter, topology.KindKatran, topology.KindReal}
 	styles     = []style{styleLink, styleRequest, styleTunnel, styleReply}
 )
 
@@ -33,9 +27,8 @@ func Mermaid(t *topology.Topology) string {
 	d := draw(t)
 	var b strings.Builder
 	b.WriteString("graph TD\n")
-	for _, k := range kinds {
-		c := kindFill[k]
-		fmt.Fprintf(&b, "    classDef %s fill:%s,stroke:%s,stroke-width:2px,color:#000\n", k, c[0], c[1])
+	for _, k := range topology.Kinds() {
+		fmt.Fprintf(&b, "    classDef %s fill:%s,stroke:%s,stroke-width:2px,color:#000\n", k.Kind, k.Fill, k.Stroke)
 	}
 	for _, n := range d.nodes {
 		lines := nodeLines(t, n)

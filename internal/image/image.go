@@ -32,7 +32,7 @@ var busyboxCandidates = []string{"/bin/busybox", "/usr/bin/busybox"}
 
 // Ensure builds tag unless an image built from the same inputs exists.
 // It reports whether it built.
-func Ensure(ctx context.Context, rt runtime.Runtime, tag string, force bool) (bool, error) {
+func Ensure(ctx context.Context, rt runtime.ImageBuilder, tag string, force bool) (bool, error) {
 	in, err := collectInputs()
 	if err != nil {
 		return false, err

@@ -11,13 +11,9 @@ import (
 	"github.com/dsrlab/dsrlab/topology"
 )
 
-const (
-	// ipipDevice is the metadata-collecting tunnel device created on reals
-	// whose kernel has IPIP.
-	ipipDevice = "ipip0"
-	// decapProg is the decapsulator's name as the kernel reports it.
-	decapProg = "xdp_decap"
-)
+// ipipDevice is the metadata-collecting tunnel device created on reals
+// whose kernel has IPIP.
+const ipipDevice = "ipip0"
 
 // decap makes every real accept IPIP: the kernel's tunnel device where the
 // kernel has one, otherwise an XDP program that strips the outer header.
@@ -46,7 +42,7 @@ func (d *deployment) decapReal(r *topology.Node) (string, error) {
 	} else if ok {
 		return ipipDecap, nil
 	}
-	prog, att, err := attached(ns, up.Name, decapProg)
+	prog, att, err := attached(ns, up.Name, bpf.DecapName)
 	if err != nil {
 		return "", err
 	}
@@ -81,7 +77,7 @@ func (d *deployment) decapReal(r *topology.Node) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	d.change("decap", fmt.Sprintf("attached %s to %s in %s mode", decapProg, up, mode))
+	d.change("decap", fmt.Sprintf("attached %s to %s in %s mode", bpf.DecapName, up, mode))
 	return xdpDecap(mode, up.Name) + why, nil
 }
 

@@ -108,12 +108,12 @@ func inspectNode(ctx context.Context, rt runtime.Runtime, c runtime.Container) (
 		return nil, err
 	}
 	nr := &NodeReport{Node: c.Labels[LabelNode], Kind: c.Labels[LabelKind], Container: full.Name, State: full.State, Image: full.Image}
-	if full.PID == 0 {
+	if !full.Running() {
 		return nr, nil
 	}
-	ns, err := netconf.FromPID(full.PID, nr.Node)
+	ns, err := rt.Namespace(ctx, full.ID)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("node %s: %w", nr.Node, err)
 	}
 	defer ns.Close()
 	if nr.Interfaces, err = ns.Interfaces(); err != nil {
@@ -166,7 +166,7 @@ func describeProgram(nr *NodeReport, ns *netconf.Namespace, i netconf.Interface)
 		nr.Balancer = br
 		return nil
 	}
-	if prog, _, err := attached(ns, i.Name, decapProg); err == nil && prog != nil {
+	if prog, _, err := attached(ns, i.Name, bpf.DecapName); err == nil && prog != nil {
 		prog.Close()
 		nr.Decap = xdpDecap(i.XDP.Mode, i.Name)
 	}

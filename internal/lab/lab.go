@@ -5,10 +5,7 @@
 package lab
 
 import (
-	"encoding/json"
 	"fmt"
-	"io"
-	"log/slog"
 	"sort"
 	"strings"
 	"sync"
@@ -46,71 +43,9 @@ type Reporter interface {
 	// Note reports something the user should know whatever the verbosity:
 	// a fallback taken, a rollback.
 	Note(msg string)
-}
-
-// TextReporter writes one line per step for people; verbose adds one line
-// per action inside a step.
-func TextReporter(w io.Writer, verbose bool) Reporter { return textReporter{w, verbose} }
-
-type textReporter struct {
-	w       io.Writer
-	verbose bool
-}
-
-func (r textReporter) Step(name string, took time.Duration, detail string, err error) {
-	took = took.Round(time.Millisecond)
-	if err != nil {
-		fmt.Fprintf(r.w, "  %-11s FAILED after %v\n", name, took)
-		return
-	}
-	fmt.Fprintf(r.w, "  %-11s %s (%v)\n", name, detail, took)
-}
-
-func (r textReporter) Detail(step, msg string) {
-	if r.verbose {
-		fmt.Fprintf(r.w, "  %-11s   %s\n", "", msg)
-	}
-}
-
-func (r textReporter) Note(msg string) { fmt.Fprintf(r.w, "  %s\n", msg) }
-
-// JSONReporter writes one JSON object per event, for CI logs; verbose
-// adds the actions inside each step.
-func JSONReporter(w io.Writer, verbose bool) Reporter {
-	level := slog.LevelInfo
-	if verbose {
-		level = slog.LevelDebug
-	}
-	return jsonReporter{slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level}))}
-}
-
-type jsonReporter struct{ l *slog.Logger }
-
-func (r jsonReporter) Step(name string, took time.Duration, detail string, err error) {
-	if err != nil {
-		r.l.Error("step", "step", name, "took_ms", took.Milliseconds(), "error", err.Error())
-		return
-	}
-	r.l.Info("step", "step", name, "took_ms", took.Milliseconds(), "detail", detail)
-}
-
-func (r jsonReporter) Detail(step, msg string) { r.l.Debug("detail", "step", step, "msg", msg) }
-func (r jsonReporter) Note(msg string)         { r.l.Warn("note", "msg", msg) }
-
-// QuietReporter shows nothing; errors still come back to the caller.
-func QuietReporter() Reporter { return quietReporter{} }
-
-type quietReporter struct{}
-
-func (quietReporter) Step(string, time.Duration, string, error) {}
-func (quietReporter) Detail(string, string)                     {}
-func (quietReporter) Note(string)                               {}
-
-// WriteJSON writes v indented, the output format of every --format json.
-func WriteJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
+	// Progress reports how far a long step is (containers 23 of 67), so a
+	// user sees it move; done == total ends it.
+	Progress(step string, done, total int)
 }
 
 // Grouped prints node -> value pairs, grouping the nodes that share a value

@@ -41,6 +41,7 @@ func (d *deployment) services(ctx context.Context) (string, error) {
 			errs[i] = fmt.Errorf("node %s: echo service for %s: %w", j.real.Name, j.vip, err)
 		}
 		answered[i] = ok
+		d.progress("services", len(jobs))
 	})
 	if err := errors.Join(errs...); err != nil {
 		return "", err

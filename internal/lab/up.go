@@ -100,13 +100,28 @@ type deployment struct {
 	fault fault
 
 	mu          sync.Mutex // guards containers and created while nodes start in parallel
-	changeMu    sync.Mutex // guards sum.Changes and the reporter
+	changeMu    sync.Mutex // guards sum.Changes, the progress counts and the reporter
 	containers  map[string]*runtime.Container
 	created     map[string]bool // nodes whose container this run created
 	started     []string        // containers this run created or restarted
 	preexisting map[string]bool // IDs of the lab's containers before this run
 	ns          map[string]*netconf.Namespace
 	sum         *Summary
+
+	progressStep string
+	progressDone int
+}
+
+// progress counts one finished action of a step that does total of them
+// in parallel workers, and reports how far it is.
+func (d *deployment) progress(step string, total int) {
+	d.changeMu.Lock()
+	defer d.changeMu.Unlock()
+	if d.progressStep != step {
+		d.progressStep, d.progressDone = step, 0
+	}
+	d.progressDone++
+	d.rep.Progress(step, d.progressDone, total)
 }
 
 // change counts and reports one thing Up did; steps call it from parallel
@@ -197,8 +212,8 @@ func (d *deployment) images(ctx context.Context) (string, error) {
 			continue
 		}
 		seen[n.Image] = true
-		if n.Image == topology.DefaultImage {
-			built, err := image.Ensure(ctx, d.rt, n.Image, false)
+		if b, ok := d.rt.(runtime.ImageBuilder); ok && n.Image == topology.DefaultImage {
+			built, err := image.Ensure(ctx, b, n.Image, false)
 			if err != nil {
 				return "", err
 			}
@@ -225,7 +240,7 @@ func (d *deployment) images(ctx context.Context) (string, error) {
 func (d *deployment) startContainers(ctx context.Context) (string, error) {
 	var todo []*topology.Node
 	for _, n := range d.topo.Nodes {
-		if existing := d.containers[n.Name]; existing == nil || existing.PID == 0 {
+		if existing := d.containers[n.Name]; existing == nil || !existing.Running() {
 			todo = append(todo, n)
 		}
 	}
@@ -244,14 +259,15 @@ func (d *deployment) startContainers(ctx context.Context) (string, error) {
 		d.mu.Lock()
 		d.containers[n.Name] = c
 		d.mu.Unlock()
+		d.progress("containers", len(todo))
 	})
 	if err := errors.Join(errs...); err != nil {
 		return "", err
 	}
 	for _, n := range d.topo.Nodes {
-		ns, err := openNamespace(ctx, d.rt, n, d.containers[n.Name].ID)
+		ns, err := d.rt.Namespace(ctx, d.containers[n.Name].ID)
 		if err != nil {
-			return "", err
+			return "", fmt.Errorf("node %s: %w", n.Name, err)
 		}
 		d.ns[n.Name] = ns
 		d.sum.Containers = append(d.sum.Containers, n.ContainerName)

@@ -57,7 +57,7 @@ func Verify(ctx context.Context, rt runtime.Runtime, topo *topology.Topology) ([
 		if ns := nss[n.Name]; ns != nil {
 			return ns, nil
 		}
-		ns, err := nodeNamespace(ctx, rt, n)
+		ns, err := NodeNamespace(ctx, rt, topo, n.Name)
 		if err != nil {
 			return nil, err
 		}

@@ -13,10 +13,6 @@ import (
 	"github.com/dsrlab/dsrlab/topology"
 )
 
-// balancerProg is the balancer's name as the kernel reports it; it tells
-// dsrlab's program from anything else attached to an interface.
-const balancerProg = "xdp_balancer"
-
 // loadBalancers puts the XDP balancer on every katran that serves VIPs, or
 // brings the one already attached up to date through its maps, without
 // reloading it: established flows keep their reals.
@@ -77,7 +73,7 @@ func (d *deployment) balancer(k *topology.Node, vips []*topology.VIP) (netconf.X
 	}
 	mode, err := d.attach(up, lb.Program().FD(), k.XDP, true)
 	if err == nil {
-		d.change("xdp", fmt.Sprintf("attached %s to %s in %s mode", balancerProg, up, mode))
+		d.change("xdp", fmt.Sprintf("attached %s to %s in %s mode", bpf.BalancerName, up, mode))
 	}
 	return mode, "(loaded)", err
 }
@@ -154,7 +150,7 @@ func bpfVIP(v *topology.VIP) bpf.VIP {
 // openBalancer opens the maps of the balancer attached to an interface,
 // through the program itself (no pins); nil if nothing is attached.
 func openBalancer(ns *netconf.Namespace, ifname string) (*bpf.Balancer, netconf.XDPAttachment, error) {
-	prog, att, err := attached(ns, ifname, balancerProg)
+	prog, att, err := attached(ns, ifname, bpf.BalancerName)
 	if err != nil || prog == nil {
 		return nil, att, err
 	}
@@ -171,20 +167,8 @@ func attached(ns *netconf.Namespace, ifname, want string) (*ebpf.Program, netcon
 	if err != nil || att.ProgID == 0 {
 		return nil, att, err
 	}
-	prog, err := ebpf.NewProgramFromID(ebpf.ProgramID(att.ProgID))
-	if err != nil {
-		return nil, att, fmt.Errorf("%s: XDP program %d: %w", ifname, att.ProgID, err)
-	}
-	info, err := prog.Info()
-	if err != nil {
-		prog.Close()
-		return nil, att, fmt.Errorf("%s: XDP program %d: %w", ifname, att.ProgID, err)
-	}
-	if info.Name != want {
-		prog.Close()
-		return nil, att, fmt.Errorf("%s has XDP program %d (%q) attached, not dsrlab's %s", ifname, att.ProgID, info.Name, want)
-	}
-	return prog, att, nil
+	prog, err := bpf.OpenAttached(att.ProgID, ifname, want)
+	return prog, att, err
 }
 
 // attach puts a program on an interface in the wanted mode; auto tries

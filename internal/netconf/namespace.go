@@ -7,11 +7,14 @@ package netconf
 import (
 	"fmt"
 	"net"
+	"os"
 	"runtime"
+	"strings"
 	"time"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
 )
 
 // Namespace is an open network namespace.
@@ -40,6 +43,79 @@ func FromPID(pid int, name string) (*Namespace, error) {
 		}
 	}
 	return fromHandle(ns, name)
+}
+
+// New creates a fresh network namespace, with only its loopback, up. It is
+// what a container with no network of its own starts with; it lives as long
+// as a handle on it is open.
+func New(name string) (*Namespace, error) {
+	type result struct {
+		ns  netns.NsHandle
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		runtime.LockOSThread()
+		orig, err := netns.Get()
+		if err != nil {
+			done <- result{err: fmt.Errorf("get current netns: %w", err)}
+			return
+		}
+		defer orig.Close()
+		ns, err := netns.New() // unshare: this thread is now inside it
+		if err != nil {
+			runtime.UnlockOSThread()
+			done <- result{err: fmt.Errorf("%s: new netns: %w", name, err)}
+			return
+		}
+		if err := netns.Set(orig); err != nil {
+			// The thread stays locked and dies with the goroutine.
+			ns.Close()
+			done <- result{err: fmt.Errorf("restore netns: %w", err)}
+			return
+		}
+		runtime.UnlockOSThread()
+		done <- result{ns: ns}
+	}()
+	r := <-done
+	if r.err != nil {
+		return nil, r.err
+	}
+	n, err := fromHandle(r.ns, name)
+	if err != nil {
+		return nil, err
+	}
+	lo, err := n.h.LinkByName("lo")
+	if err == nil {
+		err = n.h.LinkSetUp(lo)
+	}
+	if err != nil {
+		n.Close()
+		return nil, fmt.Errorf("%s: set lo up: %w", name, err)
+	}
+	return n, nil
+}
+
+// Clone returns a second, independent handle on the same namespace.
+func (n *Namespace) Clone() (*Namespace, error) {
+	fd, err := unix.Dup(int(n.ns))
+	if err != nil {
+		return nil, fmt.Errorf("%s: dup netns handle: %w", n.name, err)
+	}
+	return fromHandle(netns.NsHandle(fd), n.name)
+}
+
+// SetSysctl writes a net.* sysctl of the namespace ("net.ipv4.ip_forward"),
+// as a container engine does when it creates a container.
+func (n *Namespace) SetSysctl(key, value string) error {
+	path := "/proc/sys/" + strings.ReplaceAll(key, ".", "/")
+	return n.Do(func() error {
+		// /proc/sys/net shows the namespace of the thread that opens it.
+		if err := os.WriteFile(path, []byte(value), 0o644); err != nil {
+			return fmt.Errorf("%s: sysctl %s=%s: %w", n.name, key, value, err)
+		}
+		return nil
+	})
 }
 
 func fromHandle(ns netns.NsHandle, name string) (*Namespace, error) {

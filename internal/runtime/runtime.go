@@ -1,12 +1,18 @@
 // Package runtime is the small container-runtime interface the orchestrator
 // needs. The Docker implementation lives in runtime/docker so that nothing
-// else in dsrlab imports the Docker SDK.
+// else in dsrlab imports the Docker SDK; runtime/fake keeps "containers" as
+// plain network namespaces, so the orchestrator is tested without an engine.
+//
+// A runtime owns everything engine-specific, including how a container's
+// network namespace is reached: nothing outside it knows about PIDs.
 package runtime
 
 import (
 	"context"
 	"errors"
 	"io"
+
+	"github.com/dsrlab/dsrlab/internal/netconf"
 )
 
 // ErrNotFound is returned when a container or image does not exist.
@@ -32,10 +38,13 @@ type Container struct {
 	Name    string
 	Image   string
 	State   string // "running", "exited", ...
-	PID     int    // 0 unless running
 	Labels  map[string]string
 	Created string
 }
+
+// Running tells whether the container's network namespace is there to be
+// configured: it exists only while the container runs.
+func (c *Container) Running() bool { return c.State == "running" }
 
 // Image is a local image.
 type Image struct {
@@ -59,7 +68,7 @@ type Runtime interface {
 	// Ping fails with a message that says how to start the engine when it is
 	// not reachable.
 	Ping(ctx context.Context) error
-	// Run creates and starts a container and returns it inspected (PID set).
+	// Run creates and starts a container and returns it inspected.
 	Run(ctx context.Context, spec ContainerSpec) (*Container, error)
 	Inspect(ctx context.Context, nameOrID string) (*Container, error)
 	// List returns all containers, running or not, that carry every label given.
@@ -73,8 +82,17 @@ type Runtime interface {
 	// ExecDetached starts a long-running process in the container and returns
 	// without waiting for it.
 	ExecDetached(ctx context.Context, id string, cmd []string) error
+	// Namespace opens the network namespace of a running container. The
+	// caller closes it; the namespace lives as long as the container.
+	Namespace(ctx context.Context, id string) (*netconf.Namespace, error)
 	// Image returns a local image, or ErrNotFound.
 	Image(ctx context.Context, ref string) (*Image, error)
+}
+
+// ImageBuilder is a runtime that can build images locally; there is no
+// registry to pull from, so dsrlab's node image is built where it runs.
+type ImageBuilder interface {
+	Runtime
 	// RemoveImage removes a local image by ID if no container uses it.
 	RemoveImage(ctx context.Context, id string) error
 	// BuildImage builds buildContext (a tar stream with a Dockerfile at its

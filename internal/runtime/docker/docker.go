@@ -16,8 +16,11 @@ import (
 	"github.com/docker/docker/pkg/jsonmessage"
 	"github.com/docker/docker/pkg/stdcopy"
 
+	"github.com/dsrlab/dsrlab/internal/netconf"
 	"github.com/dsrlab/dsrlab/internal/runtime"
 )
+
+var _ runtime.ImageBuilder = (*Docker)(nil)
 
 // Docker talks to the engine named by the usual DOCKER_HOST environment.
 type Docker struct {
@@ -94,10 +97,31 @@ func (d *Docker) running(ctx context.Context, id string) (*runtime.Container, er
 	if err != nil {
 		return nil, err
 	}
-	if c.PID == 0 {
+	if !c.Running() {
 		return nil, fmt.Errorf("container %s exited right after start (state %s): check its cmd", c.Name, c.State)
 	}
 	return c, nil
+}
+
+// Namespace enters a container through its init's PID, read right before:
+// a PID read earlier could have been reused by another process since.
+func (d *Docker) Namespace(ctx context.Context, id string) (*netconf.Namespace, error) {
+	info, err := d.c.ContainerInspect(ctx, id)
+	if err != nil {
+		if client.IsErrNotFound(err) {
+			return nil, fmt.Errorf("container %s: %w", id, runtime.ErrNotFound)
+		}
+		return nil, fmt.Errorf("inspect container %s: %w", id, err)
+	}
+	name := trimSlash(info.Name)
+	if info.State == nil || info.State.Pid == 0 {
+		state := "not running"
+		if info.State != nil {
+			state = info.State.Status
+		}
+		return nil, fmt.Errorf("container %s is %s; `dsrlab up` starts it", name, state)
+	}
+	return netconf.FromPID(info.State.Pid, name)
 }
 
 func (d *Docker) Inspect(ctx context.Context, nameOrID string) (*runtime.Container, error) {
@@ -117,7 +141,6 @@ func (d *Docker) Inspect(ctx context.Context, nameOrID string) (*runtime.Contain
 	}
 	if info.State != nil {
 		c.State = info.State.Status
-		c.PID = info.State.Pid
 	}
 	return c, nil
 }

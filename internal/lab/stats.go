@@ -1,0 +1,87 @@
+package lab
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"sort"
+
+	"github.com/dsrlab/dsrlab/bpf"
+	"github.com/dsrlab/dsrlab/internal/runtime"
+	"github.com/dsrlab/dsrlab/topology"
+)
+
+// BalancerStats are one balancer's counters, by name rather than by map key.
+type BalancerStats struct {
+	Node         string       `json:"node"`
+	Passed       uint64       `json:"passed"`
+	Encapsulated uint64       `json:"encapsulated"`
+	Dropped      uint64       `json:"dropped"`
+	TooBig       uint64       `json:"too_big"`
+	LRUHits      uint64       `json:"lru_hits"`
+	LRURemote    uint64       `json:"lru_remote_hits"` // found on another CPU's LRU copy
+	LRUMisses    uint64       `json:"lru_misses"`
+	VIPs         []CounterRow `json:"vips"`
+	Reals        []CounterRow `json:"reals"`
+}
+
+// CounterRow is the traffic of one VIP or real.
+type CounterRow struct {
+	Name    string `json:"name"`
+	Packets uint64 `json:"packets"`
+	Bytes   uint64 `json:"bytes"`
+}
+
+// Stats reads the counters of every XDP balancer of a running lab from the
+// kernel, through the programs attached to the katrans' interfaces.
+func Stats(ctx context.Context, rt runtime.Runtime, t *topology.Topology) ([]BalancerStats, error) {
+	realName := map[netip.Addr]string{}
+	for _, r := range t.NodesOfKind(topology.KindReal) {
+		if up := r.Uplink(); up != nil {
+			realName[up.Addr.Addr()] = r.Name
+		}
+	}
+	var out []BalancerStats
+	for _, k := range t.NodesOfKind(topology.KindKatran) {
+		if len(dsrVIPs(t.VIPsServedBy(k))) == 0 {
+			continue
+		}
+		s, err := balancerStats(ctx, rt, t, k)
+		if err != nil {
+			return nil, fmt.Errorf("node %s: %w", k.Name, err)
+		}
+		bs := BalancerStats{Node: k.Name, Passed: s.Passed, Encapsulated: s.Encapsulated, Dropped: s.Dropped,
+			TooBig: s.TooBig, LRUHits: s.LRUHits, LRURemote: s.LRURemoteHits, LRUMisses: s.LRUMisses}
+		for v, c := range s.VIPs {
+			bs.VIPs = append(bs.VIPs, CounterRow{Name: v.String(), Packets: c.Packets, Bytes: c.Bytes})
+		}
+		for a, c := range s.Reals {
+			name := a.String()
+			if n := realName[a]; n != "" {
+				name = n + " " + name
+			}
+			bs.Reals = append(bs.Reals, CounterRow{Name: name, Packets: c.Packets, Bytes: c.Bytes})
+		}
+		sort.Slice(bs.VIPs, func(i, j int) bool { return bs.VIPs[i].Name < bs.VIPs[j].Name })
+		sort.Slice(bs.Reals, func(i, j int) bool { return bs.Reals[i].Name < bs.Reals[j].Name })
+		out = append(out, bs)
+	}
+	return out, nil
+}
+
+func balancerStats(ctx context.Context, rt runtime.Runtime, t *topology.Topology, k *topology.Node) (bpf.Stats, error) {
+	ns, err := NodeNamespace(ctx, rt, t, k.Name)
+	if err != nil {
+		return bpf.Stats{}, err
+	}
+	defer ns.Close()
+	lb, _, err := openBalancer(ns, k.Uplink().Name)
+	if err != nil {
+		return bpf.Stats{}, err
+	}
+	if lb == nil {
+		return bpf.Stats{}, fmt.Errorf("no XDP balancer attached to %s; `dsrlab up` attaches it", k.Uplink())
+	}
+	defer lb.Close()
+	return lb.Stats()
+}

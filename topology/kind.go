@@ -1,0 +1,138 @@
+package topology
+
+import (
+	"maps"
+	"strings"
+)
+
+// Kind is the role a node plays in the DSR packet flow.
+type Kind string
+
+const (
+	KindClient Kind = "client"
+	KindRouter Kind = "router"
+	KindKatran Kind = "katran"
+	KindReal   Kind = "real"
+)
+
+// KindSpec is everything that makes a kind what it is, in one place: the
+// builder, the derivations, the graph and the schema read it from here.
+// Adding a kind is one entry in kindSpecs plus the orchestration step that
+// does its work.
+type KindSpec struct {
+	Kind Kind
+	// Doc is the kind's role in one line.
+	Doc string
+	// Forwards: the node routes other nodes' packets. It gets
+	// ip_forward=1 and rp_filter off, a /32 route per VIP towards the
+	// katran serving it, and other nodes' default routes point at it.
+	Forwards bool
+	// Encap: IPIP-encapsulated packets cross the node's links, so they
+	// default to EncapMTU instead of DefaultMTU.
+	Encap bool
+	// RPFilterOff: the node sees asymmetric flows (a real gets requests
+	// through the tunnel and answers directly) and strict rp_filter would
+	// drop them.
+	RPFilterOff bool
+	// XDPField / DecapField: the node has an `xdp:` / `decap:` mode field.
+	XDPField, DecapField bool
+	// Program says what a user's `program:` replaces on this kind and on
+	// which interface it goes by default.
+	Program ProgramRole
+	// Fill and Stroke are the kind's colours in graphs (the reference
+	// README's diagram).
+	Fill, Stroke string
+}
+
+// ProgramRole is what a user's XDP program means on a kind of node.
+type ProgramRole struct {
+	// Replaces names the built-in program the user's takes the place of
+	// ("balancer", "decap"), or "" when it is attached in addition.
+	Replaces string
+	// OnUplink: without an explicit interface, the program goes on the
+	// node's link toward a router. Otherwise the interface is required.
+	OnUplink bool
+}
+
+// kindSpecs are the kinds in the order they are listed to users.
+var kindSpecs = []*KindSpec{
+	{
+		Kind: KindClient, Doc: "sends requests to the VIPs; default route via its router",
+		Fill: "#e3f2fd", Stroke: "#1565c0",
+	},
+	{
+		Kind: KindRouter, Doc: "L3 gateway; routes each VIP to the katran that serves it",
+		Forwards: true, RPFilterOff: true,
+		Fill: "#fff9c4", Stroke: "#fbc02d",
+	},
+	{
+		Kind: KindKatran, Doc: "XDP load balancer: encapsulates VIP packets in IPIP towards a real",
+		Encap: true, XDPField: true,
+		Program: ProgramRole{Replaces: "balancer", OnUplink: true},
+		Fill:    "#e8f5e9", Stroke: "#2e7d32",
+	},
+	{
+		Kind: KindReal, Doc: "backend: decapsulates, holds the VIPs on lo, answers the client directly",
+		Encap: true, RPFilterOff: true, DecapField: true,
+		Program: ProgramRole{Replaces: "decap", OnUplink: true},
+		Fill:    "#fce4ec", Stroke: "#c2185b",
+	},
+}
+
+var kindByName = func() map[Kind]*KindSpec {
+	m := map[Kind]*KindSpec{}
+	for _, s := range kindSpecs {
+		m[s.Kind] = s
+	}
+	return m
+}()
+
+// Kinds returns every kind, in the order they are listed to users.
+func Kinds() []*KindSpec { return kindSpecs }
+
+// Spec returns what the kind is, or nil for an unknown kind.
+func (k Kind) Spec() *KindSpec { return kindByName[k] }
+
+func (k Kind) valid() bool { return k.Spec() != nil }
+
+// spec is Spec for the builder, which meets unknown kinds (already reported)
+// and treats them as a kind that does nothing.
+func (k Kind) spec() *KindSpec {
+	if s := kindByName[k]; s != nil {
+		return s
+	}
+	return &KindSpec{Kind: k}
+}
+
+// kindList is "client, router, katran or real", for messages.
+func kindList() string {
+	names := make([]string, len(kindSpecs))
+	for i, s := range kindSpecs {
+		names[i] = string(s.Kind)
+	}
+	return strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
+}
+
+// rpFilterOff turns reverse-path filtering off. The DSR flow is asymmetric
+// by design: the router sees VIP replies arrive from the real while its VIP
+// route points at katran, and the real sees client packets arrive through
+// the tunnel (DESIGN.md pitfall 4). Strict rp_filter drops both.
+var rpFilterOff = map[string]string{
+	"net.ipv4.conf.all.rp_filter":     "0",
+	"net.ipv4.conf.default.rp_filter": "0",
+}
+
+// sysctls are what a node of this kind needs. forwarding is also asked of
+// a katran that translates NAT VIPs: it forwards, and receives packets for
+// a VIP that is not its own address, which strict rp_filter would drop.
+func (s *KindSpec) sysctls(forwarding bool) map[string]string {
+	forwarding = forwarding || s.Forwards
+	if !forwarding && !s.RPFilterOff {
+		return nil
+	}
+	out := maps.Clone(rpFilterOff)
+	if forwarding {
+		out["net.ipv4.ip_forward"] = "1"
+	}
+	return out
+}
