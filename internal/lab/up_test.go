@@ -1,0 +1,523 @@
+package lab
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/dsrlab/dsrlab/internal/echo"
+	"github.com/dsrlab/dsrlab/internal/image"
+	"github.com/dsrlab/dsrlab/internal/netconf"
+	"github.com/dsrlab/dsrlab/internal/runtime"
+	"github.com/dsrlab/dsrlab/internal/runtime/fake"
+	"github.com/dsrlab/dsrlab/topology"
+)
+
+// These tests run the orchestration of Up and Down against the fake
+// runtime: the containers are plain network namespaces, but the veths,
+// addresses, routes, XDP programs, nftables and echo services in them are
+// real, so Verify proves the whole DSR path without a Docker engine.
+
+// recorder is a Reporter that keeps what it was told.
+type recorder struct {
+	mu       sync.Mutex
+	steps    []string // "name" or "name FAILED"
+	notes    []string
+	progress map[string]int // step -> highest done reported
+}
+
+func (r *recorder) Step(name string, _ time.Duration, _ string, err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err != nil {
+		name += " FAILED"
+	}
+	r.steps = append(r.steps, name)
+}
+func (r *recorder) Detail(string, string) {}
+func (r *recorder) Note(msg string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.notes = append(r.notes, msg)
+}
+func (r *recorder) Progress(step string, done, _ int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.progress == nil {
+		r.progress = map[string]int{}
+	}
+	r.progress[step] = max(r.progress[step], done)
+}
+
+// fakeLab is a fake runtime whose containers run dsrlab's echo service
+// in-process when their command asks for it, with a private state dir.
+func fakeLab(t *testing.T) *fake.Runtime {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: creates network namespaces and loads XDP programs")
+	}
+	t.Setenv("DSRLAB_STATE_DIR", t.TempDir())
+	t.Setenv(FaultEnv, "")
+	rt := fake.New()
+	rt.Process = startEcho
+	t.Cleanup(func() {
+		list, _ := rt.List(context.Background(), nil)
+		for _, c := range list {
+			_ = rt.Remove(context.Background(), c.ID)
+		}
+	})
+	return rt
+}
+
+// startEcho runs `dsrlab echo --node N --addr A --listen P/ADDR ...` as the
+// real's echo service inside its namespace; other commands (the keepalive
+// loop) need nothing.
+func startEcho(ctx context.Context, ns *netconf.Namespace, cmd []string) error {
+	if len(cmd) < 2 || cmd[0] != image.BinaryPath || cmd[1] != "echo" {
+		return nil
+	}
+	srv := &echo.Server{}
+	var ls []echo.Listener
+	for i := 2; i+1 < len(cmd); i += 2 {
+		switch cmd[i] {
+		case "--node":
+			srv.Node = cmd[i+1]
+		case "--addr":
+			a, err := netip.ParseAddr(cmd[i+1])
+			if err != nil {
+				return err
+			}
+			srv.Addr = a
+		case "--listen":
+			l, err := echo.ParseListener(cmd[i+1])
+			if err != nil {
+				return err
+			}
+			ls = append(ls, l)
+		default:
+			return fmt.Errorf("echo: unexpected argument %q", cmd[i])
+		}
+	}
+	// The serving thread stays in the namespace until ctx ends; its
+	// sockets belong to the namespace for their whole life.
+	go ns.Do(func() error { return srv.Serve(ctx, ls) })
+	return nil
+}
+
+func mustUp(t *testing.T, rt runtime.Runtime, topo *topology.Topology) (*Summary, *recorder) {
+	t.Helper()
+	rep := &recorder{}
+	sum, err := Up(context.Background(), rt, topo, rep)
+	if err != nil {
+		t.Fatalf("up: %v (steps %v, notes %v)", err, rep.steps, rep.notes)
+	}
+	return sum, rep
+}
+
+func mustVerify(t *testing.T, rt runtime.Runtime, topo *topology.Topology) {
+	t.Helper()
+	checks, err := Verify(context.Background(), rt, topo)
+	if err != nil {
+		t.Fatalf("verify: %v", err)
+	}
+	for _, c := range checks {
+		if !c.Pass {
+			t.Errorf("verify %s from %s: %s", c.VIP, c.Client, c.Reason)
+		}
+	}
+}
+
+func labNames(t *testing.T, rt runtime.Runtime, lab string) []string {
+	t.Helper()
+	list, err := rt.List(context.Background(), map[string]string{LabelLab: lab})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, c := range list {
+		names = append(names, c.Name)
+	}
+	return names
+}
+
+// parseLab reads a topology given inline, for variations of the labs.
+func parseLab(t *testing.T, text string) *topology.Topology {
+	t.Helper()
+	topo, err := topology.Parse([]byte(text), "inline.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return topo
+}
+
+func TestUpReferenceLabAnswersThroughTheVIP(t *testing.T) {
+	rt := fakeLab(t)
+	topo := load(t, "dsr.yaml")
+	sum, rep := mustUp(t, rt, topo)
+	want := []string{"preflight", "images", "containers", "links", "addressing", "decap", "services", "xdp", "nat", "exec"}
+	if !slices.Equal(rep.steps, want) {
+		t.Errorf("steps %v, want %v", rep.steps, want)
+	}
+	if len(sum.Containers) != 4 || sum.Links != 3 {
+		t.Errorf("summary: %d containers, %d links; want 4 and 3", len(sum.Containers), sum.Links)
+	}
+	if !strings.HasPrefix(sum.Decap["real"], "xdp") && !strings.HasPrefix(sum.Decap["real"], "ipip") {
+		t.Errorf("real decapsulates by %q", sum.Decap["real"])
+	}
+	if sum.XDP["katran"] == "" {
+		t.Error("no XDP mode reported for katran")
+	}
+	if rep.progress["containers"] != 4 {
+		t.Errorf("containers progress reached %d of 4", rep.progress["containers"])
+	}
+	mustVerify(t, rt, topo)
+	if _, err := LoadState(topo.Name); err != nil {
+		t.Errorf("no state recorded after up: %v", err)
+	}
+}
+
+func TestUpTwiceChangesNothing(t *testing.T) {
+	rt := fakeLab(t)
+	topo := load(t, "dsr.yaml")
+	mustUp(t, rt, topo)
+	sum, _ := mustUp(t, rt, topo)
+	if sum.Changes != 0 {
+		t.Errorf("second up made %d changes, want 0", sum.Changes)
+	}
+}
+
+func TestFaultAtEveryStepRollsBack(t *testing.T) {
+	rt := fakeLab(t)
+	topo := load(t, "dsr.yaml")
+	for _, step := range []string{"preflight", "images", "containers", "containers:2", "links", "links:1", "addressing", "decap", "services", "xdp", "nat", "exec"} {
+		t.Run(step, func(t *testing.T) {
+			t.Setenv(FaultEnv, step)
+			rep := &recorder{}
+			_, err := Up(context.Background(), rt, topo, rep)
+			var inj ErrInjected
+			if !errors.As(err, &inj) {
+				t.Fatalf("up with fault at %s: %v, want the injected fault", step, err)
+			}
+			if left := labNames(t, rt, topo.Name); len(left) > 0 {
+				t.Errorf("left behind: %v", left)
+			}
+			if _, err := LoadState(topo.Name); err == nil {
+				t.Error("a failed up recorded state")
+			}
+			if !slices.ContainsFunc(rep.steps, func(s string) bool { return strings.HasSuffix(s, "FAILED") }) {
+				t.Errorf("no step reported as failed: %v", rep.steps)
+			}
+		})
+	}
+}
+
+func TestEngineRefusalRollsBack(t *testing.T) {
+	rt := fakeLab(t)
+	rt.FailRun = func(name string) error {
+		if name == "real" {
+			return errors.New("no space left on device")
+		}
+		return nil
+	}
+	topo := load(t, "dsr.yaml")
+	_, err := Up(context.Background(), rt, topo, &recorder{})
+	if err == nil || !strings.Contains(err.Error(), "node real") || !strings.Contains(err.Error(), "no space left") {
+		t.Fatalf("up: %v, want the engine's refusal for node real", err)
+	}
+	if left := labNames(t, rt, topo.Name); len(left) > 0 {
+		t.Errorf("left behind: %v", left)
+	}
+}
+
+func TestUnreachableEngineCreatesNothing(t *testing.T) {
+	rt := fakeLab(t)
+	rt.SetUnreachable(errors.New("engine not running"))
+	topo := load(t, "dsr.yaml")
+	_, err := Up(context.Background(), rt, topo, &recorder{})
+	if err == nil || !strings.HasPrefix(err.Error(), "preflight") {
+		t.Fatalf("up: %v, want a preflight failure", err)
+	}
+	rt.SetUnreachable(nil)
+	if left := labNames(t, rt, topo.Name); len(left) > 0 {
+		t.Errorf("created %v", left)
+	}
+}
+
+func TestFaultOnRunningLabKeepsWhatWasThere(t *testing.T) {
+	rt := fakeLab(t)
+	topo := load(t, "dsr.yaml")
+	mustUp(t, rt, topo)
+	before := labNames(t, rt, topo.Name)
+	t.Setenv(FaultEnv, "xdp")
+	if _, err := Up(context.Background(), rt, topo, &recorder{}); err == nil {
+		t.Fatal("up with a fault succeeded")
+	}
+	if after := labNames(t, rt, topo.Name); !slices.Equal(before, after) {
+		t.Errorf("containers before %v, after a failed reconcile %v", before, after)
+	}
+	if _, err := LoadState(topo.Name); err != nil {
+		t.Errorf("the running lab's state is gone: %v", err)
+	}
+	t.Setenv(FaultEnv, "")
+	mustVerify(t, rt, topo)
+}
+
+func TestRestartedContainerIsRewired(t *testing.T) {
+	rt := fakeLab(t)
+	topo := load(t, "dsr.yaml")
+	mustUp(t, rt, topo)
+	if err := rt.Stop("real"); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := Inspect(context.Background(), rt, topo.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.ContainsFunc(rep.Problems, func(p string) bool { return strings.Contains(p, "container real is exited") }) {
+		t.Errorf("inspect does not flag the stopped real: %v", rep.Problems)
+	}
+	sum, _ := mustUp(t, rt, topo)
+	if sum.Changes == 0 {
+		t.Error("up of a lab with a stopped container changed nothing")
+	}
+	mustVerify(t, rt, topo)
+}
+
+func TestLoneLinkEndIsReplaced(t *testing.T) {
+	rt := fakeLab(t)
+	topo := load(t, "dsr.yaml")
+	mustUp(t, rt, topo)
+	ns, err := rt.Namespace(context.Background(), "client")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Deleting one end of a veth deletes both: the router's eth2 goes too.
+	err = ns.DeleteLink("eth0")
+	ns.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := Inspect(context.Background(), rt, topo.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.ContainsFunc(rep.Problems, func(p string) bool { return strings.Contains(p, "node client: interface eth0 is missing") }) {
+		t.Errorf("inspect does not flag the missing link: %v", rep.Problems)
+	}
+	sum, _ := mustUp(t, rt, topo)
+	if sum.Changes == 0 {
+		t.Error("up did not recreate the link")
+	}
+	mustVerify(t, rt, topo)
+}
+
+func TestDownRemovesEverythingByLabel(t *testing.T) {
+	rt := fakeLab(t)
+	topo := load(t, "dsr.yaml")
+	mustUp(t, rt, topo)
+	// A foreign container stays whatever happens to the lab.
+	if _, err := rt.Run(context.Background(), runtime.ContainerSpec{Name: "bystander"}); err != nil {
+		t.Fatal(err)
+	}
+	removed, err := Down(context.Background(), rt, topo.Name, &recorder{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(removed) != 4 {
+		t.Errorf("down removed %v, want the 4 containers", removed)
+	}
+	if left := labNames(t, rt, topo.Name); len(left) > 0 {
+		t.Errorf("left behind: %v", left)
+	}
+	if _, err := rt.Inspect(context.Background(), "bystander"); err != nil {
+		t.Errorf("down touched a container that is not the lab's: %v", err)
+	}
+	if _, err := LoadState(topo.Name); err == nil {
+		t.Error("down left the lab's state")
+	}
+}
+
+func TestDownAfterCrashFindsContainersByLabel(t *testing.T) {
+	rt := fakeLab(t)
+	topo := load(t, "dsr.yaml")
+	// What a crash in the middle of up leaves: labelled containers, no state.
+	for _, n := range []string{"client", "router"} {
+		spec := runtime.ContainerSpec{Name: n, Labels: map[string]string{LabelLab: topo.Name, LabelNode: n}}
+		if _, err := rt.Run(context.Background(), spec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	removed, err := Down(context.Background(), rt, topo.Name, &recorder{})
+	if err != nil || len(removed) != 2 {
+		t.Fatalf("down: removed %v, %v", removed, err)
+	}
+	// And up completes a lab left half-built.
+	for _, n := range []string{"client", "router"} {
+		spec := runtime.ContainerSpec{Name: n, Labels: map[string]string{LabelLab: topo.Name, LabelNode: n}}
+		if _, err := rt.Run(context.Background(), spec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mustUp(t, rt, topo)
+	mustVerify(t, rt, topo)
+}
+
+func TestDownOfALabThatIsNotUp(t *testing.T) {
+	rt := fakeLab(t)
+	rep := &recorder{}
+	removed, err := Down(context.Background(), rt, "nothing-here", rep)
+	if err != nil || len(removed) != 0 {
+		t.Fatalf("down: removed %v, %v", removed, err)
+	}
+	if !slices.ContainsFunc(rep.notes, func(n string) bool { return strings.Contains(n, "nothing to remove") }) {
+		t.Errorf("notes %v do not say there was nothing to remove", rep.notes)
+	}
+}
+
+func TestNameClashIsRefusedAndTheOwnerNamed(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		labels map[string]string
+		want   string
+	}{
+		{"foreign", nil, "was not created by dsrlab"},
+		{"other lab", map[string]string{LabelLab: "other", LabelNode: "x"}, `belongs to dsrlab lab "other"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rt := fakeLab(t)
+			if _, err := rt.Run(context.Background(), runtime.ContainerSpec{Name: "router", Labels: tc.labels}); err != nil {
+				t.Fatal(err)
+			}
+			_, err := Up(context.Background(), rt, load(t, "dsr.yaml"), &recorder{})
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("up: %v, want %q", err, tc.want)
+			}
+			list, _ := rt.List(context.Background(), nil)
+			if len(list) != 1 || list[0].Name != "router" {
+				t.Errorf("containers after the refusal: %v", list)
+			}
+		})
+	}
+}
+
+func TestChangedWiringNeedsReconfigure(t *testing.T) {
+	rt := fakeLab(t)
+	mustUp(t, rt, load(t, "dsr.yaml"))
+	changed := load(t, "dsr.yaml")
+	changed.Links[0].MTU = 1400
+	changed.Links[0].A.MTU, changed.Links[0].B.MTU = 1400, 1400
+	_, err := Up(context.Background(), rt, changed, &recorder{})
+	if err == nil || !strings.Contains(err.Error(), "--reconfigure") {
+		t.Fatalf("up of a differently wired lab: %v, want a pointer to --reconfigure", err)
+	}
+}
+
+func TestWeightsChangeInPlace(t *testing.T) {
+	rt := fakeLab(t)
+	topo := load(t, "dsr-3reals.yaml")
+	mustUp(t, rt, topo)
+	v, err := FindVIP(topo, "192.168.10.1:50007")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := SetRealWeight(topo, v, "real2", 0); err != nil {
+		t.Fatal(err)
+	}
+	sum, _ := mustUp(t, rt, topo)
+	if sum.Changes == 0 {
+		t.Fatal("a drained real changed nothing")
+	}
+	rep, err := Inspect(context.Background(), rt, topo.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var found bool
+	for _, n := range rep.Nodes {
+		if n.Balancer == nil {
+			continue
+		}
+		for _, vr := range n.Balancer.VIPs {
+			for _, r := range vr.Reals {
+				if vr.VIP == "192.168.10.1:50007/tcp" && r.Addr == netip.MustParseAddr("10.111.223.11") {
+					found = true
+					if r.Weight != 0 {
+						t.Errorf("real2 has weight %d in the balancer, want 0", r.Weight)
+					}
+				}
+			}
+		}
+	}
+	if !found {
+		t.Errorf("real2 not among the balancer's reals: %+v", rep.Nodes)
+	}
+}
+
+func TestNATLabHairpins(t *testing.T) {
+	rt := fakeLab(t)
+	topo := load(t, "nat.yaml")
+	sum, _ := mustUp(t, rt, topo)
+	if len(sum.NAT) == 0 {
+		t.Errorf("no NAT balancer in the summary: %+v", sum)
+	}
+	mustVerify(t, rt, topo)
+}
+
+func TestExecCommandsRunOnceWhenCreated(t *testing.T) {
+	rt := fakeLab(t)
+	marker := filepath.Join(t.TempDir(), "ran")
+	topo := parseLab(t, strings.Replace(string(readLab(t, "dsr.yaml")), "  client: {kind: client}",
+		fmt.Sprintf("  client: {kind: client, exec: [\"echo x >> %s\"]}", marker), 1))
+	mustUp(t, rt, topo)
+	mustUp(t, rt, topo)
+	got, err := os.ReadFile(marker)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(got) != "x\n" {
+		t.Errorf("exec output %q: want the command run exactly once", got)
+	}
+}
+
+func TestFailingExecFailsUpAndRollsBack(t *testing.T) {
+	rt := fakeLab(t)
+	topo := parseLab(t, strings.Replace(string(readLab(t, "dsr.yaml")), "  client: {kind: client}",
+		"  client: {kind: client, exec: [\"echo broken >&2; exit 3\"]}", 1))
+	_, err := Up(context.Background(), rt, topo, &recorder{})
+	if err == nil || !strings.Contains(err.Error(), "exited 3") || !strings.Contains(err.Error(), "broken") {
+		t.Fatalf("up: %v, want the exit code and the command's output", err)
+	}
+	if left := labNames(t, rt, topo.Name); len(left) > 0 {
+		t.Errorf("left behind: %v", left)
+	}
+}
+
+func TestStatsCountTheVerifiedTraffic(t *testing.T) {
+	rt := fakeLab(t)
+	topo := load(t, "dsr.yaml")
+	mustUp(t, rt, topo)
+	mustVerify(t, rt, topo)
+	stats, err := Stats(context.Background(), rt, topo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(stats) != 1 || stats[0].Encapsulated == 0 {
+		t.Errorf("stats after verify: %+v", stats)
+	}
+}
+
+func readLab(t *testing.T, file string) []byte {
+	t.Helper()
+	data, err := os.ReadFile("../../labs/" + file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
+}
