@@ -133,10 +133,11 @@ func OpenBalancer(prog *ebpf.Program) (*Balancer, error) {
 
 // Configure sets the outer source address of encapsulated packets, the MAC
 // address they are sent to (the router in front of the balancer) and the
-// path MTU: the largest IPv4 packet the path to the reals carries. A VIP
-// packet that would exceed it once encapsulated is answered with ICMP
-// "fragmentation needed" advertising pathMTU minus the outer header, if it
-// has DF set, and handed to the kernel otherwise. It also records the
+// path MTU: the largest IPv4 packet the path to the reals carries, for
+// reals whose Real.MTU is 0. A VIP packet that would exceed its real's
+// path MTU once encapsulated is answered with ICMP "fragmentation needed"
+// advertising that MTU minus the outer header, if it has DF set, and
+// dropped otherwise. It also records the
 // host's possible CPUs, whose copies of the connection table the program
 // searches.
 func (b *Balancer) Configure(src netip.Addr, nextHop net.HardwareAddr, pathMTU int) error {
@@ -182,6 +183,12 @@ func (b *Balancer) Stats() (Stats, error) {
 		{balancerGlobalStatSTAT_LRU_HIT, &s.LRUHits},
 		{balancerGlobalStatSTAT_LRU_MISS, &s.LRUMisses},
 		{balancerGlobalStatSTAT_LRU_REMOTE_HIT, &s.LRURemoteHits},
+		{balancerGlobalStatSTAT_ECHO_REPLIED, &s.EchoReplies},
+		{balancerGlobalStatSTAT_ICMP_FORWARDED, &s.ICMPForwarded},
+		{balancerGlobalStatSTAT_IP_OPTIONS, &s.IPOptions},
+		{balancerGlobalStatSTAT_DROP_FRAGMENT, &s.DroppedFragments},
+		{balancerGlobalStatSTAT_DROP_TOO_BIG, &s.DroppedTooBig},
+		{balancerGlobalStatSTAT_PATH_MTU_LOWERED, &s.PathMTULowered},
 	}
 	for _, g := range globals {
 		n, err := sumPerCPU(b.objs.GlobalStats, g.stat)
@@ -258,6 +265,6 @@ func vipKey(v VIP) balancerVipKey {
 	return balancerVipKey{Addr: be32(v.Addr), Port: be16(v.Port), Proto: uint8(v.Proto)}
 }
 
-func vipFromKey(k balancerVipKey) VIP {
-	return VIP{Addr: addrFromBE32(k.Addr), Port: portFromBE16(k.Port), Proto: Proto(k.Proto)}
+func vipFromMap(k balancerVipKey, meta balancerVipMeta) VIP {
+	return VIP{Addr: addrFromBE32(k.Addr), Port: portFromBE16(k.Port), Proto: Proto(k.Proto), Hash: HashMode(meta.Hash)}
 }

@@ -37,14 +37,20 @@ type balancerFlowPin struct {
 type balancerGlobalStat uint32
 
 const (
-	balancerGlobalStatSTAT_PASSED         balancerGlobalStat = 0
-	balancerGlobalStatSTAT_ENCAPSULATED   balancerGlobalStat = 1
-	balancerGlobalStatSTAT_DROPPED        balancerGlobalStat = 2
-	balancerGlobalStatSTAT_TOO_BIG        balancerGlobalStat = 3
-	balancerGlobalStatSTAT_LRU_HIT        balancerGlobalStat = 4
-	balancerGlobalStatSTAT_LRU_MISS       balancerGlobalStat = 5
-	balancerGlobalStatSTAT_LRU_REMOTE_HIT balancerGlobalStat = 6
-	balancerGlobalStatGLOBAL_STATS_MAX    balancerGlobalStat = 7
+	balancerGlobalStatSTAT_PASSED           balancerGlobalStat = 0
+	balancerGlobalStatSTAT_ENCAPSULATED     balancerGlobalStat = 1
+	balancerGlobalStatSTAT_DROPPED          balancerGlobalStat = 2
+	balancerGlobalStatSTAT_TOO_BIG          balancerGlobalStat = 3
+	balancerGlobalStatSTAT_LRU_HIT          balancerGlobalStat = 4
+	balancerGlobalStatSTAT_LRU_MISS         balancerGlobalStat = 5
+	balancerGlobalStatSTAT_LRU_REMOTE_HIT   balancerGlobalStat = 6
+	balancerGlobalStatSTAT_ECHO_REPLIED     balancerGlobalStat = 7
+	balancerGlobalStatSTAT_ICMP_FORWARDED   balancerGlobalStat = 8
+	balancerGlobalStatSTAT_IP_OPTIONS       balancerGlobalStat = 9
+	balancerGlobalStatSTAT_DROP_FRAGMENT    balancerGlobalStat = 10
+	balancerGlobalStatSTAT_DROP_TOO_BIG     balancerGlobalStat = 11
+	balancerGlobalStatSTAT_PATH_MTU_LOWERED balancerGlobalStat = 12
+	balancerGlobalStatGLOBAL_STATS_MAX      balancerGlobalStat = 13
 )
 
 type balancerLbConfig struct {
@@ -62,12 +68,22 @@ type balancerLbCounters struct {
 }
 
 type balancerRealDef struct {
-	_      structs.HostLayout
-	Addr   uint32
-	Gen    uint32
-	VipNum uint32
-	Weight uint32
+	_          structs.HostLayout
+	Addr       uint32
+	Gen        uint32
+	VipNum     uint32
+	Weight     uint32
+	PathMtu    uint16
+	LearnedMtu uint16
 }
+
+type balancerVipHash uint32
+
+const (
+	balancerVipHashVIP_HASH_FIVE_TUPLE    balancerVipHash = 0
+	balancerVipHashVIP_HASH_NO_SRC_PORT   balancerVipHash = 1
+	balancerVipHashVIP_HASH_DST_PORT_ONLY balancerVipHash = 2
+)
 
 type balancerVipKey struct {
 	_     structs.HostLayout
@@ -80,6 +96,7 @@ type balancerVipKey struct {
 type balancerVipMeta struct {
 	_      structs.HostLayout
 	VipNum uint32
+	Hash   balancerVipHash
 }
 
 // Names of all BPF objects in the ELF.
@@ -92,6 +109,7 @@ const (
 	balancerMapLruFlows     = "lru_flows"
 	balancerMapRealStats    = "real_stats"
 	balancerMapReals        = "reals"
+	balancerMapVipAddrs     = "vip_addrs"
 	balancerMapVipStats     = "vip_stats"
 	balancerMapVips         = "vips"
 	balancerProgXdpBalancer = "xdp_balancer"
@@ -152,6 +170,7 @@ type balancerMapSpecs struct {
 	LruFlows    *ebpf.MapSpec `ebpf:"lru_flows"`
 	RealStats   *ebpf.MapSpec `ebpf:"real_stats"`
 	Reals       *ebpf.MapSpec `ebpf:"reals"`
+	VipAddrs    *ebpf.MapSpec `ebpf:"vip_addrs"`
 	VipStats    *ebpf.MapSpec `ebpf:"vip_stats"`
 	Vips        *ebpf.MapSpec `ebpf:"vips"`
 }
@@ -188,6 +207,7 @@ type balancerMaps struct {
 	LruFlows    *ebpf.Map `ebpf:"lru_flows"`
 	RealStats   *ebpf.Map `ebpf:"real_stats"`
 	Reals       *ebpf.Map `ebpf:"reals"`
+	VipAddrs    *ebpf.Map `ebpf:"vip_addrs"`
 	VipStats    *ebpf.Map `ebpf:"vip_stats"`
 	Vips        *ebpf.Map `ebpf:"vips"`
 }
@@ -200,6 +220,7 @@ func (m *balancerMaps) Close() error {
 		m.LruFlows,
 		m.RealStats,
 		m.Reals,
+		m.VipAddrs,
 		m.VipStats,
 		m.Vips,
 	)

@@ -112,6 +112,15 @@ func TestBalancerFixtures(t *testing.T) {
 	udpToTCPVIP.dport = vipPort
 	tcpToUDPVIP.dport = udpVIP.Port
 
+	otherAddr := tcpFlow
+	otherAddr.dst = netip.MustParseAddr("192.168.10.2")
+	badIHL := bytes.Clone(tcpFrame)
+	badIHL[ethHeaderLen] = 4<<4 | 4
+	badIHL[ethHeaderLen+10], badIHL[ethHeaderLen+11] = 0, 0
+	binary.BigEndian.PutUint16(badIHL[ethHeaderLen+10:], ipChecksum(badIHL[ethHeaderLen:ethHeaderLen+ipv4HeaderLen]))
+	// 15 words of header in a 24-byte packet.
+	ihlPastTotLen := udpFlow.frame(withOptions, func(p *ipv4Packet) { p.payload = nil })
+	ihlPastTotLen[ethHeaderLen] = 4<<4 | 15
 	ipv6Frame := ethFrame(katranMAC, routerMAC, etherTypeIPv6, tcpFrame[ethHeaderLen:])
 	version6 := bytes.Clone(tcpFrame)
 	version6[ethHeaderLen] = 6<<4 | ipv4HeaderLen/4
@@ -138,9 +147,16 @@ func TestBalancerFixtures(t *testing.T) {
 		{name: "truncated tcp header", in: tcpFlow.frame(cutL4(tcpHeaderLen - 1)), want: xdpPass},
 		{name: "truncated udp header", in: udpFlow.frame(cutL4(udpHeaderLen - 1)), want: xdpPass},
 		{name: "frame shorter than tot_len", in: tcpFrame[:len(tcpFrame)-1], want: xdpPass},
-		{name: "ip options", in: tcpFlow.frame(withOptions), want: xdpPass},
-		{name: "first fragment", in: tcpFlow.frame(moreFragments), want: xdpPass},
-		{name: "later fragment", in: tcpFlow.frame(laterFragment), want: xdpPass},
+		// Options are the real's kernel's business: the packet is
+		// balanced whole, the L4 header found behind them.
+		{name: "ip options", in: tcpFlow.frame(withOptions), want: xdpTX, out: encap(tcpFlow.frame(withOptions))},
+		{name: "udp with ip options", in: udpFlow.frame(withOptions), want: xdpTX, out: encap(udpFlow.frame(withOptions))},
+		{name: "ihl below 5", in: badIHL, want: xdpPass},
+		{name: "ihl past tot_len", in: ihlPastTotLen, want: xdpPass},
+		{name: "first fragment", in: tcpFlow.frame(moreFragments), want: xdpDrop},
+		{name: "later fragment", in: tcpFlow.frame(laterFragment), want: xdpDrop},
+		{name: "fragment to another port of the vip address", in: otherPort.frame(laterFragment), want: xdpDrop},
+		{name: "fragment, not for a vip address", in: otherAddr.frame(laterFragment), want: xdpPass},
 	}, func(t *testing.T, tt fixture, out []byte) {
 		if tt.want == xdpTX {
 			checkIPIP(t, out, tt.in, katranAddr, realAddr)
@@ -336,11 +352,12 @@ func TestBalancerStats(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The first packet of each flow misses, the rest hit; the drained
-	// vip's packet misses too.
+	// The first packet of each flow misses, the rest hit (the too-big
+	// one too: its real decides what is too big); the drained vip's
+	// packet misses.
 	want := Stats{
 		Passed: otherPackets, Encapsulated: tcpPackets + udpPackets, Dropped: 1, TooBig: 1,
-		LRUHits: tcpPackets - 1 + udpPackets - 1, LRUMisses: 3,
+		LRUHits: tcpPackets + udpPackets - 1, LRUMisses: 3,
 		VIPs: map[VIP]Counters{
 			tcpVIP:  {Packets: tcpPackets, Bytes: tcpPackets * uint64(len(tcpIn))},
 			udpVIP:  {Packets: udpPackets, Bytes: udpPackets * uint64(len(udpIn))},

@@ -16,7 +16,9 @@ import (
 // How VIPs and reals live in the maps, none of it in Go memory:
 //
 //   - vips maps a VIP to its vip_num, which indexes its Maglev ring
-//     (ch_rings) and its counters (vip_stats).
+//     (ch_rings) and its counters (vip_stats), and its hash mode.
+//   - vip_addrs holds every VIP address with its number of VIPs: the
+//     program answers pings and drops fragments by address alone.
 //   - reals holds one slot per (VIP, real) pair: address, generation,
 //     owning vip_num and weight. A ring entry and an LRU entry name a slot.
 //   - A real that stays in a VIP keeps its slot across SetVIP calls, so
@@ -46,7 +48,7 @@ func (b *Balancer) SetVIP(v VIP, reals []Real) error {
 		return fmt.Errorf("vip %s: %d reals, want 1 to %d (DeleteVIP removes a vip)", v, len(reals), MaxRealsPerVIP)
 	}
 	for _, r := range reals {
-		if err := validateHost("real", r.Addr); err != nil {
+		if err := r.validate(); err != nil {
 			return fmt.Errorf("vip %s: %w", v, err)
 		}
 	}
@@ -101,8 +103,17 @@ func (b *Balancer) SetVIP(v VIP, reals []Real) error {
 		if err := resetCounters(b.objs.VipStats, meta.VipNum); err != nil {
 			return fmt.Errorf("vip %s: reset counters: %w", v, err)
 		}
+		meta.Hash = balancerVipHash(v.Hash)
 		if err := b.objs.Vips.Update(&key, &meta, ebpf.UpdateNoExist); err != nil {
 			return fmt.Errorf("vip %s: add: %w", v, err)
+		}
+		if err := b.syncVIPAddr(v.Addr); err != nil {
+			return fmt.Errorf("vip %s: %w", v, err)
+		}
+	} else if meta.Hash != balancerVipHash(v.Hash) {
+		meta.Hash = balancerVipHash(v.Hash)
+		if err := b.objs.Vips.Update(&key, &meta, ebpf.UpdateExist); err != nil {
+			return fmt.Errorf("vip %s: set hash: %w", v, err)
 		}
 	}
 	if err := b.freeSlots(slots, plan.gone); err != nil {
@@ -161,7 +172,13 @@ func planSlots(slots []balancerRealDef, vipNum uint32, reals []Real) (slotPlan, 
 			p.fresh = append(p.fresh, s)
 		}
 		p.keep = append(p.keep, s)
-		p.defs = append(p.defs, balancerRealDef{Addr: be32(r.Addr), Gen: slots[s].Gen, VipNum: vipNum, Weight: r.Weight})
+		def := balancerRealDef{Addr: be32(r.Addr), Gen: slots[s].Gen, VipNum: vipNum, Weight: r.Weight, PathMtu: uint16(r.MTU)}
+		// What routers reported about the path stays true while the
+		// path is the one it was reported for.
+		if ok && slots[s].PathMtu == def.PathMtu {
+			def.LearnedMtu = slots[s].LearnedMtu
+		}
+		p.defs = append(p.defs, def)
 	}
 	for _, s := range owned {
 		p.gone = append(p.gone, s)
@@ -169,8 +186,9 @@ func planSlots(slots []balancerRealDef, vipNum uint32, reals []Real) (slotPlan, 
 	return p, nil
 }
 
-// DeleteVIP removes v. Its flows are no longer balanced: their packets go
-// to the kernel like any other non-VIP packet.
+// DeleteVIP removes v (its address, port and protocol; v.Hash is not
+// looked at). Its flows are no longer balanced: their packets go to the
+// kernel like any other non-VIP packet.
 func (b *Balancer) DeleteVIP(v VIP) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -196,10 +214,38 @@ func (b *Balancer) DeleteVIP(v VIP) error {
 	if err := b.freeSlots(slots, owned); err != nil {
 		return fmt.Errorf("vip %s: remove reals: %w", v, err)
 	}
+	if err := b.syncVIPAddr(v.Addr); err != nil {
+		return fmt.Errorf("vip %s: %w", v, err)
+	}
 	return nil
 }
 
-// VIPs lists every VIP with its reals and weights, reals sorted by address.
+// syncVIPAddr makes vip_addrs hold addr exactly while some VIP has it.
+func (b *Balancer) syncVIPAddr(addr netip.Addr) error {
+	vips, err := b.vipNums()
+	if err != nil {
+		return err
+	}
+	var n uint32
+	for v := range vips {
+		if v.Addr == addr {
+			n++
+		}
+	}
+	key := be32(addr)
+	if n > 0 {
+		err = b.objs.VipAddrs.Put(key, n)
+	} else if err = b.objs.VipAddrs.Delete(key); errors.Is(err, ebpf.ErrKeyNotExist) {
+		err = nil
+	}
+	if err != nil {
+		return fmt.Errorf("vip address %s: %w", addr, err)
+	}
+	return nil
+}
+
+// VIPs lists every VIP with its reals, weights and path MTUs (as SetVIP
+// gave them, not as routers lowered them), reals sorted by address.
 func (b *Balancer) VIPs() (map[VIP][]Real, error) {
 	vips, err := b.vipNums()
 	if err != nil {
@@ -212,7 +258,7 @@ func (b *Balancer) VIPs() (map[VIP][]Real, error) {
 	byNum := map[uint32][]Real{}
 	for _, def := range slots {
 		if def.Addr != 0 {
-			byNum[def.VipNum] = append(byNum[def.VipNum], Real{Addr: addrFromBE32(def.Addr), Weight: def.Weight})
+			byNum[def.VipNum] = append(byNum[def.VipNum], Real{Addr: addrFromBE32(def.Addr), Weight: def.Weight, MTU: int(def.PathMtu)})
 		}
 	}
 	out := make(map[VIP][]Real, len(vips))
@@ -231,7 +277,7 @@ func (b *Balancer) vipNums() (map[VIP]uint32, error) {
 	var meta balancerVipMeta
 	iter := b.objs.Vips.Iterate()
 	for iter.Next(&key, &meta) {
-		vips[vipFromKey(key)] = meta.VipNum
+		vips[vipFromMap(key, meta)] = meta.VipNum
 	}
 	if err := iter.Err(); err != nil {
 		return nil, fmt.Errorf("list vips: %w", err)

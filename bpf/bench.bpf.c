@@ -49,7 +49,7 @@ SEC("xdp")
 int xdp_balancer_bench_remote(struct xdp_md *ctx)
 {
 	struct packet pkt = {};
-	if (!parse_flow(ctx, &pkt))
+	if (!parse_ipv4(ctx, &pkt) || !parse_flow(ctx, &pkt))
 		return XDP_ABORTED;
 	struct flow_pin *local = bpf_map_lookup_elem(&lru_flows, &pkt.flow);
 	if (!local)

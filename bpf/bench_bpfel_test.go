@@ -22,6 +22,7 @@ const (
 	benchMapLruFlows                = "lru_flows"
 	benchMapRealStats               = "real_stats"
 	benchMapReals                   = "reals"
+	benchMapVipAddrs                = "vip_addrs"
 	benchMapVipStats                = "vip_stats"
 	benchMapVips                    = "vips"
 	benchProgXdpBalancerBench       = "xdp_balancer_bench"
@@ -84,6 +85,7 @@ type benchMapSpecs struct {
 	LruFlows    *ebpf.MapSpec `ebpf:"lru_flows"`
 	RealStats   *ebpf.MapSpec `ebpf:"real_stats"`
 	Reals       *ebpf.MapSpec `ebpf:"reals"`
+	VipAddrs    *ebpf.MapSpec `ebpf:"vip_addrs"`
 	VipStats    *ebpf.MapSpec `ebpf:"vip_stats"`
 	Vips        *ebpf.MapSpec `ebpf:"vips"`
 }
@@ -120,6 +122,7 @@ type benchMaps struct {
 	LruFlows    *ebpf.Map `ebpf:"lru_flows"`
 	RealStats   *ebpf.Map `ebpf:"real_stats"`
 	Reals       *ebpf.Map `ebpf:"reals"`
+	VipAddrs    *ebpf.Map `ebpf:"vip_addrs"`
 	VipStats    *ebpf.Map `ebpf:"vip_stats"`
 	Vips        *ebpf.Map `ebpf:"vips"`
 }
@@ -132,6 +135,7 @@ func (m *benchMaps) Close() error {
 		m.LruFlows,
 		m.RealStats,
 		m.Reals,
+		m.VipAddrs,
 		m.VipStats,
 		m.Vips,
 	)

@@ -18,7 +18,9 @@ int xdp_decap(struct xdp_md *ctx)
 	struct packet pkt = {};
 	if (!parse_ipv4(ctx, &pkt))
 		return XDP_PASS;
-	if (pkt.ip->protocol != IPPROTO_IPIP)
+	/* ipip_decap strips a fixed-size header; and a fragment is only part
+	 * of the inner packet. */
+	if (pkt.ip->protocol != IPPROTO_IPIP || ipv4_has_options(pkt.ip) || ipv4_is_fragment(pkt.ip))
 		return XDP_PASS;
 	if (!bpf_map_lookup_elem(&decap_dsts, &pkt.ip->daddr))
 		return XDP_PASS;

@@ -14,23 +14,31 @@ import (
 )
 
 const (
-	icmpHeaderLen     = 8
-	icmpDestUnreach   = 3
-	icmpFragNeeded    = 4
-	icmpQuotedPayload = 8 // RFC 792: the first 64 bits of the datagram's data
+	icmpHeaderLen   = 8
+	icmpEchoReply   = 0
+	icmpDestUnreach = 3
+	icmpEchoRequest = 8
+	icmpFragNeeded  = 4
+	icmpPortUnreach = 3
+	// RFC 1812: quote as much as fits in 576 bytes; a shorter packet is
+	// quoted for the largest IPv4 header plus RFC 792's 64 bits.
+	icmpQuoteMax = 576 - ipv4HeaderLen - icmpHeaderLen
+	icmpQuoteMin = 60 + 8
 )
 
 // icmpTooBig is what the balancer must send back for a too-big frame in:
 // an IPv4 packet from the VIP to the client, ICMP type 3 code 4 with the
-// next-hop MTU the encapsulation leaves, quoting in's IP header and first
-// 8 payload bytes, in a frame returned to the router it came from.
+// next-hop MTU the encapsulation leaves, quoting the start of in's IP
+// packet, in a frame returned to the router it came from.
 func icmpTooBig(in []byte, pathMTU int) []byte {
 	ip := in[ethHeaderLen:]
-	msg := make([]byte, icmpHeaderLen, icmpHeaderLen+ipv4HeaderLen+icmpQuotedPayload)
-	msg[0], msg[1] = icmpDestUnreach, icmpFragNeeded
-	binary.BigEndian.PutUint16(msg[6:], uint16(pathMTU-ipv4HeaderLen))
-	msg = append(msg, ip[:ipv4HeaderLen+icmpQuotedPayload]...)
-	binary.BigEndian.PutUint16(msg[2:], ipChecksum(msg))
+	quote := icmpQuoteMin
+	if binary.BigEndian.Uint16(ip[2:]) >= icmpQuoteMax {
+		quote = icmpQuoteMax
+	}
+	var mtu [4]byte
+	binary.BigEndian.PutUint16(mtu[2:], uint16(pathMTU-ipv4HeaderLen))
+	msg := icmpMessage(icmpDestUnreach, icmpFragNeeded, mtu, ip[:quote])
 
 	hdr := make([]byte, ipv4HeaderLen)
 	hdr[0] = 4<<4 | ipv4HeaderLen/4
@@ -43,6 +51,27 @@ func icmpTooBig(in []byte, pathMTU int) []byte {
 	return ethFrame(in[6:12], in[0:6], etherTypeIPv4, append(hdr, msg...))
 }
 
+// icmpMessage is an ICMP message with its checksum: type, code, the four
+// bytes after the checksum, and the body.
+func icmpMessage(typ, code byte, rest [4]byte, body []byte) []byte {
+	msg := make([]byte, icmpHeaderLen, icmpHeaderLen+len(body))
+	msg[0], msg[1] = typ, code
+	copy(msg[4:], rest[:])
+	msg = append(msg, body...)
+	binary.BigEndian.PutUint16(msg[2:], ipChecksum(msg))
+	return msg
+}
+
+// icmpFrame is an ICMP packet src->dst as the router hands it to the
+// balancer.
+func icmpFrame(src, dst netip.Addr, msg []byte, tweaks ...func(*ipv4Packet)) []byte {
+	p := ipv4Packet{src: src, dst: dst, proto: protoICMP, payload: msg}
+	for _, tweak := range tweaks {
+		tweak(&p)
+	}
+	return ethFrame(katranMAC, routerMAC, etherTypeIPv4, p.marshal())
+}
+
 func TestBalancerTooBig(t *testing.T) {
 	b := newLabBalancer(t)
 	// The largest inner packet that fits the path once encapsulated.
@@ -52,12 +81,15 @@ func TestBalancerTooBig(t *testing.T) {
 	bigUDP := udpFlow.frame(withDF, sized(labPathMTU))
 	otherBig := tcpFlow
 	otherBig.dst = netip.MustParseAddr("192.168.10.2")
+	// tot_len fits, but the frame, trailer and all, is what would be sent.
+	trailer := append(tcpFlow.frame(withDF, sized(fits)), 0xee)
 	runFixtures(t, b.Program(), []fixture{
 		{name: "tcp one byte too big", in: bigTCP, want: xdpTX, out: icmpTooBig(bigTCP, labPathMTU)},
 		{name: "udp at the link mtu", in: bigUDP, want: xdpTX, out: icmpTooBig(bigUDP, labPathMTU)},
 		{name: "exactly fits", in: tcpFlow.frame(withDF, sized(fits)), want: xdpTX,
 			out: ipipEncap(tcpFlow.frame(withDF, sized(fits)), katranAddr, realAddr, routerMAC)},
-		{name: "too big without DF", in: tcpFlow.frame(sized(fits + 1)), want: xdpPass},
+		{name: "trailer makes it too big", in: trailer, want: xdpTX, out: icmpTooBig(trailer, labPathMTU)},
+		{name: "too big without DF", in: tcpFlow.frame(sized(fits + 1)), want: xdpDrop},
 		{name: "too big, not for a vip", in: otherBig.frame(withDF, sized(labPathMTU)), want: xdpPass},
 	}, func(t *testing.T, _ fixture, out []byte) {
 		if len(out) > ethHeaderLen+ipv4HeaderLen && out[ethHeaderLen+9] == protoICMP {
@@ -69,8 +101,9 @@ func TestBalancerTooBig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.TooBig != 2 || s.Passed != 2 || s.Encapsulated != 1 {
-		t.Errorf("too big %d passed %d encapsulated %d, want 2 2 1", s.TooBig, s.Passed, s.Encapsulated)
+	if s.TooBig != 3 || s.Passed != 1 || s.Encapsulated != 1 || s.Dropped != 1 || s.DroppedTooBig != 1 {
+		t.Errorf("too big %d passed %d encapsulated %d dropped %d (too big %d), want 3 1 1 1 (1)",
+			s.TooBig, s.Passed, s.Encapsulated, s.Dropped, s.DroppedTooBig)
 	}
 	if c := s.VIPs[tcpVIP]; c.Packets != 1 {
 		t.Errorf("tcp vip counted %d packets, want only the encapsulated one", c.Packets)
@@ -82,10 +115,11 @@ func TestBalancerTooBig(t *testing.T) {
 func checkICMPChecksums(t *testing.T, frame []byte) {
 	t.Helper()
 	ip := frame[ethHeaderLen:]
-	if ipChecksum(ip[:ipv4HeaderLen]) != 0 {
+	hl := int(ip[0]&0xf) * 4
+	if ipChecksum(ip[:hl]) != 0 {
 		t.Error("ICMP reply: bad IP header checksum")
 	}
-	if ipChecksum(ip[ipv4HeaderLen:]) != 0 {
+	if ipChecksum(ip[hl:binary.BigEndian.Uint16(ip[2:])]) != 0 {
 		t.Error("ICMP reply: bad ICMP checksum")
 	}
 }

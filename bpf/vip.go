@@ -52,18 +52,77 @@ const (
 	ipv4HeaderSize = 20
 )
 
+// HashMode is how a VIP picks the real of a flow it has not seen yet.
+// Whatever the mode, the connection table keeps each established
+// connection (5-tuple) on the real it started on.
+type HashMode uint8
+
+const (
+	// HashFiveTuple hashes source and destination address and port.
+	HashFiveTuple HashMode = iota
+	// HashNoSrcPort ignores the source port: every connection of a
+	// client goes to the same real while the VIP's reals stay.
+	HashNoSrcPort
+	// HashDstPortOnly hashes only the destination address and port:
+	// every client of a port goes to the same real.
+	HashDstPortOnly
+)
+
+var hashModeNames = [...]string{
+	HashFiveTuple:   "five-tuple",
+	HashNoSrcPort:   "no-src-port",
+	HashDstPortOnly: "dst-port-only",
+}
+
+func (h HashMode) String() string {
+	if int(h) < len(hashModeNames) {
+		return hashModeNames[h]
+	}
+	return fmt.Sprintf("hash(%d)", uint8(h))
+}
+
+// ParseHashMode reads a mode as String writes it; "" is HashFiveTuple.
+func ParseHashMode(s string) (HashMode, error) {
+	if s == "" {
+		return HashFiveTuple, nil
+	}
+	for h, name := range hashModeNames {
+		if s == name {
+			return HashMode(h), nil
+		}
+	}
+	return 0, fmt.Errorf("hash %q: want one of %v", s, hashModeNames)
+}
+
+// AnyPort as a VIP's port serves every port of the VIP's address and
+// protocol that no VIP names exactly.
+const AnyPort = 0
+
 // ErrUnknownVIP is returned for a VIP the balancer does not have.
 var ErrUnknownVIP = errors.New("no such vip")
 
-// VIP is a load-balanced service: IPv4 address, port and protocol.
+// VIP is a load-balanced service: IPv4 address, port (AnyPort for all of
+// them) and protocol, which identify it, and how it hashes new flows.
+// Every configured VIP address also answers ping.
 type VIP struct {
 	Addr  netip.Addr
 	Port  uint16
 	Proto Proto
+	// Hash is a setting of the VIP, not part of its identity: SetVIP with
+	// another Hash changes the VIP in place, and DeleteVIP ignores it.
+	Hash HashMode
 }
 
 func (v VIP) String() string {
-	return fmt.Sprintf("%s/%s", netip.AddrPortFrom(v.Addr, v.Port), v.Proto)
+	port := fmt.Sprint(v.Port)
+	if v.Port == AnyPort {
+		port = "*"
+	}
+	s := fmt.Sprintf("%s:%s/%s", v.Addr, port, v.Proto)
+	if v.Hash != HashFiveTuple {
+		s += " hash " + v.Hash.String()
+	}
+	return s
 }
 
 func (v VIP) validate() error {
@@ -72,6 +131,9 @@ func (v VIP) validate() error {
 	}
 	if v.Proto != ProtoTCP && v.Proto != ProtoUDP {
 		return fmt.Errorf("vip %s: protocol must be tcp or udp", v)
+	}
+	if int(v.Hash) >= len(hashModeNames) {
+		return fmt.Errorf("vip %s: unknown hash mode", v)
 	}
 	return nil
 }
@@ -82,10 +144,30 @@ func (v VIP) validate() error {
 type Real struct {
 	Addr   netip.Addr
 	Weight uint32
+	// MTU is the largest IPv4 packet the path from the balancer to this
+	// real carries: the smallest link MTU on the way. A VIP packet whose
+	// encapsulation exceeds it is answered with ICMP "fragmentation
+	// needed" (DF set) or dropped. 0 means the path MTU given to
+	// Configure. A router reporting a smaller MTU for an encapsulated
+	// packet lowers it further, until SetVIP gives the real another MTU.
+	MTU int
 }
 
 func (r Real) String() string {
+	if r.MTU != 0 {
+		return fmt.Sprintf("%s*%d mtu %d", r.Addr, r.Weight, r.MTU)
+	}
 	return fmt.Sprintf("%s*%d", r.Addr, r.Weight)
+}
+
+func (r Real) validate() error {
+	if err := validateHost("real", r.Addr); err != nil {
+		return err
+	}
+	if r.MTU != 0 && (r.MTU < MinPathMTU || r.MTU > MaxPathMTU) {
+		return fmt.Errorf("real %s: path MTU %d: want 0 or %d to %d", r.Addr, r.MTU, MinPathMTU, MaxPathMTU)
+	}
+	return nil
 }
 
 // validateHost rejects what cannot be an IPv4 host address on the wire.
@@ -106,20 +188,40 @@ type Counters struct {
 }
 
 // Stats are the balancer's counters, summed over all CPUs. Each packet is
-// counted in exactly one of Passed, Encapsulated, Dropped and TooBig.
+// counted in exactly one of Passed, Encapsulated, Dropped, TooBig and
+// EchoReplies.
 type Stats struct {
 	// Passed counts packets handed to the kernel: not for a VIP, not
-	// parseable, the balancer is not configured, or too big for the path
-	// without DF set.
+	// parseable, or the balancer is not configured.
 	Passed uint64
 	// Encapsulated counts packets sent back out as IPIP (XDP_TX).
 	Encapsulated uint64
 	// Dropped counts VIP packets without a real to go to (a new flow of a
-	// VIP whose reals are all drained) or whose frame could not be
-	// reshaped.
+	// VIP whose reals are all drained), whose frame could not be
+	// reshaped, and those DroppedFragments and DroppedTooBig count.
 	Dropped uint64
 	// TooBig counts packets answered with ICMP "fragmentation needed".
 	TooBig uint64
+	// EchoReplies counts ICMP echo requests to a VIP address, answered by
+	// the balancer.
+	EchoReplies uint64
+	// ICMPForwarded counts the Encapsulated packets that are ICMP
+	// destination-unreachable errors (frag-needed above all) about a VIP
+	// flow, sent to the flow's real.
+	ICMPForwarded uint64
+	// IPOptions counts VIP packets with IPv4 options: they are balanced
+	// like any other, options left for the real's kernel.
+	IPOptions uint64
+	// DroppedFragments counts IPv4 fragments to a VIP address.
+	DroppedFragments uint64
+	// DroppedTooBig counts VIP packets too big for their real's path that
+	// may not be answered with "fragmentation needed": without DF, or
+	// ICMP errors themselves.
+	DroppedTooBig uint64
+	// PathMTULowered counts Passed ICMP "fragmentation needed" messages to
+	// the balancer's own address about an encapsulated packet, each of
+	// which lowered the path MTU of its real.
+	PathMTULowered uint64
 	// LRUHits counts VIP packets sent to the real the connection table
 	// remembered for their flow in the copy of the CPU they ran on;
 	// LRURemoteHits those found only in another CPU's copy (the flow's

@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: (MIT OR GPL-2.0) */
 /* The balancer's pipeline, in the packet's order: parse, look up the VIP,
- * check that its encapsulation fits the path, pick a real (the flow's
- * remembered real, from this CPU's copy of the table or another's, else
- * the VIP's Maglev ring), encapsulate in IPIP, send back out of the
- * interface it came in on. A header, not the program, so the benchmark's
- * harness program runs the very same code. */
+ * pick a real (the flow's remembered real, from this CPU's copy of the
+ * table or another's, else the VIP's Maglev ring), check that the
+ * encapsulated packet fits the path to that real, encapsulate in IPIP,
+ * send back out of the interface it came in on. ICMP to a VIP address
+ * takes a side road first: echo requests are answered, errors about a VIP
+ * flow join the pipeline as that flow. A header, not the program, so the
+ * benchmark's harness program runs the very same code. */
 #ifndef __BALANCER_H
 #define __BALANCER_H
 
@@ -37,6 +39,18 @@ static __always_inline int drop(void)
 	return XDP_DROP;
 }
 
+/* A drop whose reason has a counter of its own, besides STAT_DROPPED. */
+static __always_inline int drop_for(enum global_stat reason)
+{
+	count_global(reason);
+	return drop();
+}
+
+static __always_inline bool is_vip_addr(__be32 addr)
+{
+	return bpf_map_lookup_elem(&vip_addrs, &addr);
+}
+
 static __always_inline void count_traffic(void *counters, __u32 index, __u64 bytes)
 {
 	struct lb_counters *c = bpf_map_lookup_elem(counters, &index);
@@ -50,22 +64,31 @@ static __always_inline void count_traffic(void *counters, __u32 index, __u64 byt
  * kernel merged, longer than the ingress link carries. No client sent a
  * packet that size, so there is nobody to tell; the aggregate goes on
  * whole. Only a packet that fits the ingress MTU is one the client sent. */
-static __always_inline bool sent_as_one_packet(struct xdp_md *ctx, __u16 ip_len)
+static __always_inline bool sent_as_one_packet(struct xdp_md *ctx, __u32 l3_len)
 {
 	/* Input: the L3 length to check, instead of the frame's. */
-	__u32 mtu_len = ip_len;
+	__u32 mtu_len = l3_len;
 	return bpf_check_mtu(ctx, 0, &mtu_len, 0, 0) == BPF_MTU_CHK_RET_SUCCESS;
 }
 
-/* A client packet whose encapsulation would not fit the path. */
-static __always_inline int too_big(struct xdp_md *ctx, const struct packet *pkt, const struct lb_config *cfg)
+/* The largest IPv4 packet the path to real carries: its own path MTU, or
+ * the uplink's, or less if a router on the way said so. */
+static __always_inline __u16 real_path_mtu(const struct real_def *real, const struct lb_config *cfg)
+{
+	__u16 mtu = real->path_mtu ? real->path_mtu : cfg->path_mtu;
+	__u16 learned = real->learned_mtu;
+	return learned && learned < mtu ? learned : mtu;
+}
+
+/* A VIP packet whose encapsulation would not fit the path to its real. */
+static __always_inline int too_big(struct xdp_md *ctx, const struct packet *pkt, __u16 path_mtu)
 {
 	/* Without DF the client allows routers to fragment, which XDP cannot
-	 * do; the kernel gets the packet and fragments or drops it as its own
-	 * routes say. */
-	if (!(pkt->ip->frag_off & bpf_htons(IP_DF)))
-		return pass();
-	if (!icmp_too_big(ctx, pkt, cfg->path_mtu))
+	 * do, and the kernel here does not own the VIP: drop, as Katran
+	 * does. An ICMP error is never answered with another. */
+	if (!(pkt->ip->frag_off & bpf_htons(IP_DF)) || pkt->icmp_error)
+		return drop_for(STAT_DROP_TOO_BIG);
+	if (!icmp_too_big(ctx, pkt, path_mtu))
 		return drop();
 	count_global(STAT_TOO_BIG);
 	return XDP_TX;
@@ -195,9 +218,23 @@ static __always_inline const struct real_def *hashed_real(const struct vip_meta 
 	if (!ring)
 		return NULL;
 
+	/* The LRU remembers the flow itself; the VIP's hash mode only
+	 * decides which of its fields pick the real of a flow it does not
+	 * know. */
+	struct flow_key hashed = *flow;
+	switch (vip->hash) {
+	case VIP_HASH_DST_PORT_ONLY:
+		hashed.src = 0;
+		/* fallthrough */
+	case VIP_HASH_NO_SRC_PORT:
+		hashed.sport = 0;
+		break;
+	case VIP_HASH_FIVE_TUPLE:
+		break;
+	}
 	__u32 ports;
-	__builtin_memcpy(&ports, &flow->sport, sizeof(ports));
-	__u32 entry = jhash_3words(flow->src, flow->dst, ports, FLOW_HASH_SEED ^ flow->proto) % RING_SIZE;
+	__builtin_memcpy(&ports, &hashed.sport, sizeof(ports));
+	__u32 entry = jhash_3words(hashed.src, hashed.dst, ports, FLOW_HASH_SEED ^ hashed.proto) % RING_SIZE;
 	/* The verifier does not carry the modulo's bound, and clang would
 	 * drop a check it can prove redundant; the empty asm hides the value
 	 * from clang so the check stays for the verifier. */
@@ -251,18 +288,26 @@ static __always_inline const struct real_def *pick_real(const struct vip_meta *v
 	return hashed_real(vip, &pkt->flow, slot);
 }
 
-static __always_inline int balance(struct xdp_md *ctx)
+/* The VIP serving the flow: one for its very port, else one for every
+ * port of its address. */
+static __always_inline const struct vip_meta *lookup_vip(const struct flow_key *flow)
 {
-	struct packet pkt = {};
-	if (!parse_flow(ctx, &pkt))
-		return pass();
-
 	struct vip_key key = {
-		.addr = pkt.flow.dst,
-		.port = pkt.flow.dport,
-		.proto = pkt.flow.proto,
+		.addr = flow->dst,
+		.port = flow->dport,
+		.proto = flow->proto,
 	};
 	const struct vip_meta *vip = bpf_map_lookup_elem(&vips, &key);
+	if (vip)
+		return vip;
+	key.port = VIP_ANY_PORT;
+	return bpf_map_lookup_elem(&vips, &key);
+}
+
+/* Sends a packet of pkt->flow to the flow's real, if the flow is a VIP's. */
+static __always_inline int balance_flow(struct xdp_md *ctx, const struct packet *pkt)
+{
+	const struct vip_meta *vip = lookup_vip(&pkt->flow);
 	if (!vip)
 		return pass();
 
@@ -271,28 +316,140 @@ static __always_inline int balance(struct xdp_md *ctx)
 	if (!cfg || !cfg->src_addr)
 		return pass();
 
-	__u16 ip_len = bpf_ntohs(pkt.ip->tot_len);
+	if (ipv4_has_options(pkt->ip))
+		count_global(STAT_IP_OPTIONS);
 	/* Only a packet this close to the IPv4 limit (a generic-XDP GRO
 	 * aggregate) cannot take another header; the kernel may still
 	 * segment it. */
-	if (ip_len > IPV4_MAX_TOT_LEN - sizeof(struct iphdr))
+	if (bpf_ntohs(pkt->ip->tot_len) > IPV4_MAX_TOT_LEN - sizeof(struct iphdr))
 		return pass();
-	if (ip_len + sizeof(struct iphdr) > cfg->path_mtu && sent_as_one_packet(ctx, ip_len))
-		return too_big(ctx, &pkt, cfg);
 
 	__u32 slot;
-	const struct real_def *real = pick_real(vip, &pkt, cfg, &slot);
+	const struct real_def *real = pick_real(vip, pkt, cfg, &slot);
 	if (!real)
 		return drop();
-	__be32 real_addr = real->addr;
 
+	/* What is sent is the whole frame behind an outer header, bytes
+	 * after tot_len (Ethernet padding, trailers) included. */
+	__u32 l3_len = ctx->data_end - ctx->data - sizeof(struct ethhdr);
+	__u16 path_mtu = real_path_mtu(real, cfg);
+	if (l3_len + sizeof(struct iphdr) > path_mtu && sent_as_one_packet(ctx, l3_len))
+		return too_big(ctx, pkt, path_mtu);
+
+	__be32 real_addr = real->addr;
 	__u64 bytes = ctx->data_end - ctx->data;
 	count_traffic(&vip_stats, vip->vip_num, bytes);
 	count_traffic(&real_stats, slot, bytes);
-	if (!ipip_encap(ctx, &pkt, cfg, real_addr))
+	if (!ipip_encap(ctx, pkt, cfg, real_addr))
 		return drop();
 	count_global(STAT_ENCAPSULATED);
+	if (pkt->icmp_error)
+		count_global(STAT_ICMP_FORWARDED);
 	return XDP_TX;
+}
+
+/* What a walk over the real slots lowering one real's path MTU works on. */
+struct mtu_walk {
+	__be32 real;
+	__u16 mtu;
+};
+
+static long lower_slot_mtu(__u64 index, void *data)
+{
+	const struct mtu_walk *walk = data;
+	__u32 slot = index;
+	struct real_def *def = bpf_map_lookup_elem(&reals, &slot);
+	if (!def)
+		return 1;
+	if (def->addr == walk->real && (!def->learned_mtu || walk->mtu < def->learned_mtu))
+		def->learned_mtu = walk->mtu;
+	return 0;
+}
+
+/* Outer packets carry DF (pckt_encap.h), so a router whose next hop to a
+ * real is smaller than we thought drops them and reports frag-needed to
+ * our own address, quoting our outer header. Lower the path MTU of every
+ * slot of that real; the client's next big packet to it is then answered
+ * with frag-needed at the smaller size. The report goes on to the kernel,
+ * whose address it is. A walk over every slot is costly but as rare as
+ * such reports. */
+static __always_inline int lower_path_mtu(const struct packet *pkt, const struct icmphdr *icmp,
+					  const struct iphdr *quoted)
+{
+	__u32 config_key = CONFIG_KEY;
+	const struct lb_config *cfg = bpf_map_lookup_elem(&config, &config_key);
+	if (!cfg || !cfg->src_addr || icmp->code != ICMP_FRAG_NEEDED)
+		return pass();
+	if (pkt->ip->daddr != cfg->src_addr || quoted->saddr != cfg->src_addr)
+		return pass();
+	struct mtu_walk walk = {.real = quoted->daddr, .mtu = bpf_ntohs(icmp->un.frag.mtu)};
+	/* 0: a router from before RFC 1191, which names no MTU. */
+	if (!walk.mtu)
+		return pass();
+	if (walk.mtu < MIN_PATH_MTU)
+		walk.mtu = MIN_PATH_MTU;
+	bpf_loop(MAX_REALS, lower_slot_mtu, &walk, 0);
+	count_global(STAT_PATH_MTU_LOWERED);
+	return pass();
+}
+
+/* ICMP to a VIP address: an echo request is answered here, since the
+ * kernel behind us does not own the VIP. An error about a packet a real
+ * sent from the VIP (a reply, in DSR) is that flow's business: it goes to
+ * the flow's real like the flow's own packets, found from the quoted
+ * header with source and destination swapped. ICMP to our own address
+ * about an encapsulated packet lowers a real's path MTU. Anything else
+ * goes to the kernel. */
+static __always_inline int handle_icmp(struct xdp_md *ctx, struct packet *pkt)
+{
+	struct icmp_quote quote = {};
+	struct icmphdr *icmp = parse_icmp(ctx, pkt, &quote);
+	if (!icmp)
+		return pass();
+
+	if (icmp->type == ICMP_ECHO) {
+		if (!is_vip_addr(pkt->ip->daddr))
+			return pass();
+		icmp_echo_reply(pkt, icmp);
+		count_global(STAT_ECHO_REPLIED);
+		return XDP_TX;
+	}
+	if (!quote.ports)
+		return pass();
+	const struct iphdr *quoted = quote.ip;
+	if (quoted->protocol == IPPROTO_IPIP)
+		return lower_path_mtu(pkt, icmp, quoted);
+	/* The error must be addressed to the quoted packet's sender, and the
+	 * quote carry ports: only a first fragment (or none) does. */
+	if (quoted->saddr != pkt->ip->daddr || (quoted->frag_off & bpf_htons(IP_OFFSET)))
+		return pass();
+	if (quoted->protocol != IPPROTO_TCP && quoted->protocol != IPPROTO_UDP)
+		return pass();
+
+	pkt->flow.src = quoted->daddr;
+	pkt->flow.dst = quoted->saddr;
+	pkt->flow.sport = quote.ports->dest;
+	pkt->flow.dport = quote.ports->source;
+	pkt->flow.proto = quoted->protocol;
+	pkt->icmp_error = true;
+	return balance_flow(ctx, pkt);
+}
+
+static __always_inline int balance(struct xdp_md *ctx)
+{
+	struct packet pkt = {};
+	if (!parse_ipv4(ctx, &pkt))
+		return pass();
+	/* Only a first fragment has ports, and no fragment can be balanced
+	 * on its own: its siblings may hash elsewhere or carry nothing to
+	 * hash. The kernel here does not own a VIP to reassemble for. */
+	if (ipv4_is_fragment(pkt.ip))
+		return is_vip_addr(pkt.ip->daddr) ? drop_for(STAT_DROP_FRAGMENT) : pass();
+	if (pkt.ip->protocol == IPPROTO_ICMP)
+		return handle_icmp(ctx, &pkt);
+	if (!parse_flow(ctx, &pkt))
+		return pass();
+	return balance_flow(ctx, &pkt);
 }
 
 #endif /* __BALANCER_H */

@@ -12,6 +12,16 @@ struct {
 	__uint(max_entries, MAX_VIPS);
 } vips SEC(".maps");
 
+/* Every address some VIP has, with how many VIPs have it: what the
+ * balancer answers pings for and drops fragments to, packets that carry
+ * no port to look a VIP up by. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, __be32);
+	__type(value, __u32);
+	__uint(max_entries, MAX_VIPS);
+} vip_addrs SEC(".maps");
+
 /* Indexed by vip_meta.vip_num. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);

@@ -22,11 +22,20 @@ static __always_inline __u32 csum_words(const void *p, const unsigned int len)
 
 static __always_inline __sum16 csum_fold(__u32 sum)
 {
-	/* The headers summed are a few dozen words, so the sum carries a few
+	/* At most a few hundred words are summed, so the sum carries a few
 	 * bits; two folds absorb the carry that the first fold can produce. */
 	sum = (sum & CSUM_LOW_MASK) + (sum >> CSUM_CARRY_SHIFT);
 	sum = (sum & CSUM_LOW_MASK) + (sum >> CSUM_CARRY_SHIFT);
 	return ~sum;
+}
+
+/* Updates a checksum for one 16-bit word of what it covers changing from
+ * old to new, as RFC 1624 (eqn. 3) does: HC' = ~(~HC + ~m + m'). Both
+ * words as they sit in memory, like the checksum. */
+static __always_inline void csum_replace16(__sum16 *csum, __u16 old, __u16 new)
+{
+	__u32 sum = (__u16)~*csum + (__u16)~old + new;
+	*csum = csum_fold(sum);
 }
 
 static __always_inline __sum16 ipv4_csum(const struct iphdr *ip)

@@ -7,7 +7,8 @@
 #include "dsr_uapi.h"
 #include "dsr_consts.h"
 
-/* A VIP is address, port and L4 protocol, all as seen on the wire. */
+/* A VIP is address, port and L4 protocol, all as seen on the wire; port
+ * VIP_ANY_PORT stands for every port. */
 struct vip_key {
 	__be32 addr;
 	__be16 port;
@@ -19,6 +20,7 @@ struct vip_key {
  * change without touching the vips hash. */
 struct vip_meta {
 	__u32 vip_num;
+	enum vip_hash hash;
 };
 
 /* One VIP's Maglev lookup table: the real slot owning each entry, or
@@ -38,6 +40,13 @@ struct real_def {
 	__u32 gen;
 	__u32 vip_num;
 	__u32 weight;
+	/* Largest IPv4 packet the path to this real carries, as Go was told
+	 * (the smallest MTU on the way); 0 means lb_config.path_mtu. */
+	__u16 path_mtu;
+	/* Lower, as a router on the way reported with ICMP frag-needed for
+	 * one of our encapsulated packets; 0 if none did. Written by the
+	 * program, kept by Go while path_mtu stays. */
+	__u16 learned_mtu;
 };
 
 /* What the LRU remembers of a flow: its real's slot and the slot's
@@ -52,7 +61,8 @@ struct lb_config {
 	__be32 src_addr;
 	/* The router the encapsulated packet is sent back to. */
 	__u8 next_hop_mac[ETH_ALEN];
-	/* Largest IPv4 packet the path to the reals carries: the outer,
+	/* Largest IPv4 packet the path to the reals carries (the uplink's
+	 * MTU), for reals that set none of their own: the outer,
 	 * encapsulated packet must fit. */
 	__u16 path_mtu;
 	/* The kernel's possible CPUs: how many per-CPU copies of a flow's

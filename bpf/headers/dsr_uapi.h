@@ -106,16 +106,33 @@ struct udphdr {
 	__sum16 check;
 };
 
-/* Only the destination-unreachable form the balancer sends. */
+/* The 8-byte ICMP header; the last four bytes depend on the type. */
 struct icmphdr {
 	__u8 type;
 	__u8 code;
 	__sum16 checksum;
-	__be16 unused;
-	__be16 mtu;
+	union {
+		struct {
+			__be16 id;
+			__be16 sequence;
+		} echo;
+		struct {
+			__be16 unused;
+			__be16 mtu;
+		} frag;
+	} un;
 };
 
+#define ICMP_ECHOREPLY 0
 #define ICMP_DEST_UNREACH 3
+#define ICMP_ECHO 8
 #define ICMP_FRAG_NEEDED 4
+
+/* The first four bytes of TCP and UDP alike: all an ICMP error is sure to
+ * quote of them (RFC 792 guarantees 8 bytes, TCP's header is 20). */
+struct l4_ports {
+	__be16 source;
+	__be16 dest;
+};
 
 #endif /* __DSR_UAPI_H */

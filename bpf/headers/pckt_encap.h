@@ -46,8 +46,14 @@ static __always_inline bool ipip_encap(struct xdp_md *ctx, const struct packet *
 	outer->tos = tos;
 	outer->tot_len = bpf_htons(inner_len + sizeof(*outer));
 	outer->id = 0;
-	/* DF: an outer fragment would have to be reassembled by the real
-	 * before decap; better that the path reports its MTU. */
+	/* DF, unlike Katran: an outer fragment would have to be reassembled
+	 * before decapsulation, and a real without an ipip device decaps in
+	 * XDP (decap.bpf.c), which sees fragments one by one and leaves them
+	 * to a kernel that cannot decapsulate: a fragmented packet would be
+	 * lost without a word. With DF a router on a smaller path reports
+	 * frag-needed to our address instead, which lowers the real's path
+	 * MTU (balancer.h, lower_path_mtu), and the client's next big
+	 * packet is answered at the smaller size. */
 	outer->frag_off = bpf_htons(IP_DF);
 	outer->ttl = ORIGIN_TTL;
 	outer->protocol = IPPROTO_IPIP;

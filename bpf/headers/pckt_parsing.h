@@ -14,15 +14,35 @@
 struct packet {
 	struct ethhdr *eth;
 	struct iphdr *ip;
+	/* Where the IPv4 header ends, options included. */
+	void *l4;
 	struct flow_key flow;
 	/* A TCP SYN opens a new connection, even on a 5-tuple the LRU still
 	 * remembers from an earlier one. */
 	bool tcp_syn;
+	/* An ICMP error about flow, which is the quoted packet's flow seen
+	 * from the client: it goes where flow's packets go, but is never
+	 * answered with another ICMP error (RFC 1122 3.2.2). */
+	bool icmp_error;
 };
 
-/* Finds an option-less, unfragmented IPv4 header whose tot_len fits in the
- * frame. Options and fragments are rare enough to leave to the kernel, and
- * fragments other than the first carry no ports to hash on anyway. */
+static __always_inline __u32 ipv4_header_len(const struct iphdr *ip)
+{
+	return ip->ihl * IPV4_IHL_WORD;
+}
+
+static __always_inline bool ipv4_has_options(const struct iphdr *ip)
+{
+	return ip->ihl != IPV4_IHL_NO_OPTIONS;
+}
+
+static __always_inline bool ipv4_is_fragment(const struct iphdr *ip)
+{
+	return ip->frag_off & bpf_htons(IP_MF | IP_OFFSET);
+}
+
+/* Finds an IPv4 header, options included, whose tot_len covers it and fits
+ * in the frame. Fragments are the caller's to judge. */
 static __always_inline bool parse_ipv4(struct xdp_md *ctx, struct packet *pkt)
 {
 	void *data = (void *)(long)ctx->data;
@@ -34,37 +54,33 @@ static __always_inline bool parse_ipv4(struct xdp_md *ctx, struct packet *pkt)
 		return false;
 	if (eth->h_proto != bpf_htons(ETH_P_IP))
 		return false;
-	if (ip->version != IPV4_VERSION || ip->ihl != IPV4_IHL_NO_OPTIONS)
-		return false;
-	if (ip->frag_off & bpf_htons(IP_MF | IP_OFFSET))
+	if (ip->version != IPV4_VERSION || ip->ihl < IPV4_IHL_NO_OPTIONS)
 		return false;
 
 	/* Scalars, not packet pointers: the verifier caps pointer offsets. */
+	__u32 hdr_len = ipv4_header_len(ip);
 	__u32 l3_len = ctx->data_end - ctx->data - sizeof(*eth);
 	__u16 tot_len = bpf_ntohs(ip->tot_len);
-	if (tot_len < sizeof(*ip) || tot_len > l3_len)
+	if (tot_len < hdr_len || tot_len > l3_len)
 		return false;
 
 	pkt->eth = eth;
 	pkt->ip = ip;
+	pkt->l4 = (void *)ip + hdr_len;
 	return true;
 }
 
-/* Fills pkt->flow from an IPv4 TCP or UDP packet with a complete L4 header. */
+/* Fills pkt->flow from a parsed IPv4 TCP or UDP packet (not a fragment)
+ * with a complete L4 header. */
 static __always_inline bool parse_flow(struct xdp_md *ctx, struct packet *pkt)
 {
 	void *data_end = (void *)(long)ctx->data_end;
-
-	if (!parse_ipv4(ctx, pkt))
-		return false;
-
 	struct iphdr *ip = pkt->ip;
-	void *l4 = ip + 1;
-	__u16 l4_len = bpf_ntohs(ip->tot_len) - sizeof(*ip);
+	__u16 l4_len = bpf_ntohs(ip->tot_len) - ipv4_header_len(ip);
 
 	switch (ip->protocol) {
 	case IPPROTO_TCP: {
-		struct tcphdr *tcp = l4;
+		struct tcphdr *tcp = pkt->l4;
 		if ((void *)(tcp + 1) > data_end || l4_len < sizeof(*tcp))
 			return false;
 		pkt->flow.sport = tcp->source;
@@ -73,7 +89,7 @@ static __always_inline bool parse_flow(struct xdp_md *ctx, struct packet *pkt)
 		break;
 	}
 	case IPPROTO_UDP: {
-		struct udphdr *udp = l4;
+		struct udphdr *udp = pkt->l4;
 		if ((void *)(udp + 1) > data_end || l4_len < sizeof(*udp))
 			return false;
 		pkt->flow.sport = udp->source;
@@ -88,6 +104,41 @@ static __always_inline bool parse_flow(struct xdp_md *ctx, struct packet *pkt)
 	pkt->flow.dst = ip->daddr;
 	pkt->flow.proto = ip->protocol;
 	return true;
+}
+
+/* What an ICMP error quotes of the packet it is about. */
+struct icmp_quote {
+	struct iphdr *ip;
+	struct l4_ports *ports;
+};
+
+/* Finds the ICMP header of a parsed ICMP packet (not a fragment) and, for
+ * an error, the IPv4 header it quotes and the quoted packet's ports: only
+ * their four bytes need be there (RFC 792 guarantees eight). quote->ports
+ * is left NULL for an ICMP message that quotes nothing usable. */
+static __always_inline struct icmphdr *parse_icmp(struct xdp_md *ctx, const struct packet *pkt,
+						  struct icmp_quote *quote)
+{
+	void *data_end = (void *)(long)ctx->data_end;
+	struct icmphdr *icmp = pkt->l4;
+	__u32 icmp_len = bpf_ntohs(pkt->ip->tot_len) - ipv4_header_len(pkt->ip);
+	if ((void *)(icmp + 1) > data_end || icmp_len < sizeof(*icmp))
+		return NULL;
+	if (icmp->type != ICMP_DEST_UNREACH)
+		return icmp;
+
+	struct iphdr *ip = (void *)(icmp + 1);
+	if ((void *)(ip + 1) > data_end || icmp_len < sizeof(*icmp) + sizeof(*ip))
+		return icmp;
+	if (ip->version != IPV4_VERSION || ip->ihl < IPV4_IHL_NO_OPTIONS)
+		return icmp;
+	__u32 quoted_hdr_len = ipv4_header_len(ip);
+	struct l4_ports *ports = (void *)ip + quoted_hdr_len;
+	if ((void *)(ports + 1) > data_end || icmp_len < sizeof(*icmp) + quoted_hdr_len + sizeof(*ports))
+		return icmp;
+	quote->ip = ip;
+	quote->ports = ports;
+	return icmp;
 }
 
 #endif /* __PCKT_PARSING_H */
