@@ -89,6 +89,7 @@ func (b *builder) build(raw *rawTopology) *Topology {
 	}
 	b.buildNodes(t, raw.Nodes)
 	b.buildLinks(t, raw.Links)
+	b.buildPrograms(t, raw.Nodes)
 	b.buildRouting(t, raw.Nodes)
 	b.buildVIPs(t, raw.VIPs)
 	return t
@@ -131,18 +132,18 @@ func (b *builder) buildNodes(t *Topology, raws map[string]*rawNode) {
 				b.keyErrorf(p.key("sysctls").key(k), "%q is not a sysctl name: use dot-separated words of letters, digits, _ and -", k)
 			}
 		}
-		n.XDP = b.xdpMode(n, rn.XDP, p.key("xdp"))
+		n.XDP = b.xdpMode(n, rn.XDP, rn.Program != nil, p.key("xdp"))
 		n.Decap = b.decapMode(n, rn.Decap, p.key("decap"))
 		t.Nodes = append(t.Nodes, n)
 		t.byName[name] = n
 	}
 }
 
-func (b *builder) xdpMode(n *Node, s string, p fieldPath) XDPMode {
-	if !n.Kind.spec().XDPField {
+func (b *builder) xdpMode(n *Node, s string, hasProgram bool, p fieldPath) XDPMode {
+	if !n.Kind.spec().XDPField && !hasProgram {
 		// A node whose kind is already wrong gets no second error here.
 		if s != "" && n.Kind.valid() {
-			b.errorf(p, "only katran nodes have an XDP mode, %q is a %s", n.Name, n.Kind)
+			b.errorf(p, "only katran nodes and nodes with a program have an XDP mode, %q is a %s", n.Name, n.Kind)
 		}
 		return ""
 	}
@@ -441,8 +442,8 @@ func (b *builder) buildVIPs(t *Topology, raws []rawVIP) {
 		case rv.Port == nil:
 			b.errorf(p.key("port"), "required")
 			ok = false
-		case *rv.Port < 1 || *rv.Port > 65535:
-			b.errorf(p.key("port"), "%d is out of range 1..65535", *rv.Port)
+		case *rv.Port < 0 || *rv.Port > 65535:
+			b.errorf(p.key("port"), "%d is out of range 0..65535 (0: every port)", *rv.Port)
 			ok = false
 		default:
 			v.Port = uint16(*rv.Port)
@@ -470,6 +471,20 @@ func (b *builder) buildVIPs(t *Topology, raws []rawVIP) {
 		case ServiceEcho, ServiceNone:
 		default:
 			b.errorf(p.key("service"), "%q is not a VIP service (want echo or none)", rv.Service)
+		}
+		switch v.Hash = HashMode(cmp.Or(rv.Hash, string(HashFiveTuple))); v.Hash {
+		case HashFiveTuple, HashNoSrcPort, HashDstPortOnly:
+		default:
+			b.errorf(p.key("hash"), "%q is not a hash mode (want five-tuple, no-src-port or dst-port-only)", rv.Hash)
+		}
+		if ok && v.Port == AnyPort {
+			// The echo service and NAT rules are per port.
+			switch {
+			case v.Mode == ModeNAT:
+				b.errorf(p.key("port"), "0 (every port) is for DSR VIPs; a NAT VIP needs its port")
+			case v.Service == ServiceEcho:
+				b.errorf(p.key("port"), "0 (every port) needs `service: none`: the echo service answers on one port")
+			}
 		}
 		v.LB = b.vipNode(t, rv.LB, KindKatran, p.key("lb"))
 		b.vipReals(t, v, rv.Reals, p.key("reals"))

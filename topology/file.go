@@ -40,6 +40,23 @@ type rawNode struct {
 	Sysctls map[string]string `yaml:"sysctls,omitempty"`
 	XDP     string            `yaml:"xdp,omitempty"`
 	Decap   string            `yaml:"decap,omitempty"`
+	Program *rawProgram       `yaml:"program,omitempty"`
+}
+
+// rawProgram is a user's XDP program on a node. Map keys and values stay
+// YAML nodes: they are encoded from the program's BTF when it is loaded, and
+// keep their positions for the errors of that encoding.
+type rawProgram struct {
+	Source    string                   `yaml:"source,omitempty"`
+	Object    string                   `yaml:"object,omitempty"`
+	Name      string                   `yaml:"name,omitempty"`
+	Interface string                   `yaml:"interface,omitempty"`
+	Maps      map[string][]rawMapEntry `yaml:"maps,omitempty"`
+}
+
+type rawMapEntry struct {
+	Key   yaml.Node `yaml:"key"`
+	Value yaml.Node `yaml:"value"`
 }
 
 type rawRoute struct {
@@ -59,6 +76,7 @@ type rawVIP struct {
 	Proto   string    `yaml:"proto,omitempty"`
 	Mode    string    `yaml:"mode,omitempty"`
 	Service string    `yaml:"service,omitempty"`
+	Hash    string    `yaml:"hash,omitempty"`
 	LB      string    `yaml:"lb"`
 	Reals   []rawReal `yaml:"reals"`
 }

@@ -33,6 +33,11 @@ func TestSchemaKindsAgreeWithTable(t *testing.T) {
 					Not struct {
 						Required []string `json:"required"`
 					} `json:"not"`
+					AnyOf []struct {
+						Not struct {
+							Required []string `json:"required"`
+						} `json:"not"`
+					} `json:"anyOf"`
 				} `json:"else"`
 			} `json:"allOf"`
 		} `json:"$defs"`
@@ -60,7 +65,11 @@ func TestSchemaKindsAgreeWithTable(t *testing.T) {
 	}
 	got := map[string][]string{}
 	for _, c := range node.AllOf {
-		for _, f := range c.Else.Not.Required {
+		fields := c.Else.Not.Required
+		for _, alt := range c.Else.AnyOf {
+			fields = append(fields, alt.Not.Required...)
+		}
+		for _, f := range fields {
 			got[f] = append(got[f], c.If.Properties.Kind.Const)
 		}
 	}

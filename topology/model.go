@@ -152,8 +152,10 @@ type Node struct {
 	// Routes holds the explicit routes in file order, then the derived ones.
 	Routes  []Route
 	Sysctls map[string]string
-	XDP     XDPMode   // katran only
+	XDP     XDPMode   // katran, or a node with a program
 	Decap   DecapMode // real only
+	// Program is the user's own XDP program on the node, or nil.
+	Program *Program
 	// Interfaces are in the order of the links that create them.
 	Interfaces []*Interface
 }
@@ -209,12 +211,43 @@ func (i *Interface) String() string {
 // VIP is a virtual service: katran (LB) spreads its traffic over Reals.
 type VIP struct {
 	Address netip.Addr
+	// Port 0 (AnyPort) is every port of the address, like Katran's
+	// port-less VIPs.
 	Port    uint16
 	Proto   Proto
+	Hash    HashMode
 	Mode    Mode
 	Service Service
 	LB      *Node
 	Reals   []Real // file order
+}
+
+// AnyPort as a VIP's port stands for all ports of its address.
+const AnyPort = 0
+
+// HashMode is what a VIP hashes to pick the real of a new flow.
+type HashMode string
+
+const (
+	// HashFiveTuple hashes addresses, ports and protocol (the default).
+	HashFiveTuple HashMode = "five-tuple"
+	// HashNoSrcPort ignores the source port: every connection of one
+	// client goes to the same real.
+	HashNoSrcPort HashMode = "no-src-port"
+	// HashDstPortOnly hashes only the destination: every client of one
+	// port goes to the same real.
+	HashDstPortOnly HashMode = "dst-port-only"
+)
+
+// PathMTU is the largest packet the encapsulated path from a balancer's
+// uplink to a real carries: the smaller of the two links' MTUs (the
+// balancer's to the router, the router's to the real).
+func PathMTU(lbUplink *Interface, real *Node) int {
+	mtu := lbUplink.MTU
+	if up := real.Uplink(); up != nil {
+		mtu = min(mtu, up.MTU)
+	}
+	return mtu
 }
 
 // Service is what answers on a VIP's port on its reals.

@@ -51,6 +51,17 @@ func (t *Topology) raw() *rawTopology {
 		if n.Gateway.IsValid() {
 			rn.Gateway = n.Gateway.String()
 		}
+		if pr := n.Program; pr != nil {
+			rn.Program = &rawProgram{Source: pr.Source, Object: pr.Object, Name: pr.Name, Interface: pr.Interface.Name}
+			for _, m := range pr.Maps {
+				if rn.Program.Maps == nil {
+					rn.Program.Maps = map[string][]rawMapEntry{}
+				}
+				for _, e := range m.Entries {
+					rn.Program.Maps[m.Name] = append(rn.Program.Maps[m.Name], rawMapEntry{Key: *e.Key, Value: *e.Value})
+				}
+			}
+		}
 		for _, r := range n.Routes {
 			rn.Routes = append(rn.Routes, rawRoute{Dst: r.Dst.String(), Via: r.Via.String()})
 		}
@@ -66,7 +77,7 @@ func (t *Topology) raw() *rawTopology {
 	}
 	for _, v := range t.VIPs {
 		port := integer(v.Port)
-		rv := rawVIP{Address: v.Address.String(), Port: &port, Proto: string(v.Proto), Mode: string(v.Mode), Service: string(v.Service), LB: v.LB.Name}
+		rv := rawVIP{Address: v.Address.String(), Port: &port, Proto: string(v.Proto), Mode: string(v.Mode), Service: string(v.Service), Hash: string(v.Hash), LB: v.LB.Name}
 		for _, r := range v.Reals {
 			weight := integer(r.Weight)
 			rv.Reals = append(rv.Reals, rawReal{Node: r.Node.Name, Weight: &weight})

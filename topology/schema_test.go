@@ -43,6 +43,10 @@ var schemaValid = []string{
 	"route-duplicate",
 	"vip-address-is-interface",
 	"vip-duplicate",
+	"vip-port-zero",
+	"vip-port-zero-nat",
+	"program-interface-unknown",
+	"program-interface-required",
 	"vip-lb-not-katran",
 	"vip-lb-unknown",
 	"vip-mode-conflict",
@@ -216,6 +220,9 @@ func TestSchemaMatchesModel(t *testing.T) {
 	var walk func(path string, typ reflect.Type, s map[string]any)
 	walk = func(path string, typ reflect.Type, s map[string]any) {
 		s = resolve(s)
+		if typ == reflect.TypeFor[yaml.Node]() {
+			return // any YAML value: map entries are checked against BTF at load time
+		}
 		switch typ.Kind() {
 		case reflect.Pointer:
 			walk(path, typ.Elem(), s)

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 
+	"gopkg.in/yaml.v3"
+
 	"github.com/dsrlab/dsrlab/topology"
 )
 
@@ -451,8 +453,16 @@ var invalidCases = map[string][]wantErr{
 	"route-duplicate":            {{"nodes.c.routes[1].dst", 4, "already routed by routes[0]"}},
 	"route-default-with-gateway": {{"nodes.c.routes[0].dst", 4, "a default route and a gateway"}},
 	"vip-address-bad":            {{"vips[0].address", 16, `"192.168.0.256" is not an IPv4 address`}},
-	"vip-port-zero":              {{"vips[0].port", 16, "0 is out of range 1..65535"}},
-	"vip-port-range":             {{"vips[0].port", 16, "70000 is out of range 1..65535"}},
+	"vip-port-zero":              {{"vips[0].port", 16, "0 (every port) needs `service: none`"}},
+	"vip-port-zero-nat":          {{"vips[0].port", 16, "0 (every port) is for DSR VIPs"}},
+	"vip-port-range":             {{"vips[0].port", 16, "70000 is out of range 0..65535"}},
+	"vip-hash-bad":               {{"vips[0].hash", 16, `"random" is not a hash mode`}},
+	"program-both":               {{"nodes.k.program.object", 8, "give either source (C, compiled by dsrlab) or object"}},
+	"program-neither":            {{"nodes.k.program", 8, "needs source (a C file, compiled by dsrlab) or object"}},
+	"program-interface-unknown":  {{"nodes.k.program.interface", 8, `"k" has no interface "eth7" (it has [eth0])`}},
+	"program-interface-required": {{"nodes.c.program.interface", 4, "required on a client"}},
+	"program-map-entry-no-value": {{"nodes.k.program.maps.lb_map[0]", 12, "needs a value"}},
+	"program-unknown-field":      {{"nodes.k.program.section", 8, `unknown field "section"`}},
 	"vip-proto-bad":              {{"vips[0].proto", 16, `"sctp" is not a protocol`}},
 	"vip-service-bad":            {{"vips[0].service", 17, `"nginx" is not a VIP service`}},
 	"vip-lb-missing":             {{"vips[0].lb", 16, "required"}},
@@ -492,7 +502,7 @@ var invalidCases = map[string][]wantErr{
 	// Hostile values: out of every range, path tricks, control
 	// characters, and shapes a careless decoder would truncate or drop.
 	"vip-port-huge":            {{"vips[0].port", 16, `expected an integer, got a number "99999999999999999999"`}},
-	"vip-port-negative":        {{"vips[0].port", 16, "-1 is out of range 1..65535"}},
+	"vip-port-negative":        {{"vips[0].port", 16, "-1 is out of range 0..65535"}},
 	"mtu-huge":                 {{"links[0].mtu", 11, `expected an integer, got a number "1e30"`}},
 	"mtu-negative":             {{"links[0].mtu", 11, "-1 is out of range 68..3498"}},
 	"gateway-number":           {{"nodes.c.gateway", 4, `"99999999999999999999" is not an IPv4 address`}},
@@ -574,5 +584,42 @@ func TestInvalidFixturesCovered(t *testing.T) {
 		if _, ok := invalidCases[strings.TrimSuffix(filepath.Base(f), ".yaml")]; !ok {
 			t.Errorf("%s has no case in invalidCases", f)
 		}
+	}
+}
+
+func TestPrograms(t *testing.T) {
+	topo := mustLoad(t, "testdata/valid/programs.yaml")
+	k := topo.Node("k").Program
+	if k == nil {
+		t.Fatal("katran has no program")
+	}
+	dir, _ := filepath.Abs("testdata/valid")
+	if k.Source != filepath.Join(dir, "xdp/lb.c") || k.Object != "" || k.File() != k.Source {
+		t.Errorf("source %q object %q: want the path relative to the file made absolute", k.Source, k.Object)
+	}
+	if k.Interface != topo.Node("k").Uplink() {
+		t.Errorf("katran's program goes on %v, want its uplink", k.Interface)
+	}
+	if k.FilePos.Line != 13 || k.FilePos.Column != 15 || k.Pos.Line != 13 {
+		t.Errorf("positions: block %v, source %v", k.Pos, k.FilePos)
+	}
+	if len(k.Maps) != 2 || k.Maps[0].Name != "counters" || k.Maps[1].Name != "lb_map" {
+		t.Fatalf("maps %+v, want counters and lb_map by name", k.Maps)
+	}
+	if v := k.Maps[1].Entries[0].Value; v.Kind != yaml.MappingNode || v.Line != 18 {
+		t.Errorf("lb_map value node: kind %v line %d", v.Kind, v.Line)
+	}
+	r := topo.Node("r")
+	if r.Program == nil || r.Program.Object != "/opt/xdp/count.o" || r.Program.Interface.Name != "eth1" || r.XDP != topology.XDPGeneric {
+		t.Errorf("router's program %+v, xdp %q", r.Program, r.XDP)
+	}
+	if topo.Node("c").XDP != "" {
+		t.Errorf("a client without a program has XDP mode %q", topo.Node("c").XDP)
+	}
+	if any := topo.VIPs[1]; any.Port != topology.AnyPort || any.Hash != topology.HashDstPortOnly {
+		t.Errorf("any-port VIP %+v", any)
+	}
+	if topo.VIPs[0].Hash != topology.HashFiveTuple {
+		t.Errorf("default hash %q", topo.VIPs[0].Hash)
 	}
 }

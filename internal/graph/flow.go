@@ -5,8 +5,10 @@
 package graph
 
 import (
+	"cmp"
 	"fmt"
 	"net/netip"
+	"path/filepath"
 	"slices"
 	"strings"
 
@@ -242,6 +244,10 @@ func nodeLines(t *topology.Topology, n *topology.Node) []string {
 	}
 	for _, ifc := range n.Interfaces {
 		lines = append(lines, ifaceLabel(ifc))
+	}
+	if p := n.Program; p != nil {
+		name := cmp.Or(p.Name, "XDP program")
+		lines = append(lines, fmt.Sprintf("%s (%s) on %s", name, filepath.Base(p.File()), p.Interface.Name))
 	}
 	for _, v := range t.VIPsServedBy(n) {
 		lines = append(lines, fmt.Sprintf("serves %s (%s)", v, v.Mode))

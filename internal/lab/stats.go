@@ -13,16 +13,23 @@ import (
 
 // BalancerStats are one balancer's counters, by name rather than by map key.
 type BalancerStats struct {
-	Node         string       `json:"node"`
-	Passed       uint64       `json:"passed"`
-	Encapsulated uint64       `json:"encapsulated"`
-	Dropped      uint64       `json:"dropped"`
-	TooBig       uint64       `json:"too_big"`
-	LRUHits      uint64       `json:"lru_hits"`
-	LRURemote    uint64       `json:"lru_remote_hits"` // found on another CPU's LRU copy
-	LRUMisses    uint64       `json:"lru_misses"`
-	VIPs         []CounterRow `json:"vips"`
-	Reals        []CounterRow `json:"reals"`
+	Node         string `json:"node"`
+	Passed       uint64 `json:"passed"`
+	Encapsulated uint64 `json:"encapsulated"`
+	Dropped      uint64 `json:"dropped"`
+	TooBig       uint64 `json:"too_big"`
+	LRUHits      uint64 `json:"lru_hits"`
+	LRURemote    uint64 `json:"lru_remote_hits"` // found on another CPU's LRU copy
+	LRUMisses    uint64 `json:"lru_misses"`
+	// The parts of the counters above by cause, and ICMP answered.
+	EchoReplies      uint64       `json:"echo_replies"`
+	ICMPForwarded    uint64       `json:"icmp_forwarded"`
+	IPOptions        uint64       `json:"ip_options"`
+	DroppedFragments uint64       `json:"dropped_fragments"`
+	DroppedTooBig    uint64       `json:"dropped_too_big"`
+	PathMTULowered   uint64       `json:"path_mtu_lowered"`
+	VIPs             []CounterRow `json:"vips"`
+	Reals            []CounterRow `json:"reals"`
 }
 
 // CounterRow is the traffic of one VIP or real.
@@ -51,7 +58,9 @@ func Stats(ctx context.Context, rt runtime.Runtime, t *topology.Topology) ([]Bal
 			return nil, fmt.Errorf("node %s: %w", k.Name, err)
 		}
 		bs := BalancerStats{Node: k.Name, Passed: s.Passed, Encapsulated: s.Encapsulated, Dropped: s.Dropped,
-			TooBig: s.TooBig, LRUHits: s.LRUHits, LRURemote: s.LRURemoteHits, LRUMisses: s.LRUMisses}
+			TooBig: s.TooBig, LRUHits: s.LRUHits, LRURemote: s.LRURemoteHits, LRUMisses: s.LRUMisses,
+			EchoReplies: s.EchoReplies, ICMPForwarded: s.ICMPForwarded, IPOptions: s.IPOptions,
+			DroppedFragments: s.DroppedFragments, DroppedTooBig: s.DroppedTooBig, PathMTULowered: s.PathMTULowered}
 		for v, c := range s.VIPs {
 			bs.VIPs = append(bs.VIPs, CounterRow{Name: v.String(), Packets: c.Packets, Bytes: c.Bytes})
 		}

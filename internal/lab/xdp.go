@@ -88,26 +88,32 @@ func (d *deployment) programVIPs(lb *bpf.Balancer, up *topology.Interface, vips 
 	if err != nil {
 		return 0, err
 	}
+	// A VIP is the same VIP whatever its hash mode: a changed mode is
+	// set in place, not a VIP removed and another added.
+	have := map[bpf.VIP]bpf.VIP{}
+	for v := range current {
+		have[identity(v)] = v
+	}
 	changed := 0
 	want := map[bpf.VIP]bool{}
 	for _, v := range vips {
 		key := bpfVIP(v)
-		want[key] = true
+		want[identity(key)] = true
 		reals := make([]bpf.Real, 0, len(v.Reals))
 		for _, r := range v.Reals {
-			reals = append(reals, bpf.Real{Addr: r.Node.Uplink().Addr.Addr(), Weight: r.Weight})
+			reals = append(reals, bpf.Real{Addr: r.Node.Uplink().Addr.Addr(), Weight: r.Weight, MTU: topology.PathMTU(up, r.Node)})
 		}
-		if sameReals(current[key], reals) {
+		if old, ok := have[identity(key)]; ok && old.Hash == key.Hash && sameReals(current[old], reals) {
 			continue
 		}
 		if err := lb.SetVIP(key, reals); err != nil {
 			return 0, fmt.Errorf("VIP %s: %w", v, err)
 		}
 		changed++
-		d.change("xdp", fmt.Sprintf("VIP %s: reals %v", v, reals))
+		d.change("xdp", fmt.Sprintf("VIP %s: reals %v", key, reals))
 	}
 	for v := range current {
-		if !want[v] {
+		if !want[identity(v)] {
 			if err := lb.DeleteVIP(v); err != nil {
 				return 0, err
 			}
@@ -117,6 +123,9 @@ func (d *deployment) programVIPs(lb *bpf.Balancer, up *topology.Interface, vips 
 	}
 	return changed, nil
 }
+
+// identity is what tells one VIP from another in the balancer's maps.
+func identity(v bpf.VIP) bpf.VIP { return bpf.VIP{Addr: v.Addr, Port: v.Port, Proto: v.Proto} }
 
 func sameReals(a, b []bpf.Real) bool {
 	if len(a) != len(b) {
@@ -139,12 +148,18 @@ func sameReals(a, b []bpf.Real) bool {
 	return true
 }
 
+var bpfHash = map[topology.HashMode]bpf.HashMode{
+	topology.HashFiveTuple:   bpf.HashFiveTuple,
+	topology.HashNoSrcPort:   bpf.HashNoSrcPort,
+	topology.HashDstPortOnly: bpf.HashDstPortOnly,
+}
+
 func bpfVIP(v *topology.VIP) bpf.VIP {
 	proto := bpf.ProtoTCP
 	if v.Proto == topology.ProtoUDP {
 		proto = bpf.ProtoUDP
 	}
-	return bpf.VIP{Addr: v.Address, Port: v.Port, Proto: proto}
+	return bpf.VIP{Addr: v.Address, Port: v.Port, Proto: proto, Hash: bpfHash[v.Hash]}
 }
 
 // openBalancer opens the maps of the balancer attached to an interface,

@@ -1,0 +1,150 @@
+package topology
+
+import (
+	"cmp"
+	"fmt"
+	"maps"
+	"path/filepath"
+	"slices"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Program is a user's XDP program on a node: a C source that dsrlab
+// compiles, or a compiled BPF object, the XDP program in it to attach, the
+// interface it goes on, and the map entries to write before it sees a
+// packet.
+type Program struct {
+	// Source or Object is set, never both; either is an absolute path
+	// (the file gives it relative to the topology file).
+	Source, Object string
+	// Name is the XDP program in the object; "" when it has only one.
+	Name      string
+	Interface *Interface
+	Maps      []MapInit // by map name
+	// Pos is where the program block is in the topology file, and
+	// FilePos where its source or object is named: the file's absence,
+	// a compile error or a verifier rejection is reported there.
+	Pos, FilePos Position
+}
+
+// File is the source or the object, whichever the program has.
+func (p *Program) File() string { return cmp.Or(p.Source, p.Object) }
+
+// MapInit is the initial entries of one of a program's maps.
+type MapInit struct {
+	Name    string
+	Pos     Position
+	Entries []MapEntry
+}
+
+// MapEntry is one entry as written in the file. Key and Value are encoded
+// into the map's key and value types from the program's BTF when it is
+// loaded; their YAML nodes carry the line and column for that encoding's
+// errors.
+type MapEntry struct {
+	Key, Value *yaml.Node
+}
+
+// Position is a place in a topology file.
+type Position struct {
+	File         string
+	Line, Column int
+}
+
+func (p Position) String() string { return fmt.Sprintf("%s:%d:%d", p.File, p.Line, p.Column) }
+
+// pos returns where the field at p is in the file.
+func (b *builder) pos(p fieldPath) Position {
+	line, col := b.doc.position(p, false)
+	return Position{File: b.file, Line: line, Column: col}
+}
+
+// buildPrograms reads the nodes' program blocks; it runs after the links,
+// because a program's interface is one of its node's links.
+func (b *builder) buildPrograms(t *Topology, raws map[string]*rawNode) {
+	for _, n := range t.Nodes {
+		rn := raws[n.Name]
+		if rn == nil || rn.Program == nil {
+			continue
+		}
+		n.Program = b.program(n, rn.Program, fieldPath{"nodes", n.Name, "program"})
+	}
+}
+
+func (b *builder) program(n *Node, rp *rawProgram, p fieldPath) *Program {
+	prog := &Program{Name: rp.Name, Pos: b.pos(p)}
+	ok := true
+	switch {
+	case rp.Source != "" && rp.Object != "":
+		b.errorf(p.key("object"), "give either source (C, compiled by dsrlab) or object (a compiled BPF ELF), not both")
+		ok = false
+	case rp.Source == "" && rp.Object == "":
+		b.errorf(p, "needs source (a C file, compiled by dsrlab) or object (a compiled BPF ELF)")
+		ok = false
+	case rp.Source != "":
+		prog.Source, prog.FilePos = b.relative(rp.Source), b.pos(p.key("source"))
+	default:
+		prog.Object, prog.FilePos = b.relative(rp.Object), b.pos(p.key("object"))
+	}
+	prog.Interface = b.programInterface(n, rp.Interface, p.key("interface"))
+	ok = ok && prog.Interface != nil
+	for _, name := range slices.Sorted(maps.Keys(rp.Maps)) {
+		mp := p.key("maps").key(name)
+		mi := MapInit{Name: name, Pos: b.pos(mp)}
+		for i, e := range rp.Maps[name] {
+			ep := mp.index(i)
+			if e.Key.Kind == 0 {
+				b.errorf(ep, "needs a key")
+				ok = false
+			}
+			if e.Value.Kind == 0 {
+				b.errorf(ep, "needs a value")
+				ok = false
+			}
+			mi.Entries = append(mi.Entries, MapEntry{Key: &e.Key, Value: &e.Value})
+		}
+		prog.Maps = append(prog.Maps, mi)
+	}
+	if !ok {
+		return nil
+	}
+	return prog
+}
+
+// relative resolves a path the file gives relative to itself.
+func (b *builder) relative(path string) string {
+	if filepath.IsAbs(path) {
+		return path
+	}
+	abs, err := filepath.Abs(filepath.Join(filepath.Dir(b.file), path))
+	if err != nil {
+		return path
+	}
+	return abs
+}
+
+func (b *builder) programInterface(n *Node, name string, p fieldPath) *Interface {
+	if name == "" {
+		if !n.Kind.spec().Program.OnUplink {
+			b.errorf(p, "required on a %s: the interface the program goes on", n.Kind)
+			return nil
+		}
+		up := n.Uplink()
+		if up == nil {
+			b.errorf(p, "required: %q has no link to a router to put the program on", n.Name)
+		}
+		return up
+	}
+	for _, i := range n.Interfaces {
+		if i.Name == name {
+			return i
+		}
+	}
+	var have []string
+	for _, i := range n.Interfaces {
+		have = append(have, i.Name)
+	}
+	b.errorf(p, "%q has no interface %q (it has %v)", n.Name, name, have)
+	return nil
+}
