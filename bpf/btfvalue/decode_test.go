@@ -1,0 +1,153 @@
+package btfvalue
+
+import (
+	"bytes"
+	"encoding/json"
+	"testing"
+
+	"github.com/cilium/ebpf/btf"
+)
+
+func TestDecode(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		t        btf.Type
+		in       string // hex
+		text     string
+		wantJSON string
+	}{
+		{"config", config, "0a6fde0b c0a80a01 02aabbccddee 021122334455",
+			"{real_server_ip: 10.111.222.11, lb_vip: 192.168.10.1, src_mac: 02:aa:bb:cc:dd:ee, dst_mac: 02:11:22:33:44:55}",
+			`{"real_server_ip":"10.111.222.11","lb_vip":"192.168.10.1","src_mac":"02:aa:bb:cc:dd:ee","dst_mac":"02:11:22:33:44:55"}`},
+		{"u32 is a number, not an IP", u32T, "0a000001", "16777226", "16777226"},
+		{"be16 is a number in network order", be16, "1f90", "8080", "8080"},
+		{"be64", be64, "0102030405060708", "72623859790382856", "72623859790382856"},
+		{"u64 beyond float precision", u64T, "ffffffffffffffff", "18446744073709551615", "18446744073709551615"},
+		{"s16", s16, "d4fe", "-300", "-300"},
+		{"enum by name", mode, "07000000", "MODE_NAT", `"MODE_NAT"`},
+		{"enum value without a name", mode, "05000000", "5", "5"},
+		{"signed enum", delta, "ff", "DOWN", `"DOWN"`},
+		{"bool", boolT, "01", "true", "true"},
+		{"bool holding something else", boolT, "02", "2", "2"},
+		{"u8[16] is an IPv6 address", arr(u8T, 16), "20010db8 00000000 00000000 00000001", "2001:db8::1", `"2001:db8::1"`},
+		{"unspecified IPv6 is quoted", arr(u8T, 16), "00000000 00000000 00000000 00000000", `"::"`, `"::"`},
+		{"u8[4] is a list", arr(u8T, 4), "0a000001", "[10, 0, 0, 1]", "[10,0,0,1]"},
+		{"u32[4] in host order is a list", arr(u32T, 4), "01000000 02000000 03000000 04000000", "[1, 2, 3, 4]", "[1,2,3,4]"},
+		{"text", arr(char, 5), "7765620000", "web", `"web"`},
+		{"empty text", arr(char, 3), "000000", `""`, `""`},
+		{"text that looks like a number is quoted", arr(char, 4), "31323300", `"123"`, `"123"`},
+		{"text with a comma is quoted", arr(char, 5), "612c206200", `"a, b"`, `"a, b"`},
+		{"char array that is no text", arr(char, 3), "ff4100", "[-1, 65, 0]", "[-1,65,0]"},
+		{"text followed by junk is no text", arr(char, 3), "410042", "[65, 0, 66]", "[65,0,66]"},
+		{"padding is skipped", padded, "01ffffff 04030201 ffffffff", "{a: 1, b: 16909060, c: 65535}", `{"a":1,"b":16909060,"c":65535}`},
+		{"union shows its widest member", addr, "01020304 00000000 00000000 00000000", `{v6: "102:304::"}`, `{"v6":"102:304::"}`},
+		{"bitfields", signedbits, "3f12 01", "{x: -1, y: 291, d: UP}", `{"x":-1,"y":291,"d":"UP"}`},
+		{"nested", service,
+			"0a6fde0b 00000000 000000000000 010203000000" +
+				"20010db8 00000000 00000000 00000001" +
+				"0050 06 7765620000" +
+				"02000000" +
+				"01000000 02000000 03000000 00000000 00000000 00000000" +
+				"0a000009 00000000 00000000 00000000" +
+				"8d 01 feff" +
+				"0100 0200 0300 0000" +
+				"00000000" +
+				"0000000000000001",
+			"{cfg: {real_server_ip: 10.111.222.11, lb_vip: 0.0.0.0, src_mac: 00:00:00:00:00:00, dst_mac: 01:02:03:00:00:00}, " +
+				"vip: {v6: 2001:db8::1}, port: 80, proto: 6, name: web, mode: MODE_DSR, " +
+				"pads: [{a: 1, b: 2, c: 3}, {a: 0, b: 0, c: 0}], srcv6: \"a00:9::\", low: 5, high: 17, up: true, weight: -2, " +
+				"grid: [[1, 2], [3, 0]], seq: 1}",
+			`{"cfg":{"real_server_ip":"10.111.222.11","lb_vip":"0.0.0.0","src_mac":"00:00:00:00:00:00","dst_mac":"01:02:03:00:00:00"},` +
+				`"vip":{"v6":"2001:db8::1"},"port":80,"proto":6,"name":"web","mode":"MODE_DSR",` +
+				`"pads":[{"a":1,"b":2,"c":3},{"a":0,"b":0,"c":0}],"srcv6":"a00:9::","low":5,"high":17,"up":true,"weight":-2,` +
+				`"grid":[[1,2],[3,0]],"seq":1}`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			v, err := Decode(tc.t, unhex(t, tc.in))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := v.String(); got != tc.text {
+				t.Errorf("String()\n got %s\nwant %s", got, tc.text)
+			}
+			j, err := json.Marshal(v)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(j) != tc.wantJSON {
+				t.Errorf("JSON\n got %s\nwant %s", j, tc.wantJSON)
+			}
+		})
+	}
+}
+
+// TestRoundTrip: what Decode prints, EncodeString reads back to the same bytes, for every encoding
+// case (so for every kind of field).
+func TestRoundTrip(t *testing.T) {
+	for _, tc := range encodeCases {
+		t.Run(tc.name, func(t *testing.T) {
+			want := unhex(t, tc.want)
+			v, err := Decode(tc.t, want)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := EncodeString(tc.t, v.String(), nil)
+			if err != nil {
+				t.Fatalf("EncodeString(%q): %v", v.String(), err)
+			}
+			if !bytes.Equal(got, want) {
+				t.Errorf("%s encodes back to\n %x\nnot %x", v, got, want)
+			}
+			if j, _ := json.Marshal(v); !json.Valid(j) {
+				t.Errorf("invalid JSON %s", j)
+			}
+		})
+	}
+}
+
+func TestDecodeErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		t    btf.Type
+		in   []byte
+		want string
+	}{
+		{"too short", config, make([]byte, 19), "19 bytes for struct config, which is 20"},
+		{"too long", u32T, make([]byte, 5), "5 bytes for __u32, which is 4"},
+		{"unsupported member", &btf.Struct{Name: "f", Size: 4, Members: []btf.Member{member("x", float, 0)}}, make([]byte, 4),
+			"x: cannot read float: fields of this kind are not supported"},
+		{"member beyond the end", &btf.Struct{Name: "f", Size: 4, Members: []btf.Member{member("x", u32T, 32)}}, make([]byte, 4),
+			"x: the BTF is broken: no size, or beyond the value's end"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Decode(tc.t, tc.in)
+			if err == nil || err.Error() != tc.want {
+				t.Errorf("got %v, want %s", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestDecodePerCPU(t *testing.T) {
+	cpus := [][]byte{
+		unhex(t, "0100000000000000 0a000001 64000000 61620000 02000000"),
+		unhex(t, "0200000000000000 0a000001 32000000 63640000 02000000"),
+	}
+	per, sum, err := DecodePerCPU(counters, cpus)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(per) != 2 || per[1].String() != "{packets: 2, addr: 10.0.0.1, bytes: 50, tag: cd, mode: MODE_DSR}" {
+		t.Errorf("per CPU: %v", per)
+	}
+	// Counters add up; the address and mode agree, so they stay; the text differs and says so.
+	if want := `{packets: 3, addr: 10.0.0.1, bytes: 150, tag: "(differs per CPU)", mode: MODE_DSR}`; sum.String() != want {
+		t.Errorf("sum\n got %s\nwant %s", sum, want)
+	}
+	if _, _, err := DecodePerCPU(counters, nil); err == nil {
+		t.Error("no CPUs: no error")
+	}
+	if _, _, err := DecodePerCPU(counters, [][]byte{cpus[0], {1}}); err == nil || err.Error() != "cpu 1: 1 bytes for struct counters, which is 24" {
+		t.Errorf("short value: %v", err)
+	}
+}

@@ -1,0 +1,166 @@
+package prog
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func requireClang(t *testing.T) {
+	t.Helper()
+	if _, err := exec.LookPath(clangBinary); err != nil {
+		t.Skip("clang is not installed (apt-get install clang llvm): cannot compile test programs")
+	}
+}
+
+// build compiles testdata/<name>.c into a cache private to the test.
+func build(t *testing.T, source string) string {
+	t.Helper()
+	requireClang(t)
+	obj, err := Build(context.Background(), source, t.TempDir())
+	if err != nil {
+		t.Fatalf("Build(%s): %v", source, err)
+	}
+	return obj
+}
+
+// The headers shipped to users are copies (go:embed cannot reach bpf/headers):
+// they must not drift from the vendored originals.
+func TestEmbeddedHeadersMatchVendored(t *testing.T) {
+	for _, h := range []string{"bpf_helpers.h", "bpf_helper_defs.h", "bpf_endian.h"} {
+		want, err := os.ReadFile(filepath.Join("..", "headers", h))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := headers.ReadFile("include/bpf/" + h)
+		if err != nil {
+			t.Fatalf("%s not embedded: %v", h, err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Errorf("include/bpf/%s differs from bpf/headers/%s: run go generate ./bpf/prog/", h, h)
+		}
+	}
+}
+
+// A libbpf-style program (<linux/bpf.h>, <bpf/bpf_helpers.h>,
+// <bpf/bpf_endian.h>, <linux/if_ether.h> needing the multiarch asm/ headers)
+// compiles with no flags from the user, and the object has BTF.
+func TestBuildLibbpfStyle(t *testing.T) {
+	obj := build(t, "testdata/reject.c")
+	if filepath.Ext(obj) != ".o" || len(filepath.Base(obj)) != 64+2 {
+		t.Errorf("object %s is not named <sha256>.o", obj)
+	}
+	if _, err := Open(obj, "xdp_ok"); err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+}
+
+func TestBuildCacheHit(t *testing.T) {
+	requireClang(t)
+	cache := t.TempDir()
+	obj, err := Build(context.Background(), "testdata/multi.c", cache)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A rebuild would replace the file: an old mtime survives only a hit.
+	old := time.Date(2001, 1, 1, 0, 0, 0, 0, time.UTC)
+	if err := os.Chtimes(obj, old, old); err != nil {
+		t.Fatal(err)
+	}
+	again, err := Build(context.Background(), "testdata/multi.c", cache)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again != obj {
+		t.Fatalf("second Build gave %s, first %s", again, obj)
+	}
+	fi, err := os.Stat(obj)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !fi.ModTime().Equal(old) {
+		t.Errorf("second Build of an unchanged source compiled again (mtime %v)", fi.ModTime())
+	}
+}
+
+// An edit of a local header changes what the compiler sees, so the hash.
+func TestBuildRebuildsOnHeaderEdit(t *testing.T) {
+	requireClang(t)
+	dir, cache := t.TempDir(), t.TempDir()
+	src := filepath.Join(dir, "prog.c")
+	hdr := filepath.Join(dir, "verdict.h")
+	write := func(path, text string) {
+		t.Helper()
+		if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(src, "#include <linux/bpf.h>\n#include <bpf/bpf_helpers.h>\n#include \"verdict.h\"\n"+
+		"SEC(\"xdp\") int xdp_v(struct xdp_md *ctx) { return VERDICT; }\nchar LICENSE[] SEC(\"license\") = \"GPL\";\n")
+	write(hdr, "#define VERDICT XDP_PASS\n")
+	first, err := Build(context.Background(), src, cache)
+	if err != nil {
+		t.Fatal(err)
+	}
+	write(hdr, "#define VERDICT XDP_DROP\n")
+	second, err := Build(context.Background(), src, cache)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first == second {
+		t.Fatalf("header edited, same object %s", first)
+	}
+	for _, obj := range []string{first, second} {
+		if _, err := os.Stat(obj); err != nil {
+			t.Error(err)
+		}
+	}
+}
+
+func TestBuildWithoutClang(t *testing.T) {
+	t.Setenv("PATH", t.TempDir())
+	_, err := Build(context.Background(), "testdata/multi.c", t.TempDir())
+	if !errors.Is(err, ErrNoClang) {
+		t.Fatalf("err = %v, want ErrNoClang", err)
+	}
+	for _, want := range []string{"apt-get install clang llvm", "install-deps.sh --clang", "object:"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not mention %q", err, want)
+		}
+	}
+}
+
+func TestBuildErrors(t *testing.T) {
+	requireClang(t)
+	for _, tc := range []struct {
+		name, source string
+		want         []string
+	}{
+		{"compile error", "testdata/broken.c", []string{"testdata/broken.c:8:9: error:", "undeclared_verdict"}},
+		{"missing include", "testdata/broken_include.c", []string{"testdata/broken_include.c:2:10: fatal error:", "no_such_header.h"}},
+		{"missing source", "testdata/absent.c", []string{"testdata/absent.c", "no such file"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cache := t.TempDir()
+			_, err := Build(context.Background(), tc.source, cache)
+			if err == nil {
+				t.Fatal("Build succeeded")
+			}
+			for _, want := range tc.want {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("error does not contain %q:\n%v", want, err)
+				}
+			}
+			objs, _ := filepath.Glob(filepath.Join(cache, "*.o"))
+			if len(objs) != 0 {
+				t.Errorf("failed build left objects: %v", objs)
+			}
+		})
+	}
+}

@@ -1,0 +1,219 @@
+package prog
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/btf"
+	"github.com/cilium/ebpf/rlimit"
+	"gopkg.in/yaml.v3"
+
+	"github.com/dsrlab/dsrlab/bpf/btfvalue"
+)
+
+// Entry is one map entry in the kernel's byte layout. For a per-CPU map,
+// Value is the value of one CPU; it is written on every CPU.
+type Entry struct{ Key, Value []byte }
+
+// Encode turns a topology entry (YAML key and value, by BTF field names) into
+// bytes for the object's map called mapName.
+func (o *Object) Encode(mapName string, key, value *yaml.Node, r btfvalue.Resolver) (Entry, error) {
+	ms, err := o.Map(mapName)
+	if err != nil {
+		return Entry{}, err
+	}
+	kt, vt, err := mapTypes(ms)
+	if err != nil {
+		return Entry{}, err
+	}
+	k, err := btfvalue.Encode(kt, key, r)
+	if err != nil {
+		return Entry{}, within(err, mapName+".key")
+	}
+	v, err := btfvalue.Encode(vt, value, r)
+	if err != nil {
+		return Entry{}, within(err, mapName+".value")
+	}
+	return Entry{Key: k, Value: v}, nil
+}
+
+// within names the map and the part of the entry in a codec error, keeping
+// it a *btfvalue.Error: its line and column are what the topology's
+// file:line:col message is made of.
+func within(err error, prefix string) error {
+	var be *btfvalue.Error
+	if errors.As(err, &be) {
+		return be.Within(prefix)
+	}
+	return fmt.Errorf("%s: %w", prefix, err)
+}
+
+// mapTypes returns the BTF types of a map's key and value: without them the
+// entries cannot be written by field name.
+func mapTypes(ms *ebpf.MapSpec) (key, value btf.Type, err error) {
+	if isVoid(ms.Key) {
+		return nil, nil, fmt.Errorf("map %s: its key has no BTF type: declare it with __type(key, ...) instead of __uint(key_size, ...)", ms.Name)
+	}
+	if isVoid(ms.Value) {
+		return nil, nil, fmt.Errorf("map %s: its value has no BTF type: declare it with __type(value, ...) instead of __uint(value_size, ...)", ms.Name)
+	}
+	return ms.Key, ms.Value, nil
+}
+
+func isVoid(t btf.Type) bool {
+	if t == nil {
+		return true
+	}
+	_, void := t.(*btf.Void)
+	return void
+}
+
+// Loaded is an object's XDP program in the kernel, with its maps filled,
+// not attached anywhere.
+type Loaded struct {
+	Program *ebpf.Program
+	// Maps are the object's maps by name.
+	Maps map[string]*ebpf.Map
+	coll *ebpf.Collection
+}
+
+// Close releases the program and maps; an attached program stays in the
+// kernel as long as its attachment does.
+func (l *Loaded) Close() error {
+	l.coll.Close()
+	return nil
+}
+
+// Load loads the object's XDP program and its maps into the kernel and writes
+// entries (by map name) before returning, so the program never runs with
+// empty maps once it is attached.
+func (o *Object) Load(entries map[string][]Entry) (*Loaded, error) {
+	if err := rlimit.RemoveMemlock(); err != nil {
+		return nil, fmt.Errorf("remove memlock rlimit: %w", err)
+	}
+	for name := range entries {
+		if _, err := o.Map(name); err != nil {
+			return nil, err
+		}
+	}
+	coll, err := ebpf.NewCollection(o.loadSpec())
+	if err != nil {
+		var ve *ebpf.VerifierError
+		if errors.As(err, &ve) {
+			return nil, &VerifierError{Program: o.Program.Name, Err: ve.Cause, Log: ve.Log}
+		}
+		return nil, fmt.Errorf("load %s: %w", o.Path, err)
+	}
+	l := &Loaded{Program: coll.Programs[o.Program.Name], Maps: coll.Maps, coll: coll}
+	for name, es := range entries {
+		if err := writeEntries(coll.Maps[name], es); err != nil {
+			coll.Close()
+			return nil, fmt.Errorf("map %s: %w", name, err)
+		}
+	}
+	return l, nil
+}
+
+// loadSpec keeps only the chosen program: cilium/ebpf loads every program of
+// a collection, and another program of the object (a tc or kprobe one, or a
+// second XDP one) may not load here at all. Objects with program arrays keep
+// everything, since tail calls may reach any program.
+func (o *Object) loadSpec() *ebpf.CollectionSpec {
+	spec := o.Spec.Copy()
+	for _, m := range spec.Maps {
+		if m.Type == ebpf.ProgramArray {
+			return spec
+		}
+	}
+	for name := range spec.Programs {
+		if name != o.Program.Name {
+			delete(spec.Programs, name)
+		}
+	}
+	return spec
+}
+
+func writeEntries(m *ebpf.Map, entries []Entry) error {
+	for _, e := range entries {
+		if err := putEntry(m, e.Key, e.Value); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// putEntry writes value on every possible CPU of a per-CPU map: cilium/ebpf
+// zero-fills the CPUs a shorter slice leaves out.
+func putEntry(m *ebpf.Map, key, value []byte) error {
+	if int(m.KeySize()) != len(key) || int(m.ValueSize()) != len(value) {
+		return fmt.Errorf("entry of %d+%d bytes for a map of %d+%d", len(key), len(value), m.KeySize(), m.ValueSize())
+	}
+	if !isPerCPU(m.Type()) {
+		return m.Put(key, value)
+	}
+	n, err := ebpf.PossibleCPU()
+	if err != nil {
+		return err
+	}
+	values := make([][]byte, n)
+	for i := range values {
+		values[i] = value
+	}
+	return m.Put(key, values)
+}
+
+func isPerCPU(t ebpf.MapType) bool {
+	switch t {
+	case ebpf.PerCPUHash, ebpf.PerCPUArray, ebpf.LRUCPUHash, ebpf.PerCPUCGroupStorage:
+		return true
+	}
+	return false
+}
+
+// verifierTail is how many lines of the verifier log end a VerifierError:
+// enough for the failing instruction and the register state that explains it.
+const verifierTail = 20
+
+// VerifierError is the kernel's rejection of a program. Its message ends with
+// the last lines of the verifier log, including the source line of the
+// failing instruction (the log's "; code @ file.c:NN" lines, present when the
+// object has BTF line info).
+type VerifierError struct {
+	Program string
+	Err     error
+	Log     []string
+}
+
+func (e *VerifierError) Unwrap() error { return e.Err }
+
+func (e *VerifierError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "the verifier rejected program %s: %v", e.Program, e.Err)
+	log := e.Log
+	// The statistics line says nothing about the failure.
+	if n := len(log); n > 0 && strings.HasPrefix(log[n-1], "processed ") {
+		log = log[:n-1]
+	}
+	start := max(len(log)-verifierTail, 0)
+	src := lastSourceLine(log)
+	if src >= 0 && src < start {
+		fmt.Fprintf(&b, "\n  %s\n  ...", log[src])
+	}
+	for _, line := range log[start:] {
+		fmt.Fprintf(&b, "\n  %s", line)
+	}
+	return b.String()
+}
+
+// lastSourceLine is the index of the last "; ... @ file:line" annotation,
+// the source of the instruction the verifier stopped at, or -1.
+func lastSourceLine(log []string) int {
+	for i := len(log) - 1; i >= 0; i-- {
+		if strings.HasPrefix(log[i], "; ") && strings.Contains(log[i], " @ ") {
+			return i
+		}
+	}
+	return -1
+}

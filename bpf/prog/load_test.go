@@ -1,0 +1,318 @@
+package prog
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/cilium/ebpf"
+)
+
+func requireRoot(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("loading BPF programs needs root")
+	}
+}
+
+func load(t *testing.T, o *Object, entries map[string][]Entry) *Loaded {
+	t.Helper()
+	l, err := o.Load(entries)
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	t.Cleanup(func() { l.Close() })
+	return l
+}
+
+func TestVerifierRejectionShowsSourceLine(t *testing.T) {
+	requireRoot(t)
+	o, err := Open(build(t, "testdata/reject.c"), "xdp_bad")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = o.Load(nil)
+	var ve *VerifierError
+	if !errors.As(err, &ve) {
+		t.Fatalf("err = %v (%T), want *VerifierError", err, err)
+	}
+	msg := err.Error()
+	t.Log(msg)
+	for _, want := range []string{
+		"the verifier rejected program xdp_bad: permission denied",
+		"reject.c:14",              // the source line, from BTF line info
+		"eth->h_proto ==",          // its text
+		"invalid access to packet", // the verifier's reason
+	} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("message does not contain %q:\n%s", want, msg)
+		}
+	}
+	if strings.Contains(msg, "processed ") {
+		t.Errorf("message keeps the statistics line:\n%s", msg)
+	}
+}
+
+// Only the chosen program is loaded: xdp_bad beside xdp_ok does not stop it.
+func TestLoadOnlyChosenProgram(t *testing.T) {
+	requireRoot(t)
+	o, err := Open(build(t, "testdata/reject.c"), "xdp_ok")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := load(t, o, nil)
+	info, err := l.Program.Info()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Name != "xdp_ok" || info.Type != ebpf.XDP {
+		t.Errorf("loaded %s (%s), want XDP program xdp_ok", info.Name, info.Type)
+	}
+	ret, err := l.Program.Run(&ebpf.RunOptions{Data: make([]byte, 64)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ret != xdpPass {
+		t.Errorf("xdp_ok returned %d, want XDP_PASS", ret)
+	}
+}
+
+func TestLoadUnknownMap(t *testing.T) {
+	requireRoot(t)
+	o, err := Open(build(t, "testdata/maps.c"), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = o.Load(map[string][]Entry{"nope": {{}}})
+	if err == nil || !strings.Contains(err.Error(), `no map "nope"`) {
+		t.Fatalf("err = %v, want the map's absence", err)
+	}
+}
+
+// openMaps loads maps.c with entries and reopens its maps the way `dsrlab
+// map` does: from the program, by ID.
+func openMaps(t *testing.T, entries map[string][2]string) (map[string]*Map, *Object) {
+	t.Helper()
+	requireRoot(t)
+	o, err := Open(build(t, "testdata/maps.c"), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc := map[string][]Entry{}
+	for name, kv := range entries {
+		e, err := o.Encode(name, yamlNode(t, kv[0]), yamlNode(t, kv[1]), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		enc[name] = append(enc[name], e)
+	}
+	l := load(t, o, enc)
+	maps, err := Maps(l.Program, o.Spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	byName := map[string]*Map{}
+	for _, m := range maps {
+		t.Cleanup(func() { m.Close() })
+		byName[m.Name] = m
+	}
+	return byName, o
+}
+
+// The kernel keeps 15 characters of a name; global data keeps its section.
+func TestMapsMatchSpecNames(t *testing.T) {
+	maps, o := openMaps(t, nil)
+	for _, name := range []string{"stats", "backends", "a_rather_long_map_name", ".rodata"} {
+		m, ok := maps[name]
+		if !ok {
+			t.Errorf("no map %s among %v", name, keys(maps))
+			continue
+		}
+		if m.Spec != o.Spec.Maps[name] {
+			t.Errorf("map %s matched the wrong spec", name)
+		}
+	}
+	if len(maps) != 4 {
+		t.Errorf("maps %v, want 4", keys(maps))
+	}
+	// Global data dumps too, decoded or as bytes: const volatile verdict = XDP_PASS.
+	if rodata, ok := maps[".rodata"]; ok {
+		entries := mustDump(t, rodata)
+		if len(entries) != 1 || !bytes.Equal(entries[0].Value.Raw, []byte{xdpPass, 0, 0, 0}) {
+			t.Errorf(".rodata dump = %v, want verdict 2", entries)
+		}
+		t.Logf(".rodata: %s", entries[0])
+	}
+}
+
+// The spec of another object (or none) leaves maps unmatched, shown as bytes.
+func TestMapsWithoutMatchingSpec(t *testing.T) {
+	requireRoot(t)
+	o, err := Open(build(t, "testdata/maps.c"), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := load(t, o, nil)
+	maps, err := Maps(l.Program, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range maps {
+		defer m.Close()
+		if m.Spec != nil {
+			t.Errorf("map %s matched without a spec", m.Name)
+		}
+		if m.Name == "a_rather_long_map_name" {
+			t.Errorf("kernel name not truncated: %s", m.Name)
+		}
+	}
+	var long *Map
+	for _, m := range maps {
+		if m.Name == "a_rather_long_m" {
+			long = m
+		}
+	}
+	if long == nil {
+		t.Fatalf("no map named by its kernel name a_rather_long_m")
+	}
+	entries, err := long.Dump()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) != 1 || entries[0].String() != "00 00 00 00: 00 00 00 00" {
+		t.Errorf("dump without BTF = %v, want bytes", entries)
+	}
+	if err := long.Set("0", "1", nil); err == nil || !strings.Contains(err.Error(), "cannot be written by field name") {
+		t.Errorf("Set without a spec: err = %v", err)
+	}
+}
+
+func TestPerCPUWriteAndDump(t *testing.T) {
+	maps, _ := openMaps(t, map[string][2]string{"stats": {"1", "{packets: 5, bytes: 1500}"}})
+	cpus := ebpf.MustPossibleCPU()
+	entries, err := maps["stats"].Dump()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) != 2 {
+		t.Fatalf("%d entries, want the array's 2", len(entries))
+	}
+	e := entries[1]
+	if e.Key.String() != "1" {
+		t.Fatalf("key %s, want 1", e.Key)
+	}
+	if len(e.PerCPU) != cpus {
+		t.Fatalf("%d per-CPU values, want one per possible CPU (%d)", len(e.PerCPU), cpus)
+	}
+	for _, v := range e.PerCPU {
+		// The bytes too: the value was written on every CPU, not only CPU 0.
+		if binary.NativeEndian.Uint64(v.Value.Raw) != 5 || binary.NativeEndian.Uint64(v.Value.Raw[8:]) != 1500 {
+			t.Errorf("cpu %d: %s, want {packets: 5, bytes: 1500}", v.CPU, v.Value)
+		}
+	}
+	wantSum := fmt.Sprintf("{packets: %d, bytes: %d}", 5*cpus, 1500*cpus)
+	if e.Value.String() != wantSum {
+		t.Errorf("sum %s, want %s", e.Value, wantSum)
+	}
+	if !strings.HasPrefix(e.ValueString(), wantSum+" (sum; cpu0 {packets: 5, bytes: 1500}") {
+		t.Errorf("ValueString = %s", e.ValueString())
+	}
+
+	js, err := json.Marshal(e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var shape struct {
+		Key    json.RawMessage
+		Values []struct {
+			CPU   *int            `json:"cpu"`
+			Value json.RawMessage `json:"value"`
+		}
+		Sum json.RawMessage
+	}
+	if err := json.Unmarshal(js, &shape); err != nil {
+		t.Fatal(err)
+	}
+	if string(shape.Key) != "1" || len(shape.Values) != cpus || shape.Values[0].CPU == nil ||
+		string(shape.Values[0].Value) != `{"packets":5,"bytes":1500}` || len(shape.Sum) == 0 {
+		t.Errorf("JSON %s is not {key, values: [{cpu, value}], sum}", js)
+	}
+}
+
+func TestSetAndDelete(t *testing.T) {
+	maps, _ := openMaps(t, map[string][2]string{"backends": {"10.0.0.1", "7"}})
+	backends := maps["backends"]
+	if err := backends.Set("10.0.0.2", "8", nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := dumpStrings(t, backends); got != "10.0.0.1: 7; 10.0.0.2: 8" {
+		t.Fatalf("after Set: %s", got)
+	}
+	js, err := json.Marshal(mustDump(t, backends)[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(string(js), `{"key":`) || !strings.Contains(string(js), `"value":`) {
+		t.Errorf("JSON %s is not {key, value}", js)
+	}
+	if err := backends.Delete("10.0.0.1"); err != nil {
+		t.Fatal(err)
+	}
+	if got := dumpStrings(t, backends); got != "10.0.0.2: 8" {
+		t.Fatalf("after Delete: %s", got)
+	}
+
+	for _, tc := range []struct {
+		name string
+		do   func() error
+		want string
+	}{
+		{"delete absent", func() error { return backends.Delete("10.0.0.9") }, "no entry with key 10.0.0.9"},
+		{"delete from array", func() error { return maps["stats"].Delete("0") }, "cannot be deleted"},
+		{"bad value", func() error { return backends.Set("10.0.0.3", "{x: 1}", nil) }, "backends.value"},
+		{"reference without resolver", func() error { return backends.Delete("real:eth0") }, "backends.key"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := tc.do(); err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("err = %v, want %q", err, tc.want)
+			}
+		})
+	}
+}
+
+const xdpPass = 2
+
+func mustDump(t *testing.T, m *Map) []DumpEntry {
+	t.Helper()
+	entries, err := m.Dump()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return entries
+}
+
+// dumpStrings renders a hash map in key order ("k: v; k: v").
+func dumpStrings(t *testing.T, m *Map) string {
+	t.Helper()
+	var lines []string
+	for _, e := range mustDump(t, m) {
+		lines = append(lines, e.String())
+	}
+	slices.Sort(lines)
+	return strings.Join(lines, "; ")
+}
+
+func keys(maps map[string]*Map) []string {
+	var names []string
+	for n := range maps {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return names
+}

@@ -1,0 +1,369 @@
+package prog
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/btf"
+	"golang.org/x/sys/unix"
+
+	"github.com/dsrlab/dsrlab/bpf/btfvalue"
+)
+
+// Map is a map of a loaded program, opened by ID, with the spec that
+// describes its key and value when one matched it.
+type Map struct {
+	// Name is the map's name in the spec, or the kernel's (truncated) name
+	// when no map of the spec matched.
+	Name string
+	ID   ebpf.MapID
+	// Spec is nil when the spec has no such map: keys and values are then
+	// shown as bytes and cannot be written by field name.
+	Spec *ebpf.MapSpec
+	m    *ebpf.Map
+}
+
+// Type is the kernel's map type.
+func (m *Map) Type() ebpf.MapType { return m.m.Type() }
+
+// Close releases the map's file descriptor.
+func (m *Map) Close() error { return m.m.Close() }
+
+// Maps opens the maps a loaded program uses and matches them by name to the
+// maps of spec, the collection the program was loaded from. The caller
+// closes them.
+func Maps(p *ebpf.Program, spec *ebpf.CollectionSpec) ([]*Map, error) {
+	info, err := p.Info()
+	if err != nil {
+		return nil, fmt.Errorf("program info: %w", err)
+	}
+	ids, ok := info.MapIDs()
+	if !ok {
+		return nil, errors.New("the kernel does not report the program's map IDs")
+	}
+	var maps []*Map
+	for _, id := range ids {
+		m, err := ebpf.NewMapFromID(id)
+		if err != nil {
+			closeMaps(maps)
+			return nil, fmt.Errorf("map %d: %w", id, err)
+		}
+		mi, err := m.Info()
+		if err != nil {
+			m.Close()
+			closeMaps(maps)
+			return nil, fmt.Errorf("map %d: %w", id, err)
+		}
+		name, ms := matchSpec(mi, spec)
+		maps = append(maps, &Map{Name: name, ID: id, Spec: ms, m: m})
+	}
+	slices.SortFunc(maps, func(a, b *Map) int { return strings.Compare(a.Name, b.Name) })
+	return maps, nil
+}
+
+func closeMaps(maps []*Map) {
+	for _, m := range maps {
+		m.Close()
+	}
+}
+
+// matchSpec finds the spec of a kernel map. The kernel keeps 15 characters
+// of a name, cilium/ebpf drops characters the kernel refuses, and libbpf
+// names global data maps "<object prefix>.rodata" where cilium/ebpf uses
+// ".rodata": compare what the kernel would hold, and shape and type too, so
+// two names with a common 15-character prefix are not confused.
+func matchSpec(mi *ebpf.MapInfo, spec *ebpf.CollectionSpec) (string, *ebpf.MapSpec) {
+	if spec != nil {
+		names := make([]string, 0, len(spec.Maps))
+		for n := range spec.Maps {
+			names = append(names, n)
+		}
+		slices.Sort(names)
+		for _, global := range []bool{false, true} {
+			for _, n := range names {
+				ms := spec.Maps[n]
+				if ms.Type != mi.Type || ms.KeySize != mi.KeySize || ms.ValueSize != mi.ValueSize {
+					continue
+				}
+				kn := kernelName(n)
+				if (!global && mi.Name == kn) || (global && strings.HasPrefix(n, ".") && strings.HasSuffix(mi.Name, kn)) {
+					return n, ms
+				}
+			}
+		}
+	}
+	return mi.Name, nil
+}
+
+// kernelName is the name the kernel holds for a map called name.
+func kernelName(name string) string {
+	kept := strings.Map(func(r rune) rune {
+		if r == '_' || r == '.' || (r >= 'a' && r <= 'z') || (r >= 'A' && r <= 'Z') || (r >= '0' && r <= '9') {
+			return r
+		}
+		return -1
+	}, name)
+	if len(kept) > unix.BPF_OBJ_NAME_LEN-1 {
+		kept = kept[:unix.BPF_OBJ_NAME_LEN-1]
+	}
+	return kept
+}
+
+// Field is a key or a value: its bytes, decoded by BTF where the spec
+// describes it. The zero Field stands for a per-CPU sum that BTF cannot
+// compute; it shows as "-" and JSON null.
+type Field struct {
+	Raw     []byte
+	decoded *btfvalue.Value
+}
+
+// String shows the decoded value, or the bytes in hex without BTF.
+func (f Field) String() string {
+	if f.decoded != nil {
+		return f.decoded.String()
+	}
+	if f.Raw == nil {
+		return "-"
+	}
+	hex := make([]string, len(f.Raw))
+	for i, b := range f.Raw {
+		hex[i] = fmt.Sprintf("%02x", b)
+	}
+	return strings.Join(hex, " ")
+}
+
+// MarshalJSON gives the decoded value, or bpftool's ["0x0a", ...] without BTF.
+func (f Field) MarshalJSON() ([]byte, error) {
+	if f.decoded != nil {
+		return f.decoded.MarshalJSON()
+	}
+	if f.Raw == nil {
+		return []byte("null"), nil
+	}
+	hex := make([]string, len(f.Raw))
+	for i, b := range f.Raw {
+		hex[i] = fmt.Sprintf("0x%02x", b)
+	}
+	return json.Marshal(hex)
+}
+
+// CPUValue is a per-CPU map's value on one CPU.
+type CPUValue struct {
+	CPU   int   `json:"cpu"`
+	Value Field `json:"value"`
+}
+
+// DumpEntry is one entry of a map. For a per-CPU map, PerCPU holds the value
+// of every possible CPU and Value their sum (counters added member by member;
+// the zero Field without BTF).
+type DumpEntry struct {
+	Key    Field
+	Value  Field
+	PerCPU []CPUValue
+}
+
+// MarshalJSON follows bpftool's shape: {"key":..,"value":..}, or for a
+// per-CPU map {"key":..,"values":[{"cpu":0,"value":..}],"sum":..}.
+func (e DumpEntry) MarshalJSON() ([]byte, error) {
+	if e.PerCPU == nil {
+		return json.Marshal(struct {
+			Key   Field `json:"key"`
+			Value Field `json:"value"`
+		}{e.Key, e.Value})
+	}
+	return json.Marshal(struct {
+		Key    Field      `json:"key"`
+		Values []CPUValue `json:"values"`
+		Sum    Field      `json:"sum"`
+	}{e.Key, e.PerCPU, e.Value})
+}
+
+// ValueString is the value as one line; for a per-CPU map the sum, then each
+// CPU's value.
+func (e DumpEntry) ValueString() string {
+	if e.PerCPU == nil {
+		return e.Value.String()
+	}
+	cpus := make([]string, len(e.PerCPU))
+	for i, v := range e.PerCPU {
+		cpus[i] = fmt.Sprintf("cpu%d %s", v.CPU, v.Value)
+	}
+	return fmt.Sprintf("%s (sum; %s)", e.Value, strings.Join(cpus, ", "))
+}
+
+func (e DumpEntry) String() string { return e.Key.String() + ": " + e.ValueString() }
+
+// Dump reads every entry of the map.
+func (m *Map) Dump() ([]DumpEntry, error) {
+	var entries []DumpEntry
+	var key []byte
+	it := m.m.Iterate()
+	if !isPerCPU(m.Type()) {
+		var value []byte
+		for it.Next(&key, &value) {
+			entries = append(entries, DumpEntry{Key: m.decodeKey(key), Value: m.decodeValue(value)})
+		}
+	} else {
+		var values [][]byte
+		for it.Next(&key, &values) {
+			e := DumpEntry{Key: m.decodeKey(key), PerCPU: m.decodePerCPU(values)}
+			if sum, ok := m.sum(values); ok {
+				e.Value = sum
+			}
+			entries = append(entries, e)
+		}
+	}
+	if err := it.Err(); err != nil {
+		return nil, fmt.Errorf("map %s: %w", m.Name, err)
+	}
+	return entries, nil
+}
+
+func (m *Map) decodeKey(b []byte) Field {
+	if m.Spec == nil {
+		return decode(nil, b)
+	}
+	return decode(m.Spec.Key, b)
+}
+
+func (m *Map) valueType() btf.Type {
+	if m.Spec == nil {
+		return nil
+	}
+	return m.Spec.Value
+}
+
+func (m *Map) decodeValue(b []byte) Field { return decode(m.valueType(), b) }
+
+func (m *Map) decodePerCPU(values [][]byte) []CPUValue {
+	out := make([]CPUValue, len(values))
+	for cpu, v := range values {
+		out[cpu] = CPUValue{CPU: cpu, Value: m.decodeValue(v)}
+	}
+	return out
+}
+
+// sum adds up the CPUs' values where BTF says which members are counters.
+func (m *Map) sum(values [][]byte) (Field, bool) {
+	t := m.valueType()
+	if isVoid(t) {
+		return Field{}, false
+	}
+	_, sum, err := btfvalue.DecodePerCPU(t, values)
+	if err != nil {
+		return Field{}, false
+	}
+	return Field{decoded: &sum}, true
+}
+
+// decode falls back to bytes where BTF cannot describe them (no type, or a
+// kind the codec does not show, such as a global data section).
+func decode(t btf.Type, b []byte) Field {
+	f := Field{Raw: slices.Clone(b)}
+	if isVoid(t) {
+		return f
+	}
+	if v, err := btfvalue.Decode(t, b); err == nil {
+		f.decoded = &v
+	}
+	return f
+}
+
+// Set writes one entry, key and value written as in the topology's maps
+// (BTF field names, addresses, NODE:IFACE references resolved by r).
+func (m *Map) Set(key, value string, r btfvalue.Resolver) error {
+	kt, vt, err := m.types()
+	if err != nil {
+		return err
+	}
+	k, err := btfvalue.EncodeString(kt, key, r)
+	if err != nil {
+		return within(err, m.Name+".key")
+	}
+	v, err := btfvalue.EncodeString(vt, value, r)
+	if err != nil {
+		return within(err, m.Name+".value")
+	}
+	if err := putEntry(m.m, k, v); err != nil {
+		return fmt.Errorf("map %s: %w", m.Name, err)
+	}
+	return nil
+}
+
+// Write puts an entry encoded by Object.Encode unless the map already holds
+// exactly it (on every CPU, for a per-CPU map), and reports whether it
+// wrote: `up` then says "nothing changed" about maps nobody touched.
+func (m *Map) Write(e Entry) (bool, error) {
+	same, err := m.holds(e)
+	if err != nil || same {
+		return false, err
+	}
+	if err := putEntry(m.m, e.Key, e.Value); err != nil {
+		return false, fmt.Errorf("map %s: %w", m.Name, err)
+	}
+	return true, nil
+}
+
+func (m *Map) holds(e Entry) (bool, error) {
+	var err error
+	same := true
+	if isPerCPU(m.Type()) {
+		var cur [][]byte
+		if err = m.m.Lookup(e.Key, &cur); err == nil {
+			for _, v := range cur {
+				same = same && bytes.Equal(v, e.Value)
+			}
+		}
+	} else {
+		var cur []byte
+		if err = m.m.Lookup(e.Key, &cur); err == nil {
+			same = bytes.Equal(cur, e.Value)
+		}
+	}
+	switch {
+	case errors.Is(err, ebpf.ErrKeyNotExist):
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("map %s: lookup: %w", m.Name, err)
+	}
+	return same, nil
+}
+
+// Delete removes the entry of key.
+func (m *Map) Delete(key string) error {
+	kt, _, err := m.types()
+	if err != nil {
+		return err
+	}
+	// No lab to resolve NODE:IFACE in: btfvalue refuses them with a nil
+	// resolver.
+	k, err := btfvalue.EncodeString(kt, key, nil)
+	if err != nil {
+		return within(err, m.Name+".key")
+	}
+	err = m.m.Delete(k)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, ebpf.ErrKeyNotExist):
+		return fmt.Errorf("map %s: no entry with key %s", m.Name, key)
+	case errors.Is(err, unix.EINVAL) && isArray(m.Type()):
+		return fmt.Errorf("map %s: entries of an array map cannot be deleted; set the value to zero instead", m.Name)
+	default:
+		return fmt.Errorf("map %s: delete: %w", m.Name, err)
+	}
+}
+
+func (m *Map) types() (btf.Type, btf.Type, error) {
+	if m.Spec == nil {
+		return nil, nil, fmt.Errorf("map %s: not described by the program's object, so its entries cannot be written by field name", m.Name)
+	}
+	return mapTypes(m.Spec)
+}
+
+func isArray(t ebpf.MapType) bool { return t == ebpf.Array || t == ebpf.PerCPUArray }

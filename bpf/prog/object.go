@@ -1,0 +1,118 @@
+package prog
+
+import (
+	"crypto/sha256"
+	"debug/elf"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+
+	"github.com/cilium/ebpf"
+)
+
+// Object is a BPF ELF object with its XDP program chosen.
+type Object struct {
+	// Path is the file the object was read from.
+	Path string
+	// Spec describes every program and map of the object.
+	Spec *ebpf.CollectionSpec
+	// Program is the XDP program that Load loads.
+	Program *ebpf.ProgramSpec
+	hash    string
+}
+
+// Open reads a BPF ELF object and picks its XDP program called name, or its
+// only XDP program when name is empty. Its maps must be described by BTF,
+// since their entries are written and read by field name.
+func Open(object, name string) (*Object, error) {
+	data, err := os.ReadFile(object)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkBTF(object); err != nil {
+		return nil, err
+	}
+	spec, err := ebpf.LoadCollectionSpec(object)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", object, err)
+	}
+	p, err := pickXDP(spec, name)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", object, err)
+	}
+	sum := sha256.Sum256(data)
+	return &Object{Path: object, Spec: spec, Program: p, hash: hex.EncodeToString(sum[:])}, nil
+}
+
+// Hash is the SHA-256 of the object file: equal hashes mean there is nothing
+// to reload.
+func (o *Object) Hash() string { return o.hash }
+
+// checkBTF rejects objects without a .BTF section before cilium/ebpf does,
+// because its error for BTF-style maps without BTF does not say what to do.
+func checkBTF(object string) error {
+	f, err := elf.Open(object)
+	if err != nil {
+		return fmt.Errorf("%s: not a BPF ELF object: %w", object, err)
+	}
+	defer f.Close()
+	if f.Machine != elf.EM_BPF {
+		return fmt.Errorf("%s: not a BPF object (machine %s): compile with clang -target bpf", object, f.Machine)
+	}
+	if f.Section(".BTF") == nil {
+		return fmt.Errorf("%s: object has no BTF: compile with -g (clang -O2 -g -target bpf)", object)
+	}
+	return nil
+}
+
+func pickXDP(spec *ebpf.CollectionSpec, name string) (*ebpf.ProgramSpec, error) {
+	var xdp []string
+	for n, p := range spec.Programs {
+		if p.Type == ebpf.XDP {
+			xdp = append(xdp, n)
+		}
+	}
+	slices.Sort(xdp)
+	if name == "" {
+		switch len(xdp) {
+		case 1:
+			return spec.Programs[xdp[0]], nil
+		case 0:
+			return nil, errors.New("no XDP program in the object (put it in a section named \"xdp\": SEC(\"xdp\"))")
+		default:
+			return nil, fmt.Errorf("several XDP programs in the object, name one of: %s", strings.Join(xdp, ", "))
+		}
+	}
+	p, ok := spec.Programs[name]
+	switch {
+	case ok && p.Type == ebpf.XDP:
+		return p, nil
+	case ok:
+		return nil, fmt.Errorf("program %q is a %s program, not XDP; XDP programs: %s", name, p.Type, listOrNone(xdp))
+	default:
+		return nil, fmt.Errorf("no program %q in the object; XDP programs: %s", name, listOrNone(xdp))
+	}
+}
+
+func listOrNone(names []string) string {
+	if len(names) == 0 {
+		return "(none)"
+	}
+	return strings.Join(names, ", ")
+}
+
+// Map returns the spec of the object's map called name.
+func (o *Object) Map(name string) (*ebpf.MapSpec, error) {
+	if m, ok := o.Spec.Maps[name]; ok {
+		return m, nil
+	}
+	names := make([]string, 0, len(o.Spec.Maps))
+	for n := range o.Spec.Maps {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return nil, fmt.Errorf("no map %q in %s; its maps: %s", name, o.Path, listOrNone(names))
+}
