@@ -13,6 +13,7 @@ import (
 const (
 	BalancerName = "xdp_balancer"
 	DecapName    = "xdp_decap"
+	PassName     = "xdp_pass"
 )
 
 // OpenAttached opens the program with the given ID, as an interface's XDP
@@ -29,9 +30,36 @@ func OpenAttached(id uint32, where, want string) (*ebpf.Program, error) {
 		prog.Close()
 		return nil, fmt.Errorf("%s: XDP program %d: %w", where, id, err)
 	}
-	if info.Name != want {
+	if !NameIs(info.Name, want) {
 		prog.Close()
 		return nil, fmt.Errorf("%s has XDP program %d (%q) attached, not %s", where, id, info.Name, want)
 	}
 	return prog, nil
+}
+
+// BuiltinSpec returns the collection a program of dsrlab's was loaded
+// from, by the name the kernel reports, so its maps can be read by BTF
+// like a user's; false for a program that is not dsrlab's.
+func BuiltinSpec(name string) (*ebpf.CollectionSpec, bool, error) {
+	var load func() (*ebpf.CollectionSpec, error)
+	switch name {
+	case BalancerName:
+		load = loadBalancer
+	case DecapName:
+		load = loadDecap
+	case PassName:
+		load = loadPass
+	default:
+		return nil, false, nil
+	}
+	spec, err := load()
+	return spec, true, err
+}
+
+// NameIs tells whether a program the kernel reports as reported is the one
+// called name. The kernel keeps 15 characters of a name (BPF_OBJ_NAME_LEN);
+// cilium/ebpf gives the whole name back from BTF where it can.
+func NameIs(reported, name string) bool {
+	const kept = 15
+	return reported == name || (len(reported) == kept && len(name) > kept && name[:kept] == reported)
 }

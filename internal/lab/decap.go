@@ -19,7 +19,7 @@ const ipipDevice = "ipip0"
 // kernel has one, otherwise an XDP program that strips the outer header.
 func (d *deployment) decap(ctx context.Context) (string, error) {
 	for _, r := range d.topo.NodesOfKind(topology.KindReal) {
-		if len(dsrVIPs(d.topo.VIPsBackedBy(r))) == 0 {
+		if len(dsrVIPs(d.topo.VIPsBackedBy(r))) == 0 && r.Program == nil {
 			continue
 		}
 		mode, err := d.decapReal(r)
@@ -35,6 +35,9 @@ func (d *deployment) decap(ctx context.Context) (string, error) {
 }
 
 func (d *deployment) decapReal(r *topology.Node) (string, error) {
+	if r.Program != nil {
+		return d.userDecap(r)
+	}
 	ns := d.ns[r.Name]
 	up := r.Uplink()
 	if ok, err := ns.LinkExists(ipipDevice); err != nil {
@@ -86,4 +89,35 @@ const ipipDecap = "ipip (kernel device " + ipipDevice + ")"
 
 func xdpDecap(mode netconf.XDPMode, ifname string) string {
 	return fmt.Sprintf("xdp (%s on %s)", mode, ifname)
+}
+
+// userDecap puts a real's own program in the place of the built-in XDP
+// decap. The kernel's ipip device, where the kernel has one, is still
+// created: the user's program may leave decapsulation to it.
+func (d *deployment) userDecap(r *topology.Node) (string, error) {
+	ns := d.ns[r.Name]
+	how := "no ipip device"
+	if r.Decap != topology.DecapXDP {
+		exists, err := ns.LinkExists(ipipDevice)
+		if err != nil {
+			return "", err
+		}
+		if !exists {
+			err = ns.AddIPIPDevice(ipipDevice)
+		}
+		switch {
+		case err == nil:
+			how = ipipDecap
+			if !exists {
+				d.change("decap", "created "+ipipDevice+" on "+r.Name)
+			}
+		case r.Decap == topology.DecapIPIP || !errors.Is(err, netconf.ErrNotSupported):
+			return "", err
+		}
+	}
+	mode, err := d.attachProgram(r)
+	if err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("%s (%s on %s, %s)", d.programs[r.Name].obj.Program.Name, mode, r.Program.Interface.Name, how), nil
 }

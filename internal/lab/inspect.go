@@ -3,6 +3,7 @@ package lab
 import (
 	"context"
 	"fmt"
+	"github.com/cilium/ebpf"
 	"slices"
 	"sort"
 
@@ -32,6 +33,7 @@ type NodeReport struct {
 	Interfaces []netconf.Interface `json:"interfaces,omitempty"`
 	Gateway    string              `json:"gateway,omitempty"`
 	Balancer   *BalancerReport     `json:"balancer,omitempty"`
+	Programs   []ProgramReport     `json:"programs,omitempty"`
 	NAT        []string            `json:"nat,omitempty"` // nftables services, "tcp 192.168.10.1:50007"
 	Decap      string              `json:"decap,omitempty"`
 	Loopback   []string            `json:"loopback_vips,omitempty"`
@@ -44,6 +46,17 @@ type BalancerReport struct {
 	ProgID    uint32      `json:"prog_id"`
 	Mode      string      `json:"mode"`
 	VIPs      []VIPReport `json:"vips"`
+}
+
+// ProgramReport is an XDP program attached to one of a node's interfaces:
+// dsrlab's own, or the user's (with the file it came from).
+type ProgramReport struct {
+	Interface string `json:"interface"`
+	Name      string `json:"name"`
+	ID        uint32 `json:"id"`
+	Tag       string `json:"tag"`
+	Mode      string `json:"mode"`
+	File      string `json:"file,omitempty"`
 }
 
 // VIPReport is one VIP as the balancer's maps hold it.
@@ -142,7 +155,7 @@ func inspectNode(ctx context.Context, rt runtime.Runtime, c runtime.Container) (
 		case i.Name == ipipDevice:
 			nr.Decap = ipipDecap
 		case i.XDP.ProgID != 0:
-			if err := describeProgram(nr, ns, i); err != nil {
+			if err := describeProgram(nr, ns, i, c.Labels[LabelLab]); err != nil {
 				return nil, err
 			}
 		}
@@ -150,9 +163,29 @@ func inspectNode(ctx context.Context, rt runtime.Runtime, c runtime.Container) (
 	return nr, nil
 }
 
-// describeProgram recognises dsrlab's programs on an interface by name.
-func describeProgram(nr *NodeReport, ns *netconf.Namespace, i netconf.Interface) error {
-	if lb, _, err := openBalancer(ns, i.Name); err == nil && lb != nil {
+// describeProgram reports the program on an interface, and recognises
+// dsrlab's own by name: the balancer's VIPs are read from its maps.
+func describeProgram(nr *NodeReport, ns *netconf.Namespace, i netconf.Interface, lab string) error {
+	p, err := ebpf.NewProgramFromID(ebpf.ProgramID(i.XDP.ProgID))
+	if err != nil {
+		return fmt.Errorf("node %s: %s: XDP program %d: %w", nr.Node, i.Name, i.XDP.ProgID, err)
+	}
+	info, err := p.Info()
+	p.Close()
+	if err != nil {
+		return fmt.Errorf("node %s: %s: XDP program %d: %w", nr.Node, i.Name, i.XDP.ProgID, err)
+	}
+	pr := ProgramReport{Interface: i.Name, Name: info.Name, ID: i.XDP.ProgID, Tag: info.Tag, Mode: i.XDP.Mode.String()}
+	if rec, err := loadProgramRecord(lab, nr.Node); err == nil && bpf.NameIs(info.Name, rec.Name) {
+		pr.File = rec.File
+	}
+	nr.Programs = append(nr.Programs, pr)
+	switch info.Name {
+	case bpf.BalancerName:
+		lb, _, err := openBalancer(ns, i.Name)
+		if err != nil {
+			return err
+		}
 		defer lb.Close()
 		vips, err := lb.VIPs()
 		if err != nil {
@@ -164,10 +197,7 @@ func describeProgram(nr *NodeReport, ns *netconf.Namespace, i netconf.Interface)
 		}
 		sort.Slice(br.VIPs, func(a, b int) bool { return br.VIPs[a].VIP < br.VIPs[b].VIP })
 		nr.Balancer = br
-		return nil
-	}
-	if prog, _, err := attached(ns, i.Name, bpf.DecapName); err == nil && prog != nil {
-		prog.Close()
+	case bpf.DecapName:
 		nr.Decap = xdpDecap(i.XDP.Mode, i.Name)
 	}
 	return nil
@@ -198,14 +228,18 @@ func compare(topo *topology.Topology, nodes map[string]*NodeReport) []string {
 			}
 		}
 		served := topo.VIPsServedBy(n)
-		if len(dsrVIPs(served)) > 0 && (nr.Balancer == nil || nr.Balancer.Interface != n.Uplink().Name) {
+		if p := n.Program; p != nil {
+			if !slices.ContainsFunc(nr.Programs, func(r ProgramReport) bool { return r.Interface == p.Interface.Name && r.File == p.File() }) {
+				add("node %s: its program (%s) is not attached to %s; `dsrlab up` attaches it", n.Name, p.File(), p.Interface.Name)
+			}
+		} else if len(dsrVIPs(served)) > 0 && (nr.Balancer == nil || nr.Balancer.Interface != n.Uplink().Name) {
 			add("node %s: no XDP balancer on %s; `dsrlab up` attaches it", n.Name, n.Uplink().Name)
 		}
 		if len(natServices(served)) > len(nr.NAT) {
 			add("node %s: NAT rules missing (%d of %d services); `dsrlab up` restores them", n.Name, len(nr.NAT), len(natServices(served)))
 		}
 		if vips := dsrVIPs(topo.VIPsBackedBy(n)); len(vips) > 0 {
-			if nr.Decap == "" {
+			if nr.Decap == "" && n.Program == nil {
 				add("node %s: no IPIP decapsulation; `dsrlab up` sets it up", n.Name)
 			}
 			for _, v := range vips {

@@ -50,7 +50,9 @@ func Stats(ctx context.Context, rt runtime.Runtime, t *topology.Topology) ([]Bal
 	}
 	var out []BalancerStats
 	for _, k := range t.NodesOfKind(topology.KindKatran) {
-		if len(dsrVIPs(t.VIPsServedBy(k))) == 0 {
+		// A user's own balancer keeps its own counters: `dsrlab map`
+		// shows them.
+		if len(dsrVIPs(t.VIPsServedBy(k))) == 0 || k.Program != nil {
 			continue
 		}
 		s, err := balancerStats(ctx, rt, t, k)

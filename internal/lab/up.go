@@ -41,9 +41,11 @@ func Up(ctx context.Context, rt runtime.Runtime, topo *topology.Topology, rep Re
 		created:     map[string]bool{},
 		preexisting: map[string]bool{},
 		ns:          map[string]*netconf.Namespace{},
+		programs:    map[string]*userProgram{},
 		sum:         &Summary{Lab: topo.Name, XDP: map[string]string{}, NAT: map[string]string{}, Decap: map[string]string{}},
 	}
 	defer d.closeNamespaces()
+	defer d.closePrograms()
 	defer func() {
 		if err != nil {
 			d.rollback()
@@ -54,6 +56,10 @@ func Up(ctx context.Context, rt runtime.Runtime, topo *topology.Topology, rep Re
 		fn   func(context.Context) (string, error)
 	}{
 		{"preflight", d.preflight},
+		// Users' programs are compiled, loaded and their maps filled
+		// before any container exists: a compile error, a bad map value
+		// or a verifier rejection leaves nothing to roll back.
+		{"programs", d.buildPrograms},
 		{"images", d.images},
 		{"containers", d.startContainers},
 		{"links", d.createLinks},
@@ -106,6 +112,7 @@ type deployment struct {
 	started     []string        // containers this run created or restarted
 	preexisting map[string]bool // IDs of the lab's containers before this run
 	ns          map[string]*netconf.Namespace
+	programs    map[string]*userProgram // by node, loaded and not yet attached
 	sum         *Summary
 
 	progressStep string

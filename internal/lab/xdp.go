@@ -18,9 +18,22 @@ import (
 // reloading it: established flows keep their reals.
 func (d *deployment) loadBalancers(ctx context.Context) (string, error) {
 	var report []string
+	// Users' programs other than the reals' (which the decap step
+	// attached): a katran's takes the place of the balancer.
+	for _, n := range d.topo.Nodes {
+		if n.Program == nil || n.Kind == topology.KindReal {
+			continue
+		}
+		mode, err := d.attachProgram(n)
+		if err != nil {
+			return "", fmt.Errorf("node %s: %w", n.Name, err)
+		}
+		d.sum.XDP[n.Name] = fmt.Sprintf("%s (%s)", mode, d.programs[n.Name].obj.Program.Name)
+		report = append(report, fmt.Sprintf("%s:%s %s, %s", n.Name, n.Program.Interface.Name, mode, d.programs[n.Name].obj.Program.Name))
+	}
 	for _, k := range d.topo.NodesOfKind(topology.KindKatran) {
 		vips := dsrVIPs(d.topo.VIPsServedBy(k))
-		if len(vips) == 0 {
+		if len(vips) == 0 || k.Program != nil {
 			continue
 		}
 		mode, what, err := d.balancer(k, vips)

@@ -1,0 +1,340 @@
+package lab
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/cilium/ebpf"
+
+	"github.com/dsrlab/dsrlab/bpf"
+	"github.com/dsrlab/dsrlab/bpf/btfvalue"
+	"github.com/dsrlab/dsrlab/bpf/prog"
+	"github.com/dsrlab/dsrlab/internal/netconf"
+	"github.com/dsrlab/dsrlab/internal/runtime"
+	"github.com/dsrlab/dsrlab/topology"
+)
+
+// cacheDir holds compiled user programs by content hash, so an unchanged
+// source is not compiled again.
+func cacheDir() string {
+	if d := os.Getenv("DSRLAB_CACHE_DIR"); d != "" {
+		return d
+	}
+	return "/var/cache/dsrlab/objects"
+}
+
+// userProgram is a node's own XDP program on its way into the lab: its
+// object, and the program loaded with its maps filled, not yet attached.
+type userProgram struct {
+	node   *topology.Node
+	obj    *prog.Object
+	loaded *prog.Loaded
+}
+
+// ProgramRecord is what the state keeps of a user's program once it is
+// attached: which object it came from, so that `map` can decode its maps
+// and `up` knows whether it must be replaced.
+type ProgramRecord struct {
+	File   string `json:"file"`   // the source or object the topology names
+	Object string `json:"object"` // the object loaded (the cache's, for a source)
+	Hash   string `json:"hash"`   // of the object
+	Name   string `json:"name"`   // the XDP program in it
+}
+
+// buildPrograms compiles, opens, encodes and loads every user program
+// before anything else is created, so that a compile error, a bad map
+// value or a verifier rejection leaves nothing behind. Errors name the
+// topology file's line and column.
+func (d *deployment) buildPrograms(ctx context.Context) (string, error) {
+	var report []string
+	for _, n := range d.topo.Nodes {
+		p := n.Program
+		if p == nil {
+			continue
+		}
+		up, err := loadUserProgram(ctx, d.topo, n)
+		if err != nil {
+			return "", err
+		}
+		d.programs[n.Name] = up
+		report = append(report, fmt.Sprintf("%s: %s (%s)", n.Name, up.obj.Program.Name, filepath.Base(p.File())))
+	}
+	if len(report) == 0 {
+		return "no programs", nil
+	}
+	return strings.Join(report, "; "), nil
+}
+
+func loadUserProgram(ctx context.Context, t *topology.Topology, n *topology.Node) (*userProgram, error) {
+	p := n.Program
+	which := "object"
+	if p.Source != "" {
+		which = "source"
+	}
+	at := func(err error) error { return fmt.Errorf("%s: nodes.%s.program.%s: %w", p.FilePos, n.Name, which, err) }
+	object := p.Object
+	if p.Source != "" {
+		var err error
+		if object, err = prog.Build(ctx, p.Source, cacheDir()); err != nil {
+			return nil, at(err)
+		}
+	}
+	obj, err := prog.Open(object, p.Name)
+	if err != nil {
+		return nil, at(err)
+	}
+	entries := map[string][]prog.Entry{}
+	for _, m := range p.Maps {
+		for i, e := range m.Entries {
+			enc, err := obj.Encode(m.Name, e.Key, e.Value, Resolver(t))
+			if err != nil {
+				// Positioned like the topology's own errors:
+				// file:line:col: field: message.
+				field := fmt.Sprintf("nodes.%s.program.maps.%s", n.Name, m.Name)
+				var be *btfvalue.Error
+				if errors.As(err, &be) {
+					return nil, fmt.Errorf("%s:%d:%d: %s[%d].%s: %s", p.Pos.File, be.Line, be.Column, field, i, strings.TrimPrefix(be.Path, m.Name+"."), be.Msg)
+				}
+				return nil, fmt.Errorf("%s: %s: %w", m.Pos, field, err)
+			}
+			entries[m.Name] = append(entries[m.Name], enc)
+		}
+	}
+	loaded, err := obj.Load(entries)
+	if err != nil {
+		return nil, at(err)
+	}
+	return &userProgram{node: n, obj: obj, loaded: loaded}, nil
+}
+
+// Resolver turns NODE:IFACE in map values into that interface's IPv4
+// address or MAC, chosen by the size of the field it fills.
+func Resolver(t *topology.Topology) btfvalue.Resolver {
+	return func(ref string, size int) ([]byte, error) {
+		node, iface, ok := strings.Cut(ref, ":")
+		n := t.Node(node)
+		if !ok || n == nil {
+			return nil, fmt.Errorf("%q names no node:interface of lab %q", ref, t.Name)
+		}
+		for _, i := range n.Interfaces {
+			if i.Name != iface {
+				continue
+			}
+			switch size {
+			case 6:
+				return i.MAC, nil
+			case 4:
+				if !i.Addr.IsValid() || !i.Addr.Addr().Is4() {
+					return nil, fmt.Errorf("%s has no IPv4 address", ref)
+				}
+				a := i.Addr.Addr().As4()
+				return a[:], nil
+			case 16:
+				if !i.Addr.IsValid() {
+					return nil, fmt.Errorf("%s has no address", ref)
+				}
+				a := i.Addr.Addr().As16() // IPv4-mapped for an IPv4 address
+				return a[:], nil
+			}
+			return nil, fmt.Errorf("%s fills 4-byte (IPv4), 6-byte (MAC) or 16-byte (IPv6) fields, not %d bytes", ref, size)
+		}
+		return nil, fmt.Errorf("node %s has no interface %q", node, iface)
+	}
+}
+
+func (d *deployment) closePrograms() {
+	for _, up := range d.programs {
+		up.loaded.Close()
+	}
+}
+
+// attachProgram puts a node's own program on its interface. A program
+// already there from an earlier up is replaced in one netlink request (the
+// interface is never without a program) when the object changed; when it
+// did not, only map entries that differ from the file are written again.
+func (d *deployment) attachProgram(n *topology.Node) (netconf.XDPMode, error) {
+	up := d.programs[n.Name]
+	p := n.Program
+	ns := d.ns[n.Name]
+	att, err := ns.XDP(p.Interface.Name)
+	if err != nil {
+		return 0, err
+	}
+	if att.ProgID != 0 {
+		prev, err := loadProgramRecord(d.topo.Name, n.Name)
+		if err != nil {
+			return 0, fmt.Errorf("%s has XDP program %d attached, which this lab did not record; `dsrlab up --reconfigure` replaces the lab", p.Interface, att.ProgID)
+		}
+		running, err := bpf.OpenAttached(att.ProgID, p.Interface.String(), prev.Name)
+		if err != nil {
+			return 0, err
+		}
+		defer running.Close()
+		if prev.Hash == up.obj.Hash() && prev.Name == up.obj.Program.Name {
+			changed, err := d.refreshMaps(n, running)
+			if err == nil && changed > 0 {
+				d.change("programs", fmt.Sprintf("%s: %d map entries written again", n.Name, changed))
+			}
+			return att.Mode, err
+		}
+		if err := ns.AttachXDP(p.Interface.Name, up.loaded.Program.FD(), att.Mode); err != nil {
+			return 0, err
+		}
+		d.change("programs", fmt.Sprintf("replaced %s on %s with %s (%s)", prev.Name, p.Interface, up.obj.Program.Name, filepath.Base(p.File())))
+		return att.Mode, d.recordProgram(n)
+	}
+	mode, err := d.attach(p.Interface, up.loaded.Program.FD(), n.XDP, true)
+	if err != nil {
+		return 0, err
+	}
+	d.change("programs", fmt.Sprintf("attached %s (%s) to %s in %s mode", up.obj.Program.Name, filepath.Base(p.File()), p.Interface, mode))
+	return mode, d.recordProgram(n)
+}
+
+// refreshMaps writes the file's entries into the running program's maps
+// where they differ, and reports how many it wrote.
+func (d *deployment) refreshMaps(n *topology.Node, running *ebpf.Program) (int, error) {
+	up := d.programs[n.Name]
+	maps, err := prog.Maps(running, up.obj.Spec)
+	if err != nil {
+		return 0, err
+	}
+	defer func() {
+		for _, m := range maps {
+			m.Close()
+		}
+	}()
+	byName := map[string]*prog.Map{}
+	for _, m := range maps {
+		byName[m.Name] = m
+	}
+	changed := 0
+	for _, mi := range n.Program.Maps {
+		m := byName[mi.Name]
+		if m == nil {
+			return 0, fmt.Errorf("the running program has no map %s", mi.Name)
+		}
+		for _, e := range mi.Entries {
+			enc, err := up.obj.Encode(mi.Name, e.Key, e.Value, Resolver(d.topo))
+			if err != nil {
+				return 0, err
+			}
+			wrote, err := m.Write(enc)
+			if err != nil {
+				return 0, err
+			}
+			if wrote {
+				changed++
+			}
+		}
+	}
+	return changed, nil
+}
+
+func programRecordFile(lab, node string) string {
+	return filepath.Join(stateRoot(), lab, "programs", node+".json")
+}
+
+func (d *deployment) recordProgram(n *topology.Node) error {
+	up := d.programs[n.Name]
+	rec := ProgramRecord{File: n.Program.File(), Object: up.obj.Path, Hash: up.obj.Hash(), Name: up.obj.Program.Name}
+	data, err := json.Marshal(rec)
+	if err != nil {
+		return err
+	}
+	file := programRecordFile(d.topo.Name, n.Name)
+	if err := os.MkdirAll(filepath.Dir(file), 0o755); err != nil {
+		return fmt.Errorf("state: %w", err)
+	}
+	if err := os.WriteFile(file+".tmp", data, 0o644); err != nil {
+		return fmt.Errorf("state: %w", err)
+	}
+	return os.Rename(file+".tmp", file)
+}
+
+func loadProgramRecord(lab, node string) (*ProgramRecord, error) {
+	data, err := os.ReadFile(programRecordFile(lab, node))
+	if err != nil {
+		return nil, err
+	}
+	var rec ProgramRecord
+	if err := json.Unmarshal(data, &rec); err != nil {
+		return nil, fmt.Errorf("%s: %w", programRecordFile(lab, node), err)
+	}
+	return &rec, nil
+}
+
+// NodeMaps opens the maps of every XDP program on a node's interfaces —
+// the user's own, dsrlab's built-in ones — each matched to the object it
+// was loaded from, so keys and values are read and written by BTF. The
+// caller closes them.
+func NodeMaps(ctx context.Context, rt runtime.Runtime, t *topology.Topology, node string) ([]*prog.Map, error) {
+	ns, err := NodeNamespace(ctx, rt, t, node)
+	if err != nil {
+		return nil, err
+	}
+	defer ns.Close()
+	var out []*prog.Map
+	fail := func(err error) ([]*prog.Map, error) {
+		for _, m := range out {
+			m.Close()
+		}
+		return nil, fmt.Errorf("node %s: %w", node, err)
+	}
+	seen := map[ebpf.MapID]bool{}
+	for _, i := range t.Node(node).Interfaces {
+		att, err := ns.XDP(i.Name)
+		if err != nil {
+			return fail(err)
+		}
+		if att.ProgID == 0 {
+			continue
+		}
+		p, err := ebpf.NewProgramFromID(ebpf.ProgramID(att.ProgID))
+		if err != nil {
+			return fail(fmt.Errorf("%s: XDP program %d: %w", i.Name, att.ProgID, err))
+		}
+		spec, err := programSpec(t.Name, node, p)
+		if err == nil {
+			var maps []*prog.Map
+			maps, err = prog.Maps(p, spec)
+			for _, m := range maps {
+				if seen[m.ID] {
+					m.Close()
+					continue
+				}
+				seen[m.ID] = true
+				out = append(out, m)
+			}
+		}
+		p.Close()
+		if err != nil {
+			return fail(err)
+		}
+	}
+	return out, nil
+}
+
+// programSpec finds the collection a running program was loaded from: the
+// user's object recorded by up, or dsrlab's own. nil (maps shown as bytes)
+// when it is neither.
+func programSpec(lab, node string, p *ebpf.Program) (*ebpf.CollectionSpec, error) {
+	info, err := p.Info()
+	if err != nil {
+		return nil, err
+	}
+	if rec, err := loadProgramRecord(lab, node); err == nil && bpf.NameIs(info.Name, rec.Name) {
+		obj, err := prog.Open(rec.Object, rec.Name)
+		if err != nil {
+			return nil, fmt.Errorf("the object of %s: %w", rec.Name, err)
+		}
+		return obj.Spec, nil
+	}
+	spec, _, err := bpf.BuiltinSpec(info.Name)
+	return spec, err
+}

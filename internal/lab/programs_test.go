@@ -1,0 +1,295 @@
+package lab
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/dsrlab/dsrlab/bpf/prog"
+	"github.com/dsrlab/dsrlab/internal/runtime"
+	"github.com/dsrlab/dsrlab/topology"
+)
+
+// These tests bring up labs running a user's own XDP program (the examples)
+// on the fake runtime: compiled by clang, loaded into the kernel, maps
+// filled by BTF field names, and proven by Verify through real veths.
+
+func requireClang(t *testing.T) {
+	t.Helper()
+	if _, err := exec.LookPath("clang"); err != nil {
+		t.Skip("needs clang to compile the example programs (scripts/install-deps.sh --clang)")
+	}
+}
+
+// example copies an example's directory into a temporary one, so a test
+// can edit its program, and loads its topology from there.
+func example(t *testing.T, name string) (*topology.Topology, string) {
+	t.Helper()
+	requireClang(t)
+	t.Setenv("DSRLAB_CACHE_DIR", t.TempDir())
+	src := filepath.Join("../../examples", name)
+	dir := t.TempDir()
+	entries, err := os.ReadDir(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		data, err := os.ReadFile(filepath.Join(src, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, e.Name()), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	topo, err := topology.Load(filepath.Join(dir, "lab.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return topo, dir
+}
+
+func nodeMap(t *testing.T, rt runtime.Runtime, topo *topology.Topology, node, name string) *prog.Map {
+	t.Helper()
+	maps, err := NodeMaps(context.Background(), rt, topo, node)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var found *prog.Map
+	for _, m := range maps {
+		if m.Name == name {
+			found = m
+		} else {
+			m.Close()
+		}
+	}
+	if found == nil {
+		t.Fatalf("node %s has no map %s", node, name)
+	}
+	t.Cleanup(func() { found.Close() })
+	return found
+}
+
+func TestUserBalancerAnswersThroughTheVIP(t *testing.T) {
+	rt := fakeLab(t)
+	topo, _ := example(t, "xdp-lb-minimal")
+	sum, rep := mustUp(t, rt, topo)
+	if !slices.Contains(rep.steps, "programs") {
+		t.Errorf("no programs step in %v", rep.steps)
+	}
+	if !strings.Contains(sum.XDP["katran"], "xdp_load_balancer") {
+		t.Errorf("katran's XDP is %q, want the user's program", sum.XDP["katran"])
+	}
+	mustVerify(t, rt, topo)
+
+	insp, err := Inspect(context.Background(), rt, topo.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(insp.Problems) > 0 {
+		t.Errorf("inspect finds problems: %v", insp.Problems)
+	}
+	for _, n := range insp.Nodes {
+		if n.Node != "katran" {
+			continue
+		}
+		if len(n.Programs) != 1 || n.Programs[0].Name != "xdp_load_balancer" || n.Programs[0].File != topo.Node("katran").Program.Source || n.Programs[0].Tag == "" {
+			t.Errorf("katran's programs: %+v", n.Programs)
+		}
+		if n.Balancer != nil {
+			t.Error("the built-in balancer is attached beside the user's")
+		}
+	}
+
+	entries, err := nodeMap(t, rt, topo, "katran", "lb_map").Dump()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) != 1 || !strings.Contains(entries[0].ValueString(), "real_server_ip: 10.111.222.11") {
+		t.Errorf("lb_map: %v", entries)
+	}
+
+	again, _ := mustUp(t, rt, topo)
+	if again.Changes != 0 {
+		t.Errorf("up of an unchanged program made %d changes", again.Changes)
+	}
+}
+
+func TestEditedProgramIsReplacedInPlace(t *testing.T) {
+	rt := fakeLab(t)
+	topo, dir := example(t, "xdp-lb-minimal")
+	mustUp(t, rt, topo)
+	before := labNames(t, rt, topo.Name)
+	id := func() uint32 {
+		ns, err := NodeNamespace(context.Background(), rt, topo, "katran")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ns.Close()
+		att, err := ns.XDP("eth0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return att.ProgID
+	}
+	oldID := id()
+
+	src := filepath.Join(dir, "xdp_lb.c")
+	code, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Another outer TTL: a real edit, so the object changes.
+	edited := strings.Replace(string(code), "ttl = 64", "ttl = 63", 1)
+	if edited == string(code) {
+		t.Fatal("the example no longer sets ttl = 64; update this test's edit")
+	}
+	if err := os.WriteFile(src, []byte(edited), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sum, _ := mustUp(t, rt, topo)
+	if sum.Changes == 0 {
+		t.Fatal("an edited program was not replaced")
+	}
+	if newID := id(); newID == oldID || newID == 0 {
+		t.Errorf("program %d before the edit, %d after", oldID, newID)
+	}
+	if after := labNames(t, rt, topo.Name); !slices.Equal(before, after) {
+		t.Errorf("a program reload touched containers: %v, then %v", before, after)
+	}
+	mustVerify(t, rt, topo)
+}
+
+func TestMapSetMovesTrafficToAnotherReal(t *testing.T) {
+	rt := fakeLab(t)
+	topo, _ := example(t, "xdp-lb-hash")
+	mustUp(t, rt, topo)
+	reals := nodeMap(t, rt, topo, "katran", "reals")
+	for _, k := range []string{"0", "1", "2"} {
+		if err := reals.Set(k, "{addr: real3:eth0}", Resolver(topo)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	checks, err := Verify(context.Background(), rt, topo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range checks {
+		if !c.Pass || !strings.HasPrefix(c.Real, "real3 ") {
+			t.Errorf("after map set, %s was answered by %q (%s)", c.VIP, c.Real, c.Reason)
+		}
+	}
+	// up writes the file's entries back: the spread over three reals.
+	sum, _ := mustUp(t, rt, topo)
+	if sum.Changes != 1 {
+		t.Errorf("up after map set made %d changes, want 1 (the map written again)", sum.Changes)
+	}
+	stats := nodeMap(t, rt, topo, "katran", "real_stats")
+	entries, err := stats.Dump()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) == 0 || entries[0].PerCPU == nil {
+		t.Errorf("real_stats is not shown per CPU: %v", entries)
+	}
+}
+
+// Bad programs fail in the programs step, before any container exists,
+// with the topology file's position and the tool's own words.
+func TestBadProgramsFailBeforeAnythingIsCreated(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		edit  func(t *testing.T, dir string, lab string) string // returns the new lab.yaml
+		wants []string
+	}{
+		{"source missing", func(_ *testing.T, _, lab string) string {
+			return strings.Replace(lab, "source: xdp_lb.c", "source: nowhere.c", 1)
+		}, []string{"lab.yaml:24:", "nowhere.c"}},
+		{"compile error", func(t *testing.T, dir, lab string) string {
+			appendTo(t, filepath.Join(dir, "xdp_lb.c"), "\nint broken(void) { return undefined_thing; }\n")
+			return lab
+		}, []string{"lab.yaml:24:", "xdp_lb.c:", "error:", "undefined_thing"}},
+		{"program name absent", func(_ *testing.T, _, lab string) string {
+			return strings.Replace(lab, "name: xdp_load_balancer", "name: xdp_nothing", 1)
+		}, []string{"xdp_nothing", "xdp_load_balancer"}},
+		{"map absent", func(_ *testing.T, _, lab string) string {
+			return strings.Replace(lab, "        lb_map:", "        lb_mapp:", 1)
+		}, []string{"lb_mapp", "lb_map"}},
+		{"field absent", func(_ *testing.T, _, lab string) string {
+			return strings.Replace(lab, "lb_vip: 192.168.10.1", "lb_vipp: 192.168.10.1", 1)
+		}, []string{"lab.yaml:31:", "lb_vipp", "real_server_ip"}},
+		{"value does not fit", func(_ *testing.T, _, lab string) string {
+			return strings.Replace(lab, "src_mac: katran:eth0", "src_mac: 10.0.0.1", 1)
+		}, []string{"lab.yaml:32:", "src_mac"}},
+		{"reference names nothing", func(_ *testing.T, _, lab string) string {
+			return strings.Replace(lab, "real_server_ip: real:eth0", "real_server_ip: real:eth9", 1)
+		}, []string{"lab.yaml:30:", "eth9"}},
+		{"verifier rejection", func(t *testing.T, dir, lab string) string {
+			src := filepath.Join(dir, "xdp_lb.c")
+			code, err := os.ReadFile(src)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Drop the bounds check on the Ethernet header: the
+			// verifier must refuse the packet access after it.
+			i := strings.Index(string(code), "if ((void *)(eth + 1) > data_end)")
+			if i < 0 {
+				t.Fatal("the example no longer checks the Ethernet header's bounds; update this test")
+			}
+			code = []byte(string(code[:i]) + "if (0)" + string(code[i+len("if ((void *)(eth + 1) > data_end)"):]))
+			if err := os.WriteFile(src, code, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			return lab
+		}, []string{"lab.yaml:24:", "xdp_lb.c:", "invalid access to packet"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rt := fakeLab(t)
+			_, dir := example(t, "xdp-lb-minimal")
+			file := filepath.Join(dir, "lab.yaml")
+			lab, err := os.ReadFile(file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(file, []byte(tc.edit(t, dir, string(lab))), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			topo, err := topology.Load(file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rep := &recorder{}
+			_, err = Up(context.Background(), rt, topo, rep)
+			if err == nil {
+				t.Fatal("up succeeded")
+			}
+			for _, w := range tc.wants {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error lacks %q:\n%v", w, err)
+				}
+			}
+			if !slices.Equal(rep.steps, []string{"preflight", "programs FAILED"}) {
+				t.Errorf("steps %v: want the programs step to fail first", rep.steps)
+			}
+			if left := labNames(t, rt, topo.Name); len(left) > 0 {
+				t.Errorf("left behind: %v", left)
+			}
+		})
+	}
+}
+
+func appendTo(t *testing.T, file, text string) {
+	t.Helper()
+	f, err := os.OpenFile(file, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteString(text); err != nil {
+		t.Fatal(err)
+	}
+}
