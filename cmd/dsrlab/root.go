@@ -55,7 +55,7 @@ func newRootCmd() *cobra.Command {
 	root.AddCommand(
 		newUpCmd(out), newDownCmd(out), newValidateCmd(), newInspectCmd(), newVerifyCmd(),
 		newExecCmd(), newRealCmd(out), newStatsCmd(), newGraphCmd(), newImageCmd(), newVersionCmd(),
-		newEchoCmd(), newLoadCmd(), newMapCmd(),
+		newEchoCmd(), newLoadCmd(), newMapCmd(), newCaptureCmd(out),
 	)
 	return root
 }

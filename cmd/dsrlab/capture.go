@@ -1,0 +1,171 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/dsrlab/dsrlab/internal/capture"
+	"github.com/dsrlab/dsrlab/internal/capture/filter"
+	"github.com/dsrlab/dsrlab/internal/lab"
+	"github.com/dsrlab/dsrlab/internal/runtime"
+	"github.com/dsrlab/dsrlab/topology"
+)
+
+func newCaptureCmd(out *output) *cobra.Command {
+	var sel labSelector
+	var file string
+	var count int
+	cmd := &cobra.Command{
+		Use:   "capture NODE[:IFACE] [-w FILE|-] [-c N] [FILTER...]",
+		Short: "Capture packets on a node's interfaces, from inside its network namespace",
+		Long: "capture reads packets on a lab node's interface, or on all of its interfaces when none is\n" +
+			"named, with a packet socket opened in the node's network namespace: the container needs no\n" +
+			"tcpdump. FILTER is a tcpdump-style expression (host, net, port, portrange, src, dst, tcp, udp,\n" +
+			"icmp, icmp6, ip, ip6, arp, proto N, and, or, not, parentheses); host and net match the outer\n" +
+			"header of IPIP packets. Without -w it prints one line per packet (with MAC addresses under -v);\n" +
+			"-w writes pcap for one interface and pcapng, with each packet's interface and direction, for\n" +
+			"several; -w - streams the file to standard output. Ctrl-C stops.",
+		Example: "  dsrlab capture router\n" +
+			"  dsrlab capture real1:eth0 -c 10 tcp port 50007\n" +
+			"  dsrlab capture katran -w - 'proto 4 or icmp' | wireshark -k -i -",
+		Args:    cobra.MinimumNArgs(1),
+		PreRunE: requireRoot(rootForNamespaces),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if count < 0 {
+				return fmt.Errorf("-c %d: want a number of packets, or 0 for no limit", count)
+			}
+			node, iface, _ := strings.Cut(args[0], ":")
+			expr := strings.Join(args[1:], " ")
+			// A typo in the filter should not wait for the Docker engine.
+			if _, err := filter.Compile(expr, filter.Ethernet); err != nil {
+				return err
+			}
+			return sel.withTopology(cmd.Context(), func(rt runtime.Runtime, topo *topology.Topology) error {
+				c, err := openCapture(cmd, rt, topo, node, iface, expr)
+				if err != nil {
+					return err
+				}
+				defer c.Close()
+				return runCapture(cmd, c, file, count, out)
+			})
+		},
+	}
+	sel.flags(cmd)
+	cmd.Flags().StringVarP(&file, "write", "w", "", "write a pcap/pcapng file instead of printing; - for standard output")
+	cmd.Flags().IntVarP(&count, "count", "c", 0, "stop after this many packets (0: until Ctrl-C)")
+	return cmd
+}
+
+// openCapture opens a socket on the named interface, or on each of the
+// node's interfaces of the topology, inside the node's namespace. Any
+// interface name is accepted, so devices that are not links of the
+// topology (lo, tunl0) can be captured too.
+func openCapture(cmd *cobra.Command, rt runtime.Runtime, topo *topology.Topology, node, iface, expr string) (*capture.Capture, error) {
+	n := topo.Node(node)
+	if n == nil {
+		return nil, fmt.Errorf("lab %q has no node %q", topo.Name, node)
+	}
+	names := []string{iface}
+	if iface == "" {
+		names = names[:0]
+		for _, ifc := range n.Interfaces {
+			names = append(names, ifc.Name)
+		}
+		if len(names) == 0 {
+			return nil, fmt.Errorf("node %s has no interfaces in the topology; name one as %s:IFACE", node, node)
+		}
+	}
+	ns, err := lab.NodeNamespace(cmd.Context(), rt, topo, node)
+	if err != nil {
+		return nil, err
+	}
+	// The sockets stay in the namespace once made: the handle is needed
+	// only to make them.
+	defer ns.Close()
+	sources := make([]capture.Source, len(names))
+	for i, name := range names {
+		sources[i] = capture.Source{Node: node, Iface: name, NS: ns}
+	}
+	return capture.Open(sources, expr)
+}
+
+func runCapture(cmd *cobra.Command, c *capture.Capture, file string, count int, out *output) error {
+	ifaces := c.Interfaces()
+	var names []string
+	for _, ifc := range ifaces {
+		names = append(names, ifc.Name)
+	}
+	if !out.quiet {
+		fmt.Fprintf(cmd.ErrOrStderr(), "capturing on %s\n", strings.Join(names, ", "))
+	}
+	var handle func(capture.Packet) error
+	var done func() error
+	switch file {
+	case "":
+		w := cmd.OutOrStdout()
+		handle = func(p capture.Packet) error {
+			_, err := fmt.Fprintln(w, capture.Format(p, ifaces[p.Iface], out.verbose))
+			return err
+		}
+		done = func() error { return nil }
+	default:
+		var dst io.Writer = cmd.OutOrStdout()
+		closeFile := func() error { return nil }
+		if file != "-" {
+			f, err := os.Create(file)
+			if err != nil {
+				return err
+			}
+			dst, closeFile = f, f.Close
+		}
+		bw := bufio.NewWriter(dst)
+		pw, err := capture.NewWriter(bw, ifaces)
+		if err != nil {
+			closeFile()
+			return err
+		}
+		handle = func(p capture.Packet) error {
+			if err := pw.WritePacket(p); err != nil {
+				return err
+			}
+			// A reader at the other end of a pipe (wireshark -k -i -)
+			// shows each packet as it comes; a file is written in bulk.
+			if file == "-" {
+				return bw.Flush()
+			}
+			return nil
+		}
+		done = func() error {
+			err := bw.Flush()
+			if cerr := closeFile(); err == nil {
+				err = cerr
+			}
+			return err
+		}
+		if err := bw.Flush(); err != nil { // the header, before any packet
+			done()
+			return err
+		}
+	}
+	n := 0
+	err := c.Run(cmd.Context(), count, func(p capture.Packet) error { n++; return handle(p) })
+	if derr := done(); err == nil {
+		err = derr
+	}
+	if err != nil {
+		return err
+	}
+	if !out.quiet {
+		msg := fmt.Sprintf("%d packets captured", n)
+		if st, serr := c.Stats(); serr == nil && st.Dropped > 0 {
+			msg += fmt.Sprintf(", %d dropped by the kernel (queue full)", st.Dropped)
+		}
+		fmt.Fprintln(cmd.ErrOrStderr(), msg)
+	}
+	return nil
+}
