@@ -14,7 +14,6 @@ require (
 	github.com/vishvananda/netns v0.0.5
 	golang.org/x/net v0.59.0
 	golang.org/x/sys v0.50.0
-	golang.org/x/term v0.48.0
 	gopkg.in/yaml.v3 v3.0.1
 )
 

@@ -9,7 +9,7 @@ import (
 	"sync"
 	"time"
 
-	"golang.org/x/term"
+	"github.com/moby/term"
 
 	"github.com/dsrlab/dsrlab/internal/lab"
 )
@@ -34,7 +34,7 @@ type textReporter struct {
 
 func newTextReporter(w io.Writer, verbose bool) *textReporter {
 	f, ok := w.(*os.File)
-	return &textReporter{w: w, verbose: verbose, tty: ok && term.IsTerminal(int(f.Fd()))}
+	return &textReporter{w: w, verbose: verbose, tty: ok && term.IsTerminal(f.Fd())}
 }
 
 // printf clears a live progress line before anything else is written.

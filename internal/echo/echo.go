@@ -1,11 +1,11 @@
 // Package echo is the service reals run on their VIP ports. It answers every
-// line (TCP) or datagram (UDP) with a prefix naming the real that answered
+// read (TCP) or datagram (UDP) with a header naming the real that answered
 // and the client it saw, so a user at the client can tell which backend took
-// the flow and that the client's own address survived the tunnel.
+// the flow and that the client's own address survived the tunnel. The
+// header's format is defined here only: Header formats it, Parse reads it.
 package echo
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -48,14 +48,12 @@ type Server struct {
 // acceptBackoff is the pause after a failed accept.
 const acceptBackoff = 50 * time.Millisecond
 
-// maxChunk bounds memory per connection: a line longer than this is echoed
-// in pieces, with the prefix only at its start, so bulk transfers stream.
+// maxChunk is the most one read takes in, so memory per connection is
+// bounded and a bulk answer carries a header at least every maxChunk bytes.
 const maxChunk = 64 << 10
 
-// prefix is what precedes each answer, in the spirit of the reference lab's
-// Python server: "[real 10.111.222.11] ('10.111.220.11', 40612): ".
-func (s *Server) prefix(client netip.AddrPort) []byte {
-	return fmt.Appendf(nil, "[%s %s] ('%s', %d): ", s.Node, s.Addr, client.Addr().Unmap(), client.Port())
+func (s *Server) header(client netip.AddrPort) Header {
+	return Header{Real: s.Node, RealAddr: s.Addr, Client: client}
 }
 
 // Serve binds every listener first (so that once one answers, all are
@@ -132,32 +130,28 @@ func (s *Server) serveTCP(ln net.Listener) {
 	}
 }
 
+// echoStream answers each read with the header and what was read, in one
+// write, as the reference lab's echo does. A typed line arrives in one read,
+// so it comes back as one headed line; bulk input costs one header per read
+// (a few dozen bytes per up to maxChunk), not one per line. A header per
+// line made short lines come back five times larger than they went out, and
+// a single-threaded client such as busybox nc, which blocks sending while
+// the answer piles up unread, then stalls for good.
 func (s *Server) echoStream(c net.Conn) {
 	defer c.Close()
-	prefix := s.prefix(c.RemoteAddr().(*net.TCPAddr).AddrPort())
-	r := bufio.NewReaderSize(c, maxChunk)
-	w := bufio.NewWriterSize(c, maxChunk)
-	atLineStart := true
+	h := s.header(c.RemoteAddr().(*net.TCPAddr).AddrPort()).Append(nil)
+	buf := make([]byte, len(h)+maxChunk)
+	copy(buf, h)
 	for {
-		chunk, err := r.ReadSlice('\n')
-		if len(chunk) > 0 {
-			if atLineStart {
-				w.Write(prefix)
-			}
-			w.Write(chunk)
-			atLineStart = chunk[len(chunk)-1] == '\n'
-		}
-		// Flush whenever the input is drained so interactive use sees each
-		// answer at once, while bulk input is answered in large writes.
-		if r.Buffered() == 0 || err != nil {
-			if w.Flush() != nil {
+		n, err := c.Read(buf[len(h):])
+		if n > 0 {
+			if _, werr := c.Write(buf[:len(h)+n]); werr != nil {
 				return
 			}
 		}
-		if err != nil && !errors.Is(err, bufio.ErrBufferFull) {
-			if tc, ok := c.(*net.TCPConn); ok {
-				tc.CloseWrite()
-			}
+		if err != nil {
+			// At EOF the client has sent everything and has every
+			// answer: closing sends it the end of the stream.
 			return
 		}
 	}
@@ -175,6 +169,6 @@ func (s *Server) serveUDP(pc *net.UDPConn) {
 		}
 		// The socket is bound to the VIP itself, so the answer leaves from the
 		// VIP: the client must see the address it asked, not the real's.
-		pc.WriteToUDPAddrPort(append(s.prefix(from), buf[:n]...), from)
+		pc.WriteToUDPAddrPort(append(s.header(from).Append(nil), buf[:n]...), from)
 	}
 }
