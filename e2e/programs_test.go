@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -275,4 +276,56 @@ func startCapture(t *testing.T, args ...string) (*exec.Cmd, *strings.Builder) {
 	}
 	t.Fatalf("capture ended before it started: %v", cmd.Wait())
 	return nil, nil
+}
+
+// pmtuLab has a 1300-byte link between two routers on the way back to the
+// client: the real's large replies (source: the VIP) make the router send
+// "fragmentation needed" to the VIP, which only katran receives.
+const pmtuLab = `name: pmtu
+prefix: "mtu-"
+nodes:
+  client: {kind: client}
+  edge:
+    kind: router
+    routes: [{dst: 0.0.0.0/0, via: 10.111.230.1}]
+  router:
+    kind: router
+    routes: [{dst: 10.111.220.0/24, via: 10.111.230.2}]
+  katran: {kind: katran}
+  real: {kind: real}
+links:
+  - endpoints: ["client:eth0", "edge:eth0"]
+    ipv4: ["10.111.220.11/24", "10.111.220.12/24"]
+  - endpoints: ["edge:eth1", "router:eth2"]
+    ipv4: ["10.111.230.2/24", "10.111.230.1/24"]
+    mtu: 1300
+  - endpoints: ["router:eth0", "katran:eth0"]
+    ipv4: ["10.111.221.12/24", "10.111.221.11/24"]
+  - endpoints: ["router:eth1", "real:eth0"]
+    ipv4: ["10.111.222.12/24", "10.111.222.11/24"]
+vips:
+  - {address: 192.168.10.1, port: 50007, lb: katran, reals: [real]}
+`
+
+// TestPathMTUReachesTheReal: the balancer sends the router's
+// "fragmentation needed" on to the real that owns the flow, so a large
+// download through a smaller link completes instead of stalling.
+func TestPathMTUReachesTheReal(t *testing.T) {
+	requireSetup(t)
+	file := filepath.Join(t.TempDir(), "pmtu.yaml")
+	if err := os.WriteFile(file, []byte(pmtuLab), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { exec.Command(dsrlabBin, "down", "--name", "pmtu").Run() })
+	if _, err := dsrlab(t, "up", "-t", file); err != nil {
+		t.Fatalf("up: %v", err)
+	}
+	const size = 3 << 20
+	got := dockerExec(t, "", "mtu-client", "sh", "-c", "head -c "+strconv.Itoa(size)+" /dev/zero | nc "+vip+" "+vipPort+" | wc -c")
+	if n, err := strconv.Atoi(strings.TrimSpace(got)); err != nil || n < size {
+		t.Fatalf("got %q bytes back through a 1300-byte link, want at least %d", got, size)
+	}
+	if s := statsOf(t, "pmtu"); s.ICMPForwarded == 0 {
+		t.Errorf("no ICMP forwarded to the real: %+v", s)
+	}
 }
