@@ -31,8 +31,10 @@ var (
 )
 
 const (
-	// minMTU is the smallest MTU IPv4 allows (RFC 791).
-	minMTU = 68
+	// minMTU is the smallest MTU IPv4 allows (RFC 791), minMTU6 IPv6's
+	// (RFC 8200).
+	minMTU  = 68
+	minMTU6 = 1280
 	// maxMTU is the largest MTU a veth keeps once a native XDP program is
 	// attached (measured, DESIGN.md pitfall 3). Links must work whichever
 	// XDP mode katran ends up in, so nothing above it is accepted.
@@ -192,26 +194,35 @@ func (b *builder) buildLinks(t *Topology, raws []rawLink) {
 		}
 		// A wrong number of endpoints was reported above; comparing the
 		// addresses with it would only repeat that.
-		if len(rl.IPv4) != 0 && len(rl.IPv4) != 2 && len(rl.Endpoints) == 2 {
-			b.errorf(p.key("ipv4"), "%d addresses for 2 endpoints", len(rl.IPv4))
+		for _, f := range []struct {
+			key   string
+			addrs []string
+		}{{"ipv4", rl.IPv4}, {"ipv6", rl.IPv6}} {
+			if len(f.addrs) != 0 && len(f.addrs) != 2 && len(rl.Endpoints) == 2 {
+				b.errorf(p.key(f.key), "%d addresses for 2 endpoints", len(f.addrs))
+			}
 		}
-		addrs := b.linkAddrs(rl.IPv4, p.key("ipv4"))
+		addrs4 := b.linkAddrs(rl.IPv4, p.key("ipv4"), false)
+		addrs6 := b.linkAddrs(rl.IPv6, p.key("ipv6"), true)
 		mtu := 0
 		if rl.MTU != nil {
-			if *rl.MTU < minMTU || *rl.MTU > maxMTU {
+			switch {
+			case *rl.MTU < minMTU || *rl.MTU > maxMTU:
 				b.errorf(p.key("mtu"), "%d is out of range %d..%d", *rl.MTU, minMTU, maxMTU)
+			case *rl.MTU < minMTU6 && len(rl.IPv6) > 0:
+				b.errorf(p.key("mtu"), "%d is below %d, the smallest MTU IPv6 allows (RFC 8200)", *rl.MTU, minMTU6)
 			}
 			mtu = int(*rl.MTU)
 		}
 		if ok {
-			t.Links = append(t.Links, newLink(t.Name, ends[0], ends[1], addrs, mtu))
+			t.Links = append(t.Links, newLink(t.Name, ends[0], ends[1], addrs4, addrs6, mtu))
 		}
 	}
 }
 
-// newLink joins two endpoints. addrs is nil or holds one prefix per end;
-// mtu 0 means the default for the link's kinds of nodes.
-func newLink(lab string, a, b endpoint, addrs []netip.Prefix, mtu int) *Link {
+// newLink joins two endpoints. addrs4 and addrs6 are nil or hold one
+// prefix per end; mtu 0 means the default for the link's kinds of nodes.
+func newLink(lab string, a, b endpoint, addrs4, addrs6 []netip.Prefix, mtu int) *Link {
 	if mtu == 0 {
 		mtu = DefaultMTU
 		if a.node.Kind.spec().Encap || b.node.Kind.spec().Encap {
@@ -222,8 +233,11 @@ func newLink(lab string, a, b endpoint, addrs []netip.Prefix, mtu int) *Link {
 	l.A = &Interface{Node: a.node, Name: a.iface, MAC: macFor(lab, a.node.Name, a.iface), MTU: mtu, Link: l}
 	l.B = &Interface{Node: b.node, Name: b.iface, MAC: macFor(lab, b.node.Name, b.iface), MTU: mtu, Link: l}
 	l.A.Peer, l.B.Peer = l.B, l.A
-	if addrs != nil {
-		l.A.Addr, l.B.Addr = addrs[0], addrs[1]
+	if addrs4 != nil {
+		l.A.Addr, l.B.Addr = addrs4[0], addrs4[1]
+	}
+	if addrs6 != nil {
+		l.A.Addr6, l.B.Addr6 = addrs6[0], addrs6[1]
 	}
 	a.node.Interfaces = append(a.node.Interfaces, l.A)
 	b.node.Interfaces = append(b.node.Interfaces, l.B)
@@ -284,13 +298,14 @@ func badIfaceName(name string) string {
 	return ""
 }
 
-// linkAddrs parses the ipv4 list of a link, claiming each address for the
-// lab. It returns nil unless there are two valid addresses in one subnet.
-func (b *builder) linkAddrs(raws []string, p fieldPath) []netip.Prefix {
+// linkAddrs parses the ipv4 or ipv6 list of a link, claiming each address
+// for the lab. It returns nil unless there are two valid addresses in one
+// subnet.
+func (b *builder) linkAddrs(raws []string, p fieldPath, v6 bool) []netip.Prefix {
 	ok := len(raws) == 2
 	var addrs []netip.Prefix
 	for i, s := range raws {
-		a, aOK := b.ifaceAddr(s, p.index(i))
+		a, aOK := b.ifaceAddr(s, p.index(i), v6)
 		ok = ok && aOK
 		addrs = append(addrs, a)
 	}
@@ -304,22 +319,28 @@ func (b *builder) linkAddrs(raws []string, p fieldPath) []netip.Prefix {
 	return addrs
 }
 
-func (b *builder) ifaceAddr(s string, p fieldPath) (netip.Prefix, bool) {
+func (b *builder) ifaceAddr(s string, p fieldPath, v6 bool) (netip.Prefix, bool) {
 	pfx, err := netip.ParsePrefix(s)
 	switch {
 	case err != nil:
 		b.errorf(p, "%q is not a valid CIDR", s)
 		return pfx, false
-	case !pfx.Addr().Is4():
+	case !v6 && !pfx.Addr().Is4():
 		b.errorf(p, "%q is not an IPv4 address", s)
+		return pfx, false
+	case v6 && !pfx.Addr().Is6() || pfx.Addr().Is4In6():
+		b.errorf(p, "%q is not an IPv6 address", s)
 		return pfx, false
 	case !usable(pfx.Addr()):
 		b.errorf(p, "%q is not a unicast host address", s)
 		return pfx, false
-	case pfx.Bits() < 31 && pfx.Addr() == pfx.Masked().Addr():
+	case v6 && pfx.Addr().IsLinkLocalUnicast():
+		b.errorf(p, "%q is link-local: every interface has its own fe80:: address already", s)
+		return pfx, false
+	case !v6 && pfx.Bits() < 31 && pfx.Addr() == pfx.Masked().Addr():
 		b.errorf(p, "%q is the network address of %s", s, pfx.Masked())
 		return pfx, false
-	case pfx.Bits() < 31 && pfx.Addr() == broadcast(pfx):
+	case !v6 && pfx.Bits() < 31 && pfx.Addr() == broadcast(pfx):
 		b.errorf(p, "%q is the broadcast address of %s", s, pfx.Masked())
 		return pfx, false
 	}
@@ -352,21 +373,25 @@ func (b *builder) buildRouting(t *Topology, raws map[string]*rawNode) {
 		}
 		p := fieldPath{"nodes", n.Name}
 		if rn.Gateway != "" {
-			n.Gateway, _ = b.nextHop(n, rn.Gateway, p.key("gateway"))
+			n.Gateway, _ = b.nextHop(n, rn.Gateway, p.key("gateway"), family4)
+		}
+		if rn.Gateway6 != "" {
+			n.Gateway6, _ = b.nextHop(n, rn.Gateway6, p.key("gateway6"), family6)
 		}
 		seen := map[netip.Prefix]int{}
 		for i, rr := range rn.Routes {
 			rp := p.key("routes").index(i)
 			dst, dstOK := b.routeDst(rr.Dst, rp.key("dst"))
-			via, viaOK := b.nextHop(n, rr.Via, rp.key("via"))
+			via, viaOK := b.nextHop(n, rr.Via, rp.key("via"), familyOf(dst, dstOK))
 			if j, dup := seen[dst]; dstOK && dup {
 				b.errorf(rp.key("dst"), "%s is already routed by routes[%d]", dst, j)
 				dstOK = false
 			} else if dstOK {
 				seen[dst] = i
 			}
-			if dstOK && dst.Bits() == 0 && rn.Gateway != "" {
-				b.errorf(rp.key("dst"), "a default route and a gateway cannot both be set")
+			if gw := map[bool]string{false: "gateway", true: "gateway6"}[dst.Addr().Is6()]; dstOK && dst.Bits() == 0 &&
+				(gw == "gateway" && rn.Gateway != "" || gw == "gateway6" && rn.Gateway6 != "") {
+				b.errorf(rp.key("dst"), "a default route and %s cannot both be set", gw)
 				dstOK = false
 			}
 			if dstOK && viaOK {
@@ -383,8 +408,8 @@ func (b *builder) routeDst(s string, p fieldPath) (netip.Prefix, bool) {
 		b.errorf(p, "required")
 	case err != nil:
 		b.errorf(p, "%q is not a valid CIDR", s)
-	case !dst.Addr().Is4():
-		b.errorf(p, "%q is not an IPv4 prefix", s)
+	case dst.Addr().Is4In6():
+		b.errorf(p, "%q is an IPv4-mapped IPv6 prefix: write the IPv4 prefix", s)
 	case dst != dst.Masked():
 		b.errorf(p, "%q has host bits set (did you mean %s?)", s, dst.Masked())
 	default:
@@ -393,15 +418,45 @@ func (b *builder) routeDst(s string, p fieldPath) (netip.Prefix, bool) {
 	return netip.Prefix{}, false
 }
 
+// family names the address family a next hop must have: the route's, or
+// either when the route's destination is unusable (it was reported).
+type family int
+
+const (
+	familyAny family = iota
+	family4
+	family6
+)
+
+func familyOf(dst netip.Prefix, ok bool) family {
+	switch {
+	case !ok:
+		return familyAny
+	case dst.Addr().Is4():
+		return family4
+	}
+	return family6
+}
+
+func (f family) String() string {
+	switch f {
+	case family4:
+		return "an IPv4 address"
+	case family6:
+		return "an IPv6 address"
+	}
+	return "an IP address"
+}
+
 // nextHop parses a gateway or route via, which the kernel only accepts on a
-// subnet the node is directly attached to.
-func (b *builder) nextHop(n *Node, s string, p fieldPath) (netip.Addr, bool) {
+// subnet the node is directly attached to, in the route's family.
+func (b *builder) nextHop(n *Node, s string, p fieldPath, want family) (netip.Addr, bool) {
 	addr, err := netip.ParseAddr(s)
 	switch {
 	case s == "":
 		b.errorf(p, "required")
-	case err != nil || !addr.Is4():
-		b.errorf(p, "%q is not an IPv4 address", s)
+	case err != nil || addr.Is4In6() || want == family4 && !addr.Is4() || want == family6 && !addr.Is6():
+		b.errorf(p, "%q is not %s", s, want)
 	case !onLink(n, addr):
 		b.errorf(p, "%s is not in the subnet of any interface of %q", addr, n.Name)
 	default:
@@ -412,7 +467,7 @@ func (b *builder) nextHop(n *Node, s string, p fieldPath) (netip.Addr, bool) {
 
 func onLink(n *Node, a netip.Addr) bool {
 	for _, ifc := range n.Interfaces {
-		if ifc.Addr.IsValid() && ifc.Addr.Contains(a) {
+		if p := ifc.AddrOf(a.Is6()); p.IsValid() && p.Contains(a) {
 			return true
 		}
 	}
@@ -505,9 +560,9 @@ func (b *builder) vipAddress(v *VIP, s string, p fieldPath) bool {
 	switch {
 	case s == "":
 		b.errorf(p, "required")
-	case err != nil || !addr.Is4():
-		b.errorf(p, "%q is not an IPv4 address", s)
-	case !usable(addr):
+	case err != nil || addr.Is4In6():
+		b.errorf(p, "%q is not an IPv4 or IPv6 address", s)
+	case !usable(addr) || addr.IsLinkLocalUnicast():
 		b.errorf(p, "%q is not a unicast host address", s)
 	default:
 		if prev, dup := b.ifaceAddrs[addr]; dup {

@@ -11,34 +11,54 @@ func servesNAT(t *Topology, n *Node) bool {
 	return slices.ContainsFunc(t.VIPsServedBy(n), (*VIP).NAT)
 }
 
-// derive fills in what the file leaves out; explicit values always win.
-func derive(t *Topology) {
-	for _, n := range t.Nodes {
-		if s := n.Kind.spec().sysctls(servesNAT(t, n)); s != nil {
-			maps.Copy(s, n.Sysctls)
-			n.Sysctls = s
-		}
-		switch {
-		case n.forwards():
-			n.Routes = append(n.Routes, vipRoutes(t, n)...)
-		case !n.Gateway.IsValid() && !hasDefaultRoute(n):
-			n.Gateway = derivedGateway(n)
+// hasIPv6 tells whether any of n's links, or a VIP n has a part in, is IPv6.
+func hasIPv6(t *Topology, n *Node) bool {
+	for _, i := range n.Interfaces {
+		if i.Addr6.IsValid() {
+			return true
 		}
 	}
-}
-
-func hasDefaultRoute(n *Node) bool {
-	for _, r := range n.Routes {
-		if r.Dst.Bits() == 0 {
+	for _, v := range append(t.VIPsServedBy(n), t.VIPsBackedBy(n)...) {
+		if v.Is6() {
 			return true
 		}
 	}
 	return false
 }
 
-// derivedGateway is the router's address on the node's only link to a
-// router. With several router links the choice is the user's to make.
-func derivedGateway(n *Node) netip.Addr {
+// derive fills in what the file leaves out; explicit values always win.
+func derive(t *Topology) {
+	for _, n := range t.Nodes {
+		if s := n.Kind.spec().sysctls(servesNAT(t, n), hasIPv6(t, n)); s != nil {
+			maps.Copy(s, n.Sysctls)
+			n.Sysctls = s
+		}
+		if n.forwards() {
+			n.Routes = append(n.Routes, vipRoutes(t, n)...)
+			continue
+		}
+		if !n.Gateway.IsValid() && !hasDefaultRoute(n, false) {
+			n.Gateway = derivedGateway(n, false)
+		}
+		if !n.Gateway6.IsValid() && !hasDefaultRoute(n, true) {
+			n.Gateway6 = derivedGateway(n, true)
+		}
+	}
+}
+
+func hasDefaultRoute(n *Node, v6 bool) bool {
+	for _, r := range n.Routes {
+		if r.Dst.Bits() == 0 && r.Dst.Addr().Is6() == v6 {
+			return true
+		}
+	}
+	return false
+}
+
+// derivedGateway is the router's address, of one family, on the node's
+// only link to a router. With several router links the choice is the
+// user's to make.
+func derivedGateway(n *Node, v6 bool) netip.Addr {
 	var up *Interface
 	for _, ifc := range n.Interfaces {
 		if ifc.Peer.Node.forwards() {
@@ -48,10 +68,10 @@ func derivedGateway(n *Node) netip.Addr {
 			up = ifc
 		}
 	}
-	if up == nil || !up.Peer.Addr.IsValid() {
+	if up == nil || !up.Peer.AddrOf(v6).IsValid() {
 		return netip.Addr{}
 	}
-	return up.Peer.Addr.Addr()
+	return up.Peer.AddrOf(v6).Addr()
 }
 
 // vipRoutes sends each VIP to its katran when the router is directly
@@ -64,13 +84,13 @@ func vipRoutes(t *Topology, router *Node) []Route {
 	}
 	var routes []Route
 	for _, v := range t.VIPs {
-		dst := netip.PrefixFrom(v.Address, 32)
+		dst := netip.PrefixFrom(v.Address, v.Address.BitLen())
 		if routed[dst] {
 			continue
 		}
 		for _, ifc := range router.Interfaces {
-			if ifc.Peer.Node == v.LB && ifc.Peer.Addr.IsValid() {
-				routes = append(routes, Route{Dst: dst, Via: ifc.Peer.Addr.Addr()})
+			if via := ifc.Peer.AddrOf(v.Is6()); ifc.Peer.Node == v.LB && via.IsValid() {
+				routes = append(routes, Route{Dst: dst, Via: via.Addr()})
 				routed[dst] = true
 				break
 			}
@@ -80,17 +100,23 @@ func vipRoutes(t *Topology, router *Node) []Route {
 }
 
 // checkPaths verifies, on the resolved topology, that every flow can
-// complete. DSR: katran can send encapsulated packets towards a router, and
-// every real can answer every client directly. NAT: katran can reach its
-// reals and the clients, and the reals can answer katran.
+// complete. DSR: katran can send encapsulated packets towards a router, in
+// the family each real is reached by, and every real can answer every
+// client directly. NAT: katran can reach its reals and the clients, and the
+// reals can answer katran.
 func (b *builder) checkPaths(t *Topology) {
-	var clientAddrs []netip.Addr
+	clientAddrs := map[bool][]netip.Addr{} // by "is IPv6"
 	for _, c := range t.NodesOfKind(KindClient) {
 		for _, ifc := range c.Interfaces {
-			if ifc.Addr.IsValid() {
-				clientAddrs = append(clientAddrs, ifc.Addr.Addr())
+			for _, a := range []netip.Prefix{ifc.Addr, ifc.Addr6} {
+				if a.IsValid() {
+					clientAddrs[a.Addr().Is6()] = append(clientAddrs[a.Addr().Is6()], a.Addr())
+				}
 			}
 		}
+	}
+	for i, v := range t.VIPs {
+		b.checkVIPFamilies(i, v)
 	}
 	for _, k := range t.NodesOfKind(KindKatran) {
 		vips := t.VIPsServedBy(k)
@@ -98,19 +124,19 @@ func (b *builder) checkPaths(t *Topology) {
 			continue
 		}
 		p := fieldPath{"nodes", k.Name}
-		switch up := k.Uplink(); {
-		case up == nil:
+		up := k.Uplink()
+		if up == nil {
 			b.keyErrorf(p, "serves %s but has no link to a router: it could not send packets on to the reals", vips[0])
-		case !up.Addr.IsValid():
+			continue
+		}
+		if !up.Addr.IsValid() && !up.Addr6.IsValid() {
 			b.keyErrorf(p, "serves %s but its uplink %s has no ipv4: packets it sends on to the reals need it as their source", vips[0], up)
-		default:
-			for _, v := range vips {
-				if v.NAT() {
-					b.checkRoutes(k, p, v, "to real", realAddrs(v))
-				}
-			}
-			if i := slices.IndexFunc(vips, (*VIP).NAT); i >= 0 {
-				b.checkRoutes(k, p, vips[i], "back to client", clientAddrs)
+			continue
+		}
+		for _, v := range vips {
+			if v.NAT() {
+				b.checkRoutes(k, p, v, "to real", realAddrs(v))
+				b.checkRoutes(k, p, v, "back to client", clientAddrs[v.Is6()])
 			}
 		}
 	}
@@ -120,19 +146,52 @@ func (b *builder) checkPaths(t *Topology) {
 			continue
 		}
 		p := fieldPath{"nodes", r.Name}
-		if up := r.Uplink(); up == nil || !up.Addr.IsValid() {
+		if up := r.Uplink(); up == nil || !up.Addr.IsValid() && !up.Addr6.IsValid() {
 			b.keyErrorf(p, "backs %s but has no addressed link to a router: katran could not send it packets", vips[0])
-		}
-		if i := slices.IndexFunc(vips, func(v *VIP) bool { return !v.NAT() }); i >= 0 {
-			b.checkRoutes(r, p, vips[i], "back to client", clientAddrs)
+			continue
 		}
 		for _, v := range vips {
-			// An lb without an addressed uplink was reported above.
-			if up := v.LB.Uplink(); v.NAT() && up != nil && up.Addr.IsValid() {
-				b.checkRoutes(r, p, v, "back to load balancer", []netip.Addr{up.Addr.Addr()})
+			if _, ok := v.Tunnel(r); !ok {
+				continue // reported with the VIP
+			}
+			if !v.NAT() {
+				b.checkRoutes(r, p, v, "back to client", clientAddrs[v.Is6()])
+			} else if up := v.LB.Uplink(); up != nil && up.AddrOf(v.Is6()).IsValid() {
+				b.checkRoutes(r, p, v, "back to load balancer", []netip.Addr{up.AddrOf(v.Is6()).Addr()})
 			}
 		}
 	}
+}
+
+// checkVIPFamilies reports the reals of v that katran cannot reach in a
+// family it can encapsulate into (or translate to, for NAT), and a katran
+// without an address of that family to send from.
+func (b *builder) checkVIPFamilies(i int, v *VIP) {
+	lbUp := v.LB.Uplink()
+	for j, r := range v.Reals {
+		up := r.Node.Uplink()
+		if up == nil || !up.Addr.IsValid() && !up.Addr6.IsValid() {
+			continue // reported with the real
+		}
+		p := fieldPath{"vips", i, "reals", j}
+		dst, ok := v.Tunnel(r.Node)
+		if !ok {
+			b.errorf(p, "real %q has no %s address on %s for %s (%s VIPs reach their reals %s)",
+				r.Node.Name, familyWord(v.Is6() || !v.NAT()), up, v, familyWord(v.Is6()), v.reach())
+			continue
+		}
+		if lbUp != nil && (lbUp.Addr.IsValid() || lbUp.Addr6.IsValid()) && !lbUp.AddrOf(dst.Is6()).IsValid() {
+			b.errorf(p, "real %q is reached over %s, but %s's uplink %s has no %s address to send from",
+				r.Node.Name, familyWord(dst.Is6()), v.LB.Name, lbUp, familyWord(dst.Is6()))
+		}
+	}
+}
+
+func familyWord(v6 bool) string {
+	if v6 {
+		return "IPv6"
+	}
+	return "IPv4"
 }
 
 // checkRoutes reports n, which takes part in v, if it has no route to some
@@ -151,25 +210,33 @@ func (b *builder) checkRoutes(n *Node, p fieldPath, v *VIP, to string, addrs []n
 	if v.LB == n {
 		role = "serves"
 	}
-	b.keyErrorf(p, "%s %s but has no route %s %s: set gateway or routes", role, v, to, strings.Join(lost, ", "))
+	gw := "gateway"
+	if v.Is6() {
+		gw = "gateway6"
+	}
+	b.keyErrorf(p, "%s %s but has no route %s %s: set %s or routes", role, v, to, strings.Join(lost, ", "), gw)
 }
 
-// realAddrs are the uplink addresses of v's reals that have one; the reals
-// without one are reported on their own.
+// realAddrs are the addresses v's reals are reached at; the reals without
+// one are reported on their own.
 func realAddrs(v *VIP) []netip.Addr {
 	var addrs []netip.Addr
 	for _, r := range v.Reals {
-		if up := r.Node.Uplink(); up != nil && up.Addr.IsValid() {
-			addrs = append(addrs, up.Addr.Addr())
+		if a, ok := v.Tunnel(r.Node); ok {
+			addrs = append(addrs, a)
 		}
 	}
 	return addrs
 }
 
-// reaches tells whether n has a route to a: its gateway, a route, or a
-// connected subnet.
+// reaches tells whether n has a route to a: its gateway of a's family, a
+// route, or a connected subnet.
 func reaches(n *Node, a netip.Addr) bool {
-	if n.Gateway.IsValid() || onLink(n, a) {
+	gw := n.Gateway
+	if a.Is6() {
+		gw = n.Gateway6
+	}
+	if gw.IsValid() || onLink(n, a) {
 		return true
 	}
 	for _, r := range n.Routes {

@@ -30,17 +30,18 @@ type rawDefaults struct {
 }
 
 type rawNode struct {
-	Kind    string            `yaml:"kind"`
-	Image   string            `yaml:"image,omitempty"`
-	Cmd     string            `yaml:"cmd,omitempty"`
-	Env     map[string]string `yaml:"env,omitempty"`
-	Exec    []string          `yaml:"exec,omitempty"`
-	Gateway string            `yaml:"gateway,omitempty"`
-	Routes  []rawRoute        `yaml:"routes,omitempty"`
-	Sysctls map[string]string `yaml:"sysctls,omitempty"`
-	XDP     string            `yaml:"xdp,omitempty"`
-	Decap   string            `yaml:"decap,omitempty"`
-	Program *rawProgram       `yaml:"program,omitempty"`
+	Kind     string            `yaml:"kind"`
+	Image    string            `yaml:"image,omitempty"`
+	Cmd      string            `yaml:"cmd,omitempty"`
+	Env      map[string]string `yaml:"env,omitempty"`
+	Exec     []string          `yaml:"exec,omitempty"`
+	Gateway  string            `yaml:"gateway,omitempty"`
+	Gateway6 string            `yaml:"gateway6,omitempty"`
+	Routes   []rawRoute        `yaml:"routes,omitempty"`
+	Sysctls  map[string]string `yaml:"sysctls,omitempty"`
+	XDP      string            `yaml:"xdp,omitempty"`
+	Decap    string            `yaml:"decap,omitempty"`
+	Program  *rawProgram       `yaml:"program,omitempty"`
 }
 
 // rawProgram is a user's XDP program on a node. Map keys and values stay
@@ -67,6 +68,7 @@ type rawRoute struct {
 type rawLink struct {
 	Endpoints []string `yaml:"endpoints"`
 	IPv4      []string `yaml:"ipv4,omitempty"`
+	IPv6      []string `yaml:"ipv6,omitempty"`
 	MTU       *integer `yaml:"mtu,omitempty"`
 }
 

@@ -122,17 +122,38 @@ var rpFilterOff = map[string]string{
 	"net.ipv4.conf.default.rp_filter": "0",
 }
 
+// ipv6On enables IPv6 in a node's namespace (container engines turn it
+// off where their own network has none) and makes addresses usable at once:
+// duplicate address detection would hold every new address back for a
+// second or two, and the lab's addresses are unique by validation.
+var ipv6On = map[string]string{
+	"net.ipv6.conf.all.disable_ipv6":     "0",
+	"net.ipv6.conf.default.disable_ipv6": "0",
+	"net.ipv6.conf.all.accept_dad":       "0",
+	"net.ipv6.conf.default.accept_dad":   "0",
+}
+
 // sysctls are what a node of this kind needs. forwarding is also asked of
 // a katran that translates NAT VIPs: it forwards, and receives packets for
 // a VIP that is not its own address, which strict rp_filter would drop.
-func (s *KindSpec) sysctls(forwarding bool) map[string]string {
+// v6: the node has IPv6 addresses or VIPs.
+func (s *KindSpec) sysctls(forwarding, v6 bool) map[string]string {
 	forwarding = forwarding || s.Forwards
-	if !forwarding && !s.RPFilterOff {
-		return nil
+	out := map[string]string{}
+	if forwarding || s.RPFilterOff {
+		maps.Copy(out, rpFilterOff)
 	}
-	out := maps.Clone(rpFilterOff)
 	if forwarding {
 		out["net.ipv4.ip_forward"] = "1"
+	}
+	if v6 {
+		maps.Copy(out, ipv6On)
+		if forwarding {
+			out["net.ipv6.conf.all.forwarding"] = "1"
+		}
+	}
+	if len(out) == 0 {
+		return nil
 	}
 	return out
 }

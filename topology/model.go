@@ -147,8 +147,9 @@ type Node struct {
 	Env           map[string]string
 	// Exec are commands run in the container once its network is ready.
 	Exec []string
-	// Gateway is the default route's next hop; the zero Addr means none.
-	Gateway netip.Addr
+	// Gateway and Gateway6 are the default routes' next hops; the zero
+	// Addr means none.
+	Gateway, Gateway6 netip.Addr
 	// Routes holds the explicit routes in file order, then the derived ones.
 	Routes  []Route
 	Sysctls map[string]string
@@ -192,15 +193,24 @@ type Link struct {
 
 // Interface is one end of a link, inside a node.
 type Interface struct {
-	Node *Node
-	Name string
-	Addr netip.Prefix // zero if the link has no ipv4
+	Node  *Node
+	Name  string
+	Addr  netip.Prefix // zero if the link has no ipv4
+	Addr6 netip.Prefix // zero if the link has no ipv6
 	// MAC is fixed by the lab, node and interface names, so a lab comes
 	// back with the same MACs every time and two labs never share one.
 	MAC  net.HardwareAddr
 	MTU  int
 	Peer *Interface
 	Link *Link
+}
+
+// AddrOf returns the interface's IPv6 or IPv4 address; zero if it has none.
+func (i *Interface) AddrOf(v6 bool) netip.Prefix {
+	if v6 {
+		return i.Addr6
+	}
+	return i.Addr
 }
 
 // String returns "node:iface", the form used in topology files.
@@ -261,6 +271,39 @@ const (
 	// nginx, ...), started with the real's cmd or exec.
 	ServiceNone Service = "none"
 )
+
+// Is6 tells whether the VIP is an IPv6 address.
+func (v *VIP) Is6() bool { return v.Address.Is6() }
+
+// Tunnel is the address of r that v's traffic is sent to: for DSR the
+// outer destination of the encapsulation (an IPv4 VIP goes IPIP to an IPv4
+// real, else 4in6 to its IPv6 address; an IPv6 VIP goes IPv6-in-IPv6), for
+// NAT the translated destination, always of the VIP's family. false when r
+// has no such address.
+func (v *VIP) Tunnel(r *Node) (netip.Addr, bool) {
+	up := r.Uplink()
+	if up == nil {
+		return netip.Addr{}, false
+	}
+	if a := up.AddrOf(v.Is6()); a.IsValid() {
+		return a.Addr(), true
+	}
+	if !v.Is6() && !v.NAT() && up.Addr6.IsValid() {
+		return up.Addr6.Addr(), true
+	}
+	return netip.Addr{}, false
+}
+
+// reach says, for messages, how v's reals may be addressed.
+func (v *VIP) reach() string {
+	switch {
+	case v.NAT():
+		return "by an address of the same family"
+	case v.Is6():
+		return "IPv6-in-IPv6"
+	}
+	return "by IPIP, or 4in6 when they have only IPv6"
+}
 
 // NAT tells whether the VIP is served by address translation on LB rather
 // than by DSR. Its reals then need neither the VIP on lo nor IPIP decap:

@@ -51,6 +51,9 @@ func (t *Topology) raw() *rawTopology {
 		if n.Gateway.IsValid() {
 			rn.Gateway = n.Gateway.String()
 		}
+		if n.Gateway6.IsValid() {
+			rn.Gateway6 = n.Gateway6.String()
+		}
 		if pr := n.Program; pr != nil {
 			rn.Program = &rawProgram{Source: pr.Source, Object: pr.Object, Name: pr.Name, Interface: pr.Interface.Name}
 			for _, m := range pr.Maps {
@@ -72,6 +75,9 @@ func (t *Topology) raw() *rawTopology {
 		rl := rawLink{Endpoints: []string{l.A.String(), l.B.String()}, MTU: &mtu}
 		if l.A.Addr.IsValid() {
 			rl.IPv4 = []string{l.A.Addr.String(), l.B.Addr.String()}
+		}
+		if l.A.Addr6.IsValid() {
+			rl.IPv6 = []string{l.A.Addr6.String(), l.B.Addr6.String()}
 		}
 		raw.Links = append(raw.Links, rl)
 	}
@@ -102,8 +108,10 @@ func (t *Topology) annotate(d document) {
 				ep.LineComment = "mac " + ifc.MAC.String()
 			}
 		}
-		if ipv4, _ := d.lookup(p.key("ipv4")); ipv4 != nil {
-			ipv4.Style = yaml.FlowStyle
+		for _, key := range []string{"ipv4", "ipv6"} {
+			if addrs, _ := d.lookup(p.key(key)); addrs != nil {
+				addrs.Style = yaml.FlowStyle
+			}
 		}
 	}
 	for i, v := range t.VIPs {
