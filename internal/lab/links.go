@@ -81,11 +81,13 @@ func (d *deployment) address(ctx context.Context) (string, error) {
 		}
 		ns := d.ns[n.Name]
 		for _, i := range n.Interfaces {
-			if err := ns.ConfigureInterface(i.Name, i.Addr); err != nil {
+			if err := ns.ConfigureInterface(i.Name, i.Addr, i.Addr6); err != nil {
 				return "", err
 			}
-			if i.Addr.IsValid() {
-				addrs++
+			for _, a := range []netip.Prefix{i.Addr, i.Addr6} {
+				if a.IsValid() {
+					addrs++
+				}
 			}
 		}
 		for _, v := range d.loopbackVIPs(n) {
@@ -93,8 +95,11 @@ func (d *deployment) address(ctx context.Context) (string, error) {
 				return "", err
 			}
 		}
-		if n.Gateway.IsValid() {
-			if err := ns.SetRoute(netip.Prefix{}, n.Gateway); err != nil {
+		for _, gw := range []netip.Addr{n.Gateway, n.Gateway6} {
+			if !gw.IsValid() {
+				continue
+			}
+			if err := ns.SetRoute(netip.Prefix{}, gw); err != nil {
 				return "", err
 			}
 			routes++

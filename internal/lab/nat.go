@@ -52,9 +52,10 @@ func natServices(vips []*topology.VIP) []nat.Service {
 		if !v.NAT() {
 			continue
 		}
-		s := nat.Service{VIP: v.Address, Port: v.Port, Proto: string(v.Proto), SNAT: v.LB.Uplink().Addr.Addr()}
+		s := nat.Service{VIP: v.Address, Port: v.Port, Proto: string(v.Proto), SNAT: v.LB.Uplink().AddrOf(v.Is6()).Addr()}
 		for _, r := range v.Reals {
-			s.Backends = append(s.Backends, nat.Backend{Addr: r.Node.Uplink().Addr.Addr(), Weight: r.Weight})
+			addr, _ := v.Tunnel(r.Node) // of the VIP's family: validated
+			s.Backends = append(s.Backends, nat.Backend{Addr: addr, Weight: r.Weight})
 		}
 		out = append(out, s)
 	}

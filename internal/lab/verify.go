@@ -7,10 +7,10 @@ import (
 	"io"
 	"net"
 	"net/netip"
-	"regexp"
 	"strings"
 	"time"
 
+	"github.com/dsrlab/dsrlab/internal/echo"
 	"github.com/dsrlab/dsrlab/internal/netconf"
 	"github.com/dsrlab/dsrlab/internal/runtime"
 	"github.com/dsrlab/dsrlab/topology"
@@ -39,9 +39,6 @@ type Check struct {
 // exchange, so the balancer's byte counter tells a one-way from a two-way
 // path without doubt.
 const verifyPayload = 256 << 10
-
-// answerPrefix parses the echo service's "[real 10.111.222.11] ('10.111.220.11', 40612): ".
-var answerPrefix = regexp.MustCompile(`^\[(\S+) (\S+)\] \('([^']+)', (\d+)\): `)
 
 // Verify talks to every VIP from every client of the lab and checks the
 // answer, which real gave it, that the real saw the client's own address,
@@ -115,13 +112,13 @@ func verifyOne(v *topology.VIP, cl *topology.Node, clientNS, lbNS *netconf.Names
 		return c
 	}
 	c.LBBytes = after.RxBytes - before.RxBytes
-	m := answerPrefix.FindStringSubmatch(answer)
-	if m == nil {
-		c.Reason = fmt.Sprintf("unexpected answer %.60q", answer)
+	a, err := echo.Parse([]byte(answer))
+	if err != nil {
+		c.Reason = err.Error()
 		return c
 	}
-	c.Real = m[1] + " " + m[2]
-	c.ClientSeen = m[3] + ":" + m[4]
+	c.Real = a.Real + " " + a.RealAddr.String()
+	c.ClientSeen = a.Client.String()
 	c.Path = pathDirect
 	if c.LBBytes > c.Payload*3/2 {
 		c.Path = pathHairpin
@@ -130,16 +127,16 @@ func verifyOne(v *topology.VIP, cl *topology.Node, clientNS, lbNS *netconf.Names
 	// directly; NAT shows the real the balancer's address (SNAT) and brings
 	// the reply back through it.
 	wantSeen, wantPath := "", pathDirect
-	if cl.Uplink() != nil {
-		wantSeen = cl.Uplink().Addr.Addr().String()
+	if up := cl.Uplink(); up != nil && up.AddrOf(v.Is6()).IsValid() {
+		wantSeen = up.AddrOf(v.Is6()).Addr().String()
 	}
 	if v.NAT() {
-		wantSeen, wantPath = v.LB.Uplink().Addr.Addr().String(), pathHairpin
+		wantSeen, wantPath = v.LB.Uplink().AddrOf(v.Is6()).Addr().String(), pathHairpin
 	}
 	vipAddr := netip.AddrPortFrom(v.Address, v.Port).String()
 	switch {
-	case wantSeen != "" && m[3] != wantSeen:
-		c.Reason = fmt.Sprintf("the real saw %s, want %s", m[3], wantSeen)
+	case wantSeen != "" && a.Client.Addr().String() != wantSeen:
+		c.Reason = fmt.Sprintf("the real saw %s, want %s", a.Client.Addr(), wantSeen)
 	case c.ReplyFrom != vipAddr:
 		c.Reason = "the reply came from " + c.ReplyFrom + ", not the VIP"
 	case c.LBBytes < c.Payload:

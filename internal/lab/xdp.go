@@ -114,7 +114,8 @@ func (d *deployment) programVIPs(lb *bpf.Balancer, up *topology.Interface, vips 
 		want[identity(key)] = true
 		reals := make([]bpf.Real, 0, len(v.Reals))
 		for _, r := range v.Reals {
-			reals = append(reals, bpf.Real{Addr: r.Node.Uplink().Addr.Addr(), Weight: r.Weight, MTU: topology.PathMTU(up, r.Node)})
+			addr, _ := v.Tunnel(r.Node) // validation made sure there is one
+			reals = append(reals, bpf.Real{Addr: addr, Weight: r.Weight, MTU: topology.PathMTU(up, r.Node)})
 		}
 		if old, ok := have[identity(key)]; ok && old.Hash == key.Hash && sameReals(current[old], reals) {
 			continue

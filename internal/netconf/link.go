@@ -9,6 +9,7 @@ import (
 
 	"github.com/safchain/ethtool"
 	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 )
 
 // Endpoint is one end of a veth link.
@@ -61,19 +62,28 @@ func CreateVeth(a, b Endpoint, mtu int) error {
 	return nil
 }
 
-// ConfigureInterface gives an interface its address (if any), turns TX
-// checksum offload off and brings it up.
+// ConfigureInterface gives an interface its addresses (the invalid ones
+// are skipped), turns TX checksum offload off and brings it up.
 //
 // Offload must be off because a frame that becomes an XDP frame on its way
 // (native XDP on the path) loses CHECKSUM_PARTIAL, and the receiver would see
 // a TCP checksum that was never filled in.
-func (n *Namespace) ConfigureInterface(name string, addr netip.Prefix) error {
+func (n *Namespace) ConfigureInterface(name string, addrs ...netip.Prefix) error {
 	link, err := n.h.LinkByName(name)
 	if err != nil {
 		return fmt.Errorf("%s: interface %s: %w", n.name, name, err)
 	}
-	if addr.IsValid() {
-		if err := n.h.AddrReplace(link, &netlink.Addr{IPNet: ipNet(addr)}); err != nil {
+	for _, addr := range addrs {
+		if !addr.IsValid() {
+			continue
+		}
+		a := &netlink.Addr{IPNet: ipNet(addr)}
+		if addr.Addr().Is6() {
+			// Usable at once: the lab's addresses are unique by
+			// validation, and DAD would hold them back.
+			a.Flags = unix.IFA_F_NODAD
+		}
+		if err := n.h.AddrReplace(link, a); err != nil {
 			return fmt.Errorf("%s: add %s to %s: %w", n.name, addr, name, err)
 		}
 	}
@@ -141,14 +151,18 @@ func txChecksumFeatures(et *ethtool.Ethtool, name string) ([]string, error) {
 	return on, nil
 }
 
-// SetRoute adds or replaces a route; a zero-length dst is the default route.
+// SetRoute adds or replaces a route; a zero-length dst is the default route
+// of via's family.
 func (n *Namespace) SetRoute(dst netip.Prefix, via netip.Addr) error {
 	r := &netlink.Route{Gw: via.AsSlice()}
+	what := "default route"
 	if dst.Bits() > 0 {
 		r.Dst = ipNet(dst)
+		what = "route " + dst.String()
 	}
+	// Without a destination, netlink takes the family from the gateway.
 	if err := n.h.RouteReplace(r); err != nil {
-		return fmt.Errorf("%s: route %s via %s: %w", n.name, dst, via, err)
+		return fmt.Errorf("%s: %s via %s: %w", n.name, what, via, err)
 	}
 	return nil
 }
@@ -161,7 +175,11 @@ func (n *Namespace) AddLoopbackAddress(addr netip.Addr) error {
 		return fmt.Errorf("%s: lo: %w", n.name, err)
 	}
 	p := netip.PrefixFrom(addr, addr.BitLen())
-	if err := n.h.AddrReplace(lo, &netlink.Addr{IPNet: ipNet(p)}); err != nil {
+	a := &netlink.Addr{IPNet: ipNet(p)}
+	if addr.Is6() {
+		a.Flags = unix.IFA_F_NODAD
+	}
+	if err := n.h.AddrReplace(lo, a); err != nil {
 		return fmt.Errorf("%s: add %s to lo: %w", n.name, p, err)
 	}
 	if err := n.h.LinkSetUp(lo); err != nil {
