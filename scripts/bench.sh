@@ -24,7 +24,7 @@ make -s build
 work=$(mktemp -d)
 cleanup() {
   for f in "$work"/iperf-*.pid; do pkill -F "$f" 2>/dev/null || true; done
-  for lab in bench-native bench-generic bench-nat dsr scale16 scale64; do "$dsrlab" down -q --name "$lab" >/dev/null 2>&1 || true; done
+  for lab in bench-native bench-generic bench-nat bench-forward dsr scale16 scale64; do "$dsrlab" down -q --name "$lab" >/dev/null 2>&1 || true; done
   docker ps -aq --filter name=dsrlab-floor- | xargs -r docker rm -f >/dev/null
   rm -rf "$work"
 }
@@ -42,6 +42,39 @@ benchlab() { # SOURCE NAME PREFIX XDPMODE VIPMODE > file
 benchlab labs/dsr.yaml bench-native bn- native dsr >"$work/native.yaml"
 benchlab labs/dsr.yaml bench-generic bg- generic dsr >"$work/generic.yaml"
 benchlab labs/nat.yaml bench-nat bt- native nat >"$work/nat.yaml"
+# The real limit of the DSR path: the same hops with katran as a plain IPv4
+# forwarder (no XDP). A router cannot send a packet to katran and take it
+# back for the real without looping, so the forwarder sits between two
+# routers: client -> r1 -> katran -> r2 -> real, and replies r2 -> r1 ->
+# client skip katran as DSR replies do.
+cat >"$work/forward.yaml" <<'YAML'
+name: bench-forward
+prefix: "bf-"
+nodes:
+  client: {kind: client}
+  r1:
+    kind: router
+    routes: [{dst: 10.111.222.0/24, via: 10.111.221.11}]
+  katran:
+    kind: katran
+    sysctls: {net.ipv4.ip_forward: "1", net.ipv4.conf.all.rp_filter: "0", net.ipv4.conf.default.rp_filter: "0"}
+    routes: [{dst: 10.111.222.0/24, via: 10.111.225.12}, {dst: 10.111.220.0/24, via: 10.111.221.12}]
+  r2:
+    kind: router
+    routes: [{dst: 10.111.220.0/24, via: 10.111.226.1}]
+  real: {kind: real}
+links:
+  - endpoints: ["client:eth0", "r1:eth2"]
+    ipv4: ["10.111.220.11/24", "10.111.220.12/24"]
+  - endpoints: ["r1:eth0", "katran:eth0"]
+    ipv4: ["10.111.221.12/24", "10.111.221.11/24"]
+  - endpoints: ["katran:eth1", "r2:eth0"]
+    ipv4: ["10.111.225.11/24", "10.111.225.12/24"]
+  - endpoints: ["r2:eth2", "r1:eth1"]
+    ipv4: ["10.111.226.2/24", "10.111.226.1/24"]
+  - endpoints: ["r2:eth1", "real:eth0"]
+    ipv4: ["10.111.222.12/24", "10.111.222.11/24"]
+YAML
 
 pid() { docker inspect -f '{{.State.Pid}}' "$1"; }
 counter() { docker exec "$1" cat "/sys/class/net/eth0/statistics/$2"; }
@@ -77,18 +110,22 @@ median() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { printf "%s (
 # path -> "CLIENT-CONTAINER TARGET KATRAN-CONTAINER"
 declare -A path=(
   [direct]="bn-client 10.111.222.11 -"
+  [forward]="bf-client 10.111.222.11 bf-katran"
   [dsr-native]="bn-client 192.168.10.1 bn-katran"
   [dsr-generic]="bg-client 192.168.10.1 bg-katran"
   [nat]="bt-client 192.168.10.1 bt-katran"
 )
-order=(direct dsr-native dsr-generic nat)
+order=(direct forward dsr-native dsr-generic nat)
 
 echo "bench: goodput, connection rate and load-balancer packets (${ROUNDS} rounds, ${DURATION}s iperf3 per path)"
-for f in native generic nat; do "$dsrlab" up -q -t "$work/$f.yaml" >/dev/null; done
-for p in bn- bg- bt-; do iperf_server "${p}real"; done
-# The echo service answers on the VIP; the direct path gets its own.
-docker exec -d bn-real dsrlab echo --node real --addr 10.111.222.11 --listen tcp/10.111.222.11:50007
-listening bn-real 10.111.222.11 50007
+for f in native generic nat forward; do "$dsrlab" up -q -t "$work/$f.yaml" >/dev/null; done
+for p in bn- bg- bt- bf-; do iperf_server "${p}real"; done
+# The echo service answers on the VIP; the direct and forwarded paths get
+# their own.
+for p in bn- bf-; do
+  docker exec -d "${p}real" dsrlab echo --node real --addr 10.111.222.11 --listen tcp/10.111.222.11:50007
+  listening "${p}real" 10.111.222.11 50007
+done
 
 declare -A gp_runs dl_runs rate_runs gp dl rate echo_pkts dl_pkts
 for _ in $(seq "$ROUNDS"); do
@@ -116,8 +153,8 @@ for name in dsr-native dsr-generic nat; do
   goodput "$client" "$target" -R -n 200M >/dev/null
   dl_pkts[$name]=$(awk -v d=$(($(lb_packets "$katran") - before)) 'BEGIN { printf "%.0f", d / 200 }')
 done
-for p in bn- bg- bt-; do pkill -F "$work/iperf-${p}real.pid" 2>/dev/null || true; done
-for lab in bench-native bench-generic bench-nat; do "$dsrlab" down -q --name "$lab" >/dev/null; done
+for p in bn- bg- bt- bf-; do pkill -F "$work/iperf-${p}real.pid" 2>/dev/null || true; done
+for lab in bench-native bench-generic bench-nat bench-forward; do "$dsrlab" down -q --name "$lab" >/dev/null; done
 
 # Wall time of a command, in seconds with millisecond precision.
 wall() { local s=$(date +%s%N); "$@" >/dev/null; echo $(( ($(date +%s%N) - s) / 1000000 )) | awk '{ printf "%.2f", $1 / 1000 }'; }
@@ -179,12 +216,18 @@ ratio of the medians to direct routing.
 | path | upload (client -> server) | ratio | download (server -> client) | ratio | connections/s | ratio |
 |---|---|---|---|---|---|---|
 | direct routing to the real (no load balancer) | ${gp[direct]} | 1.00 | ${dl[direct]} | 1.00 | ${rate[direct]} | 1.00 |
+| plain forwarding through katran's hops (no XDP) | ${gp[forward]} | $(ratio "${gp[forward]}" "${gp[direct]}") | ${dl[forward]} | $(ratio "${dl[forward]}" "${dl[direct]}") | ${rate[forward]} | $(ratio "${rate[forward]}" "${rate[direct]}") |
 | DSR, native XDP | ${gp[dsr-native]} | $(ratio "${gp[dsr-native]}" "${gp[direct]}") | ${dl[dsr-native]} | $(ratio "${dl[dsr-native]}" "${dl[direct]}") | ${rate[dsr-native]} | $(ratio "${rate[dsr-native]}" "${rate[direct]}") |
 | DSR, generic XDP | ${gp[dsr-generic]} | $(ratio "${gp[dsr-generic]}" "${gp[direct]}") | ${dl[dsr-generic]} | $(ratio "${dl[dsr-generic]}" "${dl[direct]}") | ${rate[dsr-generic]} | $(ratio "${rate[dsr-generic]}" "${rate[direct]}") |
 | NAT load balancer (nftables DNAT+SNAT) | ${gp[nat]} | $(ratio "${gp[nat]}" "${gp[direct]}") | ${dl[nat]} | $(ratio "${dl[nat]}" "${dl[direct]}") | ${rate[nat]} | $(ratio "${rate[nat]}" "${rate[direct]}") |
 
 On upload, DSR and NAT send the data over the same hops (client, router, balancer, router,
 real); only the download direction shows what DSR is for: the replies skip the balancer.
+Those two extra hops are the real limit of the DSR path, so DSR is also measured against
+plain kernel forwarding through as many hops (client, router, katran, router, real, with
+replies skipping katran): DSR native / plain forwarding = upload $(ratio "${gp[dsr-native]}" "${gp[forward]}"),
+download $(ratio "${dl[dsr-native]}" "${dl[forward]}"), connections $(ratio "${rate[dsr-native]}" "${rate[forward]}")
+(the goal: at or above 1).
 
 ${ROUNDS} rounds; each round measures every path back to back (the three labs are up at once):
 iperf3 for ${DURATION}s each way, then ${CONNS} short connections (connect, one line, answer, close), 16
