@@ -10,8 +10,13 @@ export CGO_ENABLED := 0
 
 all: build
 
+# `dsrlab version` names what was built: the toolchain's VCS stamping is off
+# here (see cmd/dsrlab/version.go), so the Makefile stamps it.
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null)
+COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null)
+
 build:
-	$(GO) build -o $(BIN) ./cmd/dsrlab
+	$(GO) build -ldflags '-X main.version=$(VERSION) -X main.commit=$(COMMIT)' -o $(BIN) ./cmd/dsrlab
 
 deps:
 	scripts/install-deps.sh

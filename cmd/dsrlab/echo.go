@@ -1,3 +1,5 @@
+//go:build linux
+
 package main
 
 import (
@@ -19,14 +21,11 @@ func newEchoCmd() *cobra.Command {
 		Hidden: true,
 		Args:   cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			srv := &echo.Server{Node: node}
-			if addr != "" {
-				a, err := netip.ParseAddr(addr)
-				if err != nil {
-					return err
-				}
-				srv.Addr = a
+			a, err := netip.ParseAddr(addr)
+			if err != nil {
+				return err
 			}
+			srv := &echo.Server{Node: node, Addr: a}
 			var ls []echo.Listener
 			for _, s := range listen {
 				l, err := echo.ParseListener(s)
@@ -40,6 +39,9 @@ func newEchoCmd() *cobra.Command {
 	}
 	cmd.Flags().StringVar(&node, "node", "real", "node name to put in answers")
 	cmd.Flags().StringVar(&addr, "addr", "", "the real's own address to put in answers")
+	// Every answer's header names the real's address: without one the
+	// header would not parse.
+	cmd.MarkFlagRequired("addr")
 	cmd.Flags().StringArrayVar(&listen, "listen", nil, "tcp/ADDR:PORT or udp/ADDR:PORT (repeatable)")
 	return cmd
 }

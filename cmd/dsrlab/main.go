@@ -12,6 +12,13 @@ import (
 )
 
 func main() {
+	// A closed output (`dsrlab up | head`) must not kill the process: by
+	// default a write to a broken stdout or stderr ends a Go program by
+	// SIGPIPE, leaving `up` half done and unrecorded. Once SIGPIPE is asked
+	// for, such a write returns EPIPE instead, which progress writers ignore.
+	// Notify rather than Ignore: an ignored signal stays ignored in the
+	// programs dsrlab runs, and they should keep the usual behaviour.
+	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
 	// Ctrl-C or SIGTERM cancels the context; `up` then rolls back what it
 	// created instead of leaving a half-built lab.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

@@ -12,10 +12,11 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"regexp"
 	"sort"
 	"sync"
 	"time"
+
+	"github.com/dsrlab/dsrlab/internal/echo"
 )
 
 // Config is one load run.
@@ -46,8 +47,6 @@ type Result struct {
 func (r *Result) Failed() bool { return r.ShortFailed > 0 || r.LongFailed > 0 }
 
 const maxErrors = 10
-
-var realOf = regexp.MustCompile(`^\[(\S+) `)
 
 type tally struct {
 	mu sync.Mutex
@@ -120,22 +119,26 @@ feed:
 	return res
 }
 
-// exchange sends one line and reads the answer line, returning the real
-// named in it.
+// exchange sends one line and reads its answer, returning the real named in
+// it. The service may have read the line in pieces and headed each piece;
+// the answer still ends at the line's newline, as headers hold none.
 func exchange(c net.Conn, r *bufio.Reader, line string, timeout time.Duration) (string, error) {
 	c.SetDeadline(time.Now().Add(timeout))
 	if _, err := io.WriteString(c, line); err != nil {
 		return "", fmt.Errorf("send: %w", err)
 	}
-	answer, err := r.ReadString('\n')
+	answer, err := r.ReadBytes('\n')
 	if err != nil {
 		return "", fmt.Errorf("answer: %w", err)
 	}
-	m := realOf.FindStringSubmatch(answer)
-	if m == nil {
-		return "", fmt.Errorf("unexpected answer %q", answer)
+	a, err := echo.Parse(answer)
+	if err != nil {
+		return "", err
 	}
-	return m[1], nil
+	if string(a.Payload) != line {
+		return "", fmt.Errorf("%s echoed %q, want %q", a.Real, a.Payload, line)
+	}
+	return a.Real, nil
 }
 
 func shortConn(cfg Config) (string, error) {

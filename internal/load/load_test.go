@@ -1,9 +1,12 @@
 package load
 
 import (
+	"bufio"
 	"context"
+	"io"
 	"net"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -21,7 +24,7 @@ func TestRunCountsEveryConnection(t *testing.T) {
 	defer cancel()
 	srv := &echo.Server{Node: "real1", Addr: netip.MustParseAddr("10.0.0.1")}
 	go srv.Serve(ctx, []echo.Listener{{Proto: "tcp", Addr: addr}})
-	time.Sleep(100 * time.Millisecond)
+	waitListening(t, addr.String())
 
 	res := Run(context.Background(), Config{
 		Target: addr.String(), Short: 200, Concurrency: 8, Long: 2,
@@ -42,5 +45,62 @@ func TestRunReportsFailures(t *testing.T) {
 	res := Run(context.Background(), Config{Target: "127.0.0.1:1", Short: 5, Concurrency: 2, Timeout: time.Second})
 	if !res.Failed() || res.ShortFailed != 5 || len(res.Errors) == 0 {
 		t.Fatalf("result %s", res.Summary())
+	}
+}
+
+// waitListening returns once addr accepts connections: the server binds in
+// its own goroutine.
+func waitListening(t *testing.T, addr string) {
+	t.Helper()
+	for i := 0; ; i++ {
+		c, err := net.Dial("tcp", addr)
+		if err == nil {
+			c.Close()
+			return
+		}
+		if i == 500 {
+			t.Fatalf("echo service never listened on %s: %v", addr, err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestExchangeChecksTheAnswer feeds exchange answers as the service could
+// write them, and ones it must refuse.
+func TestExchangeChecksTheAnswer(t *testing.T) {
+	const h = "[real2 10.111.222.12] ('10.111.220.11', 40612): "
+	for _, tc := range []struct {
+		name     string
+		answer   []string // the service's writes
+		wantReal string
+		wantErr  string
+	}{
+		{name: "one read", answer: []string{h + "short\n"}, wantReal: "real2"},
+		{name: "line read in two pieces", answer: []string{h + "sho", h + "rt\n"}, wantReal: "real2"},
+		{name: "no header", answer: []string{"short\n"}, wantErr: "no header"},
+		{name: "payload changed", answer: []string{h + "shirt\n"}, wantErr: `real2 echoed "shirt\n"`},
+		{name: "closed before the newline", answer: []string{h + "sho"}, wantErr: "answer: EOF"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			client, server := net.Pipe()
+			defer client.Close()
+			go func() {
+				defer server.Close()
+				bufio.NewReader(server).ReadString('\n')
+				for _, w := range tc.answer {
+					io.WriteString(server, w)
+				}
+			}()
+			real, err := exchange(client, bufio.NewReader(client), "short\n", 5*time.Second)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("exchange error = %v, want one about %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil || real != tc.wantReal {
+				t.Errorf("exchange = %q, %v, want %q", real, err, tc.wantReal)
+			}
+		})
 	}
 }
