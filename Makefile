@@ -6,7 +6,7 @@ BIN     := bin/dsrlab
 # service), so it must be static.
 export CGO_ENABLED := 0
 
-.PHONY: all build deps lab down test race vet fmt-check fuzz bench soak generate check-generate clean
+.PHONY: all build deps lab down test race vet fmt-check portable fuzz bench soak generate check-generate clean
 
 all: build
 
@@ -35,6 +35,12 @@ vet:
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+# validate, graph and version work on a laptop: the CLI must build for
+# other systems (the lab commands then say they need Linux).
+portable:
+	GOOS=darwin $(GO) build -o /dev/null ./cmd/dsrlab
+	GOOS=windows $(GO) build -o /dev/null ./cmd/dsrlab
 
 # All tests: unit, netns, BPF (BPF_PROG_TEST_RUN) and the end-to-end labs.
 test: deps vet
