@@ -13,7 +13,7 @@ import (
 // newEchoCmd is the service reals run; dsrlab starts it inside the real's
 // container, from the copy of itself in the node image.
 func newEchoCmd() *cobra.Command {
-	var node, addr string
+	var node, addr, addr6 string
 	var listen []string
 	cmd := &cobra.Command{
 		Use:    "echo",
@@ -26,6 +26,11 @@ func newEchoCmd() *cobra.Command {
 				return err
 			}
 			srv := &echo.Server{Node: node, Addr: a}
+			if addr6 != "" {
+				if srv.Addr6, err = netip.ParseAddr(addr6); err != nil {
+					return err
+				}
+			}
 			var ls []echo.Listener
 			for _, s := range listen {
 				l, err := echo.ParseListener(s)
@@ -42,6 +47,7 @@ func newEchoCmd() *cobra.Command {
 	// Every answer's header names the real's address: without one the
 	// header would not parse.
 	cmd.MarkFlagRequired("addr")
+	cmd.Flags().StringVar(&addr6, "addr6", "", "the real's IPv6 address, named in answers to IPv6 clients")
 	cmd.Flags().StringArrayVar(&listen, "listen", nil, "tcp/ADDR:PORT or udp/ADDR:PORT (repeatable)")
 	return cmd
 }

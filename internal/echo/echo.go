@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"golang.org/x/sys/unix"
 	"io"
 	"net"
 	"net/netip"
@@ -43,6 +44,9 @@ func (l Listener) String() string { return l.Proto + "/" + l.Addr.String() }
 type Server struct {
 	Node string     // the real's node name
 	Addr netip.Addr // the real's own (tunnel) address
+	// Addr6 is the real's IPv6 address, named in answers to IPv6 clients
+	// (an IPv6 VIP); Addr is named when it is not set.
+	Addr6 netip.Addr
 }
 
 // acceptBackoff is the pause after a failed accept.
@@ -53,7 +57,11 @@ const acceptBackoff = 50 * time.Millisecond
 const maxChunk = 64 << 10
 
 func (s *Server) header(client netip.AddrPort) Header {
-	return Header{Real: s.Node, RealAddr: s.Addr, Client: client}
+	addr := s.Addr
+	if client.Addr().Is6() && !client.Addr().Is4In6() && s.Addr6.IsValid() {
+		addr = s.Addr6
+	}
+	return Header{Real: s.Node, RealAddr: addr, Client: client}
 }
 
 // Serve binds every listener first (so that once one answers, all are
@@ -97,9 +105,13 @@ func (s *Server) Serve(ctx context.Context, listeners []Listener) error {
 
 // freebind binds addresses that are not configured yet: a real's service
 // starts with its container, before dsrlab has put the VIP on lo.
-var freebind = net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
+var freebind = net.ListenConfig{Control: func(network, _ string, c syscall.RawConn) error {
 	var serr error
 	err := c.Control(func(fd uintptr) {
+		if strings.HasSuffix(network, "6") {
+			serr = syscall.SetsockoptInt(int(fd), syscall.SOL_IPV6, unix.IPV6_FREEBIND, 1)
+			return
+		}
 		serr = syscall.SetsockoptInt(int(fd), syscall.SOL_IP, syscall.IP_FREEBIND, 1)
 	})
 	if err != nil {

@@ -87,7 +87,15 @@ func (d *deployment) ensureEcho(ctx context.Context, r *topology.Node, v *topolo
 
 // echoCommand runs the echo service of a real for some of its VIPs.
 func echoCommand(r *topology.Node, vips []*topology.VIP) []string {
-	cmd := []string{image.BinaryPath, "echo", "--node", r.Name, "--addr", r.Uplink().Addr.Addr().String()}
+	up := r.Uplink()
+	addr := up.Addr
+	if !addr.IsValid() {
+		addr = up.Addr6
+	}
+	cmd := []string{image.BinaryPath, "echo", "--node", r.Name, "--addr", addr.Addr().String()}
+	if up.Addr6.IsValid() {
+		cmd = append(cmd, "--addr6", up.Addr6.Addr().String())
+	}
 	for _, v := range vips {
 		cmd = append(cmd, "--listen", fmt.Sprintf("%s/%s", v.Proto, echoAddr(r, v)))
 	}
@@ -99,7 +107,8 @@ func echoCommand(r *topology.Node, vips []*topology.VIP) []string {
 // for NAT, where the balancer rewrote the destination.
 func echoAddr(r *topology.Node, v *topology.VIP) netip.AddrPort {
 	if v.NAT() {
-		return netip.AddrPortFrom(r.Uplink().Addr.Addr(), v.Port)
+		addr, _ := v.Tunnel(r)
+		return netip.AddrPortFrom(addr, v.Port)
 	}
 	return netip.AddrPortFrom(v.Address, v.Port)
 }

@@ -90,12 +90,16 @@ func startEcho(ctx context.Context, ns *netconf.Namespace, cmd []string) error {
 		switch cmd[i] {
 		case "--node":
 			srv.Node = cmd[i+1]
-		case "--addr":
+		case "--addr", "--addr6":
 			a, err := netip.ParseAddr(cmd[i+1])
 			if err != nil {
 				return err
 			}
-			srv.Addr = a
+			if cmd[i] == "--addr6" {
+				srv.Addr6 = a
+			} else {
+				srv.Addr = a
+			}
 		case "--listen":
 			l, err := echo.ParseListener(cmd[i+1])
 			if err != nil {
