@@ -57,6 +57,7 @@ func TestFaultAtEveryStepLeavesNothing(t *testing.T) {
 	requireSetup(t)
 	file, topo := renamed(t, "fault", "f-")
 	faults := []struct{ spec, step string }{
+		{"programs", "programs"},
 		{"images", "images"},
 		{"containers:0", "containers"},
 		{"containers:1", "containers"},
