@@ -281,16 +281,22 @@ func TestRestartedContainerIsRewired(t *testing.T) {
 	if err := rt.Stop("real"); err != nil {
 		t.Fatal(err)
 	}
+	repairs(t, rt, topo, "node real: container real is exited")
+}
+
+// repairs checks that inspect flags a problem of a running lab and that up
+// mends it: it changes something, and the VIPs answer again.
+func repairs(t *testing.T, rt runtime.Runtime, topo *topology.Topology, problem string) {
+	t.Helper()
 	rep, err := Inspect(context.Background(), rt, topo.Name)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.ContainsFunc(rep.Problems, func(p string) bool { return strings.Contains(p, "container real is exited") }) {
-		t.Errorf("inspect does not flag the stopped real: %v", rep.Problems)
+	if !slices.ContainsFunc(rep.Problems, func(p string) bool { return strings.Contains(p, problem) }) {
+		t.Errorf("inspect does not flag %q: %v", problem, rep.Problems)
 	}
-	sum, _ := mustUp(t, rt, topo)
-	if sum.Changes == 0 {
-		t.Error("up of a lab with a stopped container changed nothing")
+	if sum, _ := mustUp(t, rt, topo); sum.Changes == 0 {
+		t.Errorf("up changed nothing about %q", problem)
 	}
 	mustVerify(t, rt, topo)
 }
@@ -309,18 +315,7 @@ func TestLoneLinkEndIsReplaced(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rep, err := Inspect(context.Background(), rt, topo.Name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !slices.ContainsFunc(rep.Problems, func(p string) bool { return strings.Contains(p, "node client: interface eth0 is missing") }) {
-		t.Errorf("inspect does not flag the missing link: %v", rep.Problems)
-	}
-	sum, _ := mustUp(t, rt, topo)
-	if sum.Changes == 0 {
-		t.Error("up did not recreate the link")
-	}
-	mustVerify(t, rt, topo)
+	repairs(t, rt, topo, "node client: interface eth0 is missing")
 }
 
 func TestDownRemovesEverythingByLabel(t *testing.T) {
