@@ -131,14 +131,18 @@ func OpenBalancer(prog *ebpf.Program) (*Balancer, error) {
 	return b, nil
 }
 
-// Configure sets the outer source address of encapsulated packets, the MAC
+// Configure sets the outer source address of encapsulated packets towards
+// reals of src's family (IPv4: IPIP; IPv6: ip6ip6 and 4in6), the MAC
 // address they are sent to (the router in front of the balancer) and the
-// path MTU: the largest IPv4 packet the path to the reals carries, for
-// reals whose Real.MTU is 0. A VIP packet that would exceed its real's
-// path MTU once encapsulated is answered with ICMP "fragmentation needed"
-// advertising that MTU minus the outer header, if it has DF set, and
-// dropped otherwise. It also records the
-// host's possible CPUs, whose copies of the connection table the program
+// path MTU: the largest packet the path to the reals carries, for reals
+// whose Real.MTU is 0. A dual-stack balancer calls it once per family,
+// with the same next hop and path MTU; the source of the other family,
+// set by an earlier call, stays. Packets for reals of a family with no
+// source are passed to the kernel. A VIP packet that would exceed its
+// real's path MTU once encapsulated is answered with ICMP "fragmentation
+// needed" (IPv4 with DF set; dropped without) or ICMPv6 Packet Too Big,
+// advertising that MTU minus the outer header. It also records the host's
+// possible CPUs, whose copies of the connection table the program
 // searches.
 func (b *Balancer) Configure(src netip.Addr, nextHop net.HardwareAddr, pathMTU int) error {
 	if err := validateHost("source address", src); err != nil {
@@ -147,13 +151,28 @@ func (b *Balancer) Configure(src netip.Addr, nextHop net.HardwareAddr, pathMTU i
 	if pathMTU < MinPathMTU || pathMTU > MaxPathMTU {
 		return fmt.Errorf("path MTU %d: want %d to %d", pathMTU, MinPathMTU, MaxPathMTU)
 	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var cfg balancerLbConfig
+	if err := b.objs.Config.Lookup(configKey, &cfg); err != nil {
+		return fmt.Errorf("configure balancer: %w", err)
+	}
+	if src.Is4() {
+		cfg.SrcAddr = be32(src)
+	} else {
+		cfg.SrcAddr6 = addrWords(src)
+	}
+	if cfg.SrcAddr6 != ([4]uint32{}) && pathMTU < MinPathMTU6 {
+		return fmt.Errorf("path MTU %d: an IPv6 uplink carries at least %d", pathMTU, MinPathMTU6)
+	}
 	// The program searches this many per-CPU copies of the connection
 	// table for a flow whose packets moved CPU (up to MAX_CPUS).
 	cpus, err := ebpf.PossibleCPU()
 	if err != nil {
 		return fmt.Errorf("configure balancer: %w", err)
 	}
-	cfg := balancerLbConfig{SrcAddr: be32(src), PathMtu: uint16(pathMTU), PossibleCpus: uint32(cpus)}
+	cfg.PathMtu = uint16(pathMTU)
+	cfg.PossibleCpus = uint32(cpus)
 	if len(nextHop) != len(cfg.NextHopMac) {
 		return fmt.Errorf("next hop %s: not an Ethernet MAC address", nextHop)
 	}
@@ -189,6 +208,7 @@ func (b *Balancer) Stats() (Stats, error) {
 		{balancerGlobalStatSTAT_DROP_FRAGMENT, &s.DroppedFragments},
 		{balancerGlobalStatSTAT_DROP_TOO_BIG, &s.DroppedTooBig},
 		{balancerGlobalStatSTAT_PATH_MTU_LOWERED, &s.PathMTULowered},
+		{balancerGlobalStatSTAT_IPV6MALFORMED, &s.IPv6Malformed},
 	}
 	for _, g := range globals {
 		n, err := sumPerCPU(b.objs.GlobalStats, g.stat)
@@ -215,14 +235,14 @@ func (b *Balancer) Stats() (Stats, error) {
 	}
 	s.Reals = make(map[netip.Addr]Counters)
 	for slot, def := range table {
-		if def.Addr == 0 {
+		if def.free() {
 			continue
 		}
+		addr := addrFromWords(def.Addr)
 		c, err := sumCounters(b.objs.RealStats, uint32(slot))
 		if err != nil {
-			return Stats{}, fmt.Errorf("read stats of real %s: %w", addrFromBE32(def.Addr), err)
+			return Stats{}, fmt.Errorf("read stats of real %s: %w", addr, err)
 		}
-		addr := addrFromBE32(def.Addr)
 		sum := s.Reals[addr]
 		sum.Packets += c.Packets
 		sum.Bytes += c.Bytes
@@ -262,9 +282,14 @@ func (b *Balancer) Close() error {
 }
 
 func vipKey(v VIP) balancerVipKey {
-	return balancerVipKey{Addr: be32(v.Addr), Port: be16(v.Port), Proto: uint8(v.Proto)}
+	return balancerVipKey{Addr: addrWords(v.Addr), Port: be16(v.Port), Proto: uint8(v.Proto)}
 }
 
 func vipFromMap(k balancerVipKey, meta balancerVipMeta) VIP {
-	return VIP{Addr: addrFromBE32(k.Addr), Port: portFromBE16(k.Port), Proto: Proto(k.Proto), Hash: HashMode(meta.Hash)}
+	return VIP{Addr: addrFromWords(k.Addr), Port: portFromBE16(k.Port), Proto: Proto(k.Proto), Hash: HashMode(meta.Hash)}
+}
+
+// free tells an unused slot: its address is all zero.
+func (def balancerRealDef) free() bool {
+	return def.Addr == [4]uint32{}
 }

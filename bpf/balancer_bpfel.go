@@ -20,8 +20,8 @@ type balancerChRing struct {
 
 type balancerFlowKey struct {
 	_     structs.HostLayout
-	Src   uint32
-	Dst   uint32
+	Src   [4]uint32
+	Dst   [4]uint32
 	Sport uint16
 	Dport uint16
 	Proto uint8
@@ -50,12 +50,14 @@ const (
 	balancerGlobalStatSTAT_DROP_FRAGMENT    balancerGlobalStat = 10
 	balancerGlobalStatSTAT_DROP_TOO_BIG     balancerGlobalStat = 11
 	balancerGlobalStatSTAT_PATH_MTU_LOWERED balancerGlobalStat = 12
-	balancerGlobalStatGLOBAL_STATS_MAX      balancerGlobalStat = 13
+	balancerGlobalStatSTAT_IPV6MALFORMED    balancerGlobalStat = 13
+	balancerGlobalStatGLOBAL_STATS_MAX      balancerGlobalStat = 14
 )
 
 type balancerLbConfig struct {
 	_            structs.HostLayout
 	SrcAddr      uint32
+	SrcAddr6     [4]uint32
 	NextHopMac   [6]uint8
 	PathMtu      uint16
 	PossibleCpus uint32
@@ -69,7 +71,7 @@ type balancerLbCounters struct {
 
 type balancerRealDef struct {
 	_          structs.HostLayout
-	Addr       uint32
+	Addr       [4]uint32
 	Gen        uint32
 	VipNum     uint32
 	Weight     uint32
@@ -87,7 +89,7 @@ const (
 
 type balancerVipKey struct {
 	_     structs.HostLayout
-	Addr  uint32
+	Addr  [4]uint32
 	Port  uint16
 	Proto uint8
 	Pad   uint8

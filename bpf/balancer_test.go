@@ -178,18 +178,32 @@ func TestBalancerUnconfiguredPasses(t *testing.T) {
 // ports as the program loads them, seeded by the protocol), so the tests
 // know which ring entry a flow reads.
 func flowHash(f flow) uint32 {
-	const (
-		jhashInitval = 0xdeadbeef
-		flowHashSeed = 0x5f4d7c3b
-	)
-	src, dst := f.src.As4(), f.dst.As4()
+	const flowHashSeed = 0x5f4d7c3b
 	var ports [4]byte
 	binary.BigEndian.PutUint16(ports[0:], f.sport)
 	binary.BigEndian.PutUint16(ports[2:], f.dport)
-	init := uint32(jhashInitval) + (flowHashSeed ^ uint32(f.proto))
-	a := binary.NativeEndian.Uint32(src[:]) + init
-	b := binary.NativeEndian.Uint32(dst[:]) + init
-	c := binary.NativeEndian.Uint32(ports[:]) + init
+	return jhash3(addrHashWord(f.src), addrHashWord(f.dst), binary.NativeEndian.Uint32(ports[:]), flowHashSeed^uint32(f.proto))
+}
+
+// addrHashWord restates addr_hash_word: an IPv4 address as the program
+// loads it, an IPv6 one folded by two rounds of the mix. The unspecified
+// address of either family stands for a zeroed field (hash modes).
+func addrHashWord(a netip.Addr) uint32 {
+	if a.Is4() {
+		b := a.As4()
+		return binary.NativeEndian.Uint32(b[:])
+	}
+	w := addrWords(a)
+	return jhash3(w[2], w[3], jhash3(w[0], w[1], 0, 0), 0)
+}
+
+// jhash3 restates jhash_3words.
+func jhash3(a, b, c, initval uint32) uint32 {
+	const jhashInitval = 0xdeadbeef
+	init := uint32(jhashInitval) + initval
+	a += init
+	b += init
+	c += init
 	rol := func(w uint32, s int) uint32 { return w<<s | w>>(32-s) }
 	c ^= b
 	c -= rol(b, 14)
@@ -394,10 +408,14 @@ func TestBalancerRejects(t *testing.T) {
 		{"no reals", tcpVIP, nil},
 		{"too many reals", tcpVIP, tooMany},
 		{"duplicate real", tcpVIP, equal(realAddr, realAddr)},
-		{"ipv6 vip", VIP{Addr: ipv6, Port: vipPort, Proto: ProtoTCP}, equal(realAddr)},
+		{"ipv6 vip, ipv4 real (6in4)", VIP{Addr: ipv6, Port: vipPort, Proto: ProtoTCP}, equal(realAddr)},
+		{"ipv4-mapped vip", VIP{Addr: netip.AddrFrom16(vipAddr.As16()), Port: vipPort, Proto: ProtoTCP}, equal(realAddr)},
 		{"icmp vip", VIP{Addr: vipAddr, Port: vipPort, Proto: protoICMP}, equal(realAddr)},
-		{"ipv6 real", tcpVIP, equal(ipv6)},
+		{"ipv4-mapped real", tcpVIP, equal(netip.AddrFrom16(realAddr.As16()))},
+		{"real with a zone", tcpVIP, equal(ipv6.WithZone("eth0"))},
 		{"unspecified real", tcpVIP, equal(netip.IPv4Unspecified())},
+		{"unspecified ipv6 real", tcpVIP, equal(netip.IPv6Unspecified())},
+		{"ipv6 real below the ipv6 minimum mtu", tcpVIP, []Real{{Addr: ipv6, Weight: 1, MTU: MinPathMTU6 - 1}}},
 	}
 	for _, tt := range vipErrs {
 		if err := b.SetVIP(tt.vip, tt.reals); err == nil {
@@ -410,8 +428,10 @@ func TestBalancerRejects(t *testing.T) {
 		mac     net.HardwareAddr
 		pathMTU int
 	}{
-		{"ipv6 source", ipv6, routerMAC, labPathMTU},
+		{"ipv4-mapped source", netip.AddrFrom16(katranAddr.As16()), routerMAC, labPathMTU},
+		{"ipv6 source, path mtu below the ipv6 minimum", ipv6, routerMAC, MinPathMTU6 - 1},
 		{"0.0.0.0 source", netip.IPv4Unspecified(), routerMAC, labPathMTU},
+		{":: source", netip.IPv6Unspecified(), routerMAC, labPathMTU},
 		{"short mac", katranAddr, net.HardwareAddr{1, 2, 3}, labPathMTU},
 		{"path mtu below minimum", katranAddr, routerMAC, MinPathMTU - 1},
 		{"path mtu above ipv4", katranAddr, routerMAC, MaxPathMTU + 1},

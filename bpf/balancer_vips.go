@@ -51,6 +51,11 @@ func (b *Balancer) SetVIP(v VIP, reals []Real) error {
 		if err := r.validate(); err != nil {
 			return fmt.Errorf("vip %s: %w", v, err)
 		}
+		// An IPv4 VIP reaches an IPv6 real over 4in6; the other way
+		// round would be 6in4, which Katran does not offer either.
+		if v.Addr.Is6() && r.Addr.Is4() {
+			return fmt.Errorf("vip %s: real %s: an IPv6 vip needs IPv6 reals (6in4 is not supported)", v, r.Addr)
+		}
 	}
 	table, err := maglev.Table(maglevBackends(reals))
 	if err != nil {
@@ -150,8 +155,8 @@ type slotPlan struct {
 func planSlots(slots []balancerRealDef, vipNum uint32, reals []Real) (slotPlan, error) {
 	owned := map[netip.Addr]uint32{}
 	for s, def := range slots {
-		if def.Addr != 0 && def.VipNum == vipNum {
-			owned[addrFromBE32(def.Addr)] = uint32(s)
+		if !def.free() && def.VipNum == vipNum {
+			owned[addrFromWords(def.Addr)] = uint32(s)
 		}
 	}
 	nextFree := noRealSlot + 1
@@ -161,7 +166,7 @@ func planSlots(slots []balancerRealDef, vipNum uint32, reals []Real) (slotPlan, 
 		if ok {
 			delete(owned, r.Addr)
 		} else {
-			for nextFree < len(slots) && slots[nextFree].Addr != 0 {
+			for nextFree < len(slots) && !slots[nextFree].free() {
 				nextFree++
 			}
 			if nextFree >= len(slots) {
@@ -172,7 +177,7 @@ func planSlots(slots []balancerRealDef, vipNum uint32, reals []Real) (slotPlan, 
 			p.fresh = append(p.fresh, s)
 		}
 		p.keep = append(p.keep, s)
-		def := balancerRealDef{Addr: be32(r.Addr), Gen: slots[s].Gen, VipNum: vipNum, Weight: r.Weight, PathMtu: uint16(r.MTU)}
+		def := balancerRealDef{Addr: addrWords(r.Addr), Gen: slots[s].Gen, VipNum: vipNum, Weight: r.Weight, PathMtu: uint16(r.MTU)}
 		// What routers reported about the path stays true while the
 		// path is the one it was reported for.
 		if ok && slots[s].PathMtu == def.PathMtu {
@@ -207,7 +212,7 @@ func (b *Balancer) DeleteVIP(v VIP) error {
 	}
 	var owned []uint32
 	for s, def := range slots {
-		if def.Addr != 0 && def.VipNum == meta.VipNum {
+		if !def.free() && def.VipNum == meta.VipNum {
 			owned = append(owned, uint32(s))
 		}
 	}
@@ -232,7 +237,7 @@ func (b *Balancer) syncVIPAddr(addr netip.Addr) error {
 			n++
 		}
 	}
-	key := be32(addr)
+	key := addrWords(addr)
 	if n > 0 {
 		err = b.objs.VipAddrs.Put(key, n)
 	} else if err = b.objs.VipAddrs.Delete(key); errors.Is(err, ebpf.ErrKeyNotExist) {
@@ -257,8 +262,8 @@ func (b *Balancer) VIPs() (map[VIP][]Real, error) {
 	}
 	byNum := map[uint32][]Real{}
 	for _, def := range slots {
-		if def.Addr != 0 {
-			byNum[def.VipNum] = append(byNum[def.VipNum], Real{Addr: addrFromBE32(def.Addr), Weight: def.Weight, MTU: int(def.PathMtu)})
+		if !def.free() {
+			byNum[def.VipNum] = append(byNum[def.VipNum], Real{Addr: addrFromWords(def.Addr), Weight: def.Weight, MTU: int(def.PathMtu)})
 		}
 	}
 	out := make(map[VIP][]Real, len(vips))

@@ -23,7 +23,9 @@ static __always_inline int balance_and_undo(struct xdp_md *ctx)
 	if (verdict != XDP_TX)
 		return verdict;
 
-	if (bpf_xdp_adjust_head(ctx, sizeof(struct iphdr)))
+	/* The outer header's family is the frame's now. */
+	int outer_len = frame_ethertype(ctx) == bpf_htons(ETH_P_IPV6) ? sizeof(struct ipv6hdr) : sizeof(struct iphdr);
+	if (bpf_xdp_adjust_head(ctx, outer_len))
 		return XDP_ABORTED;
 	data = (void *)(long)ctx->data;
 	data_end = (void *)(long)ctx->data_end;
@@ -49,7 +51,7 @@ SEC("xdp")
 int xdp_balancer_bench_remote(struct xdp_md *ctx)
 {
 	struct packet pkt = {};
-	if (!parse_ipv4(ctx, &pkt) || !parse_flow(ctx, &pkt))
+	if (parse_ip(ctx, &pkt) >= 0 || !parse_flow(ctx, &pkt))
 		return XDP_ABORTED;
 	struct flow_pin *local = bpf_map_lookup_elem(&lru_flows, &pkt.flow);
 	if (!local)

@@ -90,6 +90,44 @@ func BenchmarkXDP(b *testing.B) {
 		})
 		b.Run(name+"/pass", func(b *testing.B) { runRepeated(b, lb.Program(), otherAddrFrame(), xdpPass) })
 	}
+	b.Run("ipv6", benchmarkIPv6)
+}
+
+// benchmarkIPv6 measures the IPv6 paths with one flow: a hit and a miss of
+// an IPv6 VIP encapsulated ip6ip6, a hit of an IPv4 VIP over an IPv6 real
+// (4in6), and an IPv6 packet for no VIP.
+func benchmarkIPv6(b *testing.B) {
+	lb := newBalancer(b)
+	for _, src := range []netip.Addr{katranAddr, katran6} {
+		if err := lb.Configure(src, routerMAC, labPathMTU); err != nil {
+			b.Fatal(err)
+		}
+	}
+	reals := equal(real6, otherReal6, netip.MustParseAddr("fd00:111:222::31"), netip.MustParseAddr("fd00:111:222::41"))
+	setVIP(b, lb, tcpVIP6, reals)
+	setVIP(b, lb, tcpVIP4in6, reals)
+	harness, _ := loadHarness(b, lb)
+	hit := func(in []byte) func(b *testing.B) {
+		return func(b *testing.B) {
+			// One packet on the benchmark's CPU pins the flow there.
+			runXDP(b, harness, in)
+			before := stats(b, lb)
+			runRepeated(b, harness, in, xdpTX)
+			b.ReportMetric(float64(stats(b, lb).LRUHits-before.LRUHits)/float64(b.N), "hit-ratio")
+		}
+	}
+	b.Run("ip6ip6/lru-hit", hit(tcpFlow6.frame6()))
+	b.Run("4in6/lru-hit", hit(tcpFlow4in6.frame()))
+	b.Run("ip6ip6/lru-miss", func(b *testing.B) {
+		in := tcpFlow6.frame6()
+		in[ethHeaderLen+ipv6HeaderLen+tcpFlagsOffset] = tcpFlagSYN
+		before := stats(b, lb)
+		runRepeated(b, harness, in, xdpTX)
+		b.ReportMetric(float64(stats(b, lb).LRUMisses-before.LRUMisses)/float64(b.N), "miss-ratio")
+	})
+	other := tcpFlow6
+	other.dst = netip.MustParseAddr("fd00:77::2")
+	b.Run("pass", func(b *testing.B) { runRepeated(b, lb.Program(), other.frame6(), xdpPass) })
 }
 
 // runRepeated runs prog b.N times on in in one test run, on testCPU, and
@@ -186,7 +224,7 @@ func knownFlows(b *testing.B, lb *Balancer, n int) *flowFrames {
 		pins := make([]balancerFlowPin, count*cpus)
 		for i := range keys {
 			f := known.key(start + i)
-			keys[i] = balancerFlowKey{Src: be32(f.src), Dst: be32(f.dst), Sport: be16(f.sport), Dport: be16(f.dport), Proto: f.proto}
+			keys[i] = balancerFlowKey{Src: addrWords(f.src), Dst: addrWords(f.dst), Sport: be16(f.sport), Dport: be16(f.dport), Proto: f.proto}
 			for c := range cpus {
 				pins[i*cpus+c] = pin
 			}

@@ -15,8 +15,10 @@ type Decap struct {
 	objs decapObjects
 }
 
-// LoadDecap loads xdp_decap, which strips the outer header of IPIP packets
-// addressed to one of dsts, for reals whose kernel has no ipip device.
+// LoadDecap loads xdp_decap, which strips the outer header of the
+// balancer's packets addressed to one of dsts, the real's own addresses of
+// either family: IPIP to an IPv4 address, ip6ip6 and 4in6 to an IPv6 one.
+// It is for reals whose kernel has no ipip (or ip6tnl) device.
 func LoadDecap(dsts []netip.Addr) (*Decap, error) {
 	if len(dsts) == 0 {
 		return nil, errors.New("load decap: no destination addresses")
@@ -41,7 +43,7 @@ func LoadDecap(dsts []netip.Addr) (*Decap, error) {
 	}
 	for _, dst := range dsts {
 		// Presence is what the program checks; the value is unused.
-		if err := d.objs.DecapDsts.Put(be32(dst), uint8(0)); err != nil {
+		if err := d.objs.DecapDsts.Put(addrWords(dst), uint8(0)); err != nil {
 			d.Close()
 			return nil, fmt.Errorf("load decap: add %s: %w", dst, err)
 		}

@@ -65,9 +65,10 @@ func TestDecapFixtures(t *testing.T) {
 func TestLoadDecapRejects(t *testing.T) {
 	requireBPF(t)
 	for name, dsts := range map[string][]netip.Addr{
-		"none":        nil,
-		"ipv6":        {netip.MustParseAddr("2001:db8::1")},
-		"unspecified": {netip.IPv4Unspecified()},
+		"none":             nil,
+		"ipv4-mapped":      {netip.AddrFrom16(realAddr.As16())},
+		"unspecified":      {netip.IPv4Unspecified()},
+		"unspecified ipv6": {netip.IPv6Unspecified()},
 	} {
 		if d, err := LoadDecap(dsts); err == nil {
 			d.Close()

@@ -29,17 +29,34 @@ func loadObjects(what string, spec *ebpf.CollectionSpec, objs any) error {
 	return nil
 }
 
-// be32 returns a as the uint32 whose memory holds the address in network
-// byte order, as the C side's __be32 fields do.
+// be32 returns an IPv4 address as the uint32 whose memory holds it in
+// network byte order, as the C side's __be32 fields do.
 func be32(a netip.Addr) uint32 {
 	b := a.As4()
 	return binary.NativeEndian.Uint32(b[:])
 }
 
-func addrFromBE32(v uint32) netip.Addr {
-	var b [4]byte
-	binary.NativeEndian.PutUint32(b[:], v)
-	return netip.AddrFrom4(b)
+// addrWords returns an address of either family in the 16-byte form of the
+// maps' keys and values (dsr_structs.h): IPv6 as is, IPv4 mapped
+// (::ffff:a.b.c.d), as four words whose memory holds it in network byte
+// order.
+func addrWords(a netip.Addr) [4]uint32 {
+	b := a.As16()
+	var w [4]uint32
+	for i := range w {
+		w[i] = binary.NativeEndian.Uint32(b[4*i:])
+	}
+	return w
+}
+
+// addrFromWords reads the 16-byte form back, an IPv4-mapped address as
+// IPv4.
+func addrFromWords(w [4]uint32) netip.Addr {
+	var b [16]byte
+	for i, v := range w {
+		binary.NativeEndian.PutUint32(b[4*i:], v)
+	}
+	return netip.AddrFrom16(b).Unmap()
 }
 
 // be16 returns the port as the uint16 whose memory holds it in network byte

@@ -146,7 +146,7 @@ func slotOf(tb testing.TB, b *Balancer, addr netip.Addr) int {
 		tb.Fatal(err)
 	}
 	for s, def := range slots {
-		if def.Addr == be32(addr) {
+		if def.Addr == addrWords(addr) {
 			return s
 		}
 	}

@@ -37,6 +37,7 @@ func (a xdpAction) String() string {
 const (
 	ethHeaderLen  = 14
 	ipv4HeaderLen = 20
+	ipv6HeaderLen = 40
 	tcpHeaderLen  = 20
 	udpHeaderLen  = 8
 	minFrameLen   = 60 // Ethernet minimum without FCS; shorter frames are padded
@@ -101,7 +102,7 @@ func runXDPOn(tb testing.TB, cpu int, prog *ebpf.Program, in []byte) (xdpAction,
 	tb.Helper()
 	opts := ebpf.RunOptions{
 		Data:    in,
-		DataOut: make([]byte, len(in)+ipv4HeaderLen),
+		DataOut: make([]byte, len(in)+ipv6HeaderLen),
 		Repeat:  1,
 	}
 	var ret uint32

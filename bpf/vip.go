@@ -38,6 +38,12 @@ const (
 	// balancer advertises in ICMP (path MTU minus the outer header) must
 	// be at least IPv4's minimum of 68 (RFC 791).
 	MinPathMTU = 68 + ipv4HeaderSize
+	// MinPathMTU6 is the smallest path MTU of an IPv6 real, and of the
+	// uplink once it has an IPv6 source: every IPv6 link carries 1280
+	// bytes (RFC 8200). An IPv6 VIP's packets of 1241 to 1280 bytes do not
+	// fit such a path once encapsulated, and the client may not be told
+	// less than 1280: paths of 1320 or more carry every IPv6 client.
+	MinPathMTU6 = 1280
 	// MaxPathMTU is the largest IPv4 packet.
 	MaxPathMTU = 0xffff
 )
@@ -101,9 +107,11 @@ const AnyPort = 0
 // ErrUnknownVIP is returned for a VIP the balancer does not have.
 var ErrUnknownVIP = errors.New("no such vip")
 
-// VIP is a load-balanced service: IPv4 address, port (AnyPort for all of
-// them) and protocol, which identify it, and how it hashes new flows.
-// Every configured VIP address also answers ping.
+// VIP is a load-balanced service: IPv4 or IPv6 address, port (AnyPort for
+// all of them) and protocol, which identify it, and how it hashes new
+// flows. Every configured VIP address also answers ping (ICMP or ICMPv6
+// echo). An IPv6 VIP needs IPv6 reals; an IPv4 VIP may have reals of
+// either family.
 type VIP struct {
 	Addr  netip.Addr
 	Port  uint16
@@ -118,7 +126,11 @@ func (v VIP) String() string {
 	if v.Port == AnyPort {
 		port = "*"
 	}
-	s := fmt.Sprintf("%s:%s/%s", v.Addr, port, v.Proto)
+	addr := v.Addr.String()
+	if v.Addr.Is6() {
+		addr = "[" + addr + "]" // as netip.AddrPort writes it
+	}
+	s := fmt.Sprintf("%s:%s/%s", addr, port, v.Proto)
 	if v.Hash != HashFiveTuple {
 		s += " hash " + v.Hash.String()
 	}
@@ -126,8 +138,8 @@ func (v VIP) String() string {
 }
 
 func (v VIP) validate() error {
-	if !v.Addr.Is4() {
-		return fmt.Errorf("vip %s: address must be IPv4", v)
+	if err := validateAddr("vip", v.Addr); err != nil {
+		return err
 	}
 	if v.Proto != ProtoTCP && v.Proto != ProtoUDP {
 		return fmt.Errorf("vip %s: protocol must be tcp or udp", v)
@@ -138,16 +150,18 @@ func (v VIP) validate() error {
 	return nil
 }
 
-// Real is a backend of a VIP. New flows are spread over a VIP's reals in
-// proportion to Weight; weight 0 drains the real: it gets no new flows but
-// keeps the ones it has.
+// Real is a backend of a VIP, reached over its address's family: IPIP to
+// an IPv4 real, IPv6-in-IPv6 or 4in6 to an IPv6 one. New flows are spread
+// over a VIP's reals in proportion to Weight; weight 0 drains the real: it
+// gets no new flows but keeps the ones it has.
 type Real struct {
 	Addr   netip.Addr
 	Weight uint32
-	// MTU is the largest IPv4 packet the path from the balancer to this
-	// real carries: the smallest link MTU on the way. A VIP packet whose
-	// encapsulation exceeds it is answered with ICMP "fragmentation
-	// needed" (DF set) or dropped. 0 means the path MTU given to
+	// MTU is the largest packet the path from the balancer to this real
+	// carries: the smallest link MTU on the way (at least MinPathMTU6 for
+	// an IPv6 real). A VIP packet whose encapsulation exceeds it is
+	// answered with ICMP "fragmentation needed" (IPv4, DF set) or ICMPv6
+	// Packet Too Big, or dropped. 0 means the path MTU given to
 	// Configure. A router reporting a smaller MTU for an encapsulated
 	// packet lowers it further, until SetVIP gives the real another MTU.
 	MTU int
@@ -164,19 +178,38 @@ func (r Real) validate() error {
 	if err := validateHost("real", r.Addr); err != nil {
 		return err
 	}
-	if r.MTU != 0 && (r.MTU < MinPathMTU || r.MTU > MaxPathMTU) {
-		return fmt.Errorf("real %s: path MTU %d: want 0 or %d to %d", r.Addr, r.MTU, MinPathMTU, MaxPathMTU)
+	least := MinPathMTU
+	if r.Addr.Is6() {
+		least = MinPathMTU6
+	}
+	if r.MTU != 0 && (r.MTU < least || r.MTU > MaxPathMTU) {
+		return fmt.Errorf("real %s: path MTU %d: want 0 or %d to %d", r.Addr, r.MTU, least, MaxPathMTU)
 	}
 	return nil
 }
 
-// validateHost rejects what cannot be an IPv4 host address on the wire.
+// validateAddr rejects what the maps cannot tell apart: an IPv4-mapped
+// IPv6 address is their form of an IPv4 address, and a zone is no part of
+// an address on the wire.
+func validateAddr(what string, a netip.Addr) error {
+	switch {
+	case !a.IsValid():
+		return fmt.Errorf("%s: no address", what)
+	case a.Is4In6():
+		return fmt.Errorf("%s %s: IPv4-mapped; write the IPv4 address %s", what, a, a.Unmap())
+	case a.Zone() != "":
+		return fmt.Errorf("%s %s: an address with a zone", what, a)
+	}
+	return nil
+}
+
+// validateHost rejects what cannot be a host address on the wire.
 func validateHost(what string, a netip.Addr) error {
-	if !a.Is4() {
-		return fmt.Errorf("%s %s: must be IPv4", what, a)
+	if err := validateAddr(what, a); err != nil {
+		return err
 	}
 	if a.IsUnspecified() {
-		return errors.New(what + " must not be 0.0.0.0")
+		return fmt.Errorf("%s must not be %s", what, a)
 	}
 	return nil
 }
@@ -194,34 +227,44 @@ type Stats struct {
 	// Passed counts packets handed to the kernel: not for a VIP, not
 	// parseable, or the balancer is not configured.
 	Passed uint64
-	// Encapsulated counts packets sent back out as IPIP (XDP_TX).
+	// Encapsulated counts packets sent back out encapsulated (XDP_TX):
+	// IPIP, ip6ip6 or 4in6.
 	Encapsulated uint64
 	// Dropped counts VIP packets without a real to go to (a new flow of a
 	// VIP whose reals are all drained), whose frame could not be
 	// reshaped, and those DroppedFragments and DroppedTooBig count.
 	Dropped uint64
-	// TooBig counts packets answered with ICMP "fragmentation needed".
+	// TooBig counts packets answered with ICMP "fragmentation needed" or
+	// ICMPv6 Packet Too Big.
 	TooBig uint64
-	// EchoReplies counts ICMP echo requests to a VIP address, answered by
-	// the balancer.
+	// EchoReplies counts ICMP and ICMPv6 echo requests to a VIP address,
+	// answered by the balancer.
 	EchoReplies uint64
 	// ICMPForwarded counts the Encapsulated packets that are ICMP
-	// destination-unreachable errors (frag-needed above all) about a VIP
-	// flow, sent to the flow's real.
+	// destination-unreachable errors (frag-needed above all), or ICMPv6
+	// destination-unreachable and Packet Too Big, about a VIP flow, sent to
+	// the flow's real.
 	ICMPForwarded uint64
-	// IPOptions counts VIP packets with IPv4 options: they are balanced
-	// like any other, options left for the real's kernel.
+	// IPOptions counts VIP packets with IPv4 options or IPv6 extension
+	// headers (hop-by-hop, destination options, routing with no segments
+	// left, atomic fragment): they are balanced like any other, the
+	// headers left for the real's kernel.
 	IPOptions uint64
-	// DroppedFragments counts IPv4 fragments to a VIP address.
+	// DroppedFragments counts IPv4 and IPv6 fragments to a VIP address.
 	DroppedFragments uint64
 	// DroppedTooBig counts VIP packets too big for their real's path that
-	// may not be answered with "fragmentation needed": without DF, or
+	// may not be answered with "fragmentation needed": IPv4 without DF, or
 	// ICMP errors themselves.
 	DroppedTooBig uint64
-	// PathMTULowered counts Passed ICMP "fragmentation needed" messages to
-	// the balancer's own address about an encapsulated packet, each of
-	// which lowered the path MTU of its real.
+	// PathMTULowered counts Passed ICMP "fragmentation needed" and ICMPv6
+	// Packet Too Big messages to the balancer's own address about an
+	// encapsulated packet, each of which lowered the path MTU of its real.
 	PathMTULowered uint64
+	// IPv6Malformed counts Passed IPv6 packets whose headers do not parse:
+	// truncated, a payload length past the frame, an extension header past
+	// the payload, more than 4 extension headers, or an IPv4-mapped
+	// destination.
+	IPv6Malformed uint64
 	// LRUHits counts VIP packets sent to the real the connection table
 	// remembered for their flow in the copy of the CPU they ran on;
 	// LRURemoteHits those found only in another CPU's copy (the flow's
@@ -243,6 +286,7 @@ type Stats struct {
 
 // DecapStats are the decapsulator's counters, summed over all CPUs.
 type DecapStats struct {
-	// Decapsulated counts IPIP packets whose outer header was removed.
+	// Decapsulated counts IPIP, ip6ip6 and 4in6 packets whose outer header
+	// was removed.
 	Decapsulated uint64
 }

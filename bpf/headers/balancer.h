@@ -1,11 +1,12 @@
 /* SPDX-License-Identifier: (MIT OR GPL-2.0) */
-/* The balancer's pipeline, in the packet's order: parse, look up the VIP,
- * pick a real (the flow's remembered real, from this CPU's copy of the
- * table or another's, else the VIP's Maglev ring), check that the
- * encapsulated packet fits the path to that real, encapsulate in IPIP,
- * send back out of the interface it came in on. ICMP to a VIP address
- * takes a side road first: echo requests are answered, errors about a VIP
- * flow join the pipeline as that flow. A header, not the program, so the
+/* The balancer's pipeline, in the packet's order: parse (IPv4 or IPv6),
+ * look up the VIP, pick a real (the flow's remembered real, from this
+ * CPU's copy of the table or another's, else the VIP's Maglev ring), check
+ * that the encapsulated packet fits the path to that real, encapsulate by
+ * the real's family (IPIP to IPv4, ip6ip6 or 4in6 to IPv6), send back out
+ * of the interface it came in on. ICMP and ICMPv6 to a VIP address take a
+ * side road first: echo requests are answered, errors about a VIP flow
+ * join the pipeline as that flow. A header, not the program, so the
  * benchmark's harness program runs the very same code. */
 #ifndef __BALANCER_H
 #define __BALANCER_H
@@ -13,6 +14,7 @@
 #include "dsr_uapi.h"
 #include "dsr_consts.h"
 #include "dsr_structs.h"
+#include "addr.h"
 #include "balancer_maps.h"
 #include "pckt_parsing.h"
 #include "pckt_encap.h"
@@ -46,9 +48,16 @@ static __always_inline int drop_for(enum global_stat reason)
 	return drop();
 }
 
-static __always_inline bool is_vip_addr(__be32 addr)
+/* A pass whose reason has a counter of its own, besides STAT_PASSED. */
+static __always_inline int pass_for(enum global_stat reason)
 {
-	return bpf_map_lookup_elem(&vip_addrs, &addr);
+	count_global(reason);
+	return pass();
+}
+
+static __always_inline bool is_vip_addr(const __be32 addr[ADDR_WORDS])
+{
+	return bpf_map_lookup_elem(&vip_addrs, addr);
 }
 
 static __always_inline void count_traffic(void *counters, __u32 index, __u64 bytes)
@@ -71,8 +80,8 @@ static __always_inline bool sent_as_one_packet(struct xdp_md *ctx, __u32 l3_len)
 	return bpf_check_mtu(ctx, 0, &mtu_len, 0, 0) == BPF_MTU_CHK_RET_SUCCESS;
 }
 
-/* The largest IPv4 packet the path to real carries: its own path MTU, or
- * the uplink's, or less if a router on the way said so. */
+/* The largest packet the path to real carries: its own path MTU, or the
+ * uplink's, or less if a router on the way said so. */
 static __always_inline __u16 real_path_mtu(const struct real_def *real, const struct lb_config *cfg)
 {
 	__u16 mtu = real->path_mtu ? real->path_mtu : cfg->path_mtu;
@@ -80,15 +89,28 @@ static __always_inline __u16 real_path_mtu(const struct real_def *real, const st
 	return learned && learned < mtu ? learned : mtu;
 }
 
-/* A VIP packet whose encapsulation would not fit the path to its real. */
-static __always_inline int too_big(struct xdp_md *ctx, const struct packet *pkt, __u16 path_mtu)
+/* A VIP packet whose encapsulation would not fit the path to its real:
+ * the client is told mtu, the largest packet that fits once encapsulated. */
+static __always_inline int too_big(struct xdp_md *ctx, const struct packet *pkt, __u16 mtu)
 {
-	/* Without DF the client allows routers to fragment, which XDP cannot
-	 * do, and the kernel here does not own the VIP: drop, as Katran
-	 * does. An ICMP error is never answered with another. */
-	if (!(pkt->ip->frag_off & bpf_htons(IP_DF)) || pkt->icmp_error)
+	/* An ICMP error is never answered with another. */
+	if (pkt->icmp_error)
 		return drop_for(STAT_DROP_TOO_BIG);
-	if (!icmp_too_big(ctx, pkt, path_mtu))
+	bool told;
+	if (pkt->ipv6) {
+		/* IPv6 never fragments on the way: the sender always wants
+		 * to know. It may not be told less than the IPv6 minimum
+		 * (RFC 8201 4); on a path that small the packet is lost. */
+		told = icmp6_too_big(ctx, pkt, mtu < IPV6_MIN_MTU ? IPV6_MIN_MTU : mtu);
+	} else {
+		/* Without DF the client allows routers to fragment, which
+		 * XDP cannot do, and the kernel here does not own the VIP:
+		 * drop, as Katran does. */
+		if (!(pkt->ip->frag_off & bpf_htons(IP_DF)))
+			return drop_for(STAT_DROP_TOO_BIG);
+		told = icmp_too_big(ctx, pkt, mtu);
+	}
+	if (!told)
 		return drop();
 	count_global(STAT_TOO_BIG);
 	return XDP_TX;
@@ -104,7 +126,7 @@ static __always_inline const struct real_def *pinned_real(const struct flow_pin 
 	__u32 pinned = pin->slot;
 	__u32 gen = pin->gen;
 	const struct real_def *real = bpf_map_lookup_elem(&reals, &pinned);
-	if (!real || !real->addr || real->gen != gen)
+	if (!real || addr_is_zero(real->addr) || real->gen != gen)
 		return NULL;
 	*slot = pinned;
 	return real;
@@ -208,6 +230,16 @@ static __always_inline void forget_on_other_cpus(const struct flow_key *flow, __
 	bpf_loop(cpus_to_walk(possible_cpus), forget_on_cpu, &walk, 0);
 }
 
+/* An address as one word of the flow hash: an IPv4 address is itself, so
+ * IPv4 flows hash as they always have; an IPv6 one is folded by two rounds
+ * of the mix, so every one of its bits counts. */
+static __always_inline __u32 addr_hash_word(const __be32 addr[ADDR_WORDS])
+{
+	if (addr_is_v4(addr))
+		return addr[ADDR_V4_WORD];
+	return jhash_3words(addr[2], addr[3], jhash_3words(addr[0], addr[1], 0, 0), 0);
+}
+
 /* The owner of the flow's entry in the VIP's Maglev ring, remembered in
  * the LRU for the flow's later packets. */
 static __always_inline const struct real_def *hashed_real(const struct vip_meta *vip, const struct flow_key *flow,
@@ -221,20 +253,22 @@ static __always_inline const struct real_def *hashed_real(const struct vip_meta 
 	/* The LRU remembers the flow itself; the VIP's hash mode only
 	 * decides which of its fields pick the real of a flow it does not
 	 * know. */
-	struct flow_key hashed = *flow;
+	__u32 src = addr_hash_word(flow->src);
+	struct l4_ports ports = {.source = flow->sport, .dest = flow->dport};
 	switch (vip->hash) {
 	case VIP_HASH_DST_PORT_ONLY:
-		hashed.src = 0;
+		src = 0;
 		/* fallthrough */
 	case VIP_HASH_NO_SRC_PORT:
-		hashed.sport = 0;
+		ports.source = 0;
 		break;
 	case VIP_HASH_FIVE_TUPLE:
 		break;
 	}
-	__u32 ports;
-	__builtin_memcpy(&ports, &hashed.sport, sizeof(ports));
-	__u32 entry = jhash_3words(hashed.src, hashed.dst, ports, FLOW_HASH_SEED ^ hashed.proto) % RING_SIZE;
+	__u32 ports_word;
+	__builtin_memcpy(&ports_word, &ports, sizeof(ports_word));
+	__u32 entry =
+		jhash_3words(src, addr_hash_word(flow->dst), ports_word, FLOW_HASH_SEED ^ flow->proto) % RING_SIZE;
 	/* The verifier does not carry the modulo's bound, and clang would
 	 * drop a check it can prove redundant; the empty asm hides the value
 	 * from clang so the check stays for the verifier. */
@@ -246,7 +280,7 @@ static __always_inline const struct real_def *hashed_real(const struct vip_meta 
 	const struct real_def *real = bpf_map_lookup_elem(&reals, &owner);
 	/* NO_REAL_SLOT: every real of the VIP is drained. A zero address
 	 * also covers a slot freed while this packet read the old ring. */
-	if (!real || !real->addr)
+	if (!real || addr_is_zero(real->addr))
 		return NULL;
 
 	/* If the update fails (it does not for an LRU map) the next packet
@@ -293,15 +327,21 @@ static __always_inline const struct real_def *pick_real(const struct vip_meta *v
 static __always_inline const struct vip_meta *lookup_vip(const struct flow_key *flow)
 {
 	struct vip_key key = {
-		.addr = flow->dst,
 		.port = flow->dport,
 		.proto = flow->proto,
 	};
+	addr_copy(key.addr, flow->dst);
 	const struct vip_meta *vip = bpf_map_lookup_elem(&vips, &key);
 	if (vip)
 		return vip;
 	key.port = VIP_ANY_PORT;
 	return bpf_map_lookup_elem(&vips, &key);
+}
+
+/* The outer header towards a real of that family. */
+static __always_inline __u32 outer_header_len(bool real_is_v6)
+{
+	return real_is_v6 ? sizeof(struct ipv6hdr) : sizeof(struct iphdr);
 }
 
 /* Sends a packet of pkt->flow to the flow's real, if the flow is a VIP's. */
@@ -313,34 +353,45 @@ static __always_inline int balance_flow(struct xdp_md *ctx, const struct packet 
 
 	__u32 config_key = CONFIG_KEY;
 	const struct lb_config *cfg = bpf_map_lookup_elem(&config, &config_key);
-	if (!cfg || !cfg->src_addr)
+	if (!cfg || (!cfg->src_addr && addr_is_zero(cfg->src_addr6)))
 		return pass();
 
-	if (ipv4_has_options(pkt->ip))
+	if (pkt->ip_options)
 		count_global(STAT_IP_OPTIONS);
-	/* Only a packet this close to the IPv4 limit (a generic-XDP GRO
-	 * aggregate) cannot take another header; the kernel may still
-	 * segment it. */
-	if (bpf_ntohs(pkt->ip->tot_len) > IPV4_MAX_TOT_LEN - sizeof(struct iphdr))
-		return pass();
 
 	__u32 slot;
 	const struct real_def *real = pick_real(vip, pkt, cfg, &slot);
 	if (!real)
 		return drop();
+	bool real_is_v6 = !addr_is_v4(real->addr);
+	/* 6in4 is not offered (Go refuses an IPv4 real for an IPv6 VIP, as
+	 * Katran has no such encapsulation); a real of a family without a
+	 * source address is not configured yet. */
+	if (pkt->ipv6 && !real_is_v6)
+		return drop();
+	if (real_is_v6 ? addr_is_zero(cfg->src_addr6) : !cfg->src_addr)
+		return pass();
+	/* Only a packet this close to the limit of the outer length field (a
+	 * generic-XDP GRO aggregate) cannot take another header; the kernel
+	 * may still segment it. */
+	__u32 outer_len = outer_header_len(real_is_v6);
+	if (pkt->l3_len > (real_is_v6 ? IPV6_MAX_PAYLOAD_LEN : IPV4_MAX_TOT_LEN - outer_len))
+		return pass();
 
 	/* What is sent is the whole frame behind an outer header, bytes
-	 * after tot_len (Ethernet padding, trailers) included. */
+	 * after the IP length (Ethernet padding, trailers) included. */
 	__u32 l3_len = ctx->data_end - ctx->data - sizeof(struct ethhdr);
 	__u16 path_mtu = real_path_mtu(real, cfg);
-	if (l3_len + sizeof(struct iphdr) > path_mtu && sent_as_one_packet(ctx, l3_len))
-		return too_big(ctx, pkt, path_mtu);
+	if (l3_len + outer_len > path_mtu && sent_as_one_packet(ctx, l3_len))
+		return too_big(ctx, pkt, path_mtu - outer_len);
 
-	__be32 real_addr = real->addr;
+	__be32 real_addr[ADDR_WORDS];
+	addr_copy(real_addr, real->addr);
 	__u64 bytes = ctx->data_end - ctx->data;
 	count_traffic(&vip_stats, vip->vip_num, bytes);
 	count_traffic(&real_stats, slot, bytes);
-	if (!ipip_encap(ctx, pkt, cfg, real_addr))
+	bool sent = real_is_v6 ? ip6_encap(ctx, pkt, cfg, real_addr) : ipip_encap(ctx, pkt, cfg, real_addr[ADDR_V4_WORD]);
+	if (!sent)
 		return drop();
 	count_global(STAT_ENCAPSULATED);
 	if (pkt->icmp_error)
@@ -350,7 +401,7 @@ static __always_inline int balance_flow(struct xdp_md *ctx, const struct packet 
 
 /* What a walk over the real slots lowering one real's path MTU works on. */
 struct mtu_walk {
-	__be32 real;
+	__be32 real[ADDR_WORDS];
 	__u16 mtu;
 };
 
@@ -361,20 +412,34 @@ static long lower_slot_mtu(__u64 index, void *data)
 	struct real_def *def = bpf_map_lookup_elem(&reals, &slot);
 	if (!def)
 		return 1;
-	if (def->addr == walk->real && (!def->learned_mtu || walk->mtu < def->learned_mtu))
+	if (addr_equal(def->addr, walk->real) && (!def->learned_mtu || walk->mtu < def->learned_mtu))
 		def->learned_mtu = walk->mtu;
 	return 0;
 }
 
+/* Lowers the path MTU of every slot of real to mtu, raised to floor (a
+ * smaller report is a router's mistake or a lie). A walk over every slot
+ * is costly but as rare as such reports, which are passed on to the
+ * kernel, whose address they are addressed to. */
+static __always_inline int lower_path_mtu(const __be32 real[ADDR_WORDS], __u32 mtu, __u16 floor)
+{
+	/* 0: a router from before RFC 1191, which names no MTU. */
+	if (!mtu)
+		return pass();
+	struct mtu_walk walk = {.mtu = mtu < floor ? floor : (mtu > IPV4_MAX_TOT_LEN ? IPV4_MAX_TOT_LEN : mtu)};
+	addr_copy(walk.real, real);
+	bpf_loop(MAX_REALS, lower_slot_mtu, &walk, 0);
+	count_global(STAT_PATH_MTU_LOWERED);
+	return pass();
+}
+
 /* Outer packets carry DF (pckt_encap.h), so a router whose next hop to a
  * real is smaller than we thought drops them and reports frag-needed to
- * our own address, quoting our outer header. Lower the path MTU of every
- * slot of that real; the client's next big packet to it is then answered
- * with frag-needed at the smaller size. The report goes on to the kernel,
- * whose address it is. A walk over every slot is costly but as rare as
- * such reports. */
-static __always_inline int lower_path_mtu(const struct packet *pkt, const struct icmphdr *icmp,
-					  const struct iphdr *quoted)
+ * our own address, quoting our outer header. Lower the path MTU of that
+ * real; the client's next big packet to it is then answered with
+ * frag-needed at the smaller size. */
+static __always_inline int lower_path_mtu4(const struct packet *pkt, const struct icmphdr *icmp,
+					   const struct iphdr *quoted)
 {
 	__u32 config_key = CONFIG_KEY;
 	const struct lb_config *cfg = bpf_map_lookup_elem(&config, &config_key);
@@ -382,24 +447,54 @@ static __always_inline int lower_path_mtu(const struct packet *pkt, const struct
 		return pass();
 	if (pkt->ip->daddr != cfg->src_addr || quoted->saddr != cfg->src_addr)
 		return pass();
-	struct mtu_walk walk = {.real = quoted->daddr, .mtu = bpf_ntohs(icmp->un.frag.mtu)};
-	/* 0: a router from before RFC 1191, which names no MTU. */
-	if (!walk.mtu)
+	__be32 real[ADDR_WORDS];
+	addr_from_v4(real, quoted->daddr);
+	return lower_path_mtu(real, bpf_ntohs(icmp->un.frag.mtu), MIN_PATH_MTU);
+}
+
+/* lower_path_mtu4 for our ip6ip6 and 4in6 packets: Packet Too Big to our
+ * IPv6 address, quoting our outer header. */
+static __always_inline int lower_path_mtu6(const struct packet *pkt, const struct icmp6hdr *icmp,
+					   const struct ipv6hdr *quoted)
+{
+	__u32 config_key = CONFIG_KEY;
+	const struct lb_config *cfg = bpf_map_lookup_elem(&config, &config_key);
+	if (!cfg || addr_is_zero(cfg->src_addr6) || icmp->type != ICMPV6_PKT_TOOBIG)
 		return pass();
-	if (walk.mtu < MIN_PATH_MTU)
-		walk.mtu = MIN_PATH_MTU;
-	bpf_loop(MAX_REALS, lower_slot_mtu, &walk, 0);
-	count_global(STAT_PATH_MTU_LOWERED);
-	return pass();
+	if (!addr_equal(pkt->flow.dst, cfg->src_addr6) || !addr_equal(quoted->saddr, cfg->src_addr6))
+		return pass();
+	__be32 real[ADDR_WORDS];
+	addr_copy(real, quoted->daddr);
+	return lower_path_mtu(real, bpf_ntohl(icmp->un.mtu), IPV6_MIN_MTU);
+}
+
+/* An ICMP error about a packet a real sent from the VIP (a reply, in DSR)
+ * is that flow's business: it goes to the flow's real like the flow's own
+ * packets, found from the quoted ports with source and destination
+ * swapped. The caller has checked the quote is of a TCP or UDP packet from
+ * the VIP address the error is addressed to. */
+static __always_inline int forward_icmp_error(struct xdp_md *ctx, struct packet *pkt, const __be32 quoted_dst[ADDR_WORDS],
+					      const struct l4_ports *ports, __u8 proto)
+{
+	addr_copy(pkt->flow.src, quoted_dst);
+	/* flow.dst, the error's destination, is the quoted source. */
+	pkt->flow.sport = ports->dest;
+	pkt->flow.dport = ports->source;
+	pkt->flow.proto = proto;
+	pkt->icmp_error = true;
+	return balance_flow(ctx, pkt);
+}
+
+static __always_inline bool is_l4_balanced(__u8 proto)
+{
+	return proto == IPPROTO_TCP || proto == IPPROTO_UDP;
 }
 
 /* ICMP to a VIP address: an echo request is answered here, since the
- * kernel behind us does not own the VIP. An error about a packet a real
- * sent from the VIP (a reply, in DSR) is that flow's business: it goes to
- * the flow's real like the flow's own packets, found from the quoted
- * header with source and destination swapped. ICMP to our own address
- * about an encapsulated packet lowers a real's path MTU. Anything else
- * goes to the kernel. */
+ * kernel behind us does not own the VIP. An error about a VIP flow goes
+ * to the flow's real (forward_icmp_error). ICMP to our own address about
+ * an encapsulated packet lowers a real's path MTU. Anything else goes to
+ * the kernel. */
 static __always_inline int handle_icmp(struct xdp_md *ctx, struct packet *pkt)
 {
 	struct icmp_quote quote = {};
@@ -408,7 +503,7 @@ static __always_inline int handle_icmp(struct xdp_md *ctx, struct packet *pkt)
 		return pass();
 
 	if (icmp->type == ICMP_ECHO) {
-		if (!is_vip_addr(pkt->ip->daddr))
+		if (!is_vip_addr(pkt->flow.dst))
 			return pass();
 		icmp_echo_reply(pkt, icmp);
 		count_global(STAT_ECHO_REPLIED);
@@ -418,35 +513,69 @@ static __always_inline int handle_icmp(struct xdp_md *ctx, struct packet *pkt)
 		return pass();
 	const struct iphdr *quoted = quote.ip;
 	if (quoted->protocol == IPPROTO_IPIP)
-		return lower_path_mtu(pkt, icmp, quoted);
+		return lower_path_mtu4(pkt, icmp, quoted);
 	/* The error must be addressed to the quoted packet's sender, and the
 	 * quote carry ports: only a first fragment (or none) does. */
 	if (quoted->saddr != pkt->ip->daddr || (quoted->frag_off & bpf_htons(IP_OFFSET)))
 		return pass();
-	if (quoted->protocol != IPPROTO_TCP && quoted->protocol != IPPROTO_UDP)
+	if (!is_l4_balanced(quoted->protocol))
+		return pass();
+	__be32 quoted_dst[ADDR_WORDS];
+	addr_from_v4(quoted_dst, quoted->daddr);
+	return forward_icmp_error(ctx, pkt, quoted_dst, quote.ports, quoted->protocol);
+}
+
+/* handle_icmp for ICMPv6. Neighbour discovery and everything else not
+ * about a VIP goes to the kernel. */
+static __always_inline int handle_icmp6(struct xdp_md *ctx, struct packet *pkt)
+{
+	struct icmp_quote quote = {};
+	struct icmp6hdr *icmp = parse_icmp6(ctx, pkt, &quote);
+	if (!icmp)
 		return pass();
 
-	pkt->flow.src = quoted->daddr;
-	pkt->flow.dst = quoted->saddr;
-	pkt->flow.sport = quote.ports->dest;
-	pkt->flow.dport = quote.ports->source;
-	pkt->flow.proto = quoted->protocol;
-	pkt->icmp_error = true;
-	return balance_flow(ctx, pkt);
+	if (icmp->type == ICMPV6_ECHO_REQUEST) {
+		if (!is_vip_addr(pkt->flow.dst))
+			return pass();
+		icmp6_echo_reply(pkt, icmp);
+		count_global(STAT_ECHO_REPLIED);
+		return XDP_TX;
+	}
+	if (!quote.ports)
+		return pass();
+	const struct ipv6hdr *quoted = quote.ip6;
+	if (quoted->nexthdr == IPPROTO_IPV6 || quoted->nexthdr == IPPROTO_IPIP)
+		return lower_path_mtu6(pkt, icmp, quoted);
+	if (!addr_equal(quoted->saddr, pkt->flow.dst) || !is_l4_balanced(quoted->nexthdr))
+		return pass();
+	return forward_icmp_error(ctx, pkt, quoted->daddr, quote.ports, quoted->nexthdr);
+}
+
+/* Parses the frame's IP header, of either family; what it returns is the
+ * verdict for a frame that does not parse (XDP_PASS, counted), or -1 to go
+ * on. */
+static __always_inline int parse_ip(struct xdp_md *ctx, struct packet *pkt)
+{
+	if (frame_ethertype(ctx) == bpf_htons(ETH_P_IPV6))
+		return parse_ipv6(ctx, pkt) ? -1 : pass_for(STAT_IPV6_MALFORMED);
+	return parse_ipv4(ctx, pkt) ? -1 : pass();
 }
 
 static __always_inline int balance(struct xdp_md *ctx)
 {
 	struct packet pkt = {};
-	if (!parse_ipv4(ctx, &pkt))
-		return pass();
+	int verdict = parse_ip(ctx, &pkt);
+	if (verdict >= 0)
+		return verdict;
 	/* Only a first fragment has ports, and no fragment can be balanced
 	 * on its own: its siblings may hash elsewhere or carry nothing to
 	 * hash. The kernel here does not own a VIP to reassemble for. */
-	if (ipv4_is_fragment(pkt.ip))
-		return is_vip_addr(pkt.ip->daddr) ? drop_for(STAT_DROP_FRAGMENT) : pass();
-	if (pkt.ip->protocol == IPPROTO_ICMP)
+	if (pkt.fragment)
+		return is_vip_addr(pkt.flow.dst) ? drop_for(STAT_DROP_FRAGMENT) : pass();
+	if (!pkt.ipv6 && pkt.flow.proto == IPPROTO_ICMP)
 		return handle_icmp(ctx, &pkt);
+	if (pkt.ipv6 && pkt.flow.proto == IPPROTO_ICMPV6)
+		return handle_icmp6(ctx, &pkt);
 	if (!parse_flow(ctx, &pkt))
 		return pass();
 	return balance_flow(ctx, &pkt);

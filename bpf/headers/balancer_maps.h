@@ -17,7 +17,8 @@ struct {
  * no port to look a VIP up by. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__type(key, __be32);
+	/* 16-byte form (dsr_structs.h). */
+	__type(key, __be32[4]);
 	__type(value, __u32);
 	__uint(max_entries, MAX_VIPS);
 } vip_addrs SEC(".maps");

@@ -22,8 +22,9 @@ static __always_inline __u32 csum_words(const void *p, const unsigned int len)
 
 static __always_inline __sum16 csum_fold(__u32 sum)
 {
-	/* At most a few hundred words are summed, so the sum carries a few
-	 * bits; two folds absorb the carry that the first fold can produce. */
+	/* At most about a thousand words are summed (an ICMPv6 error quoting
+	 * 1232 bytes), so the sum carries a few bits; two folds absorb the
+	 * carry that the first fold can produce. */
 	sum = (sum & CSUM_LOW_MASK) + (sum >> CSUM_CARRY_SHIFT);
 	sum = (sum & CSUM_LOW_MASK) + (sum >> CSUM_CARRY_SHIFT);
 	return ~sum;

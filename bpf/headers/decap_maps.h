@@ -5,13 +5,14 @@
 #include "dsr_structs.h"
 #include "bpf_helpers.h"
 
-/* Outer destinations this host decapsulates for. Presence is the whole
- * answer; the value is unused. */
+/* Outer destinations this host decapsulates for, IPv4 and IPv6, in the
+ * 16-byte form (dsr_structs.h). Presence is the whole answer; the value is
+ * unused. */
 #define MAX_DECAP_DSTS 64
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__type(key, __be32);
+	__type(key, __be32[4]);
 	__type(value, __u8);
 	__uint(max_entries, MAX_DECAP_DSTS);
 } decap_dsts SEC(".maps");

@@ -44,6 +44,23 @@
 #define IPV4_IHL_WORD 4
 #define IPV4_MAX_TOT_LEN 0xffff
 
+#define IPV6_VERSION 6
+/* Every IPv6 link carries this much (RFC 8200 5); the least path MTU an
+ * IPv6 real may have, and the least a router's Packet Too Big may set. */
+#define IPV6_MIN_MTU 1280
+/* payload_len is 16 bits; a jumbogram (RFC 2675) never fits a frame. */
+#define IPV6_MAX_PAYLOAD_LEN 0xffff
+/* Extension headers skipped before giving up on a packet: the bound the
+ * verifier needs for the walk. Real traffic has none or one; a chain this
+ * long is passed to the kernel and counted. */
+#define IPV6_MAX_EXT_HEADERS 4
+/* hdrlen of an extension header counts 8-byte units after the first 8. */
+#define IPV6_EXT_UNIT 8
+/* Network-order word 2 of an IPv4-mapped IPv6 address (::ffff:a.b.c.d,
+ * RFC 4291 2.5.5.2): the form IPv4 addresses take in the 16-byte keys,
+ * so one key type holds both families. Never on the wire in IPv6. */
+#define IPV4_MAPPED_WORD 0x0000ffff
+
 /* TTL of the packets the balancer originates (outer IPIP headers, ICMP
  * errors): enough for any lab path, as Katran uses. */
 #define ORIGIN_TTL 64
@@ -57,6 +74,11 @@
  * minus the outer header. Both even, for the 16-bit checksum. */
 #define ICMP_QUOTE_MAX_LEN (576 - 20 - 8)
 #define ICMP_QUOTE_MIN_LEN (IPV4_MAX_HEADER_LEN + 8)
+/* ICMPv6 errors quote as much as fits in the minimum IPv6 MTU (RFC 4443
+ * 2.4 c): 1280 minus the reply's IPv6 and ICMPv6 headers. A packet too big
+ * for a path to an IPv6 real (at least IPV6_MIN_MTU) is longer than that
+ * minus the 40-byte outer header, so always has this much. */
+#define ICMP6_QUOTE_LEN (IPV6_MIN_MTU - 40 - 8)
 
 /* The smallest path MTU the balancer works with (Go's MinPathMTU): the MTU
  * it advertises, path MTU minus the outer header, is then at least IPv4's
@@ -112,16 +134,22 @@ enum global_stat {
 	/* Of STAT_ENCAPSULATED: ICMP errors about a VIP flow, sent to the
 	 * flow's real. */
 	STAT_ICMP_FORWARDED,
-	/* Of the VIP packets: those with IPv4 options, balanced like any. */
+	/* Of the VIP packets: those with IPv4 options or IPv6 extension
+	 * headers, balanced like any. */
 	STAT_IP_OPTIONS,
-	/* Of STAT_DROPPED: fragments to a VIP address. */
+	/* Of STAT_DROPPED: fragments (IPv4 or IPv6) to a VIP address. */
 	STAT_DROP_FRAGMENT,
 	/* Of STAT_DROPPED: too big for the real's path, and not to be
 	 * answered with ICMP (no DF, or itself an ICMP error). */
 	STAT_DROP_TOO_BIG,
-	/* Of STAT_PASSED: ICMP frag-needed for an encapsulated packet, which
-	 * lowered the path MTU of its real. */
+	/* Of STAT_PASSED: ICMP frag-needed (or ICMPv6 Packet Too Big) for an
+	 * encapsulated packet, which lowered the path MTU of its real. */
 	STAT_PATH_MTU_LOWERED,
+	/* Of STAT_PASSED: IPv6 packets whose headers do not parse: truncated,
+	 * a payload length past the frame, an extension header past the
+	 * payload, a chain longer than IPV6_MAX_EXT_HEADERS, or an
+	 * IPv4-mapped destination. */
+	STAT_IPV6_MALFORMED,
 	GLOBAL_STATS_MAX,
 };
 

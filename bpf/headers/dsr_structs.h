@@ -7,10 +7,15 @@
 #include "dsr_uapi.h"
 #include "dsr_consts.h"
 
+/* Addresses in every key and value are 16 bytes: IPv6 as on the wire,
+ * IPv4 mapped (::ffff:a.b.c.d, IPV4_MAPPED_WORD), so the address itself
+ * says its family and no flag can disagree with it. Katran keeps a union
+ * and a flag instead. */
+
 /* A VIP is address, port and L4 protocol, all as seen on the wire; port
  * VIP_ANY_PORT stands for every port. */
 struct vip_key {
-	__be32 addr;
+	__be32 addr[4];
 	__be16 port;
 	__u8 proto;
 	__u8 pad;
@@ -31,20 +36,23 @@ struct ch_ring {
 	__u32 slots[RING_SIZE];
 };
 
-/* One real of one VIP. addr 0 marks a free slot. gen changes every time
+/* One real of one VIP. An all-zero addr marks a free slot; an IPv4 addr
+ * (mapped) is reached over IPIP, an IPv6 one over IPv6 (ip6ip6 for an IPv6
+ * VIP, 4in6 for an IPv4 one). gen changes every time
  * the slot is freed, so an LRU entry made for an earlier occupant no
  * longer matches. vip_num and weight are the Go side's record, so that a
  * process that did not set the VIP up can list it. */
 struct real_def {
-	__be32 addr;
+	__be32 addr[4];
 	__u32 gen;
 	__u32 vip_num;
 	__u32 weight;
-	/* Largest IPv4 packet the path to this real carries, as Go was told
-	 * (the smallest MTU on the way); 0 means lb_config.path_mtu. */
+	/* Largest packet the path to this real carries, as Go was told (the
+	 * smallest MTU on the way); 0 means lb_config.path_mtu. */
 	__u16 path_mtu;
-	/* Lower, as a router on the way reported with ICMP frag-needed for
-	 * one of our encapsulated packets; 0 if none did. Written by the
+	/* Lower, as a router on the way reported with ICMP frag-needed (or
+	 * ICMPv6 Packet Too Big) for one of our encapsulated packets; 0 if
+	 * none did. Written by the
 	 * program, kept by Go while path_mtu stays. */
 	__u16 learned_mtu;
 };
@@ -57,12 +65,14 @@ struct flow_pin {
 };
 
 struct lb_config {
-	/* Outer source address; zero means not configured, so pass. */
+	/* Outer source address towards IPv4 reals, and towards IPv6 reals;
+	 * zero means not configured: packets for reals of that family pass. */
 	__be32 src_addr;
+	__be32 src_addr6[4];
 	/* The router the encapsulated packet is sent back to. */
 	__u8 next_hop_mac[ETH_ALEN];
-	/* Largest IPv4 packet the path to the reals carries (the uplink's
-	 * MTU), for reals that set none of their own: the outer,
+	/* Largest packet the path to the reals carries (the uplink's MTU),
+	 * for reals that set none of their own: the outer,
 	 * encapsulated packet must fit. */
 	__u16 path_mtu;
 	/* The kernel's possible CPUs: how many per-CPU copies of a flow's
@@ -75,11 +85,12 @@ struct lb_counters {
 	__u64 bytes;
 };
 
-/* The 5-tuple a real is chosen by, in network byte order; also the LRU
- * key, so the padding must be zero. */
+/* The 5-tuple a real is chosen by, in network byte order, addresses of
+ * either family in the 16-byte form; also the LRU key, so the padding must
+ * be zero. */
 struct flow_key {
-	__be32 src;
-	__be32 dst;
+	__be32 src[4];
+	__be32 dst[4];
 	/* Adjacent, so the hash can take both ports as one word. */
 	__be16 sport;
 	__be16 dport;

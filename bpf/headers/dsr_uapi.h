@@ -3,7 +3,7 @@
  * The few kernel UAPI definitions the dsrlab programs use, restated here so
  * that `clang -target bpf` needs neither kernel nor libc headers: Debian keeps
  * asm/types.h under a multiarch directory the BPF target does not search.
- * Values are ABI and must match include/uapi/linux/{bpf,if_ether,in,ip}.h.
+ * Values are ABI and must match include/uapi/linux/{bpf,if_ether,in,in6,ip,ipv6,icmpv6}.h.
  */
 #ifndef __DSR_UAPI_H
 #define __DSR_UAPI_H
@@ -52,6 +52,7 @@ struct xdp_md {
 
 #define ETH_ALEN 6
 #define ETH_P_IP 0x0800
+#define ETH_P_IPV6 0x86DD
 
 struct ethhdr {
 	__u8 h_dest[ETH_ALEN];
@@ -78,10 +79,55 @@ struct iphdr {
 #define IP_DF 0x4000
 #define IP_OFFSET 0x1fff
 
+#define IPPROTO_HOPOPTS 0
 #define IPPROTO_ICMP 1
 #define IPPROTO_IPIP 4
 #define IPPROTO_TCP 6
 #define IPPROTO_UDP 17
+#define IPPROTO_IPV6 41
+#define IPPROTO_ROUTING 43
+#define IPPROTO_FRAGMENT 44
+#define IPPROTO_ICMPV6 58
+#define IPPROTO_DSTOPTS 60
+
+/* The kernel's ipv6hdr, bitfield spelled for little endian like iphdr's;
+ * addresses as four big-endian words, the form every map key uses. */
+struct ipv6hdr {
+	__u8 priority : 4, version : 4;
+	__u8 flow_lbl[3];
+	__be16 payload_len;
+	__u8 nexthdr;
+	__u8 hop_limit;
+	__be32 saddr[4];
+	__be32 daddr[4];
+};
+
+/* The start every hop-by-hop, routing and destination options header
+ * shares: its length counts 8-byte units after the first 8 bytes. */
+struct ipv6_opt_hdr {
+	__u8 nexthdr;
+	__u8 hdrlen;
+};
+
+/* The routing header's fixed part; segments_left counts the hops still to
+ * visit after the destination address. */
+struct ipv6_rt_hdr {
+	__u8 nexthdr;
+	__u8 hdrlen;
+	__u8 type;
+	__u8 segments_left;
+};
+
+struct frag_hdr {
+	__u8 nexthdr;
+	__u8 reserved;
+	__be16 frag_off;
+	__be32 identification;
+};
+
+/* frag_hdr.frag_off: offset in 8-byte units, two reserved bits, M. */
+#define IP6_OFFSET 0xfff8
+#define IP6_MF 0x0001
 
 /* Only the fixed 20-byte part; options are not parsed. */
 struct tcphdr {
@@ -122,6 +168,25 @@ struct icmphdr {
 		} frag;
 	} un;
 };
+
+/* ICMPv6 (RFC 4443) has the same 8-byte shape. */
+struct icmp6hdr {
+	__u8 type;
+	__u8 code;
+	__sum16 checksum;
+	union {
+		struct {
+			__be16 id;
+			__be16 sequence;
+		} echo;
+		__be32 mtu;
+	} un;
+};
+
+#define ICMPV6_DEST_UNREACH 1
+#define ICMPV6_PKT_TOOBIG 2
+#define ICMPV6_ECHO_REQUEST 128
+#define ICMPV6_ECHO_REPLY 129
 
 #define ICMP_ECHOREPLY 0
 #define ICMP_DEST_UNREACH 3

@@ -1,45 +1,76 @@
 /* SPDX-License-Identifier: (MIT OR GPL-2.0) */
-/* IPIP encapsulation and decapsulation in place. After bpf_xdp_adjust_head
- * every packet pointer is stale, so both functions re-derive and re-check
- * them before writing. */
+/* Encapsulation and decapsulation in place: IPIP towards IPv4 reals, IPv6
+ * outer headers (ip6ip6 and 4in6) towards IPv6 reals. After
+ * bpf_xdp_adjust_head every packet pointer is stale, so each function
+ * re-derives and re-checks them before writing. */
 #ifndef __PCKT_ENCAP_H
 #define __PCKT_ENCAP_H
 
 #include <stdbool.h>
 
 #include "dsr_structs.h"
+#include "addr.h"
 #include "csum.h"
 #include "pckt_parsing.h"
 #include "bpf_endian.h"
 #include "bpf_helpers.h"
 
-/* Prepends an outer IPv4 header from cfg->src_addr to real and rewrites the
- * Ethernet header towards the next hop; the inner packet is not touched.
- * Returns false if the frame could not be grown or, once grown, re-checked:
- * the caller must then drop it, since it may no longer be the original. */
-static __always_inline bool ipip_encap(struct xdp_md *ctx, const struct packet *pkt,
-				       const struct lb_config *cfg, __be32 real)
+/* The traffic class of an IPv6 header: the DSCP and ECN bits IPv4 keeps
+ * in tos, split over the first two bytes. */
+#define IPV6_TCLASS_SHIFT 4
+#define IPV6_TCLASS_NIBBLE 0xf
+
+static __always_inline __u8 ipv6_tclass(const struct ipv6hdr *ip6)
 {
-	/* The frame arrived addressed to us, so its destination MAC is the
-	 * source of the frame we send back out of the same interface. */
+	return ip6->priority << IPV6_TCLASS_SHIFT | ip6->flow_lbl[0] >> IPV6_TCLASS_SHIFT;
+}
+
+/* The inner packet's DSCP and ECN, which the outer header carries on. */
+static __always_inline __u8 inner_tclass(const struct packet *pkt)
+{
+	return pkt->ipv6 ? ipv6_tclass(pkt->ip6) : pkt->ip->tos;
+}
+
+/* Grows the frame by outer_len in front of the IP header and rewrites the
+ * Ethernet header towards the next hop, from the MAC the frame arrived
+ * for (it arrived addressed to us, and goes back out of the same
+ * interface). Returns where the outer header goes, or NULL if the frame
+ * could not be grown or, once grown, re-checked: the caller must then drop
+ * it, since it may no longer be the original. */
+static __always_inline void *encap_frame(struct xdp_md *ctx, const struct packet *pkt,
+					 const struct lb_config *cfg, const unsigned int outer_len,
+					 __be16 outer_proto)
+{
 	__u8 own_mac[ETH_ALEN];
 	__builtin_memcpy(own_mac, pkt->eth->h_dest, ETH_ALEN);
-	__u8 tos = pkt->ip->tos;
-	__u16 inner_len = bpf_ntohs(pkt->ip->tot_len);
 
-	if (bpf_xdp_adjust_head(ctx, -(int)sizeof(struct iphdr)))
-		return false;
+	if (bpf_xdp_adjust_head(ctx, -(int)outer_len))
+		return NULL;
 
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
 	struct ethhdr *eth = data;
-	struct iphdr *outer = data + sizeof(*eth);
-	if ((void *)(outer + 1) > data_end)
-		return false;
+	if ((void *)(eth + 1) + outer_len > data_end)
+		return NULL;
 
 	__builtin_memcpy(eth->h_dest, cfg->next_hop_mac, ETH_ALEN);
 	__builtin_memcpy(eth->h_source, own_mac, ETH_ALEN);
-	eth->h_proto = bpf_htons(ETH_P_IP);
+	eth->h_proto = outer_proto;
+	return eth + 1;
+}
+
+/* Prepends an outer IPv4 header from cfg->src_addr to real and rewrites the
+ * Ethernet header towards the next hop; the inner IPv4 packet is not
+ * touched. False: drop (encap_frame). */
+static __always_inline bool ipip_encap(struct xdp_md *ctx, const struct packet *pkt,
+				       const struct lb_config *cfg, __be32 real)
+{
+	__u8 tos = inner_tclass(pkt);
+	__u16 inner_len = pkt->l3_len;
+
+	struct iphdr *outer = encap_frame(ctx, pkt, cfg, sizeof(*outer), bpf_htons(ETH_P_IP));
+	if (!outer)
+		return false;
 
 	outer->version = IPV4_VERSION;
 	outer->ihl = IPV4_IHL_NO_OPTIONS;
@@ -64,15 +95,49 @@ static __always_inline bool ipip_encap(struct xdp_md *ctx, const struct packet *
 	return true;
 }
 
-/* Removes the outer IPv4 header of an IPIP packet, keeping the Ethernet
- * addresses. The caller has checked that a full inner IPv4 header follows,
- * so shrinking cannot fail; false means it did anyway and the frame, already
- * shrunk or not, must be aborted. */
-static __always_inline bool ipip_decap(struct xdp_md *ctx, const struct packet *pkt)
+/* Prepends an outer IPv6 header from cfg->src_addr6 to real: next header
+ * IPv6 for an IPv6 packet (ip6ip6, RFC 2473), IPIP for an IPv4 one (4in6).
+ * The flow label is 0, as Katran leaves it: the lab has no ECMP on the way
+ * to a real to spread. IPv6 routers never fragment, so a smaller path is
+ * reported with Packet Too Big to our address, as with DF in IPv4. False:
+ * drop (encap_frame). */
+static __always_inline bool ip6_encap(struct xdp_md *ctx, const struct packet *pkt,
+				      const struct lb_config *cfg, const __be32 real[ADDR_WORDS])
+{
+	__u8 tclass = inner_tclass(pkt);
+	__u16 inner_len = pkt->l3_len;
+	__u8 nexthdr = pkt->ipv6 ? IPPROTO_IPV6 : IPPROTO_IPIP;
+	__be32 dst[ADDR_WORDS];
+	addr_copy(dst, real);
+
+	struct ipv6hdr *outer = encap_frame(ctx, pkt, cfg, sizeof(*outer), bpf_htons(ETH_P_IPV6));
+	if (!outer)
+		return false;
+
+	outer->version = IPV6_VERSION;
+	outer->priority = tclass >> IPV6_TCLASS_SHIFT;
+	outer->flow_lbl[0] = (tclass & IPV6_TCLASS_NIBBLE) << IPV6_TCLASS_SHIFT;
+	outer->flow_lbl[1] = 0;
+	outer->flow_lbl[2] = 0;
+	outer->payload_len = bpf_htons(inner_len);
+	outer->nexthdr = nexthdr;
+	outer->hop_limit = ORIGIN_TTL;
+	addr_copy(outer->saddr, cfg->src_addr6);
+	addr_copy(outer->daddr, dst);
+	return true;
+}
+
+/* Removes an outer header of outer_len bytes, keeping the Ethernet
+ * addresses and giving the frame the inner packet's EtherType. The caller
+ * has checked that a full inner IP header follows, so shrinking cannot
+ * fail; false means it did anyway and the frame, already shrunk or not,
+ * must be aborted. */
+static __always_inline bool decap(struct xdp_md *ctx, const struct packet *pkt, const unsigned int outer_len,
+				  __be16 inner_proto)
 {
 	struct ethhdr saved = *pkt->eth;
 
-	if (bpf_xdp_adjust_head(ctx, sizeof(struct iphdr)))
+	if (bpf_xdp_adjust_head(ctx, outer_len))
 		return false;
 
 	void *data = (void *)(long)ctx->data;
@@ -82,6 +147,7 @@ static __always_inline bool ipip_decap(struct xdp_md *ctx, const struct packet *
 		return false;
 
 	*eth = saved;
+	eth->h_proto = inner_proto;
 	return true;
 }
 

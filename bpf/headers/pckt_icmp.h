@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: (MIT OR GPL-2.0) */
 /* ICMP the balancer answers itself, built in place: "fragmentation needed"
- * for a packet too big for the path, and echo replies for pings to a VIP.
+ * (ICMPv6 Packet Too Big) for a packet too big for the path, and echo
+ * replies for pings to a VIP.
  * After head and tail adjustments every packet pointer is stale, so a
  * reply is re-derived and re-checked before it is written. */
 #ifndef __PCKT_ICMP_H
@@ -9,6 +10,7 @@
 #include <stdbool.h>
 
 #include "dsr_structs.h"
+#include "addr.h"
 #include "csum.h"
 #include "pckt_parsing.h"
 #include "bpf_endian.h"
@@ -22,18 +24,19 @@
 #define TOO_BIG_IP_LEN(quote_len) (sizeof(struct iphdr) + TOO_BIG_ICMP_LEN(quote_len))
 #define TOO_BIG_FRAME_LEN(quote_len) (sizeof(struct ethhdr) + TOO_BIG_IP_LEN(quote_len))
 
-/* Makes the frame's Ethernet header return it to the router it came from. */
+/* Makes the frame's Ethernet header return it to the router it came from;
+ * the EtherType stays the original's, the reply's family. */
 static __always_inline void eth_return(struct ethhdr *eth, const struct ethhdr *orig)
 {
 	__builtin_memcpy(eth->h_dest, orig->h_source, ETH_ALEN);
 	__builtin_memcpy(eth->h_source, orig->h_dest, ETH_ALEN);
-	eth->h_proto = bpf_htons(ETH_P_IP);
+	eth->h_proto = orig->h_proto;
 }
 
 /* icmp_too_big for one quote length. quote_len is a compile-time constant
  * at both calls, so every offset and the checksum loop are fixed; the
  * caller has checked the packet has quote_len bytes of IP. */
-static __always_inline bool icmp_too_big_quoting(struct xdp_md *ctx, const struct packet *pkt, __u16 path_mtu,
+static __always_inline bool icmp_too_big_quoting(struct xdp_md *ctx, const struct packet *pkt, __u16 mtu,
 						 const unsigned int quote_len)
 {
 	struct ethhdr orig_eth = *pkt->eth;
@@ -75,24 +78,86 @@ static __always_inline bool icmp_too_big_quoting(struct xdp_md *ctx, const struc
 	icmp->code = ICMP_FRAG_NEEDED;
 	icmp->checksum = 0;
 	icmp->un.frag.unused = 0;
-	icmp->un.frag.mtu = bpf_htons(path_mtu - sizeof(struct iphdr));
+	icmp->un.frag.mtu = bpf_htons(mtu);
 	icmp->checksum = csum_fold(csum_words(icmp, TOO_BIG_ICMP_LEN(quote_len)));
 	return true;
 }
 
-/* Turns the frame into an ICMP destination-unreachable/fragmentation-needed
- * from the VIP to the client, advertising the largest packet that still
- * fits path_mtu once encapsulated, addressed back to the router it came
- * from, quoting as much of the packet as RFC 1812 asks for. The caller
- * has checked that the packet is longer than path_mtu minus the outer
- * header, and that path_mtu is at least MIN_PATH_MTU: the packet then has
- * ICMP_QUOTE_MIN_LEN bytes. Returns false if the frame could not be
- * reshaped: it must then be dropped. */
-static __always_inline bool icmp_too_big(struct xdp_md *ctx, const struct packet *pkt, __u16 path_mtu)
+/* Turns the frame of an IPv4 packet into an ICMP
+ * destination-unreachable/fragmentation-needed from the VIP to the client,
+ * advertising mtu (the largest packet that still fits the path once
+ * encapsulated), addressed back to the router it came from, quoting as
+ * much of the packet as RFC 1812 asks for. The caller has checked that the
+ * packet is longer than mtu, which is at least MIN_PATH_MTU minus the
+ * outer header: the packet then has ICMP_QUOTE_MIN_LEN bytes. Returns
+ * false if the frame could not be reshaped: it must then be dropped. */
+static __always_inline bool icmp_too_big(struct xdp_md *ctx, const struct packet *pkt, __u16 mtu)
 {
-	if (bpf_ntohs(pkt->ip->tot_len) >= ICMP_QUOTE_MAX_LEN)
-		return icmp_too_big_quoting(ctx, pkt, path_mtu, ICMP_QUOTE_MAX_LEN);
-	return icmp_too_big_quoting(ctx, pkt, path_mtu, ICMP_QUOTE_MIN_LEN);
+	if (pkt->l3_len >= ICMP_QUOTE_MAX_LEN)
+		return icmp_too_big_quoting(ctx, pkt, mtu, ICMP_QUOTE_MAX_LEN);
+	return icmp_too_big_quoting(ctx, pkt, mtu, ICMP_QUOTE_MIN_LEN);
+}
+
+#define TOO_BIG6_HEADROOM (sizeof(struct ipv6hdr) + sizeof(struct icmp6hdr))
+#define TOO_BIG6_ICMP_LEN (sizeof(struct icmp6hdr) + ICMP6_QUOTE_LEN)
+#define TOO_BIG6_FRAME_LEN (sizeof(struct ethhdr) + sizeof(struct ipv6hdr) + TOO_BIG6_ICMP_LEN)
+
+/* The sum of the IPv6 pseudo-header (RFC 8200 8.1) of an upper-layer
+ * message of len bytes and protocol proto in ip6, whose addresses are set:
+ * both addresses, the length and the next header, each as it sits in
+ * memory, like the words csum_words adds. */
+static __always_inline __u32 ipv6_pseudo_sum(const struct ipv6hdr *ip6, __u16 len, __u8 proto)
+{
+	return csum_words(ip6->saddr, 2 * sizeof(ip6->saddr)) + bpf_htons(len) + bpf_htons(proto);
+}
+
+/* icmp_too_big for an IPv6 packet: an ICMPv6 Packet Too Big from the VIP
+ * to the client advertising mtu, quoting ICMP6_QUOTE_LEN bytes, which the
+ * packet has (a path to an IPv6 real is at least IPV6_MIN_MTU; the check
+ * keeps the program safe if Go was bypassed). */
+static __always_inline bool icmp6_too_big(struct xdp_md *ctx, const struct packet *pkt, __u32 mtu)
+{
+	if (pkt->l3_len < ICMP6_QUOTE_LEN)
+		return false;
+	struct ethhdr orig_eth = *pkt->eth;
+	__be32 client[ADDR_WORDS], vip[ADDR_WORDS];
+	addr_copy(client, pkt->ip6->saddr);
+	addr_copy(vip, pkt->ip6->daddr);
+
+	if (bpf_xdp_adjust_head(ctx, -(int)TOO_BIG6_HEADROOM))
+		return false;
+	int frame_len = ctx->data_end - ctx->data;
+	if (bpf_xdp_adjust_tail(ctx, (int)TOO_BIG6_FRAME_LEN - frame_len))
+		return false;
+
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	if (data + TOO_BIG6_FRAME_LEN > data_end)
+		return false;
+	struct ethhdr *eth = data;
+	struct ipv6hdr *ip6 = (void *)(eth + 1);
+	struct icmp6hdr *icmp = (void *)(ip6 + 1);
+
+	eth_return(eth, &orig_eth);
+
+	ip6->version = IPV6_VERSION;
+	ip6->priority = 0;
+	ip6->flow_lbl[0] = 0;
+	ip6->flow_lbl[1] = 0;
+	ip6->flow_lbl[2] = 0;
+	ip6->payload_len = bpf_htons(TOO_BIG6_ICMP_LEN);
+	ip6->nexthdr = IPPROTO_ICMPV6;
+	ip6->hop_limit = ORIGIN_TTL;
+	addr_copy(ip6->saddr, vip);
+	addr_copy(ip6->daddr, client);
+
+	icmp->type = ICMPV6_PKT_TOOBIG;
+	icmp->code = 0;
+	icmp->checksum = 0;
+	icmp->un.mtu = bpf_htonl(mtu);
+	icmp->checksum = csum_fold(csum_words(icmp, TOO_BIG6_ICMP_LEN) +
+				   ipv6_pseudo_sum(ip6, TOO_BIG6_ICMP_LEN, IPPROTO_ICMPV6));
+	return true;
 }
 
 /* Turns an echo request into its reply, in place: addresses swapped, type
@@ -119,6 +184,28 @@ static __always_inline void icmp_echo_reply(const struct packet *pkt, struct icm
 	__u16 *type_word = (void *)&icmp->type;
 	__u16 old_type_word = *type_word;
 	icmp->type = ICMP_ECHOREPLY;
+	icmp->code = 0;
+	csum_replace16(&icmp->checksum, old_type_word, *type_word);
+}
+
+/* icmp_echo_reply for ICMPv6. The pseudo-header's addresses are swapped,
+ * which leaves its sum as it is, and the hop limit is not checksummed:
+ * only the type word changes the checksum. Extension headers stay. */
+static __always_inline void icmp6_echo_reply(const struct packet *pkt, struct icmp6hdr *icmp)
+{
+	struct ethhdr orig_eth = *pkt->eth;
+	eth_return(pkt->eth, &orig_eth);
+
+	struct ipv6hdr *ip6 = pkt->ip6;
+	__be32 client[ADDR_WORDS];
+	addr_copy(client, ip6->saddr);
+	addr_copy(ip6->saddr, ip6->daddr);
+	addr_copy(ip6->daddr, client);
+	ip6->hop_limit = ORIGIN_TTL;
+
+	__u16 *type_word = (void *)&icmp->type;
+	__u16 old_type_word = *type_word;
+	icmp->type = ICMPV6_ECHO_REPLY;
 	icmp->code = 0;
 	csum_replace16(&icmp->checksum, old_type_word, *type_word);
 }

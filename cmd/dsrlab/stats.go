@@ -42,8 +42,8 @@ func newStatsCmd() *cobra.Command {
 			for _, s := range stats {
 				fmt.Fprintf(w, "Balancer %s: encapsulated %d, passed %d, dropped %d, too big (ICMP sent) %d, LRU hits %d (other CPU %d), misses %d\n",
 					s.Node, s.Encapsulated, s.Passed, s.Dropped, s.TooBig, s.LRUHits, s.LRURemote, s.LRUMisses)
-				fmt.Fprintf(w, "  echo replies %d, ICMP forwarded to reals %d, IP options balanced %d, dropped: fragments %d, too big without DF %d; path MTU lowered %d\n",
-					s.EchoReplies, s.ICMPForwarded, s.IPOptions, s.DroppedFragments, s.DroppedTooBig, s.PathMTULowered)
+				fmt.Fprintf(w, "  echo replies %d, ICMP forwarded to reals %d, IP options balanced %d, dropped: fragments %d, too big without DF %d; path MTU lowered %d; malformed IPv6 passed %d\n",
+					s.EchoReplies, s.ICMPForwarded, s.IPOptions, s.DroppedFragments, s.DroppedTooBig, s.PathMTULowered, s.IPv6Malformed)
 				tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 				fmt.Fprintln(tw, "  \tNAME\tPACKETS\tBYTES")
 				for _, r := range s.VIPs {

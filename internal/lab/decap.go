@@ -67,8 +67,10 @@ func (d *deployment) decapReal(r *topology.Node) (string, error) {
 	}
 	var dsts []netip.Addr
 	for _, i := range r.Interfaces {
-		if i.Addr.IsValid() {
-			dsts = append(dsts, i.Addr.Addr())
+		for _, a := range []netip.Prefix{i.Addr, i.Addr6} {
+			if a.IsValid() {
+				dsts = append(dsts, a.Addr())
+			}
 		}
 	}
 	dc, err := bpf.LoadDecap(dsts)

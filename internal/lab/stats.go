@@ -28,6 +28,7 @@ type BalancerStats struct {
 	DroppedFragments uint64       `json:"dropped_fragments"`
 	DroppedTooBig    uint64       `json:"dropped_too_big"`
 	PathMTULowered   uint64       `json:"path_mtu_lowered"`
+	IPv6Malformed    uint64       `json:"ipv6_malformed"`
 	VIPs             []CounterRow `json:"vips"`
 	Reals            []CounterRow `json:"reals"`
 }
@@ -62,7 +63,8 @@ func Stats(ctx context.Context, rt runtime.Runtime, t *topology.Topology) ([]Bal
 		bs := BalancerStats{Node: k.Name, Passed: s.Passed, Encapsulated: s.Encapsulated, Dropped: s.Dropped,
 			TooBig: s.TooBig, LRUHits: s.LRUHits, LRURemote: s.LRURemoteHits, LRUMisses: s.LRUMisses,
 			EchoReplies: s.EchoReplies, ICMPForwarded: s.ICMPForwarded, IPOptions: s.IPOptions,
-			DroppedFragments: s.DroppedFragments, DroppedTooBig: s.DroppedTooBig, PathMTULowered: s.PathMTULowered}
+			DroppedFragments: s.DroppedFragments, DroppedTooBig: s.DroppedTooBig, PathMTULowered: s.PathMTULowered,
+			IPv6Malformed: s.IPv6Malformed}
 		for v, c := range s.VIPs {
 			bs.VIPs = append(bs.VIPs, CounterRow{Name: v.String(), Packets: c.Packets, Bytes: c.Bytes})
 		}

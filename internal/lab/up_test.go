@@ -520,3 +520,34 @@ func readLab(t *testing.T, file string) []byte {
 	}
 	return data
 }
+
+func TestDualStackLabAnswersOnBothFamilies(t *testing.T) {
+	rt := fakeLab(t)
+	topo := load(t, "dsr-dualstack.yaml")
+	mustUp(t, rt, topo)
+	checks, err := Verify(context.Background(), rt, topo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reals := map[string]bool{}
+	for _, c := range checks {
+		if !c.Pass {
+			t.Errorf("verify %s: %s", c.VIP, c.Reason)
+		}
+		reals[c.Real] = true
+	}
+	if !reals["real1 fd00:222::11"] && !reals["real2 fd00:223::11"] {
+		t.Errorf("no IPv6 VIP answered by a real naming its IPv6 address: %v", reals)
+	}
+	stats, err := Stats(context.Background(), rt, topo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v6 bool
+	for _, v := range stats[0].VIPs {
+		v6 = v6 || strings.HasPrefix(v.Name, "[fd00:10::1]") && v.Packets > 0
+	}
+	if !v6 {
+		t.Errorf("the balancer counted no IPv6 VIP traffic: %+v", stats[0].VIPs)
+	}
+}

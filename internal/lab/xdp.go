@@ -3,6 +3,7 @@ package lab
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"sort"
 	"strings"
 
@@ -94,8 +95,15 @@ func (d *deployment) balancer(k *topology.Node, vips []*topology.VIP) (netconf.X
 // programVIPs makes the balancer's maps hold exactly the topology's VIPs.
 // It reports how many it had to change.
 func (d *deployment) programVIPs(lb *bpf.Balancer, up *topology.Interface, vips []*topology.VIP) (int, error) {
-	if err := lb.Configure(up.Addr.Addr(), up.Peer.MAC, up.MTU); err != nil {
-		return 0, err
+	// One outer source per family: reals are reached over the family
+	// they have (IPIP, 4in6, IPv6-in-IPv6).
+	for _, src := range []netip.Prefix{up.Addr, up.Addr6} {
+		if !src.IsValid() {
+			continue
+		}
+		if err := lb.Configure(src.Addr(), up.Peer.MAC, up.MTU); err != nil {
+			return 0, err
+		}
 	}
 	current, err := lb.VIPs()
 	if err != nil {
