@@ -65,11 +65,11 @@ soak: deps build
 
 # Regenerating the BPF objects needs clang and llvm (scripts/install-deps.sh --clang).
 generate:
-	$(GO) generate ./bpf/
+	$(GO) generate ./bpf/ ./internal/trace/bpf/
 
 # Fails when the committed BPF objects are not what the C sources compile to.
 check-generate: generate
-	git diff --exit-code -- bpf/
+	git diff --exit-code -- bpf/ internal/trace/bpf/
 
 clean:
 	rm -rf bin

@@ -2,13 +2,17 @@ package lab
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"fmt"
 	"io"
 	"net"
 	"net/netip"
 	"strings"
+	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/dsrlab/dsrlab/internal/echo"
 	"github.com/dsrlab/dsrlab/internal/netconf"
@@ -96,16 +100,13 @@ func verifyOne(v *topology.VIP, cl *topology.Node, clientNS, lbNS *netconf.Names
 		c.Reason = err.Error()
 		return c
 	}
-	var answer string
-	if v.Proto == topology.ProtoUDP {
-		answer, c.ReplyFrom, err = exchangeUDP(clientNS, v)
-	} else {
-		answer, c.ReplyFrom, err = exchangeTCP(clientNS, v)
-	}
+	ex, err := Probe(clientNS, netip.AddrPortFrom(v.Address, v.Port), v.Proto, verifyPayload)
 	if err != nil {
 		c.Reason = err.Error()
 		return c
 	}
+	answer := ex.Answer
+	c.ReplyFrom = ex.From
 	after, err := lbNS.Stats(uplink)
 	if err != nil {
 		c.Reason = err.Error()
@@ -155,15 +156,55 @@ const (
 	pathHairpin = "through the balancer"
 )
 
-// exchangeTCP sends one line of verifyPayload bytes and reads its echo.
-func exchangeTCP(ns *netconf.Namespace, v *topology.VIP) (string, string, error) {
-	conn, err := ns.Dial("tcp", netip.AddrPortFrom(v.Address, v.Port).String(), 5*time.Second)
+// Exchange is one probe of a VIP: the answer, where it came from, and the
+// client socket's own address, which names the flow in a capture (trace).
+type Exchange struct {
+	Answer string
+	From   string // the answer's source, address:port
+	Local  netip.AddrPort
+}
+
+// Probe talks to dst from ns the way verify does: payload bytes as one
+// line on a TCP connection, or in datagrams of at most 1 KiB from one UDP
+// socket, and the echo of the (last) one. The Exchange's Local is set even
+// when the probe fails, once a socket exists.
+func Probe(ns *netconf.Namespace, dst netip.AddrPort, proto topology.Proto, payload int) (Exchange, error) {
+	if proto == topology.ProtoUDP {
+		return exchangeUDP(ns, dst, payload)
+	}
+	return exchangeTCP(ns, dst, payload)
+}
+
+// exchangeTCP sends one line of payload bytes and reads its echo.
+func exchangeTCP(ns *netconf.Namespace, dst netip.AddrPort, payload int) (Exchange, error) {
+	var ex Exchange
+	// The socket is bound before it connects, so that a connection that
+	// never comes up still has a port to report.
+	d := net.Dialer{Timeout: 5 * time.Second, Control: func(network, _ string, c syscall.RawConn) error {
+		var wildcard unix.Sockaddr = &unix.SockaddrInet4{}
+		if network == "tcp6" {
+			wildcard = &unix.SockaddrInet6{}
+		}
+		var err error
+		cerr := c.Control(func(fd uintptr) {
+			if err = unix.Bind(int(fd), wildcard); err == nil {
+				ex.Local, err = boundTo(int(fd))
+			}
+		})
+		return cmp.Or(cerr, err)
+	}}
+	var conn net.Conn
+	err := ns.Do(func() (err error) {
+		conn, err = d.Dial("tcp", dst.String())
+		return err
+	})
 	if err != nil {
-		return "", "", err
+		return ex, err
 	}
 	defer conn.Close()
+	ex.Local = conn.LocalAddr().(*net.TCPAddr).AddrPort()
 	conn.SetDeadline(time.Now().Add(20 * time.Second))
-	line := strings.Repeat("v", verifyPayload-1) + "\n"
+	line := strings.Repeat("v", payload-1) + "\n"
 	errc := make(chan error, 1)
 	go func() {
 		_, err := io.WriteString(conn, line)
@@ -171,43 +212,60 @@ func exchangeTCP(ns *netconf.Namespace, v *topology.VIP) (string, string, error)
 	}()
 	answer, err := bufio.NewReaderSize(conn, 1<<20).ReadString('\n')
 	if err != nil {
-		return "", "", fmt.Errorf("read answer: %w", err)
+		return ex, fmt.Errorf("read answer: %w", err)
 	}
 	if err := <-errc; err != nil {
-		return "", "", fmt.Errorf("send: %w", err)
+		return ex, fmt.Errorf("send: %w", err)
 	}
 	// A TCP socket only accepts segments from the address it connected to,
 	// so the answer's source is the VIP by construction.
-	return answer, conn.RemoteAddr().String(), nil
+	ex.Answer, ex.From = answer, conn.RemoteAddr().String()
+	return ex, nil
 }
 
-// exchangeUDP sends datagrams totalling verifyPayload bytes from an
-// unconnected socket, so the source of each answer is observed, not assumed.
-func exchangeUDP(ns *netconf.Namespace, v *topology.VIP) (string, string, error) {
+// boundTo reads a socket's local address and port.
+func boundTo(fd int) (netip.AddrPort, error) {
+	sa, err := unix.Getsockname(fd)
+	if err != nil {
+		return netip.AddrPort{}, err
+	}
+	switch a := sa.(type) {
+	case *unix.SockaddrInet4:
+		return netip.AddrPortFrom(netip.AddrFrom4(a.Addr), uint16(a.Port)), nil
+	case *unix.SockaddrInet6:
+		return netip.AddrPortFrom(netip.AddrFrom16(a.Addr), uint16(a.Port)), nil
+	}
+	return netip.AddrPort{}, fmt.Errorf("socket address %T is not IP", sa)
+}
+
+// exchangeUDP sends datagrams totalling payload bytes from an unconnected
+// socket, so the source of each answer is observed, not assumed.
+func exchangeUDP(ns *netconf.Namespace, dst netip.AddrPort, payload int) (Exchange, error) {
+	var ex Exchange
 	var pc *net.UDPConn
 	err := ns.Do(func() (err error) {
 		pc, err = net.ListenUDP("udp", &net.UDPAddr{})
 		return err
 	})
 	if err != nil {
-		return "", "", err
+		return ex, err
 	}
 	defer pc.Close()
+	ex.Local = pc.LocalAddr().(*net.UDPAddr).AddrPort()
 	const datagram = 1024
-	dst := net.UDPAddrFromAddrPort(netip.AddrPortFrom(v.Address, v.Port))
-	msg := []byte(strings.Repeat("v", datagram))
+	msg := []byte(strings.Repeat("v", min(payload, datagram)))
 	buf := make([]byte, 2*datagram)
-	var answer, from string
-	for range verifyPayload / datagram {
-		if _, err := pc.WriteToUDP(msg, dst); err != nil {
-			return "", "", err
+	to := net.UDPAddrFromAddrPort(dst)
+	for sent := 0; sent < payload; sent += len(msg) {
+		if _, err := pc.WriteToUDP(msg, to); err != nil {
+			return ex, err
 		}
 		pc.SetReadDeadline(time.Now().Add(2 * time.Second))
 		n, src, err := pc.ReadFromUDPAddrPort(buf)
 		if err != nil {
-			return "", "", fmt.Errorf("no UDP answer: %w", err)
+			return ex, fmt.Errorf("no UDP answer: %w", err)
 		}
-		answer, from = string(buf[:n]), netip.AddrPortFrom(src.Addr().Unmap(), src.Port()).String()
+		ex.Answer, ex.From = string(buf[:n]), netip.AddrPortFrom(src.Addr().Unmap(), src.Port()).String()
 	}
-	return answer, from, nil
+	return ex, nil
 }
