@@ -16,12 +16,11 @@ import (
 	"strings"
 )
 
-// The copies in include/bpf are refreshed from the one vendored set in
-// bpf/headers (go:embed cannot reach a parent directory); a test keeps them
-// identical.
+// include/bpf holds the one vendored copy of libbpf's helper headers: users'
+// programs get them from here, and dsrlab's own programs are compiled with
+// it on their include path (include/update.sh refreshes them).
 //
-//go:generate sh -c "cp ../headers/bpf_helpers.h ../headers/bpf_helper_defs.h ../headers/bpf_endian.h include/bpf/"
-//go:embed include
+//go:embed include/bpf
 var headers embed.FS
 
 // clangBinary is looked up in PATH at each Build, so that a PATH without clang

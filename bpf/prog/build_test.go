@@ -1,7 +1,6 @@
 package prog
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"os"
@@ -28,24 +27,6 @@ func build(t *testing.T, source string) string {
 		t.Fatalf("Build(%s): %v", source, err)
 	}
 	return obj
-}
-
-// The headers shipped to users are copies (go:embed cannot reach bpf/headers):
-// they must not drift from the vendored originals.
-func TestEmbeddedHeadersMatchVendored(t *testing.T) {
-	for _, h := range []string{"bpf_helpers.h", "bpf_helper_defs.h", "bpf_endian.h"} {
-		want, err := os.ReadFile(filepath.Join("..", "headers", h))
-		if err != nil {
-			t.Fatal(err)
-		}
-		got, err := headers.ReadFile("include/bpf/" + h)
-		if err != nil {
-			t.Fatalf("%s not embedded: %v", h, err)
-		}
-		if !bytes.Equal(got, want) {
-			t.Errorf("include/bpf/%s differs from bpf/headers/%s: run go generate ./bpf/prog/", h, h)
-		}
-	}
 }
 
 // A libbpf-style program (<linux/bpf.h>, <bpf/bpf_helpers.h>,

@@ -7,4 +7,4 @@
 // needs no clang; the kernel types are declared by hand in kernel.h.
 package bpf
 
-//go:generate go tool bpf2go -tags linux -target bpfel -type drop_event drops drops.bpf.c -- -I. -I../../../bpf/headers -O2 -g -Wall -Werror
+//go:generate go tool bpf2go -tags linux -target bpfel -type drop_event drops drops.bpf.c -- -I. -I../../../bpf/headers -I../../../bpf/prog/include/bpf -O2 -g -Wall -Werror
