@@ -59,10 +59,11 @@ func draw(t *topology.Topology) drawing {
 	for _, v := range t.VIPs {
 		for _, c := range t.NodesOfKind(topology.KindClient) {
 			for _, ifc := range c.Interfaces {
-				if !ifc.Addr.IsValid() {
+				src := ifc.AddrOf(v.Is6())
+				if !src.IsValid() {
 					continue
 				}
-				for _, e := range flow(t, v, c, ifc.Addr.Addr()) {
+				for _, e := range flow(t, v, c, src.Addr()) {
 					key := fmt.Sprint(d.ids[e.from], d.ids[e.to], e.style, e.title, e.lines)
 					if !drawn[key] {
 						drawn[key] = true
@@ -77,10 +78,13 @@ func draw(t *topology.Topology) drawing {
 }
 
 func ifaceLabel(i *topology.Interface) string {
-	if !i.Addr.IsValid() {
-		return i.Name
+	label := i.Name
+	for _, a := range []netip.Prefix{i.Addr, i.Addr6} {
+		if a.IsValid() {
+			label += " " + a.String()
+		}
 	}
-	return i.Name + " " + i.Addr.String()
+	return label
 }
 
 // leg is a stretch of a flow between two hosts: the step names of its
@@ -104,9 +108,12 @@ func flow(t *topology.Topology, v *topology.VIP, client *topology.Node, src neti
 		return nil
 	}
 	edges, next := request.edges(1)
-	lbAddr := v.LB.Uplink().Addr.Addr()
 	for _, r := range v.Reals {
-		realAddr := r.Node.Uplink().Addr.Addr()
+		realAddr, ok := v.Tunnel(r.Node)
+		if !ok {
+			continue
+		}
+		lbAddr := v.LB.Uplink().AddrOf(realAddr.Is6()).Addr()
 		weight := ""
 		switch {
 		case r.Weight == 0:
@@ -131,12 +138,13 @@ func flow(t *topology.Topology, v *topology.VIP, client *topology.Node, src neti
 			// XDP_TX sends the encapsulated packet back out of the
 			// uplink it came in on, whatever katran's routes say.
 			up := v.LB.Uplink()
+			encap := encapName(v.Address, realAddr)
 			tunnel := route(t, up.Peer.Node, realAddr, r.Node)
 			if tunnel != nil {
 				tunnel = append([]*topology.Interface{up}, tunnel...)
 			}
 			legs = []leg{
-				{first: "IPIP Encap", middle: "Forward IPIP", last: "Forward IPIP", style: styleTunnel,
+				{first: encap + " Encap", middle: "Forward " + encap, last: "Forward " + encap, style: styleTunnel,
 					lines: nonEmpty(fmt.Sprintf("Outer: %s → %s", lbAddr, realAddr), fmt.Sprintf("Inner: %s → %s", src, vip), weight),
 					hops:  tunnel},
 				{first: "DSR Reply", middle: "Forward", last: "Return", style: styleReply,
@@ -155,6 +163,17 @@ func flow(t *topology.Topology, v *topology.VIP, client *topology.Node, src neti
 		}
 	}
 	return edges
+}
+
+// encapName names the tunnel a VIP's packets take to a real.
+func encapName(vip, real netip.Addr) string {
+	switch {
+	case !real.Is6():
+		return "IPIP"
+	case !vip.Is6():
+		return "4in6"
+	}
+	return "IP6IP6"
 }
 
 func nonEmpty(lines ...string) []string {
@@ -215,22 +234,26 @@ func egress(n *topology.Node, dst netip.Addr) *topology.Interface {
 			return
 		}
 		for _, ifc := range n.Interfaces {
-			if ifc.Addr.IsValid() && ifc.Addr.Contains(via) {
+			if a := ifc.AddrOf(dst.Is6()); a.IsValid() && a.Contains(via) {
 				best, bits = ifc, p.Bits()
 				return
 			}
 		}
 	}
 	for _, ifc := range n.Interfaces {
-		if ifc.Addr.IsValid() {
-			consider(ifc.Addr.Masked(), dst)
+		if a := ifc.AddrOf(dst.Is6()); a.IsValid() {
+			consider(a.Masked(), dst)
 		}
 	}
 	for _, r := range n.Routes {
 		consider(r.Dst, r.Via)
 	}
-	if n.Gateway.IsValid() {
-		consider(netip.PrefixFrom(dst, 0).Masked(), n.Gateway)
+	gw := n.Gateway
+	if dst.Is6() {
+		gw = n.Gateway6
+	}
+	if gw.IsValid() {
+		consider(netip.PrefixFrom(dst, 0).Masked(), gw)
 	}
 	return best
 }

@@ -19,6 +19,7 @@ var goldenLabs = map[string]string{
 	"dsr":         "../../labs/dsr.yaml",
 	"nat":         "../../labs/nat.yaml",
 	"three-reals": "testdata/three-reals.yaml",
+	"dualstack":   "../../labs/dsr-dualstack.yaml",
 }
 
 func TestGolden(t *testing.T) {
