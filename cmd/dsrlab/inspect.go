@@ -5,6 +5,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"path/filepath"
 	"strings"
 	"text/tabwriter"
 
@@ -85,7 +86,7 @@ func printReport(w io.Writer, r *lab.LabReport) {
 	fmt.Fprintln(tw, "NODE\tKIND\tCONTAINER\tSTATE\tIMAGE\tGATEWAY\tDATA PLANE")
 	for _, n := range r.Nodes {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", n.Node, n.Kind, n.Container, n.State, n.Image,
-			orDash(n.Gateway), orDash(dataPlane(n)))
+			orDash(strings.Join(n.Gateways, ",")), orDash(dataPlane(n)))
 		for _, i := range n.Interfaces {
 			if i.Name == "lo" {
 				continue
@@ -122,6 +123,11 @@ func dataPlane(n lab.NodeReport) string {
 			vips = append(vips, v.VIP+" -> "+strings.Join(reals, ","))
 		}
 		parts = append(parts, fmt.Sprintf("balancer %s on %s: %s", b.Mode, b.Interface, strings.Join(vips, "; ")))
+	}
+	for _, p := range n.Programs {
+		if p.File != "" {
+			parts = append(parts, fmt.Sprintf("program %s (%s, id %d, tag %s) %s on %s", p.Name, filepath.Base(p.File), p.ID, p.Tag, p.Mode, p.Interface))
+		}
 	}
 	if n.Decap != "" {
 		parts = append(parts, "decap "+n.Decap)

@@ -3,6 +3,7 @@ package lab
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"github.com/cilium/ebpf"
 	"slices"
 	"sort"
@@ -31,7 +32,7 @@ type NodeReport struct {
 	State      string              `json:"state"`
 	Image      string              `json:"image"`
 	Interfaces []netconf.Interface `json:"interfaces,omitempty"`
-	Gateway    string              `json:"gateway,omitempty"`
+	Gateways   []string            `json:"gateways,omitempty"` // of the default routes, IPv4 and IPv6
 	Balancer   *BalancerReport     `json:"balancer,omitempty"`
 	Programs   []ProgramReport     `json:"programs,omitempty"`
 	NAT        []string            `json:"nat,omitempty"` // nftables services, "tcp 192.168.10.1:50007"
@@ -132,10 +133,12 @@ func inspectNode(ctx context.Context, rt runtime.Runtime, c runtime.Container) (
 	if nr.Interfaces, err = ns.Interfaces(); err != nil {
 		return nil, err
 	}
-	if gw, err := ns.DefaultGateway(); err != nil {
+	gws, err := ns.DefaultGateways()
+	if err != nil {
 		return nil, err
-	} else if gw.IsValid() {
-		nr.Gateway = gw.String()
+	}
+	for _, gw := range gws {
+		nr.Gateways = append(nr.Gateways, gw.String())
 	}
 	services, err := nat.Rules(ns.FD())
 	if err != nil {
@@ -148,7 +151,7 @@ func inspectNode(ctx context.Context, rt runtime.Runtime, c runtime.Container) (
 		switch {
 		case i.Name == "lo":
 			for _, a := range i.Addrs {
-				if a.Bits() == 32 && !a.Addr().IsLoopback() {
+				if a.Bits() == a.Addr().BitLen() && !a.Addr().IsLoopback() {
 					nr.Loopback = append(nr.Loopback, a.Addr().String())
 				}
 			}
@@ -223,8 +226,12 @@ func compare(topo *topology.Topology, nodes map[string]*NodeReport) []string {
 			switch {
 			case got == nil:
 				add("node %s: interface %s is missing (container restarted?); `dsrlab up` re-wires it", n.Name, want.Name)
-			case want.Addr.IsValid() && !slices.Contains(got.Addrs, want.Addr):
-				add("node %s: interface %s lacks %s", n.Name, want.Name, want.Addr)
+			default:
+				for _, a := range []netip.Prefix{want.Addr, want.Addr6} {
+					if a.IsValid() && !slices.Contains(got.Addrs, a) {
+						add("node %s: interface %s lacks %s", n.Name, want.Name, a)
+					}
+				}
 			}
 		}
 		served := topo.VIPsServedBy(n)

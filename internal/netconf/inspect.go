@@ -20,7 +20,8 @@ type Interface struct {
 	Kind  string         `json:"kind"`
 }
 
-// Interfaces lists the namespace's interfaces with their IPv4 addresses.
+// Interfaces lists the namespace's interfaces with their IPv4 and global
+// IPv6 addresses (not the link-local ones every interface has).
 func (n *Namespace) Interfaces() ([]Interface, error) {
 	links, err := n.h.LinkList()
 	if err != nil {
@@ -30,12 +31,12 @@ func (n *Namespace) Interfaces() ([]Interface, error) {
 	for _, l := range links {
 		a := l.Attrs()
 		i := Interface{Name: a.Name, MAC: a.HardwareAddr.String(), MTU: a.MTU, Up: a.Flags&net.FlagUp != 0, Kind: l.Type(), XDP: xdpOf(l)}
-		addrs, err := n.h.AddrList(l, netlink.FAMILY_V4)
+		addrs, err := n.h.AddrList(l, netlink.FAMILY_ALL)
 		if err != nil {
 			return nil, fmt.Errorf("%s: addresses of %s: %w", n.name, a.Name, err)
 		}
 		for _, ad := range addrs {
-			if p, ok := prefixOf(ad.IPNet); ok {
+			if p, ok := prefixOf(ad.IPNet); ok && !p.Addr().IsLinkLocalUnicast() {
 				i.Addrs = append(i.Addrs, p)
 			}
 		}
@@ -45,26 +46,34 @@ func (n *Namespace) Interfaces() ([]Interface, error) {
 	return out, nil
 }
 
-// DefaultGateway returns the IPv4 default route's gateway, if any.
-func (n *Namespace) DefaultGateway() (netip.Addr, error) {
-	routes, err := n.h.RouteList(nil, netlink.FAMILY_V4)
+// DefaultGateways returns the gateways of the IPv4 and IPv6 default
+// routes, where there are such routes.
+func (n *Namespace) DefaultGateways() ([]netip.Addr, error) {
+	routes, err := n.h.RouteList(nil, netlink.FAMILY_ALL)
 	if err != nil {
-		return netip.Addr{}, fmt.Errorf("%s: routes: %w", n.name, err)
+		return nil, fmt.Errorf("%s: routes: %w", n.name, err)
 	}
+	var gws []netip.Addr
 	for _, r := range routes {
-		if (r.Dst == nil || r.Dst.IP.IsUnspecified()) && r.Gw != nil {
-			gw, _ := netip.AddrFromSlice(r.Gw.To4())
-			return gw, nil
+		if (r.Dst == nil || r.Dst.IP.IsUnspecified() && isDefault(r.Dst)) && r.Gw != nil {
+			if gw, ok := netip.AddrFromSlice(r.Gw); ok {
+				gws = append(gws, gw.Unmap())
+			}
 		}
 	}
-	return netip.Addr{}, nil
+	return gws, nil
+}
+
+func isDefault(n *net.IPNet) bool {
+	ones, _ := n.Mask.Size()
+	return ones == 0
 }
 
 func prefixOf(n *net.IPNet) (netip.Prefix, bool) {
-	a, ok := netip.AddrFromSlice(n.IP.To4())
+	a, ok := netip.AddrFromSlice(n.IP)
 	if !ok {
 		return netip.Prefix{}, false
 	}
 	bits, _ := n.Mask.Size()
-	return netip.PrefixFrom(a, bits), true
+	return netip.PrefixFrom(a.Unmap(), bits), true
 }
