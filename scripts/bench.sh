@@ -24,7 +24,7 @@ make -s build
 work=$(mktemp -d)
 cleanup() {
   for f in "$work"/iperf-*.pid; do pkill -F "$f" 2>/dev/null || true; done
-  for lab in bench-native bench-generic bench-nat bench-forward dsr scale16 scale64; do "$dsrlab" down -q --name "$lab" >/dev/null 2>&1 || true; done
+  for lab in bench-native bench-generic bench-nat bench-forward bench-v6 dsr scale16 scale64; do "$dsrlab" down -q --name "$lab" >/dev/null 2>&1 || true; done
   docker ps -aq --filter name=dsrlab-floor- | xargs -r docker rm -f >/dev/null
   rm -rf "$work"
 }
@@ -42,6 +42,10 @@ benchlab() { # SOURCE NAME PREFIX XDPMODE VIPMODE > file
 benchlab labs/dsr.yaml bench-native bn- native dsr >"$work/native.yaml"
 benchlab labs/dsr.yaml bench-generic bg- generic dsr >"$work/generic.yaml"
 benchlab labs/nat.yaml bench-nat bt- native nat >"$work/nat.yaml"
+# IPv6: the dual-stack lab, its IPv6 VIP to one real (IPv6-in-IPv6).
+sed -e "s/katran: {kind: katran}/katran: {kind: katran, xdp: native}/" \
+  -e "s/^name: .*/name: bench-v6/" -e "s/^prefix: .*/prefix: \"b6-\"/" labs/dsr-dualstack.yaml >"$work/v6.yaml"
+printf '  - {address: "fd00:10::1", port: 5201, proto: tcp, service: none, lb: katran, reals: [real1]}\n' >>"$work/v6.yaml"
 # The real limit of the DSR path: the same hops with katran as a plain IPv4
 # forwarder (no XDP). A router cannot send a packet to katran and take it
 # back for the real without looping, so the forwarder sits between two
@@ -103,6 +107,7 @@ conn_rate() { # CLIENT TARGET -> connections/s, or "failed" if any connection fa
   out=$(docker exec "$1" dsrlab load --target "$2" --short "$CONNS" --concurrency 16) || { echo failed; return; }
   sed -n 's/.*failed 0, \([0-9]*\) conn\/s.*/\1/p' <<<"$out"
 }
+hostport() { if [[ $1 == *:* ]]; then echo "[$1]:$2"; else echo "$1:$2"; fi; }
 ratio() { awk -v a="${1%% *}" -v b="${2%% *}" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
 # median LIST... -> "median (min-max)"
 median() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { printf "%s (%s-%s)", v[int((NR + 1) / 2)], v[1], v[NR] }'; }
@@ -114,18 +119,21 @@ declare -A path=(
   [dsr-native]="bn-client 192.168.10.1 bn-katran"
   [dsr-generic]="bg-client 192.168.10.1 bg-katran"
   [nat]="bt-client 192.168.10.1 bt-katran"
+  [direct-v6]="b6-client fd00:222::11 -"
+  [dsr-v6]="b6-client fd00:10::1 b6-katran"
 )
-order=(direct forward dsr-native dsr-generic nat)
+order=(direct forward dsr-native dsr-generic nat direct-v6 dsr-v6)
 
 echo "bench: goodput, connection rate and load-balancer packets (${ROUNDS} rounds, ${DURATION}s iperf3 per path)"
-for f in native generic nat forward; do "$dsrlab" up -q -t "$work/$f.yaml" >/dev/null; done
-for p in bn- bg- bt- bf-; do iperf_server "${p}real"; done
+for f in native generic nat forward v6; do "$dsrlab" up -q -t "$work/$f.yaml" >/dev/null; done
+for r in bn-real bg-real bt-real bf-real b6-real1; do iperf_server "$r"; done
 # The echo service answers on the VIP; the direct and forwarded paths get
 # their own.
 for p in bn- bf-; do
   docker exec -d "${p}real" dsrlab echo --node real --addr 10.111.222.11 --listen tcp/10.111.222.11:50007
   listening "${p}real" 10.111.222.11 50007
 done
+docker exec -d b6-real1 dsrlab echo --node real1 --addr fd00:222::11 --listen "tcp/[fd00:222::11]:50007"
 
 declare -A gp_runs dl_runs rate_runs gp dl rate echo_pkts dl_pkts
 for _ in $(seq "$ROUNDS"); do
@@ -133,7 +141,7 @@ for _ in $(seq "$ROUNDS"); do
     read -r client target _ <<<"${path[$name]}"
     gp_runs[$name]+=" $(goodput "$client" "$target" -t "$DURATION")"
     dl_runs[$name]+=" $(goodput "$client" "$target" -t "$DURATION" -R)"
-    rate_runs[$name]+=" $(conn_rate "$client" "$target:50007")"
+    rate_runs[$name]+=" $(conn_rate "$client" "$(hostport "$target" 50007)")"
   done
 done
 for name in "${order[@]}"; do
@@ -153,8 +161,8 @@ for name in dsr-native dsr-generic nat; do
   goodput "$client" "$target" -R -n 200M >/dev/null
   dl_pkts[$name]=$(awk -v d=$(($(lb_packets "$katran") - before)) 'BEGIN { printf "%.0f", d / 200 }')
 done
-for p in bn- bg- bt- bf-; do pkill -F "$work/iperf-${p}real.pid" 2>/dev/null || true; done
-for lab in bench-native bench-generic bench-nat bench-forward; do "$dsrlab" down -q --name "$lab" >/dev/null; done
+for r in bn-real bg-real bt-real bf-real b6-real1; do pkill -F "$work/iperf-$r.pid" 2>/dev/null || true; done
+for lab in bench-native bench-generic bench-nat bench-forward bench-v6; do "$dsrlab" down -q --name "$lab" >/dev/null; done
 
 # Wall time of a command, in seconds with millisecond precision.
 wall() { local s=$(date +%s%N); "$@" >/dev/null; echo $(( ($(date +%s%N) - s) / 1000000 )) | awk '{ printf "%.2f", $1 / 1000 }'; }
@@ -211,7 +219,7 @@ machine is shared and noisy, so read the ratios, not the absolute numbers.
 ## Goodput and connection rate (reference lab)
 
 TCP goodput in Mbit/s and short connections per second, each as median (min-max) and as a
-ratio of the medians to direct routing.
+ratio of the medians to direct routing (IPv6 rows: to direct IPv6 routing, in the dual-stack lab).
 
 | path | upload (client -> server) | ratio | download (server -> client) | ratio | connections/s | ratio |
 |---|---|---|---|---|---|---|
@@ -220,6 +228,8 @@ ratio of the medians to direct routing.
 | DSR, native XDP | ${gp[dsr-native]} | $(ratio "${gp[dsr-native]}" "${gp[direct]}") | ${dl[dsr-native]} | $(ratio "${dl[dsr-native]}" "${dl[direct]}") | ${rate[dsr-native]} | $(ratio "${rate[dsr-native]}" "${rate[direct]}") |
 | DSR, generic XDP | ${gp[dsr-generic]} | $(ratio "${gp[dsr-generic]}" "${gp[direct]}") | ${dl[dsr-generic]} | $(ratio "${dl[dsr-generic]}" "${dl[direct]}") | ${rate[dsr-generic]} | $(ratio "${rate[dsr-generic]}" "${rate[direct]}") |
 | NAT load balancer (nftables DNAT+SNAT) | ${gp[nat]} | $(ratio "${gp[nat]}" "${gp[direct]}") | ${dl[nat]} | $(ratio "${dl[nat]}" "${dl[direct]}") | ${rate[nat]} | $(ratio "${rate[nat]}" "${rate[direct]}") |
+| IPv6: direct routing to the real | ${gp[direct-v6]} | 1.00 | ${dl[direct-v6]} | 1.00 | ${rate[direct-v6]} | 1.00 |
+| IPv6: DSR (IPv6-in-IPv6), native XDP | ${gp[dsr-v6]} | $(ratio "${gp[dsr-v6]}" "${gp[direct-v6]}") | ${dl[dsr-v6]} | $(ratio "${dl[dsr-v6]}" "${dl[direct-v6]}") | ${rate[dsr-v6]} | $(ratio "${rate[dsr-v6]}" "${rate[direct-v6]}") |
 
 On upload, DSR and NAT send the data over the same hops (client, router, balancer, router,
 real); only the download direction shows what DSR is for: the replies skip the balancer.
