@@ -329,3 +329,31 @@ func TestPathMTUReachesTheReal(t *testing.T) {
 		t.Errorf("no ICMP forwarded to the real: %+v", s)
 	}
 }
+
+// TestNamespacesAreNamed: like containerlab, every container's network
+// namespace is reachable by name (`ip netns exec CONTAINER ...`) while the
+// lab is up, and the names go with it.
+func TestNamespacesAreNamed(t *testing.T) {
+	requireSetup(t)
+	file, topo := renamed(t, "named", "nm-")
+	t.Cleanup(func() { exec.Command(dsrlabBin, "down", "--name", topo.Name).Run() })
+	if _, err := dsrlab(t, "up", "-t", file); err != nil {
+		t.Fatalf("up: %v", err)
+	}
+	for _, n := range topo.Nodes {
+		ns := nodeNS(t, n.ContainerName)
+		want, err := os.Stat(ns.Path())
+		ns.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := os.Stat(filepath.Join("/run/netns", n.ContainerName))
+		if err != nil || !os.SameFile(got, want) {
+			t.Errorf("/run/netns/%s does not name %s's namespace: %v", n.ContainerName, n.ContainerName, err)
+		}
+	}
+	if _, err := dsrlab(t, "down", "--name", topo.Name); err != nil {
+		t.Fatal(err)
+	}
+	assertNothingLeft(t, topo)
+}

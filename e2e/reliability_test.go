@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
 	"os/exec"
 	"strings"
 	"syscall"
@@ -49,6 +50,11 @@ func assertNothingLeft(t *testing.T, topo *topology.Topology) {
 	for _, l := range host {
 		if macs[l.Attrs().HardwareAddr.String()] {
 			t.Errorf("lab %s: host namespace has %s with a lab MAC", topo.Name, l.Attrs().Name)
+		}
+	}
+	for _, n := range topo.Nodes {
+		if _, err := os.Lstat(filepath.Join("/run/netns", n.ContainerName)); err == nil {
+			t.Errorf("lab %s: /run/netns/%s left behind", topo.Name, n.ContainerName)
 		}
 	}
 }
@@ -226,8 +232,8 @@ func TestLifecycle(t *testing.T) {
 				t.Errorf("inspect real: decap %q, lo %v", n.Decap, n.Loopback)
 			}
 		case "client":
-			if n.Gateway != "10.111.220.12" {
-				t.Errorf("inspect client gateway %q", n.Gateway)
+			if len(n.Gateways) != 1 || n.Gateways[0] != "10.111.220.12" {
+				t.Errorf("inspect client gateways %q", n.Gateways)
 			}
 		}
 	}

@@ -30,6 +30,7 @@ func Down(ctx context.Context, rt runtime.Runtime, name string, rep Reporter) (r
 	parallel(len(list), engineWorkers, func(i int) { errs[i] = rt.Remove(ctx, list[i].ID) })
 	for i, c := range list {
 		if errs[i] == nil {
+			unnameNamespace(c.Name)
 			removed = append(removed, c.Name)
 			rep.Detail("down", "removed "+c.Name)
 		}

@@ -277,6 +277,9 @@ func (d *deployment) startContainers(ctx context.Context) (string, error) {
 			return "", fmt.Errorf("node %s: %w", n.Name, err)
 		}
 		d.ns[n.Name] = ns
+		if err := nameNamespace(n.ContainerName, ns); err != nil {
+			d.rep.Note(err.Error())
+		}
 		d.sum.Containers = append(d.sum.Containers, n.ContainerName)
 	}
 	if len(todo) == 0 {
@@ -354,6 +357,7 @@ func (d *deployment) rollback() {
 			d.rep.Note("rollback: " + err.Error())
 			continue
 		}
+		unnameNamespace(c.Name)
 		names = append(names, c.Name)
 	}
 	sort.Strings(names)

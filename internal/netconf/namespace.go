@@ -20,9 +20,15 @@ import (
 // Namespace is an open network namespace.
 type Namespace struct {
 	name string // for messages only
+	path string // a file naming it, if it has one: "/proc/PID/ns/net"
 	ns   netns.NsHandle
 	h    *netlink.Handle
 }
+
+// Path is a file that names the namespace while it lives
+// (/proc/PID/ns/net of a container's init), or "" for one known only by
+// its handle.
+func (n *Namespace) Path() string { return n.path }
 
 // FromPID opens the network namespace of a process, typically a
 // container's init; the handle stays valid even if the process exits.
@@ -42,7 +48,12 @@ func FromPID(pid int, name string) (*Namespace, error) {
 			return nil, fmt.Errorf("%s: pid %d is in dsrlab's own network namespace, not a container's", name, pid)
 		}
 	}
-	return fromHandle(ns, name)
+	n, err := fromHandle(ns, name)
+	if err != nil {
+		return nil, err
+	}
+	n.path = fmt.Sprintf("/proc/%d/ns/net", pid)
+	return n, nil
 }
 
 // New creates a fresh network namespace, with only its loopback, up. It is
@@ -102,7 +113,12 @@ func (n *Namespace) Clone() (*Namespace, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: dup netns handle: %w", n.name, err)
 	}
-	return fromHandle(netns.NsHandle(fd), n.name)
+	c, err := fromHandle(netns.NsHandle(fd), n.name)
+	if err != nil {
+		return nil, err
+	}
+	c.path = n.path
+	return c, nil
 }
 
 // SetSysctl writes a net.* sysctl of the namespace ("net.ipv4.ip_forward"),

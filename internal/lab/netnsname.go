@@ -1,0 +1,58 @@
+package lab
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/dsrlab/dsrlab/internal/netconf"
+)
+
+// netnsDir is where `ip netns` looks for named namespaces. Like
+// containerlab, up names each container's namespace there, so a user's own
+// tools work in it: `ip netns exec client tcpdump -i eth0`.
+const netnsDir = "/run/netns"
+
+// nameNamespace makes /run/netns/CONTAINER a symbolic link to the
+// namespace's /proc file. A link, not a bind mount: it does not keep the
+// namespace alive after the container is gone, so a lab removed behind
+// dsrlab's back leaks nothing. A name someone else took is left alone.
+func nameNamespace(container string, ns *netconf.Namespace) error {
+	if ns.Path() == "" {
+		return nil // a namespace known only by its handle (the fake runtime)
+	}
+	if err := os.MkdirAll(netnsDir, 0o755); err != nil {
+		return err
+	}
+	link := filepath.Join(netnsDir, container)
+	switch target, err := os.Readlink(link); {
+	case err == nil && target == ns.Path():
+		return nil
+	case err == nil && ownLink(target):
+		// The container was restarted: its init has another PID.
+		if err := os.Remove(link); err != nil {
+			return err
+		}
+	case err == nil || !errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("%s exists and is not dsrlab's; `ip netns exec %s` will not reach the container", link, container)
+	}
+	return os.Symlink(ns.Path(), link)
+}
+
+// unnameNamespace removes the name up gave a container's namespace, and
+// nothing else of that name.
+func unnameNamespace(container string) {
+	link := filepath.Join(netnsDir, container)
+	if target, err := os.Readlink(link); err == nil && ownLink(target) {
+		os.Remove(link)
+	}
+}
+
+// ownLink tells a link up made (to a process's namespace file) from
+// anything else under /run/netns.
+func ownLink(target string) bool {
+	return strings.HasPrefix(target, "/proc/") && strings.HasSuffix(target, "/ns/net")
+}
