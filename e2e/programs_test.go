@@ -357,3 +357,28 @@ func TestNamespacesAreNamed(t *testing.T) {
 	}
 	assertNothingLeft(t, topo)
 }
+
+// TestUpSurvivesAClosedOutput: `dsrlab up | head -1` closes dsrlab's
+// output at once; up must still build the whole lab and record it.
+func TestUpSurvivesAClosedOutput(t *testing.T) {
+	requireSetup(t)
+	file, topo := renamed(t, "piped", "pp-")
+	t.Cleanup(func() { exec.Command(dsrlabBin, "down", "--name", topo.Name).Run() })
+	cmd := exec.Command(dsrlabBin, "up", "-v", "-t", file)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = cmd.Stdout
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	out.Read(make([]byte, 1)) // like head: read a little, then go away
+	out.Close()
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("up with its output closed: %v (killed by SIGPIPE?)", err)
+	}
+	if _, err := dsrlab(t, "verify", "--name", topo.Name); err != nil {
+		t.Errorf("the lab up wrote to a closed pipe does not verify: %v", err)
+	}
+}
