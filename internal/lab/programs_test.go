@@ -293,3 +293,24 @@ func appendTo(t *testing.T, file, text string) {
 		t.Fatal(err)
 	}
 }
+
+// Adding or moving a program on a running lab rewires it: up says so
+// instead of fighting the program that is attached.
+func TestProgramPlacementIsWiring(t *testing.T) {
+	rt := fakeLab(t)
+	mustUp(t, rt, load(t, "dsr.yaml"))
+	_, dir := example(t, "xdp-lb-minimal")
+	data, err := os.ReadFile(filepath.Join(dir, "lab.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The reference lab, now with a program on katran.
+	topo, err := topology.Parse([]byte(strings.Replace(string(data), "name: xdp-minimal", "name: dsr", 1)), filepath.Join(dir, "lab.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = Up(context.Background(), rt, topo, &recorder{})
+	if err == nil || !strings.Contains(err.Error(), "program-on") || !strings.Contains(err.Error(), "--reconfigure") {
+		t.Fatalf("up: %v, want the program's placement named as a wiring change", err)
+	}
+}

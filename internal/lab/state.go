@@ -111,14 +111,20 @@ func wiringDiff(old, new *topology.Topology) string {
 func wiring(t *topology.Topology) []string {
 	lines := []string{"prefix " + t.Prefix}
 	for _, n := range t.Nodes {
-		lines = append(lines, fmt.Sprintf("node %s kind=%s image=%s cmd=%q env=%v exec=%q gateway=%v routes=%v sysctls=%v xdp=%s decap=%s",
-			n.Name, n.Kind, n.Image, n.Cmd, n.Env, n.Exec, n.Gateway, n.Routes, n.Sysctls, n.XDP, n.Decap))
+		// A program's file, name and maps change in place (up replaces
+		// the program); where one goes is wiring.
+		program := "-"
+		if n.Program != nil {
+			program = n.Program.Interface.Name
+		}
+		lines = append(lines, fmt.Sprintf("node %s kind=%s image=%s cmd=%q env=%v exec=%q gateway=%v gateway6=%v routes=%v sysctls=%v xdp=%s decap=%s program-on=%s",
+			n.Name, n.Kind, n.Image, n.Cmd, n.Env, n.Exec, n.Gateway, n.Gateway6, n.Routes, n.Sysctls, n.XDP, n.Decap, program))
 		for _, i := range n.Interfaces {
-			lines = append(lines, fmt.Sprintf("interface %s addr=%v mac=%s mtu=%d peer=%s", i, i.Addr, i.MAC, i.MTU, i.Peer))
+			lines = append(lines, fmt.Sprintf("interface %s addr=%v addr6=%v mac=%s mtu=%d peer=%s", i, i.Addr, i.Addr6, i.MAC, i.MTU, i.Peer))
 		}
 	}
 	for _, v := range t.VIPs {
-		lines = append(lines, fmt.Sprintf("vip %s mode=%s service=%s lb=%s", v, v.Mode, v.Service, v.LB.Name))
+		lines = append(lines, fmt.Sprintf("vip %s mode=%s service=%s hash=%s lb=%s", v, v.Mode, v.Service, v.Hash, v.LB.Name))
 	}
 	return lines
 }
