@@ -124,7 +124,7 @@ func wiring(t *topology.Topology) []string {
 		}
 	}
 	for _, v := range t.VIPs {
-		lines = append(lines, fmt.Sprintf("vip %s mode=%s service=%s hash=%s lb=%s", v, v.Mode, v.Service, v.Hash, v.LB.Name))
+		lines = append(lines, fmt.Sprintf("vip %s mode=%s service=%s lb=%s", v, v.Mode, v.Service, v.LB.Name))
 	}
 	return lines
 }

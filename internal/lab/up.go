@@ -205,7 +205,7 @@ func (d *deployment) sameWiring(running []runtime.Container) error {
 		return nil
 	}
 	if diff := wiringDiff(old, d.topo); diff != "" {
-		return fmt.Errorf("lab %q is up with a different wiring (%s); only VIP reals and weights change in place: "+
+		return fmt.Errorf("lab %q is up with a different wiring (%s); only VIP reals, weights and hash modes, and programs' code and maps, change in place: "+
 			"`dsrlab up --reconfigure` replaces the lab", d.topo.Name, diff)
 	}
 	return nil
