@@ -192,32 +192,43 @@ func statsOf(t *testing.T, name string) lab.BalancerStats {
 	return stats[0]
 }
 
-// TestNATLabHairpins checks the NAT baseline: the same echo works, the real
-// sees the balancer's address, and verify reports the hair-pin.
+// TestNATLabHairpins checks the NAT baseline on both families: the same
+// echo works on the IPv4 and the IPv6 VIP, the real sees the balancer's
+// address of the VIP's family (SNAT), and verify reports the hair-pin for
+// each VIP.
 func TestNATLabHairpins(t *testing.T) {
 	requireSetup(t)
 	const file = "../labs/nat.yaml"
-	t.Cleanup(func() { exec.Command(dsrlabBin, "down", "-t", file).Run() })
+	t.Cleanup(func() { exec.Command(dsrlabBin, "down", "--name", "nat").Run() })
 	out, err := dsrlab(t, "up", "-t", file)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(out, "NAT         katran: nftables DNAT+SNAT") {
-		t.Errorf("summary does not report the NAT balancer")
+	if !strings.Contains(out, "NAT         katran: nftables DNAT+SNAT, 2 VIPs") {
+		t.Errorf("summary does not report the NAT balancer with both VIPs")
 	}
-	got := dockerExec(t, "hello\n", "nat-client", "nc", vip, vipPort)
-	if !strings.HasPrefix(got, "[real 10.111.222.11] ('10.111.221.11', ") {
-		t.Errorf("answer %q: want the real, seeing the balancer's address (SNAT)", got)
+	for _, c := range []struct{ vip, want string }{
+		{vip, "[real 10.111.222.11] ('10.111.221.11', "},
+		{"fd00:10::1", "[real fd00:222::11] ('fd00:221::11', "},
+	} {
+		if got := dockerExec(t, "hello\n", "nat-client", "nc", c.vip, vipPort); !strings.HasPrefix(got, c.want) {
+			t.Errorf("%s answered %q: want the real, seeing the balancer's address (SNAT): %q", c.vip, got, c.want)
+		}
 	}
 	var checks []lab.Check
-	out, err = dsrlab(t, "verify", "-t", file, "--format", "json")
+	out, err = dsrlab(t, "verify", "--name", "nat", "--format", "json")
 	if err != nil {
-		t.Fatalf("verify: %v", err)
+		t.Fatalf("verify: %v\n%s", err, out)
 	}
-	if err := json.Unmarshal([]byte(jsonPart(out)), &checks); err != nil || len(checks) != 1 {
-		t.Fatalf("verify json: %v", err)
+	if err := json.Unmarshal([]byte(jsonPart(out)), &checks); err != nil || len(checks) != 2 {
+		t.Fatalf("verify json: %v, %d checks, want one per VIP", err, len(checks))
 	}
-	if c := checks[0]; !c.Pass || c.Path != "through the balancer" || c.Mode != "nat" {
-		t.Errorf("verify = %+v, want a passing hair-pin", c)
+	for _, c := range checks {
+		if !c.Pass || c.Path != "through the balancer" || c.Mode != "nat" {
+			t.Errorf("verify = %+v, want a passing hair-pin", c)
+		}
+	}
+	if v := []string{checks[0].VIP, checks[1].VIP}; !strings.HasPrefix(v[0], vip+":") || !strings.HasPrefix(v[1], "[fd00:10::1]:") {
+		t.Errorf("verify checked %v, want the IPv4 and the IPv6 VIP", v)
 	}
 }

@@ -532,10 +532,6 @@ func (b *builder) buildVIPs(t *Topology, raws []rawVIP) {
 		default:
 			b.errorf(p.key("hash"), "%q is not a hash mode (want five-tuple, no-src-port or dst-port-only)", rv.Hash)
 		}
-		if v.NAT() && v.Is6() {
-			// internal/nat writes an ip-family nftables table.
-			b.errorf(p.key("mode"), "NAT VIPs are IPv4 only; an IPv6 VIP is served by DSR")
-		}
 		if ok && v.Port == AnyPort {
 			// The echo service and NAT rules are per port.
 			switch {

@@ -52,7 +52,6 @@ var schemaValid = []string{
 	"route-family-mismatch",
 	"vip6-real-without-ipv6",
 	"vip6-katran-without-ipv6",
-	"vip6-nat",
 	"program-interface-required",
 	"vip-lb-not-katran",
 	"vip-lb-unknown",

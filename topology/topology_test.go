@@ -460,7 +460,6 @@ var invalidCases = map[string][]wantErr{
 	"gateway6-not-ipv6":          {{"nodes.c.gateway6", 4, `"10.0.0.2" is not an IPv6 address`}},
 	"route-family-mismatch":      {{"nodes.c.routes[0].via", 4, `"10.0.0.2" is not an IPv6 address`}},
 	"vip6-real-without-ipv6":     {{"vips[0].reals[0]", 18, `real "s" has no IPv6 address on s:eth0 for [fd00:77::1]:80/tcp (IPv6 VIPs reach their reals IPv6-in-IPv6)`}},
-	"vip6-nat":                   {{"vips[0].mode", 18, "NAT VIPs are IPv4 only"}},
 	"vip6-katran-without-ipv6":   {{"vips[0].reals[0]", 21, `real "s" is reached over IPv6, but k's uplink k:eth0 has no IPv6 address`}},
 	"vip-port-zero":              {{"vips[0].port", 16, "0 (every port) needs `service: none`"}},
 	"vip-port-zero-nat":          {{"vips[0].port", 16, "0 (every port) is for DSR VIPs"}},

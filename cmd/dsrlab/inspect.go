@@ -129,6 +129,9 @@ func dataPlane(n lab.NodeReport) string {
 			parts = append(parts, fmt.Sprintf("program %s (%s, id %d, tag %s) %s on %s", p.Name, filepath.Base(p.File), p.ID, p.Tag, p.Mode, p.Interface))
 		}
 	}
+	if len(n.NAT) > 0 {
+		parts = append(parts, "nat "+strings.Join(n.NAT, ", "))
+	}
 	if n.Decap != "" {
 		parts = append(parts, "decap "+n.Decap)
 	}

@@ -3,8 +3,8 @@ package lab
 import (
 	"context"
 	"fmt"
-	"net/netip"
 	"github.com/cilium/ebpf"
+	"net/netip"
 	"slices"
 	"sort"
 

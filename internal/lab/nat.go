@@ -25,7 +25,7 @@ func (d *deployment) natBalancers(ctx context.Context) (string, error) {
 		if err != nil {
 			return "", fmt.Errorf("node %s: %w", k.Name, err)
 		}
-		// Apply replaces the table in one transaction; established flows
+		// Apply replaces the tables in one transaction; established flows
 		// keep their translation in conntrack.
 		if err := nat.Apply(fd, services); err != nil {
 			return "", fmt.Errorf("node %s: %w", k.Name, err)
@@ -35,7 +35,7 @@ func (d *deployment) natBalancers(ctx context.Context) (string, error) {
 			return "", fmt.Errorf("node %s: %w", k.Name, err)
 		}
 		if !reflect.DeepEqual(before, after) {
-			d.change("nat", fmt.Sprintf("%s: nftables table %s with %d services", k.Name, nat.TableName, len(services)))
+			d.change("nat", fmt.Sprintf("%s: nftables tables %s with %d services", k.Name, nat.TableName, len(services)))
 		}
 		d.sum.NAT[k.Name] = fmt.Sprintf("nftables DNAT+SNAT, %d VIPs", len(services))
 		report = append(report, fmt.Sprintf("%s: %d NAT VIPs", k.Name, len(services)))

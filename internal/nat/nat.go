@@ -5,19 +5,26 @@
 // address, so the backend's answers come back through the node (the hair-pin
 // DSR avoids) to be translated back to the VIP.
 //
-// Everything lives in one table, TableName, which Apply replaces as a whole
-// and Remove deletes, so the package never touches rules it did not write.
+// Everything lives in the tables named TableName, one per address family,
+// which Apply replaces as a whole and Remove deletes, so the package never
+// touches rules it did not write. IPv4 and IPv6 services work alike; NAT
+// never changes a packet's family.
 package nat
 
 import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 
 	"github.com/google/nftables"
 )
 
-// TableName is the ip-family table this package owns.
+// TableName names the tables this package owns: one of family ip for the
+// IPv4 services and one of family ip6 for the IPv6 services, each present
+// only while that family has services. Separate tables rather than one
+// inet table keep each rule in its own family's terms (ip daddr, ip6
+// daddr), and the IPv4 table the one that labs before IPv6 NAT wrote.
 const TableName = "dsrlab_nat"
 
 const (
@@ -35,7 +42,8 @@ type Backend struct {
 	Weight uint32
 }
 
-// Service is one VIP:port in NAT mode.
+// Service is one VIP:port in NAT mode, IPv4 or IPv6; its backends and SNAT
+// address are of the VIP's family.
 type Service struct {
 	VIP      netip.Addr
 	Port     uint16
@@ -48,65 +56,79 @@ type Service struct {
 	SNAT netip.Addr
 }
 
-// Apply makes TableName hold exactly the given services. The old table (if
-// any) is deleted and the new one created in one nftables transaction, so
-// packets never meet a half-written ruleset, and applying the same services
-// twice changes nothing. Flows already tracked keep their backend: conntrack
+// Apply makes the TableName tables hold exactly the given services, of
+// either family. The old tables (if any) are deleted and the new ones
+// created in one nftables transaction, so packets never meet a half-written
+// ruleset, and applying the same services twice changes nothing. Flows already tracked keep their backend: conntrack
 // applies NAT rules to the first packet of a flow only.
 //
 // nsFD is an open file descriptor of the target network namespace, whose
-// owner must also have turned forwarding on (net.ipv4.ip_forward=1): this
-// package writes nftables only, no sysctls.
+// owner must also have turned forwarding on (net.ipv4.ip_forward=1, and
+// net.ipv6.conf.all.forwarding=1 for IPv6 services): this package writes
+// nftables only, no sysctls.
 func Apply(nsFD int, services []Service) error {
-	rs, err := build(services)
+	rss, err := build(services)
 	if err != nil {
 		return err
 	}
+	return send(nsFD, rss)
+}
+
+// send replaces the tables with rss in one transaction.
+func send(nsFD int, rss []*ruleset) error {
 	c, err := conn(nsFD)
 	if err != nil {
 		return err
 	}
-	// Adding before deleting makes the delete valid whether or not the
-	// table existed, without a separate (racy) existence check.
-	c.AddTable(rs.table)
-	c.DelTable(rs.table)
-	c.AddTable(rs.table)
-	c.AddChain(rs.prerouting)
-	c.AddChain(rs.postrouting)
-	for _, m := range rs.sets {
-		if err := c.AddSet(m.set, m.elements); err != nil {
-			return fmt.Errorf("nat: set %s: %w", m.set.Name, err)
+	delTables(c)
+	for _, rs := range rss {
+		c.AddTable(rs.table)
+		c.AddChain(rs.prerouting)
+		c.AddChain(rs.postrouting)
+		for _, m := range rs.sets {
+			if err := c.AddSet(m.set, m.elements); err != nil {
+				return fmt.Errorf("nat: set %s %s: %w", rs.family.name, m.set.Name, err)
+			}
+		}
+		for _, r := range rs.rules {
+			c.AddRule(r)
 		}
 	}
-	for _, r := range rs.rules {
-		c.AddRule(r)
-	}
 	if err := c.Flush(); err != nil {
-		return fmt.Errorf("nat: apply table %s: %w", TableName, err)
+		return fmt.Errorf("nat: apply tables %s: %w", TableName, err)
 	}
 	return nil
 }
 
-// Remove deletes TableName; it is not an error if there is none.
+// Remove deletes the TableName tables; it is not an error if there are none.
 func Remove(nsFD int) error {
 	c, err := conn(nsFD)
 	if err != nil {
 		return err
 	}
-	t := table()
-	c.AddTable(t)
-	c.DelTable(t)
+	delTables(c)
 	if err := c.Flush(); err != nil {
-		return fmt.Errorf("nat: remove table %s: %w", TableName, err)
+		return fmt.Errorf("nat: remove tables %s: %w", TableName, err)
 	}
 	return nil
 }
 
-// Rules reads back the services the kernel holds in TableName, in the order
-// they were applied; nil if the table does not exist. It reports the kernel's
-// view, not the caller's input: each backend's Weight is its number of hash
-// slots, and zero-weight backends are absent because the kernel never saw
-// them.
+// delTables queues the deletion of every family's table. Adding before
+// deleting makes the delete valid whether or not the table existed, without
+// a separate (racy) existence check.
+func delTables(c *nftables.Conn) {
+	for _, f := range families {
+		t := table(f)
+		c.AddTable(t)
+		c.DelTable(t)
+	}
+}
+
+// Rules reads back the services the kernel holds in the TableName tables:
+// the IPv4 ones, then the IPv6 ones, each in the order they were applied;
+// nil if there are no such tables. It reports the kernel's view, not the
+// caller's input: each backend's Weight is its number of hash slots, and
+// zero-weight backends are absent because the kernel never saw them.
 func Rules(nsFD int) ([]Service, error) {
 	c, err := conn(nsFD)
 	if err != nil {
@@ -114,26 +136,33 @@ func Rules(nsFD int) ([]Service, error) {
 	}
 	// A dump rather than a lookup by name, so that "no table" is an empty
 	// answer and not an error to tell apart from real failures.
-	tables, err := c.ListTablesOfFamily(nftables.TableFamilyIPv4)
+	tables, err := c.ListTables()
 	if err != nil {
 		return nil, fmt.Errorf("nat: list tables: %w", err)
 	}
-	var t *nftables.Table
-	for _, x := range tables {
-		if x.Name == TableName {
-			t = x
+	var out []Service
+	for _, f := range families {
+		i := slices.IndexFunc(tables, func(t *nftables.Table) bool { return t.Name == TableName && t.Family == f.table })
+		if i < 0 {
+			continue
 		}
+		s, err := tableRules(c, f, tables[i])
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, s...)
 	}
-	if t == nil {
-		return nil, nil
-	}
+	return out, nil
+}
+
+func tableRules(c *nftables.Conn, f family, t *nftables.Table) ([]Service, error) {
 	pre, err := c.GetRules(t, &nftables.Chain{Name: preroutingChain, Table: t})
 	if err != nil {
-		return nil, fmt.Errorf("nat: read chain %s: %w", preroutingChain, err)
+		return nil, fmt.Errorf("nat: read chain %s %s: %w", f.name, preroutingChain, err)
 	}
 	post, err := c.GetRules(t, &nftables.Chain{Name: postroutingChain, Table: t})
 	if err != nil {
-		return nil, fmt.Errorf("nat: read chain %s: %w", postroutingChain, err)
+		return nil, fmt.Errorf("nat: read chain %s %s: %w", f.name, postroutingChain, err)
 	}
 	elements := func(name string) ([]nftables.SetElement, error) {
 		s, err := c.GetSetByName(t, name)
@@ -142,7 +171,7 @@ func Rules(nsFD int) ([]Service, error) {
 		}
 		return c.GetSetElements(s)
 	}
-	return decode(pre, post, elements)
+	return decode(f, pre, post, elements)
 }
 
 func conn(nsFD int) (*nftables.Conn, error) {

@@ -23,10 +23,40 @@ const hashSeed = 0x64737231
 // conntrack sets it on a flow once a DNAT rule has rewritten it.
 const ipsStatusDNAT = 1 << 5
 
-const (
-	reg    = unix.NFT_REG_1
-	regSrc = unix.NFT_REG32_01 // the 32-bit word after reg's first, for a concatenation
+// reg is the 16-byte register every expression works in: wide enough for
+// an IPv6 address.
+const reg = unix.NFT_REG_1
+
+// family is what the rules of one address family differ in: their table,
+// where the addresses sit in the network header, and how wide they are.
+type family struct {
+	name         string
+	table        nftables.TableFamily
+	nfproto      uint32 // the NAT expression's family
+	addrType     nftables.SetDatatype
+	saddr, daddr uint32 // offsets in the network header
+	addrLen      uint32
+	// portReg is the first 32-bit register after the address in reg, where
+	// the source port goes to be hashed together with the address.
+	portReg uint32
+}
+
+var (
+	ipv4 = family{name: "ip", table: nftables.TableFamilyIPv4, nfproto: unix.NFPROTO_IPV4,
+		addrType: nftables.TypeIPAddr, saddr: 12, daddr: 16, addrLen: 4, portReg: unix.NFT_REG32_01}
+	ipv6 = family{name: "ip6", table: nftables.TableFamilyIPv6, nfproto: unix.NFPROTO_IPV6,
+		addrType: nftables.TypeIP6Addr, saddr: 8, daddr: 24, addrLen: 16, portReg: unix.NFT_REG32_04}
+	// families is every family Apply owns a table in, in the order Rules
+	// reports their services.
+	families = []family{ipv4, ipv6}
 )
+
+func familyOf(a netip.Addr) family {
+	if a.Is6() {
+		return ipv6
+	}
+	return ipv4
+}
 
 var protos = map[string]byte{"tcp": unix.IPPROTO_TCP, "udp": unix.IPPROTO_UDP}
 
@@ -35,26 +65,54 @@ type namedSet struct {
 	elements []nftables.SetElement
 }
 
-// ruleset is everything Apply sends, built without touching the kernel.
+// ruleset is one family's table as Apply sends it, built without touching
+// the kernel.
 type ruleset struct {
+	family      family
 	table       *nftables.Table
 	prerouting  *nftables.Chain
 	postrouting *nftables.Chain
 	sets        []namedSet
 	rules       []*nftables.Rule
+	services    int // added so far, numbering their sets
 }
 
-func table() *nftables.Table {
-	return &nftables.Table{Name: TableName, Family: nftables.TableFamilyIPv4}
+func table(f family) *nftables.Table {
+	return &nftables.Table{Name: TableName, Family: f.table}
 }
 
-func build(services []Service) (*ruleset, error) {
+// build returns a ruleset for each family that has services, IPv4 first.
+func build(services []Service) ([]*ruleset, error) {
 	if err := validate(services); err != nil {
 		return nil, err
 	}
-	t := table()
-	rs := &ruleset{
-		table: t,
+	var out []*ruleset
+	// Set IDs name sets within the one transaction Apply sends, across
+	// both tables, so they are numbered across families.
+	var setID uint32
+	for _, f := range families {
+		var rs *ruleset
+		for _, s := range services {
+			if familyOf(s.VIP) != f {
+				continue
+			}
+			if rs == nil {
+				rs = newRuleset(f)
+				out = append(out, rs)
+			}
+			if err := rs.add(s, &setID); err != nil {
+				return nil, fmt.Errorf("nat: %s: %w", s, err)
+			}
+		}
+	}
+	return out, nil
+}
+
+func newRuleset(f family) *ruleset {
+	t := table(f)
+	return &ruleset{
+		family: f,
+		table:  t,
 		prerouting: &nftables.Chain{
 			Name: preroutingChain, Table: t, Type: nftables.ChainTypeNAT,
 			Hooknum: nftables.ChainHookPrerouting, Priority: nftables.ChainPriorityNATDest,
@@ -64,39 +122,46 @@ func build(services []Service) (*ruleset, error) {
 			Hooknum: nftables.ChainHookPostrouting, Priority: nftables.ChainPriorityNATSource,
 		},
 	}
-	for i, s := range services {
-		// Each rule carries its service as a comment: nft list shows
-		// which service a rule is, and Rules pairs the chains by it.
-		comment := userdata.AppendString(nil, userdata.TypeComment, s.String())
-		m, err := backendMap(t, fmt.Sprintf("backends_%d", i), uint32(2*i+1), s.Backends)
-		if err != nil {
-			return nil, fmt.Errorf("nat: %s: %w", s, err)
-		}
-		// With no backend to take new flows, they are dropped rather than
-		// left unmatched, which would have the load balancer route VIP
-		// traffic on as if it were its own.
-		action := []expr.Any{&expr.Verdict{Kind: expr.VerdictDrop}}
-		if m != nil {
-			rs.sets = append(rs.sets, *m)
-			action = dnatByHash(m.set, len(m.elements))
-		}
-		dnat := append(matchService(s), action...)
-		rs.rules = append(rs.rules, &nftables.Rule{Table: t, Chain: rs.prerouting, Exprs: dnat, UserData: comment})
+}
 
-		if !s.SNAT.IsValid() || len(s.Backends) == 0 {
-			continue
-		}
-		// Zero-weight backends stay in: their draining flows were SNATed
-		// when they began, but listing them keeps the rule's meaning plain.
-		reals := namedSet{set: &nftables.Set{Table: t, Name: fmt.Sprintf("reals_%d", i), ID: uint32(2*i + 2),
-			Constant: true, KeyType: nftables.TypeIPAddr}}
-		for _, b := range s.Backends {
-			reals.elements = append(reals.elements, nftables.SetElement{Key: b.Addr.AsSlice()})
-		}
-		rs.sets = append(rs.sets, reals)
-		rs.rules = append(rs.rules, &nftables.Rule{Table: t, Chain: rs.postrouting, Exprs: snat(s, reals.set), UserData: comment})
+// add writes the rules and sets of one service of rs's family. setID is
+// the last set ID used in the transaction.
+func (rs *ruleset) add(s Service, setID *uint32) error {
+	f, t, i := rs.family, rs.table, rs.services
+	rs.services++
+	// Each rule carries its service as a comment: nft list shows which
+	// service a rule is, and Rules pairs the chains by it.
+	comment := userdata.AppendString(nil, userdata.TypeComment, s.String())
+	*setID++
+	m, err := backendMap(t, f, fmt.Sprintf("backends_%d", i), *setID, s.Backends)
+	if err != nil {
+		return err
 	}
-	return rs, nil
+	// With no backend to take new flows, they are dropped rather than
+	// left unmatched, which would have the load balancer route VIP
+	// traffic on as if it were its own.
+	action := []expr.Any{&expr.Verdict{Kind: expr.VerdictDrop}}
+	if m != nil {
+		rs.sets = append(rs.sets, *m)
+		action = dnatByHash(f, m.set, len(m.elements))
+	}
+	dnat := append(matchService(f, s), action...)
+	rs.rules = append(rs.rules, &nftables.Rule{Table: t, Chain: rs.prerouting, Exprs: dnat, UserData: comment})
+
+	if !s.SNAT.IsValid() || len(s.Backends) == 0 {
+		return nil
+	}
+	// Zero-weight backends stay in: their draining flows were SNATed
+	// when they began, but listing them keeps the rule's meaning plain.
+	*setID++
+	reals := namedSet{set: &nftables.Set{Table: t, Name: fmt.Sprintf("reals_%d", i), ID: *setID,
+		Constant: true, KeyType: f.addrType}}
+	for _, b := range s.Backends {
+		reals.elements = append(reals.elements, nftables.SetElement{Key: b.Addr.AsSlice()})
+	}
+	rs.sets = append(rs.sets, reals)
+	rs.rules = append(rs.rules, &nftables.Rule{Table: t, Chain: rs.postrouting, Exprs: snat(f, s, reals.set), UserData: comment})
+	return nil
 }
 
 func (s Service) String() string {
@@ -111,17 +176,21 @@ func validate(services []Service) error {
 	}
 	seen := map[key]bool{}
 	for _, s := range services {
-		if !s.VIP.Is4() {
-			return fmt.Errorf("nat: %s: VIP must be an IPv4 address", s)
+		// A mapped address would be matched in neither family's headers.
+		if !s.VIP.IsValid() || s.VIP.Is4In6() {
+			return fmt.Errorf("nat: %s: VIP must be an IPv4 or IPv6 address", s)
 		}
+		f := familyOf(s.VIP)
 		if s.Port == 0 {
 			return fmt.Errorf("nat: %s: port 0", s)
 		}
 		if _, ok := protos[s.Proto]; !ok {
 			return fmt.Errorf("nat: %s: proto %q, want tcp or udp", s, s.Proto)
 		}
-		if s.SNAT.IsValid() && !s.SNAT.Is4() {
-			return fmt.Errorf("nat: %s: SNAT address %s is not IPv4", s, s.SNAT)
+		// NAT translates addresses, never families: a backend or SNAT
+		// address of the other family could not be written into the header.
+		if s.SNAT.IsValid() && (familyOf(s.SNAT) != f || s.SNAT.Is4In6()) {
+			return fmt.Errorf("nat: %s: SNAT address %s is not of the VIP's family", s, s.SNAT)
 		}
 		k := key{s.VIP, s.Port, s.Proto}
 		if seen[k] {
@@ -130,8 +199,8 @@ func validate(services []Service) error {
 		seen[k] = true
 		addrs := map[netip.Addr]bool{}
 		for _, b := range s.Backends {
-			if !b.Addr.Is4() {
-				return fmt.Errorf("nat: %s: backend %s is not an IPv4 address", s, b.Addr)
+			if !b.Addr.IsValid() || familyOf(b.Addr) != f || b.Addr.Is4In6() {
+				return fmt.Errorf("nat: %s: backend %s is not of the VIP's family", s, b.Addr)
 			}
 			if addrs[b.Addr] {
 				return fmt.Errorf("nat: %s: backend %s listed twice", s, b.Addr)
@@ -148,7 +217,7 @@ func validate(services []Service) error {
 //
 // The set gets its transaction ID here rather than from AddSet, so the
 // lookup built alongside it already refers to it.
-func backendMap(t *nftables.Table, name string, id uint32, bs []Backend) (*namedSet, error) {
+func backendMap(t *nftables.Table, f family, name string, id uint32, bs []Backend) (*namedSet, error) {
 	weights := make([]uint32, len(bs))
 	for i, b := range bs {
 		weights[i] = b.Weight
@@ -177,45 +246,47 @@ func backendMap(t *nftables.Table, name string, id uint32, bs []Backend) (*named
 			// labels the keys big-endian and they show byte-swapped. The
 			// map is never edited in place anyway; Apply replaces it.
 			Table: t, Name: name, ID: id, IsMap: true,
-			KeyType: nftables.TypeMark, DataType: nftables.TypeIPAddr,
+			KeyType: nftables.TypeMark, DataType: f.addrType,
 			KeyByteOrder: binaryutil.NativeEndian,
 		},
 		elements: elems,
 	}, nil
 }
 
-// matchService matches the packets of a service: meta l4proto P, ip daddr
-// VIP, th dport PORT. The protocol comes first because th is only defined
-// once it is known.
-func matchService(s Service) []expr.Any {
+// matchService matches the packets of a service: meta l4proto P, ip (or
+// ip6) daddr VIP, th dport PORT. The protocol comes first because th is
+// only defined once it is known; meta l4proto, unlike the IPv6 next header
+// field, sees past extension headers.
+func matchService(f family, s Service) []expr.Any {
 	return []expr.Any{
 		&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: reg},
 		&expr.Cmp{Op: expr.CmpOpEq, Register: reg, Data: []byte{protos[s.Proto]}},
-		&expr.Payload{DestRegister: reg, Base: expr.PayloadBaseNetworkHeader, Offset: 16, Len: 4},
+		&expr.Payload{DestRegister: reg, Base: expr.PayloadBaseNetworkHeader, Offset: f.daddr, Len: f.addrLen},
 		&expr.Cmp{Op: expr.CmpOpEq, Register: reg, Data: s.VIP.AsSlice()},
 		&expr.Payload{DestRegister: reg, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2},
 		&expr.Cmp{Op: expr.CmpOpEq, Register: reg, Data: binaryutil.BigEndian.PutUint16(s.Port)},
 	}
 }
 
-// dnatByHash is `dnat to jhash ip saddr . th sport mod N seed S map @set`.
-// The hash is stateless; a flow sticks to its backend because NAT rules see
-// only the first packet of a connection and conntrack rewrites the rest.
-func dnatByHash(set *nftables.Set, n int) []expr.Any {
+// dnatByHash is `dnat to jhash ip saddr . th sport mod N seed S map @set`
+// (ip6 saddr for IPv6). The hash is stateless; a flow sticks to its backend
+// because NAT rules see only the first packet of a connection and conntrack
+// rewrites the rest.
+func dnatByHash(f family, set *nftables.Set, n int) []expr.Any {
 	return []expr.Any{
-		&expr.Payload{DestRegister: reg, Base: expr.PayloadBaseNetworkHeader, Offset: 12, Len: 4},
-		&expr.Payload{DestRegister: regSrc, Base: expr.PayloadBaseTransportHeader, Offset: 0, Len: 2},
-		// 8 bytes: the address, then the port zero-padded to a word.
-		&expr.Hash{SourceRegister: reg, DestRegister: reg, Length: 8, Modulus: uint32(n),
+		&expr.Payload{DestRegister: reg, Base: expr.PayloadBaseNetworkHeader, Offset: f.saddr, Len: f.addrLen},
+		&expr.Payload{DestRegister: f.portReg, Base: expr.PayloadBaseTransportHeader, Offset: 0, Len: 2},
+		// The address, then the port zero-padded to a word.
+		&expr.Hash{SourceRegister: reg, DestRegister: reg, Length: f.addrLen + 4, Modulus: uint32(n),
 			Seed: hashSeed, Type: expr.HashTypeJenkins},
 		&expr.Lookup{SourceRegister: reg, DestRegister: reg, IsDestRegSet: true,
 			SetName: set.Name, SetID: set.ID},
-		&expr.NAT{Type: expr.NATTypeDestNAT, Family: unix.NFPROTO_IPV4, RegAddrMin: reg},
+		&expr.NAT{Type: expr.NATTypeDestNAT, Family: f.nfproto, RegAddrMin: reg},
 	}
 }
 
 // snat is `meta l4proto P ct status dnat ip daddr @reals th dport PORT snat
-// to SNAT`. Only flows a DNAT rule rewrote, towards this service's backends,
+// to SNAT` (ip6 daddr for IPv6). Only flows a DNAT rule rewrote, towards this service's backends,
 // are rewritten, never the load balancer's own traffic.
 //
 // Matching the conntrack original tuple (`ct original ip daddr VIP`) would
@@ -223,7 +294,7 @@ func dnatByHash(set *nftables.Set, n int) []expr.Any {
 // attribute (the kernel dumps a u8, the library wants a u32), which would
 // make the table unreadable for Rules. The backend set is equivalent unless
 // two services share a backend and port but want different SNAT addresses.
-func snat(s Service, reals *nftables.Set) []expr.Any {
+func snat(f family, s Service, reals *nftables.Set) []expr.Any {
 	return []expr.Any{
 		&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: reg},
 		&expr.Cmp{Op: expr.CmpOpEq, Register: reg, Data: []byte{protos[s.Proto]}},
@@ -231,21 +302,21 @@ func snat(s Service, reals *nftables.Set) []expr.Any {
 		&expr.Bitwise{SourceRegister: reg, DestRegister: reg, Len: 4,
 			Mask: binaryutil.NativeEndian.PutUint32(ipsStatusDNAT), Xor: make([]byte, 4)},
 		&expr.Cmp{Op: expr.CmpOpNeq, Register: reg, Data: make([]byte, 4)},
-		&expr.Payload{DestRegister: reg, Base: expr.PayloadBaseNetworkHeader, Offset: 16, Len: 4},
+		&expr.Payload{DestRegister: reg, Base: expr.PayloadBaseNetworkHeader, Offset: f.daddr, Len: f.addrLen},
 		&expr.Lookup{SourceRegister: reg, SetName: reals.Name, SetID: reals.ID},
 		&expr.Payload{DestRegister: reg, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2},
 		&expr.Cmp{Op: expr.CmpOpEq, Register: reg, Data: binaryutil.BigEndian.PutUint16(s.Port)},
 		&expr.Immediate{Register: reg, Data: s.SNAT.AsSlice()},
-		&expr.NAT{Type: expr.NATTypeSourceNAT, Family: unix.NFPROTO_IPV4, RegAddrMin: reg},
+		&expr.NAT{Type: expr.NATTypeSourceNAT, Family: f.nfproto, RegAddrMin: reg},
 	}
 }
 
-// decode reads services back from the two chains' rules, as build wrote
-// them. elements fetches a backend map's contents by name.
-func decode(pre, post []*nftables.Rule, elements func(name string) ([]nftables.SetElement, error)) ([]Service, error) {
+// decode reads services back from the two chains' rules of f's table, as
+// build wrote them. elements fetches a backend map's contents by name.
+func decode(f family, pre, post []*nftables.Rule, elements func(name string) ([]nftables.SetElement, error)) ([]Service, error) {
 	var out []Service
 	for _, r := range pre {
-		s := decodeRule(r)
+		s := decodeRule(f, r)
 		if !s.VIP.IsValid() || s.Port == 0 || s.Proto == "" || !s.action {
 			return nil, fmt.Errorf("nat: %s rule %d: not a rule this package writes", preroutingChain, r.Handle)
 		}
@@ -259,7 +330,7 @@ func decode(pre, post []*nftables.Rule, elements func(name string) ([]nftables.S
 		out = append(out, s.Service)
 	}
 	for _, r := range post {
-		p := decodeRule(r)
+		p := decodeRule(f, r)
 		i := slices.IndexFunc(out, func(s Service) bool { return s.String() == p.comment })
 		if i < 0 || !p.SNAT.IsValid() || !p.action {
 			return nil, fmt.Errorf("nat: %s rule %d (%q): no matching DNAT rule", postroutingChain, r.Handle, p.comment)
@@ -278,7 +349,7 @@ type decoded struct {
 
 // decodeRule recognises the matches and actions build writes, in either
 // chain, by remembering what the last expression loaded into the register.
-func decodeRule(r *nftables.Rule) decoded {
+func decodeRule(f family, r *nftables.Rule) decoded {
 	var d decoded
 	d.comment, _ = userdata.GetString(r.UserData, userdata.TypeComment)
 	var loaded string
@@ -292,7 +363,7 @@ func decodeRule(r *nftables.Rule) decoded {
 		case *expr.Payload:
 			loaded = ""
 			switch {
-			case e.Base == expr.PayloadBaseNetworkHeader && e.Offset == 16 && e.Len == 4:
+			case e.Base == expr.PayloadBaseNetworkHeader && e.Offset == f.daddr && e.Len == f.addrLen:
 				loaded = "daddr"
 			case e.Base == expr.PayloadBaseTransportHeader && e.Offset == 2 && e.Len == 2:
 				loaded = "dport"
