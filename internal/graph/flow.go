@@ -125,10 +125,10 @@ func flow(t *topology.Topology, v *topology.VIP, client *topology.Node, src neti
 		if v.NAT() {
 			legs = []leg{
 				{first: "DNAT + SNAT", middle: "Forward", last: "Forward", style: styleRequest,
-					lines: nonEmpty(fmt.Sprintf("IP: %s → %s:%d", lbAddr, realAddr, v.Port), weight),
+					lines: nonEmpty(fmt.Sprintf("IP: %s → %s", lbAddr, netip.AddrPortFrom(realAddr, v.Port)), weight),
 					hops:  route(t, v.LB, realAddr, r.Node)},
 				{first: "Reply", middle: "Forward", last: "Hair-pin", style: styleReply,
-					lines: []string{fmt.Sprintf("IP: %s:%d → %s", realAddr, v.Port, lbAddr)},
+					lines: []string{fmt.Sprintf("IP: %s → %s", netip.AddrPortFrom(realAddr, v.Port), lbAddr)},
 					hops:  route(t, r.Node, lbAddr, v.LB)},
 				{first: "Final Reply", middle: "Forward", last: "Return", style: styleReply,
 					lines: []string{fmt.Sprintf("IP: %s → %s", vip, src)},
