@@ -41,6 +41,15 @@ const (
 	maxMTU = 3498
 )
 
+// ValidLabName says why name cannot name a lab. Lab names end up in paths
+// and labels, so commands that take one from the user check it too.
+func ValidLabName(name string) error {
+	if !labNameRE.MatchString(name) {
+		return fmt.Errorf("%q is not a valid lab name: use 1 to 32 of a-z, 0-9 and -", name)
+	}
+	return nil
+}
+
 // builder turns a rawTopology into a Topology, collecting every structural
 // problem on the way instead of stopping at the first.
 type builder struct {
@@ -77,8 +86,8 @@ func (b *builder) build(raw *rawTopology) *Topology {
 	switch {
 	case raw.Name == "":
 		b.errorf(fieldPath{"name"}, "required")
-	case !labNameRE.MatchString(raw.Name):
-		b.errorf(fieldPath{"name"}, "%q is not a valid lab name: use 1 to 32 of a-z, 0-9 and -", raw.Name)
+	case ValidLabName(raw.Name) != nil:
+		b.errorf(fieldPath{"name"}, "%v", ValidLabName(raw.Name))
 	}
 	if raw.Prefix != "" && !prefixRE.MatchString(raw.Prefix) {
 		b.errorf(fieldPath{"prefix"}, "%q cannot start a container name: use a letter or digit, then letters, digits, _ . or -", raw.Prefix)

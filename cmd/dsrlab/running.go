@@ -52,7 +52,7 @@ func (s *labSelector) labName(ctx context.Context, rt runtime.Runtime) (string, 
 	case s.file != "" && s.name != "":
 		return "", errors.New("give either -t FILE or --name LAB, not both")
 	case s.name != "":
-		return s.name, nil
+		return s.name, topology.ValidLabName(s.name)
 	case s.file != "":
 		return nameInFile(s.file)
 	}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/dsrlab/dsrlab/internal/runtime"
+	"github.com/dsrlab/dsrlab/topology"
 )
 
 // Down removes every container labelled as belonging to the lab, running or
@@ -19,6 +20,10 @@ func Down(ctx context.Context, rt runtime.Runtime, name string, rep Reporter) (r
 	defer func() {
 		rep.Step("down", time.Since(start), fmt.Sprintf("%d containers removed", len(removed)), err)
 	}()
+	// The name becomes a path under the state directory.
+	if err := topology.ValidLabName(name); err != nil {
+		return nil, err
+	}
 	if err := rt.Ping(ctx); err != nil {
 		return nil, err
 	}

@@ -87,6 +87,9 @@ func Labs(ctx context.Context, rt runtime.Runtime) ([]string, error) {
 // Inspect reads a lab back from Docker and the kernel and compares it with
 // the topology recorded when it was brought up (when there is one).
 func Inspect(ctx context.Context, rt runtime.Runtime, name string) (*LabReport, error) {
+	if err := topology.ValidLabName(name); err != nil {
+		return nil, err
+	}
 	list, err := rt.List(ctx, map[string]string{LabelLab: name})
 	if err != nil {
 		return nil, err

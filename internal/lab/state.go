@@ -50,6 +50,9 @@ func saveState(t *topology.Topology) error {
 // balancer's maps) at once would undo each other's work. It fails at once,
 // naming the lab, if another process holds it.
 func Lock(lab string) (unlock func(), err error) {
+	if err := topology.ValidLabName(lab); err != nil {
+		return nil, err
+	}
 	if err := os.MkdirAll(stateRoot(), 0o755); err != nil {
 		return nil, fmt.Errorf("state: %w", err)
 	}
@@ -71,6 +74,9 @@ func Lock(lab string) (unlock func(), err error) {
 // LoadState returns the topology a running lab was brought up from, or
 // os.ErrNotExist wrapped when there is none.
 func LoadState(lab string) (*topology.Topology, error) {
+	if err := topology.ValidLabName(lab); err != nil {
+		return nil, err
+	}
 	data, err := os.ReadFile(stateFile(lab))
 	if err != nil {
 		return nil, fmt.Errorf("lab %q: no recorded topology: %w", lab, err)

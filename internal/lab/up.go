@@ -245,20 +245,26 @@ func (d *deployment) images(ctx context.Context) (string, error) {
 // startContainers creates missing containers and starts stopped ones, in
 // parallel: container start is the slowest part of Up.
 func (d *deployment) startContainers(ctx context.Context) (string, error) {
-	var todo []*topology.Node
+	// What each worker needs is taken before they start: they write
+	// d.containers concurrently.
+	type job struct {
+		node     *topology.Node
+		existing *runtime.Container
+	}
+	var todo []job
 	for _, n := range d.topo.Nodes {
 		if existing := d.containers[n.Name]; existing == nil || !existing.Running() {
-			todo = append(todo, n)
+			todo = append(todo, job{n, existing})
 		}
 	}
 	errs := make([]error, len(todo))
 	parallel(len(todo), engineWorkers, func(i int) {
-		n := todo[i]
+		n := todo[i].node
 		if err := d.fault.atAction("containers", i); err != nil {
 			errs[i] = err
 			return
 		}
-		c, err := d.ensureContainer(ctx, n, d.containers[n.Name])
+		c, err := d.ensureContainer(ctx, n, todo[i].existing)
 		if err != nil {
 			errs[i] = fmt.Errorf("node %s: %w", n.Name, err)
 			return
@@ -339,7 +345,8 @@ func (d *deployment) closeNamespaces() {
 // after this run gave up on it (Ctrl-C mid-request). Their network
 // namespaces go with them, and with those the veths and XDP programs: no
 // kernel object is created outside a container's namespace. Containers
-// that were up before keep what they had.
+// that were up before keep what this run did to them (a replaced program,
+// rewritten map entries): running up again converges.
 func (d *deployment) rollback() {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()

@@ -551,3 +551,27 @@ func TestDualStackLabAnswersOnBothFamilies(t *testing.T) {
 		t.Errorf("the balancer counted no IPv6 VIP traffic: %+v", stats[0].VIPs)
 	}
 }
+
+// A lab name becomes a path under the state directory: a name that climbs
+// out of it is refused before anything is read or removed.
+func TestLabNamesThatArePathsAreRefused(t *testing.T) {
+	rt := fakeLab(t)
+	keep := filepath.Join(os.Getenv("DSRLAB_STATE_DIR"), "keep")
+	if err := os.WriteFile(keep, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"..", "../x", "a/b", ""} {
+		if _, err := Down(context.Background(), rt, name, &recorder{}); err == nil {
+			t.Errorf("down of lab %q succeeded", name)
+		}
+		if _, err := LoadState(name); err == nil || !strings.Contains(err.Error(), "not a valid lab name") {
+			t.Errorf("load state of lab %q: %v", name, err)
+		}
+		if _, err := Lock(name); err == nil {
+			t.Errorf("lock of lab %q succeeded", name)
+		}
+	}
+	if _, err := os.Stat(keep); err != nil {
+		t.Errorf("the state directory lost a file: %v", err)
+	}
+}
