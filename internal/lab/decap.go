@@ -45,6 +45,9 @@ func (d *deployment) decapReal(r *topology.Node) (string, error) {
 	} else if ok {
 		return ipipDecap, nil
 	}
+	if err := d.clearStub(up); err != nil {
+		return "", err
+	}
 	prog, att, err := attached(ns, up.Name, bpf.DecapName)
 	if err != nil {
 		return "", err

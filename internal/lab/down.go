@@ -44,6 +44,11 @@ func Down(ctx context.Context, rt runtime.Runtime, name string, rep Reporter) (r
 		// Keep the state: it describes containers that are still there.
 		return removed, err
 	}
+	if topo, err := LoadState(name); err == nil {
+		for _, n := range topo.Nodes {
+			unnameGone(n.ContainerName)
+		}
+	}
 	_, statErr := os.Stat(stateFile(name))
 	if err := removeState(name); err != nil {
 		return removed, err

@@ -19,7 +19,10 @@ const netnsDir = "/run/netns"
 // nameNamespace makes /run/netns/CONTAINER a symbolic link to the
 // namespace's /proc file. A link, not a bind mount: it does not keep the
 // namespace alive after the container is gone, so a lab removed behind
-// dsrlab's back leaks nothing. A name someone else took is left alone.
+// dsrlab's back leaks nothing. The container's name is the lab's (preflight
+// made sure), so a link of that name to a process's namespace is the lab's
+// too, left by an earlier run; anything else there (a namespace someone
+// made with `ip netns add`) is left alone.
 func nameNamespace(container string, ns *netconf.Namespace) error {
 	if ns.Path() == "" {
 		return nil // a namespace known only by its handle (the fake runtime)
@@ -48,6 +51,19 @@ func unnameNamespace(container string) {
 	link := filepath.Join(netnsDir, container)
 	if target, err := os.Readlink(link); err == nil && ownLink(target) {
 		os.Remove(link)
+	}
+}
+
+// unnameGone removes the name of a container that is gone already
+// (removed behind dsrlab's back), but only while the link leads nowhere:
+// once its PID is reused it would lead into some other process's
+// namespace, and whose that is cannot be told.
+func unnameGone(container string) {
+	link := filepath.Join(netnsDir, container)
+	if target, err := os.Readlink(link); err == nil && ownLink(target) {
+		if _, err := os.Stat(link); errors.Is(err, fs.ErrNotExist) {
+			os.Remove(link)
+		}
 	}
 }
 

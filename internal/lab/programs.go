@@ -113,7 +113,8 @@ func loadUserProgram(ctx context.Context, t *topology.Topology, n *topology.Node
 }
 
 // Resolver turns NODE:IFACE in map values into that interface's IPv4
-// address or MAC, chosen by the size of the field it fills.
+// address, IPv6 address or MAC, chosen by the size of the field it fills
+// (4, 16 or 6 bytes).
 func Resolver(t *topology.Topology) btfvalue.Resolver {
 	return func(ref string, size int) ([]byte, error) {
 		node, iface, ok := strings.Cut(ref, ":")
@@ -135,10 +136,10 @@ func Resolver(t *topology.Topology) btfvalue.Resolver {
 				a := i.Addr.Addr().As4()
 				return a[:], nil
 			case 16:
-				if !i.Addr.IsValid() {
-					return nil, fmt.Errorf("%s has no address", ref)
+				if !i.Addr6.IsValid() {
+					return nil, fmt.Errorf("%s has no IPv6 address", ref)
 				}
-				a := i.Addr.Addr().As16() // IPv4-mapped for an IPv4 address
+				a := i.Addr6.Addr().As16()
 				return a[:], nil
 			}
 			return nil, fmt.Errorf("%s fills 4-byte (IPv4), 6-byte (MAC) or 16-byte (IPv6) fields, not %d bytes", ref, size)
@@ -163,6 +164,9 @@ func (d *deployment) attachProgram(n *topology.Node) (netconf.XDPMode, error) {
 	ns := d.ns[n.Name]
 	att, err := ns.XDP(p.Interface.Name)
 	if err != nil {
+		return 0, err
+	}
+	if att, err = d.dropStub(p.Interface, att); err != nil {
 		return 0, err
 	}
 	if att.ProgID != 0 {

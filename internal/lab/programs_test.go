@@ -2,6 +2,7 @@ package lab
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -312,5 +313,64 @@ func TestProgramPlacementIsWiring(t *testing.T) {
 	_, err = Up(context.Background(), rt, topo, &recorder{})
 	if err == nil || !strings.Contains(err.Error(), "program-on") || !strings.Contains(err.Error(), "--reconfigure") {
 		t.Fatalf("up: %v, want the program's placement named as a wiring change", err)
+	}
+}
+
+func TestResolverPicksByFieldSize(t *testing.T) {
+	dual := load(t, "dsr-dualstack.yaml")
+	v4only := load(t, "dsr.yaml")
+	r := Resolver(dual)
+	for _, tc := range []struct {
+		topo *topology.Topology
+		ref  string
+		size int
+		want string // hex, or the error's words
+	}{
+		{dual, "real1:eth0", 4, "0a6fde0b"},
+		{dual, "real1:eth0", 16, "fd000222000000000000000000000011"},
+		{dual, "real1:eth0", 6, hexOf(dual.Node("real1").Interfaces[0].MAC)},
+		{v4only, "real:eth0", 16, "has no IPv6 address"},
+		{dual, "real1:eth9", 4, `no interface "eth9"`},
+		{dual, "ghost:eth0", 4, "names no node:interface"},
+		{dual, "real1:eth0", 8, "not 8 bytes"},
+	} {
+		r = Resolver(tc.topo)
+		got, err := r(tc.ref, tc.size)
+		switch {
+		case err != nil && !strings.Contains(err.Error(), tc.want):
+			t.Errorf("%s (%d bytes): %v, want %q", tc.ref, tc.size, err, tc.want)
+		case err == nil && hexOf(got) != tc.want:
+			t.Errorf("%s (%d bytes) = %s, want %s", tc.ref, tc.size, hexOf(got), tc.want)
+		}
+	}
+}
+
+func hexOf(b []byte) string { return fmt.Sprintf("%x", b) }
+
+// A user's program on the router's side of katran's link takes the place
+// of the XDP_PASS stub the balancer's native XDP_TX needs there, and the
+// lab still answers.
+func TestUserProgramBesideTheBalancer(t *testing.T) {
+	requireClang(t)
+	rt := fakeLab(t)
+	t.Setenv("DSRLAB_CACHE_DIR", t.TempDir())
+	src, err := filepath.Abs("testdata/count.c")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := strings.Replace(string(readLab(t, "dsr.yaml")), "  router: {kind: router}",
+		fmt.Sprintf("  router: {kind: router, program: {source: %q, interface: eth0}}", src), 1)
+	topo := parseLab(t, text)
+	mustUp(t, rt, topo)
+	mustVerify(t, rt, topo)
+	entries, err := nodeMap(t, rt, topo, "router", "frames").Dump()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) != 1 || entries[0].Value.String() == "0" {
+		t.Errorf("the router's program counted nothing: %v", entries)
+	}
+	if sum, _ := mustUp(t, rt, topo); sum.Changes != 0 {
+		t.Errorf("a second up made %d changes", sum.Changes)
 	}
 }

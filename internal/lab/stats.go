@@ -46,7 +46,11 @@ func Stats(ctx context.Context, rt runtime.Runtime, t *topology.Topology) ([]Bal
 	realName := map[netip.Addr]string{}
 	for _, r := range t.NodesOfKind(topology.KindReal) {
 		if up := r.Uplink(); up != nil {
-			realName[up.Addr.Addr()] = r.Name
+			for _, a := range []netip.Prefix{up.Addr, up.Addr6} {
+				if a.IsValid() {
+					realName[a.Addr()] = r.Name
+				}
+			}
 		}
 	}
 	var out []BalancerStats

@@ -56,6 +56,9 @@ func (d *deployment) loadBalancers(ctx context.Context) (string, error) {
 func (d *deployment) balancer(k *topology.Node, vips []*topology.VIP) (netconf.XDPMode, string, error) {
 	up := k.Uplink()
 	ns := d.ns[k.Name]
+	if err := d.clearStub(up); err != nil {
+		return 0, "", err
+	}
 	running, att, err := openBalancer(ns, up.Name)
 	if err != nil {
 		return 0, "", err
@@ -268,4 +271,33 @@ func (d *deployment) ensurePeerStub(peer *topology.Interface) (bool, error) {
 	}
 	d.change("xdp", "attached XDP_PASS stub to "+peer.String())
 	return true, nil
+}
+
+// dropStub takes the XDP_PASS stub off an interface (att is what is
+// attached there) and reports what is attached then: the stub was put there
+// because the peer's native XDP_TX needs some program on this end, and the
+// program that goes there now serves as well.
+func (d *deployment) dropStub(i *topology.Interface, att netconf.XDPAttachment) (netconf.XDPAttachment, error) {
+	if att.ProgID == 0 {
+		return att, nil
+	}
+	stub, err := bpf.OpenAttached(att.ProgID, i.String(), bpf.PassName)
+	if err != nil {
+		return att, nil // not the stub: the caller decides
+	}
+	stub.Close()
+	if err := d.ns[i.Node.Name].DetachXDP(i.Name, att.Mode); err != nil {
+		return att, err
+	}
+	d.change("xdp", "took the XDP_PASS stub off "+i.String())
+	return netconf.XDPAttachment{}, nil
+}
+
+// clearStub is dropStub for an interface whose attachment is not read yet.
+func (d *deployment) clearStub(i *topology.Interface) error {
+	att, err := d.ns[i.Node.Name].XDP(i.Name)
+	if err == nil {
+		_, err = d.dropStub(i, att)
+	}
+	return err
 }
