@@ -136,18 +136,21 @@ func scalar(f field, n *yaml.Node, path string, bits int) (*big.Int, error) {
 			return nil, errorf(n, path, "%s takes true or false, not %q", f.name, n.Value)
 		}
 		signed = u.Encoding == btf.Signed
-	case *btf.Enum:
-		signed = u.Signed
-		for _, ev := range u.Values {
+	}
+	v, ok := parseInt(n.Value)
+	if e, isEnum := f.t.(*btf.Enum); isEnum {
+		signed = e.Signed
+		for _, ev := range e.Values {
 			if ev.Name == n.Value {
+				// By name too the value must fit: a bitfield may be
+				// narrower than the enum.
+				v, ok = new(big.Int).SetUint64(ev.Value), true
 				if signed {
-					return big.NewInt(int64(ev.Value)), nil
+					v = big.NewInt(int64(ev.Value))
 				}
-				return new(big.Int).SetUint64(ev.Value), nil
 			}
 		}
 	}
-	v, ok := parseInt(n.Value)
 	if !ok {
 		return nil, errorf(n, path, "%q is not %s", n.Value, wants(f))
 	}

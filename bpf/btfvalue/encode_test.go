@@ -207,6 +207,8 @@ func TestEncodeErrors(t *testing.T) {
 			`1:5: x: cannot write float: fields of this kind are not supported`},
 		{"network-order bitfield", &btf.Struct{Name: "b", Size: 4, Members: []btf.Member{bitfield("x", be32, 0, 4)}}, "{x: 1}", nil,
 			`1:5: x: __be32: bitfields of network-order types are not supported`},
+		{"enum name too wide for its bitfield", &btf.Struct{Name: "b", Size: 4, Members: []btf.Member{bitfield("m", mode, 0, 2)}}, "{m: MODE_NAT}", nil,
+			`1:5: m: MODE_NAT does not fit enum mode (unsigned 2-bit: 0..3)`},
 		{"not YAML", padded, "{a: [", nil, "1:1: not a YAML value: yaml: line 1: did not find expected node content"},
 		{"empty", padded, "", nil, "1:1: no value given"},
 	} {

@@ -1,6 +1,7 @@
 package prog
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"debug/elf"
 	"encoding/hex"
@@ -28,14 +29,16 @@ type Object struct {
 // only XDP program when name is empty. Its maps must be described by BTF,
 // since their entries are written and read by field name.
 func Open(object, name string) (*Object, error) {
+	// One read: the hash must describe exactly the bytes that are loaded,
+	// even if the file is replaced meanwhile.
 	data, err := os.ReadFile(object)
 	if err != nil {
 		return nil, err
 	}
-	if err := checkBTF(object); err != nil {
+	if err := checkBTF(object, data); err != nil {
 		return nil, err
 	}
-	spec, err := ebpf.LoadCollectionSpec(object)
+	spec, err := ebpf.LoadCollectionSpecFromReader(bytes.NewReader(data))
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", object, err)
 	}
@@ -53,8 +56,8 @@ func (o *Object) Hash() string { return o.hash }
 
 // checkBTF rejects objects without a .BTF section before cilium/ebpf does,
 // because its error for BTF-style maps without BTF does not say what to do.
-func checkBTF(object string) error {
-	f, err := elf.Open(object)
+func checkBTF(object string, data []byte) error {
+	f, err := elf.NewFile(bytes.NewReader(data))
 	if err != nil {
 		return fmt.Errorf("%s: not a BPF ELF object: %w", object, err)
 	}
