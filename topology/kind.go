@@ -16,13 +16,11 @@ const (
 )
 
 // KindSpec is everything that makes a kind what it is, in one place: the
-// builder, the derivations, the graph and the schema read it from here.
-// Adding a kind is one entry in kindSpecs plus the orchestration step that
-// does its work.
+// builder, the derivations and the graph read it from here, and a test holds
+// the schema's enum to it. Adding a kind is one entry in kindSpecs plus the
+// orchestration step that does its work.
 type KindSpec struct {
 	Kind Kind
-	// Doc is the kind's role in one line.
-	Doc string
 	// Forwards: the node routes other nodes' packets. It gets
 	// ip_forward=1 and rp_filter off, a /32 route per VIP towards the
 	// katran serving it, and other nodes' default routes point at it.
@@ -36,47 +34,26 @@ type KindSpec struct {
 	RPFilterOff bool
 	// XDPField / DecapField: the node has an `xdp:` / `decap:` mode field.
 	XDPField, DecapField bool
-	// Program says what a user's `program:` replaces on this kind and on
-	// which interface it goes by default.
-	Program ProgramRole
+	// ProgramOnUplink: a user's `program:` goes on the node's link toward
+	// a router unless it names an interface; on other kinds the interface
+	// is required. (What it replaces is the orchestrator's business: the
+	// balancer on a katran, the XDP decap on a real.)
+	ProgramOnUplink bool
 	// Fill and Stroke are the kind's colours in graphs (the reference
 	// README's diagram).
 	Fill, Stroke string
 }
 
-// ProgramRole is what a user's XDP program means on a kind of node.
-type ProgramRole struct {
-	// Replaces names the built-in program the user's takes the place of
-	// ("balancer", "decap"), or "" when it is attached in addition.
-	Replaces string
-	// OnUplink: without an explicit interface, the program goes on the
-	// node's link toward a router. Otherwise the interface is required.
-	OnUplink bool
-}
-
 // kindSpecs are the kinds in the order they are listed to users.
 var kindSpecs = []*KindSpec{
-	{
-		Kind: KindClient, Doc: "sends requests to the VIPs; default route via its router",
-		Fill: "#e3f2fd", Stroke: "#1565c0",
-	},
-	{
-		Kind: KindRouter, Doc: "L3 gateway; routes each VIP to the katran that serves it",
-		Forwards: true, RPFilterOff: true,
-		Fill: "#fff9c4", Stroke: "#fbc02d",
-	},
-	{
-		Kind: KindKatran, Doc: "XDP load balancer: encapsulates VIP packets in IPIP towards a real",
-		Encap: true, XDPField: true,
-		Program: ProgramRole{Replaces: "balancer", OnUplink: true},
-		Fill:    "#e8f5e9", Stroke: "#2e7d32",
-	},
-	{
-		Kind: KindReal, Doc: "backend: decapsulates, holds the VIPs on lo, answers the client directly",
-		Encap: true, RPFilterOff: true, DecapField: true,
-		Program: ProgramRole{Replaces: "decap", OnUplink: true},
-		Fill:    "#fce4ec", Stroke: "#c2185b",
-	},
+	// sends requests to the VIPs; default route via its router
+	{Kind: KindClient, Fill: "#e3f2fd", Stroke: "#1565c0"},
+	// L3 gateway; routes each VIP to the katran that serves it
+	{Kind: KindRouter, Forwards: true, RPFilterOff: true, Fill: "#fff9c4", Stroke: "#fbc02d"},
+	// XDP load balancer: encapsulates VIP packets towards a real
+	{Kind: KindKatran, Encap: true, XDPField: true, ProgramOnUplink: true, Fill: "#e8f5e9", Stroke: "#2e7d32"},
+	// backend: decapsulates, holds the VIPs on lo, answers the client directly
+	{Kind: KindReal, Encap: true, RPFilterOff: true, DecapField: true, ProgramOnUplink: true, Fill: "#fce4ec", Stroke: "#c2185b"},
 }
 
 var kindByName = func() map[Kind]*KindSpec {

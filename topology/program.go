@@ -126,7 +126,7 @@ func (b *builder) relative(path string) string {
 
 func (b *builder) programInterface(n *Node, name string, p fieldPath) *Interface {
 	if name == "" {
-		if !n.Kind.spec().Program.OnUplink {
+		if !n.Kind.spec().ProgramOnUplink {
 			b.errorf(p, "required on a %s: the interface the program goes on", n.Kind)
 			return nil
 		}

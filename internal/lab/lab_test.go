@@ -226,3 +226,14 @@ func TestParallelRunsEachOnceWithinTheBound(t *testing.T) {
 	}
 	parallel(0, 4, func(int) { t.Error("fn called for n = 0") })
 }
+
+// The topology names hash modes the way the balancer does; a mode the
+// balancer does not know would silently become the default.
+func TestHashModesAreTheBalancers(t *testing.T) {
+	for _, m := range []topology.HashMode{topology.HashFiveTuple, topology.HashNoSrcPort, topology.HashDstPortOnly} {
+		h, err := bpf.ParseHashMode(string(m))
+		if err != nil || h.String() != string(m) {
+			t.Errorf("hash mode %q: balancer reads %v, %v", m, h, err)
+		}
+	}
+}

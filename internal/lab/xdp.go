@@ -173,18 +173,14 @@ func sameReals(a, b []bpf.Real) bool {
 	return true
 }
 
-var bpfHash = map[topology.HashMode]bpf.HashMode{
-	topology.HashFiveTuple:   bpf.HashFiveTuple,
-	topology.HashNoSrcPort:   bpf.HashNoSrcPort,
-	topology.HashDstPortOnly: bpf.HashDstPortOnly,
-}
-
 func bpfVIP(v *topology.VIP) bpf.VIP {
 	proto := bpf.ProtoTCP
 	if v.Proto == topology.ProtoUDP {
 		proto = bpf.ProtoUDP
 	}
-	return bpf.VIP{Addr: v.Address, Port: v.Port, Proto: proto, Hash: bpfHash[v.Hash]}
+	// The topology's names for hash modes are the balancer's.
+	hash, _ := bpf.ParseHashMode(string(v.Hash))
+	return bpf.VIP{Addr: v.Address, Port: v.Port, Proto: proto, Hash: hash}
 }
 
 // openBalancer opens the maps of the balancer attached to an interface,

@@ -43,8 +43,8 @@ type Container struct {
 }
 
 // Running tells whether the container's network namespace is there to be
-// configured: it exists only while the container runs.
-func (c *Container) Running() bool { return c.State == "running" }
+// configured: it exists only while the container runs (or is paused).
+func (c *Container) Running() bool { return c.State == "running" || c.State == "paused" }
 
 // Image is a local image.
 type Image struct {
