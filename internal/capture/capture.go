@@ -299,9 +299,14 @@ func (c *Capture) Run(ctx context.Context, count int, fn func(Packet) error) err
 	}
 }
 
-// drain reads what the socket has queued, without waiting.
+// drainBatch bounds one drain: on a busy interface the queue may never
+// empty, and the other sockets (and a cancelled context) must get a turn.
+const drainBatch = 256
+
+// drain reads what the socket has queued, without waiting, up to
+// drainBatch packets.
 func (c *Capture) drain(fd, iface int, into []Packet) ([]Packet, error) {
-	for {
+	for range drainBatch {
 		n, oobn, _, from, err := unix.Recvmsg(fd, c.buf, c.oob, unix.MSG_TRUNC|unix.MSG_DONTWAIT)
 		switch {
 		case errors.Is(err, unix.EAGAIN), errors.Is(err, unix.EINTR):
@@ -320,6 +325,7 @@ func (c *Capture) drain(fd, iface int, into []Packet) ([]Packet, error) {
 		p.Time = timestamp(c.oob[:oobn])
 		into = append(into, p)
 	}
+	return into, nil
 }
 
 // timestamp reads SO_TIMESTAMPNS's struct timespec, which the kernel

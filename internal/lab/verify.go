@@ -86,13 +86,13 @@ func Verify(ctx context.Context, rt runtime.Runtime, topo *topology.Topology) ([
 			if err != nil {
 				return nil, err
 			}
-			checks = append(checks, verifyOne(v, cl, clientNS, lbNS))
+			checks = append(checks, verifyOne(ctx, v, cl, clientNS, lbNS))
 		}
 	}
 	return checks, nil
 }
 
-func verifyOne(v *topology.VIP, cl *topology.Node, clientNS, lbNS *netconf.Namespace) Check {
+func verifyOne(ctx context.Context, v *topology.VIP, cl *topology.Node, clientNS, lbNS *netconf.Namespace) Check {
 	c := Check{VIP: v.String(), Client: cl.Name, Payload: verifyPayload, Mode: string(v.Mode)}
 	uplink := v.LB.Uplink().Name
 	before, err := lbNS.Stats(uplink)
@@ -100,7 +100,7 @@ func verifyOne(v *topology.VIP, cl *topology.Node, clientNS, lbNS *netconf.Names
 		c.Reason = err.Error()
 		return c
 	}
-	ex, err := Probe(clientNS, netip.AddrPortFrom(v.Address, v.Port), v.Proto, verifyPayload)
+	ex, err := Probe(ctx, clientNS, netip.AddrPortFrom(v.Address, v.Port), v.Proto, verifyPayload)
 	if err != nil {
 		c.Reason = err.Error()
 		return c
@@ -168,15 +168,21 @@ type Exchange struct {
 // line on a TCP connection, or in datagrams of at most 1 KiB from one UDP
 // socket, and the echo of the (last) one. The Exchange's Local is set even
 // when the probe fails, once a socket exists.
-func Probe(ns *netconf.Namespace, dst netip.AddrPort, proto topology.Proto, payload int) (Exchange, error) {
+func Probe(ctx context.Context, ns *netconf.Namespace, dst netip.AddrPort, proto topology.Proto, payload int) (Exchange, error) {
 	if proto == topology.ProtoUDP {
-		return exchangeUDP(ns, dst, payload)
+		return exchangeUDP(ctx, ns, dst, payload)
 	}
-	return exchangeTCP(ns, dst, payload)
+	return exchangeTCP(ctx, ns, dst, payload)
+}
+
+// unblockOnCancel makes a blocked read or write on c return when ctx
+// ends (Ctrl-C during verify or trace); the returned function stops that.
+func unblockOnCancel(ctx context.Context, c interface{ SetDeadline(time.Time) error }) func() bool {
+	return context.AfterFunc(ctx, func() { c.SetDeadline(time.Now()) })
 }
 
 // exchangeTCP sends one line of payload bytes and reads its echo.
-func exchangeTCP(ns *netconf.Namespace, dst netip.AddrPort, payload int) (Exchange, error) {
+func exchangeTCP(ctx context.Context, ns *netconf.Namespace, dst netip.AddrPort, payload int) (Exchange, error) {
 	var ex Exchange
 	// The socket is bound before it connects, so that a connection that
 	// never comes up still has a port to report.
@@ -195,13 +201,14 @@ func exchangeTCP(ns *netconf.Namespace, dst netip.AddrPort, payload int) (Exchan
 	}}
 	var conn net.Conn
 	err := ns.Do(func() (err error) {
-		conn, err = d.Dial("tcp", dst.String())
+		conn, err = d.DialContext(ctx, "tcp", dst.String())
 		return err
 	})
 	if err != nil {
 		return ex, err
 	}
 	defer conn.Close()
+	defer unblockOnCancel(ctx, conn)()
 	ex.Local = conn.LocalAddr().(*net.TCPAddr).AddrPort()
 	conn.SetDeadline(time.Now().Add(20 * time.Second))
 	line := strings.Repeat("v", payload-1) + "\n"
@@ -240,7 +247,7 @@ func boundTo(fd int) (netip.AddrPort, error) {
 
 // exchangeUDP sends datagrams totalling payload bytes from an unconnected
 // socket, so the source of each answer is observed, not assumed.
-func exchangeUDP(ns *netconf.Namespace, dst netip.AddrPort, payload int) (Exchange, error) {
+func exchangeUDP(ctx context.Context, ns *netconf.Namespace, dst netip.AddrPort, payload int) (Exchange, error) {
 	var ex Exchange
 	var pc *net.UDPConn
 	err := ns.Do(func() (err error) {
@@ -251,12 +258,16 @@ func exchangeUDP(ns *netconf.Namespace, dst netip.AddrPort, payload int) (Exchan
 		return ex, err
 	}
 	defer pc.Close()
+	defer unblockOnCancel(ctx, pc)()
 	ex.Local = pc.LocalAddr().(*net.UDPAddr).AddrPort()
 	const datagram = 1024
 	msg := []byte(strings.Repeat("v", min(payload, datagram)))
 	buf := make([]byte, 2*datagram)
 	to := net.UDPAddrFromAddrPort(dst)
 	for sent := 0; sent < payload; sent += len(msg) {
+		if err := ctx.Err(); err != nil {
+			return ex, err
+		}
 		if _, err := pc.WriteToUDP(msg, to); err != nil {
 			return ex, err
 		}

@@ -84,6 +84,14 @@ func Run(ctx context.Context, rt runtime.Runtime, topo *topology.Topology, opt O
 	if err != nil {
 		res.DropsOff = err.Error()
 	}
+	// The tracer's links and maps go on every path out, read or not.
+	var drops []Drop
+	stopDrops := func() {
+		if w != nil {
+			drops, w = w.stop(), nil
+		}
+	}
+	defer stopDrops()
 
 	var pkts []capture.Packet
 	capCtx, stopCapture := context.WithCancel(ctx)
@@ -99,7 +107,7 @@ func Run(ctx context.Context, rt runtime.Runtime, topo *topology.Topology, opt O
 		})
 	}()
 
-	ex, perr := lab.Probe(nss[client], f.Dst, v.Proto, probePayload)
+	ex, perr := lab.Probe(ctx, nss[client], f.Dst, v.Proto, probePayload)
 	f.Local = ex.Local
 	if !f.Local.Addr().IsValid() || f.Local.Addr().IsUnspecified() {
 		// A connection that never came up has its port, not its
@@ -119,10 +127,7 @@ func Run(ctx context.Context, rt runtime.Runtime, topo *topology.Topology, opt O
 	if capErr != nil {
 		return nil, capErr
 	}
-	var drops []Drop
-	if w != nil {
-		drops = w.stop()
-	}
+	stopDrops()
 
 	ifaces := c.Interfaces()
 	obs := make([]Observation, 0, len(pkts))
