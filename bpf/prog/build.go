@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"syscall"
 )
 
 // include/bpf holds the one vendored copy of libbpf's helper headers: users'
@@ -59,15 +60,18 @@ func (e *CompileError) Unwrap() error { return e.Err }
 // flags and clang's version; an object already in the cache is reused without
 // compiling.
 func Build(ctx context.Context, source, cacheDir string) (string, error) {
+	if err := os.MkdirAll(cacheDir, 0o755); err != nil {
+		return "", fmt.Errorf("cache: %w", err)
+	}
+	if err := private(cacheDir); err != nil {
+		return "", err
+	}
 	clang, err := exec.LookPath(clangBinary)
 	if err != nil {
 		return "", ErrNoClang
 	}
 	if _, err := os.Stat(source); err != nil {
 		return "", fmt.Errorf("source: %w", err)
-	}
-	if err := os.MkdirAll(cacheDir, 0o755); err != nil {
-		return "", fmt.Errorf("cache: %w", err)
 	}
 	include, err := installHeaders(cacheDir)
 	if err != nil {
@@ -110,6 +114,20 @@ func Build(ctx context.Context, source, cacheDir string) (string, error) {
 		return "", fmt.Errorf("cache: %w", err)
 	}
 	return object, nil
+}
+
+// private refuses a cache that someone else could write to: an object
+// found there by its name is loaded into the kernel without compiling.
+func private(dir string) error {
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return fmt.Errorf("cache: %w", err)
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if fi.Mode().Perm()&0o022 != 0 || ok && int(st.Uid) != os.Geteuid() {
+		return fmt.Errorf("cache %s is writable by others or not owned by this user: objects in it are loaded into the kernel; use a private directory (DSRLAB_CACHE_DIR)", dir)
+	}
+	return nil
 }
 
 // runClang returns clang's stdout, or a CompileError carrying its stderr.

@@ -145,3 +145,16 @@ func TestBuildErrors(t *testing.T) {
 		})
 	}
 }
+
+// Objects in the cache are trusted by name: a cache others can write to is
+// refused.
+func TestSharedCacheIsRefused(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.Chmod(dir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Build(context.Background(), "testdata/reject.c", dir)
+	if err == nil || !strings.Contains(err.Error(), "writable by others") {
+		t.Fatalf("Build in a world-writable cache: %v", err)
+	}
+}

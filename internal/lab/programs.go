@@ -88,14 +88,28 @@ func loadUserProgram(ctx context.Context, t *topology.Topology, n *topology.Node
 	if err != nil {
 		return nil, at(err)
 	}
+	up := &userProgram{node: n, obj: obj}
+	entries, err := up.entries(t)
+	if err != nil {
+		return nil, err
+	}
+	if up.loaded, err = obj.Load(entries); err != nil {
+		return nil, at(err)
+	}
+	return up, nil
+}
+
+// entries encodes the map entries the topology gives the program, by map.
+func (up *userProgram) entries(t *topology.Topology) (map[string][]prog.Entry, error) {
+	p := up.node.Program
 	entries := map[string][]prog.Entry{}
 	for _, m := range p.Maps {
 		for i, e := range m.Entries {
-			enc, err := obj.Encode(m.Name, e.Key, e.Value, Resolver(t))
+			enc, err := up.obj.Encode(m.Name, e.Key, e.Value, Resolver(t))
 			if err != nil {
 				// Positioned like the topology's own errors:
 				// file:line:col: field: message.
-				field := fmt.Sprintf("nodes.%s.program.maps.%s", n.Name, m.Name)
+				field := fmt.Sprintf("nodes.%s.program.maps.%s", up.node.Name, m.Name)
 				var be *btfvalue.Error
 				if errors.As(err, &be) {
 					return nil, fmt.Errorf("%s:%d:%d: %s[%d].%s: %s", p.Pos.File, be.Line, be.Column, field, i, strings.TrimPrefix(be.Path, m.Name+"."), be.Msg)
@@ -105,11 +119,7 @@ func loadUserProgram(ctx context.Context, t *topology.Topology, n *topology.Node
 			entries[m.Name] = append(entries[m.Name], enc)
 		}
 	}
-	loaded, err := obj.Load(entries)
-	if err != nil {
-		return nil, at(err)
-	}
-	return &userProgram{node: n, obj: obj, loaded: loaded}, nil
+	return entries, nil
 }
 
 // Resolver turns NODE:IFACE in map values into that interface's IPv4
@@ -217,17 +227,17 @@ func (d *deployment) refreshMaps(n *topology.Node, running *ebpf.Program) (int, 
 	for _, m := range maps {
 		byName[m.Name] = m
 	}
+	entries, err := up.entries(d.topo)
+	if err != nil {
+		return 0, err
+	}
 	changed := 0
-	for _, mi := range n.Program.Maps {
-		m := byName[mi.Name]
+	for name, es := range entries {
+		m := byName[name]
 		if m == nil {
-			return 0, fmt.Errorf("the running program has no map %s", mi.Name)
+			return 0, fmt.Errorf("the running program has no map %s", name)
 		}
-		for _, e := range mi.Entries {
-			enc, err := up.obj.Encode(mi.Name, e.Key, e.Value, Resolver(d.topo))
-			if err != nil {
-				return 0, err
-			}
+		for _, enc := range es {
 			wrote, err := m.Write(enc)
 			if err != nil {
 				return 0, err
