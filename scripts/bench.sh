@@ -239,7 +239,7 @@ replies skipping katran): DSR native / plain forwarding = upload $(ratio "${gp[d
 download $(ratio "${dl[dsr-native]}" "${dl[forward]}"), connections $(ratio "${rate[dsr-native]}" "${rate[forward]}")
 (the goal: at or above 1).
 
-${ROUNDS} rounds; each round measures every path back to back (the three labs are up at once):
+${ROUNDS} rounds; each round measures every path back to back (the five labs are up at once):
 iperf3 for ${DURATION}s each way, then ${CONNS} short connections (connect, one line, answer, close), 16
 at a time, from \`dsrlab load\` inside the client. Medians are compared.
 

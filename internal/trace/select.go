@@ -52,7 +52,7 @@ func Select(t *topology.Topology, target, from, proto string) (Options, error) {
 		return opt, fmt.Errorf("lab %q has no VIP %s (it has: %s)", t.Name, want, strings.Join(vips, ", "))
 	}
 	if opt.VIP.Port == topology.AnyPort && opt.Port == 0 {
-		return opt, fmt.Errorf("VIP %s serves every port: name one, as %s:PORT", opt.VIP, target)
+		return opt, fmt.Errorf("VIP %s serves every port: name one, as %s", opt.VIP, netip.AddrPortFrom(opt.VIP.Address, 50007).String()+" (any port)")
 	}
 	if from == "" {
 		clients := t.NodesOfKind(topology.KindClient)
