@@ -52,7 +52,11 @@ func Select(t *topology.Topology, target, from, proto string) (Options, error) {
 		return opt, fmt.Errorf("lab %q has no VIP %s (it has: %s)", t.Name, want, strings.Join(vips, ", "))
 	}
 	if opt.VIP.Port == topology.AnyPort && opt.Port == 0 {
-		return opt, fmt.Errorf("VIP %s serves every port: name one, as %s", opt.VIP, netip.AddrPortFrom(opt.VIP.Address, 50007).String()+" (any port)")
+		addr := opt.VIP.Address.String()
+		if opt.VIP.Is6() {
+			addr = "[" + addr + "]"
+		}
+		return opt, fmt.Errorf("VIP %s serves every port: name one, as %s:PORT", opt.VIP, addr)
 	}
 	if from == "" {
 		clients := t.NodesOfKind(topology.KindClient)
