@@ -212,10 +212,21 @@ func (r *Runtime) Start(ctx context.Context, id string) (*runtime.Container, err
 	if err != nil {
 		return nil, err
 	}
-	if c.Running() {
+	// Claimed under the lock, so that concurrent Starts make one namespace.
+	r.mu.Lock()
+	busy := c.Running() || c.State == "starting"
+	prev := c.State
+	if !busy {
+		c.State = "starting"
+	}
+	r.mu.Unlock()
+	if busy {
 		return r.Inspect(ctx, id)
 	}
 	if err := r.start(c); err != nil {
+		r.mu.Lock()
+		c.State = prev
+		r.mu.Unlock()
 		return nil, err
 	}
 	return r.Inspect(ctx, id)
