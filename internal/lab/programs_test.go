@@ -319,7 +319,6 @@ func TestProgramPlacementIsWiring(t *testing.T) {
 func TestResolverPicksByFieldSize(t *testing.T) {
 	dual := load(t, "dsr-dualstack.yaml")
 	v4only := load(t, "dsr.yaml")
-	r := Resolver(dual)
 	for _, tc := range []struct {
 		topo *topology.Topology
 		ref  string
@@ -334,8 +333,7 @@ func TestResolverPicksByFieldSize(t *testing.T) {
 		{dual, "ghost:eth0", 4, "names no node:interface"},
 		{dual, "real1:eth0", 8, "not 8 bytes"},
 	} {
-		r = Resolver(tc.topo)
-		got, err := r(tc.ref, tc.size)
+		got, err := Resolver(tc.topo)(tc.ref, tc.size)
 		switch {
 		case err != nil && !strings.Contains(err.Error(), tc.want):
 			t.Errorf("%s (%d bytes): %v, want %q", tc.ref, tc.size, err, tc.want)
