@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	cerrdefs "github.com/containerd/errdefs"
 	"io"
 	"sort"
 
@@ -108,7 +109,7 @@ func (d *Docker) running(ctx context.Context, id string) (*runtime.Container, er
 func (d *Docker) Namespace(ctx context.Context, id string) (*netconf.Namespace, error) {
 	info, err := d.c.ContainerInspect(ctx, id)
 	if err != nil {
-		if client.IsErrNotFound(err) {
+		if cerrdefs.IsNotFound(err) {
 			return nil, fmt.Errorf("container %s: %w", id, runtime.ErrNotFound)
 		}
 		return nil, fmt.Errorf("inspect container %s: %w", id, err)
@@ -127,7 +128,7 @@ func (d *Docker) Namespace(ctx context.Context, id string) (*netconf.Namespace, 
 func (d *Docker) Inspect(ctx context.Context, nameOrID string) (*runtime.Container, error) {
 	info, err := d.c.ContainerInspect(ctx, nameOrID)
 	if err != nil {
-		if client.IsErrNotFound(err) {
+		if cerrdefs.IsNotFound(err) {
 			return nil, fmt.Errorf("container %s: %w", nameOrID, runtime.ErrNotFound)
 		}
 		return nil, fmt.Errorf("inspect container %s: %w", nameOrID, err)
@@ -168,7 +169,7 @@ func (d *Docker) List(ctx context.Context, labels map[string]string) ([]runtime.
 
 func (d *Docker) Remove(ctx context.Context, id string) error {
 	err := d.c.ContainerRemove(ctx, id, container.RemoveOptions{Force: true, RemoveVolumes: true})
-	if err != nil && !client.IsErrNotFound(err) {
+	if err != nil && !cerrdefs.IsNotFound(err) {
 		return fmt.Errorf("remove container %s: %w", id, err)
 	}
 	return nil
@@ -226,7 +227,7 @@ func orDiscard(w io.Writer) io.Writer {
 }
 
 func (d *Docker) ExecDetached(ctx context.Context, id string, cmd []string) error {
-	ex, err := d.c.ContainerExecCreate(ctx, id, container.ExecOptions{Cmd: cmd, Detach: true})
+	ex, err := d.c.ContainerExecCreate(ctx, id, container.ExecOptions{Cmd: cmd})
 	if err != nil {
 		return fmt.Errorf("exec %q: %w", cmd, err)
 	}
@@ -239,7 +240,7 @@ func (d *Docker) ExecDetached(ctx context.Context, id string, cmd []string) erro
 func (d *Docker) Image(ctx context.Context, ref string) (*runtime.Image, error) {
 	img, err := d.c.ImageInspect(ctx, ref)
 	if err != nil {
-		if client.IsErrNotFound(err) {
+		if cerrdefs.IsNotFound(err) {
 			return nil, fmt.Errorf("image %s: %w", ref, runtime.ErrNotFound)
 		}
 		return nil, fmt.Errorf("inspect image %s: %w", ref, err)
@@ -252,7 +253,7 @@ func (d *Docker) Image(ctx context.Context, ref string) (*runtime.Image, error) 
 }
 
 func (d *Docker) RemoveImage(ctx context.Context, id string) error {
-	if _, err := d.c.ImageRemove(ctx, id, image.RemoveOptions{PruneChildren: true}); err != nil && !client.IsErrNotFound(err) {
+	if _, err := d.c.ImageRemove(ctx, id, image.RemoveOptions{PruneChildren: true}); err != nil && !cerrdefs.IsNotFound(err) {
 		return fmt.Errorf("remove image %s: %w", id, err)
 	}
 	return nil
