@@ -98,6 +98,7 @@ func (b *builder) build(raw *rawTopology) *Topology {
 		b.errorf(fieldPath{"nodes"}, "%d nodes and %d links; a lab has at most %d nodes and %d links", len(raw.Nodes), len(raw.Links), MaxNodes, MaxLinks)
 		return t
 	}
+	b.buildHosts(t, raw.Hosts, raw.VXLAN)
 	b.buildNodes(t, raw.Nodes)
 	b.buildLinks(t, raw.Links)
 	b.buildPrograms(t, raw.Nodes)
@@ -143,6 +144,7 @@ func (b *builder) buildNodes(t *Topology, raws map[string]*rawNode) {
 				b.keyErrorf(p.key("sysctls").key(k), "%q is not a sysctl name: use dot-separated words of letters, digits, _ and -", k)
 			}
 		}
+		b.nodeHost(t, n, rn.Host, p.key("host"))
 		n.XDP = b.xdpMode(n, rn.XDP, rn.Program != nil, p.key("xdp"))
 		n.Decap = b.decapMode(n, rn.Decap, p.key("decap"))
 		t.Nodes = append(t.Nodes, n)
@@ -224,7 +226,9 @@ func (b *builder) buildLinks(t *Topology, raws []rawLink) {
 			mtu = int(*rl.MTU)
 		}
 		if ok {
-			t.Links = append(t.Links, newLink(t.Name, ends[0], ends[1], addrs4, addrs6, mtu))
+			l := newLink(t.Name, ends[0], ends[1], addrs4, addrs6, mtu)
+			b.crossHost(t, l, rl.MTU != nil, p)
+			t.Links = append(t.Links, l)
 		}
 	}
 }

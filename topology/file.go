@@ -20,9 +20,28 @@ type rawTopology struct {
 	Name     string              `yaml:"name"`
 	Prefix   string              `yaml:"prefix,omitempty"`
 	Defaults rawDefaults         `yaml:"defaults,omitempty"`
+	Hosts    map[string]*rawHost `yaml:"hosts,omitempty"`
+	VXLAN    *rawVXLAN           `yaml:"vxlan,omitempty"`
 	Nodes    map[string]*rawNode `yaml:"nodes"`
 	Links    []rawLink           `yaml:"links,omitempty"`
 	VIPs     []rawVIP            `yaml:"vips,omitempty"`
+}
+
+type rawHost struct {
+	Docker   string   `yaml:"docker,omitempty"`
+	TLS      *rawTLS  `yaml:"tls,omitempty"`
+	Underlay string   `yaml:"underlay,omitempty"`
+	MTU      *integer `yaml:"mtu,omitempty"`
+}
+
+type rawTLS struct {
+	CA   string `yaml:"ca"`
+	Cert string `yaml:"cert"`
+	Key  string `yaml:"key"`
+}
+
+type rawVXLAN struct {
+	Port *integer `yaml:"port,omitempty"`
 }
 
 type rawDefaults struct {
@@ -31,6 +50,7 @@ type rawDefaults struct {
 
 type rawNode struct {
 	Kind     string            `yaml:"kind"`
+	Host     string            `yaml:"host,omitempty"`
 	Image    string            `yaml:"image,omitempty"`
 	Cmd      string            `yaml:"cmd,omitempty"`
 	Env      map[string]string `yaml:"env,omitempty"`

@@ -82,7 +82,11 @@ type Topology struct {
 	// File is where the topology was read from, as given to Parse.
 	File     string
 	Defaults Defaults
-	Nodes    []*Node // sorted by name
+	// Hosts are the machines the lab spans, sorted by name; the local
+	// host is always one of them.
+	Hosts     []*Host
+	VXLANPort int
+	Nodes     []*Node // sorted by name
 	Links    []*Link // file order
 	VIPs     []*VIP  // file order
 
@@ -141,6 +145,7 @@ func (t *Topology) VIPsBackedBy(n *Node) []*VIP {
 type Node struct {
 	Name          string
 	Kind          Kind
+	Host          *Host
 	ContainerName string // Topology.Prefix + Name
 	Image         string
 	Cmd           string // run with sh -c; empty keeps the image's command
@@ -189,6 +194,9 @@ type Route struct {
 type Link struct {
 	A, B *Interface
 	MTU  int
+	// VXLAN is set for a link between nodes on different hosts: a VXLAN
+	// tunnel over the hosts' underlay instead of a veth pair.
+	VXLAN *VXLAN
 }
 
 // Interface is one end of a link, inside a node.

@@ -2,6 +2,7 @@ package topology
 
 import (
 	"bytes"
+	"fmt"
 
 	"gopkg.in/yaml.v3"
 )
@@ -37,6 +38,30 @@ func (t *Topology) raw() *rawTopology {
 		Defaults: rawDefaults{Image: t.Defaults.Image},
 		Nodes:    map[string]*rawNode{},
 	}
+	for _, h := range t.Hosts {
+		rh := &rawHost{Docker: h.Docker}
+		if h.Underlay.IsValid() {
+			rh.Underlay = h.Underlay.String()
+		}
+		if h.TLS != nil {
+			rh.TLS = &rawTLS{CA: h.TLS.CA, Cert: h.TLS.Cert, Key: h.TLS.Key}
+		}
+		if h.MTU != DefaultUnderlayMTU {
+			mtu := integer(h.MTU)
+			rh.MTU = &mtu
+		}
+		if *rh == (rawHost{}) && h.Local() {
+			continue // the implicit local host
+		}
+		if raw.Hosts == nil {
+			raw.Hosts = map[string]*rawHost{}
+		}
+		raw.Hosts[h.Name] = rh
+	}
+	if t.VXLANPort != DefaultVXLANPort {
+		port := integer(t.VXLANPort)
+		raw.VXLAN = &rawVXLAN{Port: &port}
+	}
 	for _, n := range t.Nodes {
 		rn := &rawNode{
 			Kind:    string(n.Kind),
@@ -47,6 +72,9 @@ func (t *Topology) raw() *rawTopology {
 			Sysctls: n.Sysctls,
 			XDP:     string(n.XDP),
 			Decap:   string(n.Decap),
+		}
+		if !n.Host.Local() {
+			rn.Host = n.Host.Name
 		}
 		if n.Gateway.IsValid() {
 			rn.Gateway = n.Gateway.String()
@@ -106,6 +134,11 @@ func (t *Topology) annotate(d document) {
 		for j, ifc := range []*Interface{l.A, l.B} {
 			if ep, _ := d.lookup(p.key("endpoints").index(j)); ep != nil {
 				ep.LineComment = "mac " + ifc.MAC.String()
+			}
+		}
+		if l.VXLAN != nil {
+			if eps, key := d.lookup(p.key("endpoints")); eps != nil && key != nil {
+				key.LineComment = fmt.Sprintf("vxlan vni %d, udp port %d", l.VXLAN.VNI, l.VXLAN.Port)
 			}
 		}
 		for _, key := range []string{"ipv4", "ipv6"} {

@@ -460,6 +460,17 @@ var invalidCases = map[string][]wantErr{
 	"gateway6-not-ipv6":          {{"nodes.c.gateway6", 4, `"10.0.0.2" is not an IPv6 address`}},
 	"route-family-mismatch":      {{"nodes.c.routes[0].via", 4, `"10.0.0.2" is not an IPv6 address`}},
 	"vip6-real-without-ipv6":     {{"vips[0].reals[0]", 18, `real "s" has no IPv6 address on s:eth0 for [fd00:77::1]:80/tcp (IPv6 VIPs reach their reals IPv6-in-IPv6)`}},
+	"host-unknown":               {{"nodes.s.host", 8, `unknown host "h3"`}},
+	"host-no-underlay":           {{"links[2].endpoints", 14, `host "local" has no underlay address`}},
+	"host-underlay-duplicate": {
+		{"hosts.local.underlay", 3, `172.31.255.2 is already the underlay of host "h2"`},
+		{"links[2].endpoints", 14, `host "local" has no underlay address`},
+	},
+	"host-mtu-too-big":           {{"links[2].mtu", 16, "1500 does not fit the underlay"}},
+	"host-ssh":                   {{"hosts.h2.docker", 3, "ssh:// engines are not supported"}},
+	"host-docker-missing":        {{"hosts.h2.docker", 3, "required: the address of the host's engine"}},
+	"host-local-docker":          {{"hosts.local.docker", 3, "the local host is the engine dsrlab finds itself"}},
+	"program-remote-host":        {{"nodes.s.program", 8, `programs run on local nodes only`}},
 	"vip6-katran-without-ipv6":   {{"vips[0].reals[0]", 21, `real "s" is reached over IPv6, but k's uplink k:eth0 has no IPv6 address`}},
 	"vip-port-zero":              {{"vips[0].port", 16, "0 (every port) needs `service: none`"}},
 	"vip-port-zero-nat":          {{"vips[0].port", 16, "0 (every port) is for DSR VIPs"}},
@@ -626,5 +637,31 @@ func TestPrograms(t *testing.T) {
 	}
 	if topo.VIPs[0].Hash != topology.HashFiveTuple {
 		t.Errorf("default hash %q", topo.VIPs[0].Hash)
+	}
+}
+
+func TestHostsAndVXLANLinks(t *testing.T) {
+	topo := mustLoad(t, "testdata/valid/multihost.yaml")
+	real, h2 := topo.Node("real"), topo.Host("h2")
+	if real.Host != h2 || topo.Node("router").Host != topo.Host(topology.LocalHost) {
+		t.Fatalf("hosts: real on %v, router on %v", real.Host, topo.Node("router").Host)
+	}
+	if h2.Underlay != netip.MustParseAddr("172.31.255.2") || h2.Docker != "unix:///run/docker-h2.sock" || h2.MTU != 1500 {
+		t.Errorf("h2 = %+v", h2)
+	}
+	for _, l := range topo.Links {
+		cross := l.A.Node.Host != l.B.Node.Host
+		switch {
+		case cross && (l.VXLAN == nil || l.VXLAN.VNI == 0 || l.VXLAN.VNI > 0xffffff || l.VXLAN.Port != topology.DefaultVXLANPort):
+			t.Errorf("link %s-%s between hosts: vxlan %+v", l.A, l.B, l.VXLAN)
+		case cross && l.MTU != 1500-topology.VXLANOverhead:
+			t.Errorf("link %s-%s between hosts has MTU %d, want the underlay's minus VXLAN's overhead", l.A, l.B, l.MTU)
+		case !cross && l.VXLAN != nil:
+			t.Errorf("link %s-%s on one host is a VXLAN", l.A, l.B)
+		}
+	}
+	again := mustLoad(t, "testdata/valid/multihost.yaml")
+	if again.Links[2].VXLAN.VNI != topo.Links[2].VXLAN.VNI {
+		t.Error("the VNI of a link changes from one load to the next")
 	}
 }
