@@ -87,8 +87,8 @@ type Topology struct {
 	Hosts     []*Host
 	VXLANPort int
 	Nodes     []*Node // sorted by name
-	Links    []*Link // file order
-	VIPs     []*VIP  // file order
+	Links     []*Link // file order
+	VIPs      []*VIP  // file order
 
 	byName map[string]*Node
 }

@@ -47,8 +47,8 @@ func newCaptureCmd(out *output) *cobra.Command {
 			if _, err := filter.Compile(expr, filter.Ethernet); err != nil {
 				return err
 			}
-			return sel.withTopology(cmd.Context(), func(rt runtime.Runtime, topo *topology.Topology) error {
-				c, err := openCapture(cmd, rt, topo, node, iface, expr)
+			return sel.withTopology(cmd.Context(), func(rts runtime.Set, topo *topology.Topology) error {
+				c, err := openCapture(cmd, rts, topo, node, iface, expr)
 				if err != nil {
 					return err
 				}
@@ -67,7 +67,7 @@ func newCaptureCmd(out *output) *cobra.Command {
 // node's interfaces of the topology, inside the node's namespace. Any
 // interface name is accepted, so devices that are not links of the
 // topology (lo, tunl0) can be captured too.
-func openCapture(cmd *cobra.Command, rt runtime.Runtime, topo *topology.Topology, node, iface, expr string) (*capture.Capture, error) {
+func openCapture(cmd *cobra.Command, rts runtime.Set, topo *topology.Topology, node, iface, expr string) (*capture.Capture, error) {
 	n := topo.Node(node)
 	if n == nil {
 		return nil, fmt.Errorf("lab %q has no node %q", topo.Name, node)
@@ -82,7 +82,7 @@ func openCapture(cmd *cobra.Command, rt runtime.Runtime, topo *topology.Topology
 			return nil, fmt.Errorf("node %s has no interfaces in the topology; name one as %s:IFACE", node, node)
 		}
 	}
-	ns, err := lab.NodeNamespace(cmd.Context(), rt, topo, node)
+	ns, err := lab.NodeNamespace(cmd.Context(), rts, topo, node)
 	if err != nil {
 		return nil, err
 	}

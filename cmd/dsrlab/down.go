@@ -4,10 +4,12 @@ package main
 
 import (
 	"fmt"
+	"maps"
 
 	"github.com/spf13/cobra"
 
 	"github.com/dsrlab/dsrlab/internal/lab"
+	"github.com/dsrlab/dsrlab/topology"
 )
 
 func newDownCmd(out *output) *cobra.Command {
@@ -33,12 +35,23 @@ func newDownCmd(out *output) *cobra.Command {
 				return err
 			}
 			defer unlock()
-			rt, closeRT, err := openRuntime()
+			// Every engine the lab may have containers on: as up recorded
+			// them before it created any, and as the file names them.
+			hosts, err := lab.LoadHosts(name)
 			if err != nil {
 				return err
 			}
-			defer closeRT()
-			removed, err := lab.Down(cmd.Context(), rt, name, out.reporter(cmd))
+			if sel.file != "" {
+				if topo, err := topology.Load(sel.file); err == nil {
+					maps.Copy(hosts, hostRecords(topo))
+				}
+			}
+			rts, closeRTs, err := openEngines(hosts)
+			if err != nil {
+				return err
+			}
+			defer closeRTs()
+			removed, err := lab.Down(cmd.Context(), rts, name, out.reporter(cmd))
 			if err != nil {
 				return err
 			}

@@ -9,8 +9,8 @@ import (
 	"github.com/moby/term"
 	"github.com/spf13/cobra"
 
-	"github.com/dsrlab/dsrlab/internal/lab"
 	"github.com/dsrlab/dsrlab/internal/runtime"
+	"github.com/dsrlab/dsrlab/topology"
 )
 
 func newExecCmd() *cobra.Command {
@@ -27,33 +27,24 @@ func newExecCmd() *cobra.Command {
 			if cmd.ArgsLenAtDash() != 1 {
 				return fmt.Errorf("usage: dsrlab exec NODE -- COMMAND [ARG...]")
 			}
-			rt, closeRT, err := openRuntime()
-			if err != nil {
-				return err
-			}
-			defer closeRT()
-			ctx := cmd.Context()
-			name, err := sel.labName(ctx, rt)
-			if err != nil {
-				return err
-			}
-			node := args[0]
-			list, err := rt.List(ctx, map[string]string{lab.LabelLab: name, lab.LabelNode: node})
-			if err != nil {
-				return err
-			}
-			if len(list) == 0 {
-				return fmt.Errorf("lab %q has no node %q", name, node)
-			}
-			stdio := runtime.ExecIO{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, TTY: tty}
-			if tty {
-				restore, err := rawTerminal(&stdio)
-				if err != nil {
-					return err
+			var code int
+			err := sel.withTopology(cmd.Context(), func(rts runtime.Set, topo *topology.Topology) error {
+				n := topo.Node(args[0])
+				if n == nil {
+					return fmt.Errorf("lab %q has no node %q", topo.Name, args[0])
 				}
-				defer restore()
-			}
-			code, err := rt.Exec(ctx, list[0].ID, args[1:], stdio)
+				stdio := runtime.ExecIO{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, TTY: tty}
+				if tty {
+					restore, err := rawTerminal(&stdio)
+					if err != nil {
+						return err
+					}
+					defer restore()
+				}
+				var err error
+				code, err = rts[n.Host.Name].Exec(cmd.Context(), n.ContainerName, args[1:], stdio)
+				return err
+			})
 			if err != nil {
 				return err
 			}

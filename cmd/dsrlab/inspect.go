@@ -51,7 +51,16 @@ func newInspectCmd() *cobra.Command {
 			}
 			reports := []*lab.LabReport{}
 			for _, name := range names {
-				r, err := lab.Inspect(ctx, rt, name)
+				hosts, err := lab.LoadHosts(name)
+				if err != nil {
+					return err
+				}
+				rts, closeRTs, err := openEngines(hosts)
+				if err != nil {
+					return err
+				}
+				r, err := lab.Inspect(ctx, rts, name)
+				closeRTs()
 				if err != nil {
 					return err
 				}

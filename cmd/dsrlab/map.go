@@ -37,8 +37,8 @@ func newMapCmd() *cobra.Command {
 			if err := format.check(); err != nil {
 				return err
 			}
-			return sel.withTopology(cmd.Context(), func(rt runtime.Runtime, topo *topology.Topology) error {
-				maps, err := lab.NodeMaps(cmd.Context(), rt, topo, args[0])
+			return sel.withTopology(cmd.Context(), func(rts runtime.Set, topo *topology.Topology) error {
+				maps, err := lab.NodeMaps(cmd.Context(), rts, topo, args[0])
 				if err != nil {
 					return err
 				}
@@ -130,14 +130,14 @@ func dumpMaps(cmd *cobra.Command, format outputFormat, node string, maps []*prog
 func completeMapArgs(sel *labSelector) func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
 	return func(cmd *cobra.Command, args []string, _ string) ([]string, cobra.ShellCompDirective) {
 		var out []string
-		_ = sel.withTopology(cmd.Context(), func(rt runtime.Runtime, topo *topology.Topology) error {
+		_ = sel.withTopology(cmd.Context(), func(rts runtime.Set, topo *topology.Topology) error {
 			switch len(args) {
 			case 0:
 				for _, n := range topo.Nodes {
 					out = append(out, n.Name)
 				}
 			case 1:
-				maps, err := lab.NodeMaps(cmd.Context(), rt, topo, args[0])
+				maps, err := lab.NodeMaps(cmd.Context(), rts, topo, args[0])
 				if err != nil {
 					return err
 				}

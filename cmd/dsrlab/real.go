@@ -50,7 +50,7 @@ func realOp(out *output, use, short string, change func(*topology.Topology, *top
 		PreRunE: requireRoot(rootForNamespaces),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			sel := labSelector{name: name}
-			return sel.withTopology(cmd.Context(), func(rt runtime.Runtime, topo *topology.Topology) error {
+			return sel.withTopology(cmd.Context(), func(rts runtime.Set, topo *topology.Topology) error {
 				unlock, err := lab.Lock(topo.Name)
 				if err != nil {
 					return err
@@ -65,7 +65,7 @@ func realOp(out *output, use, short string, change func(*topology.Topology, *top
 				}
 				// Up applies the difference: maps for the balancer, and the
 				// VIP, decapsulation and echo service on a real new to v.
-				sum, err := lab.Up(cmd.Context(), rt, topo, out.reporter(cmd))
+				sum, err := lab.Up(cmd.Context(), rts, topo, out.reporter(cmd))
 				if err != nil {
 					return err
 				}

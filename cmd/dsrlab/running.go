@@ -20,7 +20,7 @@ import (
 func labCommands(out *output) []*cobra.Command {
 	return []*cobra.Command{
 		newUpCmd(out), newDownCmd(out), newInspectCmd(), newVerifyCmd(), newExecCmd(), newRealCmd(out),
-		newStatsCmd(), newImageCmd(), newEchoCmd(), newLoadCmd(), newMapCmd(), newCaptureCmd(out), newTraceCmd(out),
+		newStatsCmd(), newImageCmd(), newEchoCmd(), newLoadCmd(), newMapCmd(), newCaptureCmd(out), newAgentCmd(), newTraceCmd(out),
 	}
 }
 
@@ -82,17 +82,22 @@ func (s *labSelector) topology(ctx context.Context, rt runtime.Runtime) (*topolo
 	return lab.LoadState(name)
 }
 
-// withTopology connects to the Docker engine and loads the selected lab's
-// topology, for commands that act on a running lab.
-func (s *labSelector) withTopology(ctx context.Context, fn func(runtime.Runtime, *topology.Topology) error) error {
+// withTopology connects to the engines of the selected lab's hosts and
+// loads its topology, for commands that act on a running lab.
+func (s *labSelector) withTopology(ctx context.Context, fn func(runtime.Set, *topology.Topology) error) error {
 	rt, closeRT, err := openRuntime()
 	if err != nil {
 		return err
 	}
-	defer closeRT()
 	topo, err := s.topology(ctx, rt)
+	closeRT()
 	if err != nil {
 		return err
 	}
-	return fn(rt, topo)
+	rts, closeAll, err := openEngines(hostRecords(topo))
+	if err != nil {
+		return err
+	}
+	defer closeAll()
+	return fn(rts, topo)
 }

@@ -28,8 +28,8 @@ func newStatsCmd() *cobra.Command {
 				return err
 			}
 			var stats []lab.BalancerStats
-			err := sel.withTopology(cmd.Context(), func(rt runtime.Runtime, topo *topology.Topology) (err error) {
-				stats, err = lab.Stats(cmd.Context(), rt, topo)
+			err := sel.withTopology(cmd.Context(), func(rts runtime.Set, topo *topology.Topology) (err error) {
+				stats, err = lab.Stats(cmd.Context(), rts, topo)
 				return err
 			})
 			if err != nil {

@@ -57,12 +57,12 @@ func newTraceCmd(out *output) *cobra.Command {
 				target = args[0]
 			}
 			var res *trace.Result
-			err := sel.withTopology(cmd.Context(), func(rt runtime.Runtime, topo *topology.Topology) error {
+			err := sel.withTopology(cmd.Context(), func(rts runtime.Set, topo *topology.Topology) error {
 				opt, err := trace.Select(topo, target, from, proto)
 				if err != nil {
 					return err
 				}
-				res, err = trace.Run(cmd.Context(), rt, topo, opt)
+				res, err = trace.Run(cmd.Context(), rts, topo, opt)
 				return err
 			})
 			if err != nil {

@@ -30,11 +30,11 @@ func newUpCmd(out *output) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			rt, closeRT, err := openRuntime()
+			rts, closeRTs, err := openEngines(hostRecords(topo))
 			if err != nil {
 				return err
 			}
-			defer closeRT()
+			defer closeRTs()
 			unlock, err := lab.Lock(topo.Name)
 			if err != nil {
 				return err
@@ -42,14 +42,14 @@ func newUpCmd(out *output) *cobra.Command {
 			defer unlock()
 			rep := out.reporter(cmd)
 			if reconfigure {
-				if _, err := lab.Down(cmd.Context(), rt, topo.Name, rep); err != nil {
+				if _, err := lab.Down(cmd.Context(), rts, topo.Name, rep); err != nil {
 					return err
 				}
 			}
 			if !out.quiet && out.format == "text" {
 				fmt.Fprintf(cmd.OutOrStdout(), "Lab %q from %s\n", topo.Name, topo.File)
 			}
-			sum, err := lab.Up(cmd.Context(), rt, topo, rep)
+			sum, err := lab.Up(cmd.Context(), rts, topo, rep)
 			if err != nil {
 				return err
 			}

@@ -30,8 +30,8 @@ func newVerifyCmd() *cobra.Command {
 				return err
 			}
 			var checks []lab.Check
-			err := sel.withTopology(cmd.Context(), func(rt runtime.Runtime, topo *topology.Topology) (err error) {
-				checks, err = lab.Verify(cmd.Context(), rt, topo)
+			err := sel.withTopology(cmd.Context(), func(rts runtime.Set, topo *topology.Topology) (err error) {
+				checks, err = lab.Verify(cmd.Context(), rts, topo)
 				return err
 			})
 			if err != nil {

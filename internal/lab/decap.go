@@ -19,7 +19,7 @@ const ipipDevice = "ipip0"
 // kernel has one, otherwise an XDP program that strips the outer header.
 func (d *deployment) decap(ctx context.Context) (string, error) {
 	for _, r := range d.topo.NodesOfKind(topology.KindReal) {
-		if len(dsrVIPs(d.topo.VIPsBackedBy(r))) == 0 && r.Program == nil {
+		if !d.here(r) || len(dsrVIPs(d.topo.VIPsBackedBy(r))) == 0 && r.Program == nil {
 			continue
 		}
 		mode, err := d.decapReal(r)

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/dsrlab/dsrlab/internal/runtime"
@@ -12,10 +14,11 @@ import (
 )
 
 // Down removes every container labelled as belonging to the lab, running or
-// not, and the lab's recorded state. Nothing else needs removing: veths and
-// XDP programs live only in the containers' network namespaces and vanish
-// with them. Down of a lab that is not up is not an error.
-func Down(ctx context.Context, rt runtime.Runtime, name string, rep Reporter) (removed []string, err error) {
+// not, on every engine in rts, and the lab's recorded state. Nothing else
+// needs removing: veths, VXLAN ends and XDP programs live only in the
+// containers' network namespaces and vanish with them. Down of a lab that
+// is not up is not an error.
+func Down(ctx context.Context, rts runtime.Set, name string, rep Reporter) (removed []string, err error) {
 	start := time.Now()
 	defer func() {
 		rep.Step("down", time.Since(start), fmt.Sprintf("%d containers removed", len(removed)), err)
@@ -24,21 +27,14 @@ func Down(ctx context.Context, rt runtime.Runtime, name string, rep Reporter) (r
 	if err := topology.ValidLabName(name); err != nil {
 		return nil, err
 	}
-	if err := rt.Ping(ctx); err != nil {
-		return nil, err
-	}
-	list, err := rt.List(ctx, map[string]string{LabelLab: name})
-	if err != nil {
-		return nil, err
-	}
-	errs := make([]error, len(list))
-	parallel(len(list), engineWorkers, func(i int) { errs[i] = rt.Remove(ctx, list[i].ID) })
-	for i, c := range list {
-		if errs[i] == nil {
-			unnameNamespace(c.Name)
-			removed = append(removed, c.Name)
-			rep.Detail("down", "removed "+c.Name)
+	var errs []error
+	found := 0
+	for _, h := range slices.Sorted(maps.Keys(rts)) {
+		gone, n, err := downOn(ctx, rts[h], name, rep)
+		if err != nil {
+			err = fmt.Errorf("host %s: %w", h, err)
 		}
+		removed, found, errs = append(removed, gone...), found+n, append(errs, err)
 	}
 	if err := errors.Join(errs...); err != nil {
 		// Keep the state: it describes containers that are still there.
@@ -53,8 +49,31 @@ func Down(ctx context.Context, rt runtime.Runtime, name string, rep Reporter) (r
 	if err := removeState(name); err != nil {
 		return removed, err
 	}
-	if len(list) == 0 && statErr != nil {
+	if found == 0 && statErr != nil {
 		rep.Note(fmt.Sprintf("Lab %q: nothing to remove", name))
 	}
 	return removed, nil
+}
+
+// downOn removes the lab's containers on one engine; it reports those it
+// removed and how many there were.
+func downOn(ctx context.Context, rt runtime.Runtime, name string, rep Reporter) ([]string, int, error) {
+	if err := rt.Ping(ctx); err != nil {
+		return nil, 0, err
+	}
+	list, err := rt.List(ctx, map[string]string{LabelLab: name})
+	if err != nil {
+		return nil, 0, err
+	}
+	errs := make([]error, len(list))
+	parallel(len(list), engineWorkers, func(i int) { errs[i] = rt.Remove(ctx, list[i].ID) })
+	var removed []string
+	for i, c := range list {
+		if errs[i] == nil {
+			unnameNamespace(c.Name)
+			removed = append(removed, c.Name)
+			rep.Detail("down", "removed "+c.Name)
+		}
+	}
+	return removed, len(list), errors.Join(errs...)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"github.com/cilium/ebpf"
+	"maps"
 	"net/netip"
 	"slices"
 	"sort"
@@ -28,6 +29,7 @@ type LabReport struct {
 type NodeReport struct {
 	Node       string              `json:"node"`
 	Kind       string              `json:"kind"`
+	Host       string              `json:"host"`
 	Container  string              `json:"container"`
 	State      string              `json:"state"`
 	Image      string              `json:"image"`
@@ -84,30 +86,56 @@ func Labs(ctx context.Context, rt runtime.Runtime) ([]string, error) {
 	return names, nil
 }
 
-// Inspect reads a lab back from Docker and the kernel and compares it with
-// the topology recorded when it was brought up (when there is one).
-func Inspect(ctx context.Context, rt runtime.Runtime, name string) (*LabReport, error) {
+// Inspect reads a lab back from its engines and the kernel and compares it
+// with the topology recorded when it was brought up (when there is one).
+// Nodes on other hosts are read there by dsrlab's agent.
+func Inspect(ctx context.Context, rts runtime.Set, name string) (*LabReport, error) {
 	if err := topology.ValidLabName(name); err != nil {
 		return nil, err
 	}
-	list, err := rt.List(ctx, map[string]string{LabelLab: name})
-	if err != nil {
-		return nil, err
-	}
-	if len(list) == 0 {
-		return nil, fmt.Errorf("lab %q is not up (no containers carry its label)", name)
-	}
-	rep := &LabReport{Lab: name, Topology: list[0].Labels[LabelTopology], Problems: []string{}}
 	topo, stateErr := LoadState(name)
+	rep := &LabReport{Lab: name, Problems: []string{}}
 	if stateErr != nil {
 		rep.Problems = append(rep.Problems, stateErr.Error())
 	}
-	for _, c := range list {
-		nr, err := inspectNode(ctx, rt, c)
+	for _, h := range slices.Sorted(maps.Keys(rts)) {
+		list, err := rts[h].List(ctx, map[string]string{LabelLab: name})
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("host %s: %w", h, err)
 		}
-		rep.Nodes = append(rep.Nodes, *nr)
+		var remote []runtime.Container
+		for _, c := range list {
+			if c.Labels[LabelRole] == roleAgent {
+				continue
+			}
+			rep.Topology = c.Labels[LabelTopology]
+			full, err := rts[h].Inspect(ctx, c.ID)
+			if err != nil {
+				return nil, err
+			}
+			if h != topology.LocalHost && full.Running() {
+				remote = append(remote, *full)
+				continue
+			}
+			nr, err := inspectNode(ctx, rts[h], h, full)
+			if err != nil {
+				return nil, err
+			}
+			rep.Nodes = append(rep.Nodes, *nr)
+		}
+		if len(remote) > 0 {
+			if topo == nil {
+				return nil, fmt.Errorf("lab %q has containers on host %s but no recorded topology to reach them by", name, h)
+			}
+			res, err := agentOp(ctx, rts, topo, h, phaseInspect, remote)
+			if err != nil {
+				return nil, fmt.Errorf("host %s: %w", h, err)
+			}
+			rep.Nodes = append(rep.Nodes, res.Nodes...)
+		}
+	}
+	if len(rep.Nodes) == 0 {
+		return nil, fmt.Errorf("lab %q is not up (no containers carry its label)", name)
 	}
 	if topo != nil {
 		byNode := map[string]*NodeReport{}
@@ -119,12 +147,10 @@ func Inspect(ctx context.Context, rt runtime.Runtime, name string) (*LabReport, 
 	return rep, nil
 }
 
-func inspectNode(ctx context.Context, rt runtime.Runtime, c runtime.Container) (*NodeReport, error) {
-	full, err := rt.Inspect(ctx, c.ID)
-	if err != nil {
-		return nil, err
-	}
-	nr := &NodeReport{Node: c.Labels[LabelNode], Kind: c.Labels[LabelKind], Container: full.Name, State: full.State, Image: full.Image}
+// inspectNode reads a local container (full, as the engine reports it)
+// and its namespace.
+func inspectNode(ctx context.Context, rt runtime.Runtime, host string, full *runtime.Container) (*NodeReport, error) {
+	nr := containerReport(host, full)
 	if !full.Running() {
 		return nr, nil
 	}
@@ -133,19 +159,28 @@ func inspectNode(ctx context.Context, rt runtime.Runtime, c runtime.Container) (
 		return nil, fmt.Errorf("node %s: %w", nr.Node, err)
 	}
 	defer ns.Close()
+	return nr, readNamespace(nr, ns, full.Labels[LabelLab])
+}
+
+func containerReport(host string, c *runtime.Container) *NodeReport {
+	return &NodeReport{Node: c.Labels[LabelNode], Kind: c.Labels[LabelKind], Host: host, Container: c.Name, State: c.State, Image: c.Image}
+}
+
+// readNamespace fills a node's report from its network namespace.
+func readNamespace(nr *NodeReport, ns *netconf.Namespace, lab string) (err error) {
 	if nr.Interfaces, err = ns.Interfaces(); err != nil {
-		return nil, err
+		return err
 	}
 	gws, err := ns.DefaultGateways()
 	if err != nil {
-		return nil, err
+		return err
 	}
 	for _, gw := range gws {
 		nr.Gateways = append(nr.Gateways, gw.String())
 	}
 	services, err := nat.Rules(ns.FD())
 	if err != nil {
-		return nil, err
+		return err
 	}
 	for _, s := range services {
 		nr.NAT = append(nr.NAT, s.String())
@@ -161,12 +196,12 @@ func inspectNode(ctx context.Context, rt runtime.Runtime, c runtime.Container) (
 		case i.Name == ipipDevice:
 			nr.Decap = ipipDecap
 		case i.XDP.ProgID != 0:
-			if err := describeProgram(nr, ns, i, c.Labels[LabelLab]); err != nil {
-				return nil, err
+			if err := describeProgram(nr, ns, i, lab); err != nil {
+				return err
 			}
 		}
 	}
-	return nr, nil
+	return nil
 }
 
 // describeProgram reports the program on an interface, and recognises

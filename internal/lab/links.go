@@ -13,14 +13,28 @@ func (d *deployment) endpoint(i *topology.Interface) netconf.Endpoint {
 	return netconf.Endpoint{NS: d.ns[i.Node.Name], Name: i.Name, MAC: i.MAC}
 }
 
-// createLinks creates every veth pair that is missing. Both ends of a pair
-// die together when either namespace goes (a container restart), so a lone
-// end only exists if someone deleted its peer by hand; it is replaced.
+// createLinks creates every veth pair that is missing, and this host's
+// end of every VXLAN tunnel to another host. Both ends of a pair die
+// together when either namespace goes (a container restart), so a lone end
+// only exists if someone deleted its peer by hand; it is replaced.
 func (d *deployment) createLinks(ctx context.Context) (string, error) {
 	created := 0
 	for _, l := range d.topo.Links {
 		if err := ctx.Err(); err != nil {
 			return "", err
+		}
+		if !d.here(l.A.Node) && !d.here(l.B.Node) {
+			continue
+		}
+		if l.VXLAN != nil {
+			made, err := d.vxlanEnd(l)
+			if err != nil {
+				return "", err
+			}
+			if made {
+				created++
+			}
+			continue
 		}
 		present, err := d.linkPresent(l)
 		if err != nil || present {
@@ -40,9 +54,34 @@ func (d *deployment) createLinks(ctx context.Context) (string, error) {
 	}
 	d.sum.Links = len(d.topo.Links)
 	if created == 0 {
-		return fmt.Sprintf("%d veth pairs in place", len(d.topo.Links)), nil
+		return fmt.Sprintf("%d links in place", len(d.topo.Links)), nil
 	}
-	return fmt.Sprintf("%d veth pairs created (tx checksum offload off)", created), nil
+	return fmt.Sprintf("%d links created (tx checksum offload off)", created), nil
+}
+
+// vxlanEnd creates this host's end of a link to another host: a VXLAN
+// device over the host's underlay, moved into the node's namespace under
+// the link's name. It reports whether it had to.
+func (d *deployment) vxlanEnd(l *topology.Link) (bool, error) {
+	end, far := l.A, l.B
+	if !d.here(end.Node) {
+		end, far = far, end
+	}
+	ns := d.ns[end.Node.Name]
+	if ok, err := ns.LinkExists(end.Name); err != nil || ok {
+		return false, err
+	}
+	hostNS, err := netconf.Current(d.host)
+	if err != nil {
+		return false, err
+	}
+	defer hostNS.Close()
+	v := netconf.VXLAN{VNI: l.VXLAN.VNI, Local: end.Node.Host.Underlay, Remote: far.Node.Host.Underlay, Port: l.VXLAN.Port, MTU: l.MTU}
+	if err := netconf.CreateVXLAN(hostNS, d.endpoint(end), v); err != nil {
+		return false, err
+	}
+	d.change("links", fmt.Sprintf("created %s, VXLAN %d to %s on %s (mtu %d)", end, v.VNI, far, v.Remote, l.MTU))
+	return true, nil
 }
 
 func (d *deployment) linkPresent(l *topology.Link) (bool, error) {
@@ -78,6 +117,9 @@ func (d *deployment) address(ctx context.Context) (string, error) {
 	for _, n := range d.topo.Nodes {
 		if err := ctx.Err(); err != nil {
 			return "", err
+		}
+		if !d.here(n) {
+			continue
 		}
 		ns := d.ns[n.Name]
 		for _, i := range n.Interfaces {

@@ -10,15 +10,27 @@ import (
 )
 
 // NodeNamespace opens the network namespace of a node's running container,
-// for commands that look into one node (stats, map, capture).
-func NodeNamespace(ctx context.Context, rt runtime.Runtime, t *topology.Topology, node string) (*netconf.Namespace, error) {
+// for commands that look into one node (stats, map, capture). The node must
+// run on this host: another host's kernel is not this process's to enter.
+func NodeNamespace(ctx context.Context, rts runtime.Set, t *topology.Topology, node string) (*netconf.Namespace, error) {
 	n := t.Node(node)
 	if n == nil {
 		return nil, fmt.Errorf("lab %q has no node %q", t.Name, node)
 	}
-	ns, err := rt.Namespace(ctx, n.ContainerName)
+	if !n.Host.Local() {
+		return nil, fmt.Errorf("node %s runs on host %s: this command reaches the local host's nodes only, for now", n.Name, n.Host.Name)
+	}
+	ns, err := rts[topology.LocalHost].Namespace(ctx, n.ContainerName)
 	if err != nil {
 		return nil, fmt.Errorf("node %s: %w", n.Name, err)
 	}
 	return ns, nil
+}
+
+// nsOpener opens a node's network namespace; the caller closes it.
+type nsOpener func(n *topology.Node) (*netconf.Namespace, error)
+
+// localOpener opens the namespaces of the local host's nodes.
+func localOpener(ctx context.Context, rts runtime.Set, t *topology.Topology) nsOpener {
+	return func(n *topology.Node) (*netconf.Namespace, error) { return NodeNamespace(ctx, rts, t, n.Name) }
 }

@@ -17,7 +17,7 @@ func (d *deployment) natBalancers(ctx context.Context) (string, error) {
 	var report []string
 	for _, k := range d.topo.NodesOfKind(topology.KindKatran) {
 		services := natServices(d.topo.VIPsServedBy(k))
-		if len(services) == 0 {
+		if !d.here(k) || len(services) == 0 {
 			continue
 		}
 		fd := d.ns[k.Name].FD()

@@ -287,8 +287,8 @@ func loadProgramRecord(lab, node string) (*ProgramRecord, error) {
 // the user's own, dsrlab's built-in ones — each matched to the object it
 // was loaded from, so keys and values are read and written by BTF. The
 // caller closes them.
-func NodeMaps(ctx context.Context, rt runtime.Runtime, t *topology.Topology, node string) ([]*prog.Map, error) {
-	ns, err := NodeNamespace(ctx, rt, t, node)
+func NodeMaps(ctx context.Context, rts runtime.Set, t *topology.Topology, node string) ([]*prog.Map, error) {
+	ns, err := NodeNamespace(ctx, rts, t, node)
 	if err != nil {
 		return nil, err
 	}

@@ -56,7 +56,7 @@ func example(t *testing.T, name string) (*topology.Topology, string) {
 
 func nodeMap(t *testing.T, rt runtime.Runtime, topo *topology.Topology, node, name string) *prog.Map {
 	t.Helper()
-	maps, err := NodeMaps(context.Background(), rt, topo, node)
+	maps, err := NodeMaps(context.Background(), one(rt), topo, node)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,7 +87,7 @@ func TestUserBalancerAnswersThroughTheVIP(t *testing.T) {
 	}
 	mustVerify(t, rt, topo)
 
-	insp, err := Inspect(context.Background(), rt, topo.Name)
+	insp, err := Inspect(context.Background(), one(rt), topo.Name)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,7 +126,7 @@ func TestEditedProgramIsReplacedInPlace(t *testing.T) {
 	mustUp(t, rt, topo)
 	before := labNames(t, rt, topo.Name)
 	id := func() uint32 {
-		ns, err := NodeNamespace(context.Background(), rt, topo, "katran")
+		ns, err := NodeNamespace(context.Background(), one(rt), topo, "katran")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -175,7 +175,7 @@ func TestMapSetMovesTrafficToAnotherReal(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	checks, err := Verify(context.Background(), rt, topo)
+	checks, err := Verify(context.Background(), one(rt), topo)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -264,7 +264,7 @@ func TestBadProgramsFailBeforeAnythingIsCreated(t *testing.T) {
 				t.Fatal(err)
 			}
 			rep := &recorder{}
-			_, err = Up(context.Background(), rt, topo, rep)
+			_, err = Up(context.Background(), one(rt), topo, rep)
 			if err == nil {
 				t.Fatal("up succeeded")
 			}
@@ -310,7 +310,7 @@ func TestProgramPlacementIsWiring(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = Up(context.Background(), rt, topo, &recorder{})
+	_, err = Up(context.Background(), one(rt), topo, &recorder{})
 	if err == nil || !strings.Contains(err.Error(), "program-on") || !strings.Contains(err.Error(), "--reconfigure") {
 		t.Fatalf("up: %v, want the program's placement named as a wiring change", err)
 	}

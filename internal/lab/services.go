@@ -27,6 +27,9 @@ func (d *deployment) services(ctx context.Context) (string, error) {
 	}
 	var jobs []echoJob
 	for _, r := range d.topo.NodesOfKind(topology.KindReal) {
+		if !d.here(r) {
+			continue
+		}
 		for _, v := range echoVIPs(d.topo.VIPsBackedBy(r)) {
 			jobs = append(jobs, echoJob{r, v})
 		}
@@ -64,7 +67,12 @@ func (d *deployment) ensureEcho(ctx context.Context, r *topology.Node, v *topolo
 	if probe(ns, v.Proto, at) == nil {
 		return true, nil
 	}
-	if err := d.rt.ExecDetached(ctx, d.containers[r.Name].ID, echoCommand(r, []*topology.VIP{v})); err != nil {
+	if d.rts == nil {
+		// The agent reaches no engine: the service is the container's
+		// main process, and a container restarted by up runs it again.
+		return false, fmt.Errorf("does not answer at %s: `docker restart %s` on host %s", at, r.ContainerName, r.Host.Name)
+	}
+	if err := d.rt(r).ExecDetached(ctx, d.containers[r.Name].ID, echoCommand(r, []*topology.VIP{v})); err != nil {
 		return false, err
 	}
 	deadline := time.Now().Add(serviceTimeout)
@@ -141,7 +149,7 @@ func (d *deployment) execs(ctx context.Context) (string, error) {
 		}
 		for _, cmd := range n.Exec {
 			var out strings.Builder
-			code, err := d.rt.Exec(ctx, d.containers[n.Name].ID, []string{"/bin/sh", "-c", cmd}, runtime.ExecIO{Stdout: &out, Stderr: &out})
+			code, err := d.rt(n).Exec(ctx, d.containers[n.Name].ID, []string{"/bin/sh", "-c", cmd}, runtime.ExecIO{Stdout: &out, Stderr: &out})
 			if err != nil {
 				return "", fmt.Errorf("node %s: exec %q: %w", n.Name, cmd, err)
 			}

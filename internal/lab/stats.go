@@ -2,8 +2,10 @@ package lab
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"sort"
 
 	"github.com/dsrlab/dsrlab/bpf"
@@ -41,8 +43,29 @@ type CounterRow struct {
 }
 
 // Stats reads the counters of every XDP balancer of a running lab from the
-// kernel, through the programs attached to the katrans' interfaces.
-func Stats(ctx context.Context, rt runtime.Runtime, t *topology.Topology) ([]BalancerStats, error) {
+// kernel, through the programs attached to the katrans' interfaces; those
+// on other hosts through dsrlab's agent there.
+func Stats(ctx context.Context, rts runtime.Set, t *topology.Topology) ([]BalancerStats, error) {
+	out, hosts, err := statsOn(t, topology.LocalHost, localOpener(ctx, rts, t))
+	if err != nil {
+		return nil, err
+	}
+	for _, h := range hosts {
+		res, err := agentOp(ctx, rts, t, h, phaseStats, nil)
+		if err == nil && res.Error != "" {
+			err = errors.New(res.Error)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("host %s: %w", h, err)
+		}
+		out = append(out, res.Stats...)
+	}
+	return out, nil
+}
+
+// statsOn reads the balancers on host, and lists the other hosts that have
+// some.
+func statsOn(t *topology.Topology, host string, open nsOpener) ([]BalancerStats, []string, error) {
 	realName := map[netip.Addr]string{}
 	for _, r := range t.NodesOfKind(topology.KindReal) {
 		if up := r.Uplink(); up != nil {
@@ -54,15 +77,22 @@ func Stats(ctx context.Context, rt runtime.Runtime, t *topology.Topology) ([]Bal
 		}
 	}
 	var out []BalancerStats
+	var others []string
 	for _, k := range t.NodesOfKind(topology.KindKatran) {
 		// A user's own balancer keeps its own counters: `dsrlab map`
 		// shows them.
 		if len(dsrVIPs(t.VIPsServedBy(k))) == 0 || k.Program != nil {
 			continue
 		}
-		s, err := balancerStats(ctx, rt, t, k)
+		if k.Host.Name != host {
+			if !slices.Contains(others, k.Host.Name) {
+				others = append(others, k.Host.Name)
+			}
+			continue
+		}
+		s, err := balancerStats(k, open)
 		if err != nil {
-			return nil, fmt.Errorf("node %s: %w", k.Name, err)
+			return nil, nil, fmt.Errorf("node %s: %w", k.Name, err)
 		}
 		bs := BalancerStats{Node: k.Name, Passed: s.Passed, Encapsulated: s.Encapsulated, Dropped: s.Dropped,
 			TooBig: s.TooBig, LRUHits: s.LRUHits, LRURemote: s.LRURemoteHits, LRUMisses: s.LRUMisses,
@@ -83,11 +113,11 @@ func Stats(ctx context.Context, rt runtime.Runtime, t *topology.Topology) ([]Bal
 		sort.Slice(bs.Reals, func(i, j int) bool { return bs.Reals[i].Name < bs.Reals[j].Name })
 		out = append(out, bs)
 	}
-	return out, nil
+	return out, others, nil
 }
 
-func balancerStats(ctx context.Context, rt runtime.Runtime, t *topology.Topology, k *topology.Node) (bpf.Stats, error) {
-	ns, err := NodeNamespace(ctx, rt, t, k.Name)
+func balancerStats(k *topology.Node, open nsOpener) (bpf.Stats, error) {
+	ns, err := open(k)
 	if err != nil {
 		return bpf.Stats{}, err
 	}

@@ -29,14 +29,18 @@ var keepalive = []string{"/bin/sh", "-c", "trap 'exit 0' TERM INT; while :; do s
 // is missing (a restarted container's links, a real's changed weight), so
 // running it twice changes nothing. If a step fails, what this run created
 // is removed again and the error names the step.
-func Up(ctx context.Context, rt runtime.Runtime, topo *topology.Topology, rep Reporter) (sum *Summary, err error) {
+//
+// rts holds the engine of every host the lab's nodes run on. What happens
+// inside another host's namespaces is done there, by dsrlab's agent.
+func Up(ctx context.Context, rts runtime.Set, topo *topology.Topology, rep Reporter) (sum *Summary, err error) {
 	start := time.Now()
 	flt, err := faultFromEnv()
 	if err != nil {
 		return nil, err
 	}
 	d := &deployment{
-		topo: topo, rt: rt, rep: rep, fault: flt,
+		topo: topo, rts: rts, host: topology.LocalHost, rep: rep, fault: flt,
+		agents:      map[string]*runtime.Container{},
 		containers:  map[string]*runtime.Container{},
 		created:     map[string]bool{},
 		preexisting: map[string]bool{},
@@ -69,8 +73,10 @@ func Up(ctx context.Context, rt runtime.Runtime, topo *topology.Topology, rep Re
 		// flow it cannot take.
 		{"decap", d.decap},
 		{"services", d.services},
+		{"hosts", d.remotePhase(phaseReals)},
 		{"xdp", d.loadBalancers},
 		{"nat", d.natBalancers},
+		{"hosts-xdp", d.remotePhase(phaseBalancers)},
 		{"exec", d.execs},
 	}
 
@@ -100,10 +106,15 @@ func Up(ctx context.Context, rt runtime.Runtime, topo *topology.Topology, rep Re
 }
 
 type deployment struct {
-	topo  *topology.Topology
-	rt    runtime.Runtime
+	topo *topology.Topology
+	rts  runtime.Set
+	// host is where this deployment acts inside namespaces: the local
+	// host for `up`, another host for the agent there.
+	host  string
 	rep   Reporter
 	fault fault
+	// agents are dsrlab's agent containers on the other hosts, by host.
+	agents map[string]*runtime.Container
 
 	mu          sync.Mutex // guards containers and created while nodes start in parallel
 	changeMu    sync.Mutex // guards sum.Changes, the progress counts and the reporter
@@ -153,11 +164,18 @@ func (d *deployment) labels(n *topology.Node) map[string]string {
 // (dsrlab never touches what it did not create) and to reconcile a running
 // lab into a differently wired one, which only --reconfigure may replace.
 func (d *deployment) preflight(ctx context.Context) (string, error) {
-	if err := d.rt.Ping(ctx); err != nil {
+	for _, h := range d.hostsInUse() {
+		if err := d.rts[h].Ping(ctx); err != nil {
+			return "", fmt.Errorf("host %s: %w", h, err)
+		}
+	}
+	// Recorded before anything is created: down after a crash must know
+	// every engine the lab may have containers on.
+	if err := saveHosts(d.topo); err != nil {
 		return "", err
 	}
 	for _, n := range d.topo.Nodes {
-		c, err := d.rt.Inspect(ctx, n.ContainerName)
+		c, err := d.rt(n).Inspect(ctx, n.ContainerName)
 		if errors.Is(err, runtime.ErrNotFound) {
 			continue
 		}
@@ -175,12 +193,15 @@ func (d *deployment) preflight(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("node %s: a container named %q already exists and %s; remove it or set a `prefix` in the topology",
 			n.Name, n.ContainerName, owner)
 	}
-	running, err := d.rt.List(ctx, map[string]string{LabelLab: d.topo.Name})
+	running, err := d.labContainers(ctx)
 	if err != nil {
 		return "", err
 	}
 	for _, c := range running {
 		d.preexisting[c.ID] = true
+		if c.Labels[LabelRole] == roleAgent {
+			d.agents[c.Labels[LabelHost]] = &c
+		}
 	}
 	if len(running) > 0 {
 		if err := d.sameWiring(running); err != nil {
@@ -193,6 +214,9 @@ func (d *deployment) preflight(ctx context.Context) (string, error) {
 
 func (d *deployment) sameWiring(running []runtime.Container) error {
 	for _, c := range running {
+		if c.Labels[LabelRole] == roleAgent {
+			continue
+		}
 		if d.topo.Node(c.Labels[LabelNode]) == nil {
 			return fmt.Errorf("lab %q is up with a node %q this topology does not have: "+
 				"`dsrlab up --reconfigure` replaces the lab", d.topo.Name, c.Labels[LabelNode])
@@ -212,32 +236,50 @@ func (d *deployment) sameWiring(running []runtime.Container) error {
 }
 
 func (d *deployment) images(ctx context.Context) (string, error) {
-	seen := map[string]bool{}
-	var report []string
+	// Every engine needs the images of its nodes, and another host's
+	// engine the default image for dsrlab's agent too.
+	type need struct{ host, image, node string }
+	var needs []need
 	for _, n := range d.topo.Nodes {
-		if seen[n.Image] {
+		needs = append(needs, need{n.Host.Name, n.Image, n.Name})
+	}
+	for _, h := range d.hostsInUse() {
+		if h != d.host {
+			needs = append(needs, need{h, topology.DefaultImage, "agent"})
+		}
+	}
+	seen := map[need]bool{}
+	var report []string
+	for _, nd := range needs {
+		key := need{nd.host, nd.image, ""}
+		if seen[key] {
 			continue
 		}
-		seen[n.Image] = true
-		if b, ok := d.rt.(runtime.ImageBuilder); ok && n.Image == topology.DefaultImage {
-			built, err := image.Ensure(ctx, b, n.Image, false)
+		seen[key] = true
+		where := nd.image
+		if nd.host != topology.LocalHost {
+			where += " on " + nd.host
+		}
+		rt := d.rts[nd.host]
+		if b, ok := rt.(runtime.ImageBuilder); ok && nd.image == topology.DefaultImage {
+			built, err := image.Ensure(ctx, b, nd.image, false)
 			if err != nil {
-				return "", err
+				return "", fmt.Errorf("host %s: %w", nd.host, err)
 			}
 			if built {
-				report = append(report, n.Image+" built")
+				report = append(report, where+" built")
 			} else {
-				report = append(report, n.Image+" present")
+				report = append(report, where+" present")
 			}
 			continue
 		}
-		if _, err := d.rt.Image(ctx, n.Image); err != nil {
+		if _, err := rt.Image(ctx, nd.image); err != nil {
 			if errors.Is(err, runtime.ErrNotFound) {
-				return "", fmt.Errorf("node %s: image %s is not present locally, and dsrlab never pulls: build or load it first", n.Name, n.Image)
+				return "", fmt.Errorf("node %s: image %s is not present on host %s, and dsrlab never pulls: build or load it first", nd.node, nd.image, nd.host)
 			}
 			return "", err
 		}
-		report = append(report, n.Image+" present")
+		report = append(report, where+" present")
 	}
 	return strings.Join(report, ", "), nil
 }
@@ -277,8 +319,15 @@ func (d *deployment) startContainers(ctx context.Context) (string, error) {
 	if err := errors.Join(errs...); err != nil {
 		return "", err
 	}
+	if err := d.startAgents(ctx); err != nil {
+		return "", err
+	}
 	for _, n := range d.topo.Nodes {
-		ns, err := d.rt.Namespace(ctx, d.containers[n.Name].ID)
+		d.sum.Containers = append(d.sum.Containers, n.ContainerName)
+		if !d.here(n) {
+			continue
+		}
+		ns, err := d.rt(n).Namespace(ctx, d.containers[n.Name].ID)
 		if err != nil {
 			return "", fmt.Errorf("node %s: %w", n.Name, err)
 		}
@@ -286,7 +335,6 @@ func (d *deployment) startContainers(ctx context.Context) (string, error) {
 		if err := nameNamespace(n.ContainerName, ns); err != nil {
 			d.rep.Note(err.Error())
 		}
-		d.sum.Containers = append(d.sum.Containers, n.ContainerName)
 	}
 	if len(todo) == 0 {
 		return fmt.Sprintf("%d running", len(d.sum.Containers)), nil
@@ -296,7 +344,7 @@ func (d *deployment) startContainers(ctx context.Context) (string, error) {
 
 func (d *deployment) ensureContainer(ctx context.Context, n *topology.Node, existing *runtime.Container) (*runtime.Container, error) {
 	if existing != nil {
-		c, err := d.rt.Start(ctx, existing.ID)
+		c, err := d.rt(n).Start(ctx, existing.ID)
 		if err == nil {
 			d.recordStart(n, false)
 		}
@@ -311,7 +359,7 @@ func (d *deployment) ensureContainer(ctx context.Context, n *topology.Node, exis
 		// before they exist (IP_FREEBIND) and needs no exec later.
 		cmd = echoCommand(n, echoVIPs(d.topo.VIPsBackedBy(n)))
 	}
-	c, err := d.rt.Run(ctx, runtime.ContainerSpec{
+	c, err := d.rt(n).Run(ctx, runtime.ContainerSpec{
 		Name: n.ContainerName, Hostname: n.Name, Image: n.Image, Cmd: cmd,
 		Env: n.Env, Labels: d.labels(n), Sysctls: n.Sysctls, CapAdd: nodeCaps,
 	})
@@ -350,25 +398,34 @@ func (d *deployment) closeNamespaces() {
 func (d *deployment) rollback() {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	list, err := d.rt.List(ctx, map[string]string{LabelLab: d.topo.Name})
-	if err != nil {
-		d.rep.Note("rollback: " + err.Error())
-		return
+	var names []string
+	for _, h := range d.hostsInUse() {
+		list, err := d.rts[h].List(ctx, map[string]string{LabelLab: d.topo.Name})
+		if err != nil {
+			d.rep.Note("rollback: " + err.Error())
+			continue
+		}
+		names = append(names, d.removeNew(ctx, d.rts[h], list)...)
 	}
+	sort.Strings(names)
+	if len(names) > 0 {
+		d.rep.Note("Rolled back: removed " + strings.Join(names, ", "))
+	}
+}
+
+// removeNew removes the containers of list that this run created.
+func (d *deployment) removeNew(ctx context.Context, rt runtime.Runtime, list []runtime.Container) []string {
 	var names []string
 	for _, c := range list {
 		if d.preexisting[c.ID] {
 			continue
 		}
-		if err := d.rt.Remove(ctx, c.ID); err != nil {
+		if err := rt.Remove(ctx, c.ID); err != nil {
 			d.rep.Note("rollback: " + err.Error())
 			continue
 		}
 		unnameNamespace(c.Name)
 		names = append(names, c.Name)
 	}
-	sort.Strings(names)
-	if len(names) > 0 {
-		d.rep.Note("Rolled back: removed " + strings.Join(names, ", "))
-	}
+	return names
 }

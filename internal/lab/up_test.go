@@ -119,7 +119,7 @@ func startEcho(ctx context.Context, ns *netconf.Namespace, cmd []string) error {
 func mustUp(t *testing.T, rt runtime.Runtime, topo *topology.Topology) (*Summary, *recorder) {
 	t.Helper()
 	rep := &recorder{}
-	sum, err := Up(context.Background(), rt, topo, rep)
+	sum, err := Up(context.Background(), one(rt), topo, rep)
 	if err != nil {
 		t.Fatalf("up: %v (steps %v, notes %v)", err, rep.steps, rep.notes)
 	}
@@ -128,7 +128,7 @@ func mustUp(t *testing.T, rt runtime.Runtime, topo *topology.Topology) (*Summary
 
 func mustVerify(t *testing.T, rt runtime.Runtime, topo *topology.Topology) {
 	t.Helper()
-	checks, err := Verify(context.Background(), rt, topo)
+	checks, err := Verify(context.Background(), one(rt), topo)
 	if err != nil {
 		t.Fatalf("verify: %v", err)
 	}
@@ -166,7 +166,7 @@ func TestUpReferenceLabAnswersThroughTheVIP(t *testing.T) {
 	rt := fakeLab(t)
 	topo := load(t, "dsr.yaml")
 	sum, rep := mustUp(t, rt, topo)
-	want := []string{"preflight", "programs", "images", "containers", "links", "addressing", "decap", "services", "xdp", "nat", "exec"}
+	want := []string{"preflight", "programs", "images", "containers", "links", "addressing", "decap", "services", "hosts", "xdp", "nat", "hosts-xdp", "exec"}
 	if !slices.Equal(rep.steps, want) {
 		t.Errorf("steps %v, want %v", rep.steps, want)
 	}
@@ -205,7 +205,7 @@ func TestFaultAtEveryStepRollsBack(t *testing.T) {
 		t.Run(step, func(t *testing.T) {
 			t.Setenv(FaultEnv, step)
 			rep := &recorder{}
-			_, err := Up(context.Background(), rt, topo, rep)
+			_, err := Up(context.Background(), one(rt), topo, rep)
 			var inj ErrInjected
 			if !errors.As(err, &inj) {
 				t.Fatalf("up with fault at %s: %v, want the injected fault", step, err)
@@ -232,7 +232,7 @@ func TestEngineRefusalRollsBack(t *testing.T) {
 		return nil
 	}
 	topo := load(t, "dsr.yaml")
-	_, err := Up(context.Background(), rt, topo, &recorder{})
+	_, err := Up(context.Background(), one(rt), topo, &recorder{})
 	if err == nil || !strings.Contains(err.Error(), "node real") || !strings.Contains(err.Error(), "no space left") {
 		t.Fatalf("up: %v, want the engine's refusal for node real", err)
 	}
@@ -245,7 +245,7 @@ func TestUnreachableEngineCreatesNothing(t *testing.T) {
 	rt := fakeLab(t)
 	rt.SetUnreachable(errors.New("engine not running"))
 	topo := load(t, "dsr.yaml")
-	_, err := Up(context.Background(), rt, topo, &recorder{})
+	_, err := Up(context.Background(), one(rt), topo, &recorder{})
 	if err == nil || !strings.HasPrefix(err.Error(), "preflight") {
 		t.Fatalf("up: %v, want a preflight failure", err)
 	}
@@ -261,7 +261,7 @@ func TestFaultOnRunningLabKeepsWhatWasThere(t *testing.T) {
 	mustUp(t, rt, topo)
 	before := labNames(t, rt, topo.Name)
 	t.Setenv(FaultEnv, "xdp")
-	if _, err := Up(context.Background(), rt, topo, &recorder{}); err == nil {
+	if _, err := Up(context.Background(), one(rt), topo, &recorder{}); err == nil {
 		t.Fatal("up with a fault succeeded")
 	}
 	if after := labNames(t, rt, topo.Name); !slices.Equal(before, after) {
@@ -288,7 +288,7 @@ func TestRestartedContainerIsRewired(t *testing.T) {
 // mends it: it changes something, and the VIPs answer again.
 func repairs(t *testing.T, rt runtime.Runtime, topo *topology.Topology, problem string) {
 	t.Helper()
-	rep, err := Inspect(context.Background(), rt, topo.Name)
+	rep, err := Inspect(context.Background(), one(rt), topo.Name)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -326,7 +326,7 @@ func TestDownRemovesEverythingByLabel(t *testing.T) {
 	if _, err := rt.Run(context.Background(), runtime.ContainerSpec{Name: "bystander"}); err != nil {
 		t.Fatal(err)
 	}
-	removed, err := Down(context.Background(), rt, topo.Name, &recorder{})
+	removed, err := Down(context.Background(), one(rt), topo.Name, &recorder{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -354,7 +354,7 @@ func TestDownAfterCrashFindsContainersByLabel(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	removed, err := Down(context.Background(), rt, topo.Name, &recorder{})
+	removed, err := Down(context.Background(), one(rt), topo.Name, &recorder{})
 	if err != nil || len(removed) != 2 {
 		t.Fatalf("down: removed %v, %v", removed, err)
 	}
@@ -372,7 +372,7 @@ func TestDownAfterCrashFindsContainersByLabel(t *testing.T) {
 func TestDownOfALabThatIsNotUp(t *testing.T) {
 	rt := fakeLab(t)
 	rep := &recorder{}
-	removed, err := Down(context.Background(), rt, "nothing-here", rep)
+	removed, err := Down(context.Background(), one(rt), "nothing-here", rep)
 	if err != nil || len(removed) != 0 {
 		t.Fatalf("down: removed %v, %v", removed, err)
 	}
@@ -395,7 +395,7 @@ func TestNameClashIsRefusedAndTheOwnerNamed(t *testing.T) {
 			if _, err := rt.Run(context.Background(), runtime.ContainerSpec{Name: "router", Labels: tc.labels}); err != nil {
 				t.Fatal(err)
 			}
-			_, err := Up(context.Background(), rt, load(t, "dsr.yaml"), &recorder{})
+			_, err := Up(context.Background(), one(rt), load(t, "dsr.yaml"), &recorder{})
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("up: %v, want %q", err, tc.want)
 			}
@@ -413,7 +413,7 @@ func TestChangedWiringNeedsReconfigure(t *testing.T) {
 	changed := load(t, "dsr.yaml")
 	changed.Links[0].MTU = 1400
 	changed.Links[0].A.MTU, changed.Links[0].B.MTU = 1400, 1400
-	_, err := Up(context.Background(), rt, changed, &recorder{})
+	_, err := Up(context.Background(), one(rt), changed, &recorder{})
 	if err == nil || !strings.Contains(err.Error(), "--reconfigure") {
 		t.Fatalf("up of a differently wired lab: %v, want a pointer to --reconfigure", err)
 	}
@@ -434,7 +434,7 @@ func TestWeightsChangeInPlace(t *testing.T) {
 	if sum.Changes == 0 {
 		t.Fatal("a drained real changed nothing")
 	}
-	rep, err := Inspect(context.Background(), rt, topo.Name)
+	rep, err := Inspect(context.Background(), one(rt), topo.Name)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -489,7 +489,7 @@ func TestFailingExecFailsUpAndRollsBack(t *testing.T) {
 	rt := fakeLab(t)
 	topo := parseLab(t, strings.Replace(string(readLab(t, "dsr.yaml")), "  client: {kind: client}",
 		"  client: {kind: client, exec: [\"echo broken >&2; exit 3\"]}", 1))
-	_, err := Up(context.Background(), rt, topo, &recorder{})
+	_, err := Up(context.Background(), one(rt), topo, &recorder{})
 	if err == nil || !strings.Contains(err.Error(), "exited 3") || !strings.Contains(err.Error(), "broken") {
 		t.Fatalf("up: %v, want the exit code and the command's output", err)
 	}
@@ -503,7 +503,7 @@ func TestStatsCountTheVerifiedTraffic(t *testing.T) {
 	topo := load(t, "dsr.yaml")
 	mustUp(t, rt, topo)
 	mustVerify(t, rt, topo)
-	stats, err := Stats(context.Background(), rt, topo)
+	stats, err := Stats(context.Background(), one(rt), topo)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -525,7 +525,7 @@ func TestDualStackLabAnswersOnBothFamilies(t *testing.T) {
 	rt := fakeLab(t)
 	topo := load(t, "dsr-dualstack.yaml")
 	mustUp(t, rt, topo)
-	checks, err := Verify(context.Background(), rt, topo)
+	checks, err := Verify(context.Background(), one(rt), topo)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -539,7 +539,7 @@ func TestDualStackLabAnswersOnBothFamilies(t *testing.T) {
 	if !reals["real1 fd00:222::11"] && !reals["real2 fd00:223::11"] {
 		t.Errorf("no IPv6 VIP answered by a real naming its IPv6 address: %v", reals)
 	}
-	stats, err := Stats(context.Background(), rt, topo)
+	stats, err := Stats(context.Background(), one(rt), topo)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -561,7 +561,7 @@ func TestLabNamesThatArePathsAreRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, name := range []string{"..", "../x", "a/b", ""} {
-		if _, err := Down(context.Background(), rt, name, &recorder{}); err == nil {
+		if _, err := Down(context.Background(), one(rt), name, &recorder{}); err == nil {
 			t.Errorf("down of lab %q succeeded", name)
 		}
 		if _, err := LoadState(name); err == nil || !strings.Contains(err.Error(), "not a valid lab name") {
@@ -575,3 +575,6 @@ func TestLabNamesThatArePathsAreRefused(t *testing.T) {
 		t.Errorf("the state directory lost a file: %v", err)
 	}
 }
+
+// one is the engine set of a lab that lives on the local host alone.
+func one(rt runtime.Runtime) runtime.Set { return runtime.Set{topology.LocalHost: rt} }

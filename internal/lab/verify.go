@@ -4,10 +4,12 @@ import (
 	"bufio"
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/netip"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -47,7 +49,30 @@ const verifyPayload = 256 << 10
 // Verify talks to every VIP from every client of the lab and checks the
 // answer, which real gave it, that the real saw the client's own address,
 // and the path of the reply.
-func Verify(ctx context.Context, rt runtime.Runtime, topo *topology.Topology) ([]Check, error) {
+//
+// A VIP whose balancer and client are on another host is checked there, by
+// dsrlab's agent.
+func Verify(ctx context.Context, rts runtime.Set, topo *topology.Topology) ([]Check, error) {
+	checks, hosts, err := verifyOn(ctx, topo, topology.LocalHost, localOpener(ctx, rts, topo))
+	if err != nil {
+		return nil, err
+	}
+	for _, h := range hosts {
+		res, err := agentOp(ctx, rts, topo, h, phaseVerify, nil)
+		if err == nil && res.Error != "" {
+			err = errors.New(res.Error)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("host %s: %w", h, err)
+		}
+		checks = append(checks, res.Checks...)
+	}
+	return checks, nil
+}
+
+// verifyOn checks the VIPs whose client and balancer are both on host, and
+// lists the other hosts where some pairs are.
+func verifyOn(ctx context.Context, topo *topology.Topology, host string, opener nsOpener) ([]Check, []string, error) {
 	nss := map[string]*netconf.Namespace{}
 	defer func() {
 		for _, ns := range nss {
@@ -58,7 +83,7 @@ func Verify(ctx context.Context, rt runtime.Runtime, topo *topology.Topology) ([
 		if ns := nss[n.Name]; ns != nil {
 			return ns, nil
 		}
-		ns, err := NodeNamespace(ctx, rt, topo, n.Name)
+		ns, err := opener(n)
 		if err != nil {
 			return nil, err
 		}
@@ -67,29 +92,45 @@ func Verify(ctx context.Context, rt runtime.Runtime, topo *topology.Topology) ([
 	}
 	clients := topo.NodesOfKind(topology.KindClient)
 	if len(clients) == 0 || len(topo.VIPs) == 0 {
-		return nil, fmt.Errorf("lab %q has no client or no VIP to verify", topo.Name)
+		return nil, nil, fmt.Errorf("lab %q has no client or no VIP to verify", topo.Name)
 	}
 	var checks []Check
+	var others []string
 	for _, v := range topo.VIPs {
 		if v.Service != topology.ServiceEcho {
 			// Nothing of dsrlab's answers there: the user's own server
 			// speaks its own protocol.
-			checks = append(checks, Check{VIP: v.String(), Mode: string(v.Mode), Skipped: true, Pass: true, Reason: "service: none"})
+			if host == topology.LocalHost {
+				checks = append(checks, Check{VIP: v.String(), Mode: string(v.Mode), Skipped: true, Pass: true, Reason: "service: none"})
+			}
 			continue
 		}
 		for _, cl := range clients {
+			switch {
+			case cl.Host != v.LB.Host:
+				if host == topology.LocalHost {
+					checks = append(checks, Check{VIP: v.String(), Client: cl.Name, Mode: string(v.Mode), Skipped: true, Pass: true,
+						Reason: fmt.Sprintf("client on host %s, balancer on host %s: the DSR evidence is read where both are", cl.Host.Name, v.LB.Host.Name)})
+				}
+				continue
+			case cl.Host.Name != host:
+				if !slices.Contains(others, cl.Host.Name) {
+					others = append(others, cl.Host.Name)
+				}
+				continue
+			}
 			clientNS, err := open(cl)
 			if err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 			lbNS, err := open(v.LB)
 			if err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 			checks = append(checks, verifyOne(ctx, v, cl, clientNS, lbNS))
 		}
 	}
-	return checks, nil
+	return checks, others, nil
 }
 
 func verifyOne(ctx context.Context, v *topology.VIP, cl *topology.Node, clientNS, lbNS *netconf.Namespace) Check {

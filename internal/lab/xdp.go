@@ -22,7 +22,7 @@ func (d *deployment) loadBalancers(ctx context.Context) (string, error) {
 	// Users' programs other than the reals' (which the decap step
 	// attached): a katran's takes the place of the balancer.
 	for _, n := range d.topo.Nodes {
-		if n.Program == nil || n.Kind == topology.KindReal {
+		if !d.here(n) || n.Program == nil || n.Kind == topology.KindReal {
 			continue
 		}
 		mode, err := d.attachProgram(n)
@@ -34,7 +34,7 @@ func (d *deployment) loadBalancers(ctx context.Context) (string, error) {
 	}
 	for _, k := range d.topo.NodesOfKind(topology.KindKatran) {
 		vips := dsrVIPs(d.topo.VIPsServedBy(k))
-		if len(vips) == 0 || k.Program != nil {
+		if !d.here(k) || len(vips) == 0 || k.Program != nil {
 			continue
 		}
 		mode, what, err := d.balancer(k, vips)
@@ -247,6 +247,11 @@ func (d *deployment) attach(i *topology.Interface, fd int, want topology.XDPMode
 // (any will do: what matters is that the veth can take XDP frames), and
 // reports whether it attached the stub itself.
 func (d *deployment) ensurePeerStub(peer *topology.Interface) (bool, error) {
+	if !d.here(peer.Node) {
+		// The far end of a VXLAN tunnel: its frames go through the
+		// underlay, not straight into a peer's XDP program.
+		return false, nil
+	}
 	ns := d.ns[peer.Node.Name]
 	att, err := ns.XDP(peer.Name)
 	switch {

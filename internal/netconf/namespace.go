@@ -56,6 +56,21 @@ func FromPID(pid int, name string) (*Namespace, error) {
 	return n, nil
 }
 
+// FromPath opens the network namespace a file names (/proc/PID/ns/net),
+// as dsrlab's agent does on another host.
+func FromPath(path, name string) (*Namespace, error) {
+	ns, err := netns.GetFromPath(path)
+	if err != nil {
+		return nil, fmt.Errorf("%s: open netns %s: %w", name, path, err)
+	}
+	n, err := fromHandle(ns, name)
+	if err != nil {
+		return nil, err
+	}
+	n.path = path
+	return n, nil
+}
+
 // New creates a fresh network namespace, with only its loopback, up. It is
 // what a container with no network of its own starts with; it lives as long
 // as a handle on it is open.

@@ -30,6 +30,10 @@ type ContainerSpec struct {
 	Labels   map[string]string
 	Sysctls  map[string]string
 	CapAdd   []string
+	// HostNetwork and HostPID run the container in its host's network
+	// and PID namespaces: dsrlab's agent on another host, which enters
+	// the lab's containers there.
+	HostNetwork, HostPID bool
 }
 
 // Container is the runtime's view of one container.
@@ -85,6 +89,10 @@ type Runtime interface {
 	// Namespace opens the network namespace of a running container. The
 	// caller closes it; the namespace lives as long as the container.
 	Namespace(ctx context.Context, id string) (*netconf.Namespace, error)
+	// NamespacePath names a running container's network namespace as a
+	// file on the engine's host (a process there, such as dsrlab's agent,
+	// opens it), or fails for an engine whose namespaces have no name.
+	NamespacePath(ctx context.Context, id string) (string, error)
 	// Image returns a local image, or ErrNotFound.
 	Image(ctx context.Context, ref string) (*Image, error)
 }
@@ -99,3 +107,6 @@ type ImageBuilder interface {
 	// root) and tags it.
 	BuildImage(ctx context.Context, tag string, buildContext io.Reader) error
 }
+
+// Set is the engines of a lab's hosts, by host name.
+type Set map[string]Runtime

@@ -43,7 +43,7 @@ const settle = 300 * time.Millisecond
 // Run traces one probe flow from opt.Client to opt.VIP through the lab: it
 // captures on every interface of every node and watches the kernel's drops
 // in their namespaces while the client talks to the VIP.
-func Run(ctx context.Context, rt runtime.Runtime, topo *topology.Topology, opt Options) (*Result, error) {
+func Run(ctx context.Context, rts runtime.Set, topo *topology.Topology, opt Options) (*Result, error) {
 	v, client := opt.VIP, opt.Client
 	port := opt.Port
 	if port == 0 {
@@ -63,7 +63,7 @@ func Run(ctx context.Context, rt runtime.Runtime, topo *topology.Topology, opt O
 	var sources []capture.Source
 	var ifcs []*topology.Interface // by capture interface index
 	for _, n := range topo.Nodes {
-		ns, err := lab.NodeNamespace(ctx, rt, topo, n.Name)
+		ns, err := lab.NodeNamespace(ctx, rts, topo, n.Name)
 		if err != nil {
 			return nil, err
 		}

@@ -30,9 +30,26 @@ type Docker struct {
 
 // New connects lazily: the first call fails if no engine answers.
 func New() (*Docker, error) {
+	return open(client.FromEnv)
+}
+
+// TLS names the client certificate files for an engine reached over TCP.
+type TLS struct{ CA, Cert, Key string }
+
+// NewAt connects to the engine at addr (unix:///PATH or tcp://HOST:PORT),
+// with TLS when tls is set: another host's engine.
+func NewAt(addr string, tls *TLS) (*Docker, error) {
+	opts := []client.Opt{client.WithHost(addr)}
+	if tls != nil {
+		opts = append(opts, client.WithTLSClientConfig(tls.CA, tls.Cert, tls.Key))
+	}
+	return open(opts...)
+}
+
+func open(opts ...client.Opt) (*Docker, error) {
 	// The engine on a Debian host can be much older than this client library;
 	// negotiation picks the newest API version both understand.
-	c, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
+	c, err := client.NewClientWithOpts(append(opts, client.WithAPIVersionNegotiation())...)
 	if err != nil {
 		return nil, fmt.Errorf("docker client: %w", err)
 	}
@@ -66,6 +83,12 @@ func (d *Docker) Run(ctx context.Context, spec runtime.ContainerSpec) (*runtime.
 		CapAdd:        spec.CapAdd,
 		Sysctls:       spec.Sysctls,
 		RestartPolicy: container.RestartPolicy{Name: container.RestartPolicyDisabled},
+	}
+	if spec.HostNetwork {
+		host.NetworkMode = "host"
+	}
+	if spec.HostPID {
+		host.PidMode = "host"
 	}
 	created, err := d.c.ContainerCreate(ctx, cfg, host, nil, nil, spec.Name)
 	if err != nil {
@@ -104,25 +127,44 @@ func (d *Docker) running(ctx context.Context, id string) (*runtime.Container, er
 	return c, nil
 }
 
-// Namespace enters a container through its init's PID, read right before:
-// a PID read earlier could have been reused by another process since.
-func (d *Docker) Namespace(ctx context.Context, id string) (*netconf.Namespace, error) {
+// NamespacePath is /proc/PID/ns/net of the container's init, as the
+// engine's host sees it.
+func (d *Docker) NamespacePath(ctx context.Context, id string) (string, error) {
+	pid, name, err := d.pid(ctx, id)
+	if err != nil {
+		return "", err
+	}
+	if pid == 0 {
+		return "", fmt.Errorf("container %s is not running; `dsrlab up` starts it", name)
+	}
+	return fmt.Sprintf("/proc/%d/ns/net", pid), nil
+}
+
+func (d *Docker) pid(ctx context.Context, id string) (int, string, error) {
 	info, err := d.c.ContainerInspect(ctx, id)
 	if err != nil {
 		if cerrdefs.IsNotFound(err) {
-			return nil, fmt.Errorf("container %s: %w", id, runtime.ErrNotFound)
+			return 0, "", fmt.Errorf("container %s: %w", id, runtime.ErrNotFound)
 		}
-		return nil, fmt.Errorf("inspect container %s: %w", id, err)
+		return 0, "", fmt.Errorf("inspect container %s: %w", id, err)
 	}
-	name := trimSlash(info.Name)
-	if info.State == nil || info.State.Pid == 0 {
-		state := "not running"
-		if info.State != nil {
-			state = info.State.Status
-		}
-		return nil, fmt.Errorf("container %s is %s; `dsrlab up` starts it", name, state)
+	if info.State == nil {
+		return 0, trimSlash(info.Name), nil
 	}
-	return netconf.FromPID(info.State.Pid, name)
+	return info.State.Pid, trimSlash(info.Name), nil
+}
+
+// Namespace enters a container through its init's PID, read right before:
+// a PID read earlier could have been reused by another process since.
+func (d *Docker) Namespace(ctx context.Context, id string) (*netconf.Namespace, error) {
+	pid, name, err := d.pid(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if pid == 0 {
+		return nil, fmt.Errorf("container %s is not running; `dsrlab up` starts it", name)
+	}
+	return netconf.FromPID(pid, name)
 }
 
 func (d *Docker) Inspect(ctx context.Context, nameOrID string) (*runtime.Container, error) {

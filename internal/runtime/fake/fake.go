@@ -246,6 +246,11 @@ func (r *Runtime) Namespace(_ context.Context, id string) (*netconf.Namespace, e
 	return ns.Clone()
 }
 
+// NamespacePath fails: the fake's namespaces are held by handles only.
+func (r *Runtime) NamespacePath(_ context.Context, id string) (string, error) {
+	return "", fmt.Errorf("container %s: the fake runtime's namespaces have no path", id)
+}
+
 // Exec runs cmd from the host's file system inside the container's
 // namespace: the child is forked from a thread that has entered it.
 func (r *Runtime) Exec(ctx context.Context, id string, cmd []string, stdio runtime.ExecIO) (int, error) {

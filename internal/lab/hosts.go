@@ -1,0 +1,372 @@
+package lab
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/dsrlab/dsrlab/internal/image"
+	"github.com/dsrlab/dsrlab/internal/netconf"
+	"github.com/dsrlab/dsrlab/internal/runtime"
+	"github.com/dsrlab/dsrlab/topology"
+)
+
+// A lab may span several hosts, each with its own engine. dsrlab never
+// assumes another host shares its kernel: what happens inside a remote
+// host's namespaces (links, addresses, decap, services, XDP, NAT) is done
+// there by dsrlab's agent, a container of the node image in that host's
+// network and PID namespaces, which runs the same steps for the nodes of
+// its host.
+
+// Labels of the agent containers, beside LabelLab.
+const (
+	LabelRole = "dsrlab.role"
+	LabelHost = "dsrlab.host"
+	roleAgent = "agent"
+)
+
+// agentCaps let the agent enter the lab's containers' namespaces and load
+// XDP programs (Docker 20.10 knows no CAP_BPF; SYS_ADMIN covers it).
+var agentCaps = []string{"NET_ADMIN", "NET_RAW", "SYS_ADMIN"}
+
+func (d *deployment) rt(n *topology.Node) runtime.Runtime { return d.rts[n.Host.Name] }
+
+// here tells whether n's namespaces are this process's to configure.
+func (d *deployment) here(n *topology.Node) bool { return n.Host.Name == d.host }
+
+// hostsInUse are the hosts that run nodes of the lab, sorted.
+func (d *deployment) hostsInUse() []string { return hostsInUse(d.topo) }
+
+func hostsInUse(t *topology.Topology) []string {
+	var hosts []string
+	for _, n := range t.Nodes {
+		if !slices.Contains(hosts, n.Host.Name) {
+			hosts = append(hosts, n.Host.Name)
+		}
+	}
+	slices.Sort(hosts)
+	return hosts
+}
+
+// labContainers lists the lab's containers on every engine it uses.
+func (d *deployment) labContainers(ctx context.Context) ([]runtime.Container, error) {
+	var all []runtime.Container
+	for _, h := range d.hostsInUse() {
+		list, err := d.rts[h].List(ctx, map[string]string{LabelLab: d.topo.Name})
+		if err != nil {
+			return nil, fmt.Errorf("host %s: %w", h, err)
+		}
+		all = append(all, list...)
+	}
+	return all, nil
+}
+
+func agentName(t *topology.Topology, host string) string {
+	return t.Prefix + "dsrlab-agent-" + host
+}
+
+// startAgents runs an agent container on every other host of the lab.
+func (d *deployment) startAgents(ctx context.Context) error {
+	for _, h := range d.hostsInUse() {
+		if h == d.host {
+			continue
+		}
+		if a := d.agents[h]; a != nil && a.Running() {
+			continue
+		}
+		rt := d.rts[h]
+		var c *runtime.Container
+		var err error
+		if a := d.agents[h]; a != nil {
+			c, err = rt.Start(ctx, a.ID)
+		} else {
+			c, err = rt.Run(ctx, runtime.ContainerSpec{
+				Name: agentName(d.topo, h), Hostname: "dsrlab-agent", Image: topology.DefaultImage, Cmd: keepalive,
+				Labels: map[string]string{LabelLab: d.topo.Name, LabelRole: roleAgent, LabelHost: h, LabelTopology: d.topo.File},
+				CapAdd: agentCaps, HostNetwork: true, HostPID: true,
+			})
+		}
+		if err != nil {
+			return fmt.Errorf("host %s: agent: %w", h, err)
+		}
+		d.agents[h] = c
+		d.change("containers", "agent on host "+h)
+	}
+	return nil
+}
+
+// A phase is the steps the agent runs on its host at one point of up.
+type phase string
+
+const (
+	// phaseReals: links, addresses, decapsulation and services, so that
+	// reals are ready before any balancer sends them traffic.
+	phaseReals phase = "reals"
+	// phaseBalancers: XDP and NAT balancers.
+	phaseBalancers phase = "balancers"
+	// The commands that read a running lab, for the nodes of the host.
+	phaseVerify  phase = "verify"
+	phaseStats   phase = "stats"
+	phaseInspect phase = "inspect"
+)
+
+func (d *deployment) phaseSteps(p phase) []step {
+	if p == phaseReals {
+		return []step{{"links", d.createLinks}, {"addressing", d.address}, {"decap", d.decap}, {"services", d.services}}
+	}
+	return []step{{"xdp", d.loadBalancers}, {"nat", d.natBalancers}}
+}
+
+type step struct {
+	name string
+	fn   func(context.Context) (string, error)
+}
+
+// AgentRequest is what up asks of the agent on another host.
+type AgentRequest struct {
+	Topology []byte `json:"topology"` // resolved, as the state records it
+	File     string `json:"file"`
+	Host     string `json:"host"`
+	Phase    phase  `json:"phase"`
+	// Namespaces are the network namespaces of the host's nodes, as
+	// files on that host.
+	Namespaces map[string]string `json:"namespaces"`
+	// Containers are the host's lab containers, for inspect.
+	Containers []runtime.Container `json:"containers,omitempty"`
+}
+
+// AgentResult is what the agent did.
+type AgentResult struct {
+	Details []string          `json:"details"` // "step\tmsg"
+	Notes   []string          `json:"notes"`
+	Changes int               `json:"changes"`
+	XDP     map[string]string `json:"xdp"`
+	NAT     map[string]string `json:"nat"`
+	Decap   map[string]string `json:"decap"`
+	Checks  []Check           `json:"checks,omitempty"`
+	Stats   []BalancerStats   `json:"stats,omitempty"`
+	Nodes   []NodeReport      `json:"nodes,omitempty"`
+	Error   string            `json:"error,omitempty"`
+}
+
+// remotePhase runs a phase on every other host, through its agent.
+func (d *deployment) remotePhase(p phase) func(context.Context) (string, error) {
+	return func(ctx context.Context) (string, error) {
+		var done []string
+		for _, h := range d.hostsInUse() {
+			if h == d.host {
+				continue
+			}
+			if err := d.runAgent(ctx, h, p); err != nil {
+				return "", fmt.Errorf("host %s: %w", h, err)
+			}
+			done = append(done, h)
+		}
+		if len(done) == 0 {
+			return "no other hosts", nil
+		}
+		return fmt.Sprintf("%s on %s", p, strings.Join(done, ", ")), nil
+	}
+}
+
+func (d *deployment) runAgent(ctx context.Context, host string, p phase) error {
+	res, err := agentOp(ctx, d.rts, d.topo, host, p, nil)
+	if err != nil {
+		return err
+	}
+	for _, det := range res.Details {
+		s, msg, _ := strings.Cut(det, "\t")
+		d.change(s, host+": "+msg)
+	}
+	for _, n := range res.Notes {
+		d.rep.Note(host + ": " + n)
+	}
+	for k, v := range res.XDP {
+		d.sum.XDP[k] = v
+	}
+	for k, v := range res.NAT {
+		d.sum.NAT[k] = v
+	}
+	for k, v := range res.Decap {
+		d.sum.Decap[k] = v
+	}
+	if res.Error != "" {
+		return errors.New(res.Error)
+	}
+	return nil
+}
+
+// agentOp asks the agent on host to run p for the lab's nodes there. An
+// error of the phase itself is in the result, for the caller to weigh.
+func agentOp(ctx context.Context, rts runtime.Set, t *topology.Topology, host string, p phase, containers []runtime.Container) (*AgentResult, error) {
+	rt := rts[host]
+	agents, err := rt.List(ctx, map[string]string{LabelLab: t.Name, LabelRole: roleAgent})
+	if err != nil {
+		return nil, err
+	}
+	if len(agents) == 0 || !agents[0].Running() && agents[0].State != "" {
+		return nil, fmt.Errorf("no dsrlab agent runs on host %s; `dsrlab up` starts it", host)
+	}
+	resolved, err := t.Resolved()
+	if err != nil {
+		return nil, err
+	}
+	req := AgentRequest{Topology: resolved, File: t.File, Host: host, Phase: p, Namespaces: map[string]string{}, Containers: containers}
+	for _, n := range t.Nodes {
+		if n.Host.Name != host {
+			continue
+		}
+		if req.Namespaces[n.Name], err = rt.NamespacePath(ctx, n.ContainerName); err != nil {
+			return nil, fmt.Errorf("node %s: %w", n.Name, err)
+		}
+	}
+	in, err := json.Marshal(req)
+	if err != nil {
+		return nil, err
+	}
+	var out, errOut bytes.Buffer
+	code, err := rt.Exec(ctx, agents[0].ID, []string{image.BinaryPath, "agent"}, runtime.ExecIO{Stdin: bytes.NewReader(in), Stdout: &out, Stderr: &errOut})
+	if err != nil {
+		return nil, fmt.Errorf("agent: %w", err)
+	}
+	var res AgentResult
+	if err := json.Unmarshal(out.Bytes(), &res); err != nil {
+		return nil, fmt.Errorf("agent exited %d without an answer: %s", code, strings.TrimSpace(errOut.String()))
+	}
+	return &res, nil
+}
+
+// RunAgent is the agent's side: it runs a phase of up for the nodes of its
+// host, in the namespaces the request names.
+func RunAgent(ctx context.Context, req AgentRequest) *AgentResult {
+	res := &AgentResult{}
+	fail := func(err error) *AgentResult {
+		res.Error = err.Error()
+		return res
+	}
+	topo, err := topology.Parse(req.Topology, req.File)
+	if err != nil {
+		return fail(err)
+	}
+	rec := &agentReporter{res: res}
+	d := &deployment{
+		topo: topo, host: req.Host, rep: rec,
+		ns:       map[string]*netconf.Namespace{},
+		programs: map[string]*userProgram{},
+		sum:      &Summary{XDP: map[string]string{}, NAT: map[string]string{}, Decap: map[string]string{}},
+	}
+	defer d.closeNamespaces()
+	for _, n := range topo.Nodes {
+		if !d.here(n) {
+			continue
+		}
+		path := req.Namespaces[n.Name]
+		if path == "" {
+			return fail(fmt.Errorf("node %s: no namespace given", n.Name))
+		}
+		ns, err := netconf.FromPath(path, n.Name)
+		if err != nil {
+			return fail(err)
+		}
+		d.ns[n.Name] = ns
+	}
+	open := func(n *topology.Node) (*netconf.Namespace, error) {
+		if ns := d.ns[n.Name]; ns != nil {
+			return ns.Clone()
+		}
+		return nil, fmt.Errorf("node %s runs on host %s, not %s", n.Name, n.Host.Name, req.Host)
+	}
+	switch req.Phase {
+	case phaseVerify:
+		res.Checks, _, err = verifyOn(ctx, topo, req.Host, open)
+	case phaseStats:
+		res.Stats, _, err = statsOn(topo, req.Host, open)
+	case phaseInspect:
+		for i := range req.Containers {
+			c := &req.Containers[i]
+			nr := containerReport(req.Host, c)
+			if ns := d.ns[nr.Node]; ns != nil {
+				err = errors.Join(err, readNamespace(nr, ns, topo.Name))
+			}
+			res.Nodes = append(res.Nodes, *nr)
+		}
+	default:
+		for _, s := range d.phaseSteps(req.Phase) {
+			if _, err = s.fn(ctx); err != nil {
+				err = fmt.Errorf("%s: %w", s.name, err)
+				break
+			}
+		}
+	}
+	if err != nil {
+		return fail(err)
+	}
+	res.Changes = d.sum.Changes
+	res.XDP, res.NAT, res.Decap = d.sum.XDP, d.sum.NAT, d.sum.Decap
+	return res
+}
+
+// agentReporter keeps what the agent's steps report, for up to show.
+type agentReporter struct{ res *AgentResult }
+
+func (r *agentReporter) Step(string, time.Duration, string, error) {}
+func (r *agentReporter) Detail(step, msg string) {
+	r.res.Details = append(r.res.Details, step+"\t"+msg)
+}
+func (r *agentReporter) Note(msg string)           { r.res.Notes = append(r.res.Notes, msg) }
+func (r *agentReporter) Progress(string, int, int) {}
+
+func hostsFile(lab string) string {
+	return filepath.Join(stateRoot(), lab, "hosts.json")
+}
+
+// HostRecord is how dsrlab reaches one host's engine.
+type HostRecord struct {
+	Docker string             `json:"docker,omitempty"`
+	TLS    *topology.TLSFiles `json:"tls,omitempty"`
+}
+
+// saveHosts records the engines of the lab's hosts, for down.
+func saveHosts(t *topology.Topology) error {
+	hosts := map[string]HostRecord{}
+	for _, name := range hostsInUse(t) {
+		h := t.Host(name)
+		hosts[name] = HostRecord{Docker: h.Docker, TLS: h.TLS}
+	}
+	data, err := json.Marshal(hosts)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(hostsFile(t.Name)), 0o755); err != nil {
+		return fmt.Errorf("state: %w", err)
+	}
+	return os.WriteFile(hostsFile(t.Name), data, 0o644)
+}
+
+// LoadHosts returns the engines a lab's containers may be on, as up
+// recorded them before it created any; only the local host when there is
+// no record.
+func LoadHosts(lab string) (map[string]HostRecord, error) {
+	if err := topology.ValidLabName(lab); err != nil {
+		return nil, err
+	}
+	hosts := map[string]HostRecord{topology.LocalHost: {}}
+	data, err := os.ReadFile(hostsFile(lab))
+	if errors.Is(err, os.ErrNotExist) {
+		return hosts, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("state: %w", err)
+	}
+	if err := json.Unmarshal(data, &hosts); err != nil {
+		return nil, fmt.Errorf("%s: %w", hostsFile(lab), err)
+	}
+	return hosts, nil
+}
