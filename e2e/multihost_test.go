@@ -94,6 +94,20 @@ func TestSeveralHosts(t *testing.T) {
 		if out, err := dsrlab(t, "verify", "--name", "mh"); err != nil {
 			t.Errorf("verify (DSR by the balancer's counters): %v\n%s", err, out)
 		}
+		// The real's packets are read on its own host, by the agent.
+		// (The real's decap runs before packet sockets see a frame: what
+		// is captured there is the request as the real's kernel gets it.)
+		capture, lines := startCapture(t, "capture", "--name", "mh", "-c", "1", "real", "tcp", "dst", "port", vipPort)
+		dockerExec(t, "again\n", "mh-client", "nc", vip, vipPort)
+		if err := waitFor(capture, 30*time.Second); err != nil {
+			t.Errorf("capture on the other host: %v", err)
+		}
+		if !strings.Contains(lines.String(), "10.111.220.11.") || !strings.Contains(lines.String(), "> 192.168.10.1.50007") {
+			t.Errorf("capture on the other host saw no request:\n%s", lines.String())
+		}
+		if out, err := dsrlab(t, "exec", "--name", "mh", "real", "--", "ip", "link", "show", "eth0"); err != nil || !strings.Contains(out, "eth0") {
+			t.Errorf("exec on the other host: %v\n%s", err, out)
+		}
 		out, err := dsrlab(t, "inspect", "--name", "mh", "--format", "json")
 		if err != nil || !strings.Contains(out, `"host": "`+host2+`"`) || strings.Contains(out, "is missing") {
 			t.Errorf("inspect across hosts: %v\n%s", err, out)
@@ -185,4 +199,17 @@ func labContainersOnLocal(t *testing.T, name string) []string {
 		names = append(names, c.Name)
 	}
 	return names
+}
+
+// waitFor waits for a command, killing it after limit.
+func waitFor(cmd *exec.Cmd, limit time.Duration) error {
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(limit):
+		cmd.Process.Kill()
+		return fmt.Errorf("still running after %v", limit)
+	}
 }

@@ -56,6 +56,11 @@ check_name() {
 
 netns_exists() { [[ -e /run/netns/$1 ]]; }
 
+# The MAC of an underlay address is derived from it, so a host started
+# again answers with the MAC its neighbours still have cached (they would
+# otherwise keep sending to the old one for up to a minute).
+mac_of() { printf '02:00:ac:1f:ff:%02x' "${1##*.}"; }
+
 ns_of() { echo "$HOST_NS_PREFIX$1"; }
 
 # The underlay address of a started host, read from the host itself.
@@ -111,7 +116,8 @@ ensure_switch() {
 	ip -n "$SWITCH_NS" link set "$SWITCH_BR" up
 	if ! ip link show "$LOCAL_LINK" >/dev/null 2>&1; then
 		check_underlay_free
-		ip link add "$LOCAL_LINK" mtu 1500 type veth peer name "$LOCAL_PORT" netns "$SWITCH_NS"
+		ip link add "$LOCAL_LINK" mtu 1500 address "$(mac_of "$LOCAL_ADDR")" \
+			type veth peer name "$LOCAL_PORT" netns "$SWITCH_NS"
 	fi
 	ip -n "$SWITCH_NS" link set "$LOCAL_PORT" master "$SWITCH_BR" up
 	ip addr replace "$LOCAL_ADDR/24" dev "$LOCAL_LINK"
@@ -131,7 +137,8 @@ ensure_host_net() {
 		ip -n "$ns" link set lo up
 	fi
 	if ! ip -n "$ns" link show eth0 >/dev/null 2>&1; then
-		ip -n "$SWITCH_NS" link add "dsrlab-$name" mtu 1500 type veth peer name eth0 netns "$ns"
+		ip -n "$SWITCH_NS" link add "dsrlab-$name" mtu 1500 \
+			type veth peer name eth0 address "$(mac_of "$addr")" netns "$ns"
 	fi
 	ip -n "$SWITCH_NS" link set "dsrlab-$name" master "$SWITCH_BR" up
 	ip -n "$ns" addr replace "$addr/24" dev eth0
@@ -220,7 +227,9 @@ remove_tree() {
 cmd_start() {
 	local name=$1 index=${2:-1} addr have
 	check_name "$name"
-	[[ $index =~ ^[0-9]+$ ]] && ((index >= 1 && index <= 253)) || die "INDEX '$index': want 1-253"
+	if ! [[ $index =~ ^[1-9][0-9]{0,2}$ ]] || ((index < 1 || index > 253)); then
+		die "INDEX '$index': want 1-253"
+	fi
 	addr=$UNDERLAY_NET.$((1 + index))
 	lock
 	have=$(host_addr "$name")

@@ -14,6 +14,9 @@ installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install o
 need=()
 command -v dockerd >/dev/null 2>&1 || need+=(docker.io)
 installed busybox-static || need+=(busybox-static)
+# scripts/host.sh (a simulated second host, for the multi-host tests) uses
+# ip; dsrlab itself never does.
+command -v ip >/dev/null 2>&1 || need+=(iproute2)
 if ((want_clang)); then
   command -v clang >/dev/null 2>&1 || need+=(clang)
   command -v llvm-strip >/dev/null 2>&1 || need+=(llvm)

@@ -4,6 +4,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -13,7 +14,9 @@ import (
 
 	"github.com/dsrlab/dsrlab/internal/capture"
 	"github.com/dsrlab/dsrlab/internal/capture/filter"
+	"github.com/dsrlab/dsrlab/internal/image"
 	"github.com/dsrlab/dsrlab/internal/lab"
+	"github.com/dsrlab/dsrlab/internal/netconf"
 	"github.com/dsrlab/dsrlab/internal/runtime"
 	"github.com/dsrlab/dsrlab/topology"
 )
@@ -22,6 +25,10 @@ func newCaptureCmd(out *output) *cobra.Command {
 	var sel labSelector
 	var file string
 	var count int
+	// Set when dsrlab's agent captures for dsrlab on another host: the
+	// namespace as a file on this host, and the interfaces to capture on.
+	var netnsPath string
+	var ifaceNames []string
 	cmd := &cobra.Command{
 		Use:   "capture NODE[:IFACE] [-w FILE|-] [-c N] [FILTER...]",
 		Short: "Capture packets on a node's interfaces, from inside its network namespace",
@@ -47,7 +54,28 @@ func newCaptureCmd(out *output) *cobra.Command {
 			if _, err := filter.Compile(expr, filter.Ethernet); err != nil {
 				return err
 			}
+			if netnsPath != "" {
+				c, err := openCaptureAt(netnsPath, node, ifaceNames, expr)
+				if err != nil {
+					return err
+				}
+				defer c.Close()
+				// dsrlab on the other host holds standard input open
+				// for as long as it wants packets: its end closing
+				// (Ctrl-C there) stops this capture too.
+				ctx, stop := context.WithCancel(cmd.Context())
+				defer stop()
+				go func() {
+					io.Copy(io.Discard, cmd.InOrStdin())
+					stop()
+				}()
+				cmd.SetContext(ctx)
+				return runCapture(cmd, c, file, count, out)
+			}
 			return sel.withTopology(cmd.Context(), func(rts runtime.Set, topo *topology.Topology) error {
+				if n := topo.Node(node); n != nil && !n.Host.Local() {
+					return remoteCapture(cmd, rts, topo, n, iface, file, count, args[1:], out)
+				}
 				c, err := openCapture(cmd, rts, topo, node, iface, expr)
 				if err != nil {
 					return err
@@ -58,6 +86,10 @@ func newCaptureCmd(out *output) *cobra.Command {
 		},
 	}
 	sel.flags(cmd)
+	cmd.Flags().StringVar(&netnsPath, "netns", "", "")
+	cmd.Flags().StringArrayVar(&ifaceNames, "iface", nil, "")
+	cmd.Flags().MarkHidden("netns")
+	cmd.Flags().MarkHidden("iface")
 	cmd.Flags().StringVarP(&file, "write", "w", "", "write a pcap/pcapng file instead of printing; - for standard output")
 	cmd.Flags().IntVarP(&count, "count", "c", 0, "stop after this many packets (0: until Ctrl-C)")
 	return cmd
@@ -94,6 +126,81 @@ func openCapture(cmd *cobra.Command, rts runtime.Set, topo *topology.Topology, n
 		sources[i] = capture.Source{Node: node, Iface: name, NS: ns}
 	}
 	return capture.Open(sources, expr)
+}
+
+// openCaptureAt opens sockets in the namespace a file names, as the
+// agent does on another host.
+func openCaptureAt(path, node string, ifaces []string, expr string) (*capture.Capture, error) {
+	ns, err := netconf.FromPath(path, node)
+	if err != nil {
+		return nil, err
+	}
+	defer ns.Close()
+	sources := make([]capture.Source, len(ifaces))
+	for i, name := range ifaces {
+		sources[i] = capture.Source{Node: node, Iface: name, NS: ns}
+	}
+	return capture.Open(sources, expr)
+}
+
+// remoteCapture captures on a node of another host: the packets are read
+// there, by `dsrlab capture` in dsrlab's agent container, and streamed
+// back (decoded lines, or the pcap/pcapng file).
+func remoteCapture(cmd *cobra.Command, rts runtime.Set, topo *topology.Topology, n *topology.Node, iface, file string, count int, filterArgs []string, out *output) error {
+	rt := rts[n.Host.Name]
+	agents, err := rt.List(cmd.Context(), map[string]string{lab.LabelLab: topo.Name, lab.LabelRole: "agent"})
+	if err != nil {
+		return err
+	}
+	if len(agents) == 0 {
+		return fmt.Errorf("no dsrlab agent runs on host %s; `dsrlab up` starts it", n.Host.Name)
+	}
+	path, err := rt.NamespacePath(cmd.Context(), n.ContainerName)
+	if err != nil {
+		return err
+	}
+	argv := []string{image.BinaryPath, "capture", "--netns", path, "-c", fmt.Sprint(count)}
+	names := []string{iface}
+	if iface == "" {
+		names = names[:0]
+		for _, i := range n.Interfaces {
+			names = append(names, i.Name)
+		}
+	}
+	for _, name := range names {
+		argv = append(argv, "--iface", name)
+	}
+	if file != "" {
+		argv = append(argv, "-w", "-")
+	}
+	if out.verbose {
+		argv = append(argv, "-v")
+	}
+	if out.quiet {
+		argv = append(argv, "-q")
+	}
+	argv = append(append(argv, n.Name), filterArgs...)
+	var dst io.Writer = cmd.OutOrStdout()
+	if file != "" && file != "-" {
+		f, err := os.Create(file)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		dst = f
+	}
+	// Standard input stays open until this command ends: the capture on
+	// the other host ends with it.
+	stdin, hold := io.Pipe()
+	defer hold.Close()
+	code, err := rt.Exec(cmd.Context(), agents[0].ID, argv, runtime.ExecIO{Stdin: stdin, Stdout: dst, Stderr: cmd.ErrOrStderr()})
+	if err != nil {
+		return err
+	}
+	if code != 0 {
+		return exitError{code: code}
+	}
+	return nil
 }
 
 func runCapture(cmd *cobra.Command, c *capture.Capture, file string, count int, out *output) error {
