@@ -53,6 +53,13 @@ func Run(ctx context.Context, rts runtime.Set, topo *topology.Topology, opt Opti
 		return nil, fmt.Errorf("VIP %s serves every port: name the one to probe", v)
 	}
 	f := &Flow{VIP: v, Client: client, Dst: netip.AddrPortFrom(v.Address, port)}
+	for _, n := range topo.Nodes {
+		// A trace reads every interface and the kernel's drops at once;
+		// another host's are not this process's to watch.
+		if !n.Host.Local() {
+			return nil, fmt.Errorf("node %s runs on host %s: trace watches every node of a lab from one host, and runs on single-host labs only, for now", n.Name, n.Host.Name)
+		}
+	}
 
 	nss := map[*topology.Node]*netconf.Namespace{}
 	defer func() {
