@@ -92,9 +92,9 @@ func printReport(w io.Writer, r *lab.LabReport) {
 	// One row per node, then one per interface below it: a router with
 	// many links stays readable.
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NODE\tKIND\tCONTAINER\tSTATE\tIMAGE\tGATEWAY\tDATA PLANE")
+	fmt.Fprintln(tw, "NODE\tKIND\tHOST\tCONTAINER\tSTATE\tIMAGE\tGATEWAY\tDATA PLANE")
 	for _, n := range r.Nodes {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", n.Node, n.Kind, n.Container, n.State, n.Image,
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", n.Node, n.Kind, n.Host, n.Container, n.State, n.Image,
 			orDash(strings.Join(n.Gateways, ",")), orDash(dataPlane(n)))
 		for _, i := range n.Interfaces {
 			if i.Name == "lo" {
@@ -108,7 +108,7 @@ func printReport(w io.Writer, r *lab.LabReport) {
 			if i.XDP.ProgID != 0 {
 				xdp = fmt.Sprintf("xdp %d (%s)", i.XDP.ProgID, i.XDP.Mode)
 			}
-			fmt.Fprintf(tw, "  %s\t%s\t%s\tmtu %d\t%s\t\t\n", i.Name, orDash(strings.Join(addrs, ",")), i.MAC, i.MTU, xdp)
+			fmt.Fprintf(tw, "  %s\t%s\t\t%s\tmtu %d\t%s\t\t\n", i.Name, orDash(strings.Join(addrs, ",")), i.MAC, i.MTU, xdp)
 		}
 	}
 	tw.Flush()
