@@ -211,7 +211,7 @@ func agentOp(ctx context.Context, rts runtime.Set, t *topology.Topology, host st
 	if err != nil {
 		return nil, err
 	}
-	if len(agents) == 0 || !agents[0].Running() && agents[0].State != "" {
+	if len(agents) == 0 || !agents[0].Running() {
 		return nil, fmt.Errorf("no dsrlab agent runs on host %s; `dsrlab up` starts it", host)
 	}
 	resolved, err := t.Resolved()
