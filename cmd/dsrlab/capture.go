@@ -104,25 +104,38 @@ func openCapture(cmd *cobra.Command, rts runtime.Set, topo *topology.Topology, n
 	if n == nil {
 		return nil, fmt.Errorf("lab %q has no node %q", topo.Name, node)
 	}
-	names := []string{iface}
-	if iface == "" {
-		names = names[:0]
-		for _, ifc := range n.Interfaces {
-			names = append(names, ifc.Name)
-		}
-		if len(names) == 0 {
-			return nil, fmt.Errorf("node %s has no interfaces in the topology; name one as %s:IFACE", node, node)
-		}
+	names, err := captureIfaces(n, iface)
+	if err != nil {
+		return nil, err
 	}
 	ns, err := lab.NodeNamespace(cmd.Context(), rts, topo, node)
 	if err != nil {
 		return nil, err
 	}
-	// The sockets stay in the namespace once made: the handle is needed
-	// only to make them.
+	return openOn(ns, node, names, expr)
+}
+
+// captureIfaces is the interface named, or all the node's links.
+func captureIfaces(n *topology.Node, iface string) ([]string, error) {
+	if iface != "" {
+		return []string{iface}, nil
+	}
+	var names []string
+	for _, ifc := range n.Interfaces {
+		names = append(names, ifc.Name)
+	}
+	if len(names) == 0 {
+		return nil, fmt.Errorf("node %s has no interfaces in the topology; name one as %s:IFACE", n.Name, n.Name)
+	}
+	return names, nil
+}
+
+// openOn opens a socket on each interface inside ns, and closes ns: the
+// sockets stay in the namespace once made.
+func openOn(ns *netconf.Namespace, node string, ifaces []string, expr string) (*capture.Capture, error) {
 	defer ns.Close()
-	sources := make([]capture.Source, len(names))
-	for i, name := range names {
+	sources := make([]capture.Source, len(ifaces))
+	for i, name := range ifaces {
 		sources[i] = capture.Source{Node: node, Iface: name, NS: ns}
 	}
 	return capture.Open(sources, expr)
@@ -135,12 +148,7 @@ func openCaptureAt(path, node string, ifaces []string, expr string) (*capture.Ca
 	if err != nil {
 		return nil, err
 	}
-	defer ns.Close()
-	sources := make([]capture.Source, len(ifaces))
-	for i, name := range ifaces {
-		sources[i] = capture.Source{Node: node, Iface: name, NS: ns}
-	}
-	return capture.Open(sources, expr)
+	return openOn(ns, node, ifaces, expr)
 }
 
 // remoteCapture captures on a node of another host: the packets are read
@@ -160,12 +168,9 @@ func remoteCapture(cmd *cobra.Command, rts runtime.Set, topo *topology.Topology,
 		return err
 	}
 	argv := []string{image.BinaryPath, "capture", "--netns", path, "-c", fmt.Sprint(count)}
-	names := []string{iface}
-	if iface == "" {
-		names = names[:0]
-		for _, i := range n.Interfaces {
-			names = append(names, i.Name)
-		}
+	names, err := captureIfaces(n, iface)
+	if err != nil {
+		return err
 	}
 	for _, name := range names {
 		argv = append(argv, "--iface", name)
