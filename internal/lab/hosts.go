@@ -203,6 +203,23 @@ func (d *deployment) runAgent(ctx context.Context, host string, p phase) error {
 	return nil
 }
 
+// onHosts runs p on each of hosts through its agent; the first failure
+// ends it.
+func onHosts(ctx context.Context, rts runtime.Set, t *topology.Topology, hosts []string, p phase) ([]*AgentResult, error) {
+	var results []*AgentResult
+	for _, h := range hosts {
+		res, err := agentOp(ctx, rts, t, h, p, nil)
+		if err == nil && res.Error != "" {
+			err = errors.New(res.Error)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("host %s: %w", h, err)
+		}
+		results = append(results, res)
+	}
+	return results, nil
+}
+
 // agentOp asks the agent on host to run p for the lab's nodes there. An
 // error of the phase itself is in the result, for the caller to weigh.
 func agentOp(ctx context.Context, rts runtime.Set, t *topology.Topology, host string, p phase, containers []runtime.Container) (*AgentResult, error) {

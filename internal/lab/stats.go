@@ -2,7 +2,6 @@ package lab
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -50,17 +49,11 @@ func Stats(ctx context.Context, rts runtime.Set, t *topology.Topology) ([]Balanc
 	if err != nil {
 		return nil, err
 	}
-	for _, h := range hosts {
-		res, err := agentOp(ctx, rts, t, h, phaseStats, nil)
-		if err == nil && res.Error != "" {
-			err = errors.New(res.Error)
-		}
-		if err != nil {
-			return nil, fmt.Errorf("host %s: %w", h, err)
-		}
+	results, err := onHosts(ctx, rts, t, hosts, phaseStats)
+	for _, res := range results {
 		out = append(out, res.Stats...)
 	}
-	return out, nil
+	return out, err
 }
 
 // statsOn reads the balancers on host, and lists the other hosts that have

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"cmp"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -57,17 +56,11 @@ func Verify(ctx context.Context, rts runtime.Set, topo *topology.Topology) ([]Ch
 	if err != nil {
 		return nil, err
 	}
-	for _, h := range hosts {
-		res, err := agentOp(ctx, rts, topo, h, phaseVerify, nil)
-		if err == nil && res.Error != "" {
-			err = errors.New(res.Error)
-		}
-		if err != nil {
-			return nil, fmt.Errorf("host %s: %w", h, err)
-		}
+	results, err := onHosts(ctx, rts, topo, hosts, phaseVerify)
+	for _, res := range results {
 		checks = append(checks, res.Checks...)
 	}
-	return checks, nil
+	return checks, err
 }
 
 // verifyOn checks the VIPs whose client and balancer are both on host, and
