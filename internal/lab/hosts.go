@@ -124,6 +124,7 @@ func (d *deployment) phaseSteps(p phase) []step {
 	return []step{{"xdp", d.loadBalancers}, {"nat", d.natBalancers}}
 }
 
+// step is one named step of up: it returns what it did, in a few words.
 type step struct {
 	name string
 	fn   func(context.Context) (string, error)

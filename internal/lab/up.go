@@ -55,10 +55,7 @@ func Up(ctx context.Context, rts runtime.Set, topo *topology.Topology, rep Repor
 			d.rollback()
 		}
 	}()
-	steps := []struct {
-		name string
-		fn   func(context.Context) (string, error)
-	}{
+	steps := []step{
 		{"preflight", d.preflight},
 		// Users' programs are compiled, loaded and their maps filled
 		// before any container exists: a compile error, a bad map value
