@@ -119,15 +119,7 @@ func routingBody(segmentsLeft uint8) []byte {
 
 // frame6 builds one IPv6 packet of f as the router sends it.
 func (f flow) frame6(tweaks ...func(*ipv6Packet)) []byte {
-	p := ipv6Packet{src: f.src, dst: f.dst, proto: f.proto}
-	switch Proto(f.proto) {
-	case ProtoTCP:
-		p.payload = tcpSegment(f.sport, f.dport, helloPayload)
-	case ProtoUDP:
-		p.payload = udpDatagram(f.sport, f.dport, helloPayload)
-	default:
-		p.payload = helloPayload
-	}
+	p := ipv6Packet{src: f.src, dst: f.dst, proto: f.proto, payload: f.l4()}
 	for _, tweak := range tweaks {
 		tweak(&p)
 	}

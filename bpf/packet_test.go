@@ -235,16 +235,20 @@ type flow struct {
 
 var helloPayload = []byte("hello\n")
 
-func (f flow) frame(tweaks ...func(*ipv4Packet)) []byte {
-	p := ipv4Packet{src: f.src, dst: f.dst, proto: f.proto}
+// l4 is the flow's transport segment carrying helloPayload, the same in
+// either IP version.
+func (f flow) l4() []byte {
 	switch Proto(f.proto) {
 	case ProtoTCP:
-		p.payload = tcpSegment(f.sport, f.dport, helloPayload)
+		return tcpSegment(f.sport, f.dport, helloPayload)
 	case ProtoUDP:
-		p.payload = udpDatagram(f.sport, f.dport, helloPayload)
-	default:
-		p.payload = helloPayload
+		return udpDatagram(f.sport, f.dport, helloPayload)
 	}
+	return helloPayload
+}
+
+func (f flow) frame(tweaks ...func(*ipv4Packet)) []byte {
+	p := ipv4Packet{src: f.src, dst: f.dst, proto: f.proto, payload: f.l4()}
 	for _, tweak := range tweaks {
 		tweak(&p)
 	}
