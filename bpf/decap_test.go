@@ -84,16 +84,23 @@ func TestEncapDecapRoundTrip(t *testing.T) {
 	d := newDecap(t, realAddr)
 
 	for _, in := range [][]byte{tcpFlow.frame(), udpFlow.frame()} {
-		verdict, encapsulated := runXDP(t, b.Program(), in)
-		if verdict != xdpTX {
-			t.Fatalf("balancer verdict %s, want XDP_TX", verdict)
-		}
-		verdict, out := runXDP(t, d.Program(), encapsulated)
-		if verdict != xdpPass {
-			t.Fatalf("decap verdict %s, want XDP_PASS", verdict)
-		}
-		if !bytes.Equal(out[2*len(routerMAC):], in[2*len(routerMAC):]) {
-			t.Errorf("round trip changed the packet\n got %x\nwant %x", out, in)
-		}
+		roundTrip(t, b, d, in)
+	}
+}
+
+// roundTrip sends a packet through the balancer and the decapsulator: what
+// the real's kernel gets must be what the client sent, but for the MACs.
+func roundTrip(t *testing.T, b *Balancer, d *Decap, in []byte) {
+	t.Helper()
+	verdict, encapsulated := runXDP(t, b.Program(), in)
+	if verdict != xdpTX {
+		t.Fatalf("balancer verdict %s, want XDP_TX", verdict)
+	}
+	verdict, out := runXDP(t, d.Program(), encapsulated)
+	if verdict != xdpPass {
+		t.Fatalf("decap verdict %s, want XDP_PASS", verdict)
+	}
+	if !bytes.Equal(out[2*len(routerMAC):], in[2*len(routerMAC):]) {
+		t.Errorf("round trip changed the packet\n got %x\nwant %x", out, in)
 	}
 }

@@ -3,7 +3,6 @@
 package bpf
 
 import (
-	"bytes"
 	"encoding/binary"
 	"net/netip"
 	"testing"
@@ -196,16 +195,6 @@ func TestEncapDecapRoundTripIPv6(t *testing.T) {
 	b := newDualStack(t)
 	d := newDecap(t, real6)
 	for _, in := range [][]byte{tcpFlow6.frame6(), udpFlow6.frame6(), tcpFlow4in6.frame()} {
-		verdict, encapsulated := runXDP(t, b.Program(), in)
-		if verdict != xdpTX {
-			t.Fatalf("balancer verdict %s, want XDP_TX", verdict)
-		}
-		verdict, out := runXDP(t, d.Program(), encapsulated)
-		if verdict != xdpPass {
-			t.Fatalf("decap verdict %s, want XDP_PASS", verdict)
-		}
-		if !bytes.Equal(out[2*len(routerMAC):], in[2*len(routerMAC):]) {
-			t.Errorf("round trip changed the packet\n got %x\nwant %x", out, in)
-		}
+		roundTrip(t, b, d, in)
 	}
 }
