@@ -19,27 +19,32 @@ import (
 
 // The second host of these tests: a Docker engine in its own network, PID
 // and mount namespaces (scripts/host.sh), as foreign to this host's engine
-// as another machine's, joined to this host by an underlay network.
+// as another machine's, joined to this host by an underlay network. Tests
+// of other files start hosts of their own names and indexes, so that runs
+// of single tests never share one.
 const (
 	host2         = "e2h2"
-	host2Engine   = "unix:///run/docker-" + host2 + ".sock"
+	host2Index    = 1
 	localUnderlay = "172.31.255.1"
-	host2Underlay = "172.31.255.2"
 )
 
 // startHost2 starts the second host for a test and stops it after.
-func startHost2(t *testing.T) *docker.Docker {
+func startHost2(t *testing.T) *docker.Docker { return startHost(t, host2, host2Index) }
+
+// startHost starts simulated host name, underlay address 172.31.255.(1+index),
+// for a test and stops it after.
+func startHost(t *testing.T, name string, index int) *docker.Docker {
 	t.Helper()
-	out, err := exec.Command("../scripts/host.sh", "start", host2, "1").CombinedOutput()
+	out, err := exec.Command("../scripts/host.sh", "start", name, strconv.Itoa(index)).CombinedOutput()
 	if err != nil {
-		t.Fatalf("start the second host: %v\n%s", err, out)
+		t.Fatalf("start host %s: %v\n%s", name, err, out)
 	}
 	t.Cleanup(func() {
-		if out, err := exec.Command("../scripts/host.sh", "stop", host2).CombinedOutput(); err != nil {
-			t.Errorf("stop the second host: %v\n%s", err, out)
+		if out, err := exec.Command("../scripts/host.sh", "stop", name).CombinedOutput(); err != nil {
+			t.Errorf("stop host %s: %v\n%s", name, err, out)
 		}
 	})
-	engine, err := docker.NewAt(host2Engine, nil)
+	engine, err := docker.NewAt(hostEngine(name), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,9 +52,17 @@ func startHost2(t *testing.T) *docker.Docker {
 	return engine
 }
 
+func hostEngine(name string) string { return "unix:///run/docker-" + name + ".sock" }
+
+// hostsBlockWith names the local host and simulated host name (started at
+// index) with their underlay addresses.
+func hostsBlockWith(name string, index int) string {
+	return fmt.Sprintf("hosts:\n  local: {underlay: %s}\n  %s: {docker: %q, underlay: 172.31.255.%d}\n",
+		localUnderlay, name, hostEngine(name), 1+index)
+}
+
 // hostsBlock names both hosts with their underlay addresses.
-const hostsBlock = "hosts:\n  local: {underlay: " + localUnderlay + "}\n  " + host2 +
-	": {docker: \"" + host2Engine + "\", underlay: " + host2Underlay + "}\n"
+var hostsBlock = hostsBlockWith(host2, host2Index)
 
 func labContainersOn(t *testing.T, engine *docker.Docker, name string) []string {
 	t.Helper()
