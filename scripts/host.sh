@@ -20,7 +20,7 @@
 # with br_netfilter loaded, bridged frames go through this host's iptables
 # FORWARD chain, whose policy Docker sets to DROP, so traffic between two
 # simulated hosts would vanish. The switch namespace has no rules. All links
-# have MTU 1500. The switch and dsrlab-ul exist while at least one host does.
+# have MTU UNDERLAY_MTU (9000). The switch and dsrlab-ul exist while at least one host does.
 #
 # The engine: dockerd started as pitfall 10 of DESIGN.md measured (nsenter
 # into the host's netns, not `ip netns exec`, which remounts /sys), logging
@@ -32,6 +32,9 @@ set -euo pipefail
 
 readonly UNDERLAY_NET=172.31.255
 readonly LOCAL_ADDR=$UNDERLAY_NET.1
+# Jumbo frames, as data-centre underlays carry: a lab whose hosts declare
+# `mtu: 9000` keeps its encapsulating links at their usual MTU over VXLAN.
+readonly UNDERLAY_MTU=9000
 readonly SWITCH_NS=dsrlab-ul
 readonly SWITCH_BR=br0
 readonly LOCAL_LINK=dsrlab-ul
@@ -111,13 +114,13 @@ ensure_switch() {
 		ip -n "$SWITCH_NS" link set lo up
 	fi
 	if ! ip -n "$SWITCH_NS" link show "$SWITCH_BR" >/dev/null 2>&1; then
-		ip -n "$SWITCH_NS" link add "$SWITCH_BR" mtu 1500 type bridge
+		ip -n "$SWITCH_NS" link add "$SWITCH_BR" mtu "$UNDERLAY_MTU" type bridge
 	fi
 	ip -n "$SWITCH_NS" link set "$SWITCH_BR" up
 	if ! ip link show "$LOCAL_LINK" >/dev/null 2>&1; then
 		check_underlay_free
-		ip link add "$LOCAL_LINK" mtu 1500 address "$(mac_of "$LOCAL_ADDR")" \
-			type veth peer name "$LOCAL_PORT" netns "$SWITCH_NS"
+		ip link add "$LOCAL_LINK" mtu "$UNDERLAY_MTU" address "$(mac_of "$LOCAL_ADDR")" \
+			type veth peer name "$LOCAL_PORT" mtu "$UNDERLAY_MTU" netns "$SWITCH_NS"
 	fi
 	ip -n "$SWITCH_NS" link set "$LOCAL_PORT" master "$SWITCH_BR" up
 	ip addr replace "$LOCAL_ADDR/24" dev "$LOCAL_LINK"
@@ -137,8 +140,8 @@ ensure_host_net() {
 		ip -n "$ns" link set lo up
 	fi
 	if ! ip -n "$ns" link show eth0 >/dev/null 2>&1; then
-		ip -n "$SWITCH_NS" link add "dsrlab-$name" mtu 1500 \
-			type veth peer name eth0 address "$(mac_of "$addr")" netns "$ns"
+		ip -n "$SWITCH_NS" link add "dsrlab-$name" mtu "$UNDERLAY_MTU" \
+			type veth peer name eth0 mtu "$UNDERLAY_MTU" address "$(mac_of "$addr")" netns "$ns"
 	fi
 	ip -n "$SWITCH_NS" link set "dsrlab-$name" master "$SWITCH_BR" up
 	ip -n "$ns" addr replace "$addr/24" dev eth0

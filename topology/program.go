@@ -75,12 +75,6 @@ func (b *builder) buildPrograms(t *Topology, raws map[string]*rawNode) {
 func (b *builder) program(n *Node, rp *rawProgram, p fieldPath) *Program {
 	prog := &Program{Name: rp.Name, Pos: b.pos(p)}
 	ok := true
-	if !n.Host.Local() {
-		// Programs are compiled and loaded by the dsrlab that runs up,
-		// and another host's kernel is not its own.
-		b.errorf(p, "%q runs on host %q: programs run on local nodes only, for now", n.Name, n.Host.Name)
-		ok = false
-	}
 	switch {
 	case rp.Source != "" && rp.Object != "":
 		b.errorf(p.key("object"), "give either source (C, compiled by dsrlab) or object (a compiled BPF ELF), not both")

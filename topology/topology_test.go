@@ -470,7 +470,6 @@ var invalidCases = map[string][]wantErr{
 	"host-ssh":                   {{"hosts.h2.docker", 3, "ssh:// engines are not supported"}},
 	"host-docker-missing":        {{"hosts.h2.docker", 3, "required: the address of the host's engine"}},
 	"host-local-docker":          {{"hosts.local.docker", 3, "the local host is the engine dsrlab finds itself"}},
-	"program-remote-host":        {{"nodes.s.program", 8, `programs run on local nodes only`}},
 	"vip6-katran-without-ipv6":   {{"vips[0].reals[0]", 21, `real "s" is reached over IPv6, but k's uplink k:eth0 has no IPv6 address`}},
 	"vip-port-zero":              {{"vips[0].port", 16, "0 (every port) needs `service: none`"}},
 	"vip-port-zero-nat":          {{"vips[0].port", 16, "0 (every port) is for DSR VIPs"}},

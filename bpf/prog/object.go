@@ -22,7 +22,10 @@ type Object struct {
 	Spec *ebpf.CollectionSpec
 	// Program is the XDP program that Load loads.
 	Program *ebpf.ProgramSpec
-	hash    string
+	// Data is the object's bytes as read: what another host's dsrlab
+	// gets to load, which must be exactly what was hashed.
+	Data []byte
+	hash string
 }
 
 // Open reads a BPF ELF object and picks its XDP program called name, or its
@@ -35,6 +38,12 @@ func Open(object, name string) (*Object, error) {
 	if err != nil {
 		return nil, err
 	}
+	return Parse(data, object, name)
+}
+
+// Parse is Open of an object's bytes; object names where they came from,
+// in errors and in the Object's Path.
+func Parse(data []byte, object, name string) (*Object, error) {
 	if err := checkBTF(object, data); err != nil {
 		return nil, err
 	}
@@ -47,7 +56,7 @@ func Open(object, name string) (*Object, error) {
 		return nil, fmt.Errorf("%s: %w", object, err)
 	}
 	sum := sha256.Sum256(data)
-	return &Object{Path: object, Spec: spec, Program: p, hash: hex.EncodeToString(sum[:])}, nil
+	return &Object{Path: object, Spec: spec, Program: p, Data: data, hash: hex.EncodeToString(sum[:])}, nil
 }
 
 // Hash is the SHA-256 of the object file: equal hashes mean there is nothing

@@ -26,6 +26,9 @@ func newAgentCmd() *cobra.Command {
 			if err := json.NewDecoder(cmd.InOrStdin()).Decode(&req); err != nil {
 				return fmt.Errorf("agent: read request: %w", err)
 			}
+			if req.Phase == lab.PhaseMap {
+				return writeJSON(cmd.OutOrStdout(), agentMap(req))
+			}
 			return writeJSON(cmd.OutOrStdout(), lab.RunAgent(cmd.Context(), req))
 		},
 	}

@@ -4,6 +4,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"strings"
 	"text/tabwriter"
 
@@ -38,35 +39,67 @@ func newMapCmd() *cobra.Command {
 				return err
 			}
 			return sel.withTopology(cmd.Context(), func(rts runtime.Set, topo *topology.Topology) error {
+				n := topo.Node(args[0])
+				if n != nil && !n.Host.Local() {
+					// Another host's kernel holds the maps: its
+					// agent runs this command there.
+					out, err := lab.RemoteMap(cmd.Context(), rts, topo, lab.MapRequest{Node: n.Name, Args: args[1:], Format: string(format)})
+					fmt.Fprint(cmd.OutOrStdout(), out)
+					return err
+				}
 				maps, err := lab.NodeMaps(cmd.Context(), rts, topo, args[0])
 				if err != nil {
 					return err
 				}
-				defer func() {
-					for _, m := range maps {
-						m.Close()
-					}
-				}()
-				if len(args) <= 2 {
-					return dumpMaps(cmd, format, args[0], maps, args[1:])
-				}
-				m, err := findMap(args[0], maps, args[1])
-				if err != nil {
-					return err
-				}
-				switch {
-				case args[2] == "set" && len(args) == 5:
-					return m.Set(args[3], args[4], lab.Resolver(topo))
-				case args[2] == "delete" && len(args) == 4:
-					return m.Delete(args[3])
-				}
-				return fmt.Errorf("want `map NODE MAP set KEY VALUE` or `map NODE MAP delete KEY`, got %q", strings.Join(args, " "))
+				defer closeMaps(maps)
+				return mapOp(cmd.OutOrStdout(), format, topo, args[0], maps, args[1:])
 			})
 		},
 	}
 	sel.flags(cmd)
 	format.register(cmd)
 	return cmd
+}
+
+// mapOp dumps a node's maps, or sets or deletes one entry: args are
+// what follows NODE on the command line.
+func mapOp(w io.Writer, format outputFormat, topo *topology.Topology, node string, maps []*prog.Map, args []string) error {
+	if len(args) <= 1 {
+		return dumpMaps(w, format, node, maps, args)
+	}
+	m, err := findMap(node, maps, args[0])
+	if err != nil {
+		return err
+	}
+	switch {
+	case args[1] == "set" && len(args) == 4:
+		return m.Set(args[2], args[3], lab.Resolver(topo))
+	case args[1] == "delete" && len(args) == 3:
+		return m.Delete(args[2])
+	}
+	return fmt.Errorf("want `map NODE MAP set KEY VALUE` or `map NODE MAP delete KEY`, got %q", strings.Join(append([]string{node}, args...), " "))
+}
+
+// agentMap is `dsrlab map` as the agent runs it on a node of its host.
+func agentMap(req lab.AgentRequest) *lab.AgentResult {
+	res := &lab.AgentResult{}
+	topo, maps, err := lab.AgentMaps(req)
+	if err == nil {
+		defer closeMaps(maps)
+		var out strings.Builder
+		err = mapOp(&out, outputFormat(req.Map.Format), topo, req.Map.Node, maps, req.Map.Args)
+		res.Output = out.String()
+	}
+	if err != nil {
+		res.Error = err.Error()
+	}
+	return res
+}
+
+func closeMaps(maps []*prog.Map) {
+	for _, m := range maps {
+		m.Close()
+	}
 }
 
 func findMap(node string, maps []*prog.Map, name string) (*prog.Map, error) {
@@ -91,7 +124,7 @@ type mapDump struct {
 	Entries []prog.DumpEntry `json:"entries"`
 }
 
-func dumpMaps(cmd *cobra.Command, format outputFormat, node string, maps []*prog.Map, only []string) error {
+func dumpMaps(w io.Writer, format outputFormat, node string, maps []*prog.Map, only []string) error {
 	if len(only) == 1 {
 		m, err := findMap(node, maps, only[0])
 		if err != nil {
@@ -107,7 +140,6 @@ func dumpMaps(cmd *cobra.Command, format outputFormat, node string, maps []*prog
 		}
 		dumps = append(dumps, mapDump{Name: m.Name, ID: uint32(m.ID), Type: m.Type().String(), Entries: entries})
 	}
-	w := cmd.OutOrStdout()
 	if format == "json" {
 		return writeJSON(w, dumps)
 	}

@@ -6,12 +6,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/dsrlab/dsrlab/bpf/prog"
 	"github.com/dsrlab/dsrlab/internal/image"
 	"github.com/dsrlab/dsrlab/internal/netconf"
 	"github.com/dsrlab/dsrlab/internal/runtime"
@@ -115,7 +117,23 @@ const (
 	phaseVerify  phase = "verify"
 	phaseStats   phase = "stats"
 	phaseInspect phase = "inspect"
+	// One end of a verify pair split over two hosts: the probe from a
+	// client, the bytes received on a balancer's uplink.
+	phaseProbe   phase = "probe"
+	phaseRxBytes phase = "rx-bytes"
+	// PhaseMap is `dsrlab map` on a node of the host; the command's own
+	// code runs it there (see AgentMaps).
+	PhaseMap phase = "map"
 )
+
+// attachesProgram tells whether n's own program is attached in phase p:
+// a real's by the decap step, every other node's by the XDP step.
+func (p phase) attachesProgram(n *topology.Node) bool {
+	if n.Program == nil {
+		return false
+	}
+	return (p == phaseReals) == (n.Kind == topology.KindReal)
+}
 
 func (d *deployment) phaseSteps(p phase) []step {
 	if p == phaseReals {
@@ -141,6 +159,39 @@ type AgentRequest struct {
 	Namespaces map[string]string `json:"namespaces"`
 	// Containers are the host's lab containers, for inspect.
 	Containers []runtime.Container `json:"containers,omitempty"`
+	// Programs are the users' programs of the host's nodes that the phase
+	// needs, by node: the other host has neither their sources nor
+	// dsrlab's cache.
+	Programs map[string]AgentProgram `json:"programs,omitempty"`
+	Map      *MapRequest             `json:"map,omitempty"`
+	Probe    *ProbeRequest           `json:"probe,omitempty"`
+	// Iface is the interface whose counters phaseRxBytes reads, as
+	// NODE:IFACE.
+	Iface string `json:"iface,omitempty"`
+}
+
+// ProbeRequest is Probe from a node of another host.
+type ProbeRequest struct {
+	Node    string         `json:"node"`
+	Dst     netip.AddrPort `json:"dst"`
+	Proto   topology.Proto `json:"proto"`
+	Payload int            `json:"payload"`
+}
+
+// AgentProgram is a user's program on its way to another host: the
+// object's bytes, the path they were read from (for messages and the
+// record), and what up last recorded of the node's program.
+type AgentProgram struct {
+	Path   string         `json:"path"`
+	Object []byte         `json:"object"`
+	Record *ProgramRecord `json:"record,omitempty"`
+}
+
+// MapRequest is `dsrlab map NODE ARGS...` for a node of another host.
+type MapRequest struct {
+	Node   string   `json:"node"`
+	Args   []string `json:"args"`
+	Format string   `json:"format"`
 }
 
 // AgentResult is what the agent did.
@@ -154,7 +205,13 @@ type AgentResult struct {
 	Checks  []Check           `json:"checks,omitempty"`
 	Stats   []BalancerStats   `json:"stats,omitempty"`
 	Nodes   []NodeReport      `json:"nodes,omitempty"`
-	Error   string            `json:"error,omitempty"`
+	// Programs are the records of the users' programs the phase
+	// attached, for up to keep in the lab's state.
+	Programs map[string]ProgramRecord `json:"programs,omitempty"`
+	Output   string                   `json:"output,omitempty"` // of map
+	Exchange *Exchange                `json:"exchange,omitempty"`
+	RxBytes  uint64                   `json:"rx_bytes,omitempty"`
+	Error    string                   `json:"error,omitempty"`
 }
 
 // remotePhase runs a phase on every other host, through its agent.
@@ -178,9 +235,26 @@ func (d *deployment) remotePhase(p phase) func(context.Context) (string, error) 
 }
 
 func (d *deployment) runAgent(ctx context.Context, host string, p phase) error {
-	res, err := agentOp(ctx, d.rts, d.topo, host, p, nil)
+	req := AgentRequest{Phase: p, Programs: map[string]AgentProgram{}}
+	for _, n := range d.topo.Nodes {
+		if n.Host.Name != host || !p.attachesProgram(n) {
+			continue
+		}
+		up := d.programs[n.Name]
+		ap := AgentProgram{Path: up.obj.Path, Object: up.obj.Data}
+		if rec, err := loadProgramRecord(d.topo.Name, n.Name); err == nil {
+			ap.Record = rec
+		}
+		req.Programs[n.Name] = ap
+	}
+	res, err := agentOp(ctx, d.rts, d.topo, host, req)
 	if err != nil {
 		return err
+	}
+	for node, rec := range res.Programs {
+		if err := saveProgramRecord(d.topo.Name, node, rec); err != nil {
+			return err
+		}
 	}
 	for _, det := range res.Details {
 		s, msg, _ := strings.Cut(det, "\t")
@@ -209,7 +283,7 @@ func (d *deployment) runAgent(ctx context.Context, host string, p phase) error {
 func onHosts(ctx context.Context, rts runtime.Set, t *topology.Topology, hosts []string, p phase) ([]*AgentResult, error) {
 	var results []*AgentResult
 	for _, h := range hosts {
-		res, err := agentOp(ctx, rts, t, h, p, nil)
+		res, err := agentOp(ctx, rts, t, h, AgentRequest{Phase: p})
 		if err == nil && res.Error != "" {
 			err = errors.New(res.Error)
 		}
@@ -221,9 +295,10 @@ func onHosts(ctx context.Context, rts runtime.Set, t *topology.Topology, hosts [
 	return results, nil
 }
 
-// agentOp asks the agent on host to run p for the lab's nodes there. An
-// error of the phase itself is in the result, for the caller to weigh.
-func agentOp(ctx context.Context, rts runtime.Set, t *topology.Topology, host string, p phase, containers []runtime.Container) (*AgentResult, error) {
+// agentOp asks the agent on host to run req's phase for the lab's nodes
+// there; it completes the request with the lab and the nodes' namespaces.
+// An error of the phase itself is in the result, for the caller to weigh.
+func agentOp(ctx context.Context, rts runtime.Set, t *topology.Topology, host string, req AgentRequest) (*AgentResult, error) {
 	rt := rts[host]
 	agents, err := rt.List(ctx, map[string]string{LabelLab: t.Name, LabelRole: roleAgent})
 	if err != nil {
@@ -236,7 +311,7 @@ func agentOp(ctx context.Context, rts runtime.Set, t *topology.Topology, host st
 	if err != nil {
 		return nil, err
 	}
-	req := AgentRequest{Topology: resolved, File: t.File, Host: host, Phase: p, Namespaces: map[string]string{}, Containers: containers}
+	req.Topology, req.File, req.Host, req.Namespaces = resolved, t.File, host, map[string]string{}
 	for _, n := range t.Nodes {
 		if n.Host.Name != host {
 			continue
@@ -301,9 +376,13 @@ func RunAgent(ctx context.Context, req AgentRequest) *AgentResult {
 		}
 		return nil, fmt.Errorf("node %s runs on host %s, not %s", n.Name, n.Host.Name, req.Host)
 	}
+	defer d.closePrograms()
+	if err := d.receivePrograms(req); err != nil {
+		return fail(err)
+	}
 	switch req.Phase {
 	case phaseVerify:
-		res.Checks, _, err = verifyOn(ctx, topo, req.Host, open)
+		res.Checks, _, err = verifyOn(ctx, nil, topo, req.Host, open)
 	case phaseStats:
 		res.Stats, _, err = statsOn(topo, req.Host, open)
 	case phaseInspect:
@@ -311,24 +390,156 @@ func RunAgent(ctx context.Context, req AgentRequest) *AgentResult {
 			c := &req.Containers[i]
 			nr := containerReport(req.Host, c)
 			if ns := d.ns[nr.Node]; ns != nil {
-				err = errors.Join(err, readNamespace(nr, ns, topo.Name))
+				err = errors.Join(err, readNamespace(nr, ns))
 			}
 			res.Nodes = append(res.Nodes, *nr)
 		}
-	default:
+	case phaseProbe:
+		pr := req.Probe
+		ns := d.ns[pr.Node]
+		if ns == nil {
+			return fail(fmt.Errorf("node %s: not on host %s", pr.Node, req.Host))
+		}
+		var ex Exchange
+		ex, err = Probe(ctx, ns, pr.Dst, pr.Proto, pr.Payload)
+		res.Exchange = &ex
+	case phaseRxBytes:
+		node, iface, _ := strings.Cut(req.Iface, ":")
+		ns := d.ns[node]
+		if ns == nil {
+			return fail(fmt.Errorf("node %s: not on host %s", node, req.Host))
+		}
+		res.RxBytes, err = rxBytes(ns, iface)
+	case phaseReals, phaseBalancers:
 		for _, s := range d.phaseSteps(req.Phase) {
 			if _, err = s.fn(ctx); err != nil {
 				err = fmt.Errorf("%s: %w", s.name, err)
 				break
 			}
 		}
+	default:
+		err = fmt.Errorf("the agent has no phase %q", req.Phase)
 	}
 	if err != nil {
 		return fail(err)
 	}
 	res.Changes = d.sum.Changes
 	res.XDP, res.NAT, res.Decap = d.sum.XDP, d.sum.NAT, d.sum.Decap
+	res.Programs = map[string]ProgramRecord{}
+	for node, rec := range d.records {
+		res.Programs[node] = *rec
+	}
 	return res
+}
+
+// receivePrograms loads the users' programs a request brings into this
+// host's kernel, which verifies them, with their maps filled; positioned
+// errors name the topology file as up read it.
+func (d *deployment) receivePrograms(req AgentRequest) error {
+	d.records = map[string]*ProgramRecord{}
+	for node, ap := range req.Programs {
+		n := d.topo.Node(node)
+		if n == nil || n.Program == nil || !d.here(n) {
+			return fmt.Errorf("node %s: no program of this host's", node)
+		}
+		obj, err := prog.Parse(ap.Object, ap.Path, n.Program.Name)
+		if err != nil {
+			return atProgram(n, err)
+		}
+		up, err := newUserProgram(d.topo, n, obj)
+		if err != nil {
+			return err
+		}
+		if err := up.load(); err != nil {
+			return err
+		}
+		d.programs[node] = up
+		if ap.Record != nil {
+			d.records[node] = ap.Record
+		}
+	}
+	return nil
+}
+
+// remoteProbe runs Probe from a client on another host, through the agent
+// there.
+func remoteProbe(ctx context.Context, rts runtime.Set, t *topology.Topology, cl *topology.Node, dst netip.AddrPort, proto topology.Proto, payload int) (Exchange, error) {
+	res, err := agentOp(ctx, rts, t, cl.Host.Name, AgentRequest{Phase: phaseProbe, Probe: &ProbeRequest{Node: cl.Name, Dst: dst, Proto: proto, Payload: payload}})
+	switch {
+	case err != nil:
+		return Exchange{}, fmt.Errorf("host %s: %w", cl.Host.Name, err)
+	case res.Exchange == nil:
+		return Exchange{}, fmt.Errorf("host %s: %s", cl.Host.Name, res.Error)
+	case res.Error != "":
+		return *res.Exchange, errors.New(res.Error)
+	}
+	return *res.Exchange, nil
+}
+
+// remoteRxBytes reads the bytes an interface of another host's node has
+// received, through the agent there.
+func remoteRxBytes(ctx context.Context, rts runtime.Set, t *topology.Topology, i *topology.Interface) (uint64, error) {
+	res, err := agentOp(ctx, rts, t, i.Node.Host.Name, AgentRequest{Phase: phaseRxBytes, Iface: i.String()})
+	if err == nil && res.Error != "" {
+		err = errors.New(res.Error)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("host %s: %w", i.Node.Host.Name, err)
+	}
+	return res.RxBytes, nil
+}
+
+// RemoteMap runs `dsrlab map` for a node of another host, through the
+// agent there: the maps are opened in that host's kernel, and the node's
+// own object travels with the request to decode them by its BTF. It
+// returns the command's output.
+func RemoteMap(ctx context.Context, rts runtime.Set, t *topology.Topology, mr MapRequest) (string, error) {
+	n := t.Node(mr.Node)
+	if n == nil {
+		return "", fmt.Errorf("lab %q has no node %q", t.Name, mr.Node)
+	}
+	req := AgentRequest{Phase: PhaseMap, Map: &mr}
+	own, err := recordedObject(t.Name, n.Name)
+	if err != nil {
+		return "", err
+	}
+	if own != nil {
+		req.Programs = map[string]AgentProgram{n.Name: *own}
+	}
+	res, err := agentOp(ctx, rts, t, n.Host.Name, req)
+	if err != nil {
+		return "", fmt.Errorf("host %s: %w", n.Host.Name, err)
+	}
+	if res.Error != "" {
+		return res.Output, errors.New(res.Error)
+	}
+	return res.Output, nil
+}
+
+// AgentMaps is the agent's side of RemoteMap: it opens the maps of the
+// requested node's programs in the namespace the request names. The
+// caller closes them.
+func AgentMaps(req AgentRequest) (*topology.Topology, []*prog.Map, error) {
+	topo, err := topology.Parse(req.Topology, req.File)
+	if err != nil {
+		return nil, nil, err
+	}
+	n := topo.Node(req.Map.Node)
+	path := req.Namespaces[req.Map.Node]
+	if n == nil || path == "" {
+		return nil, nil, fmt.Errorf("node %s: not on host %s", req.Map.Node, req.Host)
+	}
+	ns, err := netconf.FromPath(path, n.Name)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer ns.Close()
+	var own *AgentProgram
+	if ap, ok := req.Programs[n.Name]; ok {
+		own = &ap
+	}
+	maps, err := nodeMaps(ns, n, own)
+	return topo, maps, err
 }
 
 // agentReporter keeps what the agent's steps report, for up to show.

@@ -127,7 +127,7 @@ func Inspect(ctx context.Context, rts runtime.Set, name string) (*LabReport, err
 			if topo == nil {
 				return nil, fmt.Errorf("lab %q has containers on host %s but no recorded topology to reach them by", name, h)
 			}
-			res, err := agentOp(ctx, rts, topo, h, phaseInspect, remote)
+			res, err := agentOp(ctx, rts, topo, h, AgentRequest{Phase: phaseInspect, Containers: remote})
 			if err != nil {
 				return nil, fmt.Errorf("host %s: %w", h, err)
 			}
@@ -136,6 +136,20 @@ func Inspect(ctx context.Context, rts runtime.Set, name string) (*LabReport, err
 	}
 	if len(rep.Nodes) == 0 {
 		return nil, fmt.Errorf("lab %q is not up (no containers carry its label)", name)
+	}
+	// The files of users' programs are in this host's state, wherever
+	// the programs run.
+	for i := range rep.Nodes {
+		nr := &rep.Nodes[i]
+		rec, err := loadProgramRecord(name, nr.Node)
+		if err != nil {
+			continue
+		}
+		for j := range nr.Programs {
+			if pr := &nr.Programs[j]; bpf.NameIs(pr.Name, rec.Name) {
+				pr.File = rec.File
+			}
+		}
 	}
 	if topo != nil {
 		byNode := map[string]*NodeReport{}
@@ -159,7 +173,7 @@ func inspectNode(ctx context.Context, rt runtime.Runtime, host string, full *run
 		return nil, fmt.Errorf("node %s: %w", nr.Node, err)
 	}
 	defer ns.Close()
-	return nr, readNamespace(nr, ns, full.Labels[LabelLab])
+	return nr, readNamespace(nr, ns)
 }
 
 func containerReport(host string, c *runtime.Container) *NodeReport {
@@ -167,7 +181,7 @@ func containerReport(host string, c *runtime.Container) *NodeReport {
 }
 
 // readNamespace fills a node's report from its network namespace.
-func readNamespace(nr *NodeReport, ns *netconf.Namespace, lab string) (err error) {
+func readNamespace(nr *NodeReport, ns *netconf.Namespace) (err error) {
 	if nr.Interfaces, err = ns.Interfaces(); err != nil {
 		return err
 	}
@@ -196,7 +210,7 @@ func readNamespace(nr *NodeReport, ns *netconf.Namespace, lab string) (err error
 		case i.Name == ipipDevice:
 			nr.Decap = ipipDecap
 		case i.XDP.ProgID != 0:
-			if err := describeProgram(nr, ns, i, lab); err != nil {
+			if err := describeProgram(nr, ns, i); err != nil {
 				return err
 			}
 		}
@@ -206,7 +220,7 @@ func readNamespace(nr *NodeReport, ns *netconf.Namespace, lab string) (err error
 
 // describeProgram reports the program on an interface, and recognises
 // dsrlab's own by name: the balancer's VIPs are read from its maps.
-func describeProgram(nr *NodeReport, ns *netconf.Namespace, i netconf.Interface, lab string) error {
+func describeProgram(nr *NodeReport, ns *netconf.Namespace, i netconf.Interface) error {
 	p, err := ebpf.NewProgramFromID(ebpf.ProgramID(i.XDP.ProgID))
 	if err != nil {
 		return fmt.Errorf("node %s: %s: XDP program %d: %w", nr.Node, i.Name, i.XDP.ProgID, err)
@@ -216,11 +230,7 @@ func describeProgram(nr *NodeReport, ns *netconf.Namespace, i netconf.Interface,
 	if err != nil {
 		return fmt.Errorf("node %s: %s: XDP program %d: %w", nr.Node, i.Name, i.XDP.ProgID, err)
 	}
-	pr := ProgramReport{Interface: i.Name, Name: info.Name, ID: i.XDP.ProgID, Tag: info.Tag, Mode: i.XDP.Mode.String()}
-	if rec, err := loadProgramRecord(lab, nr.Node); err == nil && bpf.NameIs(info.Name, rec.Name) {
-		pr.File = rec.File
-	}
-	nr.Programs = append(nr.Programs, pr)
+	nr.Programs = append(nr.Programs, ProgramReport{Interface: i.Name, Name: info.Name, ID: i.XDP.ProgID, Tag: info.Tag, Mode: i.XDP.Mode.String()})
 	switch info.Name {
 	case bpf.BalancerName:
 		lb, _, err := openBalancer(ns, i.Name)

@@ -18,7 +18,7 @@ func NodeNamespace(ctx context.Context, rts runtime.Set, t *topology.Topology, n
 		return nil, fmt.Errorf("lab %q has no node %q", t.Name, node)
 	}
 	if !n.Host.Local() {
-		return nil, fmt.Errorf("node %s runs on host %s: this command reaches the local host's nodes only, for now", n.Name, n.Host.Name)
+		return nil, fmt.Errorf("node %s runs on host %s: its kernel is not this process's to enter", n.Name, n.Host.Name)
 	}
 	ns, err := rts[topology.LocalHost].Namespace(ctx, n.ContainerName)
 	if err != nil {

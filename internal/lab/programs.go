@@ -29,11 +29,13 @@ func cacheDir() string {
 }
 
 // userProgram is a node's own XDP program on its way into the lab: its
-// object, and the program loaded with its maps filled, not yet attached.
+// object with its map entries encoded, then the program loaded with its
+// maps filled, not yet attached.
 type userProgram struct {
-	node   *topology.Node
-	obj    *prog.Object
-	loaded *prog.Loaded
+	node    *topology.Node
+	obj     *prog.Object
+	entries map[string][]prog.Entry
+	loaded  *prog.Loaded
 }
 
 // ProgramRecord is what the state keeps of a user's program once it is
@@ -46,10 +48,11 @@ type ProgramRecord struct {
 	Name   string `json:"name"`   // the XDP program in it
 }
 
-// buildPrograms compiles, opens, encodes and loads every user program
-// before anything else is created, so that a compile error, a bad map
-// value or a verifier rejection leaves nothing behind. Errors name the
-// topology file's line and column.
+// buildPrograms compiles, opens and encodes every user program before
+// anything else is created, and loads those of this host's nodes, so that
+// a compile error, a bad map value or a verifier rejection leaves nothing
+// behind. Another host's kernel verifies its nodes' programs when its
+// agent loads them. Errors name the topology file's line and column.
 func (d *deployment) buildPrograms(ctx context.Context) (string, error) {
 	var report []string
 	for _, n := range d.topo.Nodes {
@@ -57,11 +60,16 @@ func (d *deployment) buildPrograms(ctx context.Context) (string, error) {
 		if p == nil {
 			continue
 		}
-		up, err := loadUserProgram(ctx, d.topo, n)
+		up, err := openUserProgram(ctx, d.topo, n)
 		if err != nil {
 			return "", err
 		}
 		d.programs[n.Name] = up
+		if d.here(n) {
+			if err := up.load(); err != nil {
+				return "", err
+			}
+		}
 		report = append(report, fmt.Sprintf("%s: %s (%s)", n.Name, up.obj.Program.Name, filepath.Base(p.File())))
 	}
 	if len(report) == 0 {
@@ -70,37 +78,53 @@ func (d *deployment) buildPrograms(ctx context.Context) (string, error) {
 	return strings.Join(report, "; "), nil
 }
 
-func loadUserProgram(ctx context.Context, t *topology.Topology, n *topology.Node) (*userProgram, error) {
+// openUserProgram compiles a node's program when it is a source, opens
+// the object and encodes the topology's map entries for it.
+func openUserProgram(ctx context.Context, t *topology.Topology, n *topology.Node) (*userProgram, error) {
+	p := n.Program
+	object := p.Object
+	if p.Source != "" {
+		var err error
+		if object, err = prog.Build(ctx, p.Source, cacheDir()); err != nil {
+			return nil, atProgram(n, err)
+		}
+	}
+	obj, err := prog.Open(object, p.Name)
+	if err != nil {
+		return nil, atProgram(n, err)
+	}
+	return newUserProgram(t, n, obj)
+}
+
+func newUserProgram(t *topology.Topology, n *topology.Node, obj *prog.Object) (*userProgram, error) {
+	up := &userProgram{node: n, obj: obj}
+	var err error
+	up.entries, err = up.encode(t)
+	return up, err
+}
+
+// atProgram places an error about a node's program where the topology
+// names its source or object.
+func atProgram(n *topology.Node, err error) error {
 	p := n.Program
 	which := "object"
 	if p.Source != "" {
 		which = "source"
 	}
-	at := func(err error) error { return fmt.Errorf("%s: nodes.%s.program.%s: %w", p.FilePos, n.Name, which, err) }
-	object := p.Object
-	if p.Source != "" {
-		var err error
-		if object, err = prog.Build(ctx, p.Source, cacheDir()); err != nil {
-			return nil, at(err)
-		}
-	}
-	obj, err := prog.Open(object, p.Name)
-	if err != nil {
-		return nil, at(err)
-	}
-	up := &userProgram{node: n, obj: obj}
-	entries, err := up.entries(t)
-	if err != nil {
-		return nil, err
-	}
-	if up.loaded, err = obj.Load(entries); err != nil {
-		return nil, at(err)
-	}
-	return up, nil
+	return fmt.Errorf("%s: nodes.%s.program.%s: %w", p.FilePos, n.Name, which, err)
 }
 
-// entries encodes the map entries the topology gives the program, by map.
-func (up *userProgram) entries(t *topology.Topology) (map[string][]prog.Entry, error) {
+// load loads the program into this host's kernel, its maps filled.
+func (up *userProgram) load() error {
+	var err error
+	if up.loaded, err = up.obj.Load(up.entries); err != nil {
+		return atProgram(up.node, err)
+	}
+	return nil
+}
+
+// encode encodes the map entries the topology gives the program, by map.
+func (up *userProgram) encode(t *topology.Topology) (map[string][]prog.Entry, error) {
 	p := up.node.Program
 	entries := map[string][]prog.Entry{}
 	for _, m := range p.Maps {
@@ -160,7 +184,9 @@ func Resolver(t *topology.Topology) btfvalue.Resolver {
 
 func (d *deployment) closePrograms() {
 	for _, up := range d.programs {
-		up.loaded.Close()
+		if up.loaded != nil {
+			up.loaded.Close()
+		}
 	}
 }
 
@@ -180,7 +206,7 @@ func (d *deployment) attachProgram(n *topology.Node) (netconf.XDPMode, error) {
 		return 0, err
 	}
 	if att.ProgID != 0 {
-		prev, err := loadProgramRecord(d.topo.Name, n.Name)
+		prev, err := d.programRecord(n.Name)
 		if err != nil {
 			return 0, fmt.Errorf("%s has XDP program %d attached, which this lab did not record; `dsrlab up --reconfigure` replaces the lab", p.Interface, att.ProgID)
 		}
@@ -227,12 +253,8 @@ func (d *deployment) refreshMaps(n *topology.Node, running *ebpf.Program) (int, 
 	for _, m := range maps {
 		byName[m.Name] = m
 	}
-	entries, err := up.entries(d.topo)
-	if err != nil {
-		return 0, err
-	}
 	changed := 0
-	for name, es := range entries {
+	for name, es := range up.entries {
 		m := byName[name]
 		if m == nil {
 			return 0, fmt.Errorf("the running program has no map %s", name)
@@ -254,14 +276,35 @@ func programRecordFile(lab, node string) string {
 	return filepath.Join(stateRoot(), lab, "programs", node+".json")
 }
 
+// programRecord is what up recorded of node's program. On another host's
+// agent the records travel with the request: the state lives with the
+// dsrlab that runs up.
+func (d *deployment) programRecord(node string) (*ProgramRecord, error) {
+	if d.records == nil {
+		return loadProgramRecord(d.topo.Name, node)
+	}
+	if rec := d.records[node]; rec != nil {
+		return rec, nil
+	}
+	return nil, fmt.Errorf("node %s: no program record: %w", node, os.ErrNotExist)
+}
+
 func (d *deployment) recordProgram(n *topology.Node) error {
 	up := d.programs[n.Name]
 	rec := ProgramRecord{File: n.Program.File(), Object: up.obj.Path, Hash: up.obj.Hash(), Name: up.obj.Program.Name}
+	if d.records != nil {
+		d.records[n.Name] = &rec
+		return nil
+	}
+	return saveProgramRecord(d.topo.Name, n.Name, rec)
+}
+
+func saveProgramRecord(lab, node string, rec ProgramRecord) error {
 	data, err := json.Marshal(rec)
 	if err != nil {
 		return err
 	}
-	file := programRecordFile(d.topo.Name, n.Name)
+	file := programRecordFile(lab, node)
 	if err := os.MkdirAll(filepath.Dir(file), 0o755); err != nil {
 		return fmt.Errorf("state: %w", err)
 	}
@@ -286,22 +329,50 @@ func loadProgramRecord(lab, node string) (*ProgramRecord, error) {
 // NodeMaps opens the maps of every XDP program on a node's interfaces —
 // the user's own, dsrlab's built-in ones — each matched to the object it
 // was loaded from, so keys and values are read and written by BTF. The
-// caller closes them.
+// node runs on this host (RemoteMap reaches the others). The caller
+// closes the maps.
 func NodeMaps(ctx context.Context, rts runtime.Set, t *topology.Topology, node string) ([]*prog.Map, error) {
 	ns, err := NodeNamespace(ctx, rts, t, node)
 	if err != nil {
 		return nil, err
 	}
 	defer ns.Close()
+	own, err := recordedObject(t.Name, node)
+	if err != nil {
+		return nil, err
+	}
+	return nodeMaps(ns, t.Node(node), own)
+}
+
+// recordedObject is the user's program that up attached to node, read
+// from the object it recorded; nil when the node has none.
+func recordedObject(lab, node string) (*AgentProgram, error) {
+	rec, err := loadProgramRecord(lab, node)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	data, err := os.ReadFile(rec.Object)
+	if err != nil {
+		return nil, fmt.Errorf("node %s: the object of its program %s: %w", node, rec.Name, err)
+	}
+	return &AgentProgram{Path: rec.Object, Object: data, Record: rec}, nil
+}
+
+// nodeMaps opens the maps of the programs on n's interfaces in ns; own is
+// the user's program recorded for n, if any.
+func nodeMaps(ns *netconf.Namespace, n *topology.Node, own *AgentProgram) ([]*prog.Map, error) {
 	var out []*prog.Map
 	fail := func(err error) ([]*prog.Map, error) {
 		for _, m := range out {
 			m.Close()
 		}
-		return nil, fmt.Errorf("node %s: %w", node, err)
+		return nil, fmt.Errorf("node %s: %w", n.Name, err)
 	}
 	seen := map[ebpf.MapID]bool{}
-	for _, i := range t.Node(node).Interfaces {
+	for _, i := range n.Interfaces {
 		att, err := ns.XDP(i.Name)
 		if err != nil {
 			return fail(err)
@@ -313,7 +384,7 @@ func NodeMaps(ctx context.Context, rts runtime.Set, t *topology.Topology, node s
 		if err != nil {
 			return fail(fmt.Errorf("%s: XDP program %d: %w", i.Name, att.ProgID, err))
 		}
-		spec, err := programSpec(t.Name, node, p)
+		spec, err := programSpec(own, p)
 		if err == nil {
 			var maps []*prog.Map
 			maps, err = prog.Maps(p, spec)
@@ -335,17 +406,17 @@ func NodeMaps(ctx context.Context, rts runtime.Set, t *topology.Topology, node s
 }
 
 // programSpec finds the collection a running program was loaded from: the
-// user's object recorded by up, or dsrlab's own. nil (maps shown as bytes)
-// when it is neither.
-func programSpec(lab, node string, p *ebpf.Program) (*ebpf.CollectionSpec, error) {
+// user's object, or dsrlab's own. nil (maps shown as bytes) when it is
+// neither.
+func programSpec(own *AgentProgram, p *ebpf.Program) (*ebpf.CollectionSpec, error) {
 	info, err := p.Info()
 	if err != nil {
 		return nil, err
 	}
-	if rec, err := loadProgramRecord(lab, node); err == nil && bpf.NameIs(info.Name, rec.Name) {
-		obj, err := prog.Open(rec.Object, rec.Name)
+	if own != nil && bpf.NameIs(info.Name, own.Record.Name) {
+		obj, err := prog.Parse(own.Object, own.Path, own.Record.Name)
 		if err != nil {
-			return nil, fmt.Errorf("the object of %s: %w", rec.Name, err)
+			return nil, fmt.Errorf("the object of %s: %w", own.Record.Name, err)
 		}
 		return obj.Spec, nil
 	}

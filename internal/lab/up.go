@@ -121,6 +121,10 @@ type deployment struct {
 	preexisting map[string]bool // IDs of the lab's containers before this run
 	ns          map[string]*netconf.Namespace
 	programs    map[string]*userProgram // by node, loaded and not yet attached
+	// records are the program records of the agent's nodes, which the
+	// request brings and the result takes back; nil in up, which keeps
+	// them in the state.
+	records map[string]*ProgramRecord
 	sum         *Summary
 
 	progressStep string

@@ -49,10 +49,11 @@ const verifyPayload = 256 << 10
 // answer, which real gave it, that the real saw the client's own address,
 // and the path of the reply.
 //
-// A VIP whose balancer and client are on another host is checked there, by
-// dsrlab's agent.
+// A pair whose client and balancer are both on another host is checked
+// there, by dsrlab's agent; a pair split over two hosts is driven from
+// here, each end reached where it runs.
 func Verify(ctx context.Context, rts runtime.Set, topo *topology.Topology) ([]Check, error) {
-	checks, hosts, err := verifyOn(ctx, topo, topology.LocalHost, localOpener(ctx, rts, topo))
+	checks, hosts, err := verifyOn(ctx, rts, topo, topology.LocalHost, localOpener(ctx, rts, topo))
 	if err != nil {
 		return nil, err
 	}
@@ -63,9 +64,11 @@ func Verify(ctx context.Context, rts runtime.Set, topo *topology.Topology) ([]Ch
 	return checks, err
 }
 
-// verifyOn checks the VIPs whose client and balancer are both on host, and
-// lists the other hosts where some pairs are.
-func verifyOn(ctx context.Context, topo *topology.Topology, host string, opener nsOpener) ([]Check, []string, error) {
+// verifyOn checks the VIPs whose client and balancer are both on host —
+// and, on the local host, the pairs split over two hosts — and lists the
+// other hosts where some pairs are. rts reaches the other hosts' agents
+// (nil on an agent, which checks its own host's pairs only).
+func verifyOn(ctx context.Context, rts runtime.Set, topo *topology.Topology, host string, opener nsOpener) ([]Check, []string, error) {
 	nss := map[string]*netconf.Namespace{}
 	defer func() {
 		for _, ns := range nss {
@@ -98,55 +101,98 @@ func verifyOn(ctx context.Context, topo *topology.Topology, host string, opener 
 			}
 			continue
 		}
+		dst := netip.AddrPortFrom(v.Address, v.Port)
 		for _, cl := range clients {
+			var ends pairEnds
 			switch {
 			case cl.Host != v.LB.Host:
-				if host == topology.LocalHost {
-					checks = append(checks, Check{VIP: v.String(), Client: cl.Name, Mode: string(v.Mode), Skipped: true, Pass: true,
-						Reason: fmt.Sprintf("client on host %s, balancer on host %s: the DSR evidence is read where both are", cl.Host.Name, v.LB.Host.Name)})
+				// Either end may be on another host: this
+				// process drives the pair, through the agents.
+				if host != topology.LocalHost {
+					continue
 				}
-				continue
+				ends = pairEnds{
+					probe: func() (Exchange, error) {
+						if cl.Host.Local() {
+							ns, err := open(cl)
+							if err != nil {
+								return Exchange{}, err
+							}
+							return Probe(ctx, ns, dst, v.Proto, verifyPayload)
+						}
+						return remoteProbe(ctx, rts, topo, cl, dst, v.Proto, verifyPayload)
+					},
+					rxBytes: func() (uint64, error) {
+						if v.LB.Host.Local() {
+							ns, err := open(v.LB)
+							if err != nil {
+								return 0, err
+							}
+							return rxBytes(ns, v.LB.Uplink().Name)
+						}
+						return remoteRxBytes(ctx, rts, topo, v.LB.Uplink())
+					},
+				}
 			case cl.Host.Name != host:
 				if !slices.Contains(others, cl.Host.Name) {
 					others = append(others, cl.Host.Name)
 				}
 				continue
+			default:
+				clientNS, err := open(cl)
+				if err != nil {
+					return nil, nil, err
+				}
+				lbNS, err := open(v.LB)
+				if err != nil {
+					return nil, nil, err
+				}
+				ends = pairEnds{
+					probe:   func() (Exchange, error) { return Probe(ctx, clientNS, dst, v.Proto, verifyPayload) },
+					rxBytes: func() (uint64, error) { return rxBytes(lbNS, v.LB.Uplink().Name) },
+				}
 			}
-			clientNS, err := open(cl)
-			if err != nil {
-				return nil, nil, err
-			}
-			lbNS, err := open(v.LB)
-			if err != nil {
-				return nil, nil, err
-			}
-			checks = append(checks, verifyOne(ctx, v, cl, clientNS, lbNS))
+			checks = append(checks, verifyOne(v, cl, ends))
 		}
 	}
 	return checks, others, nil
 }
 
-func verifyOne(ctx context.Context, v *topology.VIP, cl *topology.Node, clientNS, lbNS *netconf.Namespace) Check {
+// pairEnds are what verify does at either end of a client–VIP pair, in
+// this process or through the agent of the host the end runs on.
+type pairEnds struct {
+	probe   func() (Exchange, error) // from the client
+	rxBytes func() (uint64, error)   // received on the balancer's uplink
+}
+
+func rxBytes(ns *netconf.Namespace, iface string) (uint64, error) {
+	st, err := ns.Stats(iface)
+	if err != nil {
+		return 0, err
+	}
+	return st.RxBytes, nil
+}
+
+func verifyOne(v *topology.VIP, cl *topology.Node, ends pairEnds) Check {
 	c := Check{VIP: v.String(), Client: cl.Name, Payload: verifyPayload, Mode: string(v.Mode)}
-	uplink := v.LB.Uplink().Name
-	before, err := lbNS.Stats(uplink)
+	before, err := ends.rxBytes()
 	if err != nil {
 		c.Reason = err.Error()
 		return c
 	}
-	ex, err := Probe(ctx, clientNS, netip.AddrPortFrom(v.Address, v.Port), v.Proto, verifyPayload)
+	ex, err := ends.probe()
 	if err != nil {
 		c.Reason = err.Error()
 		return c
 	}
 	answer := ex.Answer
 	c.ReplyFrom = ex.From
-	after, err := lbNS.Stats(uplink)
+	after, err := ends.rxBytes()
 	if err != nil {
 		c.Reason = err.Error()
 		return c
 	}
-	c.LBBytes = after.RxBytes - before.RxBytes
+	c.LBBytes = after - before
 	a, err := echo.Parse([]byte(answer))
 	if err != nil {
 		c.Reason = err.Error()

@@ -1,0 +1,159 @@
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// The simulated host of the tests of users' programs on another host.
+const (
+	progHost      = "e2h5"
+	progHostIndex = 4
+)
+
+// TestOwnProgramOnAnotherHost: the user's balancer, compiled here, is
+// loaded by the kernel of the host its katran runs on, configured from the
+// topology there, read and changed by `map` there, shown by inspect and
+// replaced after an edit; nothing is left on either engine after down.
+func TestOwnProgramOnAnotherHost(t *testing.T) {
+	requireSetup(t)
+	remote := startHost(t, progHost, progHostIndex)
+	file, _ := copyExample(t, "xdp-lb-hash", "own-mh", "omh-")
+	data, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Jumbo underlay (scripts/host.sh gives it): the links to katran
+	// keep room for IPIP over VXLAN, which this example balancer, unlike
+	// dsrlab's, does not ask clients to make for it (ICMP frag-needed).
+	hosts := fmt.Sprintf("hosts:\n  local: {underlay: %s, mtu: 9000}\n  %s: {docker: %q, underlay: 172.31.255.%d, mtu: 9000}\n",
+		localUnderlay, progHost, hostEngine(progHost), 1+progHostIndex)
+	text := strings.Replace(string(data), "prefix: \"omh-\"\n", "prefix: \"omh-\"\n"+hosts, 1)
+	text = strings.Replace(text, "    kind: katran\n", "    kind: katran\n    host: "+progHost+"\n", 1)
+	text = strings.Replace(text, "  real3: {kind: real}", "  real3: {kind: real, host: "+progHost+"}", 1)
+	if err := os.WriteFile(file, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	out, err := dsrlab(t, "up", "-t", file)
+	if err != nil {
+		t.Fatalf("up: %v\n%s", err, out)
+	}
+	if !strings.Contains(out, "xdp_lb_hash") {
+		t.Errorf("up does not name the user's program:\n%s", out)
+	}
+	if names := strings.Join(labContainersOn(t, remote, "own-mh"), " "); !strings.Contains(names, "omh-katran") {
+		t.Fatalf("the other engine runs %s, want katran", names)
+	}
+	reals := map[string]bool{}
+	for range 12 {
+		reals[realOf(dockerExec(t, "hi\n", "omh-client", "nc", vip, vipPort))] = true
+	}
+	if len(reals) < 2 {
+		t.Errorf("the user's balancer on the other host answered from %v only", reals)
+	}
+
+	// Client here, balancer there: verify reads the balancer's counters
+	// through the other host's agent.
+	if out, err := dsrlab(t, "verify", "--name", "own-mh"); err != nil || strings.Contains(out, "skipped") {
+		t.Errorf("verify of a client and a balancer on different hosts: %v\n%s", err, out)
+	}
+
+	out, err = dsrlab(t, "map", "--name", "own-mh", "katran", "reals")
+	if err != nil || !strings.Contains(out, "addr: 10.111.222.11") || !strings.Contains(out, "addr: 10.111.224.11") {
+		t.Errorf("map of the program on the other host: %v\n%s", err, out)
+	}
+	for _, k := range []string{"0", "1", "2"} {
+		if out, err := dsrlab(t, "map", "--name", "own-mh", "katran", "reals", "set", k, "{addr: real1:eth0}"); err != nil {
+			t.Fatalf("map set on the other host: %v\n%s", err, out)
+		}
+	}
+	for i := range 5 {
+		if got := dockerExec(t, "hi\n", "omh-client", "nc", vip, vipPort); realOf(got) != "real1" {
+			t.Errorf("connection %d after map set answered %q, want real1", i, got)
+		}
+	}
+	if out, err := dsrlab(t, "map", "--name", "own-mh", "katran", "nosuch"); err == nil || !strings.Contains(out, `no map "nosuch"`) {
+		t.Errorf("map of an unknown map on the other host: %v\n%s", err, out)
+	}
+	out, err = dsrlab(t, "inspect", "--name", "own-mh", "--format", "json")
+	if err != nil || !strings.Contains(out, `"name": "xdp_lb_hash"`) || !strings.Contains(out, "xdp_lb.c") {
+		t.Errorf("inspect does not show the user's program on the other host: %v\n%s", err, out)
+	}
+
+	// up puts the topology's entries back (keys 1 and 2; key 0 was
+	// real1's already) and otherwise leaves the running program alone.
+	out, err = dsrlab(t, "up", "-v", "-t", file)
+	if err != nil || !strings.Contains(out, "e2h5: katran: 2 map entries written again") {
+		t.Errorf("up after map set: %v\n%s", err, out)
+	}
+	if out, err = dsrlab(t, "up", "-t", file); err != nil || !strings.Contains(out, "nothing changed") {
+		t.Errorf("a second up of an unchanged program: %v\n%s", err, out)
+	}
+
+	src := filepath.Join(filepath.Dir(file), "xdp_lb.c")
+	code, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	edited := strings.Replace(string(code), "ttl = 64", "ttl = 63", 1)
+	if edited == string(code) {
+		t.Fatal("the example no longer sets ttl = 64: update this test's edit")
+	}
+	if err := os.WriteFile(src, []byte(edited), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err = dsrlab(t, "up", "-v", "-t", file)
+	if err != nil || !strings.Contains(out, "replaced xdp_lb_hash") {
+		t.Fatalf("up after an edit: %v\n%s", err, out)
+	}
+	if got := dockerExec(t, "again\n", "omh-client", "nc", vip, vipPort); !strings.Contains(got, "): again") {
+		t.Errorf("after the reload on the other host the VIP answered %q", got)
+	}
+
+	if out, err := dsrlab(t, "down", "--name", "own-mh"); err != nil {
+		t.Fatalf("down: %v\n%s", err, out)
+	}
+	if left := append(labContainersOn(t, remote, "own-mh"), labContainersOnLocal(t, "own-mh")...); len(left) > 0 {
+		t.Errorf("left after down: %v", left)
+	}
+}
+
+// TestClientOnAnotherHost: a client whose link to the router is a VXLAN
+// tunnel reaches the VIP, and verify probes from it through its host's
+// agent while it reads the balancer here.
+func TestClientOnAnotherHost(t *testing.T) {
+	requireSetup(t)
+	remote := startHost(t, progHost, progHostIndex)
+	text := strings.Replace(referenceText(), "client: {kind: client}", "client: {kind: client, host: "+progHost+"}", 1)
+	text = strings.Replace(text, "name: dsr\nprefix: \"\"", "name: mhc\nprefix: \"mhc-\"\n"+hostsBlockWith(progHost, progHostIndex), 1)
+	if !strings.Contains(text, "host: "+progHost) {
+		t.Fatal("labs/dsr.yaml changed: this test no longer moves the client")
+	}
+	file := filepath.Join(t.TempDir(), "lab.yaml")
+	if err := os.WriteFile(file, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { exec.Command(dsrlabBin, "down", "--name", "mhc").Run() })
+	if out, err := dsrlab(t, "up", "-t", file); err != nil {
+		t.Fatalf("up: %v\n%s", err, out)
+	}
+	out, err := dsrlab(t, "exec", "--name", "mhc", "client", "--", "sh", "-c", "echo hello | nc "+vip+" "+vipPort)
+	if err != nil || !strings.Contains(out, "): hello") {
+		t.Errorf("the VIP from a client on the other host: %v\n%s", err, out)
+	}
+	out, err = dsrlab(t, "verify", "--name", "mhc")
+	if err != nil || strings.Contains(out, "skipped") {
+		t.Errorf("verify from a client on the other host: %v\n%s", err, out)
+	}
+	if _, err := dsrlab(t, "down", "--name", "mhc"); err != nil {
+		t.Fatal(err)
+	}
+	if left := append(labContainersOn(t, remote, "mhc"), labContainersOnLocal(t, "mhc")...); len(left) > 0 {
+		t.Errorf("left after down: %v", left)
+	}
+}
