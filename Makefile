@@ -6,7 +6,7 @@ BIN     := bin/dsrlab
 # service), so it must be static.
 export CGO_ENABLED := 0
 
-.PHONY: all build deps lab down test race vet fmt-check portable fuzz bench soak generate check-generate clean
+.PHONY: all build deps deps-test lab down test race vet fmt-check portable fuzz bench soak generate check-generate clean
 
 all: build
 
@@ -20,6 +20,11 @@ build:
 
 deps:
 	scripts/install-deps.sh
+
+# The tests also compile BPF C (clang), simulate other hosts (iproute2) and
+# run an SSH server for the ssh:// engine test.
+deps-test:
+	scripts/install-deps.sh --test
 
 # Fresh machine to a working reference lab, proven by the user's own check.
 lab: deps build
@@ -43,7 +48,7 @@ portable:
 	GOOS=windows $(GO) build -o /dev/null ./cmd/dsrlab
 
 # All tests: unit, netns, BPF (BPF_PROG_TEST_RUN) and the end-to-end labs.
-test: deps vet
+test: deps-test vet
 	$(GO) test -count=1 -timeout 30m ./...
 
 # The data-race detector needs cgo; the end-to-end suite is left out (it

@@ -1,30 +1,55 @@
 #!/usr/bin/env bash
 # Installs and starts what dsrlab needs on a Debian host, and nothing that is
 # already there: the Docker engine (Debian's docker.io) and Debian's static
-# busybox, from which the default node image is built. With --clang it also
-# installs clang and llvm, needed only to regenerate the BPF objects.
+# busybox, from which the default node image is built.
+#   --clang  also clang and llvm, to compile users' programs and regenerate
+#            the BPF objects
+#   --test   also what the tests need (`make test`): clang and llvm, iproute2
+#            (scripts/host.sh) and openssh-server (the ssh:// engine test)
 # Idempotent; run as root.
 set -euo pipefail
 
-want_clang=0
-[[ "${1:-}" == "--clang" ]] && want_clang=1
+want_clang=0 want_test=0
+for arg in "$@"; do
+  case $arg in
+    --clang) want_clang=1 ;;
+    --test) want_clang=1 want_test=1 ;;
+    *) echo "usage: $0 [--clang] [--test]" >&2; exit 2 ;;
+  esac
+done
 
 installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
 
 need=()
 command -v dockerd >/dev/null 2>&1 || need+=(docker.io)
 installed busybox-static || need+=(busybox-static)
-# scripts/host.sh (a simulated second host, for the multi-host tests) uses
-# ip; dsrlab itself never does.
-command -v ip >/dev/null 2>&1 || need+=(iproute2)
 if ((want_clang)); then
   command -v clang >/dev/null 2>&1 || need+=(clang)
   command -v llvm-strip >/dev/null 2>&1 || need+=(llvm)
 fi
+if ((want_test)); then
+  # scripts/host.sh uses ip; dsrlab itself never does.
+  command -v ip >/dev/null 2>&1 || need+=(iproute2)
+  # The ssh:// engine test runs its own OpenSSH server inside a simulated
+  # host (dsrlab speaks SSH with its own client, no ssh binary).
+  [[ -x /usr/sbin/sshd ]] || need+=(openssh-server)
+fi
 if ((${#need[@]})); then
   echo "install-deps: installing ${need[*]}"
   apt-get update -qq
+  # No service is started by the install (Debian's policy-rc.d): the tests
+  # start the sshd they need in a namespace of their own, and nobody asked
+  # for one listening on this machine. dockerd is started below.
+  policy=/usr/sbin/policy-rc.d ours=""
+  if [[ ! -e $policy ]]; then
+    ours=$policy
+    trap 'rm -f "$ours"' EXIT
+    printf '#!/bin/sh\nexit 101\n' >"$ours"
+    chmod 755 "$ours"
+  fi
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+  [[ -z $ours ]] || rm -f "$ours"
+  trap - EXIT
 fi
 
 # A fresh machine has the engine installed but not running, and may have no

@@ -4,10 +4,16 @@ import (
 	"cmp"
 	"crypto/sha256"
 	"encoding/binary"
+	"errors"
+	"fmt"
 	"maps"
+	"net"
 	"net/netip"
 	"net/url"
+	"path"
 	"slices"
+	"strconv"
+	"strings"
 )
 
 // LocalHost is the machine dsrlab runs on: its default container engine
@@ -30,8 +36,8 @@ const (
 // different hosts are VXLAN tunnels between their underlay addresses.
 type Host struct {
 	Name string
-	// Docker is the engine's address (unix:// or tcp://); "" for the
-	// local host means its default engine.
+	// Docker is the engine's address (unix://, tcp:// or ssh://); "" for
+	// the local host means its default engine.
 	Docker string
 	TLS    *TLSFiles // for tcp://; nil without TLS
 	// Underlay is the host's address on the network between the hosts:
@@ -119,7 +125,7 @@ func (b *builder) engineURL(h *Host, rh *rawHost, p fieldPath) {
 	}
 	if rh.Docker == "" {
 		if !h.Local() {
-			b.errorf(p.key("docker"), "required: the address of the host's engine (unix:///run/docker.sock, tcp://HOST:2376)")
+			b.errorf(p.key("docker"), "required: the address of the host's engine (unix:///run/docker.sock, tcp://HOST:2376, ssh://USER@HOST)")
 		}
 		if h.TLS != nil {
 			b.errorf(p.key("tls"), "goes with a tcp:// engine address")
@@ -135,14 +141,19 @@ func (b *builder) engineURL(h *Host, rh *rawHost, p fieldPath) {
 	case err != nil:
 		b.errorf(p.key("docker"), "%q is not an engine address: %v", rh.Docker, err)
 	case u.Scheme == "ssh":
-		b.errorf(p.key("docker"), "ssh:// engines are not supported: forward the engine's socket and name it unix://, or use tcp:// with tls")
+		if _, err := ParseSSHEngine(rh.Docker); err != nil {
+			b.errorf(p.key("docker"), "%v", err)
+		}
+		if h.TLS != nil {
+			b.errorf(p.key("tls"), "goes with a tcp:// engine address: an ssh:// engine is reached with SSH's own encryption and keys")
+		}
 	case u.Scheme == "unix" && u.Path != "":
 		if h.TLS != nil {
 			b.errorf(p.key("tls"), "goes with a tcp:// engine address")
 		}
 	case u.Scheme == "tcp" && u.Host != "":
 	default:
-		b.errorf(p.key("docker"), "%q is not an engine address: want unix:///PATH or tcp://HOST:PORT", rh.Docker)
+		b.errorf(p.key("docker"), "%q is not an engine address: want unix:///PATH, tcp://HOST:PORT or ssh://[USER@]HOST[:PORT][/SOCKET]", rh.Docker)
 	}
 }
 
@@ -202,4 +213,78 @@ func vniFor(t *Topology, l *Link) uint32 {
 		}
 		vni = (vni + 1) & 0xffffff
 	}
+}
+
+// DefaultSSHPort and DefaultEngineSocket complete an ssh:// engine address
+// that leaves them out, as the docker CLI does.
+const (
+	DefaultSSHPort      = 22
+	DefaultEngineSocket = "/var/run/docker.sock"
+)
+
+// SSHEngine is an engine reached through an SSH server: dsrlab logs in and
+// has the server forward a connection to the engine's unix socket.
+type SSHEngine struct {
+	// User logs in; "" means the user running dsrlab.
+	User string
+	// Host is a name or an address (an IPv6 one without brackets).
+	Host   string
+	Port   int
+	Socket string
+}
+
+// ParseSSHEngine reads ssh://[USER@]HOST[:PORT][/SOCKET]. Errors name the
+// address.
+func ParseSSHEngine(addr string) (SSHEngine, error) {
+	bad := func(format string, args ...any) (SSHEngine, error) {
+		return SSHEngine{}, fmt.Errorf("%q is not an ssh:// engine address: "+format, append([]any{addr}, args...)...)
+	}
+	u, err := url.Parse(addr)
+	if err != nil {
+		var uerr *url.Error
+		if errors.As(err, &uerr) {
+			err = uerr.Err
+		}
+		return bad("%v", err)
+	}
+	e := SSHEngine{Host: u.Hostname(), Port: DefaultSSHPort, Socket: cmp.Or(u.Path, DefaultEngineSocket)}
+	if u.User != nil {
+		e.User = u.User.Username()
+	}
+	switch {
+	case u.Scheme != "ssh":
+		return bad("the scheme is %q", u.Scheme)
+	case u.Opaque != "":
+		return bad("want ssh://[USER@]HOST[:PORT][/SOCKET]")
+	case u.RawQuery != "" || u.ForceQuery:
+		return bad("query strings are not supported (only the user, host, port and socket path are used)")
+	case strings.Contains(addr, "#"):
+		return bad("fragments are not supported")
+	case e.Host == "":
+		return bad("no host")
+	case u.User != nil && e.User == "":
+		return bad("empty user name before @")
+	}
+	if _, set := u.User.Password(); set {
+		return bad("passwords are not supported: dsrlab logs in with keys (ssh-agent or ~/.ssh/id_*)")
+	}
+	if strings.HasSuffix(u.Host, ":") {
+		return bad("empty port after the host")
+	}
+	if p := u.Port(); p != "" {
+		n, err := strconv.Atoi(p)
+		if err != nil || n < 1 || n > 65535 {
+			return bad("port %s is out of range 1..65535", p)
+		}
+		e.Port = n
+	}
+	if e.Socket == "/" || path.Clean(e.Socket) != e.Socket {
+		return bad("%q is not a clean absolute path of the engine's socket", e.Socket)
+	}
+	return e, nil
+}
+
+// Address is the engine's SSH server as host:port.
+func (e SSHEngine) Address() string {
+	return net.JoinHostPort(e.Host, strconv.Itoa(e.Port))
 }

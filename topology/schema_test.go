@@ -58,6 +58,7 @@ var schemaValid = []string{
 	"host-mtu-too-big",
 	"host-docker-missing",
 	"host-local-docker",
+	"host-ssh-port",
 	"program-remote-host",
 	"program-interface-required",
 	"vip-lb-not-katran",

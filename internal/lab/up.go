@@ -125,7 +125,11 @@ type deployment struct {
 	// request brings and the result takes back; nil in up, which keeps
 	// them in the state.
 	records map[string]*ProgramRecord
-	sum         *Summary
+	sum     *Summary
+
+	// creating is set once containers may be created: from then on a
+	// failure rolls back.
+	creating bool
 
 	progressStep string
 	progressDone int
@@ -288,6 +292,7 @@ func (d *deployment) images(ctx context.Context) (string, error) {
 // startContainers creates missing containers and starts stopped ones, in
 // parallel: container start is the slowest part of Up.
 func (d *deployment) startContainers(ctx context.Context) (string, error) {
+	d.creating = true
 	// What each worker needs is taken before they start: they write
 	// d.containers concurrently.
 	type job struct {
@@ -397,6 +402,11 @@ func (d *deployment) closeNamespaces() {
 // that were up before keep what this run did to them (a replaced program,
 // rewritten map entries): running up again converges.
 func (d *deployment) rollback() {
+	if !d.creating {
+		// Failed before any container could exist: asking every engine
+		// would only repeat an unreachable one's error.
+		return
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	var names []string

@@ -8,6 +8,7 @@ import (
 	cerrdefs "github.com/containerd/errdefs"
 	"io"
 	"sort"
+	"strings"
 
 	"github.com/docker/docker/api/types/build"
 	"github.com/docker/docker/api/types/container"
@@ -23,9 +24,12 @@ import (
 
 var _ runtime.ImageBuilder = (*Docker)(nil)
 
-// Docker talks to the engine named by the usual DOCKER_HOST environment.
+// Docker talks to the engine named by the usual DOCKER_HOST environment,
+// or to another host's engine.
 type Docker struct {
-	c *client.Client
+	c    *client.Client
+	addr string     // the engine's address as given, for errors
+	ssh  *sshDialer // how an ssh:// engine is reached; nil for others
 }
 
 // New connects lazily: the first call fails if no engine answers.
@@ -36,9 +40,16 @@ func New() (*Docker, error) {
 // TLS names the client certificate files for an engine reached over TCP.
 type TLS struct{ CA, Cert, Key string }
 
-// NewAt connects to the engine at addr (unix:///PATH or tcp://HOST:PORT),
-// with TLS when tls is set: another host's engine.
+// NewAt connects to the engine at addr (unix:///PATH, tcp://HOST:PORT, or
+// ssh://[USER@]HOST[:PORT][/SOCKET]), with TLS when tls is set (tcp://
+// only): another host's engine.
 func NewAt(addr string, tls *TLS) (*Docker, error) {
+	if strings.HasPrefix(addr, "ssh://") {
+		if tls != nil {
+			return nil, fmt.Errorf("%s: TLS files go with tcp:// engines; SSH encrypts and authenticates by itself", addr)
+		}
+		return openSSH(addr)
+	}
 	opts := []client.Opt{client.WithHost(addr)}
 	if tls != nil {
 		opts = append(opts, client.WithTLSClientConfig(tls.CA, tls.Cert, tls.Key))
@@ -53,17 +64,33 @@ func open(opts ...client.Opt) (*Docker, error) {
 	if err != nil {
 		return nil, fmt.Errorf("docker client: %w", err)
 	}
-	return &Docker{c: c}, nil
+	return &Docker{c: c, addr: c.DaemonHost()}, nil
 }
 
-// Close releases the client's connections.
-func (d *Docker) Close() error { return d.c.Close() }
+// Close releases the client's connections (and its SSH connection).
+func (d *Docker) Close() error {
+	err := d.c.Close()
+	if d.ssh != nil {
+		err = errors.Join(err, d.ssh.Close())
+	}
+	return err
+}
 
 func (d *Docker) Ping(ctx context.Context) error {
+	where := ""
+	if d.ssh != nil {
+		// What went wrong with SSH (the server, its host key, the login,
+		// the socket) says what to do itself: the advice below is for an
+		// engine that is not running.
+		if err := d.ssh.ready(ctx); err != nil {
+			return err
+		}
+		where = " on " + d.ssh.target.Host
+	}
 	if _, err := d.c.Ping(ctx); err != nil {
-		return fmt.Errorf("the Docker engine is not reachable at %s (%w); start it, e.g. "+
+		return fmt.Errorf("the Docker engine is not reachable at %s (%w); start it%s, e.g. "+
 			"`systemctl start docker` or `dockerd >/var/log/dockerd.log 2>&1 &` "+
-			"(scripts/install-deps.sh installs and starts it)", d.c.DaemonHost(), err)
+			"(scripts/install-deps.sh installs and starts it)", d.addr, err, where)
 	}
 	return nil
 }

@@ -1,0 +1,262 @@
+package docker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/user"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/docker/docker/client"
+	"golang.org/x/crypto/ssh"
+
+	"github.com/dsrlab/dsrlab/topology"
+)
+
+// connectTimeout bounds reaching an SSH server and logging in, whatever
+// the caller's context allows: a host that swallows packets must not hang
+// a command.
+const connectTimeout = 30 * time.Second
+
+// openSSH reaches an engine through an SSH server, the way `ssh -L` would
+// forward its socket, but without an ssh binary here or a docker CLI there.
+func openSSH(addr string) (*Docker, error) {
+	dialer, err := newSSHDialer(addr)
+	if err != nil {
+		return nil, err
+	}
+	// Every connection of the client comes from the dialer: the host only
+	// has to be one the client parses and puts into requests. (Nor can an
+	// HTTP proxy named in the environment intercept anything: the dialer
+	// ignores the address it is asked for.)
+	d, err := open(client.WithHost("http://docker"), client.WithDialContext(dialer.DialContext))
+	if err != nil {
+		return nil, err
+	}
+	d.addr, d.ssh = addr, dialer
+	return d, nil
+}
+
+// sshDialer opens connections to an engine's unix socket as channels of
+// one SSH connection, made on first use and again after it breaks. The
+// Docker client dials often (exec streams hijack their connection, and
+// many run at once); logging in each time would be slow and would trip
+// the server's limits on unauthenticated connections.
+type sshDialer struct {
+	url    string // the engine address, which every error names
+	target topology.SSHEngine
+	// connecting is held while the connection is made, so that concurrent
+	// dials share it, and is waited for with the dial's context.
+	connecting chan struct{}
+
+	mu     sync.Mutex
+	conn   *ssh.Client // nil until made, and after it broke
+	closed bool
+}
+
+func newSSHDialer(addr string) (*sshDialer, error) {
+	target, err := topology.ParseSSHEngine(addr)
+	if err != nil {
+		return nil, err
+	}
+	if target.User == "" {
+		if target.User, err = currentUser(); err != nil {
+			return nil, fmt.Errorf("%s: %w", addr, err)
+		}
+	}
+	return &sshDialer{url: addr, target: target, connecting: make(chan struct{}, 1)}, nil
+}
+
+// currentUser is whom OpenSSH logs in as when the address names no one.
+func currentUser() (string, error) {
+	if name := os.Getenv("USER"); name != "" {
+		return name, nil
+	}
+	u, err := user.Current()
+	if err != nil {
+		return "", fmt.Errorf("no user in the address, and the current user is unknown (%v): write ssh://USER@HOST", err)
+	}
+	return u.Username, nil
+}
+
+// DialContext opens a connection to the engine's socket; the client's
+// network and address are placeholders.
+func (d *sshDialer) DialContext(ctx context.Context, _, _ string) (net.Conn, error) {
+	for retried := false; ; retried = true {
+		c, err := d.client(ctx)
+		if err != nil {
+			return nil, err
+		}
+		conn, err := c.DialContext(ctx, "unix", d.target.Socket)
+		var refused *ssh.OpenChannelError
+		switch {
+		case err == nil:
+			return conn, nil
+		case errors.As(err, &refused):
+			return nil, d.socketRefused(refused)
+		case retried || ctx.Err() != nil:
+			return nil, fmt.Errorf("%s: open the engine's socket over SSH: %w", d.url, err)
+		}
+		// The connection broke before its watcher noticed: once more, on
+		// a fresh one.
+		d.drop(c)
+	}
+}
+
+// ready makes sure the engine's socket can be reached, so that a problem
+// with SSH is reported as what it is rather than as a stopped engine.
+func (d *sshDialer) ready(ctx context.Context) error {
+	conn, err := d.DialContext(ctx, "", "")
+	if err != nil {
+		return err
+	}
+	return conn.Close()
+}
+
+// socketRefused explains a refused forward. OpenSSH's sshd gives the same
+// answer whether the socket is missing, not the user's to open, or
+// forwarding to sockets is off, so the advice covers all three.
+func (d *sshDialer) socketRefused(err *ssh.OpenChannelError) error {
+	if err.Reason == ssh.Prohibited {
+		return fmt.Errorf("%s: sshd on %s does not forward connections to unix sockets (%q): allow it with AllowStreamLocalForwarding yes in its sshd_config",
+			d.url, d.target.Host, err.Message)
+	}
+	return fmt.Errorf("%s: sshd on %s could not open the engine's socket %s (%q): is the Docker engine running there, listening on that socket; "+
+		"may %s use it (root, or a member of the docker group); and does sshd allow forwarding to sockets (AllowStreamLocalForwarding yes, no DisableForwarding)?",
+		d.url, d.target.Host, d.target.Socket, err.Message, d.target.User)
+}
+
+// client returns the SSH connection, making it if there is none.
+func (d *sshDialer) client(ctx context.Context) (*ssh.Client, error) {
+	select {
+	case d.connecting <- struct{}{}:
+		defer func() { <-d.connecting }()
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	d.mu.Lock()
+	c, closed := d.conn, d.closed
+	d.mu.Unlock()
+	switch {
+	case closed:
+		return nil, fmt.Errorf("%s: %w", d.url, net.ErrClosed)
+	case c != nil:
+		return c, nil
+	}
+	c, err := d.connect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed {
+		c.Close()
+		return nil, fmt.Errorf("%s: %w", d.url, net.ErrClosed)
+	}
+	d.conn = c
+	go func() {
+		c.Wait()
+		d.drop(c)
+	}()
+	return c, nil
+}
+
+// drop forgets a broken connection, so that the next dial makes another.
+func (d *sshDialer) drop(c *ssh.Client) {
+	d.mu.Lock()
+	if d.conn == c {
+		d.conn = nil
+	}
+	d.mu.Unlock()
+	c.Close()
+}
+
+// Close closes the SSH connection and every stream on it; dials fail
+// from then on.
+func (d *sshDialer) Close() error {
+	d.mu.Lock()
+	c := d.conn
+	d.conn, d.closed = nil, true
+	d.mu.Unlock()
+	if c == nil {
+		return nil
+	}
+	if err := c.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+		return fmt.Errorf("%s: %w", d.url, err)
+	}
+	return nil
+}
+
+// connect opens the TCP connection, checks the host key and logs in.
+func (d *sshDialer) connect(ctx context.Context) (*ssh.Client, error) {
+	ids, err := loadIdentities()
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", d.url, err)
+	}
+	defer ids.Close()
+	hosts, err := loadKnownHosts()
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", d.url, err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, connectTimeout)
+	defer cancel()
+	addr := d.target.Address()
+	var nd net.Dialer
+	tcp, err := nd.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("%s: connect to the SSH server %s: %w", d.url, addr, describeDialError(err))
+	}
+	cfg := &ssh.ClientConfig{
+		User:              d.target.User,
+		Auth:              []ssh.AuthMethod{ssh.PublicKeys(ids.signers...)},
+		HostKeyCallback:   hosts.check,
+		HostKeyAlgorithms: hosts.algorithms(addr, tcp.RemoteAddr()),
+	}
+	// The handshake takes no context: a deadline, moved into the past when
+	// the context ends, bounds it.
+	deadline, _ := ctx.Deadline()
+	tcp.SetDeadline(deadline)
+	stop := context.AfterFunc(ctx, func() { tcp.SetDeadline(time.Unix(1, 0)) })
+	conn, chans, reqs, err := ssh.NewClientConn(tcp, addr, cfg)
+	if !stop() && err == nil {
+		conn.Close()
+		err = ctx.Err()
+	}
+	if err != nil {
+		tcp.Close()
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("%s: SSH handshake with %s: %w", d.url, addr, ctx.Err())
+		}
+		return nil, d.handshakeError(err, hosts, ids)
+	}
+	tcp.SetDeadline(time.Time{})
+	return ssh.NewClient(conn, chans, reqs), nil
+}
+
+// handshakeError says which part of the handshake failed.
+func (d *sshDialer) handshakeError(err error, hosts *knownHosts, ids *identities) error {
+	switch {
+	case hosts.refusal != nil:
+		return fmt.Errorf("%s: %w", d.url, hosts.refusal)
+	case hosts.accepted:
+		return fmt.Errorf("%s: logging in as %s failed (%v): the server accepted none of the keys offered (%s)%s; "+
+			"add one of their public keys to ~%s/.ssh/authorized_keys on %s",
+			d.url, d.target.User, err, ids.describe(), ids.skippedNote(), d.target.User, d.target.Host)
+	}
+	return fmt.Errorf("%s: SSH handshake with %s: %w", d.url, d.target.Address(), err)
+}
+
+// describeDialError rewords a refused connection. (The Docker client also
+// replaces any error whose text says "connection refused" with its own
+// "is the docker daemon running?", which would hide that it is sshd that
+// is not there.)
+func describeDialError(err error) error {
+	if errors.Is(err, syscall.ECONNREFUSED) {
+		return errors.New("nothing listens there: is sshd running on that host and port?")
+	}
+	return err
+}
