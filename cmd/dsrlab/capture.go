@@ -155,19 +155,11 @@ func openCaptureAt(path, node string, ifaces []string, expr string) (*capture.Ca
 // there, by `dsrlab capture` in dsrlab's agent container, and streamed
 // back (decoded lines, or the pcap/pcapng file).
 func remoteCapture(cmd *cobra.Command, rts runtime.Set, topo *topology.Topology, n *topology.Node, iface, file string, count int, filterArgs []string, out *output) error {
-	rt := rts[n.Host.Name]
-	agents, err := rt.List(cmd.Context(), map[string]string{lab.LabelLab: topo.Name, lab.LabelRole: "agent"})
+	paths, err := lab.NamespacePaths(cmd.Context(), rts, topo, n.Host.Name)
 	if err != nil {
 		return err
 	}
-	if len(agents) == 0 {
-		return fmt.Errorf("no dsrlab agent runs on host %s; `dsrlab up` starts it", n.Host.Name)
-	}
-	path, err := rt.NamespacePath(cmd.Context(), n.ContainerName)
-	if err != nil {
-		return err
-	}
-	argv := []string{image.BinaryPath, "capture", "--netns", path, "-c", fmt.Sprint(count)}
+	argv := []string{image.BinaryPath, "capture", "--netns", paths[n.Name], "-c", fmt.Sprint(count)}
 	names, err := captureIfaces(n, iface)
 	if err != nil {
 		return err
@@ -198,7 +190,7 @@ func remoteCapture(cmd *cobra.Command, rts runtime.Set, topo *topology.Topology,
 	// the other host ends with it.
 	stdin, hold := io.Pipe()
 	defer hold.Close()
-	code, err := rt.Exec(cmd.Context(), agents[0].ID, argv, runtime.ExecIO{Stdin: stdin, Stdout: dst, Stderr: cmd.ErrOrStderr()})
+	code, err := lab.ExecAgent(cmd.Context(), rts, topo, n.Host.Name, argv, runtime.ExecIO{Stdin: stdin, Stdout: dst, Stderr: cmd.ErrOrStderr()})
 	if err != nil {
 		return err
 	}

@@ -15,6 +15,9 @@ import (
 func newTraceCmd(out *output) *cobra.Command {
 	var sel labSelector
 	var from, proto, format string
+	// Set when dsrlab's agent watches this host for a trace run on
+	// another: the request and commands come on standard input.
+	var watch bool
 	cmd := &cobra.Command{
 		Use:   "trace [VIP[:PORT]] [--from NODE] [--proto tcp|udp] [--format table|json|mermaid]",
 		Short: "Follow one probe flow hop by hop through a running lab, and say where and why it stopped",
@@ -35,6 +38,17 @@ func newTraceCmd(out *output) *cobra.Command {
 			"kernel drops in the lab's namespaces, with the kernel's drop reason (names read from the running\n" +
 			"kernel's BTF), and one on xdp:xdp_exception reports XDP programs that returned XDP_ABORTED.\n" +
 			"\n" +
+			"On a lab that spans several hosts, each host is watched where it is: this host's nodes by this\n" +
+			"process, another host's by dsrlab's agent there (which `dsrlab up` starts), which sends back what\n" +
+			"it saw; the probe runs on the client's host. A drop is named by the kernel that dropped it. A link\n" +
+			"between hosts (VXLAN) reads like any other. Each host stamps packets by its own clock, and two\n" +
+			"machines' clocks may differ by more than a packet takes through the lab: trace puts every time on\n" +
+			"this host's clock by the packets that crossed between hosts. With crossings both ways (request\n" +
+			"and reply), another host's offset is the midpoint of the fastest crossing each way, as NTP takes\n" +
+			"it (both ways assumed equally fast); with crossings one way only, the fastest is taken as\n" +
+			"instantaneous. Times across hosts are then as good as the link's latency (tens of microseconds),\n" +
+			"no packet arrives before it left, and the hops keep the order the flow took.\n" +
+			"\n" +
 			"The verdict ends the output. Exit code 0: the answer arrived and the reply never crossed the load\n" +
 			"balancer (direct return), or, for a NAT VIP, it arrived through the balancer as NAT does\n" +
 			"(hair-pin). Otherwise 1, naming the last place the flow was seen, what should have happened\n" +
@@ -47,6 +61,9 @@ func newTraceCmd(out *output) *cobra.Command {
 		Args:    cobra.MaximumNArgs(1),
 		PreRunE: requireRoot(rootForNamespaces),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if watch {
+				return trace.Serve(cmd.Context(), cmd.InOrStdin(), cmd.OutOrStdout())
+			}
 			switch format {
 			case "table", "json", "mermaid":
 			default:
@@ -90,5 +107,7 @@ func newTraceCmd(out *output) *cobra.Command {
 	cmd.Flags().StringVar(&from, "from", "", "node to probe from (default: the lab's first client)")
 	cmd.Flags().StringVar(&proto, "proto", "", "tcp or udp: pick the VIP of that protocol")
 	cmd.Flags().StringVar(&format, "format", "table", "table, json or mermaid (a sequence diagram of the observed packets)")
+	cmd.Flags().BoolVar(&watch, "watch", false, "")
+	cmd.Flags().MarkHidden("watch")
 	return cmd
 }

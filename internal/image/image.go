@@ -23,9 +23,9 @@ import (
 // BinaryPath is where dsrlab's own binary sits inside the image.
 const BinaryPath = "/usr/local/bin/dsrlab"
 
-// digestLabel records what the image was built from, so an image left by an
+// DigestLabel records what the image was built from, so an image left by an
 // older dsrlab (whose echo service may differ) is rebuilt, not trusted.
-const digestLabel = "dsrlab.image.digest"
+const DigestLabel = "dsrlab.image.digest"
 
 // busyboxCandidates are where Debian's busybox-static puts the binary.
 var busyboxCandidates = []string{"/bin/busybox", "/usr/bin/busybox"}
@@ -39,7 +39,7 @@ func Ensure(ctx context.Context, rt runtime.ImageBuilder, tag string, force bool
 	}
 	old, err := rt.Image(ctx, tag)
 	switch {
-	case err == nil && old.Labels[digestLabel] == in.digest && !force:
+	case err == nil && old.Labels[DigestLabel] == in.digest && !force:
 		return false, nil
 	case err != nil && !errors.Is(err, runtime.ErrNotFound):
 		return false, err
@@ -54,7 +54,7 @@ func Ensure(ctx context.Context, rt runtime.ImageBuilder, tag string, force bool
 	// The image the tag moved away from would stay behind, untagged, at
 	// every rebuild. Only an image dsrlab built is removed, and only if no
 	// container still uses it (the engine refuses otherwise).
-	if old != nil && old.Labels[digestLabel] != "" {
+	if old != nil && old.Labels[DigestLabel] != "" {
 		if now, err := rt.Image(ctx, tag); err == nil && now.ID != old.ID {
 			_ = rt.RemoveImage(ctx, old.ID)
 		}
@@ -122,7 +122,7 @@ func readStatic(path, hint string) ([]byte, error) {
 }
 
 func dockerfile(digest string) string {
-	return "FROM scratch\nCOPY rootfs/ /\nLABEL " + digestLabel + "=" + digest + "\nCMD [\"/bin/sh\"]\n"
+	return "FROM scratch\nCOPY rootfs/ /\nLABEL " + DigestLabel + "=" + digest + "\nCMD [\"/bin/sh\"]\n"
 }
 
 // buildContext is a tar stream with the Dockerfile and the root file system

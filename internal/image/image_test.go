@@ -29,7 +29,7 @@ func TestBuildContextHasRootFSAndApplets(t *testing.T) {
 		b, _ := io.ReadAll(tr)
 		got[h.Name], bodies[h.Name] = h, string(b)
 	}
-	if !strings.Contains(bodies["Dockerfile"], "FROM scratch") || !strings.Contains(bodies["Dockerfile"], digestLabel+"=d1") {
+	if !strings.Contains(bodies["Dockerfile"], "FROM scratch") || !strings.Contains(bodies["Dockerfile"], DigestLabel+"=d1") {
 		t.Errorf("Dockerfile = %q", bodies["Dockerfile"])
 	}
 	if bodies["rootfs/bin/busybox"] != "BUSYBOX" || bodies["rootfs"+BinaryPath] != "DSRLAB" {

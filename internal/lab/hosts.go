@@ -35,8 +35,10 @@ const (
 )
 
 // agentCaps let the agent enter the lab's containers' namespaces and load
-// XDP programs (Docker 20.10 knows no CAP_BPF; SYS_ADMIN covers it).
-var agentCaps = []string{"NET_ADMIN", "NET_RAW", "SYS_ADMIN"}
+// XDP programs (Docker 20.10 knows no CAP_BPF; SYS_ADMIN covers it), and
+// read /proc/kallsyms (SYSLOG), which names the kernel functions where
+// trace sees packets dropped.
+var agentCaps = []string{"NET_ADMIN", "NET_RAW", "SYS_ADMIN", "SYSLOG"}
 
 func (d *deployment) rt(n *topology.Node) runtime.Runtime { return d.rts[n.Host.Name] }
 
@@ -80,18 +82,32 @@ func (d *deployment) startAgents(ctx context.Context) error {
 		if h == d.host {
 			continue
 		}
+		rt := d.rts[h]
+		// An agent runs the dsrlab of the image it was started from: one
+		// of an older image would not know what this dsrlab asks of it.
+		img, err := rt.Image(ctx, topology.DefaultImage)
+		if err != nil {
+			return fmt.Errorf("host %s: agent: %w", h, err)
+		}
+		digest := img.Labels[image.DigestLabel]
+		if a := d.agents[h]; a != nil && a.Labels[image.DigestLabel] != digest {
+			if err := rt.Remove(ctx, a.ID); err != nil {
+				return fmt.Errorf("host %s: replace the agent of an older dsrlab: %w", h, err)
+			}
+			delete(d.agents, h)
+			d.change("containers", "removed the agent of an older dsrlab on host "+h)
+		}
 		if a := d.agents[h]; a != nil && a.Running() {
 			continue
 		}
-		rt := d.rts[h]
 		var c *runtime.Container
-		var err error
 		if a := d.agents[h]; a != nil {
 			c, err = rt.Start(ctx, a.ID)
 		} else {
 			c, err = rt.Run(ctx, runtime.ContainerSpec{
 				Name: agentName(d.topo, h), Hostname: "dsrlab-agent", Image: topology.DefaultImage, Cmd: keepalive,
-				Labels: map[string]string{LabelLab: d.topo.Name, LabelRole: roleAgent, LabelHost: h, LabelTopology: d.topo.File},
+				Labels: map[string]string{LabelLab: d.topo.Name, LabelRole: roleAgent, LabelHost: h, LabelTopology: d.topo.File,
+					image.DigestLabel: digest},
 				CapAdd: agentCaps, HostNetwork: true, HostPID: true,
 			})
 		}
@@ -299,33 +315,20 @@ func onHosts(ctx context.Context, rts runtime.Set, t *topology.Topology, hosts [
 // there; it completes the request with the lab and the nodes' namespaces.
 // An error of the phase itself is in the result, for the caller to weigh.
 func agentOp(ctx context.Context, rts runtime.Set, t *topology.Topology, host string, req AgentRequest) (*AgentResult, error) {
-	rt := rts[host]
-	agents, err := rt.List(ctx, map[string]string{LabelLab: t.Name, LabelRole: roleAgent})
-	if err != nil {
-		return nil, err
-	}
-	if len(agents) == 0 || !agents[0].Running() {
-		return nil, fmt.Errorf("no dsrlab agent runs on host %s; `dsrlab up` starts it", host)
-	}
 	resolved, err := t.Resolved()
 	if err != nil {
 		return nil, err
 	}
-	req.Topology, req.File, req.Host, req.Namespaces = resolved, t.File, host, map[string]string{}
-	for _, n := range t.Nodes {
-		if n.Host.Name != host {
-			continue
-		}
-		if req.Namespaces[n.Name], err = rt.NamespacePath(ctx, n.ContainerName); err != nil {
-			return nil, fmt.Errorf("node %s: %w", n.Name, err)
-		}
+	req.Topology, req.File, req.Host = resolved, t.File, host
+	if req.Namespaces, err = NamespacePaths(ctx, rts, t, host); err != nil {
+		return nil, err
 	}
 	in, err := json.Marshal(req)
 	if err != nil {
 		return nil, err
 	}
 	var out, errOut bytes.Buffer
-	code, err := rt.Exec(ctx, agents[0].ID, []string{image.BinaryPath, "agent"}, runtime.ExecIO{Stdin: bytes.NewReader(in), Stdout: &out, Stderr: &errOut})
+	code, err := ExecAgent(ctx, rts, t, host, []string{image.BinaryPath, "agent"}, runtime.ExecIO{Stdin: bytes.NewReader(in), Stdout: &out, Stderr: &errOut})
 	if err != nil {
 		return nil, fmt.Errorf("agent: %w", err)
 	}

@@ -4,7 +4,9 @@
 // those hops like the reference README's steps (Request, Forward, IPIP
 // Encap, Forward IPIP, DSR Reply, Return), collects what the kernel
 // dropped in the lab's namespaces and why, and gives a verdict: where the
-// flow went, and where it stopped.
+// flow went, and where it stopped. On a lab of several hosts, each host is
+// watched on that host (by dsrlab's agent on the others), and what they saw
+// is put on one clock (merge.go).
 package trace
 
 import (
@@ -46,6 +48,17 @@ func (c Class) String() string { return classNames[c] }
 
 // MarshalText names the class in JSON.
 func (c Class) MarshalText() ([]byte, error) { return []byte(c.String()), nil }
+
+// UnmarshalText reads a class by name, as a drop from another host's
+// watch carries it.
+func (c *Class) UnmarshalText(b []byte) error {
+	i := slices.Index(classNames[:], string(b))
+	if i < 0 {
+		return fmt.Errorf("unknown class %q", b)
+	}
+	*c = Class(i)
+	return nil
+}
 
 // Flow is the probe connection being traced: what its packets look like
 // at each stage, so that the lab's other traffic is left out.
@@ -182,6 +195,20 @@ func identity(hs []capture.IPHeader) string {
 	return fmt.Sprint(hs)
 }
 
+// arrival tells whether in is how out arrived: the same packet, or its
+// inner packet when an XDP decap program stripped the outer header on
+// arrival, before packet sockets saw it.
+func arrival(out, in []capture.IPHeader) (ok, decapsulated bool) {
+	id := identity(in)
+	switch {
+	case identity(out) == id:
+		return true, false
+	case len(out) > 1 && identity(out[1:]) == id:
+		return true, true
+	}
+	return false, false
+}
+
 // Assemble turns the flow's sightings into hops, in the order they
 // happened, and numbers and names them. Observations of other traffic are
 // left out.
@@ -210,14 +237,20 @@ func (f *Flow) Assemble(obs []Observation) []*Hop {
 		if class == ClassNone {
 			continue
 		}
-		id := identity(o.Frame.IP)
 		near := func(h *Hop) bool { return o.Time.Sub(h.Time()).Abs() <= pairWindow }
 		switch o.Dir {
 		case capture.Out:
 			// The copy entering the peer may carry an earlier timestamp
-			// when another CPU took it.
+			// when another CPU (or another host) took it.
 			h := claim(o.Iface, func(h *Hop) bool {
-				return h.Out == nil && near(h) && identity(h.In.Frame.IP) == id
+				if h.Out != nil || !near(h) {
+					return false
+				}
+				ok, decap := arrival(o.Frame.IP, h.In.Frame.IP)
+				if ok {
+					h.Class, h.Decapsulated = class, decap
+				}
+				return ok
 			})
 			if h == nil {
 				h = &Hop{Class: class, From: o.Iface, To: o.Iface.Peer}
@@ -230,15 +263,11 @@ func (f *Flow) Assemble(obs []Observation) []*Hop {
 				if h.In != nil || !near(h) {
 					return false
 				}
-				out := h.Out.Frame.IP
-				if identity(out) == id {
-					return true
+				ok, decap := arrival(h.Out.Frame.IP, o.Frame.IP)
+				if ok {
+					h.Decapsulated = decap
 				}
-				if len(out) > 1 && identity(out[1:]) == id {
-					h.Decapsulated = true
-					return true
-				}
-				return false
+				return ok
 			})
 			if h == nil {
 				h = &Hop{Class: class, From: o.Iface.Peer, To: o.Iface}

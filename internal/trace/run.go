@@ -4,22 +4,16 @@ package trace
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"net"
+	"maps"
 	"net/netip"
-	"os"
+	"slices"
 	"sync"
-	"time"
 
-	"github.com/cilium/ebpf"
-	"golang.org/x/sys/unix"
-
-	"github.com/dsrlab/dsrlab/internal/capture"
-	"github.com/dsrlab/dsrlab/internal/capture/filter"
 	"github.com/dsrlab/dsrlab/internal/lab"
 	"github.com/dsrlab/dsrlab/internal/netconf"
 	"github.com/dsrlab/dsrlab/internal/runtime"
-	tracebpf "github.com/dsrlab/dsrlab/internal/trace/bpf"
 	"github.com/dsrlab/dsrlab/topology"
 )
 
@@ -35,14 +29,10 @@ type Options struct {
 // one short line is all it takes to get an answer.
 const probePayload = 32
 
-// settle is how long the trace goes on listening after the probe ended:
-// the last acknowledgements, ICMP errors and drop reports are still on
-// their way then.
-const settle = 300 * time.Millisecond
-
 // Run traces one probe flow from opt.Client to opt.VIP through the lab: it
 // captures on every interface of every node and watches the kernel's drops
-// in their namespaces while the client talks to the VIP.
+// in their namespaces, on each host of the lab, while the client talks to
+// the VIP.
 func Run(ctx context.Context, rts runtime.Set, topo *topology.Topology, opt Options) (*Result, error) {
 	v, client := opt.VIP, opt.Client
 	port := opt.Port
@@ -53,99 +43,39 @@ func Run(ctx context.Context, rts runtime.Set, topo *topology.Topology, opt Opti
 		return nil, fmt.Errorf("VIP %s serves every port: name the one to probe", v)
 	}
 	f := &Flow{VIP: v, Client: client, Dst: netip.AddrPortFrom(v.Address, port)}
-	for _, n := range topo.Nodes {
-		// A trace reads every interface and the kernel's drops at once;
-		// another host's are not this process's to watch.
-		if !n.Host.Local() {
-			return nil, fmt.Errorf("node %s runs on host %s: trace watches every node of a lab from one host, and runs on single-host labs only, for now", n.Name, n.Host.Name)
-		}
-	}
 
-	nss := map[*topology.Node]*netconf.Namespace{}
-	defer func() {
-		for _, ns := range nss {
-			ns.Close()
-		}
-	}()
-	var sources []capture.Source
-	var ifcs []*topology.Interface // by capture interface index
-	for _, n := range topo.Nodes {
-		ns, err := lab.NodeNamespace(ctx, rts, topo, n.Name)
-		if err != nil {
-			return nil, err
-		}
-		nss[n] = ns
-		for _, ifc := range n.Interfaces {
-			sources = append(sources, capture.Source{Node: n.Name, Iface: ifc.Name, NS: ns})
-			ifcs = append(ifcs, ifc)
-		}
-	}
-	c, err := capture.Open(sources, "ip or ip6")
+	ws, err := startWatches(ctx, rts, topo)
 	if err != nil {
 		return nil, err
 	}
-	defer c.Close()
-
-	res := &Result{Flow: f}
-	w, err := watchDrops(nss)
+	defer ws.close()
+	// Every host watches by now: the probe's first packet is seen
+	// wherever it goes.
+	ex, err := ws[client.Host.Name].probe(ctx, probeRequest{Client: client.Name, Dst: f.Dst, Proto: v.Proto})
 	if err != nil {
-		res.DropsOff = err.Error()
+		return nil, err
 	}
-	// The tracer's links and maps go on every path out, read or not.
-	var drops []Drop
-	stopDrops := func() {
-		if w != nil {
-			drops, w = w.stop(), nil
-		}
+	f.setLocal(ex.Local)
+	reports, err := ws.stop(ctx, f.ref())
+	if err != nil {
+		return nil, err
 	}
-	defer stopDrops()
-
-	var pkts []capture.Packet
-	capCtx, stopCapture := context.WithCancel(ctx)
-	defer stopCapture()
-	var capErr error
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		capErr = c.Run(capCtx, 0, func(p capture.Packet) error {
-			pkts = append(pkts, p)
-			return nil
-		})
-	}()
-
-	ex, perr := lab.Probe(ctx, nss[client], f.Dst, v.Proto, probePayload)
-	f.Local = ex.Local
-	if !f.Local.Addr().IsValid() || f.Local.Addr().IsUnspecified() {
-		// A connection that never came up has its port, not its
-		// address: the client's own address is the one it used.
-		f.Local = netip.AddrPortFrom(clientAddr(client, f.Dst.Addr().Is6()), f.Local.Port())
-	}
-	res.Probe = Probe{Answer: ex.Answer, From: ex.From}
-	if perr != nil {
-		res.Probe.Err = perr.Error()
-	}
-	select {
-	case <-time.After(settle):
-	case <-ctx.Done():
-	}
-	stopCapture()
-	wg.Wait()
-	if capErr != nil {
-		return nil, capErr
-	}
-	stopDrops()
-
-	ifaces := c.Interfaces()
-	obs := make([]Observation, 0, len(pkts))
-	for _, p := range pkts {
-		obs = append(obs, Observation{Time: p.Time, Iface: ifcs[p.Iface], Dir: p.Dir, Length: p.Length,
-			Frame: capture.Decode(p.Data, ifaces[p.Iface].LinkType)})
-	}
+	obs, drops, dropsOff := merge(topo, reports)
+	res := &Result{Flow: f, Probe: Probe{Answer: ex.Answer, From: ex.From, Err: ex.Err}, DropsOff: dropsOff}
 	res.Hops = f.Assemble(obs)
 	res.Drops = f.collect(drops)
 	res.Verdict = f.Judge(res.Hops, res.Probe, res.Drops)
 	return res, nil
+}
+
+// setLocal sets the client socket's address and port. A connection that
+// never came up has its port, not its address: the client's own address
+// is the one it used.
+func (f *Flow) setLocal(local netip.AddrPort) {
+	f.Local = local
+	if !local.Addr().IsValid() || local.Addr().IsUnspecified() {
+		f.Local = netip.AddrPortFrom(clientAddr(f.Client, f.Dst.Addr().Is6()), local.Port())
+	}
 }
 
 // clientAddr is the client's address on its link to a router, else on
@@ -162,127 +92,78 @@ func clientAddr(n *topology.Node, v6 bool) netip.Addr {
 	return netip.Addr{}
 }
 
-// dropWatch is the drop tracer running over the lab's namespaces.
-type dropWatch struct {
-	tr     *tracebpf.Tracer
-	nodes  map[uint32]*topology.Node    // by netns inode
-	ifaces map[uint32]map[uint32]string // netns inode → ifindex → name
-	// programs names the XDP program on each interface, to say whose
-	// XDP_DROP a drop in veth's XDP path was.
-	programs map[uint32]map[uint32]string
-	events   []tracebpf.Event
-	done     chan struct{}
-}
+// watches are the watches of the lab's hosts, by host name.
+type watches map[string]hostWatch
 
-// watchDrops loads the drop tracer and has it watch every node's
-// namespace.
-func watchDrops(nss map[*topology.Node]*netconf.Namespace) (*dropWatch, error) {
-	w := &dropWatch{nodes: map[uint32]*topology.Node{}, ifaces: map[uint32]map[uint32]string{},
-		programs: map[uint32]map[uint32]string{}, done: make(chan struct{})}
-	for n, ns := range nss {
-		var st unix.Stat_t
-		if err := unix.Fstat(ns.FD(), &st); err != nil {
-			return nil, fmt.Errorf("node %s: namespace: %w", n.Name, err)
-		}
-		inum := uint32(st.Ino)
-		w.nodes[inum] = n
-		names, progs := map[uint32]string{}, map[uint32]string{}
-		err := ns.Do(func() error {
-			list, err := net.Interfaces()
-			for _, i := range list {
-				names[uint32(i.Index)] = i.Name
-			}
-			return err
-		})
-		if err != nil {
-			return nil, fmt.Errorf("node %s: interfaces: %w", n.Name, err)
-		}
-		for index, name := range names {
-			if x, err := ns.XDP(name); err == nil && x.ProgID != 0 {
-				progs[index] = programName(x.ProgID)
-			}
-		}
-		w.ifaces[inum], w.programs[inum] = names, progs
+// startWatches starts a watch on every host that runs nodes of the lab,
+// all at once, and returns when all of them watch.
+func startWatches(ctx context.Context, rts runtime.Set, t *topology.Topology) (watches, error) {
+	var hosts []string
+	for _, n := range t.Nodes {
+		hosts = append(hosts, n.Host.Name)
 	}
-	tr, err := tracebpf.LoadTracer()
-	if err != nil {
-		return nil, err
-	}
-	for inum := range w.nodes {
-		if err := tr.Watch(inum); err != nil {
-			tr.Close()
-			return nil, fmt.Errorf("drop tracer: %w", err)
-		}
-	}
-	w.tr = tr
-	go func() {
-		defer close(w.done)
-		for {
-			e, err := tr.Read()
+	slices.Sort(hosts)
+	ws := watches{}
+	var mu sync.Mutex
+	var errs []error
+	var wg sync.WaitGroup
+	for _, h := range slices.Compact(hosts) {
+		wg.Go(func() {
+			w, err := startHostWatch(ctx, rts, t, h)
+			mu.Lock()
+			defer mu.Unlock()
 			if err != nil {
-				return // closed (or broken: what was read is kept)
+				errs = append(errs, err)
+				return
 			}
-			w.events = append(w.events, e)
-		}
-	}()
-	return w, nil
+			ws[h] = w
+		})
+	}
+	wg.Wait()
+	if len(errs) > 0 {
+		ws.close()
+		return nil, errors.Join(errs...)
+	}
+	return ws, nil
 }
 
-// stop detaches the tracer and names what it saw.
-func (w *dropWatch) stop() []Drop {
-	w.tr.Close()
-	<-w.done
-	if len(w.events) == 0 {
-		return nil
+// startHostWatch watches the local host's nodes from this process, and
+// another host's through its agent.
+func startHostWatch(ctx context.Context, rts runtime.Set, t *topology.Topology, host string) (hostWatch, error) {
+	if host != topology.LocalHost {
+		return startRemote(ctx, rts, t, host)
 	}
-	reasons, err := tracebpf.DropReasons()
-	if err != nil {
-		reasons = nil // numbers then, rather than nothing
-	}
-	var syms *Symbols
-	if kallsyms, err := os.Open("/proc/kallsyms"); err == nil {
-		syms, _ = ReadSymbols(kallsyms)
-		kallsyms.Close()
-	}
-	var drops []Drop
-	for _, e := range w.events {
-		n := w.nodes[e.Netns]
-		if n == nil {
+	nss := map[string]*netconf.Namespace{}
+	for _, n := range t.Nodes {
+		if n.Host.Name != host {
 			continue
 		}
-		d := Drop{Node: n.Name, Iface: w.ifaces[e.Netns][e.Ifindex]}
-		switch e.Kind {
-		case tracebpf.KindXDPException:
-			d.Reason, d.Program, d.XDP, d.Exception = XDPAction(e.Reason), e.ProgName, true, true
-			if d.Program == "" {
-				d.Program = fmt.Sprintf("id %d", e.ProgID)
-			}
-		case tracebpf.KindDrop:
-			d.Reason, d.Function = ReasonName(reasons, e.Reason), syms.Name(e.Location)
-			if d.XDP = xdpDrop(d.Reason, d.Function); d.XDP {
-				d.Program = w.programs[e.Netns][e.Ifindex]
-			}
-			d.Frame = capture.Decode(e.Head, filter.RawIP)
-			if len(d.Frame.IP) > 0 {
-				d.Packet = d.Frame.String(false)
-			}
-		default:
-			continue
+		ns, err := lab.NodeNamespace(ctx, rts, t, n.Name)
+		if err != nil {
+			closeAll(nss)
+			return nil, err
 		}
-		drops = append(drops, d)
+		nss[n.Name] = ns
 	}
-	return drops
+	return startWatch(ctx, t, host, nss)
 }
 
-// programName is a loaded program's name, or its ID when the kernel
-// does not tell.
-func programName(id uint32) string {
-	p, err := ebpf.NewProgramFromID(ebpf.ProgramID(id))
-	if err == nil {
-		defer p.Close()
-		if info, err := p.Info(); err == nil && info.Name != "" {
-			return info.Name
-		}
+// stop stops every watch, all at once: each waits settle. The reports
+// come in host order.
+func (ws watches) stop(ctx context.Context, f flowRef) ([]*hostReport, error) {
+	hosts := slices.Sorted(maps.Keys(ws))
+	reports := make([]*hostReport, len(hosts))
+	errs := make([]error, len(hosts))
+	var wg sync.WaitGroup
+	for i, h := range hosts {
+		wg.Go(func() { reports[i], errs[i] = ws[h].stop(ctx, f) })
 	}
-	return fmt.Sprintf("id %d", id)
+	wg.Wait()
+	return reports, errors.Join(errs...)
+}
+
+func (ws watches) close() {
+	for _, w := range ws {
+		w.close()
+	}
 }

@@ -1,0 +1,157 @@
+package trace
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/dsrlab/dsrlab/internal/capture"
+	"github.com/dsrlab/dsrlab/topology"
+)
+
+// merge puts what the hosts' watches saw on one time line: the packets as
+// observations of the topology's interfaces, their times on one clock
+// (alignClocks), the drops decoded, and why drops were not watched on the
+// hosts where they were not.
+func merge(t *topology.Topology, reports []*hostReport) (obs []Observation, drops []Drop, dropsOff string) {
+	var off []string
+	for _, rep := range reports {
+		for _, p := range rep.Packets {
+			if ifc := iface(t, p.Node, p.Iface); ifc != nil {
+				obs = append(obs, Observation{Time: p.Time, Iface: ifc, Dir: p.Dir, Frame: p.frame(), Length: p.Length})
+			}
+		}
+		for _, d := range rep.Drops {
+			drops = append(drops, d.drop())
+		}
+		switch {
+		case rep.DropsOff == "":
+		case len(reports) == 1:
+			off = append(off, rep.DropsOff)
+		default:
+			off = append(off, fmt.Sprintf("host %s: %s", rep.Host, rep.DropsOff))
+		}
+	}
+	alignClocks(obs)
+	return obs, drops, strings.Join(off, "; ")
+}
+
+func iface(t *topology.Topology, node, name string) *topology.Interface {
+	if n := t.Node(node); n != nil {
+		for _, ifc := range n.Interfaces {
+			if ifc.Name == name {
+				return ifc
+			}
+		}
+	}
+	return nil
+}
+
+func hostOf(o *Observation) string { return o.Iface.Node.Host.Name }
+
+// alignClocks brings the times of packets captured on other hosts onto
+// the local host's clock (or, in a lab with no node there, the first
+// host's). Each host stamps its packets by its own clock, and two
+// machines' clocks may differ by more than a packet takes to cross the
+// lab, or than the window that pairs its two sightings. The links between
+// hosts tell by how much: a packet leaves one end, then arrives at the
+// other. With packets crossing both ways between two hosts (request and
+// reply), the offset is the midpoint of the fastest crossing each way, as
+// NTP takes it, assuming both ways take as long; with crossings one way
+// only, the fastest is taken as instantaneous, which errs by the link's
+// latency. Either way no packet arrives before it left. A host whose
+// offset cannot be told, having no crossing, keeps its own clock.
+func alignClocks(obs []Observation) {
+	off := clockOffsets(crossings(obs))
+	for i := range obs {
+		obs[i].Time = obs[i].Time.Add(-off[hostOf(&obs[i])])
+	}
+}
+
+// hostPair is a direction between two hosts.
+type hostPair struct{ from, to string }
+
+// crossings gives, for each direction between two hosts, the shortest
+// time a packet took between them by the two clocks: arrival time on the
+// receiving host's clock minus departure time on the sending host's. The
+// copies of one packet are told apart by order: the k-th copy to arrive
+// is the k-th to have left.
+func crossings(obs []Observation) map[hostPair]time.Duration {
+	outs := map[*topology.Interface][]*Observation{}
+	var ins []*Observation
+	for i := range obs {
+		o := &obs[i]
+		if o.Iface == nil || o.Iface.Peer == nil || o.Iface.Peer.Node.Host == o.Iface.Node.Host {
+			continue
+		}
+		switch o.Dir {
+		case capture.Out:
+			outs[o.Iface] = append(outs[o.Iface], o)
+		case capture.In:
+			ins = append(ins, o)
+		}
+	}
+	byTime := func(a, b *Observation) int { return a.Time.Compare(b.Time) }
+	slices.SortStableFunc(ins, byTime)
+	for _, l := range outs {
+		slices.SortStableFunc(l, byTime)
+	}
+	least := map[hostPair]time.Duration{}
+	used := map[*Observation]bool{}
+	for _, in := range ins {
+		for _, out := range outs[in.Iface.Peer] {
+			if ok, _ := arrival(out.Frame.IP, in.Frame.IP); used[out] || !ok {
+				continue
+			}
+			used[out] = true
+			p, d := hostPair{hostOf(out), hostOf(in)}, in.Time.Sub(out.Time)
+			if cur, ok := least[p]; !ok || d < cur {
+				least[p] = d
+			}
+			break
+		}
+	}
+	return least
+}
+
+// clockOffsets turns crossing times into how far each host's clock is
+// ahead of the reference host's, host by host out from it.
+func clockOffsets(least map[hostPair]time.Duration) map[string]time.Duration {
+	var hosts []string
+	for p := range least {
+		hosts = append(hosts, p.from, p.to)
+	}
+	slices.Sort(hosts)
+	hosts = slices.Compact(hosts)
+	off := map[string]time.Duration{}
+	// The local host's clock is the reference when it has a part.
+	for _, root := range append([]string{topology.LocalHost}, hosts...) {
+		if _, ok := off[root]; ok {
+			continue
+		}
+		off[root] = 0
+		for queue := []string{root}; len(queue) > 0; queue = queue[1:] {
+			x := queue[0]
+			for _, y := range hosts {
+				if _, ok := off[y]; ok {
+					continue
+				}
+				there, okThere := least[hostPair{x, y}]
+				back, okBack := least[hostPair{y, x}]
+				switch {
+				case okThere && okBack:
+					off[y] = off[x] + (there-back)/2
+				case okThere:
+					off[y] = off[x] + there
+				case okBack:
+					off[y] = off[x] - back
+				default:
+					continue
+				}
+				queue = append(queue, y)
+			}
+		}
+	}
+	return off
+}
