@@ -1,12 +1,18 @@
 package e2e
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/dsrlab/dsrlab/internal/image"
+	"github.com/dsrlab/dsrlab/internal/lab"
+	"github.com/dsrlab/dsrlab/internal/runtime"
+	"github.com/dsrlab/dsrlab/topology"
 )
 
 // The simulated host of the tests of users' programs on another host.
@@ -150,6 +156,33 @@ func TestClientOnAnotherHost(t *testing.T) {
 	if err != nil || strings.Contains(out, "skipped") {
 		t.Errorf("verify from a client on the other host: %v\n%s", err, out)
 	}
+
+	// An agent started from an older node image runs an older dsrlab,
+	// which would not know what this one asks: up replaces it.
+	ctx := context.Background()
+	agents, err := remote.List(ctx, map[string]string{lab.LabelLab: "mhc", lab.LabelRole: "agent"})
+	if err != nil || len(agents) != 1 {
+		t.Fatalf("agents on the other host: %v %v", agents, err)
+	}
+	if err := remote.Remove(ctx, agents[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	_, err = remote.Run(ctx, runtime.ContainerSpec{
+		Name: agents[0].Name, Image: topology.DefaultImage, Cmd: []string{"/bin/sh", "-c", "trap 'exit 0' TERM; while :; do sleep 1; done"},
+		Labels:      map[string]string{lab.LabelLab: "mhc", lab.LabelRole: "agent", lab.LabelHost: progHost, image.DigestLabel: "older"},
+		HostNetwork: true, HostPID: true, CapAdd: []string{"NET_ADMIN", "SYS_ADMIN"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err = dsrlab(t, "up", "-v", "-t", file)
+	if err != nil || !strings.Contains(out, "removed the agent of another dsrlab on host "+progHost) {
+		t.Errorf("up with an older agent: %v\n%s", err, out)
+	}
+	if out, err := dsrlab(t, "verify", "--name", "mhc"); err != nil {
+		t.Errorf("verify through the new agent: %v\n%s", err, out)
+	}
+
 	if _, err := dsrlab(t, "down", "--name", "mhc"); err != nil {
 		t.Fatal(err)
 	}

@@ -116,13 +116,16 @@ ensure_switch() {
 	if ! ip -n "$SWITCH_NS" link show "$SWITCH_BR" >/dev/null 2>&1; then
 		ip -n "$SWITCH_NS" link add "$SWITCH_BR" mtu "$UNDERLAY_MTU" type bridge
 	fi
-	ip -n "$SWITCH_NS" link set "$SWITCH_BR" up
+	# Set on every start: a switch left by an older host.sh may have
+	# another MTU.
+	ip -n "$SWITCH_NS" link set "$SWITCH_BR" mtu "$UNDERLAY_MTU" up
 	if ! ip link show "$LOCAL_LINK" >/dev/null 2>&1; then
 		check_underlay_free
 		ip link add "$LOCAL_LINK" mtu "$UNDERLAY_MTU" address "$(mac_of "$LOCAL_ADDR")" \
 			type veth peer name "$LOCAL_PORT" mtu "$UNDERLAY_MTU" netns "$SWITCH_NS"
 	fi
-	ip -n "$SWITCH_NS" link set "$LOCAL_PORT" master "$SWITCH_BR" up
+	ip link set "$LOCAL_LINK" mtu "$UNDERLAY_MTU"
+	ip -n "$SWITCH_NS" link set "$LOCAL_PORT" mtu "$UNDERLAY_MTU" master "$SWITCH_BR" up
 	ip addr replace "$LOCAL_ADDR/24" dev "$LOCAL_LINK"
 	ip link set "$LOCAL_LINK" up
 }
@@ -304,6 +307,9 @@ cmd_env() {
 }
 
 [[ $(id -u) == 0 ]] || die "needs root (network namespaces, dockerd)"
+for tool in ip nsenter unshare dockerd; do
+	command -v "$tool" >/dev/null 2>&1 || die "needs $tool: scripts/install-deps.sh --test installs what is missing"
+done
 (($# >= 2)) || usage
 cmd=$1
 shift

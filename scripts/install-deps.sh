@@ -50,6 +50,10 @@ if ((${#need[@]})); then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
   [[ -z $ours ]] || rm -f "$ours"
   trap - EXIT
+  # Nor at the next boot.
+  if [[ " ${need[*]} " == *" openssh-server "* ]] && command -v systemctl >/dev/null 2>&1; then
+    systemctl disable ssh.service ssh.socket >/dev/null 2>&1 || true
+  fi
 fi
 
 # A fresh machine has the engine installed but not running, and may have no

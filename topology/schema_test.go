@@ -59,7 +59,6 @@ var schemaValid = []string{
 	"host-docker-missing",
 	"host-local-docker",
 	"host-ssh-port",
-	"program-remote-host",
 	"program-interface-required",
 	"vip-lb-not-katran",
 	"vip-lb-unknown",

@@ -155,7 +155,7 @@ func openCaptureAt(path, node string, ifaces []string, expr string) (*capture.Ca
 // there, by `dsrlab capture` in dsrlab's agent container, and streamed
 // back (decoded lines, or the pcap/pcapng file).
 func remoteCapture(cmd *cobra.Command, rts runtime.Set, topo *topology.Topology, n *topology.Node, iface, file string, count int, filterArgs []string, out *output) error {
-	paths, err := lab.NamespacePaths(cmd.Context(), rts, topo, n.Host.Name)
+	paths, err := lab.NamespacePaths(cmd.Context(), rts, topo, n.Host.Name, n.Name)
 	if err != nil {
 		return err
 	}

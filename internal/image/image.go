@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"sync"
 
 	"github.com/dsrlab/dsrlab/internal/runtime"
 )
@@ -33,7 +34,7 @@ var busyboxCandidates = []string{"/bin/busybox", "/usr/bin/busybox"}
 // Ensure builds tag unless an image built from the same inputs exists.
 // It reports whether it built.
 func Ensure(ctx context.Context, rt runtime.ImageBuilder, tag string, force bool) (bool, error) {
-	in, err := collectInputs()
+	in, err := theInputs()
 	if err != nil {
 		return false, err
 	}
@@ -61,6 +62,20 @@ func Ensure(ctx context.Context, rt runtime.ImageBuilder, tag string, force bool
 	}
 	return true, nil
 }
+
+// Digest is what the node image this dsrlab builds is labelled with
+// (DigestLabel). It changes with dsrlab's own binary: a container of an
+// image another dsrlab built runs that dsrlab, not this one.
+func Digest() (string, error) {
+	in, err := theInputs()
+	if err != nil {
+		return "", err
+	}
+	return in.digest, nil
+}
+
+// theInputs are read once a process: every engine of a lab gets the same.
+var theInputs = sync.OnceValues(collectInputs)
 
 type inputs struct {
 	busybox []byte

@@ -84,18 +84,15 @@ func (d *deployment) startAgents(ctx context.Context) error {
 		}
 		rt := d.rts[h]
 		// An agent runs the dsrlab of the image it was started from: one
-		// of an older image would not know what this dsrlab asks of it.
-		img, err := rt.Image(ctx, topology.DefaultImage)
+		// of another dsrlab would not know what this one asks of it.
+		digest, err := image.Digest()
 		if err != nil {
-			return fmt.Errorf("host %s: agent: %w", h, err)
+			return err
 		}
-		digest := img.Labels[image.DigestLabel]
 		if a := d.agents[h]; a != nil && a.Labels[image.DigestLabel] != digest {
-			if err := rt.Remove(ctx, a.ID); err != nil {
-				return fmt.Errorf("host %s: replace the agent of an older dsrlab: %w", h, err)
+			if err := d.replaceAgent(ctx, h, a); err != nil {
+				return err
 			}
-			delete(d.agents, h)
-			d.change("containers", "removed the agent of an older dsrlab on host "+h)
 		}
 		if a := d.agents[h]; a != nil && a.Running() {
 			continue
@@ -116,6 +113,22 @@ func (d *deployment) startAgents(ctx context.Context) error {
 		}
 		d.agents[h] = c
 		d.change("containers", "agent on host "+h)
+	}
+	return nil
+}
+
+// replaceAgent removes the agent another dsrlab started on host, and the
+// image it ran, which the images step could not remove while in use
+// (the engine names an image whose tag moved by its ID).
+func (d *deployment) replaceAgent(ctx context.Context, host string, a *runtime.Container) error {
+	rt := d.rts[host]
+	if err := rt.Remove(ctx, a.ID); err != nil {
+		return fmt.Errorf("host %s: remove the agent of another dsrlab: %w", host, err)
+	}
+	delete(d.agents, host)
+	d.change("containers", "removed the agent of another dsrlab on host "+host)
+	if b, ok := rt.(runtime.ImageBuilder); ok && strings.HasPrefix(a.Image, "sha256:") {
+		_ = b.RemoveImage(ctx, a.Image) // refused while other containers use it
 	}
 	return nil
 }
@@ -186,6 +199,21 @@ type AgentRequest struct {
 	Iface string `json:"iface,omitempty"`
 }
 
+// nodes are the only nodes a request for one node needs the namespace
+// of; nil means all of the host's.
+func (r AgentRequest) nodes() []string {
+	switch {
+	case r.Probe != nil:
+		return []string{r.Probe.Node}
+	case r.Map != nil:
+		return []string{r.Map.Node}
+	case r.Iface != "":
+		node, _, _ := strings.Cut(r.Iface, ":")
+		return []string{node}
+	}
+	return nil
+}
+
 // ProbeRequest is Probe from a node of another host.
 type ProbeRequest struct {
 	Node    string         `json:"node"`
@@ -198,9 +226,12 @@ type ProbeRequest struct {
 // object's bytes, the path they were read from (for messages and the
 // record), and what up last recorded of the node's program.
 type AgentProgram struct {
-	Path   string         `json:"path"`
-	Object []byte         `json:"object"`
-	Record *ProgramRecord `json:"record,omitempty"`
+	Path   string `json:"path"`
+	Object []byte `json:"object,omitempty"` // nil when it could not be read
+	// FilePos is where the topology file names the source or object: the
+	// agent's topology is the resolved one, whose lines are not the file's.
+	FilePos topology.Position `json:"file_pos"`
+	Record  *ProgramRecord    `json:"record,omitempty"`
 }
 
 // MapRequest is `dsrlab map NODE ARGS...` for a node of another host.
@@ -257,7 +288,7 @@ func (d *deployment) runAgent(ctx context.Context, host string, p phase) error {
 			continue
 		}
 		up := d.programs[n.Name]
-		ap := AgentProgram{Path: up.obj.Path, Object: up.obj.Data}
+		ap := AgentProgram{Path: up.obj.Path, Object: up.obj.Data, FilePos: n.Program.FilePos}
 		if rec, err := loadProgramRecord(d.topo.Name, n.Name); err == nil {
 			ap.Record = rec
 		}
@@ -299,16 +330,26 @@ func (d *deployment) runAgent(ctx context.Context, host string, p phase) error {
 func onHosts(ctx context.Context, rts runtime.Set, t *topology.Topology, hosts []string, p phase) ([]*AgentResult, error) {
 	var results []*AgentResult
 	for _, h := range hosts {
-		res, err := agentOp(ctx, rts, t, h, AgentRequest{Phase: p})
-		if err == nil && res.Error != "" {
-			err = errors.New(res.Error)
-		}
+		res, err := agentCall(ctx, rts, t, h, AgentRequest{Phase: p})
 		if err != nil {
-			return nil, fmt.Errorf("host %s: %w", h, err)
+			return nil, err
 		}
 		results = append(results, res)
 	}
 	return results, nil
+}
+
+// agentCall is agentOp for a caller that takes a failed phase as its
+// error; the result comes back either way, for what it holds.
+func agentCall(ctx context.Context, rts runtime.Set, t *topology.Topology, host string, req AgentRequest) (*AgentResult, error) {
+	res, err := agentOp(ctx, rts, t, host, req)
+	if err != nil {
+		return nil, fmt.Errorf("host %s: %w", host, err)
+	}
+	if res.Error != "" {
+		return res, fmt.Errorf("host %s: %s", host, res.Error)
+	}
+	return res, nil
 }
 
 // agentOp asks the agent on host to run req's phase for the lab's nodes
@@ -320,7 +361,7 @@ func agentOp(ctx context.Context, rts runtime.Set, t *topology.Topology, host st
 		return nil, err
 	}
 	req.Topology, req.File, req.Host = resolved, t.File, host
-	if req.Namespaces, err = NamespacePaths(ctx, rts, t, host); err != nil {
+	if req.Namespaces, err = NamespacePaths(ctx, rts, t, host, req.nodes()...); err != nil {
 		return nil, err
 	}
 	in, err := json.Marshal(req)
@@ -343,8 +384,13 @@ func agentOp(ctx context.Context, rts runtime.Set, t *topology.Topology, host st
 // host, in the namespaces the request names.
 func RunAgent(ctx context.Context, req AgentRequest) *AgentResult {
 	res := &AgentResult{}
+	var d *deployment
 	fail := func(err error) *AgentResult {
 		res.Error = err.Error()
+		if d != nil {
+			// What did get attached must be recorded all the same.
+			res.Programs = d.attachedPrograms()
+		}
 		return res
 	}
 	topo, err := topology.Parse(req.Topology, req.File)
@@ -352,7 +398,7 @@ func RunAgent(ctx context.Context, req AgentRequest) *AgentResult {
 		return fail(err)
 	}
 	rec := &agentReporter{res: res}
-	d := &deployment{
+	d = &deployment{
 		topo: topo, host: req.Host, rep: rec,
 		ns:       map[string]*netconf.Namespace{},
 		programs: map[string]*userProgram{},
@@ -364,7 +410,10 @@ func RunAgent(ctx context.Context, req AgentRequest) *AgentResult {
 			continue
 		}
 		path := req.Namespaces[n.Name]
-		if path == "" {
+		switch {
+		case path == "" && req.nodes() != nil:
+			continue // a request for one node brings that one's only
+		case path == "":
 			return fail(fmt.Errorf("node %s: no namespace given", n.Name))
 		}
 		ns, err := netconf.FromPath(path, n.Name)
@@ -428,11 +477,18 @@ func RunAgent(ctx context.Context, req AgentRequest) *AgentResult {
 	}
 	res.Changes = d.sum.Changes
 	res.XDP, res.NAT, res.Decap = d.sum.XDP, d.sum.NAT, d.sum.Decap
-	res.Programs = map[string]ProgramRecord{}
-	for node, rec := range d.records {
-		res.Programs[node] = *rec
-	}
+	res.Programs = d.attachedPrograms()
 	return res
+}
+
+// attachedPrograms are the records of the programs on the agent's nodes,
+// for up to keep.
+func (d *deployment) attachedPrograms() map[string]ProgramRecord {
+	out := map[string]ProgramRecord{}
+	for node, rec := range d.records {
+		out[node] = *rec
+	}
+	return out
 }
 
 // receivePrograms loads the users' programs a request brings into this
@@ -445,6 +501,7 @@ func (d *deployment) receivePrograms(req AgentRequest) error {
 		if n == nil || n.Program == nil || !d.here(n) {
 			return fmt.Errorf("node %s: no program of this host's", node)
 		}
+		n.Program.FilePos = ap.FilePos
 		obj, err := prog.Parse(ap.Object, ap.Path, n.Program.Name)
 		if err != nil {
 			return atProgram(n, err)
@@ -467,27 +524,19 @@ func (d *deployment) receivePrograms(req AgentRequest) error {
 // remoteProbe runs Probe from a client on another host, through the agent
 // there.
 func remoteProbe(ctx context.Context, rts runtime.Set, t *topology.Topology, cl *topology.Node, dst netip.AddrPort, proto topology.Proto, payload int) (Exchange, error) {
-	res, err := agentOp(ctx, rts, t, cl.Host.Name, AgentRequest{Phase: phaseProbe, Probe: &ProbeRequest{Node: cl.Name, Dst: dst, Proto: proto, Payload: payload}})
-	switch {
-	case err != nil:
-		return Exchange{}, fmt.Errorf("host %s: %w", cl.Host.Name, err)
-	case res.Exchange == nil:
-		return Exchange{}, fmt.Errorf("host %s: %s", cl.Host.Name, res.Error)
-	case res.Error != "":
-		return *res.Exchange, errors.New(res.Error)
+	res, err := agentCall(ctx, rts, t, cl.Host.Name, AgentRequest{Phase: phaseProbe, Probe: &ProbeRequest{Node: cl.Name, Dst: dst, Proto: proto, Payload: payload}})
+	if res == nil || res.Exchange == nil {
+		return Exchange{}, err
 	}
-	return *res.Exchange, nil
+	return *res.Exchange, err
 }
 
 // remoteRxBytes reads the bytes an interface of another host's node has
 // received, through the agent there.
 func remoteRxBytes(ctx context.Context, rts runtime.Set, t *topology.Topology, i *topology.Interface) (uint64, error) {
-	res, err := agentOp(ctx, rts, t, i.Node.Host.Name, AgentRequest{Phase: phaseRxBytes, Iface: i.String()})
-	if err == nil && res.Error != "" {
-		err = errors.New(res.Error)
-	}
+	res, err := agentCall(ctx, rts, t, i.Node.Host.Name, AgentRequest{Phase: phaseRxBytes, Iface: i.String()})
 	if err != nil {
-		return 0, fmt.Errorf("host %s: %w", i.Node.Host.Name, err)
+		return 0, err
 	}
 	return res.RxBytes, nil
 }
@@ -509,14 +558,11 @@ func RemoteMap(ctx context.Context, rts runtime.Set, t *topology.Topology, mr Ma
 	if own != nil {
 		req.Programs = map[string]AgentProgram{n.Name: *own}
 	}
-	res, err := agentOp(ctx, rts, t, n.Host.Name, req)
-	if err != nil {
-		return "", fmt.Errorf("host %s: %w", n.Host.Name, err)
+	res, err := agentCall(ctx, rts, t, n.Host.Name, req)
+	if res == nil {
+		return "", err
 	}
-	if res.Error != "" {
-		return res.Output, errors.New(res.Error)
-	}
-	return res.Output, nil
+	return res.Output, err
 }
 
 // AgentMaps is the agent's side of RemoteMap: it opens the maps of the

@@ -344,8 +344,9 @@ func NodeMaps(ctx context.Context, rts runtime.Set, t *topology.Topology, node s
 	return nodeMaps(ns, t.Node(node), own)
 }
 
-// recordedObject is the user's program that up attached to node, read
-// from the object it recorded; nil when the node has none.
+// recordedObject is the user's program that up attached to node, with
+// the object it recorded (nil if that is gone: only decoding the
+// program's maps needs it); nil when the node has none.
 func recordedObject(lab, node string) (*AgentProgram, error) {
 	rec, err := loadProgramRecord(lab, node)
 	if errors.Is(err, os.ErrNotExist) {
@@ -354,10 +355,7 @@ func recordedObject(lab, node string) (*AgentProgram, error) {
 	if err != nil {
 		return nil, err
 	}
-	data, err := os.ReadFile(rec.Object)
-	if err != nil {
-		return nil, fmt.Errorf("node %s: the object of its program %s: %w", node, rec.Name, err)
-	}
+	data, _ := os.ReadFile(rec.Object)
 	return &AgentProgram{Path: rec.Object, Object: data, Record: rec}, nil
 }
 
@@ -414,6 +412,9 @@ func programSpec(own *AgentProgram, p *ebpf.Program) (*ebpf.CollectionSpec, erro
 		return nil, err
 	}
 	if own != nil && bpf.NameIs(info.Name, own.Record.Name) {
+		if own.Object == nil {
+			return nil, fmt.Errorf("%s runs, but its object %s is gone: `dsrlab up` builds it again", own.Record.Name, own.Path)
+		}
 		obj, err := prog.Parse(own.Object, own.Path, own.Record.Name)
 		if err != nil {
 			return nil, fmt.Errorf("the object of %s: %w", own.Record.Name, err)

@@ -111,8 +111,16 @@ func startEcho(ctx context.Context, ns *netconf.Namespace, cmd []string) error {
 		}
 	}
 	// The serving thread stays in the namespace until ctx ends; its
-	// sockets belong to the namespace for their whole life.
-	go ns.Do(func() error { return srv.Serve(ctx, ls) })
+	// sockets belong to the namespace for their whole life. Its own handle:
+	// the container's is closed when it stops, while this one still runs.
+	own, err := ns.Clone()
+	if err != nil {
+		return err
+	}
+	go func() {
+		defer own.Close()
+		own.Do(func() error { return srv.Serve(ctx, ls) })
+	}()
 	return nil
 }
 

@@ -74,11 +74,20 @@ type hostPair struct{ from, to string }
 
 // crossings gives, for each direction between two hosts, the shortest
 // time a packet took between them by the two clocks: arrival time on the
-// receiving host's clock minus departure time on the sending host's. The
-// copies of one packet are told apart by order: the k-th copy to arrive
-// is the k-th to have left.
+// receiving host's clock minus departure time on the sending host's.
+//
+// Copies of one packet (retransmissions) look alike. When as many arrived
+// as left, the k-th to arrive is the k-th to have left. When fewer
+// arrived, the last ones to leave are taken as those that arrived (a copy
+// is sent again because an earlier one was lost), which may be wrong: such
+// crossings count only for a direction that has no sure one.
 func crossings(obs []Observation) map[hostPair]time.Duration {
-	outs := map[*topology.Interface][]*Observation{}
+	// Copies of a packet by the link end they left and what they are.
+	type copies struct {
+		at *topology.Interface
+		id string
+	}
+	left := map[copies][]*Observation{}
 	var ins []*Observation
 	for i := range obs {
 		o := &obs[i]
@@ -87,32 +96,50 @@ func crossings(obs []Observation) map[hostPair]time.Duration {
 		}
 		switch o.Dir {
 		case capture.Out:
-			outs[o.Iface] = append(outs[o.Iface], o)
+			key := copies{o.Iface, identity(o.Frame.IP)}
+			left[key] = append(left[key], o)
 		case capture.In:
 			ins = append(ins, o)
 		}
 	}
 	byTime := func(a, b *Observation) int { return a.Time.Compare(b.Time) }
-	slices.SortStableFunc(ins, byTime)
-	for _, l := range outs {
-		slices.SortStableFunc(l, byTime)
-	}
-	least := map[hostPair]time.Duration{}
-	used := map[*Observation]bool{}
+	arrived := map[copies][]*Observation{}
 	for _, in := range ins {
-		for _, out := range outs[in.Iface.Peer] {
-			if ok, _ := arrival(out.Frame.IP, in.Frame.IP); used[out] || !ok {
+		for key, outs := range left {
+			if key.at != in.Iface.Peer {
 				continue
 			}
-			used[out] = true
-			p, d := hostPair{hostOf(out), hostOf(in)}, in.Time.Sub(out.Time)
+			if ok, _ := arrival(outs[0].Frame.IP, in.Frame.IP); ok {
+				arrived[key] = append(arrived[key], in)
+				break
+			}
+		}
+	}
+	sure, unsure := map[hostPair]time.Duration{}, map[hostPair]time.Duration{}
+	for key, ins := range arrived {
+		outs := left[key]
+		slices.SortStableFunc(outs, byTime)
+		slices.SortStableFunc(ins, byTime)
+		least := sure
+		if len(ins) != len(outs) {
+			least = unsure
+		}
+		// The arrivals pair with the last departures; only the first
+		// ones, when more left than arrived, pair with none.
+		outs = outs[max(0, len(outs)-len(ins)):]
+		for i, in := range ins[:min(len(ins), len(outs))] {
+			p, d := hostPair{hostOf(outs[i]), hostOf(in)}, in.Time.Sub(outs[i].Time)
 			if cur, ok := least[p]; !ok || d < cur {
 				least[p] = d
 			}
-			break
 		}
 	}
-	return least
+	for p, d := range unsure {
+		if _, ok := sure[p]; !ok {
+			sure[p] = d
+		}
+	}
+	return sure
 }
 
 // clockOffsets turns crossing times into how far each host's clock is

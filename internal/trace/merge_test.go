@@ -132,6 +132,36 @@ func TestMergeOneWayCrossing(t *testing.T) {
 	}
 }
 
+// A first copy lost between the hosts and sent again a second later: the
+// copy that arrived is the one sent again, not the lost one, or the real's
+// clock would be put a second off.
+func TestMergeLostFirstCopy(t *testing.T) {
+	topo := realElsewhere(t)
+	syn := tcp(client, vip, synFlag)
+	sights := cat(request(syn), tunnel("eth1", real1, syn), []sight{in("real:eth0", syn)})
+	for _, skew := range []time.Duration{-2 * time.Second, 2 * time.Second} {
+		obs := observe(t, topo, sights...)
+		lost := obs[len(obs)-2] // leaving router:eth1
+		lost.Time = lost.Time.Add(-time.Second)
+		obs = append(obs, lost)
+		merged, _, _ := merge(topo, reportsOf(t, obs, skew))
+		var sent, got time.Time
+		for _, o := range merged {
+			switch o.Iface.String() + " " + o.Dir.String() {
+			case "router:eth1 out":
+				if o.Time.After(sent) {
+					sent = o.Time // the copy sent again
+				}
+			case "real:eth0 in":
+				got = o.Time
+			}
+		}
+		if !got.Equal(sent) {
+			t.Errorf("skew %v: the copy that arrived is put %v after the one sent again, want at once", skew, got.Sub(sent))
+		}
+	}
+}
+
 func TestClockOffsets(t *testing.T) {
 	us := time.Microsecond
 	for _, c := range []struct {

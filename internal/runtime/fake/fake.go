@@ -29,7 +29,9 @@ var _ runtime.Runtime = (*Runtime)(nil)
 
 // Process starts a container's long-running process (its cmd, or an
 // ExecDetached command) in its namespace. It returns once the process is
-// started; ctx ends when the container is removed or stopped.
+// started; ctx ends when the container is removed or stopped, and ns is
+// closed then too: a process that goes on in the background works on a
+// clone of it.
 type Process func(ctx context.Context, ns *netconf.Namespace, cmd []string) error
 
 // Runtime keeps containers in memory. The zero value is not usable: use New.
