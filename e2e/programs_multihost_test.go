@@ -190,3 +190,50 @@ func TestClientOnAnotherHost(t *testing.T) {
 		t.Errorf("left after down: %v", left)
 	}
 }
+
+// TestOwnDecapOnAnotherHost: a real of the other host decapsulates with
+// the user's own program (here dsrlab's committed decap object, as a user
+// starting from it would), loaded by that host's kernel in the reals'
+// phase, before any balancer sends it traffic.
+func TestOwnDecapOnAnotherHost(t *testing.T) {
+	requireSetup(t)
+	remote := startHost(t, progHost, progHostIndex)
+	object, err := filepath.Abs("../bpf/decap_bpfel.o")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hosts := fmt.Sprintf("hosts:\n  local: {underlay: %s, mtu: 9000}\n  %s: {docker: %q, underlay: 172.31.255.%d, mtu: 9000}\n",
+		localUnderlay, progHost, hostEngine(progHost), 1+progHostIndex)
+	real := "real:\n    kind: real\n    host: " + progHost + "\n    program:\n      object: " + object +
+		"\n      name: xdp_decap\n      maps:\n        decap_dsts:\n          - {key: \"::ffff:10.111.222.11\", value: 1}\n"
+	text := strings.Replace(referenceText(), "real:   {kind: real}\n", real, 1)
+	text = strings.Replace(text, "name: dsr\nprefix: \"\"", "name: mhd\nprefix: \"mhd-\"\n"+hosts, 1)
+	if !strings.Contains(text, "name: xdp_decap") || !strings.Contains(text, "mhd-") {
+		t.Fatal("labs/dsr.yaml changed: this test no longer gives the real its program")
+	}
+	file := filepath.Join(t.TempDir(), "lab.yaml")
+	if err := os.WriteFile(file, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { exec.Command(dsrlabBin, "down", "--name", "mhd").Run() })
+	out, err := dsrlab(t, "up", "-v", "-t", file)
+	if err != nil || !strings.Contains(out, progHost+": attached xdp_decap") {
+		t.Fatalf("up: %v\n%s", err, out)
+	}
+	if got := dockerExec(t, "hello\n", "mhd-client", "nc", vip, vipPort); !strings.Contains(got, "): hello") {
+		t.Errorf("the VIP through the user's decap on the other host answered %q", got)
+	}
+	out, err = dsrlab(t, "map", "--name", "mhd", "real", "decap_stats", "--format", "json")
+	if err != nil || !strings.Contains(out, "DECAP_STAT_DECAPSULATED") || strings.Contains(out, `"sum": 0`) {
+		t.Errorf("map of the user's decap counters on the other host (want packets decapsulated): %v\n%s", err, out)
+	}
+	if out, err := dsrlab(t, "up", "-t", file); err != nil || !strings.Contains(out, "nothing changed") {
+		t.Errorf("a second up: %v\n%s", err, out)
+	}
+	if _, err := dsrlab(t, "down", "--name", "mhd"); err != nil {
+		t.Fatal(err)
+	}
+	if left := append(labContainersOn(t, remote, "mhd"), labContainersOnLocal(t, "mhd")...); len(left) > 0 {
+		t.Errorf("left after down: %v", left)
+	}
+}
