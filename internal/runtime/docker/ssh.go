@@ -158,11 +158,50 @@ func (d *sshDialer) client(ctx context.Context) (*ssh.Client, error) {
 		return nil, fmt.Errorf("%s: %w", d.url, net.ErrClosed)
 	}
 	d.conn = c
+	done := make(chan struct{})
 	go func() {
 		c.Wait()
+		close(done)
 		d.drop(c)
 	}()
+	go keepAlive(c, done, keepAliveEvery)
 	return c, nil
+}
+
+// keepAliveEvery is how often an idle connection is asked whether the
+// server still answers, and how long it has to.
+const keepAliveEvery = 15 * time.Second
+
+// keepAlive closes c once the server stops answering, as OpenSSH's
+// ServerAliveInterval does: a connection that died without a word (a host
+// gone, a NAT that forgot it) would otherwise hang every stream on it,
+// with no deadline of its own (a capture, an exec).
+func keepAlive(c *ssh.Client, done <-chan struct{}, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-done:
+			return
+		case <-t.C:
+		}
+		answered := make(chan error, 1)
+		go func() {
+			_, _, err := c.SendRequest("keepalive@openssh.com", true, nil)
+			answered <- err
+		}()
+		select {
+		case err := <-answered:
+			if err == nil {
+				continue
+			}
+		case <-time.After(every):
+		case <-done:
+			return
+		}
+		c.Close()
+		return
+	}
 }
 
 // drop forgets a broken connection, so that the next dial makes another.

@@ -35,6 +35,9 @@ type sshServer struct {
 	hostKeys   []ssh.Signer
 	authorized ssh.PublicKey
 	prohibit   atomic.Bool // refuse socket forwarding, as AllowStreamLocalForwarding no does
+	// mute leaves global requests (keepalives) unanswered, as a server
+	// on a host that vanished would.
+	mute atomic.Bool
 
 	keysOffered atomic.Int32 // public keys a client offered or signed with
 	logins      atomic.Int32
@@ -118,7 +121,9 @@ func (s *sshServer) handle(conn net.Conn, cfg *ssh.ServerConfig) {
 	s.mu.Lock()
 	s.users = append(s.users, sconn.User())
 	s.mu.Unlock()
-	go ssh.DiscardRequests(reqs)
+	if !s.mute.Load() {
+		go ssh.DiscardRequests(reqs)
+	}
 	for nc := range chans {
 		if nc.ChannelType() != "direct-streamlocal@openssh.com" {
 			nc.Reject(ssh.UnknownChannelType, "unknown channel type")
@@ -563,5 +568,48 @@ func TestSSHSocketErrors(t *testing.T) {
 func TestNewAtRefusesTLSWithSSH(t *testing.T) {
 	if _, err := NewAt("ssh://h2", &TLS{CA: "ca.pem"}); err == nil || !strings.Contains(err.Error(), "TLS files go with tcp://") {
 		t.Errorf("NewAt(ssh://, tls): %v", err)
+	}
+}
+
+// A connection whose server stops answering is closed, so that streams on
+// it end instead of hanging; one whose server answers is kept.
+func TestSSHKeepAlive(t *testing.T) {
+	home := sshHome(t)
+	hostKey := newSigner(t)
+	srv := newSSHServer(t, clientKey(t, home), hostKey)
+	trust(t, home, knownLine(srv.addr(), hostKey.PublicKey()))
+	// Generous times: a busy machine must not pass for a dead server. The
+	// answering server gets a second for each keepalive and two of them;
+	// the mute one ten seconds to be found out at 20 ms.
+	for _, tc := range []struct {
+		mute        bool
+		every, wait time.Duration
+	}{{false, time.Second, 2500 * time.Millisecond}, {true, 20 * time.Millisecond, 10 * time.Second}} {
+		mute := tc.mute
+		srv.mute.Store(mute)
+		d, err := newSSHDialer(srv.url("", "/nowhere"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := d.client(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan struct{})
+		go keepAlive(c, done, tc.every)
+		closed := make(chan struct{})
+		go func() { c.Wait(); close(closed) }()
+		select {
+		case <-closed:
+			if !mute {
+				t.Error("a connection whose server answers keepalives was closed")
+			}
+		case <-time.After(tc.wait):
+			if mute {
+				t.Error("a connection whose server stopped answering is still open")
+			}
+		}
+		close(done)
+		d.Close()
 	}
 }
