@@ -288,3 +288,51 @@ func ParseSSHEngine(addr string) (SSHEngine, error) {
 func (e SSHEngine) Address() string {
 	return net.JoinHostPort(e.Host, strconv.Itoa(e.Port))
 }
+
+// Advice names what a valid topology does that likely loses packets:
+// validate prints it and up notes it. Today one case: a user's balancer
+// behind a link between hosts too narrow for a client's full-size packet
+// once encapsulated. dsrlab's own balancer makes the client send smaller
+// packets (ICMP fragmentation needed); a program of the user's may not.
+func (t *Topology) Advice() []string {
+	var own []string
+	for _, k := range t.NodesOfKind(KindKatran) {
+		if k.Program != nil {
+			own = append(own, k.Name)
+		}
+	}
+	clientMTU := 0
+	for _, c := range t.NodesOfKind(KindClient) {
+		for _, i := range c.Interfaces {
+			clientMTU = max(clientMTU, i.MTU)
+		}
+	}
+	overhead := 0
+	for _, v := range t.VIPs {
+		overhead = max(overhead, ipipOverhead(v.Is6()))
+	}
+	if len(own) == 0 || clientMTU == 0 || overhead == 0 {
+		return nil
+	}
+	var advice []string
+	for _, l := range t.Links {
+		if l.VXLAN == nil || !l.A.Node.Kind.spec().Encap && !l.B.Node.Kind.spec().Encap {
+			continue
+		}
+		if need := clientMTU + overhead; l.MTU < need {
+			advice = append(advice, fmt.Sprintf("link %s <-> %s crosses hosts with MTU %d, but a client's %d-byte packet takes %d once encapsulated: "+
+				"the program on %s must answer larger ones with ICMP fragmentation needed, as dsrlab's balancer does, "+
+				"or give the hosts a jumbo underlay (mtu: 9000 on each)", l.A, l.B, l.MTU, clientMTU, need, strings.Join(own, ", ")))
+		}
+	}
+	return advice
+}
+
+// ipipOverhead is what the balancer's tunnel adds to a packet: an outer
+// IPv4 or IPv6 header.
+func ipipOverhead(v6 bool) int {
+	if v6 {
+		return 40
+	}
+	return 20
+}

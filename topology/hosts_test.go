@@ -1,6 +1,7 @@
 package topology_test
 
 import (
+	"os"
 	"strings"
 	"testing"
 
@@ -64,5 +65,56 @@ func TestSSHEngineHosts(t *testing.T) {
 	}
 	if e, _ := topology.ParseSSHEngine("ssh://[fd00::2]"); e.Address() != "[fd00::2]:22" {
 		t.Errorf("an IPv6 SSH server is %q", e.Address())
+	}
+}
+
+// Advice warns of a user's balancer behind a link between hosts too narrow
+// for an encapsulated full-size packet, and of nothing else.
+func TestAdviceOnNarrowLinksBetweenHosts(t *testing.T) {
+	data, err := os.ReadFile("testdata/valid/multihost.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ownBalancer := func(s string) string {
+		return strings.Replace(s, "katran: {kind: katran}", "katran: {kind: katran, program: {object: /opt/xdp/lb.o}}", 1)
+	}
+	jumbo := func(s string) string {
+		s = strings.Replace(s, "underlay: 172.31.255.1}", "underlay: 172.31.255.1, mtu: 9000}", 1)
+		return strings.Replace(s, "underlay: 172.31.255.2}", "underlay: 172.31.255.2, mtu: 9000}", 1)
+	}
+	ipv6VIP := func(s string) string {
+		s = strings.Replace(s, `    ipv4: ["10.111.220.11/24", "10.111.220.12/24"]`, `    ipv4: ["10.111.220.11/24", "10.111.220.12/24"]
+    ipv6: ["fd00:220::11/64", "fd00:220::12/64"]`, 1)
+		s = strings.Replace(s, `    ipv4: ["10.111.221.12/24", "10.111.221.11/24"]`, `    ipv4: ["10.111.221.12/24", "10.111.221.11/24"]
+    ipv6: ["fd00:221::12/64", "fd00:221::11/64"]`, 1)
+		s = strings.Replace(s, `    ipv4: ["10.111.222.12/24", "10.111.222.11/24"]`, `    ipv4: ["10.111.222.12/24", "10.111.222.11/24"]
+    ipv6: ["fd00:222::12/64", "fd00:222::11/64"]`, 1)
+		return s + "  - {address: \"fd00:10::1\", port: 50007, lb: katran, reals: [real]}\n"
+	}
+	for _, tc := range []struct {
+		name string
+		edit []func(string) string
+		want string // "" for no advice
+	}{
+		{"dsrlab's balancer", nil, ""},
+		{"own balancer, 1500 underlay", []func(string) string{ownBalancer},
+			"link router:eth1 <-> real:eth0 crosses hosts with MTU 1450, but a client's 1500-byte packet takes 1520 once encapsulated: the program on katran must"},
+		{"own balancer, IPv6 VIP", []func(string) string{ownBalancer, ipv6VIP}, "takes 1540 once encapsulated"},
+		{"own balancer, jumbo underlay", []func(string) string{ownBalancer, jumbo}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			text := string(data)
+			for _, e := range tc.edit {
+				text = e(text)
+			}
+			topo, err := topology.Parse([]byte(text), "multihost.yaml")
+			if err != nil {
+				t.Fatal(err)
+			}
+			advice := strings.Join(topo.Advice(), "\n")
+			if tc.want == "" && advice != "" || !strings.Contains(advice, tc.want) {
+				t.Errorf("advice %q, want %q", advice, tc.want)
+			}
+		})
 	}
 }

@@ -28,6 +28,9 @@ func newValidateCmd() *cobra.Command {
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%s: lab %q is valid (%d nodes, %d links, %d VIPs)\n",
 				topo.File, topo.Name, len(topo.Nodes), len(topo.Links), len(topo.VIPs))
+			for _, a := range topo.Advice() {
+				fmt.Fprintf(cmd.OutOrStdout(), "advice: %s\n", a)
+			}
 			return nil
 		},
 	}

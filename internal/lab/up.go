@@ -169,6 +169,9 @@ func (d *deployment) labels(n *topology.Node) map[string]string {
 // (dsrlab never touches what it did not create) and to reconcile a running
 // lab into a differently wired one, which only --reconfigure may replace.
 func (d *deployment) preflight(ctx context.Context) (string, error) {
+	for _, a := range d.topo.Advice() {
+		d.rep.Note("advice: " + a)
+	}
 	for _, h := range d.hostsInUse() {
 		if err := d.rts[h].Ping(ctx); err != nil {
 			return "", fmt.Errorf("host %s: %w", h, err)
