@@ -21,6 +21,77 @@ const (
 	progHostIndex = 4
 )
 
+// jumboHosts is the hosts block of the local host and progHost with a
+// jumbo underlay (scripts/host.sh gives it): links to a katran or real
+// keep room for IPIP over VXLAN, which the examples' balancers, unlike
+// dsrlab's, do not ask clients to make for them (ICMP frag-needed).
+var jumboHosts = fmt.Sprintf("hosts:\n  local: {underlay: %s, mtu: 9000}\n  %s: {docker: %q, underlay: 172.31.255.%d, mtu: 9000}\n",
+	localUnderlay, progHost, hostEngine(progHost), 1+progHostIndex)
+
+// hashExampleOnAnotherHost copies the hash example with its katran and
+// real3 on progHost, and returns its topology file.
+func hashExampleOnAnotherHost(t *testing.T, name, prefix string) (string, *topology.Topology) {
+	t.Helper()
+	file, topo := copyExample(t, "xdp-lb-hash", name, prefix)
+	data, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := strings.Replace(string(data), "prefix: \""+prefix+"\"\n", "prefix: \""+prefix+"\"\n"+jumboHosts, 1)
+	text = strings.Replace(text, "    kind: katran\n", "    kind: katran\n    host: "+progHost+"\n", 1)
+	text = strings.Replace(text, "  real3: {kind: real}", "  real3: {kind: real, host: "+progHost+"}", 1)
+	if strings.Count(text, "host: "+progHost) != 2 {
+		t.Fatal("examples/xdp-lb-hash/lab.yaml changed: this test no longer moves katran and real3")
+	}
+	if err := os.WriteFile(file, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return file, topo
+}
+
+// TestOwnProgramRejectedOnAnotherHost: the kernel of katran's host
+// verifies the user's program before any node container exists, and its
+// rejection names the source line and the topology file's own line.
+func TestOwnProgramRejectedOnAnotherHost(t *testing.T) {
+	requireSetup(t)
+	remote := startHost(t, progHost, progHostIndex)
+	file, topo := hashExampleOnAnotherHost(t, "own-mhr", "omhr-")
+	src := filepath.Join(filepath.Dir(file), "xdp_lb.c")
+	code, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	unchecked := strings.Replace(string(code), "if ((void *)(eth + 1) > data_end)", "if (0)", 1)
+	if unchecked == string(code) {
+		t.Fatal("the example no longer checks the Ethernet header's bounds: update this test's edit")
+	}
+	if err := os.WriteFile(src, []byte(unchecked), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := dsrlab(t, "up", "-t", file)
+	if err == nil {
+		t.Fatal("up succeeded with a program the verifier rejects")
+	}
+	data, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	line := 1 + strings.Count(string(data[:strings.Index(string(data), "source: xdp_lb.c")]), "\n")
+	at := fmt.Sprintf("lab.yaml:%d:", line)
+	for _, want := range []string{"Error: agents: host " + progHost, at, "xdp_lb.c:", "invalid access to packet"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q", want)
+		}
+	}
+	if strings.Contains(out, "containers  ") {
+		t.Error("node containers were created before the program was verified")
+	}
+	assertNothingLeft(t, topo)
+	if left := labContainersOn(t, remote, topo.Name); len(left) > 0 {
+		t.Errorf("left on the other host: %v", left)
+	}
+}
+
 // TestOwnProgramOnAnotherHost: the user's balancer, compiled here, is
 // loaded by the kernel of the host its katran runs on, configured from the
 // topology there, read and changed by `map` there, shown by inspect and
@@ -28,22 +99,7 @@ const (
 func TestOwnProgramOnAnotherHost(t *testing.T) {
 	requireSetup(t)
 	remote := startHost(t, progHost, progHostIndex)
-	file, _ := copyExample(t, "xdp-lb-hash", "own-mh", "omh-")
-	data, err := os.ReadFile(file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Jumbo underlay (scripts/host.sh gives it): the links to katran
-	// keep room for IPIP over VXLAN, which this example balancer, unlike
-	// dsrlab's, does not ask clients to make for it (ICMP frag-needed).
-	hosts := fmt.Sprintf("hosts:\n  local: {underlay: %s, mtu: 9000}\n  %s: {docker: %q, underlay: 172.31.255.%d, mtu: 9000}\n",
-		localUnderlay, progHost, hostEngine(progHost), 1+progHostIndex)
-	text := strings.Replace(string(data), "prefix: \"omh-\"\n", "prefix: \"omh-\"\n"+hosts, 1)
-	text = strings.Replace(text, "    kind: katran\n", "    kind: katran\n    host: "+progHost+"\n", 1)
-	text = strings.Replace(text, "  real3: {kind: real}", "  real3: {kind: real, host: "+progHost+"}", 1)
-	if err := os.WriteFile(file, []byte(text), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	file, _ := hashExampleOnAnotherHost(t, "own-mh", "omh-")
 
 	out, err := dsrlab(t, "up", "-t", file)
 	if err != nil {
@@ -202,12 +258,10 @@ func TestOwnDecapOnAnotherHost(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hosts := fmt.Sprintf("hosts:\n  local: {underlay: %s, mtu: 9000}\n  %s: {docker: %q, underlay: 172.31.255.%d, mtu: 9000}\n",
-		localUnderlay, progHost, hostEngine(progHost), 1+progHostIndex)
 	real := "real:\n    kind: real\n    host: " + progHost + "\n    program:\n      object: " + object +
 		"\n      name: xdp_decap\n      maps:\n        decap_dsts:\n          - {key: \"::ffff:10.111.222.11\", value: 1}\n"
 	text := strings.Replace(referenceText(), "real:   {kind: real}\n", real, 1)
-	text = strings.Replace(text, "name: dsr\nprefix: \"\"", "name: mhd\nprefix: \"mhd-\"\n"+hosts, 1)
+	text = strings.Replace(text, "name: dsr\nprefix: \"\"", "name: mhd\nprefix: \"mhd-\"\n"+jumboHosts, 1)
 	if !strings.Contains(text, "name: xdp_decap") || !strings.Contains(text, "mhd-") {
 		t.Fatal("labs/dsr.yaml changed: this test no longer gives the real its program")
 	}

@@ -112,7 +112,7 @@ func (d *deployment) startAgents(ctx context.Context) error {
 			return fmt.Errorf("host %s: agent: %w", h, err)
 		}
 		d.agents[h] = c
-		d.change("containers", "agent on host "+h)
+		d.change("agents", "agent on host "+h)
 	}
 	return nil
 }
@@ -126,7 +126,7 @@ func (d *deployment) replaceAgent(ctx context.Context, host string, a *runtime.C
 		return fmt.Errorf("host %s: remove the agent of another dsrlab: %w", host, err)
 	}
 	delete(d.agents, host)
-	d.change("containers", "removed the agent of another dsrlab on host "+host)
+	d.change("agents", "removed the agent of another dsrlab on host "+host)
 	if b, ok := rt.(runtime.ImageBuilder); ok && strings.HasPrefix(a.Image, "sha256:") {
 		_ = b.RemoveImage(ctx, a.Image) // refused while other containers use it
 	}
@@ -150,6 +150,9 @@ const (
 	// client, the bytes received on a balancer's uplink.
 	phaseProbe   phase = "probe"
 	phaseRxBytes phase = "rx-bytes"
+	// phasePrograms loads the users' programs the request brings, which
+	// has that host's kernel verify them, and no more.
+	phasePrograms phase = "programs"
 	// PhaseMap is `dsrlab map` on a node of the host; the command's own
 	// code runs it there (see AgentMaps).
 	PhaseMap phase = "map"
@@ -158,9 +161,6 @@ const (
 // attachesProgram tells whether n's own program is attached in phase p:
 // a real's by the decap step, every other node's by the XDP step.
 func (p phase) attachesProgram(n *topology.Node) bool {
-	if n.Program == nil {
-		return false
-	}
 	return (p == phaseReals) == (n.Kind == topology.KindReal)
 }
 
@@ -199,19 +199,21 @@ type AgentRequest struct {
 	Iface string `json:"iface,omitempty"`
 }
 
-// nodes are the only nodes a request for one node needs the namespace
-// of; nil means all of the host's.
-func (r AgentRequest) nodes() []string {
+// namespaces says whose namespaces a request needs: all the host's
+// nodes', or only those named (one, or none).
+func (r AgentRequest) namespaces() (all bool, only []string) {
 	switch {
+	case r.Phase == phasePrograms:
+		return false, nil
 	case r.Probe != nil:
-		return []string{r.Probe.Node}
+		return false, []string{r.Probe.Node}
 	case r.Map != nil:
-		return []string{r.Map.Node}
+		return false, []string{r.Map.Node}
 	case r.Iface != "":
 		node, _, _ := strings.Cut(r.Iface, ":")
-		return []string{node}
+		return false, []string{node}
 	}
-	return nil
+	return true, nil
 }
 
 // ProbeRequest is Probe from a node of another host.
@@ -281,10 +283,12 @@ func (d *deployment) remotePhase(p phase) func(context.Context) (string, error) 
 	}
 }
 
-func (d *deployment) runAgent(ctx context.Context, host string, p phase) error {
-	req := AgentRequest{Phase: p, Programs: map[string]AgentProgram{}}
+// agentPrograms are the users' programs of host's nodes that want picks,
+// on their way to its agent.
+func (d *deployment) agentPrograms(host string, want func(*topology.Node) bool) map[string]AgentProgram {
+	out := map[string]AgentProgram{}
 	for _, n := range d.topo.Nodes {
-		if n.Host.Name != host || !p.attachesProgram(n) {
+		if n.Host.Name != host || n.Program == nil || !want(n) {
 			continue
 		}
 		up := d.programs[n.Name]
@@ -292,8 +296,43 @@ func (d *deployment) runAgent(ctx context.Context, host string, p phase) error {
 		if rec, err := loadProgramRecord(d.topo.Name, n.Name); err == nil {
 			ap.Record = rec
 		}
-		req.Programs[n.Name] = ap
+		out[n.Name] = ap
 	}
+	return out
+}
+
+// agentsStep starts dsrlab's agent on every other host of the lab and has
+// the kernels there verify the users' programs of their nodes, before
+// any node container exists: a program another host's kernel rejects
+// fails up as early as one this host's kernel rejects.
+func (d *deployment) agentsStep(ctx context.Context) (string, error) {
+	d.creating = true
+	if err := d.startAgents(ctx); err != nil {
+		return "", err
+	}
+	var report []string
+	for _, h := range d.hostsInUse() {
+		if h == d.host {
+			continue
+		}
+		report = append(report, h)
+		programs := d.agentPrograms(h, func(*topology.Node) bool { return true })
+		if len(programs) == 0 {
+			continue
+		}
+		if _, err := agentCall(ctx, d.rts, d.topo, h, AgentRequest{Phase: phasePrograms, Programs: programs}); err != nil {
+			return "", err
+		}
+		report[len(report)-1] += fmt.Sprintf(" (%d programs verified)", len(programs))
+	}
+	if len(report) == 0 {
+		return "no other hosts", nil
+	}
+	return "on " + strings.Join(report, ", "), nil
+}
+
+func (d *deployment) runAgent(ctx context.Context, host string, p phase) error {
+	req := AgentRequest{Phase: p, Programs: d.agentPrograms(host, p.attachesProgram)}
 	res, err := agentOp(ctx, d.rts, d.topo, host, req)
 	if err != nil {
 		return err
@@ -361,8 +400,10 @@ func agentOp(ctx context.Context, rts runtime.Set, t *topology.Topology, host st
 		return nil, err
 	}
 	req.Topology, req.File, req.Host = resolved, t.File, host
-	if req.Namespaces, err = NamespacePaths(ctx, rts, t, host, req.nodes()...); err != nil {
-		return nil, err
+	if all, only := req.namespaces(); all || len(only) > 0 {
+		if req.Namespaces, err = NamespacePaths(ctx, rts, t, host, only...); err != nil {
+			return nil, err
+		}
 	}
 	in, err := json.Marshal(req)
 	if err != nil {
@@ -405,13 +446,14 @@ func RunAgent(ctx context.Context, req AgentRequest) *AgentResult {
 		sum:      &Summary{XDP: map[string]string{}, NAT: map[string]string{}, Decap: map[string]string{}},
 	}
 	defer d.closeNamespaces()
+	allNamespaces, _ := req.namespaces()
 	for _, n := range topo.Nodes {
 		if !d.here(n) {
 			continue
 		}
 		path := req.Namespaces[n.Name]
 		switch {
-		case path == "" && req.nodes() != nil:
+		case path == "" && !allNamespaces:
 			continue // a request for one node brings that one's only
 		case path == "":
 			return fail(fmt.Errorf("node %s: no namespace given", n.Name))
@@ -462,6 +504,8 @@ func RunAgent(ctx context.Context, req AgentRequest) *AgentResult {
 			return fail(fmt.Errorf("node %s: not on host %s", node, req.Host))
 		}
 		res.RxBytes, err = rxBytes(ns, iface)
+	case phasePrograms:
+		// receivePrograms did it all.
 	case phaseReals, phaseBalancers:
 		for _, s := range d.phaseSteps(req.Phase) {
 			if _, err = s.fn(ctx); err != nil {

@@ -62,6 +62,7 @@ func Up(ctx context.Context, rts runtime.Set, topo *topology.Topology, rep Repor
 		// or a verifier rejection leaves nothing to roll back.
 		{"programs", d.buildPrograms},
 		{"images", d.images},
+		{"agents", d.agentsStep},
 		{"containers", d.startContainers},
 		{"links", d.createLinks},
 		{"addressing", d.address},
@@ -326,9 +327,6 @@ func (d *deployment) startContainers(ctx context.Context) (string, error) {
 		d.progress("containers", len(todo))
 	})
 	if err := errors.Join(errs...); err != nil {
-		return "", err
-	}
-	if err := d.startAgents(ctx); err != nil {
 		return "", err
 	}
 	for _, n := range d.topo.Nodes {
