@@ -49,6 +49,23 @@ func hashExampleOnAnotherHost(t *testing.T, name, prefix string) (string, *topol
 	return file, topo
 }
 
+// editSource replaces old with new in the example's xdp_lb.c beside file.
+func editSource(t *testing.T, file, old, new string) {
+	t.Helper()
+	src := filepath.Join(filepath.Dir(file), "xdp_lb.c")
+	code, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	edited := strings.Replace(string(code), old, new, 1)
+	if edited == string(code) {
+		t.Fatalf("%s has no %q any more: update this test's edit", src, old)
+	}
+	if err := os.WriteFile(src, []byte(edited), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestOwnProgramRejectedOnAnotherHost: the kernel of katran's host
 // verifies the user's program before any node container exists, and its
 // rejection names the source line and the topology file's own line.
@@ -56,18 +73,8 @@ func TestOwnProgramRejectedOnAnotherHost(t *testing.T) {
 	requireSetup(t)
 	remote := startHost(t, progHost, progHostIndex)
 	file, topo := hashExampleOnAnotherHost(t, "own-mhr", "omhr-")
-	src := filepath.Join(filepath.Dir(file), "xdp_lb.c")
-	code, err := os.ReadFile(src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	unchecked := strings.Replace(string(code), "if ((void *)(eth + 1) > data_end)", "if (0)", 1)
-	if unchecked == string(code) {
-		t.Fatal("the example no longer checks the Ethernet header's bounds: update this test's edit")
-	}
-	if err := os.WriteFile(src, []byte(unchecked), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	// The Ethernet header's bounds check, which the verifier insists on.
+	editSource(t, file, "if ((void *)(eth + 1) > data_end)", "if (0)")
 	out, err := dsrlab(t, "up", "-t", file)
 	if err == nil {
 		t.Fatal("up succeeded with a program the verifier rejects")
@@ -157,18 +164,7 @@ func TestOwnProgramOnAnotherHost(t *testing.T) {
 		t.Errorf("a second up of an unchanged program: %v\n%s", err, out)
 	}
 
-	src := filepath.Join(filepath.Dir(file), "xdp_lb.c")
-	code, err := os.ReadFile(src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	edited := strings.Replace(string(code), "ttl = 64", "ttl = 63", 1)
-	if edited == string(code) {
-		t.Fatal("the example no longer sets ttl = 64: update this test's edit")
-	}
-	if err := os.WriteFile(src, []byte(edited), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	editSource(t, file, "ttl = 64", "ttl = 63")
 	out, err = dsrlab(t, "up", "-v", "-t", file)
 	if err != nil || !strings.Contains(out, "replaced xdp_lb_hash") {
 		t.Fatalf("up after an edit: %v\n%s", err, out)
