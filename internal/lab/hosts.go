@@ -45,10 +45,10 @@ func (d *deployment) rt(n *topology.Node) runtime.Runtime { return d.rts[n.Host.
 // here tells whether n's namespaces are this process's to configure.
 func (d *deployment) here(n *topology.Node) bool { return n.Host.Name == d.host }
 
-// hostsInUse are the hosts that run nodes of the lab, sorted.
-func (d *deployment) hostsInUse() []string { return hostsInUse(d.topo) }
+func (d *deployment) hostsInUse() []string { return HostsInUse(d.topo) }
 
-func hostsInUse(t *topology.Topology) []string {
+// HostsInUse are the hosts that run nodes of the lab, sorted.
+func HostsInUse(t *topology.Topology) []string {
 	var hosts []string
 	for _, n := range t.Nodes {
 		if !slices.Contains(hosts, n.Host.Name) {
@@ -85,6 +85,8 @@ func (d *deployment) startAgents(ctx context.Context) error {
 		rt := d.rts[h]
 		// An agent runs the dsrlab of the image it was started from: one
 		// of another dsrlab would not know what this one asks of it.
+		// (Asked here, not before the loop: a lab on one host needs no
+		// digest, whose reading of dsrlab's binary it would pay for.)
 		digest, err := image.Digest()
 		if err != nil {
 			return err
@@ -658,7 +660,7 @@ type HostRecord struct {
 // saveHosts records the engines of the lab's hosts, for down.
 func saveHosts(t *topology.Topology) error {
 	hosts := map[string]HostRecord{}
-	for _, name := range hostsInUse(t) {
+	for _, name := range HostsInUse(t) {
 		h := t.Host(name)
 		hosts[name] = HostRecord{Docker: h.Docker, TLS: h.TLS}
 	}

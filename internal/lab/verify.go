@@ -103,54 +103,42 @@ func verifyOn(ctx context.Context, rts runtime.Set, topo *topology.Topology, hos
 		}
 		dst := netip.AddrPortFrom(v.Address, v.Port)
 		for _, cl := range clients {
-			var ends pairEnds
 			switch {
-			case cl.Host != v.LB.Host:
-				// Either end may be on another host: this
-				// process drives the pair, through the agents.
-				if host != topology.LocalHost {
-					continue
-				}
-				ends = pairEnds{
-					probe: func() (Exchange, error) {
-						if cl.Host.Local() {
-							ns, err := open(cl)
-							if err != nil {
-								return Exchange{}, err
-							}
-							return Probe(ctx, ns, dst, v.Proto, verifyPayload)
-						}
-						return remoteProbe(ctx, rts, topo, cl, dst, v.Proto, verifyPayload)
-					},
-					rxBytes: func() (uint64, error) {
-						if v.LB.Host.Local() {
-							ns, err := open(v.LB)
-							if err != nil {
-								return 0, err
-							}
-							return rxBytes(ns, v.LB.Uplink().Name)
-						}
-						return remoteRxBytes(ctx, rts, topo, v.LB.Uplink())
-					},
-				}
-			case cl.Host.Name != host:
+			case cl.Host != v.LB.Host && host != topology.LocalHost:
+				continue // a pair split over two hosts is driven by up's host
+			case cl.Host == v.LB.Host && cl.Host.Name != host:
 				if !slices.Contains(others, cl.Host.Name) {
 					others = append(others, cl.Host.Name)
 				}
 				continue
-			default:
-				clientNS, err := open(cl)
-				if err != nil {
+			}
+			// Each end is reached in this process when it runs on host,
+			// else through the agent of its own host.
+			var clientNS, lbNS *netconf.Namespace
+			var err error
+			if cl.Host.Name == host {
+				if clientNS, err = open(cl); err != nil {
 					return nil, nil, err
 				}
-				lbNS, err := open(v.LB)
-				if err != nil {
+			}
+			if v.LB.Host.Name == host {
+				if lbNS, err = open(v.LB); err != nil {
 					return nil, nil, err
 				}
-				ends = pairEnds{
-					probe:   func() (Exchange, error) { return Probe(ctx, clientNS, dst, v.Proto, verifyPayload) },
-					rxBytes: func() (uint64, error) { return rxBytes(lbNS, v.LB.Uplink().Name) },
-				}
+			}
+			ends := pairEnds{
+				probe: func() (Exchange, error) {
+					if clientNS == nil {
+						return remoteProbe(ctx, rts, topo, cl, dst, v.Proto, verifyPayload)
+					}
+					return Probe(ctx, clientNS, dst, v.Proto, verifyPayload)
+				},
+				rxBytes: func() (uint64, error) {
+					if lbNS == nil {
+						return remoteRxBytes(ctx, rts, topo, v.LB.Uplink())
+					}
+					return rxBytes(lbNS, v.LB.Uplink().Name)
+				},
 			}
 			checks = append(checks, verifyOne(v, cl, ends))
 		}

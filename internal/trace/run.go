@@ -98,16 +98,11 @@ type watches map[string]hostWatch
 // startWatches starts a watch on every host that runs nodes of the lab,
 // all at once, and returns when all of them watch.
 func startWatches(ctx context.Context, rts runtime.Set, t *topology.Topology) (watches, error) {
-	var hosts []string
-	for _, n := range t.Nodes {
-		hosts = append(hosts, n.Host.Name)
-	}
-	slices.Sort(hosts)
 	ws := watches{}
 	var mu sync.Mutex
 	var errs []error
 	var wg sync.WaitGroup
-	for _, h := range slices.Compact(hosts) {
+	for _, h := range lab.HostsInUse(t) {
 		wg.Go(func() {
 			w, err := startHostWatch(ctx, rts, t, h)
 			mu.Lock()
