@@ -291,14 +291,32 @@ func decodeBitfield(f field, m btf.Member, b []byte, off int) (Value, error) {
 // String renders v on one line as YAML flow: {lb_vip: 192.168.10.1, src_mac: 02:aa:bb:cc:dd:ee}.
 func (v Value) String() string {
 	var sb strings.Builder
-	v.writeText(&sb)
+	v.write(&sb, yamlFlow)
 	return sb.String()
 }
 
-func (v Value) writeText(sb *strings.Builder) {
+// notation is how a Value is written out: YAML flow or JSON, which differ
+// only in how strings and member names are quoted and items separated.
+type notation struct {
+	str  func(string) string // a string value
+	name func(string) string // a struct member's name, with its colon
+	sep  string
+}
+
+var (
+	yamlFlow = notation{str: yamlString, name: func(n string) string { return n + ": " }, sep: ", "}
+	jsonText = notation{str: jsonString, name: func(n string) string { return jsonString(n) + ":" }, sep: ","}
+)
+
+func jsonString(s string) string {
+	q, _ := json.Marshal(s)
+	return string(q)
+}
+
+func (v Value) write(sb *strings.Builder, nt notation) {
 	switch v.kind {
 	case kindString:
-		sb.WriteString(yamlString(v.text))
+		sb.WriteString(nt.str(v.text))
 	case kindList, kindStruct:
 		open, end := "[", "]"
 		if v.kind == kindStruct {
@@ -307,12 +325,12 @@ func (v Value) writeText(sb *strings.Builder) {
 		sb.WriteString(open)
 		for i, item := range v.items {
 			if i > 0 {
-				sb.WriteString(", ")
+				sb.WriteString(nt.sep)
 			}
 			if v.kind == kindStruct {
-				sb.WriteString(v.names[i] + ": ")
+				sb.WriteString(nt.name(v.names[i]))
 			}
-			item.writeText(sb)
+			item.write(sb, nt)
 		}
 		sb.WriteString(end)
 	default:
@@ -342,34 +360,6 @@ func yamlString(s string) string {
 // MarshalJSON renders v with struct members in BTF order.
 func (v Value) MarshalJSON() ([]byte, error) {
 	var sb strings.Builder
-	v.writeJSON(&sb)
+	v.write(&sb, jsonText)
 	return []byte(sb.String()), nil
-}
-
-func (v Value) writeJSON(sb *strings.Builder) {
-	switch v.kind {
-	case kindString:
-		q, _ := json.Marshal(v.text)
-		sb.Write(q)
-	case kindList, kindStruct:
-		open, end := "[", "]"
-		if v.kind == kindStruct {
-			open, end = "{", "}"
-		}
-		sb.WriteString(open)
-		for i, item := range v.items {
-			if i > 0 {
-				sb.WriteString(",")
-			}
-			if v.kind == kindStruct {
-				q, _ := json.Marshal(v.names[i])
-				sb.Write(q)
-				sb.WriteString(":")
-			}
-			item.writeJSON(sb)
-		}
-		sb.WriteString(end)
-	default:
-		sb.WriteString(v.text)
-	}
 }
