@@ -7,7 +7,6 @@ package capture
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"slices"
@@ -75,6 +74,9 @@ type Capture struct {
 	fds    []int
 	buf    []byte
 	oob    []byte
+	// opened is the time of a packet the kernel did not stamp: it came
+	// after the sockets were bound and before Open returned.
+	opened time.Time
 }
 
 // Open opens a socket on each source, in its namespace, that sees only
@@ -89,7 +91,7 @@ func Open(sources []Source, expr string) (*Capture, error) {
 	if _, err := filter.Compile(expr, filter.Ethernet); err != nil {
 		return nil, err
 	}
-	c := &Capture{buf: make([]byte, filter.Snaplen), oob: make([]byte, unix.CmsgSpace(16))}
+	c := &Capture{buf: make([]byte, filter.Snaplen), oob: make([]byte, unix.CmsgSpace(3*16)), opened: time.Now()}
 	progs := map[filter.LinkType][]unix.SockFilter{}
 	for _, s := range sources {
 		name := s.Node + ":" + s.Iface
@@ -106,6 +108,7 @@ func Open(sources []Source, expr string) (*Capture, error) {
 		c.fds = append(c.fds, fd)
 		c.ifaces = append(c.ifaces, Interface{Name: name, LinkType: link})
 	}
+	awaitStamping()
 	return c, nil
 }
 
@@ -141,8 +144,8 @@ func openSocket(iface, expr string, progs map[filter.LinkType][]unix.SockFilter)
 	if err := unix.SetsockoptSockFprog(fd, unix.SOL_SOCKET, unix.SO_ATTACH_FILTER, &fprog); err != nil {
 		return -1, 0, fmt.Errorf("attach filter: %w", err)
 	}
-	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, 1); err != nil {
-		return -1, 0, fmt.Errorf("SO_TIMESTAMPNS: %w", err)
+	if err := askForStamps(fd); err != nil {
+		return -1, 0, fmt.Errorf("SO_TIMESTAMPING: %w", err)
 	}
 	// A burst (a TCP window of GSO frames) must not overflow the queue
 	// while the merge waits for the other interfaces. FORCE needs
@@ -322,24 +325,11 @@ func (c *Capture) drain(fd, iface int, into []Packet) ([]Packet, error) {
 				p.Dir = Out
 			}
 		}
-		p.Time = timestamp(c.oob[:oobn])
+		var ok bool
+		if p.Time, ok = stamp(c.oob[:oobn]); !ok {
+			p.Time = c.opened
+		}
 		into = append(into, p)
 	}
 	return into, nil
-}
-
-// timestamp reads SO_TIMESTAMPNS's struct timespec, which the kernel
-// takes when the packet reaches the packet socket layer (CLOCK_REALTIME).
-func timestamp(oob []byte) time.Time {
-	msgs, err := unix.ParseSocketControlMessage(oob)
-	if err == nil {
-		for _, m := range msgs {
-			if m.Header.Level == unix.SOL_SOCKET && m.Header.Type == unix.SCM_TIMESTAMPNS && len(m.Data) >= 16 {
-				sec := binary.NativeEndian.Uint64(m.Data[0:8])
-				nsec := binary.NativeEndian.Uint64(m.Data[8:16])
-				return time.Unix(int64(sec), int64(nsec))
-			}
-		}
-	}
-	return time.Now()
 }

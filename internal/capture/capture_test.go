@@ -13,9 +13,11 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
 
 	"github.com/dsrlab/dsrlab/internal/capture/filter"
 	pt "github.com/dsrlab/dsrlab/internal/capture/packettest"
@@ -379,5 +381,40 @@ func TestOpenErrors(t *testing.T) {
 	var se *filter.SyntaxError
 	if _, err := Open([]Source{{"n1", "a", ns1}}, "host"); !errors.As(err, &se) {
 		t.Errorf("bad filter: err = %v, want a SyntaxError", err)
+	}
+}
+
+// The kernel turns packet stamping on some time after the first socket
+// asks for it. Packets sent once Open has returned must carry the time
+// they passed the interface, not the time they were read; each round
+// closes its capture so that stamping may be off again for the next.
+func TestPacketsRightAfterOpenCarryTheTimeTheyPassed(t *testing.T) {
+	ns1, ns2 := pair(t)
+	listen(t, ns2, 5001)
+	for round := range 10 {
+		c := open(t, "udp", Source{"n1", "a", ns1})
+		before := time.Now()
+		send(t, ns1, addrB, 5001, "now")
+		after := time.Now()
+		time.Sleep(20 * time.Millisecond) // a stamp taken at reading would be after this
+		p := collect(t, c, 1)[0]
+		if p.Time.Before(before.Round(0)) || p.Time.After(after.Round(0)) {
+			t.Fatalf("round %d: stamped %v, sent between %v and %v", round, p.Time, before.Round(0), after.Round(0))
+		}
+		c.Close()
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func TestStampOfAnUnstampedPacket(t *testing.T) {
+	if _, ok := stamp(nil); ok {
+		t.Error("no control message gave a stamp")
+	}
+	zero := make([]byte, unix.CmsgSpace(3*16))
+	h := (*unix.Cmsghdr)(unsafe.Pointer(&zero[0]))
+	h.Level, h.Type = unix.SOL_SOCKET, unix.SCM_TIMESTAMPING
+	h.SetLen(unix.CmsgLen(3 * 16))
+	if _, ok := stamp(zero); ok {
+		t.Error("an all-zero scm_timestamping gave a stamp")
 	}
 }
