@@ -225,10 +225,13 @@ const (
 // SSHEngine is an engine reached through an SSH server: dsrlab logs in and
 // has the server forward a connection to the engine's unix socket.
 type SSHEngine struct {
-	// User logs in; "" means the user running dsrlab.
+	// User logs in; "" leaves it to ssh_config, then the user running
+	// dsrlab.
 	User string
-	// Host is a name or an address (an IPv6 one without brackets).
-	Host   string
+	// Host is a name or an address (an IPv6 one without brackets), or an
+	// alias of ssh_config.
+	Host string
+	// Port 0 leaves it to ssh_config, then DefaultSSHPort.
 	Port   int
 	Socket string
 }
@@ -247,7 +250,7 @@ func ParseSSHEngine(addr string) (SSHEngine, error) {
 		}
 		return bad("%v", err)
 	}
-	e := SSHEngine{Host: u.Hostname(), Port: DefaultSSHPort, Socket: cmp.Or(u.Path, DefaultEngineSocket)}
+	e := SSHEngine{Host: u.Hostname(), Socket: cmp.Or(u.Path, DefaultEngineSocket)}
 	if u.User != nil {
 		e.User = u.User.Username()
 	}
@@ -286,7 +289,7 @@ func ParseSSHEngine(addr string) (SSHEngine, error) {
 
 // Address is the engine's SSH server as host:port.
 func (e SSHEngine) Address() string {
-	return net.JoinHostPort(e.Host, strconv.Itoa(e.Port))
+	return net.JoinHostPort(e.Host, strconv.Itoa(cmp.Or(e.Port, DefaultSSHPort)))
 }
 
 // Advice names what a valid topology does that likely loses packets:

@@ -13,11 +13,11 @@ func TestParseSSHEngine(t *testing.T) {
 		addr string
 		want topology.SSHEngine
 	}{
-		{"ssh://h2", topology.SSHEngine{Host: "h2", Port: 22, Socket: "/var/run/docker.sock"}},
-		{"ssh://root@172.31.255.3/run/docker-e2h3.sock", topology.SSHEngine{User: "root", Host: "172.31.255.3", Port: 22, Socket: "/run/docker-e2h3.sock"}},
+		{"ssh://h2", topology.SSHEngine{Host: "h2", Socket: "/var/run/docker.sock"}},
+		{"ssh://root@172.31.255.3/run/docker-e2h3.sock", topology.SSHEngine{User: "root", Host: "172.31.255.3", Socket: "/run/docker-e2h3.sock"}},
 		{"ssh://dsr@h2.example:2222/run/user/1000/docker.sock", topology.SSHEngine{User: "dsr", Host: "h2.example", Port: 2222, Socket: "/run/user/1000/docker.sock"}},
 		{"ssh://[fd00::2]:22", topology.SSHEngine{Host: "fd00::2", Port: 22, Socket: "/var/run/docker.sock"}},
-		{"ssh://me@h2/run/my%20engine.sock", topology.SSHEngine{User: "me", Host: "h2", Port: 22, Socket: "/run/my engine.sock"}},
+		{"ssh://me@h2/run/my%20engine.sock", topology.SSHEngine{User: "me", Host: "h2", Socket: "/run/my engine.sock"}},
 	}
 	for _, c := range ok {
 		got, err := topology.ParseSSHEngine(c.addr)

@@ -1,12 +1,14 @@
 package docker
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"net"
 	"os"
 	"os/user"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -49,6 +51,9 @@ func openSSH(addr string) (*Docker, error) {
 type sshDialer struct {
 	url    string // the engine address, which every error names
 	target topology.SSHEngine
+	// keyFiles and knownHosts are ssh_config's IdentityFile and
+	// UserKnownHostsFile, expanded; nil for OpenSSH's defaults.
+	keyFiles, knownHosts []string
 	// connecting is held while the connection is made, so that concurrent
 	// dials share it, and is waited for with the dial's context.
 	connecting chan struct{}
@@ -58,20 +63,57 @@ type sshDialer struct {
 	closed bool
 }
 
+// newSSHDialer completes the address from ssh_config: what the address
+// says wins, as on ssh's command line.
 func newSSHDialer(addr string) (*sshDialer, error) {
 	target, err := topology.ParseSSHEngine(addr)
 	if err != nil {
 		return nil, err
 	}
-	if target.User == "" {
-		if target.User, err = currentUser(); err != nil {
-			return nil, fmt.Errorf("%s: %w", addr, err)
-		}
+	d, err := configure(target)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", addr, err)
 	}
-	return &sshDialer{url: addr, target: target, connecting: make(chan struct{}, 1)}, nil
+	d.url, d.connecting = addr, make(chan struct{}, 1)
+	return d, nil
 }
 
-// currentUser is whom OpenSSH logs in as when the address names no one.
+func configure(target topology.SSHEngine) (*sshDialer, error) {
+	alias := target.Host
+	hc, err := readHostConfig(alias)
+	if err != nil {
+		return nil, err
+	}
+	if hc.hostName != "" {
+		target.Host = strings.NewReplacer("%h", alias, "%%", "%").Replace(hc.hostName)
+	}
+	target.Port = cmp.Or(target.Port, hc.port)
+	local, err := currentUser()
+	if target.User = cmp.Or(target.User, hc.user); target.User == "" {
+		if err != nil {
+			return nil, err
+		}
+		target.User = local
+	}
+	home, _ := os.UserHomeDir()
+	d := &sshDialer{target: target}
+	for _, list := range []struct {
+		from []string
+		to   *[]string
+	}{{hc.identityFiles, &d.keyFiles}, {hc.knownHosts, &d.knownHosts}} {
+		for _, p := range list.from {
+			path, err := expandPath(p, home, local, target.Host, target.User)
+			if err != nil {
+				return nil, fmt.Errorf("ssh_config: %w", err)
+			}
+			*list.to = append(*list.to, path)
+		}
+	}
+	return d, nil
+}
+
+// currentUser is whom OpenSSH logs in as when neither the address nor
+// ssh_config names anyone.
 func currentUser() (string, error) {
 	if name := os.Getenv("USER"); name != "" {
 		return name, nil
@@ -232,12 +274,12 @@ func (d *sshDialer) Close() error {
 
 // connect opens the TCP connection, checks the host key and logs in.
 func (d *sshDialer) connect(ctx context.Context) (*ssh.Client, error) {
-	ids, err := loadIdentities()
+	ids, err := loadIdentities(d.keyFiles)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", d.url, err)
 	}
 	defer ids.Close()
-	hosts, err := loadKnownHosts()
+	hosts, err := loadKnownHosts(d.knownHosts)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", d.url, err)
 	}

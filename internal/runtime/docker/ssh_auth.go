@@ -17,9 +17,9 @@ import (
 // configured, in its order (DSA is gone from OpenSSH and from x/crypto).
 var defaultIdentities = []string{"id_ed25519", "id_ecdsa", "id_rsa"}
 
-// identities are the keys to log in with, found where OpenSSH looks by
-// default: the agent at $SSH_AUTH_SOCK first, then the unencrypted default
-// key files of ~/.ssh.
+// identities are the keys to log in with, found where OpenSSH looks: the
+// agent at $SSH_AUTH_SOCK first, then the unencrypted key files that
+// ssh_config names, or else the default ones of ~/.ssh.
 type identities struct {
 	signers []ssh.Signer
 	origins []string // where each signer came from, for errors
@@ -27,23 +27,29 @@ type identities struct {
 	agent   net.Conn // open while the agent may be asked to sign
 }
 
-func loadIdentities() (*identities, error) {
+func loadIdentities(files []string) (*identities, error) {
 	ids := &identities{}
 	if sock := os.Getenv("SSH_AUTH_SOCK"); sock != "" {
 		ids.fromAgent(sock)
 	}
-	home, err := os.UserHomeDir()
-	if err != nil {
-		ids.skipped = append(ids.skipped, fmt.Sprintf("key files: %v", err))
-	} else {
-		for _, name := range defaultIdentities {
-			ids.fromFile(filepath.Join(home, ".ssh", name))
+	where := "the key files of ssh_config's IdentityFile (" + strings.Join(files, ", ") + ")"
+	if files == nil {
+		where = "the key files ~/.ssh/" + strings.Join(defaultIdentities, ", ")
+		if home, err := os.UserHomeDir(); err != nil {
+			ids.skipped = append(ids.skipped, fmt.Sprintf("key files: %v", err))
+		} else {
+			for _, name := range defaultIdentities {
+				files = append(files, filepath.Join(home, ".ssh", name))
+			}
 		}
+	}
+	for _, f := range files {
+		ids.fromFile(f)
 	}
 	if len(ids.signers) == 0 {
 		ids.Close()
-		return nil, fmt.Errorf("no SSH key to log in with%s: dsrlab uses the keys of ssh-agent ($SSH_AUTH_SOCK) and the key files ~/.ssh/%s",
-			ids.skippedNote(), strings.Join(defaultIdentities, ", "))
+		return nil, fmt.Errorf("no SSH key to log in with%s: dsrlab uses the keys of ssh-agent ($SSH_AUTH_SOCK) and %s",
+			ids.skippedNote(), where)
 	}
 	return ids, nil
 }

@@ -28,20 +28,26 @@ type knownHosts struct {
 	refusal  error
 }
 
-func loadKnownHosts() (*knownHosts, error) {
-	home, err := os.UserHomeDir()
-	if err != nil {
-		return nil, fmt.Errorf("cannot find known_hosts: %w", err)
+// loadKnownHosts reads the user's files (ssh_config's UserKnownHostsFile,
+// or else ~/.ssh/known_hosts), then the system's.
+func loadKnownHosts(user []string) (*knownHosts, error) {
+	if user == nil {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return nil, fmt.Errorf("cannot find known_hosts: %w", err)
+		}
+		user = []string{filepath.Join(home, ".ssh", "known_hosts")}
 	}
-	k := &knownHosts{file: filepath.Join(home, ".ssh", "known_hosts")}
+	k := &knownHosts{file: user[0]}
 	var files []string
-	for _, f := range []string{k.file, globalKnownHosts} {
+	for _, f := range append(user, globalKnownHosts) {
 		if _, err := os.Stat(f); err == nil {
 			files = append(files, f)
 		} else if !errors.Is(err, fs.ErrNotExist) {
 			return nil, fmt.Errorf("read known hosts: %w", err)
 		}
 	}
+	var err error
 	if k.db, err = knownhosts.New(files...); err != nil {
 		return nil, fmt.Errorf("read known hosts: %w", err)
 	}

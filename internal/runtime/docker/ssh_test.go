@@ -219,6 +219,9 @@ func sshHome(t *testing.T) string {
 	t.Setenv("HOME", home)
 	t.Setenv("USER", "tester")
 	t.Setenv("SSH_AUTH_SOCK", "")
+	saved := systemSSHConfig
+	systemSSHConfig = filepath.Join(home, "no-system-config")
+	t.Cleanup(func() { systemSSHConfig = saved })
 	return home
 }
 
