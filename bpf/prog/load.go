@@ -120,12 +120,20 @@ func (o *Object) Load(entries map[string][]Entry) (*Loaded, error) {
 // a collection, and another program of the object (a tc or kprobe one, or a
 // second XDP one) may not load here at all. Objects with program arrays keep
 // everything, since tail calls may reach any program.
+//
+// Maps pinned by name (LIBBPF_PIN_BY_NAME) are loaded unpinned: a pin in
+// this host's bpffs would outlive the lab and be shared by every lab that
+// loads the object, and nothing in the lab's containers could see it;
+// `dsrlab map` reaches the maps through the attached program.
 func (o *Object) loadSpec() *ebpf.CollectionSpec {
 	spec := o.Spec.Copy()
+	tailCalls := false
 	for _, m := range spec.Maps {
-		if m.Type == ebpf.ProgramArray {
-			return spec
-		}
+		m.Pinning = ebpf.PinNone
+		tailCalls = tailCalls || m.Type == ebpf.ProgramArray
+	}
+	if tailCalls {
+		return spec
 	}
 	for name := range spec.Programs {
 		if name != o.Program.Name {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -80,6 +81,29 @@ func TestLoadOnlyChosenProgram(t *testing.T) {
 	}
 	if ret != xdpPass {
 		t.Errorf("xdp_ok returned %d, want XDP_PASS", ret)
+	}
+}
+
+// A map pinned by name loads unpinned: no pin is left in any bpffs, and
+// the program counts in its own map.
+func TestLoadPinnedByNameUnpinned(t *testing.T) {
+	requireRoot(t)
+	o, err := Open(build(t, "testdata/pinned.c"), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := load(t, o, nil)
+	if _, err := l.Program.Run(&ebpf.RunOptions{Data: make([]byte, 64)}); err != nil {
+		t.Fatal(err)
+	}
+	var n uint64
+	if err := l.Maps["dsrlab_test_pinned"].Lookup(uint32(0), &n); err != nil || n != 1 {
+		t.Errorf("the map counted %d (%v), want 1", n, err)
+	}
+	for _, dir := range []string{"/sys/fs/bpf", "/sys/fs/bpf/tc/globals"} {
+		if _, err := os.Stat(filepath.Join(dir, "dsrlab_test_pinned")); err == nil {
+			t.Errorf("a pin was left in %s", dir)
+		}
 	}
 }
 
