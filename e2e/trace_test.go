@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -37,7 +38,8 @@ type traceOut struct {
 		Node   string `json:"node"`
 		Reason string `json:"reason"`
 	} `json:"drops"`
-	DropsOff string `json:"drops_unavailable"`
+	NotUp    []string `json:"not_up"`
+	DropsOff string   `json:"drops_unavailable"`
 	Verdict  struct {
 		Pass       bool   `json:"pass"`
 		Path       string `json:"path"`
@@ -259,6 +261,27 @@ func TestTraceReference(t *testing.T) {
 		out, code := trace(t, "--name", name)
 		checkBroken(t, out, code, "real", "reached real eth0 still encapsulated (IPIP)",
 			"real should have decapsulated it", "real eth0: IP_NOPROTO")
+	})
+
+	t.Run("real's link down", func(t *testing.T) {
+		ns := nodeNS(t, prefix+"real")
+		err := ns.Do(func() error {
+			l, err := netlink.LinkByName("eth0")
+			if err != nil {
+				return err
+			}
+			return netlink.LinkSetDown(l)
+		})
+		ns.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer repair(t)
+		out, code := trace(t, "--name", name)
+		checkBroken(t, out, code, "router", "not up: ", "real:eth0 down", "router:eth1 no carrier")
+		if !slices.Contains(out.NotUp, "real:eth0 down") {
+			t.Errorf("interfaces not up %q, want real:eth0 down among them", out.NotUp)
+		}
 	})
 
 	t.Run("router's VIP route removed", func(t *testing.T) {

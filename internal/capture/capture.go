@@ -77,7 +77,14 @@ type Capture struct {
 	// opened is the time of a packet the kernel did not stamp: it came
 	// after the sockets were bound and before Open returned.
 	opened time.Time
+	onDown func(iface int)
 }
+
+// OnDown has Run call fn, with the interface's index, each time it finds
+// an interface down: it was down when opened, went down, or is gone. Its
+// socket sees nothing until the interface is up again; the capture goes
+// on.
+func (c *Capture) OnDown(fn func(iface int)) { c.onDown = fn }
 
 // Open opens a socket on each source, in its namespace, that sees only
 // packets of that interface which pass the filter expression (tcpdump
@@ -314,6 +321,14 @@ func (c *Capture) drain(fd, iface int, into []Packet) ([]Packet, error) {
 		switch {
 		case errors.Is(err, unix.EAGAIN), errors.Is(err, unix.EINTR):
 			return into, nil
+		case errors.Is(err, unix.ENETDOWN):
+			// Said once per time down (reading clears the socket's
+			// error); the kernel hooks the socket in again when the
+			// interface comes up.
+			if c.onDown != nil {
+				c.onDown(iface)
+			}
+			continue
 		case err != nil:
 			return into, fmt.Errorf("capture on %s: read: %w", c.ifaces[iface].Name, err)
 		}

@@ -418,3 +418,71 @@ func TestStampOfAnUnstampedPacket(t *testing.T) {
 		t.Error("an all-zero scm_timestamping gave a stamp")
 	}
 }
+
+// An interface down when the capture opens, or going down during it,
+// is said, and the capture goes on: on the other interfaces, and on it
+// once it is up again.
+func TestInterfaceDownIsSaidAndTheCaptureGoesOn(t *testing.T) {
+	ns1, ns2 := pair(t)
+	listen(t, ns1, 5001)
+	listen(t, ns2, 5001)
+	h1, err := netlink.NewHandleAt(ns1.h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h1.Close()
+	a, err := h1.LinkByName("a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h1.LinkSetDown(a); err != nil {
+		t.Fatal(err)
+	}
+	c := open(t, "udp", Source{"n1", "a", ns1}, Source{"n2", "b", ns2})
+	down := make(chan int, 4)
+	c.OnDown(func(iface int) { down <- iface })
+	got := make(chan Packet, 4)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	errc := make(chan error, 1)
+	go func() { errc <- c.Run(ctx, 0, func(p Packet) error { got <- p; return nil }) }()
+	expectDown := func() {
+		t.Helper()
+		select {
+		case i := <-down:
+			if i != 0 {
+				t.Errorf("interface %d said down, want 0", i)
+			}
+		case err := <-errc:
+			t.Fatalf("the capture ended: %v", err)
+		case <-ctx.Done():
+			t.Fatal("the interface down was never said")
+		}
+	}
+	expectDown()
+	if err := h1.LinkSetUp(a); err != nil {
+		t.Fatal(err)
+	}
+	waitTransmitting(t, h1, "a")
+	send(t, ns1, addrB, 5001, "after")
+	for _, want := range []int{0, 1} {
+		select {
+		case p := <-got:
+			if p.Iface != want || udpPayload(t, p, filter.Ethernet) != "after" {
+				t.Errorf("captured %q on %d, want it on %d", p.Data, p.Iface, want)
+			}
+		case err := <-errc:
+			t.Fatalf("the capture ended: %v", err)
+		case <-ctx.Done():
+			t.Fatal("nothing captured after the interface came up")
+		}
+	}
+	if err := h1.LinkSetDown(a); err != nil {
+		t.Fatal(err)
+	}
+	expectDown()
+	cancel()
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+}

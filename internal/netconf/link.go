@@ -32,6 +32,34 @@ func (n *Namespace) LinkExists(name string) (bool, error) {
 	return false, fmt.Errorf("%s: interface %s: %w", n.name, name, err)
 }
 
+// Link states that keep an interface from passing packets (LinkState).
+const (
+	LinkMissing   = "missing"
+	LinkDown      = "down"       // administratively
+	LinkNoCarrier = "no carrier" // up, but its peer or lower device is not
+)
+
+// LinkState says what keeps an interface from passing packets: one of
+// the Link* states, or "" when it is up with a carrier.
+func (n *Namespace) LinkState(name string) (string, error) {
+	link, err := n.h.LinkByName(name)
+	var notFound netlink.LinkNotFoundError
+	switch {
+	case errors.As(err, &notFound):
+		return LinkMissing, nil
+	case err != nil:
+		return "", fmt.Errorf("%s: interface %s: %w", n.name, name, err)
+	}
+	a := link.Attrs()
+	switch {
+	case a.Flags&net.FlagUp == 0:
+		return LinkDown, nil
+	case a.RawFlags&unix.IFF_LOWER_UP == 0:
+		return LinkNoCarrier, nil
+	}
+	return "", nil
+}
+
 // DeleteLink removes an interface (a veth takes its peer with it).
 func (n *Namespace) DeleteLink(name string) error {
 	link, err := n.h.LinkByName(name)

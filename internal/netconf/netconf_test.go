@@ -176,3 +176,49 @@ func TestIPIPDeviceOrNotSupported(t *testing.T) {
 		t.Fatalf("AddIPIPDevice: %v", err)
 	}
 }
+
+func TestLinkState(t *testing.T) {
+	a, b := vethPair(t, 1500)
+	state := func(ns *Namespace, name string) string {
+		t.Helper()
+		s, err := ns.LinkState(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	setUp := func(ns *Namespace, name string, up bool) {
+		t.Helper()
+		l, err := ns.h.LinkByName(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		set := ns.h.LinkSetDown
+		if up {
+			set = ns.h.LinkSetUp
+		}
+		if err := set(l); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if s := state(a, "eth1"); s != LinkMissing {
+		t.Errorf("an interface that does not exist is %q", s)
+	}
+	// CreateVeth leaves both ends down.
+	if s := state(a, "eth0"); s != LinkDown {
+		t.Errorf("a new veth end is %q", s)
+	}
+	setUp(a, "eth0", true)
+	setUp(b, "eth2", true)
+	if s := state(a, "eth0"); s != "" {
+		t.Errorf("a veth end with its peer up is %q", s)
+	}
+	setUp(b, "eth2", false)
+	if s, peer := state(a, "eth0"), state(b, "eth2"); s != LinkNoCarrier || peer != LinkDown {
+		t.Errorf("with the peer set down: %q, and the peer %q", s, peer)
+	}
+	setUp(b, "eth2", true)
+	if s := state(a, "eth0"); s != "" {
+		t.Errorf("with the peer up again: %q", s)
+	}
+}

@@ -534,9 +534,12 @@ func TestRoutingLoop(t *testing.T) {
 	if !ok || l.Start != 1 || l.Len != 4 || l.Count != 3 || l.path(hops) != "router → katran → router → real → router" {
 		t.Fatalf("loop %+v (%v), want 3 rounds of router → katran → router → real from hop 2", l, ok)
 	}
-	v := f.Judge(hops, Probe{Err: "no route to host"}, nil)
+	v := f.Judge(hops, Probe{Err: "no route to host"}, nil, "real:eth1 no carrier")
 	if !strings.Contains(v.Summary, "routing loop: router → katran → router → real → router, 3 times") {
 		t.Errorf("summary %q does not name the loop", v.Summary)
+	}
+	if !strings.Contains(v.Summary, "; not up: real:eth1 no carrier;") {
+		t.Errorf("summary %q does not name the interface not up", v.Summary)
 	}
 	var b bytes.Buffer
 	(&Result{Flow: f, Hops: hops, Verdict: v}).Table(&b, false)

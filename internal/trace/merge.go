@@ -12,11 +12,12 @@ import (
 
 // merge puts what the hosts' watches saw on one time line: the packets as
 // observations of the topology's interfaces, their times on one clock
-// (alignClocks), the drops decoded, and why drops were not watched on the
-// hosts where they were not.
-func merge(t *topology.Topology, reports []*hostReport) (obs []Observation, drops []Drop, dropsOff string) {
+// (alignClocks), the drops decoded, the interfaces not up, and why drops
+// were not watched on the hosts where they were not.
+func merge(t *topology.Topology, reports []*hostReport) (obs []Observation, drops []Drop, notUp []string, dropsOff string) {
 	var off []string
 	for _, rep := range reports {
+		notUp = append(notUp, rep.NotUp...)
 		for _, p := range rep.Packets {
 			if ifc := iface(t, p.Node, p.Iface); ifc != nil {
 				obs = append(obs, Observation{Time: p.Time, Iface: ifc, Dir: p.Dir, Frame: p.frame(), Length: p.Length})
@@ -34,7 +35,7 @@ func merge(t *topology.Topology, reports []*hostReport) (obs []Observation, drop
 		}
 	}
 	alignClocks(obs)
-	return obs, drops, strings.Join(off, "; ")
+	return obs, drops, notUp, strings.Join(off, "; ")
 }
 
 func iface(t *topology.Topology, node, name string) *topology.Interface {

@@ -89,7 +89,7 @@ func TestMergeSkewedClocks(t *testing.T) {
 	for _, skew := range []time.Duration{0, 3 * time.Second, -3 * time.Second, 40 * time.Millisecond} {
 		t.Run(skew.String(), func(t *testing.T) {
 			want := observe(t, topo, referenceSYN()...)
-			obs, drops, off := merge(topo, reportsOf(t, want, skew))
+			obs, drops, _, off := merge(topo, reportsOf(t, want, skew))
 			if len(obs) != len(want) || len(drops) != 0 || off != "" {
 				t.Fatalf("%d observations, drops %v, %q: want %d, none, none", len(obs), drops, off, len(want))
 			}
@@ -118,7 +118,7 @@ func TestMergeOneWayCrossing(t *testing.T) {
 	syn := tcp(client, vip, synFlag)
 	sights := cat(request(syn), tunnel("eth1", real1, syn), []sight{in("real:eth0", syn)})
 	for _, skew := range []time.Duration{-2 * time.Second, 2 * time.Second} {
-		obs, _, _ := merge(topo, reportsOf(t, observe(t, topo, sights...), skew))
+		obs, _, _, _ := merge(topo, reportsOf(t, observe(t, topo, sights...), skew))
 		hops := f.Assemble(obs)
 		checkHops(t, hops, []hopWant{
 			{StepRequest, "client:eth0", "router:eth2", "out+in"},
@@ -144,7 +144,7 @@ func TestMergeLostFirstCopy(t *testing.T) {
 		lost := obs[len(obs)-2] // leaving router:eth1
 		lost.Time = lost.Time.Add(-time.Second)
 		obs = append(obs, lost)
-		merged, _, _ := merge(topo, reportsOf(t, obs, skew))
+		merged, _, _, _ := merge(topo, reportsOf(t, obs, skew))
 		var sent, got time.Time
 		for _, o := range merged {
 			switch o.Iface.String() + " " + o.Dir.String() {
@@ -204,6 +204,7 @@ func TestReportJSONRoundTrip(t *testing.T) {
 		{Drop: Drop{Node: "real", Iface: "eth0", Reason: "XDP_ABORTED", Program: "decap", XDP: true, Exception: true}},
 	}
 	reports[0].DropsOff = "no BTF"
+	reports[0].NotUp = []string{"real:eth0 no carrier"}
 	var sent []*hostReport
 	for _, rep := range reports {
 		data, err := json.Marshal(watchReply{Seen: rep})
@@ -216,8 +217,8 @@ func TestReportJSONRoundTrip(t *testing.T) {
 		}
 		sent = append(sent, back.Seen)
 	}
-	wantObs, wantDrops, wantOff := merge(topo, reports)
-	obs, drops, off := merge(topo, sent)
+	wantObs, wantDrops, wantNotUp, wantOff := merge(topo, reports)
+	obs, drops, notUp, off := merge(topo, sent)
 	if len(obs) != len(wantObs) {
 		t.Fatalf("%d observations through JSON, want %d", len(obs), len(wantObs))
 	}
@@ -230,6 +231,9 @@ func TestReportJSONRoundTrip(t *testing.T) {
 	}
 	if off != wantOff || off != "host h2: no BTF" {
 		t.Errorf("drops unwatched %q, want %q", off, "host h2: no BTF")
+	}
+	if !slices.Equal(notUp, wantNotUp) || !slices.Equal(notUp, []string{"real:eth0 no carrier"}) {
+		t.Errorf("interfaces not up through JSON %q, want %q", notUp, wantNotUp)
 	}
 	got := f.collect(drops)
 	if len(got) != 2 || got[0].Packet != syn.String(false) || got[0].Class != ClassRequest || got[0].Function != "ip_route_input_slow" ||

@@ -18,6 +18,9 @@ type Result struct {
 	Flow  *Flow
 	Hops  []*Hop
 	Drops []Drop
+	// NotUp names the lab's interfaces that were not up ("node:iface
+	// down", "no carrier", "missing", "went down").
+	NotUp []string
 	// DropsOff says why kernel drops could not be watched, if they could
 	// not.
 	DropsOff string
@@ -64,6 +67,9 @@ func (r *Result) Table(w io.Writer, verbose bool) error {
 			}
 			fmt.Fprintln(w, line)
 		}
+	}
+	if len(r.NotUp) > 0 {
+		fmt.Fprintf(w, "interfaces not up: %s\n", strings.Join(r.NotUp, ", "))
 	}
 	if r.DropsOff != "" {
 		fmt.Fprintf(w, "kernel drops not watched: %s\n", r.DropsOff)
@@ -154,10 +160,11 @@ func (r *Result) JSON(w io.Writer) error {
 		Probe    Probe     `json:"probe"`
 		Hops     []jsonHop `json:"hops"`
 		Drops    []Drop    `json:"drops"`
+		NotUp    []string  `json:"not_up,omitempty"`
 		DropsOff string    `json:"drops_unavailable,omitempty"`
 		Verdict  Verdict   `json:"verdict"`
 	}{VIP: f.Dst.String(), Proto: string(f.VIP.Proto), Mode: string(f.VIP.Mode), Client: f.Client.Name,
-		Local: f.Local.String(), Probe: r.Probe, Hops: []jsonHop{}, Drops: r.Drops, DropsOff: r.DropsOff, Verdict: r.Verdict}
+		Local: f.Local.String(), Probe: r.Probe, Hops: []jsonHop{}, Drops: r.Drops, NotUp: r.NotUp, DropsOff: r.DropsOff, Verdict: r.Verdict}
 	if out.Drops == nil {
 		out.Drops = []Drop{}
 	}

@@ -60,11 +60,11 @@ func Run(ctx context.Context, rts runtime.Set, topo *topology.Topology, opt Opti
 	if err != nil {
 		return nil, err
 	}
-	obs, drops, dropsOff := merge(topo, reports)
-	res := &Result{Flow: f, Probe: Probe{Answer: ex.Answer, From: ex.From, Err: ex.Err}, DropsOff: dropsOff}
+	obs, drops, notUp, dropsOff := merge(topo, reports)
+	res := &Result{Flow: f, Probe: Probe{Answer: ex.Answer, From: ex.From, Err: ex.Err}, NotUp: notUp, DropsOff: dropsOff}
 	res.Hops = f.Assemble(obs)
 	res.Drops = f.collect(drops)
-	res.Verdict = f.Judge(res.Hops, res.Probe, res.Drops)
+	res.Verdict = f.Judge(res.Hops, res.Probe, res.Drops, notUp...)
 	return res, nil
 }
 

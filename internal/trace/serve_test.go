@@ -56,6 +56,16 @@ func wireLab(t *testing.T, topo *topology.Topology) map[string]string {
 func TestServe(t *testing.T) {
 	topo := load(t, "labs/dsr.yaml")
 	paths := wireLab(t, topo)
+	// A link gone (both its ends) is reported, not a reason to fail.
+	real, err := netconf.FromPath(paths["real"], "real")
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = real.DeleteLink("eth0")
+	real.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
 	resolved, err := topo.Resolved()
 	if err != nil {
 		t.Fatal(err)
@@ -114,10 +124,13 @@ func TestServe(t *testing.T) {
 	if rep.Seen == nil || rep.Seen.Host != topology.LocalHost || rep.Seen.DropsOff != "" {
 		t.Fatalf("report %+v, want the local host's with drops watched", rep.Seen)
 	}
+	if got := strings.Join(rep.Seen.NotUp, ", "); got != "real:eth0 missing, router:eth1 missing" {
+		t.Errorf("interfaces not up: %q, want the deleted link's two ends missing", got)
+	}
 	if err := <-served; err != nil {
 		t.Fatalf("Serve: %v", err)
 	}
-	obs, _, _ := merge(topo, []*hostReport{rep.Seen})
+	obs, _, _, _ := merge(topo, []*hostReport{rep.Seen})
 	hops := f.Assemble(obs)
 	if len(hops) == 0 || hops[0].Step != StepRequest || hops[0].From.String() != "client:eth0" || seen(hops[0]) != "out+in" {
 		t.Fatalf("hops %v, want the request first, client:eth0 → router:eth2 out+in", hops)

@@ -39,9 +39,9 @@ type Probe struct {
 
 // Judge gives the verdict on a traced flow: answered and returned the way
 // its mode wants (DSR: never through the balancer; NAT: hair-pin through
-// it), or where it stopped, what should have happened next, and what the
-// kernel dropped there.
-func (f *Flow) Judge(hops []*Hop, p Probe, drops []Drop) Verdict {
+// it), or where it stopped, what should have happened next, the lab's
+// interfaces that were not up, and what the kernel dropped there.
+func (f *Flow) Judge(hops []*Hop, p Probe, drops []Drop, notUp ...string) Verdict {
 	var v Verdict
 	lb := f.VIP.LB
 	var crossed *Hop
@@ -90,6 +90,9 @@ func (f *Flow) Judge(hops []*Hop, p Probe, drops []Drop) Verdict {
 		v.LastSeen, v.Expected = f.stoppedAt(last)
 	}
 	parts := []string{"no answer (" + p.Err + ")", v.LastSeen, v.Expected}
+	if len(notUp) > 0 {
+		parts = append(parts, "not up: "+strings.Join(notUp, ", "))
+	}
 	if l, ok := FindLoop(hops); ok {
 		parts = append(parts, fmt.Sprintf("routing loop: %s, %d times (TTL %d → %d)", l.path(hops), l.Count, l.FirstTTL, l.LastTTL))
 	}

@@ -5,6 +5,8 @@ package trace
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/dsrlab/dsrlab/internal/capture"
@@ -41,10 +43,14 @@ type watch struct {
 	drops   *dropWatch
 	// dropsOff says why drops are not watched, if they are not.
 	dropsOff string
-	cancel   context.CancelFunc
-	done     chan struct{}
-	pkts     []capture.Packet
-	err      error
+	// notUp names the interfaces found not up ("node:iface state"), at
+	// the start or during the watch; a missing one is not captured on.
+	notUp  []string
+	downAt map[int]bool // capture interfaces said down
+	cancel context.CancelFunc
+	done   chan struct{}
+	pkts   []capture.Packet
+	err    error
 }
 
 // startWatch starts watching host's nodes in their namespaces, by node
@@ -66,12 +72,34 @@ func startWatch(ctx context.Context, t *topology.Topology, host string, nss map[
 			return nil, fmt.Errorf("node %s: no namespace to watch", n.Name)
 		}
 		for _, ifc := range n.Interfaces {
-			w.sources = append(w.sources, capture.Source{Node: n.Name, Iface: ifc.Name, NS: ns})
+			// A link that is not up may be why the flow fails: it is
+			// a finding, not a reason to give up the trace.
+			state, err := ns.LinkState(ifc.Name)
+			if err != nil {
+				return nil, err
+			}
+			if state != "" {
+				w.notUp = append(w.notUp, fmt.Sprintf("%s:%s %s", n.Name, ifc.Name, state))
+			}
+			if state != netconf.LinkMissing {
+				w.sources = append(w.sources, capture.Source{Node: n.Name, Iface: ifc.Name, NS: ns})
+			}
 		}
+	}
+	if len(w.sources) == 0 {
+		return nil, fmt.Errorf("host %s: no interface of the lab's nodes exists to watch (%s)", host, strings.Join(w.notUp, ", "))
 	}
 	if w.c, err = capture.Open(w.sources, "ip or ip6"); err != nil {
 		return nil, err
 	}
+	w.downAt = map[int]bool{}
+	w.c.OnDown(func(i int) {
+		// One found down at the start is said already.
+		if s := w.sources[i]; !w.downAt[i] && !slices.Contains(w.notUp, s.Node+":"+s.Iface+" "+netconf.LinkDown) {
+			w.notUp = append(w.notUp, fmt.Sprintf("%s:%s went down", s.Node, s.Iface))
+		}
+		w.downAt[i] = true
+	})
 	if w.drops, err = watchDrops(nss); err != nil {
 		w.drops, w.dropsOff = nil, err.Error()
 	}
@@ -114,7 +142,7 @@ func (w *watch) stop(ctx context.Context, ref flowRef) (*hostReport, error) {
 	if w.err != nil {
 		return nil, w.err
 	}
-	rep := &hostReport{Host: w.host, DropsOff: w.dropsOff}
+	rep := &hostReport{Host: w.host, DropsOff: w.dropsOff, NotUp: w.notUp}
 	if w.drops != nil {
 		rep.Drops, w.drops = w.drops.stop(), nil
 	}

@@ -98,6 +98,7 @@ type hostReport struct {
 	Packets  []sighting `json:"packets"`
 	Drops    []seenDrop `json:"drops"`
 	DropsOff string     `json:"drops_off,omitempty"` // why drops were not watched
+	NotUp    []string   `json:"not_up,omitempty"`    // interfaces not up, "node:iface state"
 }
 
 // sighting is one packet captured on one interface, as read: the host
