@@ -73,6 +73,7 @@ type rawProgram struct {
 	Name      string                   `yaml:"name,omitempty"`
 	Interface string                   `yaml:"interface,omitempty"`
 	Maps      map[string][]rawMapEntry `yaml:"maps,omitempty"`
+	Globals   map[string]yaml.Node     `yaml:"globals,omitempty"`
 }
 
 type rawMapEntry struct {

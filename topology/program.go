@@ -13,7 +13,7 @@ import (
 // Program is a user's XDP program on a node: a C source that dsrlab
 // compiles, or a compiled BPF object, the XDP program in it to attach, the
 // interface it goes on, and the map entries to write before it sees a
-// packet.
+// packet, and the global variables to set when it is loaded.
 type Program struct {
 	// Source or Object is set, never both; either is an absolute path
 	// (the file gives it relative to the topology file).
@@ -21,7 +21,8 @@ type Program struct {
 	// Name is the XDP program in the object; "" when it has only one.
 	Name      string
 	Interface *Interface
-	Maps      []MapInit // by map name
+	Maps      []MapInit    // by map name
+	Globals   []GlobalInit // by variable name
 	// Pos is where the program block is in the topology file, and
 	// FilePos where its source or object is named: the file's absence,
 	// a compile error or a verifier rejection is reported there.
@@ -44,6 +45,15 @@ type MapInit struct {
 // errors.
 type MapEntry struct {
 	Key, Value *yaml.Node
+}
+
+// GlobalInit is the value of one of a program's global variables, as
+// written in the file; it is encoded from the variable's BTF type when the
+// program is loaded.
+type GlobalInit struct {
+	Name  string
+	Pos   Position
+	Value *yaml.Node
 }
 
 // Position is a place in a topology file.
@@ -105,6 +115,10 @@ func (b *builder) program(n *Node, rp *rawProgram, p fieldPath) *Program {
 			mi.Entries = append(mi.Entries, MapEntry{Key: &e.Key, Value: &e.Value})
 		}
 		prog.Maps = append(prog.Maps, mi)
+	}
+	for _, name := range slices.Sorted(maps.Keys(rp.Globals)) {
+		v := rp.Globals[name]
+		prog.Globals = append(prog.Globals, GlobalInit{Name: name, Pos: b.pos(p.key("globals").key(name)), Value: &v})
 	}
 	if !ok {
 		return nil

@@ -92,6 +92,12 @@ func (t *Topology) raw() *rawTopology {
 					rn.Program.Maps[m.Name] = append(rn.Program.Maps[m.Name], rawMapEntry{Key: *e.Key, Value: *e.Value})
 				}
 			}
+			for _, g := range pr.Globals {
+				if rn.Program.Globals == nil {
+					rn.Program.Globals = map[string]yaml.Node{}
+				}
+				rn.Program.Globals[g.Name] = *g.Value
+			}
 		}
 		for _, r := range n.Routes {
 			rn.Routes = append(rn.Routes, rawRoute{Dst: r.Dst.String(), Via: r.Via.String()})

@@ -626,6 +626,10 @@ func TestPrograms(t *testing.T) {
 	if v := k.Maps[1].Entries[0].Value; v.Kind != yaml.MappingNode || v.Line != 18 {
 		t.Errorf("lb_map value node: kind %v line %d", v.Kind, v.Line)
 	}
+	if g := k.Globals; len(g) != 2 || g[0].Name != "cfg" || g[0].Value.Kind != yaml.MappingNode || g[0].Pos.Line != 23 ||
+		g[1].Name != "outer_ttl" || g[1].Value.Value != "63" || g[1].Pos.Line != 22 {
+		t.Errorf("globals %+v, want cfg (line 23) and outer_ttl (line 22) by name", g)
+	}
 	r := topo.Node("r")
 	if r.Program == nil || r.Program.Object != "/opt/xdp/count.o" || r.Program.Interface.Name != "eth1" || r.XDP != topology.XDPGeneric {
 		t.Errorf("router's program %+v, xdp %q", r.Program, r.XDP)

@@ -120,8 +120,33 @@ func decode(t btf.Type, b []byte, depth int) (Value, error) {
 			return Value{}, err
 		}
 		return v, nil
+	case *btf.Datasec:
+		return decodeDatasec(u, b, depth)
 	}
 	return Value{}, fmt.Errorf("cannot read %s: fields of this kind are not supported", f.name)
+}
+
+// decodeDatasec reads the one value of a global data map (.rodata, .data,
+// .bss) as its variables by name.
+func decodeDatasec(ds *btf.Datasec, b []byte, depth int) (Value, error) {
+	v := Value{kind: kindStruct}
+	for _, vs := range ds.Vars {
+		gv, ok := vs.Type.(*btf.Var)
+		if !ok {
+			continue
+		}
+		end := int(vs.Offset) + int(vs.Size)
+		if end > len(b) {
+			return Value{}, fmt.Errorf("%s: variable %s ends at byte %d of %d", ds.Name, gv.Name, end, len(b))
+		}
+		item, err := decode(gv.Type, b[vs.Offset:end], depth+1)
+		if err != nil {
+			return Value{}, fmt.Errorf("%s: %w", gv.Name, err)
+		}
+		v.names = append(v.names, gv.Name)
+		v.items = append(v.items, item)
+	}
+	return v, nil
 }
 
 func str(s string) Value { return Value{kind: kindString, text: s} }

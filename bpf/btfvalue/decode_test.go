@@ -20,6 +20,10 @@ func TestDecode(t *testing.T) {
 			"{real_server_ip: 10.111.222.11, lb_vip: 192.168.10.1, src_mac: 02:aa:bb:cc:dd:ee, dst_mac: 02:11:22:33:44:55}",
 			`{"real_server_ip":"10.111.222.11","lb_vip":"192.168.10.1","src_mac":"02:aa:bb:cc:dd:ee","dst_mac":"02:11:22:33:44:55"}`},
 		{"u32 is a number, not an IP", u32T, "0a000001", "16777226", "16777226"},
+		{"global data: its variables by name", &btf.Datasec{Name: ".rodata", Size: 12, Vars: []btf.VarSecinfo{
+			{Type: &btf.Var{Name: "verdict", Type: u32T}, Offset: 0, Size: 4},
+			{Type: &btf.Var{Name: "vip", Type: &btf.Volatile{Type: &btf.Const{Type: be32}}}, Offset: 8, Size: 4},
+		}}, "02000000 ffffffff c0a80a01", "{verdict: 2, vip: 192.168.10.1}", `{"verdict":2,"vip":"192.168.10.1"}`},
 		{"be16 is a number in network order", be16, "1f90", "8080", "8080"},
 		{"be64", be64, "0102030405060708", "72623859790382856", "72623859790382856"},
 		{"u64 beyond float precision", u64T, "ffffffffffffffff", "18446744073709551615", "18446744073709551615"},

@@ -39,6 +39,24 @@ func (o *Object) Encode(mapName string, key, value *yaml.Node, r btfvalue.Resolv
 	return Entry{Key: k, Value: v}, nil
 }
 
+// EncodeGlobal turns a topology value into the bytes of the object's
+// global variable called name, by its BTF type, as Encode does for map
+// entries.
+func (o *Object) EncodeGlobal(name string, value *yaml.Node, r btfvalue.Resolver) ([]byte, error) {
+	v, err := o.Global(name)
+	if err != nil {
+		return nil, err
+	}
+	if v.Type == nil {
+		return nil, fmt.Errorf("global %s has no BTF type", name)
+	}
+	b, err := btfvalue.Encode(v.Type.Type, value, r)
+	if err != nil {
+		return nil, within(err, name)
+	}
+	return b, nil
+}
+
 // within names the map and the part of the entry in a codec error, keeping
 // it a *btfvalue.Error: its line and column are what the topology's
 // file:line:col message is made of.
@@ -53,6 +71,9 @@ func within(err error, prefix string) error {
 // mapTypes returns the BTF types of a map's key and value: without them the
 // entries cannot be written by field name.
 func mapTypes(ms *ebpf.MapSpec) (key, value btf.Type, err error) {
+	if _, globals := ms.Value.(*btf.Datasec); globals {
+		return nil, nil, fmt.Errorf("map %s holds the program's global variables: give their values in the topology's program.globals (set at load)", ms.Name)
+	}
 	if isVoid(ms.Key) {
 		return nil, nil, fmt.Errorf("map %s: its key has no BTF type: declare it with __type(key, ...) instead of __uint(key_size, ...)", ms.Name)
 	}
@@ -86,10 +107,12 @@ func (l *Loaded) Close() error {
 	return nil
 }
 
-// Load loads the object's XDP program and its maps into the kernel and writes
-// entries (by map name) before returning, so the program never runs with
-// empty maps once it is attached.
-func (o *Object) Load(entries map[string][]Entry) (*Loaded, error) {
+// Load loads the object's XDP program and its maps into the kernel, its
+// global variables (by name) set to the given bytes, and writes entries (by
+// map name) before returning, so the program never runs with empty maps
+// once it is attached. Constants (const volatile, in .rodata) can only be
+// set so: the kernel freezes .rodata at load.
+func (o *Object) Load(entries map[string][]Entry, globals map[string][]byte) (*Loaded, error) {
 	if err := rlimit.RemoveMemlock(); err != nil {
 		return nil, fmt.Errorf("remove memlock rlimit: %w", err)
 	}
@@ -98,7 +121,20 @@ func (o *Object) Load(entries map[string][]Entry) (*Loaded, error) {
 			return nil, err
 		}
 	}
-	coll, err := ebpf.NewCollection(o.loadSpec())
+	spec := o.loadSpec()
+	for name, value := range globals {
+		v, err := o.Global(name)
+		if err == nil && int(v.Size()) != len(value) {
+			err = fmt.Errorf("global %s: %d bytes for a variable of %d", name, len(value), v.Size())
+		}
+		if err == nil {
+			err = spec.Variables[name].Set(value)
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	coll, err := ebpf.NewCollection(spec)
 	if err != nil {
 		var ve *ebpf.VerifierError
 		if errors.As(err, &ve) {

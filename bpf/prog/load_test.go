@@ -24,7 +24,7 @@ func requireRoot(t *testing.T) {
 
 func load(t *testing.T, o *Object, entries map[string][]Entry) *Loaded {
 	t.Helper()
-	l, err := o.Load(entries)
+	l, err := o.Load(entries, nil)
 	if err != nil {
 		t.Fatalf("Load: %v", err)
 	}
@@ -38,7 +38,7 @@ func TestVerifierRejectionShowsSourceLine(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = o.Load(nil)
+	_, err = o.Load(nil, nil)
 	var ve *VerifierError
 	if !errors.As(err, &ve) {
 		t.Fatalf("err = %v (%T), want *VerifierError", err, err)
@@ -113,7 +113,7 @@ func TestLoadUnknownMap(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = o.Load(map[string][]Entry{"nope": {{}}})
+	_, err = o.Load(map[string][]Entry{"nope": {{}}}, nil)
 	if err == nil || !strings.Contains(err.Error(), `no map "nope"`) {
 		t.Fatalf("err = %v, want the map's absence", err)
 	}
@@ -339,4 +339,76 @@ func keys(maps map[string]*Map) []string {
 	}
 	slices.Sort(names)
 	return names
+}
+
+// Globals given by name are set before the load: constants the kernel
+// freezes, and the initial values of .data and .bss.
+func TestLoadWithGlobals(t *testing.T) {
+	requireRoot(t)
+	o, err := Open(build(t, "testdata/globals.c"), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := func(globals map[string]string) uint32 {
+		t.Helper()
+		enc := map[string][]byte{}
+		for name, value := range globals {
+			b, err := o.EncodeGlobal(name, yamlNode(t, value), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			enc[name] = b
+		}
+		l, err := o.Load(nil, enc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		ret, err := l.Program.Run(&ebpf.RunOptions{Data: make([]byte, 64)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ret
+	}
+	for _, c := range []struct {
+		name    string
+		globals map[string]string
+		want    uint32
+	}{
+		{"defaults", nil, xdpPass},
+		{"a constant", map[string]string{"verdict": "1"}, 1},
+		{"a constant struct", map[string]string{"cfg": "{vip: 192.168.10.1, mac: 02:00:00:00:00:0b, port: 50007}"}, 3},
+		{"the initial value of .data", map[string]string{"limit": "0"}, 0},
+		{"the initial value of .bss", map[string]string{"seen": "0xffffffff"}, 0},
+	} {
+		if got := run(c.globals); got != c.want {
+			t.Errorf("%s: the program returned %d, want %d", c.name, got, c.want)
+		}
+	}
+	// The spec itself is left as it was for the next load.
+	if got := run(nil); got != xdpPass {
+		t.Errorf("after loads with globals, the defaults give %d", got)
+	}
+}
+
+func TestEncodeGlobalErrors(t *testing.T) {
+	o, err := Open(build(t, "testdata/globals.c"), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ name, value, want string }{
+		{"verdictt", "1", `no global variable "verdictt"`},
+		{"verdictt", "1", "its globals: cfg, limit, seen, verdict"},
+		{"cfg", "{vipp: 10.0.0.1}", `1:2: cfg.vipp: struct config has no field "vipp"`},
+		{"verdict", "0x100000000", "verdict"},
+	} {
+		_, err := o.EncodeGlobal(c.name, yamlNode(t, c.value), nil)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("EncodeGlobal(%s, %s): %v, want an error saying %q", c.name, c.value, err, c.want)
+		}
+	}
+	// The maps behind the globals are not written as maps.
+	if _, err := o.Encode(".rodata", yamlNode(t, "0"), yamlNode(t, "{verdict: 1}"), nil); err == nil || !strings.Contains(err.Error(), "program.globals") {
+		t.Errorf("an entry for .rodata: %v, want advice to use program.globals", err)
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"slices"
 	"strings"
@@ -121,10 +122,16 @@ func (o *Object) Map(name string) (*ebpf.MapSpec, error) {
 	if m, ok := o.Spec.Maps[name]; ok {
 		return m, nil
 	}
-	names := make([]string, 0, len(o.Spec.Maps))
-	for n := range o.Spec.Maps {
-		names = append(names, n)
-	}
-	slices.Sort(names)
+	names := slices.Sorted(maps.Keys(o.Spec.Maps))
 	return nil, fmt.Errorf("no map %q in %s; its maps: %s", name, o.Path, listOrNone(names))
+}
+
+// Global returns the spec of a global variable of the object (in .rodata,
+// .data or .bss), or an error listing the ones there are.
+func (o *Object) Global(name string) (*ebpf.VariableSpec, error) {
+	if v, ok := o.Spec.Variables[name]; ok {
+		return v, nil
+	}
+	names := slices.Sorted(maps.Keys(o.Spec.Variables))
+	return nil, fmt.Errorf("no global variable %q in %s; its globals: %s", name, o.Path, listOrNone(names))
 }

@@ -2,11 +2,15 @@ package lab
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/cilium/ebpf"
@@ -29,12 +33,13 @@ func cacheDir() string {
 }
 
 // userProgram is a node's own XDP program on its way into the lab: its
-// object with its map entries encoded, then the program loaded with its
-// maps filled, not yet attached.
+// object with its map entries and globals encoded, then the program loaded
+// with its maps filled, not yet attached.
 type userProgram struct {
 	node    *topology.Node
 	obj     *prog.Object
 	entries map[string][]prog.Entry
+	globals map[string][]byte
 	loaded  *prog.Loaded
 }
 
@@ -46,6 +51,9 @@ type ProgramRecord struct {
 	Object string `json:"object"` // the object loaded (the cache's, for a source)
 	Hash   string `json:"hash"`   // of the object
 	Name   string `json:"name"`   // the XDP program in it
+	// Globals is a digest of the globals set at load: constants cannot
+	// change in a loaded program, so other ones mean a new load.
+	Globals string `json:"globals,omitempty"`
 }
 
 // buildPrograms compiles, opens and encodes every user program before
@@ -99,7 +107,10 @@ func openUserProgram(ctx context.Context, t *topology.Topology, n *topology.Node
 func newUserProgram(t *topology.Topology, n *topology.Node, obj *prog.Object) (*userProgram, error) {
 	up := &userProgram{node: n, obj: obj}
 	var err error
-	up.entries, err = up.encode(t)
+	if up.entries, err = up.encode(t); err != nil {
+		return up, err
+	}
+	up.globals, err = up.encodeGlobals(t)
 	return up, err
 }
 
@@ -117,7 +128,7 @@ func atProgram(n *topology.Node, err error) error {
 // load loads the program into this host's kernel, its maps filled.
 func (up *userProgram) load() error {
 	var err error
-	if up.loaded, err = up.obj.Load(up.entries); err != nil {
+	if up.loaded, err = up.obj.Load(up.entries, up.globals); err != nil {
 		return atProgram(up.node, err)
 	}
 	return nil
@@ -131,19 +142,51 @@ func (up *userProgram) encode(t *topology.Topology) (map[string][]prog.Entry, er
 		for i, e := range m.Entries {
 			enc, err := up.obj.Encode(m.Name, e.Key, e.Value, Resolver(t))
 			if err != nil {
-				// Positioned like the topology's own errors:
-				// file:line:col: field: message.
-				field := fmt.Sprintf("nodes.%s.program.maps.%s", up.node.Name, m.Name)
-				var be *btfvalue.Error
-				if errors.As(err, &be) {
-					return nil, fmt.Errorf("%s:%d:%d: %s[%d].%s: %s", p.Pos.File, be.Line, be.Column, field, i, strings.TrimPrefix(be.Path, m.Name+"."), be.Msg)
-				}
-				return nil, fmt.Errorf("%s: %s: %w", m.Pos, field, err)
+				return nil, up.placed(err, m.Pos, "maps", m.Name, fmt.Sprintf("[%d]", i))
 			}
 			entries[m.Name] = append(entries[m.Name], enc)
 		}
 	}
 	return entries, nil
+}
+
+// encodeGlobals encodes the values the topology gives the program's
+// global variables, by name.
+func (up *userProgram) encodeGlobals(t *topology.Topology) (map[string][]byte, error) {
+	globals := map[string][]byte{}
+	for _, g := range up.node.Program.Globals {
+		b, err := up.obj.EncodeGlobal(g.Name, g.Value, Resolver(t))
+		if err != nil {
+			return nil, up.placed(err, g.Pos, "globals", g.Name, "")
+		}
+		globals[g.Name] = b
+	}
+	return globals, nil
+}
+
+// placed positions an encoding error like the topology's own errors,
+// file:line:col: field: message, at the value's place in the file when the
+// codec knows it (else at pos, the map's or global's name).
+func (up *userProgram) placed(err error, pos topology.Position, block, name, index string) error {
+	field := fmt.Sprintf("nodes.%s.program.%s.%s", up.node.Name, block, name)
+	var be *btfvalue.Error
+	if errors.As(err, &be) {
+		return fmt.Errorf("%s:%d:%d: %s%s%s: %s", pos.File, be.Line, be.Column, field, index,
+			strings.TrimPrefix(be.Path, name), be.Msg)
+	}
+	return fmt.Errorf("%s: %s: %w", pos, field, err)
+}
+
+// globalsDigest sums the globals set at load, "" when there are none.
+func (up *userProgram) globalsDigest() string {
+	if len(up.globals) == 0 {
+		return ""
+	}
+	h := sha256.New()
+	for _, name := range slices.Sorted(maps.Keys(up.globals)) {
+		fmt.Fprintf(h, "%s=%x;", name, up.globals[name])
+	}
+	return hex.EncodeToString(h.Sum(nil))
 }
 
 // Resolver turns NODE:IFACE in map values into that interface's IPv4
@@ -215,7 +258,7 @@ func (d *deployment) attachProgram(n *topology.Node) (netconf.XDPMode, error) {
 			return 0, err
 		}
 		defer running.Close()
-		if prev.Hash == up.obj.Hash() && prev.Name == up.obj.Program.Name {
+		if prev.Hash == up.obj.Hash() && prev.Name == up.obj.Program.Name && prev.Globals == up.globalsDigest() {
 			changed, err := d.refreshMaps(n, running)
 			if err == nil && changed > 0 {
 				d.change("programs", fmt.Sprintf("%s: %d map entries written again", n.Name, changed))
@@ -291,7 +334,7 @@ func (d *deployment) programRecord(node string) (*ProgramRecord, error) {
 
 func (d *deployment) recordProgram(n *topology.Node) error {
 	up := d.programs[n.Name]
-	rec := ProgramRecord{File: n.Program.File(), Object: up.obj.Path, Hash: up.obj.Hash(), Name: up.obj.Program.Name}
+	rec := ProgramRecord{File: n.Program.File(), Object: up.obj.Path, Hash: up.obj.Hash(), Name: up.obj.Program.Name, Globals: up.globalsDigest()}
 	if d.records != nil {
 		d.records[n.Name] = &rec
 		return nil

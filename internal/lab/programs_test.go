@@ -165,6 +165,69 @@ func TestEditedProgramIsReplacedInPlace(t *testing.T) {
 	mustVerify(t, rt, topo)
 }
 
+// A program's globals are set at load from the topology; other values
+// on a running lab load it again (constants cannot change in place), the
+// same ones change nothing.
+func TestGlobalsSetAtLoadAndChangedByReload(t *testing.T) {
+	rt := fakeLab(t)
+	_, dir := example(t, "xdp-lb-minimal")
+	src := filepath.Join(dir, "xdp_lb.c")
+	code, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	edited := strings.Replace(string(code), "outer->ttl = 64;", "outer->ttl = outer_ttl;", 1)
+	edited = strings.Replace(edited, "SEC(\"xdp\")", "const volatile __u8 outer_ttl = 64;\n\nSEC(\"xdp\")", 1)
+	if edited == string(code) || strings.Count(edited, "outer_ttl") != 2 {
+		t.Fatal("the example no longer sets outer->ttl = 64 before SEC(\"xdp\"); update this test's edit")
+	}
+	if err := os.WriteFile(src, []byte(edited), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(dir, "lab.yaml")
+	lab, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	withTTL := func(ttl int) *topology.Topology {
+		t.Helper()
+		text := strings.Replace(string(lab), "      name: xdp_load_balancer\n", fmt.Sprintf("      name: xdp_load_balancer\n      globals: {outer_ttl: %d}\n", ttl), 1)
+		if err := os.WriteFile(file, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		topo, err := topology.Load(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return topo
+	}
+	rodata := func(topo *topology.Topology) string {
+		t.Helper()
+		entries, err := nodeMap(t, rt, topo, "katran", ".rodata").Dump()
+		if err != nil || len(entries) != 1 {
+			t.Fatalf(".rodata: %v, %v", entries, err)
+		}
+		return entries[0].ValueString()
+	}
+	topo := withTTL(63)
+	mustUp(t, rt, topo)
+	mustVerify(t, rt, topo)
+	if v := rodata(topo); !strings.Contains(v, "outer_ttl: 63") {
+		t.Errorf(".rodata holds %s, want outer_ttl: 63", v)
+	}
+	if sum, _ := mustUp(t, rt, topo); sum.Changes != 0 {
+		t.Errorf("up with the same globals made %d changes", sum.Changes)
+	}
+	topo = withTTL(62)
+	if sum, _ := mustUp(t, rt, topo); sum.Changes == 0 {
+		t.Error("other globals did not reload the program")
+	}
+	if v := rodata(topo); !strings.Contains(v, "outer_ttl: 62") {
+		t.Errorf(".rodata holds %s after the change, want outer_ttl: 62", v)
+	}
+	mustVerify(t, rt, topo)
+}
+
 func TestMapSetMovesTrafficToAnotherReal(t *testing.T) {
 	rt := fakeLab(t)
 	topo, _ := example(t, "xdp-lb-hash")
@@ -226,6 +289,9 @@ func TestBadProgramsFailBeforeAnythingIsCreated(t *testing.T) {
 		{"value does not fit", func(_ *testing.T, _, lab string) string {
 			return strings.Replace(lab, "src_mac: katran:eth0", "src_mac: 10.0.0.1", 1)
 		}, []string{"lab.yaml:32:", "src_mac"}},
+		{"global absent", func(_ *testing.T, _, lab string) string {
+			return strings.Replace(lab, "      name: xdp_load_balancer\n", "      name: xdp_load_balancer\n      globals: {outer_ttl: 1}\n", 1)
+		}, []string{"lab.yaml:26:", "nodes.katran.program.globals.outer_ttl", `no global variable "outer_ttl"`, "its globals: (none)"}},
 		{"reference names nothing", func(_ *testing.T, _, lab string) string {
 			return strings.Replace(lab, "real_server_ip: real:eth0", "real_server_ip: real:eth9", 1)
 		}, []string{"lab.yaml:30:", "eth9"}},
