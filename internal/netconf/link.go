@@ -61,12 +61,20 @@ func (n *Namespace) LinkState(name string) (string, error) {
 }
 
 // DeleteLink removes an interface (a veth takes its peer with it).
+//
+// An interface already gone is no error: the kernel removes a veth end
+// whose peer's namespace is being destroyed (a stopped container) on its
+// own, from a work queue, and may do so between the lookup and the delete.
 func (n *Namespace) DeleteLink(name string) error {
 	link, err := n.h.LinkByName(name)
-	if err != nil {
+	var notFound netlink.LinkNotFoundError
+	switch {
+	case errors.As(err, &notFound):
+		return nil
+	case err != nil:
 		return fmt.Errorf("%s: interface %s: %w", n.name, name, err)
 	}
-	if err := n.h.LinkDel(link); err != nil {
+	if err := n.h.LinkDel(link); err != nil && !errors.Is(err, unix.ENODEV) {
 		return fmt.Errorf("%s: delete %s: %w", n.name, name, err)
 	}
 	return nil

@@ -222,3 +222,23 @@ func TestLinkState(t *testing.T) {
 		t.Errorf("with the peer up again: %q", s)
 	}
 }
+
+// Deleting makes sure an interface is gone: one already gone (as a veth
+// end the kernel removes with its peer's namespace) is no error.
+func TestDeleteLinkIsIdempotent(t *testing.T) {
+	a, b := vethPair(t, 1500)
+	if err := a.DeleteLink("eth0"); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		ns   *Namespace
+		name string
+	}{{a, "eth0"}, {b, "eth2"}} {
+		if ok, err := c.ns.LinkExists(c.name); err != nil || ok {
+			t.Errorf("%s:%s exists %v (%v) after the delete", c.ns.name, c.name, ok, err)
+		}
+		if err := c.ns.DeleteLink(c.name); err != nil {
+			t.Errorf("deleting %s:%s again: %v", c.ns.name, c.name, err)
+		}
+	}
+}
