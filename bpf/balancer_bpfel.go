@@ -77,6 +77,7 @@ type balancerRealDef struct {
 	Weight     uint32
 	PathMtu    uint16
 	LearnedMtu uint16
+	LearnedAt  uint64
 }
 
 type balancerVipHash uint32

@@ -181,7 +181,7 @@ func planSlots(slots []balancerRealDef, vipNum uint32, reals []Real) (slotPlan, 
 		// What routers reported about the path stays true while the
 		// path is the one it was reported for.
 		if ok && slots[s].PathMtu == def.PathMtu {
-			def.LearnedMtu = slots[s].LearnedMtu
+			def.LearnedMtu, def.LearnedAt = slots[s].LearnedMtu, slots[s].LearnedAt
 		}
 		p.defs = append(p.defs, def)
 	}

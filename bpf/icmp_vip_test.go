@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"net/netip"
 	"testing"
+	"time"
 )
 
 // routerAddr is a router on the reals' side, the sender of ICMP errors.
@@ -225,8 +226,52 @@ func TestBalancerLearnsPathMTU(t *testing.T) {
 	if got, out := runXDP(t, b.Program(), in); got != xdpTX || !bytes.Equal(out, icmpTooBig(in, learned)) {
 		t.Errorf("after SetVIP with the same reals: %s, want the frag-needed", got)
 	}
+
+	// A higher report does not raise what was learned while it holds;
+	// once it has expired, the whole path MTU counts again, and a report
+	// is learned afresh.
+	higher := fragNeeded(katranAddr, learned+100, sent[ethHeaderLen:ethHeaderLen+ipv4HeaderLen+icmpQuotedPayload])
+	runFixtures(t, b.Program(), []fixture{
+		{name: "higher report", in: higher, want: xdpPass},
+		{name: "still too big", in: in, want: xdpTX, out: icmpTooBig(in, learned)},
+	}, nil)
+	ageLearnedMTU(t, b, realAddr, pmtuExpires+time.Second)
+	if got := encapsulatedTo(t, b, tcpFlow, withDF, sized(learned)); got != realAddr {
+		t.Errorf("after the learned MTU expired: sent to %s, want %s", got, realAddr)
+	}
+	runFixtures(t, b.Program(), []fixture{
+		{name: "higher report after expiry", in: higher, want: xdpPass},
+		{name: "too big at the new size", in: tcpFlow.frame(withDF, sized(learned+100)), want: xdpTX,
+			out: icmpTooBig(tcpFlow.frame(withDF, sized(learned+100)), learned+100)},
+	}, nil)
 	setVIP(t, b, tcpVIP, []Real{{Addr: realAddr, Weight: 1, MTU: labPathMTU}})
 	if got := encapsulatedTo(t, b, tcpFlow, withDF, sized(learned)); got != realAddr {
 		t.Errorf("after a new MTU: sent to %s, want %s", got, realAddr)
+	}
+}
+
+// pmtuExpires is PMTU_EXPIRES_NS of dsr_consts.h.
+const pmtuExpires = 10 * time.Minute
+
+// ageLearnedMTU moves the time every slot of real learned its path MTU back
+// by age, as if the report had come that long ago.
+func ageLearnedMTU(t *testing.T, b *Balancer, real netip.Addr, age time.Duration) {
+	t.Helper()
+	var slot uint32
+	var def balancerRealDef
+	iter := b.objs.Reals.Iterate()
+	aged := 0
+	for iter.Next(&slot, &def) {
+		if def.Addr != addrWords(real) || def.LearnedMtu == 0 {
+			continue
+		}
+		def.LearnedAt -= uint64(age)
+		if err := b.objs.Reals.Put(slot, def); err != nil {
+			t.Fatal(err)
+		}
+		aged++
+	}
+	if err := iter.Err(); err != nil || aged == 0 {
+		t.Fatalf("aged %d slots of %s (%v)", aged, real, err)
 	}
 }

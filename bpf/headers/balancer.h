@@ -86,7 +86,10 @@ static __always_inline __u16 real_path_mtu(const struct real_def *real, const st
 {
 	__u16 mtu = real->path_mtu ? real->path_mtu : cfg->path_mtu;
 	__u16 learned = real->learned_mtu;
-	return learned && learned < mtu ? learned : mtu;
+	/* The clock is read only for a real some router reported about. */
+	if (!learned || learned >= mtu || bpf_ktime_get_coarse_ns() - real->learned_at > PMTU_EXPIRES_NS)
+		return mtu;
+	return learned;
 }
 
 /* A VIP packet whose encapsulation would not fit the path to its real:
@@ -402,9 +405,12 @@ static __always_inline int balance_flow(struct xdp_md *ctx, const struct packet 
 /* What a walk over the real slots lowering one real's path MTU works on. */
 struct mtu_walk {
 	__be32 real[ADDR_WORDS];
+	__u64 now;
 	__u16 mtu;
 };
 
+/* A report lowers the path MTU, or confirms it and so keeps it; a higher
+ * one counts only once the learned one has expired, as in the kernel. */
 static long lower_slot_mtu(__u64 index, void *data)
 {
 	const struct mtu_walk *walk = data;
@@ -412,8 +418,12 @@ static long lower_slot_mtu(__u64 index, void *data)
 	struct real_def *def = bpf_map_lookup_elem(&reals, &slot);
 	if (!def)
 		return 1;
-	if (addr_equal(def->addr, walk->real) && (!def->learned_mtu || walk->mtu < def->learned_mtu))
+	if (!addr_equal(def->addr, walk->real))
+		return 0;
+	if (!def->learned_mtu || walk->mtu <= def->learned_mtu || walk->now - def->learned_at > PMTU_EXPIRES_NS) {
 		def->learned_mtu = walk->mtu;
+		def->learned_at = walk->now;
+	}
 	return 0;
 }
 
@@ -426,7 +436,10 @@ static __always_inline int lower_path_mtu(const __be32 real[ADDR_WORDS], __u32 m
 	/* 0: a router from before RFC 1191, which names no MTU. */
 	if (!mtu)
 		return pass();
-	struct mtu_walk walk = {.mtu = mtu < floor ? floor : (mtu > IPV4_MAX_TOT_LEN ? IPV4_MAX_TOT_LEN : mtu)};
+	struct mtu_walk walk = {
+		.now = bpf_ktime_get_coarse_ns(),
+		.mtu = mtu < floor ? floor : (mtu > IPV4_MAX_TOT_LEN ? IPV4_MAX_TOT_LEN : mtu),
+	};
 	addr_copy(walk.real, real);
 	bpf_loop(MAX_REALS, lower_slot_mtu, &walk, 0);
 	count_global(STAT_PATH_MTU_LOWERED);

@@ -85,6 +85,9 @@
  * minimum of 68 (RFC 791). A smaller MTU reported by a router is raised to
  * it. */
 #define MIN_PATH_MTU (68 + 20)
+/* How long a path MTU a router reported holds: the kernel's default
+ * net.ipv4.route.mtu_expires, 10 minutes. */
+#define PMTU_EXPIRES_NS (600ULL * 1000000000ULL)
 
 /* Folding a 32-bit one's-complement sum to 16 bits adds the carries above
  * the low half back into it. */

@@ -55,6 +55,11 @@ struct real_def {
 	 * none did. Written by the
 	 * program, kept by Go while path_mtu stays. */
 	__u16 learned_mtu;
+	/* When a router last reported learned_mtu (bpf_ktime_get_coarse_ns):
+	 * it holds PMTU_EXPIRES_NS from then, as the kernel forgets a learned
+	 * path MTU (net.ipv4.route.mtu_expires): the path may carry more
+	 * again, and no report would ever say so. */
+	__u64 learned_at;
 };
 
 /* What the LRU remembers of a flow: its real's slot and the slot's
