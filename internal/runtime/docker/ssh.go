@@ -8,6 +8,8 @@ import (
 	"net"
 	"os"
 	"os/user"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -52,8 +54,11 @@ type sshDialer struct {
 	url    string // the engine address, which every error names
 	target topology.SSHEngine
 	// keyFiles and knownHosts are ssh_config's IdentityFile and
-	// UserKnownHostsFile, expanded; nil for OpenSSH's defaults.
+	// UserKnownHostsFile, or OpenSSH's defaults, expanded; keysFrom says
+	// which, for errors.
 	keyFiles, knownHosts []string
+	keysFrom             string
+	unread               []string // ssh_config files left out, and why
 	// connecting is held while the connection is made, so that concurrent
 	// dials share it, and is waited for with the dial's context.
 	connecting chan struct{}
@@ -96,20 +101,51 @@ func configure(target topology.SSHEngine) (*sshDialer, error) {
 		target.User = local
 	}
 	home, _ := os.UserHomeDir()
-	d := &sshDialer{target: target}
-	for _, list := range []struct {
-		from []string
-		to   *[]string
-	}{{hc.identityFiles, &d.keyFiles}, {hc.knownHosts, &d.knownHosts}} {
-		for _, p := range list.from {
-			path, err := expandPath(p, home, local, target.Host, target.User)
+	localHost, _ := os.Hostname()
+	tok := tokens{home: home, localUser: local, uid: strconv.Itoa(os.Getuid()), localHost: localHost,
+		host: target.Host, alias: alias, port: strconv.Itoa(cmp.Or(target.Port, topology.DefaultSSHPort)), remoteUser: target.User}
+	d := &sshDialer{target: target, unread: hc.unread}
+	expand := func(paths []string) ([]string, error) {
+		out := []string{}
+		for _, p := range paths {
+			path, err := expandPath(p, tok)
 			if err != nil {
 				return nil, fmt.Errorf("ssh_config: %w", err)
 			}
-			*list.to = append(*list.to, path)
+			out = append(out, path)
+		}
+		return out, nil
+	}
+	// Without IdentityFile or UserKnownHostsFile, OpenSSH's defaults.
+	keyFiles, knownHosts := hc.identityFiles, hc.knownHosts
+	d.keysFrom = "the key files ~/.ssh/" + strings.Join(defaultIdentities, ", ")
+	if keyFiles == nil {
+		for _, name := range defaultIdentities {
+			keyFiles = append(keyFiles, filepath.Join("~/.ssh", name))
 		}
 	}
+	if knownHosts == nil {
+		knownHosts = []string{"~/.ssh/known_hosts"}
+	}
+	if d.keyFiles, err = expand(keyFiles); err != nil {
+		return nil, err
+	}
+	if d.knownHosts, err = expand(knownHosts); err != nil {
+		return nil, err
+	}
+	if hc.identityFiles != nil {
+		d.keysFrom = "the key files of ssh_config's IdentityFile (" + strings.Join(d.keyFiles, ", ") + ")"
+	}
 	return d, nil
+}
+
+// unreadNote names the ssh_config files that were left out, as a
+// parenthesis for errors about the connection.
+func (d *sshDialer) unreadNote() string {
+	if len(d.unread) == 0 {
+		return ""
+	}
+	return " (ssh_config not followed, unreadable: " + strings.Join(d.unread, "; ") + ")"
 }
 
 // currentUser is whom OpenSSH logs in as when neither the address nor
@@ -274,9 +310,9 @@ func (d *sshDialer) Close() error {
 
 // connect opens the TCP connection, checks the host key and logs in.
 func (d *sshDialer) connect(ctx context.Context) (*ssh.Client, error) {
-	ids, err := loadIdentities(d.keyFiles)
+	ids, err := loadIdentities(d.keyFiles, d.keysFrom)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", d.url, err)
+		return nil, fmt.Errorf("%s: %w%s", d.url, err, d.unreadNote())
 	}
 	defer ids.Close()
 	hosts, err := loadKnownHosts(d.knownHosts)
@@ -289,7 +325,7 @@ func (d *sshDialer) connect(ctx context.Context) (*ssh.Client, error) {
 	var nd net.Dialer
 	tcp, err := nd.DialContext(ctx, "tcp", addr)
 	if err != nil {
-		return nil, fmt.Errorf("%s: connect to the SSH server %s: %w", d.url, addr, describeDialError(err))
+		return nil, fmt.Errorf("%s: connect to the SSH server %s: %w%s", d.url, addr, describeDialError(err), d.unreadNote())
 	}
 	cfg := &ssh.ClientConfig{
 		User:              d.target.User,
@@ -325,10 +361,10 @@ func (d *sshDialer) handshakeError(err error, hosts *knownHosts, ids *identities
 		return fmt.Errorf("%s: %w", d.url, hosts.refusal)
 	case hosts.accepted:
 		return fmt.Errorf("%s: logging in as %s failed (%v): the server accepted none of the keys offered (%s)%s; "+
-			"add one of their public keys to ~%s/.ssh/authorized_keys on %s",
-			d.url, d.target.User, err, ids.describe(), ids.skippedNote(), d.target.User, d.target.Host)
+			"add one of their public keys to ~%s/.ssh/authorized_keys on %s%s",
+			d.url, d.target.User, err, ids.describe(), ids.skippedNote(), d.target.User, d.target.Host, d.unreadNote())
 	}
-	return fmt.Errorf("%s: SSH handshake with %s: %w", d.url, d.target.Address(), err)
+	return fmt.Errorf("%s: SSH handshake with %s: %w%s", d.url, d.target.Address(), err, d.unreadNote())
 }
 
 // describeDialError rewords a refused connection. (The Docker client also

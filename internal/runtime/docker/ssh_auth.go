@@ -6,7 +6,6 @@ import (
 	"io/fs"
 	"net"
 	"os"
-	"path/filepath"
 	"strings"
 
 	"golang.org/x/crypto/ssh"
@@ -18,8 +17,8 @@ import (
 var defaultIdentities = []string{"id_ed25519", "id_ecdsa", "id_rsa"}
 
 // identities are the keys to log in with, found where OpenSSH looks: the
-// agent at $SSH_AUTH_SOCK first, then the unencrypted key files that
-// ssh_config names, or else the default ones of ~/.ssh.
+// agent at $SSH_AUTH_SOCK first, then the unencrypted key files
+// (ssh_config's IdentityFile, or else the default ones of ~/.ssh).
 type identities struct {
 	signers []ssh.Signer
 	origins []string // where each signer came from, for errors
@@ -27,21 +26,12 @@ type identities struct {
 	agent   net.Conn // open while the agent may be asked to sign
 }
 
-func loadIdentities(files []string) (*identities, error) {
+// loadIdentities offers the agent's keys, then those of files; where
+// names the files in the error when there is no key at all.
+func loadIdentities(files []string, where string) (*identities, error) {
 	ids := &identities{}
 	if sock := os.Getenv("SSH_AUTH_SOCK"); sock != "" {
 		ids.fromAgent(sock)
-	}
-	where := "the key files of ssh_config's IdentityFile (" + strings.Join(files, ", ") + ")"
-	if files == nil {
-		where = "the key files ~/.ssh/" + strings.Join(defaultIdentities, ", ")
-		if home, err := os.UserHomeDir(); err != nil {
-			ids.skipped = append(ids.skipped, fmt.Sprintf("key files: %v", err))
-		} else {
-			for _, name := range defaultIdentities {
-				files = append(files, filepath.Join(home, ".ssh", name))
-			}
-		}
 	}
 	for _, f := range files {
 		ids.fromFile(f)

@@ -1,6 +1,8 @@
 package docker
 
 import (
+	"crypto/sha1"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -22,8 +24,15 @@ var systemSSHConfig = "/etc/ssh/ssh_config"
 type hostConfig struct {
 	hostName, user string
 	port           int
-	identityFiles  []string
-	knownHosts     []string // UserKnownHostsFile
+	// identityFiles is IdentityFile: nil when not given.
+	identityFiles []string
+	// knownHosts is UserKnownHostsFile: nil when not given, empty for
+	// "none".
+	knownHosts []string
+	// unread names the files that could not be read, and why: their
+	// settings are not followed, which an error about the connection
+	// then says.
+	unread []string
 }
 
 // sshConfig is one parsed file, named in errors.
@@ -34,76 +43,100 @@ type sshConfig struct {
 
 // readHostConfig looks alias up in the user's and the system's files; the
 // first value found for a keyword wins, as in OpenSSH. Missing files say
-// nothing.
+// nothing. A file the parser cannot read (a Match criterion it does not
+// know, as Fedora's `Match final all`) is left out rather than failing
+// every engine; only settings that are wrong for this host are errors.
 func readHostConfig(alias string) (hostConfig, error) {
+	var hc hostConfig
 	var files []sshConfig
 	paths := []string{systemSSHConfig}
 	if home, err := os.UserHomeDir(); err == nil {
 		paths = append([]string{filepath.Join(home, ".ssh", "config")}, paths...)
 	}
 	for _, path := range paths {
-		f, err := os.Open(path)
+		data, err := os.ReadFile(path)
 		if errors.Is(err, fs.ErrNotExist) {
 			continue
 		}
-		if err != nil {
-			return hostConfig{}, fmt.Errorf("read SSH client configuration: %w", err)
+		var cfg *ssh_config.Config
+		if err == nil {
+			cfg, err = ssh_config.DecodeBytes(data)
 		}
-		cfg, err := ssh_config.Decode(f)
-		f.Close()
 		if err != nil {
-			return hostConfig{}, fmt.Errorf("%s: %w", path, err)
+			hc.unread = append(hc.unread, fmt.Sprintf("%s: %v", path, err))
+			continue
 		}
 		files = append(files, sshConfig{path, cfg})
 	}
-	var hc hostConfig
-	var err error
 	first := func(key string) (value, path string) {
 		for _, f := range files {
-			v, e := f.cfg.Get(alias, key)
-			if e != nil && err == nil {
-				err = fmt.Errorf("%s: %s: %w", f.path, key, e)
-			}
-			if v != "" {
+			if v, err := f.cfg.Get(alias, key); err == nil && v != "" {
 				return v, f.path
 			}
 		}
 		return "", ""
 	}
-	for _, key := range []string{"ProxyJump", "ProxyCommand"} {
-		if v, path := first(key); v != "" && !strings.EqualFold(v, "none") {
-			return hostConfig{}, fmt.Errorf("%s gives %s %q for %s: dsrlab connects to SSH servers directly and does not follow it; "+
-				"give the engine an address it can reach, or forward one (ssh -L) and use it", path, key, v, alias)
+	// Of ProxyJump and ProxyCommand, whichever comes first wins in
+	// OpenSSH; "none" of either is how a block turns off a proxy that a
+	// wider one sets.
+	jump, jumpFrom := first("ProxyJump")
+	command, commandFrom := first("ProxyCommand")
+	if !strings.EqualFold(jump, "none") && !strings.EqualFold(command, "none") {
+		for _, p := range []struct{ key, value, from string }{{"ProxyJump", jump, jumpFrom}, {"ProxyCommand", command, commandFrom}} {
+			if p.value != "" {
+				return hostConfig{}, fmt.Errorf("%s gives %s %q for %s: dsrlab connects to SSH servers directly and does not follow it; "+
+					"give the engine an address it can reach, or forward one (ssh -L) and use it", p.from, p.key, p.value, alias)
+			}
 		}
 	}
 	hc.hostName, _ = first("HostName")
 	hc.user, _ = first("User")
 	if v, path := first("Port"); v != "" {
-		if hc.port, err = strconv.Atoi(v); err != nil || hc.port < 1 || hc.port > 65535 {
+		port, err := strconv.Atoi(v)
+		if err != nil || port < 1 || port > 65535 {
 			return hostConfig{}, fmt.Errorf("%s: Port %q for %s is not a port number", path, v, alias)
 		}
+		hc.port = port
 	}
-	// IdentityFile and UserKnownHostsFile accumulate over files and blocks.
+	// IdentityFile accumulates over files and blocks; "none" adds none,
+	// but, given at all, it replaces the default files.
 	for _, f := range files {
-		ids, e := f.cfg.GetAll(alias, "IdentityFile")
-		if e != nil && err == nil {
-			err = fmt.Errorf("%s: IdentityFile: %w", f.path, e)
+		ids, _ := f.cfg.GetAll(alias, "IdentityFile")
+		for _, id := range ids {
+			if hc.identityFiles == nil {
+				hc.identityFiles = []string{}
+			}
+			if !strings.EqualFold(id, "none") {
+				hc.identityFiles = append(hc.identityFiles, id)
+			}
 		}
-		hc.identityFiles = append(hc.identityFiles, ids...)
 	}
 	if v, _ := first("UserKnownHostsFile"); v != "" {
-		hc.knownHosts = strings.Fields(v)
+		hc.knownHosts = []string{}
+		if !strings.EqualFold(v, "none") {
+			hc.knownHosts = strings.Fields(v)
+		}
 	}
-	return hc, err
+	return hc, nil
+}
+
+// tokens are what ssh_config's % tokens in file names stand for.
+type tokens struct {
+	home, localUser, uid string
+	localHost            string // %l
+	host, alias          string // %h (after HostName), %n (as written)
+	port                 string
+	remoteUser           string
 }
 
 // expandPath completes a file name of ssh_config as OpenSSH does: a
-// leading ~ is the home directory, and the tokens %d (home), %u (local
-// user), %h (the host connected to), %r (the remote user) and %% stand
-// for what they name.
-func expandPath(p, home, localUser, host, remoteUser string) (string, error) {
+// leading ~ is the home directory, and %d (home), %u (local user), %i
+// (its uid), %l (this host's name), %h (the host connected to), %n (the
+// host as the address gives it), %p (port), %r (remote user), %C (a hash
+// of %l%h%p%r) and %% stand for what they name.
+func expandPath(p string, t tokens) (string, error) {
 	if p == "~" || strings.HasPrefix(p, "~/") {
-		p = home + p[1:]
+		p = t.home + p[1:]
 	}
 	var b strings.Builder
 	for i := 0; i < len(p); i++ {
@@ -118,15 +151,26 @@ func expandPath(p, home, localUser, host, remoteUser string) (string, error) {
 		case '%':
 			b.WriteByte('%')
 		case 'd':
-			b.WriteString(home)
+			b.WriteString(t.home)
 		case 'u':
-			b.WriteString(localUser)
+			b.WriteString(t.localUser)
+		case 'i':
+			b.WriteString(t.uid)
+		case 'l':
+			b.WriteString(t.localHost)
 		case 'h':
-			b.WriteString(host)
+			b.WriteString(t.host)
+		case 'n':
+			b.WriteString(t.alias)
+		case 'p':
+			b.WriteString(t.port)
 		case 'r':
-			b.WriteString(remoteUser)
+			b.WriteString(t.remoteUser)
+		case 'C':
+			sum := sha1.Sum([]byte(t.localHost + t.host + t.port + t.remoteUser))
+			b.WriteString(hex.EncodeToString(sum[:]))
 		default:
-			return "", fmt.Errorf("%q: dsrlab does not know the token %%%c (it knows %%d %%u %%h %%r %%%%)", p, p[i])
+			return "", fmt.Errorf("%q: dsrlab does not know the token %%%c (it knows %%d %%u %%i %%l %%h %%n %%p %%r %%C %%%%)", p, p[i])
 		}
 	}
 	return b.String(), nil

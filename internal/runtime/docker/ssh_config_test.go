@@ -3,8 +3,11 @@ package docker
 import (
 	"crypto/ed25519"
 	"crypto/rand"
+	"crypto/sha1"
+	"encoding/hex"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -83,7 +86,9 @@ func TestSSHConfigUserBeforeSystem(t *testing.T) {
 	if d.target.User != "fromuser" || d.target.Address() != "h2.example:2222" {
 		t.Errorf("configured %s at %s, want fromuser at h2.example:2222", d.target.User, d.target.Address())
 	}
-	if d.keyFiles != nil || d.knownHosts != nil {
+	ssh := filepath.Join(home, ".ssh")
+	if want := []string{filepath.Join(ssh, "id_ed25519"), filepath.Join(ssh, "id_ecdsa"), filepath.Join(ssh, "id_rsa")}; !slices.Equal(d.keyFiles, want) ||
+		!slices.Equal(d.knownHosts, []string{filepath.Join(ssh, "known_hosts")}) {
 		t.Errorf("key files %q, known hosts %q: want OpenSSH's defaults", d.keyFiles, d.knownHosts)
 	}
 }
@@ -93,8 +98,7 @@ func TestSSHConfigErrors(t *testing.T) {
 		{"proxy jump", "Host h2\n  ProxyJump bastion\n", "ssh://h2", `config gives ProxyJump "bastion" for h2: dsrlab connects to SSH servers directly`},
 		{"proxy command", "Host *\n  ProxyCommand nc %h %p\n", "ssh://h2", `ProxyCommand "nc %h %p" for h2`},
 		{"bad port", "Host h2\n  Port ssh\n", "ssh://h2", `config: Port "ssh" for h2 is not a port number`},
-		{"unknown token", "Host h2\n  IdentityFile ~/.ssh/%C\n", "ssh://h2", "does not know the token %C"},
-		{"unreadable", "Match exec true\n  User x\n", "ssh://h2", "/.ssh/config: "},
+		{"unknown token", "Host h2\n  IdentityFile ~/.ssh/%L\n", "ssh://h2", "does not know the token %L"},
 		{"no key file", "Host h2\n  IdentityFile ~/.ssh/missing\n", "ssh://127.0.0.1:1/x", ""},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -125,16 +129,20 @@ func TestSSHConfigIdentityFileNamedWhenMissing(t *testing.T) {
 }
 
 func TestExpandPath(t *testing.T) {
+	tok := tokens{home: "/home/me", localUser: "me", uid: "1000", localHost: "lab1", host: "10.0.0.2", alias: "h2", port: "22", remoteUser: "root"}
 	for _, c := range []struct{ in, want, err string }{
 		{"~/.ssh/id", "/home/me/.ssh/id", ""},
 		{"~", "/home/me", ""},
 		{"%d/keys/%r@%h", "/home/me/keys/root@10.0.0.2", ""},
-		{"/k/%u-100%%", "/k/me-100%", ""},
+		{"/k/%u-%i-100%%", "/k/me-1000-100%", ""},
+		{"~/.ssh/%n_%p_%l", "/home/me/.ssh/h2_22_lab1", ""},
+		// sha1("lab1" "10.0.0.2" "22" "root"), as OpenSSH's %C.
+		{"/c/%C", "/c/" + sha1hex("lab110.0.0.222root"), ""},
 		{"~other/.ssh/id", "~other/.ssh/id", ""},
 		{"/k/%", "", "lone %"},
-		{"/k/%p", "", "does not know the token %p"},
+		{"/k/%L", "", "does not know the token %L"},
 	} {
-		got, err := expandPath(c.in, "/home/me", "me", "10.0.0.2", "root")
+		got, err := expandPath(c.in, tok)
 		if c.err != "" {
 			if err == nil || !strings.Contains(err.Error(), c.err) {
 				t.Errorf("expandPath(%q) = %q, %v; want an error saying %q", c.in, got, err, c.err)
@@ -144,5 +152,58 @@ func TestExpandPath(t *testing.T) {
 		if err != nil || got != c.want {
 			t.Errorf("expandPath(%q) = %q, %v; want %q", c.in, got, err, c.want)
 		}
+	}
+}
+
+func sha1hex(s string) string {
+	sum := sha1.Sum([]byte(s))
+	return hex.EncodeToString(sum[:])
+}
+
+// A file the parser cannot read (Fedora's system file includes a Match
+// final all) is left out, not a reason to fail every engine; an error
+// about the connection says it was.
+func TestSSHConfigUnreadableFileIsLeftOut(t *testing.T) {
+	home := sshHome(t)
+	hostKey := newSigner(t)
+	srv := newSSHServer(t, nil, hostKey)
+	trust(t, home, knownLine(srv.addr(), hostKey.PublicKey()))
+	clientKey(t, home)
+	writeConfig(t, systemSSHConfig, "Match final all\n  User nobody\n")
+	writeConfig(t, filepath.Join(home, ".ssh", "config"), "Host lab2\n  User alice\n")
+	d, err := newSSHDialer("ssh://lab2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.target.User != "alice" {
+		t.Errorf("the readable file's User was not followed: %s", d.target.User)
+	}
+	_, err = dial(t, srv.url("", fakeEngine(t)))
+	if err == nil || !strings.Contains(err.Error(), "ssh_config not followed, unreadable: "+systemSSHConfig) {
+		t.Errorf("a refused login: %v, want it to name the file left out", err)
+	}
+}
+
+// "none" turns a setting off: no identity file, no user known_hosts, no
+// proxy (whichever of ProxyJump and ProxyCommand says it).
+func TestSSHConfigNone(t *testing.T) {
+	home := sshHome(t)
+	writeConfig(t, filepath.Join(home, ".ssh", "config"), `
+Host h2
+  ProxyJump none
+  IdentityFile none
+  UserKnownHostsFile none
+Host *
+  ProxyCommand nc %h %p
+`)
+	d, err := newSSHDialer("ssh://h2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(d.keyFiles) != 0 || d.knownHosts == nil || len(d.knownHosts) != 0 {
+		t.Errorf("key files %q, known hosts %q: want none of either", d.keyFiles, d.knownHosts)
+	}
+	if _, err := newSSHDialer("ssh://h3"); err == nil || !strings.Contains(err.Error(), `ProxyCommand "nc %h %p" for h3`) {
+		t.Errorf("another host: %v, want its ProxyCommand refused", err)
 	}
 }

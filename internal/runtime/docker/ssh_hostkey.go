@@ -7,7 +7,6 @@ import (
 	"io/fs"
 	"net"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 
@@ -29,18 +28,14 @@ type knownHosts struct {
 }
 
 // loadKnownHosts reads the user's files (ssh_config's UserKnownHostsFile,
-// or else ~/.ssh/known_hosts), then the system's.
+// or else ~/.ssh/known_hosts; none for "none"), then the system's.
 func loadKnownHosts(user []string) (*knownHosts, error) {
-	if user == nil {
-		home, err := os.UserHomeDir()
-		if err != nil {
-			return nil, fmt.Errorf("cannot find known_hosts: %w", err)
-		}
-		user = []string{filepath.Join(home, ".ssh", "known_hosts")}
+	k := &knownHosts{file: globalKnownHosts}
+	if len(user) > 0 {
+		k.file = user[0]
 	}
-	k := &knownHosts{file: user[0]}
 	var files []string
-	for _, f := range append(user, globalKnownHosts) {
+	for _, f := range append(slices.Clip(user), globalKnownHosts) {
 		if _, err := os.Stat(f); err == nil {
 			files = append(files, f)
 		} else if !errors.Is(err, fs.ErrNotExist) {
