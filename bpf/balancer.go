@@ -58,6 +58,11 @@ func LoadBalancer(opts Options) (*Balancer, error) {
 	return b, nil
 }
 
+// ErrOtherBuild is OpenBalancer's answer for an xdp_balancer whose maps
+// are not this build's: another version of dsrlab loaded it, and this one
+// would misread them.
+var ErrOtherBuild = errors.New("its maps differ from this build's: another version of dsrlab loaded it")
+
 // OpenBalancerByID is OpenBalancer for the program with the given ID, as
 // an interface's XDP attachment reports it.
 func OpenBalancerByID(id ebpf.ProgramID) (*Balancer, error) {
@@ -110,7 +115,7 @@ func OpenBalancer(prog *ebpf.Program) (*Balancer, error) {
 	}
 	for name := range spec.Maps {
 		if found[name] == nil {
-			return nil, fmt.Errorf("open balancer: program has no map %q", name)
+			return nil, fmt.Errorf("open balancer: program has no map %q: %w", name, ErrOtherBuild)
 		}
 	}
 	// The table's size was chosen at load time; everything else must be
@@ -122,6 +127,9 @@ func OpenBalancer(prog *ebpf.Program) (*Balancer, error) {
 	// Replacements are cloned and checked against the spec; nothing is
 	// created.
 	if err := spec.LoadAndAssign(&b.objs.balancerMaps, &ebpf.CollectionOptions{MapReplacements: found}); err != nil {
+		if errors.Is(err, ebpf.ErrMapIncompatible) {
+			return nil, fmt.Errorf("open balancer: %w (%v)", ErrOtherBuild, err)
+		}
 		return nil, fmt.Errorf("open balancer: %w", err)
 	}
 	if b.objs.XdpBalancer, err = prog.Clone(); err != nil {

@@ -3,9 +3,12 @@
 package bpf
 
 import (
+	"errors"
 	"maps"
 	"slices"
 	"testing"
+
+	"github.com/cilium/ebpf"
 )
 
 // A second Balancer found through the program alone sees and changes the
@@ -84,5 +87,27 @@ func TestOpenBalancerRejectsOtherPrograms(t *testing.T) {
 	if b, err := OpenBalancer(pass); err == nil {
 		b.Close()
 		t.Error("OpenBalancer(xdp_pass): no error")
+	}
+}
+
+// A balancer whose maps are laid out otherwise (as another version of
+// dsrlab would have loaded it: here reals with a longer value) is refused
+// with ErrOtherBuild, never read with this build's layout.
+func TestOpenBalancerOfAnotherBuild(t *testing.T) {
+	spec, err := loadBalancer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	reals := spec.Maps[balancerMapReals]
+	reals.ValueSize += 8
+	reals.Key, reals.Value = nil, nil
+	coll, err := ebpf.NewCollection(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer coll.Close()
+	_, err = OpenBalancer(coll.Programs[balancerProgXdpBalancer])
+	if !errors.Is(err, ErrOtherBuild) {
+		t.Errorf("open: %v, want ErrOtherBuild", err)
 	}
 }

@@ -2,6 +2,7 @@ package lab
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
 	"sort"
@@ -60,7 +61,8 @@ func (d *deployment) balancer(k *topology.Node, vips []*topology.VIP) (netconf.X
 		return 0, "", err
 	}
 	running, att, err := openBalancer(ns, up.Name)
-	if err != nil {
+	otherBuild := errors.Is(err, bpf.ErrOtherBuild)
+	if err != nil && !otherBuild {
 		return 0, "", err
 	}
 	if running != nil {
@@ -87,6 +89,17 @@ func (d *deployment) balancer(k *topology.Node, vips []*topology.VIP) (netconf.X
 	// a packet half-configured.
 	if _, err := d.programVIPs(lb, up, vips); err != nil {
 		return 0, "", err
+	}
+	if otherBuild {
+		// One netlink request swaps the programs: the interface is never
+		// without one. Flows go where Maglev sends them again, which for
+		// the same reals is where they were; only the connection table
+		// starts empty.
+		if err := ns.AttachXDP(up.Name, lb.Program().FD(), att.Mode); err != nil {
+			return 0, "", err
+		}
+		d.change("xdp", fmt.Sprintf("replaced %s on %s, loaded by another version of dsrlab", bpf.BalancerName, up))
+		return att.Mode, "(replaced: loaded by another version of dsrlab)", nil
 	}
 	mode, err := d.attach(up, lb.Program().FD(), k.XDP, true)
 	if err == nil {
@@ -192,6 +205,9 @@ func openBalancer(ns *netconf.Namespace, ifname string) (*bpf.Balancer, netconf.
 	}
 	defer prog.Close() // the Balancer holds its own reference
 	lb, err := bpf.OpenBalancer(prog)
+	if errors.Is(err, bpf.ErrOtherBuild) {
+		err = fmt.Errorf("the balancer on %s: %w; `dsrlab up` replaces it", ifname, err)
+	}
 	return lb, att, err
 }
 
