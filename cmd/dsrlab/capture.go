@@ -259,7 +259,7 @@ func runCapture(cmd *cobra.Command, c *capture.Capture, file string, count int, 
 		}
 	}
 	c.OnDown(func(i int) {
-		fmt.Fprintf(cmd.ErrOrStderr(), "%s is down (or gone): nothing is captured there until it is up again\n", ifaces[i].Name)
+		fmt.Fprintf(cmd.ErrOrStderr(), "%s is down or gone: nothing is captured there until it is up again (a deleted interface, never again)\n", ifaces[i].Name)
 	})
 	n := 0
 	err := c.Run(cmd.Context(), count, func(p capture.Packet) error { n++; return handle(p) })

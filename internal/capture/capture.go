@@ -74,16 +74,20 @@ type Capture struct {
 	fds    []int
 	buf    []byte
 	oob    []byte
-	// opened is the time of a packet the kernel did not stamp: it came
-	// after the sockets were bound and before Open returned.
-	opened time.Time
-	onDown func(iface int)
+	// opened is the time of a packet the kernel did not stamp once Open
+	// saw stamping on: such a packet came after the sockets were bound and
+	// before Open returned. Without that certainty (stampsOn false) the
+	// time it is read is the best there is.
+	opened   time.Time
+	stampsOn bool
+	onDown   func(iface int)
 }
 
 // OnDown has Run call fn, with the interface's index, each time it finds
 // an interface down: it was down when opened, went down, or is gone. Its
-// socket sees nothing until the interface is up again; the capture goes
-// on.
+// socket sees nothing until the interface is up again, and nothing more
+// at all if it was deleted (one made again under its name is another
+// interface); the capture goes on on the others.
 func (c *Capture) OnDown(fn func(iface int)) { c.onDown = fn }
 
 // Open opens a socket on each source, in its namespace, that sees only
@@ -115,7 +119,7 @@ func Open(sources []Source, expr string) (*Capture, error) {
 		c.fds = append(c.fds, fd)
 		c.ifaces = append(c.ifaces, Interface{Name: name, LinkType: link})
 	}
-	awaitStamping()
+	c.stampsOn = stampingOn(stampProbeLimit)
 	return c, nil
 }
 
@@ -343,6 +347,9 @@ func (c *Capture) drain(fd, iface int, into []Packet) ([]Packet, error) {
 		var ok bool
 		if p.Time, ok = stamp(c.oob[:oobn]); !ok {
 			p.Time = c.opened
+			if !c.stampsOn {
+				p.Time = time.Now()
+			}
 		}
 		into = append(into, p)
 	}

@@ -389,6 +389,9 @@ func TestOpenErrors(t *testing.T) {
 // they passed the interface, not the time they were read; each round
 // closes its capture so that stamping may be off again for the next.
 func TestPacketsRightAfterOpenCarryTheTimeTheyPassed(t *testing.T) {
+	if stampingOn(0) {
+		t.Skip("packet stamping is on already (another socket on this machine asked for it): the first capture's race cannot happen")
+	}
 	ns1, ns2 := pair(t)
 	listen(t, ns2, 5001)
 	for round := range 10 {

@@ -43,48 +43,50 @@ func stamp(oob []byte) (t time.Time, ok bool) {
 	return time.Time{}, false
 }
 
-// stampProbeLimit bounds the wait for stamping: a kernel that never turns
-// it on leaves packets unstamped, which Run still orders by arrival.
+// stampProbeLimit bounds the wait for stamping.
 const stampProbeLimit = 2 * time.Second
 
-// awaitStamping returns once the kernel stamps packets, which the
-// sockets already open have asked for. It sends datagrams to itself over
-// the loopback of the caller's namespace on a socket that reports stamps
-// without asking for them, so a stamp on one shows stamping is on for
-// everybody. Without a loopback to probe it returns at once.
-func awaitStamping() {
+// stampingOn reports whether the kernel stamps packets, waiting up to
+// wait for it: the sockets open may have just asked. It sends datagrams
+// to itself over the loopback of the caller's namespace on a socket that
+// reports stamps without asking for them, so a stamp on one shows
+// stamping is on for everybody. Without a loopback to probe, it cannot
+// tell and says no.
+func stampingOn(wait time.Duration) bool {
 	conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
-		return
+		return false
 	}
 	defer conn.Close()
 	raw, err := conn.SyscallConn()
 	if err != nil {
-		return
+		return false
 	}
 	var serr error
 	if err := raw.Control(func(fd uintptr) {
 		serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_TIMESTAMPING, unix.SOF_TIMESTAMPING_SOFTWARE)
 	}); err != nil || serr != nil {
-		return
+		return false
 	}
 	buf, oob := make([]byte, 1), make([]byte, unix.CmsgSpace(3*16))
-	for deadline := time.Now().Add(stampProbeLimit); time.Now().Before(deadline); {
+	for deadline := time.Now().Add(wait); ; time.Sleep(time.Millisecond) {
 		if _, err := conn.WriteToUDP([]byte{0}, conn.LocalAddr().(*net.UDPAddr)); err != nil {
-			return
+			return false
 		}
 		_ = conn.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
 		_, oobn, _, _, err := conn.ReadMsgUDP(buf, oob)
 		var ne net.Error
 		switch {
 		case errors.As(err, &ne) && ne.Timeout():
-			continue
 		case err != nil:
-			return
+			return false
+		default:
+			if _, ok := stamp(oob[:oobn]); ok {
+				return true
+			}
 		}
-		if _, ok := stamp(oob[:oobn]); ok {
-			return
+		if !time.Now().Before(deadline) {
+			return false
 		}
-		time.Sleep(time.Millisecond)
 	}
 }

@@ -19,17 +19,23 @@ type Endpoint struct {
 	MAC  net.HardwareAddr
 }
 
+// link looks an interface up: nil, and no error, when there is none.
+func (n *Namespace) link(name string) (netlink.Link, error) {
+	l, err := n.h.LinkByName(name)
+	var notFound netlink.LinkNotFoundError
+	switch {
+	case errors.As(err, &notFound):
+		return nil, nil
+	case err != nil:
+		return nil, fmt.Errorf("%s: interface %s: %w", n.name, name, err)
+	}
+	return l, nil
+}
+
 // LinkExists reports whether an interface of that name exists.
 func (n *Namespace) LinkExists(name string) (bool, error) {
-	_, err := n.h.LinkByName(name)
-	if err == nil {
-		return true, nil
-	}
-	var notFound netlink.LinkNotFoundError
-	if errors.As(err, &notFound) {
-		return false, nil
-	}
-	return false, fmt.Errorf("%s: interface %s: %w", n.name, name, err)
+	l, err := n.link(name)
+	return l != nil, err
 }
 
 // Link states that keep an interface from passing packets (LinkState).
@@ -42,13 +48,12 @@ const (
 // LinkState says what keeps an interface from passing packets: one of
 // the Link* states, or "" when it is up with a carrier.
 func (n *Namespace) LinkState(name string) (string, error) {
-	link, err := n.h.LinkByName(name)
-	var notFound netlink.LinkNotFoundError
+	link, err := n.link(name)
 	switch {
-	case errors.As(err, &notFound):
-		return LinkMissing, nil
 	case err != nil:
-		return "", fmt.Errorf("%s: interface %s: %w", n.name, name, err)
+		return "", err
+	case link == nil:
+		return LinkMissing, nil
 	}
 	a := link.Attrs()
 	switch {
@@ -66,13 +71,9 @@ func (n *Namespace) LinkState(name string) (string, error) {
 // whose peer's namespace is being destroyed (a stopped container) on its
 // own, from a work queue, and may do so between the lookup and the delete.
 func (n *Namespace) DeleteLink(name string) error {
-	link, err := n.h.LinkByName(name)
-	var notFound netlink.LinkNotFoundError
-	switch {
-	case errors.As(err, &notFound):
-		return nil
-	case err != nil:
-		return fmt.Errorf("%s: interface %s: %w", n.name, name, err)
+	link, err := n.link(name)
+	if err != nil || link == nil {
+		return err
 	}
 	if err := n.h.LinkDel(link); err != nil && !errors.Is(err, unix.ENODEV) {
 		return fmt.Errorf("%s: delete %s: %w", n.name, name, err)

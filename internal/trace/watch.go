@@ -5,7 +5,6 @@ package trace
 import (
 	"context"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
@@ -46,7 +45,6 @@ type watch struct {
 	// notUp names the interfaces found not up ("node:iface state"), at
 	// the start or during the watch; a missing one is not captured on.
 	notUp  []string
-	downAt map[int]bool // capture interfaces said down
 	cancel context.CancelFunc
 	done   chan struct{}
 	pkts   []capture.Packet
@@ -58,6 +56,9 @@ type watch struct {
 // socket and the tracer are in place.
 func startWatch(ctx context.Context, t *topology.Topology, host string, nss map[string]*netconf.Namespace) (_ *watch, err error) {
 	w := &watch{topo: t, host: host, nss: nss}
+	// saidDown marks the capture interfaces said to be down, at the
+	// start or since: once is enough.
+	saidDown := map[int]bool{}
 	defer func() {
 		if err != nil {
 			w.close()
@@ -82,6 +83,7 @@ func startWatch(ctx context.Context, t *topology.Topology, host string, nss map[
 				w.notUp = append(w.notUp, fmt.Sprintf("%s:%s %s", n.Name, ifc.Name, state))
 			}
 			if state != netconf.LinkMissing {
+				saidDown[len(w.sources)] = state == netconf.LinkDown
 				w.sources = append(w.sources, capture.Source{Node: n.Name, Iface: ifc.Name, NS: ns})
 			}
 		}
@@ -92,13 +94,11 @@ func startWatch(ctx context.Context, t *topology.Topology, host string, nss map[
 	if w.c, err = capture.Open(w.sources, "ip or ip6"); err != nil {
 		return nil, err
 	}
-	w.downAt = map[int]bool{}
 	w.c.OnDown(func(i int) {
-		// One found down at the start is said already.
-		if s := w.sources[i]; !w.downAt[i] && !slices.Contains(w.notUp, s.Node+":"+s.Iface+" "+netconf.LinkDown) {
-			w.notUp = append(w.notUp, fmt.Sprintf("%s:%s went down", s.Node, s.Iface))
+		if !saidDown[i] {
+			saidDown[i] = true
+			w.notUp = append(w.notUp, fmt.Sprintf("%s:%s went down", w.sources[i].Node, w.sources[i].Iface))
 		}
-		w.downAt[i] = true
 	})
 	if w.drops, err = watchDrops(nss); err != nil {
 		w.drops, w.dropsOff = nil, err.Error()
