@@ -11,10 +11,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/dsrlab/dsrlab/examples"
 	"github.com/dsrlab/dsrlab/topology"
 )
 
-// copyExample copies examples/NAME into a temporary directory, renamed so
+// copyExample writes examples/NAME into a temporary directory, renamed so
 // that it runs beside whatever else the suite brings up, and returns its
 // topology file.
 func copyExample(t *testing.T, name, labName, prefix string) (string, *topology.Topology) {
@@ -22,26 +23,15 @@ func copyExample(t *testing.T, name, labName, prefix string) (string, *topology.
 	if _, err := exec.LookPath("clang"); err != nil {
 		t.Fatalf("clang is needed to compile the examples: %v", err)
 	}
-	src := filepath.Join("..", "examples", name)
 	dir := t.TempDir()
-	entries, err := os.ReadDir(src)
+	if err := examples.Write(name, dir); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(filepath.Join(dir, "lab.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, e := range entries {
-		data, err := os.ReadFile(filepath.Join(src, e.Name()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if e.Name() == "lab.yaml" {
-			text := regexp.MustCompile(`(?m)^name: .*$`).ReplaceAllString(string(data), "name: "+labName)
-			data = []byte(regexp.MustCompile(`(?m)^prefix: .*$`).ReplaceAllString(text, `prefix: "`+prefix+`"`))
-		}
-		if err := os.WriteFile(filepath.Join(dir, e.Name()), data, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	file := filepath.Join(dir, "lab.yaml")
+	file := writeLab(t, dir, data, labName, prefix)
 	topo, err := topology.Load(file)
 	if err != nil {
 		t.Fatal(err)

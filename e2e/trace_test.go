@@ -382,19 +382,8 @@ func TestTraceOtherLabs(t *testing.T) {
 		}
 	})
 	t.Run("own XDP program", func(t *testing.T) {
-		src, err := os.ReadFile("../examples/xdp-lb-minimal/xdp_lb.c")
-		if err != nil {
-			t.Fatal(err)
-		}
-		data, err := os.ReadFile("../examples/xdp-lb-minimal/lab.yaml")
-		if err != nil {
-			t.Fatal(err)
-		}
-		dir := t.TempDir()
-		if err := os.WriteFile(filepath.Join(dir, "xdp_lb.c"), src, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		upLab(t, writeLab(t, dir, data, "tr-e2e-own", "tr-e2e-own-"), "tr-e2e-own")
+		file, _ := copyExample(t, "xdp-lb-minimal", "tr-e2e-own", "tr-e2e-own-")
+		upLab(t, file, "tr-e2e-own")
 		out, code := trace(t, "--name", "tr-e2e-own")
 		checkClean(t, out, code, "real 10.111.222.11")
 		// That program's outer source is the VIP, not katran's address.

@@ -158,3 +158,25 @@ func TestEngineDownSaysHowToStartIt(t *testing.T) {
 		t.Errorf("down without an engine: %v", err)
 	}
 }
+
+// example lists the examples and writes one where asked, once.
+func TestExample(t *testing.T) {
+	out, err := run(t, "example")
+	if err != nil || !strings.Contains(out, "xdp-lb-minimal  the simplest IPIP balancer") || !strings.Contains(out, "xdp-lb-hash") {
+		t.Fatalf("example: %v\n%s", err, out)
+	}
+	dir := filepath.Join(t.TempDir(), "mylb")
+	out, err = run(t, "example", "xdp-lb-minimal", dir)
+	if err != nil || !strings.Contains(out, "next: sudo dsrlab up -t "+filepath.Join(dir, "lab.yaml")) {
+		t.Fatalf("example xdp-lb-minimal: %v\n%s", err, out)
+	}
+	if out, err := run(t, "validate", "-t", filepath.Join(dir, "lab.yaml")); err != nil {
+		t.Errorf("the example's lab does not validate: %v\n%s", err, out)
+	}
+	if _, err := run(t, "example", "xdp-lb-minimal", dir); err == nil || !strings.Contains(err.Error(), "overwrites nothing") {
+		t.Errorf("writing it again: %v", err)
+	}
+	if _, err := run(t, "example", "nope"); err == nil || !strings.Contains(err.Error(), "xdp-lb-hash, xdp-lb-minimal") {
+		t.Errorf("an unknown example: %v", err)
+	}
+}

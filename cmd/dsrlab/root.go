@@ -37,9 +37,9 @@ func newRootCmd() *cobra.Command {
 	root.PersistentFlags().BoolVarP(&out.quiet, "quiet", "q", false, "print only the result")
 	root.PersistentFlags().BoolVarP(&out.verbose, "verbose", "v", false, "print every action inside each step")
 	root.PersistentFlags().StringVar(&out.format, "log-format", "text", "progress format: text or json (one object per line, on stderr)")
-	// validate, graph, version and completion work anywhere (a laptop
+	// validate, graph, example, version and completion work anywhere (a laptop
 	// checking a topology); the commands that run labs need Linux.
-	root.AddCommand(newValidateCmd(), newGraphCmd(), newVersionCmd())
+	root.AddCommand(newValidateCmd(), newGraphCmd(), newVersionCmd(), newExampleCmd())
 	root.AddCommand(labCommands(out)...)
 	return root
 }

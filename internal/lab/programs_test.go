@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/dsrlab/dsrlab/bpf/prog"
+	"github.com/dsrlab/dsrlab/examples"
 	"github.com/dsrlab/dsrlab/internal/runtime"
 	"github.com/dsrlab/dsrlab/topology"
 )
@@ -26,26 +27,15 @@ func requireClang(t *testing.T) {
 	}
 }
 
-// example copies an example's directory into a temporary one, so a test
-// can edit its program, and loads its topology from there.
+// example writes an example into a temporary directory, so a test can
+// edit its program, and loads its topology from there.
 func example(t *testing.T, name string) (*topology.Topology, string) {
 	t.Helper()
 	requireClang(t)
 	t.Setenv("DSRLAB_CACHE_DIR", t.TempDir())
-	src := filepath.Join("../../examples", name)
 	dir := t.TempDir()
-	entries, err := os.ReadDir(src)
-	if err != nil {
+	if err := examples.Write(name, dir); err != nil {
 		t.Fatal(err)
-	}
-	for _, e := range entries {
-		data, err := os.ReadFile(filepath.Join(src, e.Name()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(dir, e.Name()), data, 0o644); err != nil {
-			t.Fatal(err)
-		}
 	}
 	topo, err := topology.Load(filepath.Join(dir, "lab.yaml"))
 	if err != nil {

@@ -1,0 +1,87 @@
+// Package examples holds the XDP programs dsrlab ships as starting points
+// for a user's own balancer, each a directory with its C source, its lab
+// and a README, embedded so that `dsrlab example` can write one out
+// wherever the binary is.
+package examples
+
+import (
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+//go:embed xdp-lb-minimal xdp-lb-hash
+var files embed.FS
+
+// Names lists the examples.
+func Names() []string {
+	entries, _ := fs.ReadDir(files, ".")
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	return names
+}
+
+// Summary is what an example is, from the title of its README
+// ("# NAME: what it is").
+func Summary(name string) string {
+	data, err := files.ReadFile(name + "/README.md")
+	if err != nil {
+		return ""
+	}
+	title, _, _ := strings.Cut(string(data), "\n")
+	_, what, _ := strings.Cut(title, ": ")
+	return what
+}
+
+// Files lists an example's files, by name.
+func Files(name string) ([]string, error) {
+	entries, err := fs.ReadDir(files, name)
+	if err != nil {
+		return nil, fmt.Errorf("no example %q; there are: %s", name, strings.Join(Names(), ", "))
+	}
+	var out []string
+	for _, e := range entries {
+		out = append(out, e.Name())
+	}
+	return out, nil
+}
+
+// Write puts an example's files into dir, which it creates if need be. It
+// overwrites nothing: a file of the same name there is an error, and then
+// nothing is written.
+func Write(name, dir string) error {
+	names, err := Files(name)
+	if err != nil {
+		return err
+	}
+	var taken []string
+	for _, n := range names {
+		if _, err := os.Lstat(filepath.Join(dir, n)); err == nil {
+			taken = append(taken, n)
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+	}
+	if len(taken) > 0 {
+		return fmt.Errorf("%s already has %s: dsrlab example overwrites nothing; choose another directory", dir, strings.Join(taken, ", "))
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	for _, n := range names {
+		data, err := files.ReadFile(name + "/" + n)
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(dir, n), data, 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}

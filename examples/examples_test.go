@@ -1,0 +1,58 @@
+package examples_test
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/dsrlab/dsrlab/examples"
+)
+
+func TestNamesAreTheDirectories(t *testing.T) {
+	if got := examples.Names(); !slices.Equal(got, []string{"xdp-lb-hash", "xdp-lb-minimal"}) {
+		t.Errorf("examples %v", got)
+	}
+}
+
+// Write gives the same bytes as the repository's directory, and refuses to
+// overwrite anything, writing nothing then.
+func TestWrite(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "mylb")
+	if err := examples.Write("xdp-lb-minimal", dir); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"xdp_lb.c", "lab.yaml", "README.md"} {
+		got, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := os.ReadFile(filepath.Join("xdp-lb-minimal", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(got) != string(want) {
+			t.Errorf("%s differs from the repository's", name)
+		}
+	}
+
+	other := t.TempDir()
+	if err := os.WriteFile(filepath.Join(other, "lab.yaml"), []byte("mine"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	err := examples.Write("xdp-lb-hash", other)
+	if err == nil || !strings.Contains(err.Error(), "already has lab.yaml") {
+		t.Fatalf("writing over a lab.yaml: %v", err)
+	}
+	if data, _ := os.ReadFile(filepath.Join(other, "lab.yaml")); string(data) != "mine" {
+		t.Error("the user's lab.yaml was overwritten")
+	}
+	if _, err := os.Stat(filepath.Join(other, "xdp_lb.c")); err == nil {
+		t.Error("a refused write left files behind")
+	}
+
+	if err := examples.Write("nope", t.TempDir()); err == nil || !strings.Contains(err.Error(), "xdp-lb-hash, xdp-lb-minimal") {
+		t.Errorf("an unknown example: %v", err)
+	}
+}
