@@ -138,6 +138,9 @@ func expandPath(p string, t tokens) (string, error) {
 	if p == "~" || strings.HasPrefix(p, "~/") {
 		p = t.home + p[1:]
 	}
+	sum := sha1.Sum([]byte(t.localHost + t.host + t.port + t.remoteUser))
+	values := map[byte]string{'%': "%", 'd': t.home, 'u': t.localUser, 'i': t.uid, 'l': t.localHost,
+		'h': t.host, 'n': t.alias, 'p': t.port, 'r': t.remoteUser, 'C': hex.EncodeToString(sum[:])}
 	var b strings.Builder
 	for i := 0; i < len(p); i++ {
 		if p[i] != '%' {
@@ -147,31 +150,11 @@ func expandPath(p string, t tokens) (string, error) {
 		if i++; i == len(p) {
 			return "", fmt.Errorf("%q ends in a lone %%", p)
 		}
-		switch p[i] {
-		case '%':
-			b.WriteByte('%')
-		case 'd':
-			b.WriteString(t.home)
-		case 'u':
-			b.WriteString(t.localUser)
-		case 'i':
-			b.WriteString(t.uid)
-		case 'l':
-			b.WriteString(t.localHost)
-		case 'h':
-			b.WriteString(t.host)
-		case 'n':
-			b.WriteString(t.alias)
-		case 'p':
-			b.WriteString(t.port)
-		case 'r':
-			b.WriteString(t.remoteUser)
-		case 'C':
-			sum := sha1.Sum([]byte(t.localHost + t.host + t.port + t.remoteUser))
-			b.WriteString(hex.EncodeToString(sum[:]))
-		default:
+		v, ok := values[p[i]]
+		if !ok {
 			return "", fmt.Errorf("%q: dsrlab does not know the token %%%c (it knows %%d %%u %%i %%l %%h %%n %%p %%r %%C %%%%)", p, p[i])
 		}
+		b.WriteString(v)
 	}
 	return b.String(), nil
 }
