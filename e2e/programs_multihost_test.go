@@ -287,3 +287,49 @@ func TestOwnDecapOnAnotherHost(t *testing.T) {
 		t.Errorf("left after down: %v", left)
 	}
 }
+
+// TestTailCallsOnAnotherHost: a user's program whose counter is reached by
+// a tail call through a program array the topology fills, on a client of
+// another host. The agent pins the array there (in its container), so the
+// calls go on after up has exited; down lets go of it with the agent.
+func TestTailCallsOnAnotherHost(t *testing.T) {
+	requireSetup(t)
+	remote := startHost(t, progHost, progHostIndex)
+	src, err := filepath.Abs("../internal/lab/testdata/tailcount.c")
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := fmt.Sprintf("client: {kind: client, host: %s, program: {source: %q, name: xdp_entry, interface: eth0, maps: {jmp: [{key: 0, value: xdp_count}]}}}", progHost, src)
+	text := strings.Replace(referenceText(), "client: {kind: client}", client, 1)
+	text = strings.Replace(text, "name: dsr\nprefix: \"\"", "name: mht\nprefix: \"mht-\"\n"+hostsBlockWith(progHost, progHostIndex), 1)
+	if !strings.Contains(text, "xdp_entry") || !strings.Contains(text, "mht-") {
+		t.Fatal("labs/dsr.yaml changed: this test no longer gives the client its program")
+	}
+	file := filepath.Join(t.TempDir(), "lab.yaml")
+	if err := os.WriteFile(file, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { exec.Command(dsrlabBin, "down", "--name", "mht").Run() })
+	if out, err := dsrlab(t, "up", "-t", file); err != nil {
+		t.Fatalf("up: %v\n%s", err, out)
+	}
+	out, err := dsrlab(t, "exec", "--name", "mht", "client", "--", "sh", "-c", "echo hello | nc "+vip+" "+vipPort)
+	if err != nil || !strings.Contains(out, "): hello") {
+		t.Errorf("the VIP from the client on the other host: %v\n%s", err, out)
+	}
+	out, err = dsrlab(t, "map", "--name", "mht", "client")
+	// The program array holds xdp_count, and frames counts: the tail
+	// call works after up has exited.
+	if err != nil || !strings.Contains(out, "0  xdp_count (id ") || !strings.Contains(out, "frames (") || strings.Contains(out, "0  0 (sum") {
+		t.Errorf("map of the client (want jmp naming xdp_count, frames counted by it): %v\n%s", err, out)
+	}
+	if out, err := dsrlab(t, "up", "-t", file); err != nil || !strings.Contains(out, "nothing changed") {
+		t.Errorf("a second up: %v\n%s", err, out)
+	}
+	if _, err := dsrlab(t, "down", "--name", "mht"); err != nil {
+		t.Fatal(err)
+	}
+	if left := append(labContainersOn(t, remote, "mht"), labContainersOnLocal(t, "mht")...); len(left) > 0 {
+		t.Errorf("left after down: %v", left)
+	}
+}

@@ -1,8 +1,13 @@
 package prog
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/cilium/ebpf"
@@ -15,14 +20,28 @@ import (
 
 // Entry is one map entry in the kernel's byte layout. For a per-CPU map,
 // Value is the value of one CPU; it is written on every CPU.
-type Entry struct{ Key, Value []byte }
+//
+// An entry of a program array names instead the object's program it points
+// to (Program): a tail call's target has no bytes until it is loaded, and
+// Load writes its descriptor.
+type Entry struct {
+	Key, Value []byte
+	Program    string
+}
+
+// u32 keys a program array whose key has no BTF type: the kernel's index.
+var u32 = &btf.Int{Name: "__u32", Size: 4}
 
 // Encode turns a topology entry (YAML key and value, by BTF field names) into
-// bytes for the object's map called mapName.
+// bytes for the object's map called mapName. The value of a program
+// array's entry is the name of an XDP program of the object.
 func (o *Object) Encode(mapName string, key, value *yaml.Node, r btfvalue.Resolver) (Entry, error) {
 	ms, err := o.Map(mapName)
 	if err != nil {
 		return Entry{}, err
+	}
+	if ms.Type == ebpf.ProgramArray {
+		return o.encodeTailCall(ms, key, value, r)
 	}
 	kt, vt, err := mapTypes(ms)
 	if err != nil {
@@ -55,6 +74,41 @@ func (o *Object) EncodeGlobal(name string, value *yaml.Node, r btfvalue.Resolver
 		return nil, within(err, name)
 	}
 	return b, nil
+}
+
+// encodeTailCall encodes an entry of a program array: its index, and the
+// program, by name, a tail call through it reaches.
+func (o *Object) encodeTailCall(ms *ebpf.MapSpec, key, value *yaml.Node, r btfvalue.Resolver) (Entry, error) {
+	kt := ms.Key
+	if isVoid(kt) {
+		kt = u32
+	}
+	k, err := btfvalue.Encode(kt, key, r)
+	if err != nil {
+		return Entry{}, within(err, ms.Name+".key")
+	}
+	var xdp []string
+	for name, p := range o.Spec.Programs {
+		if p.Type == ebpf.XDP {
+			xdp = append(xdp, name)
+		}
+	}
+	slices.Sort(xdp)
+	bad := func(format string, args ...any) (Entry, error) {
+		return Entry{}, &btfvalue.Error{Line: value.Line, Column: value.Column, Path: ms.Name + ".value",
+			Msg: fmt.Sprintf(format, args...) + "; the XDP programs of the object: " + listOrNone(xdp)}
+	}
+	if value.Kind != yaml.ScalarNode {
+		return bad("an entry of program array %s names the program a tail call reaches", ms.Name)
+	}
+	p, ok := o.Spec.Programs[value.Value]
+	switch {
+	case !ok:
+		return bad("no program %q in the object", value.Value)
+	case p.Type != ebpf.XDP:
+		return bad("program %q is a %s program: a tail call from XDP reaches XDP programs only", value.Value, p.Type)
+	}
+	return Entry{Key: k, Program: value.Value}, nil
 }
 
 // within names the map and the part of the entry in a codec error, keeping
@@ -98,6 +152,41 @@ type Loaded struct {
 	// Maps are the object's maps by name.
 	Maps map[string]*ebpf.Map
 	coll *ebpf.Collection
+}
+
+// ProgramArrays names the loaded object's program arrays, sorted.
+func (l *Loaded) ProgramArrays() []string {
+	var names []string
+	for name, m := range l.Maps {
+		if m.Type() == ebpf.ProgramArray {
+			names = append(names, name)
+		}
+	}
+	slices.Sort(names)
+	return names
+}
+
+// PinProgramArrays pins the program arrays in dir, a directory of a
+// bpffs, each under its name, replacing the pins of an earlier load in
+// one rename. The kernel empties a program array once no process holds
+// it and no pin names it (its programs and it would otherwise keep each
+// other forever): without a pin, a program's tail calls would stop when
+// dsrlab exits.
+func (l *Loaded) PinProgramArrays(dir string) error {
+	for _, name := range l.ProgramArrays() {
+		// bpffs refuses dots in names; no C identifier has a dash.
+		path, tmp := filepath.Join(dir, name), filepath.Join(dir, "new-"+name)
+		if err := os.Remove(tmp); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		if err := l.Maps[name].Pin(tmp); err != nil {
+			return fmt.Errorf("pin program array %s: %w", name, err)
+		}
+		if err := os.Rename(tmp, path); err != nil {
+			return fmt.Errorf("pin program array %s: %w", name, err)
+		}
+	}
+	return nil
 }
 
 // Close releases the program and maps; an attached program stays in the
@@ -144,7 +233,7 @@ func (o *Object) Load(entries map[string][]Entry, globals map[string][]byte) (*L
 	}
 	l := &Loaded{Program: coll.Programs[o.Program.Name], Maps: coll.Maps, coll: coll}
 	for name, es := range entries {
-		if err := writeEntries(coll.Maps[name], es); err != nil {
+		if err := writeEntries(coll, coll.Maps[name], es); err != nil {
 			coll.Close()
 			return nil, fmt.Errorf("map %s: %w", name, err)
 		}
@@ -179,9 +268,13 @@ func (o *Object) loadSpec() *ebpf.CollectionSpec {
 	return spec
 }
 
-func writeEntries(m *ebpf.Map, entries []Entry) error {
+func writeEntries(coll *ebpf.Collection, m *ebpf.Map, entries []Entry) error {
 	for _, e := range entries {
-		if err := putEntry(m, e.Key, e.Value); err != nil {
+		value := e.Value
+		if e.Program != "" {
+			value = binary.NativeEndian.AppendUint32(nil, uint32(coll.Programs[e.Program].FD()))
+		}
+		if err := putEntry(m, e.Key, value); err != nil {
 			return err
 		}
 	}

@@ -406,3 +406,63 @@ func TestEncodeGlobalErrors(t *testing.T) {
 		t.Errorf("an entry for .rodata: %v, want advice to use program.globals", err)
 	}
 }
+
+// A program array's entries name the object's programs; Load writes their
+// descriptors, and a dump names them again.
+func TestTailCallEntriesByProgramName(t *testing.T) {
+	requireRoot(t)
+	o, err := Open(build(t, "testdata/tailcall.c"), "xdp_main")
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := func(entries map[string][]Entry) (uint32, *Loaded) {
+		t.Helper()
+		l := load(t, o, entries)
+		ret, err := l.Program.Run(&ebpf.RunOptions{Data: make([]byte, 64)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ret, l
+	}
+	if ret, _ := run(nil); ret != xdpPass {
+		t.Errorf("without an entry the call fell through to %d, want XDP_PASS", ret)
+	}
+	e, err := o.Encode("jmp", yamlNode(t, "0"), yamlNode(t, "xdp_drop"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ret, l := run(map[string][]Entry{"jmp": {e}})
+	if ret != 1 {
+		t.Errorf("through the entry: %d, want XDP_DROP", ret)
+	}
+	maps, err := Maps(l.Program, o.Spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range maps {
+		defer m.Close()
+		if m.Name != "jmp" {
+			continue
+		}
+		if got := dumpStrings(t, m); !strings.HasPrefix(got, "0: xdp_drop (id ") {
+			t.Errorf("jmp dumps as %q, want its entry naming xdp_drop", got)
+		}
+		// up writes such entries only by loading the object again;
+		// map set says so.
+		if wrote, err := m.Write(e); wrote || err != nil {
+			t.Errorf("Write of a program entry: %v, %v; want nothing written", wrote, err)
+		}
+		if err := m.Set("1", "xdp_drop", nil); err == nil || !strings.Contains(err.Error(), "program.maps") {
+			t.Errorf("map set on a program array: %v", err)
+		}
+	}
+	for _, c := range []struct{ value, want string }{
+		{"xdp_nope", `1:1: jmp.value: no program "xdp_nope" in the object; the XDP programs of the object: xdp_drop, xdp_main`},
+		{"tc_other", `program "tc_other" is a SchedCLS program: a tail call from XDP reaches XDP programs only`},
+		{"{prog: xdp_drop}", "names the program a tail call reaches"},
+	} {
+		if _, err := o.Encode("jmp", yamlNode(t, "0"), yamlNode(t, c.value), nil); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("entry %s: %v, want an error saying %q", c.value, err, c.want)
+		}
+	}
+}

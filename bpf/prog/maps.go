@@ -2,6 +2,7 @@ package prog
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -34,36 +35,82 @@ func (m *Map) Type() ebpf.MapType { return m.m.Type() }
 // Close releases the map's file descriptor.
 func (m *Map) Close() error { return m.m.Close() }
 
-// Maps opens the maps a loaded program uses and matches them by name to the
-// maps of spec, the collection the program was loaded from. The caller
-// closes them.
+// Maps opens the maps a loaded program uses, and those of the programs its
+// program arrays reach by tail calls (a map only they use is the
+// program's too), and matches them by name to the maps of spec, the
+// collection the program was loaded from. The caller closes them.
 func Maps(p *ebpf.Program, spec *ebpf.CollectionSpec) ([]*Map, error) {
-	info, err := p.Info()
-	if err != nil {
-		return nil, fmt.Errorf("program info: %w", err)
-	}
-	ids, ok := info.MapIDs()
-	if !ok {
-		return nil, errors.New("the kernel does not report the program's map IDs")
-	}
 	var maps []*Map
-	for _, id := range ids {
-		m, err := ebpf.NewMapFromID(id)
+	seen := map[ebpf.MapID]bool{}
+	visited := map[ebpf.ProgramID]bool{}
+	var walk func(p *ebpf.Program) error
+	walk = func(p *ebpf.Program) error {
+		info, err := p.Info()
 		if err != nil {
-			closeMaps(maps)
-			return nil, fmt.Errorf("map %d: %w", id, err)
+			return fmt.Errorf("program info: %w", err)
 		}
-		mi, err := m.Info()
-		if err != nil {
-			m.Close()
-			closeMaps(maps)
-			return nil, fmt.Errorf("map %d: %w", id, err)
+		if id, ok := info.ID(); ok {
+			if visited[id] {
+				return nil
+			}
+			visited[id] = true
 		}
-		name, ms := matchSpec(mi, spec)
-		maps = append(maps, &Map{Name: name, ID: id, Spec: ms, m: m})
+		ids, ok := info.MapIDs()
+		if !ok {
+			return errors.New("the kernel does not report the program's map IDs")
+		}
+		for _, id := range ids {
+			if seen[id] {
+				continue
+			}
+			seen[id] = true
+			m, err := ebpf.NewMapFromID(id)
+			if err != nil {
+				return fmt.Errorf("map %d: %w", id, err)
+			}
+			mi, err := m.Info()
+			if err != nil {
+				m.Close()
+				return fmt.Errorf("map %d: %w", id, err)
+			}
+			name, ms := matchSpec(mi, spec)
+			maps = append(maps, &Map{Name: name, ID: id, Spec: ms, m: m})
+			if mi.Type == ebpf.ProgramArray {
+				if err := walkTailCalls(m, walk); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}
+	if err := walk(p); err != nil {
+		closeMaps(maps)
+		return nil, err
 	}
 	slices.SortFunc(maps, func(a, b *Map) int { return strings.Compare(a.Name, b.Name) })
 	return maps, nil
+}
+
+// walkTailCalls calls walk with each program a program array holds. A
+// program gone between the lookup and the open is skipped.
+func walkTailCalls(m *ebpf.Map, walk func(*ebpf.Program) error) error {
+	var key, value uint32
+	it := m.Iterate()
+	for it.Next(&key, &value) {
+		p, err := ebpf.NewProgramFromID(ebpf.ProgramID(value))
+		if errors.Is(err, unix.ENOENT) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("program %d of a program array: %w", value, err)
+		}
+		err = walk(p)
+		p.Close()
+		if err != nil {
+			return err
+		}
+	}
+	return it.Err()
 }
 
 func closeMaps(maps []*Map) {
@@ -120,10 +167,15 @@ func kernelName(name string) string {
 type Field struct {
 	Raw     []byte
 	decoded *btfvalue.Value
+	// program names the program a program array's entry holds.
+	program string
 }
 
 // String shows the decoded value, or the bytes in hex without BTF.
 func (f Field) String() string {
+	if f.program != "" {
+		return f.program
+	}
 	if f.decoded != nil {
 		return f.decoded.String()
 	}
@@ -139,6 +191,9 @@ func (f Field) String() string {
 
 // MarshalJSON gives the decoded value, or bpftool's ["0x0a", ...] without BTF.
 func (f Field) MarshalJSON() ([]byte, error) {
+	if f.program != "" {
+		return json.Marshal(f.program)
+	}
 	if f.decoded != nil {
 		return f.decoded.MarshalJSON()
 	}
@@ -206,7 +261,11 @@ func (m *Map) Dump() ([]DumpEntry, error) {
 	if !isPerCPU(m.Type()) {
 		var value []byte
 		for it.Next(&key, &value) {
-			entries = append(entries, DumpEntry{Key: m.decodeKey(key), Value: m.decodeValue(value)})
+			v := m.decodeValue(value)
+			if m.Type() == ebpf.ProgramArray {
+				v.program = programOf(value)
+			}
+			entries = append(entries, DumpEntry{Key: m.decodeKey(key), Value: v})
 		}
 	} else {
 		var values [][]byte
@@ -222,6 +281,23 @@ func (m *Map) Dump() ([]DumpEntry, error) {
 		return nil, fmt.Errorf("map %s: %w", m.Name, err)
 	}
 	return entries, nil
+}
+
+// programOf names the program whose ID a program array gives back for an
+// entry: "xdp_second (id 42)".
+func programOf(value []byte) string {
+	if len(value) != 4 {
+		return ""
+	}
+	id := ebpf.ProgramID(binary.NativeEndian.Uint32(value))
+	name := "?"
+	if p, err := ebpf.NewProgramFromID(id); err == nil {
+		if info, err := p.Info(); err == nil {
+			name = info.Name
+		}
+		p.Close()
+	}
+	return fmt.Sprintf("%s (id %d)", name, id)
 }
 
 func (m *Map) decodeKey(b []byte) Field {
@@ -277,6 +353,9 @@ func decode(t btf.Type, b []byte) Field {
 // Set writes one entry, key and value written as in the topology's maps
 // (BTF field names, addresses, NODE:IFACE references resolved by r).
 func (m *Map) Set(key, value string, r btfvalue.Resolver) error {
+	if m.Type() == ebpf.ProgramArray {
+		return fmt.Errorf("map %s is a program array: its entries point to programs loaded with them; give them in the topology's program.maps (`up` loads the object again)", m.Name)
+	}
 	kt, vt, err := m.types()
 	if err != nil {
 		return err
@@ -298,7 +377,14 @@ func (m *Map) Set(key, value string, r btfvalue.Resolver) error {
 // Write puts an entry encoded by Object.Encode unless the map already holds
 // exactly it (on every CPU, for a per-CPU map), and reports whether it
 // wrote: `up` then says "nothing changed" about maps nobody touched.
+//
+// A program array's entries are written by Load only: the program they
+// point to is the one loaded with them, and `up` loads the object again
+// when they change.
 func (m *Map) Write(e Entry) (bool, error) {
+	if e.Program != "" {
+		return false, nil
+	}
 	same, err := m.holds(e)
 	if err != nil || same {
 		return false, err

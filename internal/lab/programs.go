@@ -51,9 +51,11 @@ type ProgramRecord struct {
 	Object string `json:"object"` // the object loaded (the cache's, for a source)
 	Hash   string `json:"hash"`   // of the object
 	Name   string `json:"name"`   // the XDP program in it
-	// Globals is a digest of the globals set at load: constants cannot
-	// change in a loaded program, so other ones mean a new load.
-	Globals string `json:"globals,omitempty"`
+	// Load is a digest of what only a load sets: globals (constants
+	// cannot change in a loaded program) and program arrays' entries
+	// (their programs are the ones loaded with them). Other ones mean a
+	// new load.
+	Load string `json:"load,omitempty"`
 }
 
 // buildPrograms compiles, opens and encodes every user program before
@@ -177,14 +179,24 @@ func (up *userProgram) placed(err error, pos topology.Position, block, name, ind
 	return fmt.Errorf("%s: %s: %w", pos, field, err)
 }
 
-// globalsDigest sums the globals set at load, "" when there are none.
-func (up *userProgram) globalsDigest() string {
-	if len(up.globals) == 0 {
-		return ""
-	}
+// loadDigest sums what only a load sets, "" when there is nothing.
+func (up *userProgram) loadDigest() string {
 	h := sha256.New()
+	n := 0
 	for _, name := range slices.Sorted(maps.Keys(up.globals)) {
-		fmt.Fprintf(h, "%s=%x;", name, up.globals[name])
+		fmt.Fprintf(h, "global %s=%x;", name, up.globals[name])
+		n++
+	}
+	for _, name := range slices.Sorted(maps.Keys(up.entries)) {
+		for _, e := range up.entries[name] {
+			if e.Program != "" {
+				fmt.Fprintf(h, "map %s[%x]=%s;", name, e.Key, e.Program)
+				n++
+			}
+		}
+	}
+	if n == 0 {
+		return ""
 	}
 	return hex.EncodeToString(h.Sum(nil))
 }
@@ -258,7 +270,8 @@ func (d *deployment) attachProgram(n *topology.Node) (netconf.XDPMode, error) {
 			return 0, err
 		}
 		defer running.Close()
-		if prev.Hash == up.obj.Hash() && prev.Name == up.obj.Program.Name && prev.Globals == up.globalsDigest() {
+		if prev.Hash == up.obj.Hash() && prev.Name == up.obj.Program.Name && prev.Load == up.loadDigest() &&
+			pinned(d.topo.Name, n.Name, up.loaded.ProgramArrays()) {
 			changed, err := d.refreshMaps(n, running)
 			if err == nil && changed > 0 {
 				d.change("programs", fmt.Sprintf("%s: %d map entries written again", n.Name, changed))
@@ -268,6 +281,9 @@ func (d *deployment) attachProgram(n *topology.Node) (netconf.XDPMode, error) {
 		if err := ns.AttachXDP(p.Interface.Name, up.loaded.Program.FD(), att.Mode); err != nil {
 			return 0, err
 		}
+		if err := d.pinProgramArrays(n); err != nil {
+			return 0, err
+		}
 		d.change("programs", fmt.Sprintf("replaced %s on %s with %s (%s)", prev.Name, p.Interface, up.obj.Program.Name, filepath.Base(p.File())))
 		return att.Mode, d.recordProgram(n)
 	}
@@ -275,8 +291,42 @@ func (d *deployment) attachProgram(n *topology.Node) (netconf.XDPMode, error) {
 	if err != nil {
 		return 0, err
 	}
+	if err := d.pinProgramArrays(n); err != nil {
+		return 0, err
+	}
 	d.change("programs", fmt.Sprintf("attached %s (%s) to %s in %s mode", up.obj.Program.Name, filepath.Base(p.File()), p.Interface, mode))
 	return mode, d.recordProgram(n)
+}
+
+// pinProgramArrays keeps the program arrays of a node's program filled
+// once this process exits (see prog.Loaded.PinProgramArrays), and lets go
+// of those of the program it replaced that it does not have: they would
+// keep that program's tail-called programs in the kernel.
+func (d *deployment) pinProgramArrays(n *topology.Node) error {
+	loaded := d.programs[n.Name].loaded
+	arrays := loaded.ProgramArrays()
+	if len(arrays) == 0 {
+		return removeNodePins(d.topo.Name, n.Name)
+	}
+	dir, err := pinDir(d.topo.Name, n.Name)
+	if err != nil {
+		return err
+	}
+	if err := loaded.PinProgramArrays(dir); err != nil {
+		return err
+	}
+	old, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	for _, e := range old {
+		if !slices.Contains(arrays, e.Name()) {
+			if err := os.Remove(filepath.Join(dir, e.Name())); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // refreshMaps writes the file's entries into the running program's maps
@@ -334,7 +384,7 @@ func (d *deployment) programRecord(node string) (*ProgramRecord, error) {
 
 func (d *deployment) recordProgram(n *topology.Node) error {
 	up := d.programs[n.Name]
-	rec := ProgramRecord{File: n.Program.File(), Object: up.obj.Path, Hash: up.obj.Hash(), Name: up.obj.Program.Name, Globals: up.globalsDigest()}
+	rec := ProgramRecord{File: n.Program.File(), Object: up.obj.Path, Hash: up.obj.Hash(), Name: up.obj.Program.Name, Load: up.loadDigest()}
 	if d.records != nil {
 		d.records[n.Name] = &rec
 		return nil

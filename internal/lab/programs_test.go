@@ -428,3 +428,62 @@ func TestUserProgramBesideTheBalancer(t *testing.T) {
 		t.Errorf("a second up made %d changes", sum.Changes)
 	}
 }
+
+// A program array's entries from the topology are written at load by
+// program name; other entries load the program again, the same change
+// nothing.
+func TestTailCallEntriesFromTheTopology(t *testing.T) {
+	requireClang(t)
+	rt := fakeLab(t)
+	t.Setenv("DSRLAB_CACHE_DIR", t.TempDir())
+	src, err := filepath.Abs("testdata/tailcount.c")
+	if err != nil {
+		t.Fatal(err)
+	}
+	withSlot := func(slot int) *topology.Topology {
+		t.Helper()
+		program := fmt.Sprintf("{source: %q, name: xdp_entry, interface: eth0, globals: {slot: %d}, maps: {jmp: [{key: %d, value: xdp_count}]}}", src, slot, slot)
+		return parseLab(t, strings.Replace(string(readLab(t, "dsr.yaml")), "  router: {kind: router}", "  router: {kind: router, program: "+program+"}", 1))
+	}
+	topo := withSlot(0)
+	mustUp(t, rt, topo)
+	mustVerify(t, rt, topo)
+	frames, err := nodeMap(t, rt, topo, "router", "frames").Dump()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(frames) != 1 || frames[0].Value.String() == "0" {
+		t.Errorf("the tail-called program counted nothing: %v", frames)
+	}
+	jmp, err := nodeMap(t, rt, topo, "router", "jmp").Dump()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(jmp) != 1 || !strings.HasPrefix(jmp[0].String(), "0: xdp_count (id ") {
+		t.Errorf("jmp: %v, want slot 0 naming xdp_count", jmp)
+	}
+	if sum, _ := mustUp(t, rt, topo); sum.Changes != 0 {
+		t.Errorf("a second up made %d changes", sum.Changes)
+	}
+	topo = withSlot(1)
+	if sum, _ := mustUp(t, rt, topo); sum.Changes == 0 {
+		t.Error("another program array entry did not load the program again")
+	}
+	jmp, err = nodeMap(t, rt, topo, "router", "jmp").Dump()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(jmp) != 1 || !strings.HasPrefix(jmp[0].String(), "1: xdp_count (id ") {
+		t.Errorf("jmp after the change: %v, want slot 1 naming xdp_count", jmp)
+	}
+	mustVerify(t, rt, topo)
+	if !pinned(topo.Name, "router", []string{"jmp"}) {
+		t.Error("the program array is not pinned")
+	}
+	if _, err := Down(context.Background(), one(rt), topo.Name, &recorder{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(pinRoot(), topo.Name)); err == nil {
+		t.Error("down left the lab's pins")
+	}
+}

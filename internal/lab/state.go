@@ -88,7 +88,7 @@ func removeState(lab string) error {
 	if err := os.RemoveAll(filepath.Dir(stateFile(lab))); err != nil {
 		return fmt.Errorf("state: %w", err)
 	}
-	return nil
+	return removePins(lab)
 }
 
 // wiringDiff names the first difference between two topologies in anything

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/dsrlab/dsrlab/internal/echo"
 	"github.com/dsrlab/dsrlab/internal/image"
 	"github.com/dsrlab/dsrlab/internal/netconf"
@@ -65,6 +67,11 @@ func fakeLab(t *testing.T) *fake.Runtime {
 		t.Skip("needs root: creates network namespaces and loads XDP programs")
 	}
 	t.Setenv("DSRLAB_STATE_DIR", t.TempDir())
+	// The test's own bpffs for pins, mounted by the first that needs it:
+	// its labs' names may be those of real labs on this machine.
+	pins := filepath.Join(t.TempDir(), "bpf")
+	t.Setenv("DSRLAB_PIN_DIR", pins)
+	t.Cleanup(func() { _ = unix.Unmount(pins, unix.MNT_DETACH) })
 	t.Setenv(FaultEnv, "")
 	rt := fake.New()
 	rt.Process = startEcho

@@ -1,0 +1,78 @@
+package lab
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"golang.org/x/sys/unix"
+)
+
+// pinRoot holds the pins of users' program arrays, by lab and node: a
+// bpffs of dsrlab's own (each bpffs mount is an instance of its own),
+// mounted on first use. On another host it is the agent's, inside its
+// container, and goes with it. dsrlab pins nothing else: its own programs
+// have no program arrays, and other maps live as long as their programs.
+func pinRoot() string {
+	if d := os.Getenv("DSRLAB_PIN_DIR"); d != "" {
+		return d
+	}
+	return "/run/dsrlab/bpf"
+}
+
+// pinDir makes the directory of a node's pins, mounting the bpffs under
+// a lock so that two dsrlabs do not stack two mounts there (the second
+// would hide the first's pins).
+func pinDir(lab, node string) (string, error) {
+	root := pinRoot()
+	if err := os.MkdirAll(root, 0o700); err != nil {
+		return "", err
+	}
+	lock, err := os.OpenFile(root+".lock", os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return "", err
+	}
+	defer lock.Close()
+	if err := unix.Flock(int(lock.Fd()), unix.LOCK_EX); err != nil {
+		return "", fmt.Errorf("lock %s: %w", lock.Name(), err)
+	}
+	var st unix.Statfs_t
+	if err := unix.Statfs(root, &st); err != nil {
+		return "", fmt.Errorf("%s: %w", root, err)
+	}
+	if st.Type != unix.BPF_FS_MAGIC {
+		if err := unix.Mount("bpf", root, "bpf", 0, "mode=0700"); err != nil {
+			return "", fmt.Errorf("mount a bpffs on %s for program arrays: %w", root, err)
+		}
+	}
+	dir := filepath.Join(root, lab, node)
+	return dir, os.MkdirAll(dir, 0o700)
+}
+
+// pinned reports whether every one of names is pinned for the node.
+func pinned(lab, node string, names []string) bool {
+	for _, name := range names {
+		if _, err := os.Stat(filepath.Join(pinRoot(), lab, node, name)); err != nil {
+			return false
+		}
+	}
+	return true
+}
+
+// removePins lets go of a lab's program arrays (their programs are gone
+// or going with the lab's containers).
+func removePins(lab string) error { return removeAllPins(filepath.Join(pinRoot(), lab)) }
+
+// removeNodePins lets go of a node's program arrays.
+func removeNodePins(lab, node string) error {
+	return removeAllPins(filepath.Join(pinRoot(), lab, node))
+}
+
+func removeAllPins(dir string) error {
+	if err := os.RemoveAll(dir); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("pins: %w", err)
+	}
+	return nil
+}
