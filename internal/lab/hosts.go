@@ -107,7 +107,7 @@ func (d *deployment) startAgents(ctx context.Context) error {
 				Name: agentName(d.topo, h), Hostname: "dsrlab-agent", Image: topology.DefaultImage, Cmd: keepalive,
 				Labels: map[string]string{LabelLab: d.topo.Name, LabelRole: roleAgent, LabelHost: h, LabelTopology: d.topo.File,
 					image.DigestLabel: digest},
-				CapAdd: agentCaps, HostNetwork: true, HostPID: true,
+				CapAdd: agentCaps, HostNetwork: true, HostPID: true, Mounts: true,
 			})
 		}
 		if err != nil {

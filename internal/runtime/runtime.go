@@ -34,6 +34,10 @@ type ContainerSpec struct {
 	// and PID namespaces: dsrlab's agent on another host, which enters
 	// the lab's containers there.
 	HostNetwork, HostPID bool
+	// Mounts lets the container mount file systems, which AppArmor's
+	// docker-default profile forbids even with CAP_SYS_ADMIN: the agent
+	// mounts a bpffs for the program arrays of users' programs.
+	Mounts bool
 }
 
 // Container is the runtime's view of one container.

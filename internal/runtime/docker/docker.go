@@ -117,6 +117,10 @@ func (d *Docker) Run(ctx context.Context, spec runtime.ContainerSpec) (*runtime.
 	if spec.HostPID {
 		host.PidMode = "host"
 	}
+	if spec.Mounts {
+		// Ignored by an engine on a host without AppArmor.
+		host.SecurityOpt = []string{"apparmor=unconfined"}
+	}
 	created, err := d.c.ContainerCreate(ctx, cfg, host, nil, nil, spec.Name)
 	if err != nil {
 		return nil, fmt.Errorf("create container %s: %w", spec.Name, err)
