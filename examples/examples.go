@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 )
 
@@ -41,9 +42,12 @@ func Summary(name string) string {
 
 // Files lists an example's files, by name.
 func Files(name string) ([]string, error) {
+	if !slices.Contains(Names(), name) {
+		return nil, fmt.Errorf("no example %q; there are: %s", name, strings.Join(Names(), ", "))
+	}
 	entries, err := fs.ReadDir(files, name)
 	if err != nil {
-		return nil, fmt.Errorf("no example %q; there are: %s", name, strings.Join(Names(), ", "))
+		return nil, err
 	}
 	var out []string
 	for _, e := range entries {
@@ -54,8 +58,8 @@ func Files(name string) ([]string, error) {
 
 // Write puts an example's files into dir, which it creates if need be. It
 // overwrites nothing: a file of the same name there is an error, and then
-// nothing is written.
-func Write(name, dir string) error {
+// nothing is written (nor is anything left of a write that failed).
+func Write(name, dir string) (err error) {
 	names, err := Files(name)
 	if err != nil {
 		return err
@@ -74,12 +78,31 @@ func Write(name, dir string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
+	var written []string
+	defer func() {
+		if err != nil {
+			for _, path := range written {
+				os.Remove(path)
+			}
+		}
+	}()
 	for _, n := range names {
 		data, err := files.ReadFile(name + "/" + n)
 		if err != nil {
 			return err
 		}
-		if err := os.WriteFile(filepath.Join(dir, n), data, 0o644); err != nil {
+		path := filepath.Join(dir, n)
+		// O_EXCL: a file that appeared since the check is not overwritten.
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+		if err != nil {
+			return err
+		}
+		written = append(written, path)
+		_, err = f.Write(data)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
 			return err
 		}
 	}

@@ -10,9 +10,20 @@ import (
 	"github.com/dsrlab/dsrlab/examples"
 )
 
+// Every example directory is embedded (the go:embed line names them).
 func TestNamesAreTheDirectories(t *testing.T) {
-	if got := examples.Names(); !slices.Equal(got, []string{"xdp-lb-hash", "xdp-lb-minimal"}) {
-		t.Errorf("examples %v", got)
+	entries, err := os.ReadDir(".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dirs []string
+	for _, e := range entries {
+		if e.IsDir() {
+			dirs = append(dirs, e.Name())
+		}
+	}
+	if got := examples.Names(); !slices.Equal(got, dirs) {
+		t.Errorf("examples %v, directories %v", got, dirs)
 	}
 }
 
@@ -52,7 +63,9 @@ func TestWrite(t *testing.T) {
 		t.Error("a refused write left files behind")
 	}
 
-	if err := examples.Write("nope", t.TempDir()); err == nil || !strings.Contains(err.Error(), "xdp-lb-hash, xdp-lb-minimal") {
-		t.Errorf("an unknown example: %v", err)
+	for _, name := range []string{"nope", ".", "xdp-lb-hash/lab.yaml"} {
+		if err := examples.Write(name, t.TempDir()); err == nil || !strings.Contains(err.Error(), "there are: xdp-lb-hash, xdp-lb-minimal") {
+			t.Errorf("example %q: %v", name, err)
+		}
 	}
 }

@@ -166,28 +166,48 @@ func (l *Loaded) ProgramArrays() []string {
 	return names
 }
 
-// PinProgramArrays pins the program arrays in dir, a directory of a
-// bpffs, each under its name, replacing the pins of an earlier load in
-// one rename. The kernel empties a program array once no process holds
-// it and no pin names it (its programs and it would otherwise keep each
-// other forever): without a pin, a program's tail calls would stop when
-// dsrlab exits.
-func (l *Loaded) PinProgramArrays(dir string) error {
+// StagePins pins the program arrays in dir, a directory of a bpffs, under
+// names of their own ("new-" and the array's), before the program is
+// attached: a pin that cannot be made then fails the attach rather than
+// leave an attached program whose tail calls stop when dsrlab exits. The
+// kernel empties a program array once no process holds it and no pin
+// names it (its programs and it would otherwise keep each other forever).
+// CommitPins puts the pins in place once the program is attached.
+func (l *Loaded) StagePins(dir string) error {
 	for _, name := range l.ProgramArrays() {
-		// bpffs refuses dots in names; no C identifier has a dash.
-		path, tmp := filepath.Join(dir, name), filepath.Join(dir, "new-"+name)
+		tmp := stagedPin(dir, name)
 		if err := os.Remove(tmp); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return err
 		}
 		if err := l.Maps[name].Pin(tmp); err != nil {
 			return fmt.Errorf("pin program array %s: %w", name, err)
 		}
-		if err := os.Rename(tmp, path); err != nil {
+	}
+	return nil
+}
+
+// CommitPins renames the staged pins over those of an earlier load, each
+// in one rename; the earlier program's arrays are let go of then.
+func (l *Loaded) CommitPins(dir string) error {
+	for _, name := range l.ProgramArrays() {
+		if err := os.Rename(stagedPin(dir, name), filepath.Join(dir, name)); err != nil {
 			return fmt.Errorf("pin program array %s: %w", name, err)
 		}
 	}
 	return nil
 }
+
+// DropStagedPins removes the staged pins of a program that was not
+// attached.
+func (l *Loaded) DropStagedPins(dir string) {
+	for _, name := range l.ProgramArrays() {
+		_ = os.Remove(stagedPin(dir, name))
+	}
+}
+
+// stagedPin is where StagePins pins an array: bpffs refuses dots in names,
+// and no C identifier has a dash.
+func stagedPin(dir, name string) string { return filepath.Join(dir, "new-"+name) }
 
 // Close releases the program and maps; an attached program stays in the
 // kernel as long as its attachment does.

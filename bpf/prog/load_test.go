@@ -99,6 +99,9 @@ func TestLoadPinnedByNameUnpinned(t *testing.T) {
 	if err := l.Maps["dsrlab_test_pinned"].Lookup(uint32(0), &n); err != nil || n != 1 {
 		t.Errorf("the map counted %d (%v), want 1", n, err)
 	}
+	if l.Maps["dsrlab_test_pinned"].IsPinned() {
+		t.Error("the map was pinned")
+	}
 }
 
 func TestLoadUnknownMap(t *testing.T) {

@@ -353,8 +353,8 @@ func decode(t btf.Type, b []byte) Field {
 // Set writes one entry, key and value written as in the topology's maps
 // (BTF field names, addresses, NODE:IFACE references resolved by r).
 func (m *Map) Set(key, value string, r btfvalue.Resolver) error {
-	if m.Type() == ebpf.ProgramArray {
-		return fmt.Errorf("map %s is a program array: its entries point to programs loaded with them; give them in the topology's program.maps (`up` loads the object again)", m.Name)
+	if err := m.notProgramArray(); err != nil {
+		return err
 	}
 	kt, vt, err := m.types()
 	if err != nil {
@@ -420,8 +420,21 @@ func (m *Map) holds(e Entry) (bool, error) {
 	return same, nil
 }
 
+// notProgramArray refuses to change a program array's entries by hand:
+// they point to programs loaded with them, and up, which would not see a
+// change made here, writes them only by loading the object again.
+func (m *Map) notProgramArray() error {
+	if m.Type() == ebpf.ProgramArray {
+		return fmt.Errorf("map %s is a program array: its entries point to programs loaded with them; give them in the topology's program.maps (`up` loads the object again)", m.Name)
+	}
+	return nil
+}
+
 // Delete removes the entry of key.
 func (m *Map) Delete(key string) error {
+	if err := m.notProgramArray(); err != nil {
+		return err
+	}
 	kt, _, err := m.types()
 	if err != nil {
 		return err

@@ -14,10 +14,11 @@ import (
 )
 
 // Down removes every container labelled as belonging to the lab, running or
-// not, on every engine in rts, and the lab's recorded state. Nothing else
-// needs removing: veths, VXLAN ends and XDP programs live only in the
-// containers' network namespaces and vanish with them. Down of a lab that
-// is not up is not an error.
+// not, on every engine in rts, and the lab's recorded state and pins (of
+// users' program arrays; another host's are in its agent's container).
+// Nothing else needs removing: veths, VXLAN ends and XDP programs live only
+// in the containers' network namespaces and vanish with them. Down of a
+// lab that is not up is not an error.
 func Down(ctx context.Context, rts runtime.Set, name string, rep Reporter) (removed []string, err error) {
 	start := time.Now()
 	defer func() {

@@ -278,41 +278,51 @@ func (d *deployment) attachProgram(n *topology.Node) (netconf.XDPMode, error) {
 			}
 			return att.Mode, err
 		}
-		if err := ns.AttachXDP(p.Interface.Name, up.loaded.Program.FD(), att.Mode); err != nil {
-			return 0, err
-		}
-		if err := d.pinProgramArrays(n); err != nil {
+		if err := d.withPins(n, func() error { return ns.AttachXDP(p.Interface.Name, up.loaded.Program.FD(), att.Mode) }); err != nil {
 			return 0, err
 		}
 		d.change("programs", fmt.Sprintf("replaced %s on %s with %s (%s)", prev.Name, p.Interface, up.obj.Program.Name, filepath.Base(p.File())))
 		return att.Mode, d.recordProgram(n)
 	}
-	mode, err := d.attach(p.Interface, up.loaded.Program.FD(), n.XDP, true)
+	var mode netconf.XDPMode
+	err = d.withPins(n, func() (err error) {
+		mode, err = d.attach(p.Interface, up.loaded.Program.FD(), n.XDP, true)
+		return err
+	})
 	if err != nil {
-		return 0, err
-	}
-	if err := d.pinProgramArrays(n); err != nil {
 		return 0, err
 	}
 	d.change("programs", fmt.Sprintf("attached %s (%s) to %s in %s mode", up.obj.Program.Name, filepath.Base(p.File()), p.Interface, mode))
 	return mode, d.recordProgram(n)
 }
 
-// pinProgramArrays keeps the program arrays of a node's program filled
-// once this process exits (see prog.Loaded.PinProgramArrays), and lets go
-// of those of the program it replaced that it does not have: they would
-// keep that program's tail-called programs in the kernel.
-func (d *deployment) pinProgramArrays(n *topology.Node) error {
+// withPins runs attach, which puts a node's program on its interface,
+// with the pins of the program's arrays staged before and put in place
+// after (see prog.Loaded.StagePins). Pins of an earlier program's arrays
+// that this one does not have are let go of: they would keep that
+// program's tail-called programs in the kernel.
+func (d *deployment) withPins(n *topology.Node, attach func() error) error {
 	loaded := d.programs[n.Name].loaded
 	arrays := loaded.ProgramArrays()
 	if len(arrays) == 0 {
+		if err := attach(); err != nil {
+			return err
+		}
 		return removeNodePins(d.topo.Name, n.Name)
 	}
 	dir, err := pinDir(d.topo.Name, n.Name)
 	if err != nil {
 		return err
 	}
-	if err := loaded.PinProgramArrays(dir); err != nil {
+	if err := loaded.StagePins(dir); err != nil {
+		loaded.DropStagedPins(dir)
+		return err
+	}
+	if err := attach(); err != nil {
+		loaded.DropStagedPins(dir)
+		return err
+	}
+	if err := loaded.CommitPins(dir); err != nil {
 		return err
 	}
 	old, err := os.ReadDir(dir)

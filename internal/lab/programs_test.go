@@ -446,6 +446,15 @@ func TestTailCallEntriesFromTheTopology(t *testing.T) {
 		return parseLab(t, strings.Replace(string(readLab(t, "dsr.yaml")), "  router: {kind: router}", "  router: {kind: router, program: "+program+"}", 1))
 	}
 	topo := withSlot(0)
+	// A failed up of a new lab takes its pins back with its containers.
+	t.Setenv(FaultEnv, "nat")
+	if _, err := Up(context.Background(), one(rt), topo, &recorder{}); err == nil {
+		t.Fatal("up with a fault after the xdp step succeeded")
+	}
+	if _, err := os.Stat(filepath.Join(pinRoot(), topo.Name, "router", "jmp")); err == nil {
+		t.Error("a rolled back up left its pins")
+	}
+	t.Setenv(FaultEnv, "")
 	mustUp(t, rt, topo)
 	mustVerify(t, rt, topo)
 	frames, err := nodeMap(t, rt, topo, "router", "frames").Dump()

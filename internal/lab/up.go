@@ -398,10 +398,11 @@ func (d *deployment) closeNamespaces() {
 // rollback removes every container of the lab that was not there before
 // this run: the ones it created, and one whose create the engine finished
 // after this run gave up on it (Ctrl-C mid-request). Their network
-// namespaces go with them, and with those the veths and XDP programs: no
-// kernel object is created outside a container's namespace. Containers
-// that were up before keep what this run did to them (a replaced program,
-// rewritten map entries): running up again converges.
+// namespaces go with them, and with those the veths and XDP programs; the
+// pins of their program arrays, the one kernel object made outside a
+// container's namespace, are removed here. Containers that were up before
+// keep what this run did to them (a replaced program, rewritten map
+// entries): running up again converges.
 func (d *deployment) rollback() {
 	if !d.creating {
 		// Failed before any container could exist: asking every engine
@@ -418,6 +419,11 @@ func (d *deployment) rollback() {
 			continue
 		}
 		names = append(names, d.removeNew(ctx, d.rts[h], list)...)
+	}
+	for node := range d.created {
+		if err := removeNodePins(d.topo.Name, node); err != nil {
+			d.rep.Note("rollback: " + err.Error())
+		}
 	}
 	sort.Strings(names)
 	if len(names) > 0 {

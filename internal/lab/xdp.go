@@ -92,9 +92,13 @@ func (d *deployment) balancer(k *topology.Node, vips []*topology.VIP) (netconf.X
 	}
 	if otherBuild {
 		// One netlink request swaps the programs: the interface is never
-		// without one. Flows go where Maglev sends them again, which for
-		// the same reals is where they were; only the connection table
-		// starts empty.
+		// without one. The connection table starts empty: established
+		// flows are balanced afresh.
+		if att.Mode == netconf.XDPNative {
+			if _, err := d.ensurePeerStub(up.Peer); err != nil {
+				return 0, "", err
+			}
+		}
 		if err := ns.AttachXDP(up.Name, lb.Program().FD(), att.Mode); err != nil {
 			return 0, "", err
 		}

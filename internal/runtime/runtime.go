@@ -35,8 +35,9 @@ type ContainerSpec struct {
 	// the lab's containers there.
 	HostNetwork, HostPID bool
 	// Mounts lets the container mount file systems, which AppArmor's
-	// docker-default profile forbids even with CAP_SYS_ADMIN: the agent
-	// mounts a bpffs for the program arrays of users' programs.
+	// docker-default profile (or SELinux's container type) forbids even
+	// with CAP_SYS_ADMIN: the agent mounts a bpffs for the program arrays
+	// of users' programs.
 	Mounts bool
 }
 

@@ -118,8 +118,8 @@ func (d *Docker) Run(ctx context.Context, spec runtime.ContainerSpec) (*runtime.
 		host.PidMode = "host"
 	}
 	if spec.Mounts {
-		// Ignored by an engine on a host without AppArmor.
-		host.SecurityOpt = []string{"apparmor=unconfined"}
+		// Ignored by an engine on a host without AppArmor or SELinux.
+		host.SecurityOpt = []string{"apparmor=unconfined", "label=disable"}
 	}
 	created, err := d.c.ContainerCreate(ctx, cfg, host, nil, nil, spec.Name)
 	if err != nil {
