@@ -430,7 +430,7 @@ func TestTailCallEntriesByProgramName(t *testing.T) {
 	if ret, _ := run(nil); ret != xdpPass {
 		t.Errorf("without an entry the call fell through to %d, want XDP_PASS", ret)
 	}
-	e, err := o.Encode("jmp", yamlNode(t, "0"), yamlNode(t, "xdp_drop"), nil)
+	e, err := o.Encode("jmp", yamlNode(t, "0"), yamlNode(t, "xdp_drop_everything"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -447,22 +447,22 @@ func TestTailCallEntriesByProgramName(t *testing.T) {
 		if m.Name != "jmp" {
 			continue
 		}
-		if got := dumpStrings(t, m); !strings.HasPrefix(got, "0: xdp_drop (id ") {
-			t.Errorf("jmp dumps as %q, want its entry naming xdp_drop", got)
+		if got := dumpStrings(t, m); !strings.HasPrefix(got, "0: xdp_drop_everything (id ") {
+			t.Errorf("jmp dumps as %q, want its entry naming xdp_drop_everything (the kernel keeps 15 characters)", got)
 		}
 		// up writes such entries only by loading the object again;
 		// map set says so.
 		if wrote, err := m.Write(e); wrote || err != nil {
 			t.Errorf("Write of a program entry: %v, %v; want nothing written", wrote, err)
 		}
-		if err := m.Set("1", "xdp_drop", nil); err == nil || !strings.Contains(err.Error(), "program.maps") {
+		if err := m.Set("1", "xdp_drop_everything", nil); err == nil || !strings.Contains(err.Error(), "program.maps") {
 			t.Errorf("map set on a program array: %v", err)
 		}
 	}
 	for _, c := range []struct{ value, want string }{
-		{"xdp_nope", `1:1: jmp.value: no program "xdp_nope" in the object; the XDP programs of the object: xdp_drop, xdp_main`},
+		{"xdp_nope", `1:1: jmp.value: no program "xdp_nope" in the object; the XDP programs of the object: xdp_drop_everything, xdp_main`},
 		{"tc_other", `program "tc_other" is a SchedCLS program: a tail call from XDP reaches XDP programs only`},
-		{"{prog: xdp_drop}", "names the program a tail call reaches"},
+		{"{prog: xdp_drop_everything}", "names the program a tail call reaches"},
 	} {
 		if _, err := o.Encode("jmp", yamlNode(t, "0"), yamlNode(t, c.value), nil); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("entry %s: %v, want an error saying %q", c.value, err, c.want)

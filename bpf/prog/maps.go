@@ -27,6 +27,9 @@ type Map struct {
 	// shown as bytes and cannot be written by field name.
 	Spec *ebpf.MapSpec
 	m    *ebpf.Map
+	// spec is the collection, whose program names a program array's
+	// entries are shown by (the kernel keeps 15 characters of them).
+	spec *ebpf.CollectionSpec
 }
 
 // Type is the kernel's map type.
@@ -74,7 +77,7 @@ func Maps(p *ebpf.Program, spec *ebpf.CollectionSpec) ([]*Map, error) {
 				return fmt.Errorf("map %d: %w", id, err)
 			}
 			name, ms := matchSpec(mi, spec)
-			maps = append(maps, &Map{Name: name, ID: id, Spec: ms, m: m})
+			maps = append(maps, &Map{Name: name, ID: id, Spec: ms, m: m, spec: spec})
 			if mi.Type == ebpf.ProgramArray {
 				if err := walkTailCalls(m, walk); err != nil {
 					return err
@@ -263,7 +266,7 @@ func (m *Map) Dump() ([]DumpEntry, error) {
 		for it.Next(&key, &value) {
 			v := m.decodeValue(value)
 			if m.Type() == ebpf.ProgramArray {
-				v.program = programOf(value)
+				v.program = m.programOf(value)
 			}
 			entries = append(entries, DumpEntry{Key: m.decodeKey(key), Value: v})
 		}
@@ -284,8 +287,9 @@ func (m *Map) Dump() ([]DumpEntry, error) {
 }
 
 // programOf names the program whose ID a program array gives back for an
-// entry: "xdp_second (id 42)".
-func programOf(value []byte) string {
+// entry, "xdp_second (id 42)": by the object's name for it where the
+// kernel's (cut to 15 characters) is the start of only one.
+func (m *Map) programOf(value []byte) string {
 	if len(value) != 4 {
 		return ""
 	}
@@ -296,6 +300,17 @@ func programOf(value []byte) string {
 			name = info.Name
 		}
 		p.Close()
+	}
+	if m.spec != nil {
+		var full []string
+		for n := range m.spec.Programs {
+			if kernelName(n) == name {
+				full = append(full, n)
+			}
+		}
+		if len(full) == 1 {
+			name = full[0]
+		}
 	}
 	return fmt.Sprintf("%s (id %d)", name, id)
 }

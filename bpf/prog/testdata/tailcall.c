@@ -12,7 +12,7 @@ struct {
 } jmp SEC(".maps");
 
 SEC("xdp")
-int xdp_drop(struct xdp_md *ctx)
+int xdp_drop_everything(struct xdp_md *ctx)
 {
 	return XDP_DROP;
 }
