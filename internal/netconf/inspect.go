@@ -1,6 +1,7 @@
 package netconf
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -23,7 +24,7 @@ type Interface struct {
 // Interfaces lists the namespace's interfaces with their IPv4 and global
 // IPv6 addresses (not the link-local ones every interface has).
 func (n *Namespace) Interfaces() ([]Interface, error) {
-	links, err := n.h.LinkList()
+	links, err := dump(n.h.LinkList)
 	if err != nil {
 		return nil, fmt.Errorf("%s: list interfaces: %w", n.name, err)
 	}
@@ -31,7 +32,7 @@ func (n *Namespace) Interfaces() ([]Interface, error) {
 	for _, l := range links {
 		a := l.Attrs()
 		i := Interface{Name: a.Name, MAC: a.HardwareAddr.String(), MTU: a.MTU, Up: a.Flags&net.FlagUp != 0, Kind: l.Type(), XDP: xdpOf(l)}
-		addrs, err := n.h.AddrList(l, netlink.FAMILY_ALL)
+		addrs, err := dump(func() ([]netlink.Addr, error) { return n.h.AddrList(l, netlink.FAMILY_ALL) })
 		if err != nil {
 			return nil, fmt.Errorf("%s: addresses of %s: %w", n.name, a.Name, err)
 		}
@@ -49,7 +50,7 @@ func (n *Namespace) Interfaces() ([]Interface, error) {
 // DefaultGateways returns the gateways of the IPv4 and IPv6 default
 // routes, where there are such routes.
 func (n *Namespace) DefaultGateways() ([]netip.Addr, error) {
-	routes, err := n.h.RouteList(nil, netlink.FAMILY_ALL)
+	routes, err := dump(func() ([]netlink.Route, error) { return n.h.RouteList(nil, netlink.FAMILY_ALL) })
 	if err != nil {
 		return nil, fmt.Errorf("%s: routes: %w", n.name, err)
 	}
@@ -76,4 +77,21 @@ func prefixOf(n *net.IPNet) (netip.Prefix, bool) {
 	}
 	bits, _ := n.Mask.Size()
 	return netip.PrefixFrom(a.Unmap(), bits), true
+}
+
+// dumpAttempts bounds the retries of an interrupted dump.
+const dumpAttempts = 5
+
+// dump runs a netlink dump again when the kernel says a change interrupted
+// it (NLM_F_DUMP_INTR): its answer may be incomplete. In a lab that
+// happens when the kernel removes a veth end with its peer's namespace (a
+// stopped container) during the dump.
+func dump[T any](list func() ([]T, error)) ([]T, error) {
+	for range dumpAttempts - 1 {
+		out, err := list()
+		if !errors.Is(err, netlink.ErrDumpInterrupted) {
+			return out, err
+		}
+	}
+	return list()
 }

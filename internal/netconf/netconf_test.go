@@ -242,3 +242,23 @@ func TestDeleteLinkIsIdempotent(t *testing.T) {
 		}
 	}
 }
+
+func TestInterruptedDumpIsRunAgain(t *testing.T) {
+	calls := 0
+	list := func(interrupted int) func() ([]int, error) {
+		calls = 0
+		return func() ([]int, error) {
+			calls++
+			if calls <= interrupted {
+				return []int{calls}, netlink.ErrDumpInterrupted
+			}
+			return []int{calls}, nil
+		}
+	}
+	if out, err := dump(list(2)); err != nil || calls != 3 || out[0] != 3 {
+		t.Errorf("two interruptions: %v, %v after %d calls; want the third answer", out, err, calls)
+	}
+	if _, err := dump(list(dumpAttempts)); !errors.Is(err, netlink.ErrDumpInterrupted) || calls != dumpAttempts {
+		t.Errorf("always interrupted: %v after %d calls; want the error after %d", err, calls, dumpAttempts)
+	}
+}
