@@ -6,7 +6,9 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 
+	"github.com/cilium/ebpf"
 	"golang.org/x/sys/unix"
 )
 
@@ -51,10 +53,33 @@ func pinDir(lab, node string) (string, error) {
 	return dir, os.MkdirAll(dir, 0o700)
 }
 
-// pinned reports whether every one of names is pinned for the node.
-func pinned(lab, node string, names []string) bool {
+// pinned reports whether every one of names is pinned for the node, and
+// each pin is one of running's maps: a pin missing (a restarted agent) or
+// left from another load (a pin step that failed halfway) means the
+// running program's arrays empty out once nothing holds them.
+func pinned(lab, node string, names []string, running *ebpf.Program) bool {
+	if len(names) == 0 {
+		return true
+	}
+	info, err := running.Info()
+	if err != nil {
+		return false
+	}
+	ids, ok := info.MapIDs()
+	if !ok {
+		return false
+	}
 	for _, name := range names {
-		if _, err := os.Stat(filepath.Join(pinRoot(), lab, node, name)); err != nil {
+		m, err := ebpf.LoadPinnedMap(filepath.Join(pinRoot(), lab, node, name), nil)
+		if err != nil {
+			return false
+		}
+		mi, err := m.Info()
+		m.Close()
+		if err != nil {
+			return false
+		}
+		if id, ok := mi.ID(); !ok || !slices.Contains(ids, id) {
 			return false
 		}
 	}

@@ -271,7 +271,7 @@ func (d *deployment) attachProgram(n *topology.Node) (netconf.XDPMode, error) {
 		}
 		defer running.Close()
 		if prev.Hash == up.obj.Hash() && prev.Name == up.obj.Program.Name && prev.Load == up.loadDigest() &&
-			pinned(d.topo.Name, n.Name, up.loaded.ProgramArrays()) {
+			pinned(d.topo.Name, n.Name, up.loaded.ProgramArrays(), running) {
 			changed, err := d.refreshMaps(n, running)
 			if err == nil && changed > 0 {
 				d.change("programs", fmt.Sprintf("%s: %d map entries written again", n.Name, changed))

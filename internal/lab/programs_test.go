@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cilium/ebpf"
+
 	"github.com/dsrlab/dsrlab/bpf/prog"
 	"github.com/dsrlab/dsrlab/examples"
 	"github.com/dsrlab/dsrlab/internal/runtime"
@@ -486,9 +488,28 @@ func TestTailCallEntriesFromTheTopology(t *testing.T) {
 		t.Errorf("jmp after the change: %v, want slot 1 naming xdp_count", jmp)
 	}
 	mustVerify(t, rt, topo)
-	if !pinned(topo.Name, "router", []string{"jmp"}) {
-		t.Error("the program array is not pinned")
+
+	// A pin that is not the running program's array (left by another
+	// load) is no pin: up loads the program again and pins its own.
+	pin := filepath.Join(pinRoot(), topo.Name, "router", "jmp")
+	other, err := ebpf.NewMap(&ebpf.MapSpec{Type: ebpf.ProgramArray, KeySize: 4, ValueSize: 4, MaxEntries: 1})
+	if err != nil {
+		t.Fatal(err)
 	}
+	defer other.Close()
+	if err := os.Remove(pin); err != nil {
+		t.Fatal(err)
+	}
+	if err := other.Pin(pin); err != nil {
+		t.Fatal(err)
+	}
+	if sum, _ := mustUp(t, rt, topo); sum.Changes == 0 {
+		t.Error("up kept a program whose array is not pinned")
+	}
+	if sum, _ := mustUp(t, rt, topo); sum.Changes != 0 {
+		t.Errorf("up after pinning again made %d changes", sum.Changes)
+	}
+	mustVerify(t, rt, topo)
 	if _, err := Down(context.Background(), one(rt), topo.Name, &recorder{}); err != nil {
 		t.Fatal(err)
 	}
