@@ -125,12 +125,7 @@ func TestSeveralHosts(t *testing.T) {
 		if err != nil || !strings.Contains(out, `"host": "`+host2+`"`) || strings.Contains(out, "is missing") {
 			t.Errorf("inspect across hosts: %v\n%s", err, out)
 		}
-		if _, err := dsrlab(t, "down", "--name", "mh"); err != nil {
-			t.Fatal(err)
-		}
-		if left := append(labContainersOn(t, remote, "mh"), labContainersOnLocal(t, "mh")...); len(left) > 0 {
-			t.Errorf("left after down: %v", left)
-		}
+		downLeavesNothing(t, remote, "mh")
 	})
 
 	t.Run("16 reals over both hosts", func(t *testing.T) {
@@ -190,7 +185,7 @@ func TestSeveralHosts(t *testing.T) {
 			if out, err := dsrlab(t, "down", "--name", "mhk"); err != nil {
 				t.Fatalf("down after a killed up: %v\n%s", err, out)
 			}
-			if left := append(labContainersOn(t, remote, "mhk"), labContainersOnLocal(t, "mhk")...); len(left) > 0 {
+			if left := labContainersOnBoth(t, remote, "mhk"); len(left) > 0 {
 				t.Errorf("killed after %v, then down: left %v", after, left)
 			}
 		}
@@ -212,6 +207,25 @@ func labContainersOnLocal(t *testing.T, name string) []string {
 		names = append(names, c.Name)
 	}
 	return names
+}
+
+// labContainersOnBoth lists the lab's containers on this host's engine and
+// on remote's.
+func labContainersOnBoth(t *testing.T, remote *docker.Docker, name string) []string {
+	t.Helper()
+	return append(labContainersOn(t, remote, name), labContainersOnLocal(t, name)...)
+}
+
+// downLeavesNothing takes the lab down and checks that no container of it
+// is left on either engine.
+func downLeavesNothing(t *testing.T, remote *docker.Docker, name string) {
+	t.Helper()
+	if out, err := dsrlab(t, "down", "--name", name); err != nil {
+		t.Fatalf("down: %v\n%s", err, out)
+	}
+	if left := labContainersOnBoth(t, remote, name); len(left) > 0 {
+		t.Errorf("left after down: %v", left)
+	}
 }
 
 // waitFor waits for a command, killing it after limit.

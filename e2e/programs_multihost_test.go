@@ -173,12 +173,7 @@ func TestOwnProgramOnAnotherHost(t *testing.T) {
 		t.Errorf("after the reload on the other host the VIP answered %q", got)
 	}
 
-	if out, err := dsrlab(t, "down", "--name", "own-mh"); err != nil {
-		t.Fatalf("down: %v\n%s", err, out)
-	}
-	if left := append(labContainersOn(t, remote, "own-mh"), labContainersOnLocal(t, "own-mh")...); len(left) > 0 {
-		t.Errorf("left after down: %v", left)
-	}
+	downLeavesNothing(t, remote, "own-mh")
 }
 
 // TestClientOnAnotherHost: a client whose link to the router is a VXLAN
@@ -187,19 +182,8 @@ func TestOwnProgramOnAnotherHost(t *testing.T) {
 func TestClientOnAnotherHost(t *testing.T) {
 	requireSetup(t)
 	remote := startHost(t, progHost, progHostIndex)
-	text := strings.Replace(referenceText(), "client: {kind: client}", "client: {kind: client, host: "+progHost+"}", 1)
-	text = strings.Replace(text, "name: dsr\nprefix: \"\"", "name: mhc\nprefix: \"mhc-\"\n"+hostsBlockWith(progHost, progHostIndex), 1)
-	if !strings.Contains(text, "host: "+progHost) {
-		t.Fatal("labs/dsr.yaml changed: this test no longer moves the client")
-	}
-	file := filepath.Join(t.TempDir(), "lab.yaml")
-	if err := os.WriteFile(file, []byte(text), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { exec.Command(dsrlabBin, "down", "--name", "mhc").Run() })
-	if out, err := dsrlab(t, "up", "-t", file); err != nil {
-		t.Fatalf("up: %v\n%s", err, out)
-	}
+	file := traceLab(t, []byte(referenceText()), "mhc", "mhc-", "defaults:", hostsBlockWith(progHost, progHostIndex)+"defaults:",
+		"client: {kind: client}", "client: {kind: client, host: "+progHost+"}")
 	out, err := dsrlab(t, "exec", "--name", "mhc", "client", "--", "sh", "-c", "echo hello | nc "+vip+" "+vipPort)
 	if err != nil || !strings.Contains(out, "): hello") {
 		t.Errorf("the VIP from a client on the other host: %v\n%s", err, out)
@@ -235,12 +219,7 @@ func TestClientOnAnotherHost(t *testing.T) {
 		t.Errorf("verify through the new agent: %v\n%s", err, out)
 	}
 
-	if _, err := dsrlab(t, "down", "--name", "mhc"); err != nil {
-		t.Fatal(err)
-	}
-	if left := append(labContainersOn(t, remote, "mhc"), labContainersOnLocal(t, "mhc")...); len(left) > 0 {
-		t.Errorf("left after down: %v", left)
-	}
+	downLeavesNothing(t, remote, "mhc")
 }
 
 // TestOwnDecapOnAnotherHost: a real of the other host decapsulates with
@@ -256,15 +235,8 @@ func TestOwnDecapOnAnotherHost(t *testing.T) {
 	}
 	real := "real:\n    kind: real\n    host: " + progHost + "\n    program:\n      object: " + object +
 		"\n      name: xdp_decap\n      maps:\n        decap_dsts:\n          - {key: \"::ffff:10.111.222.11\", value: 1}\n"
-	text := strings.Replace(referenceText(), "real:   {kind: real}\n", real, 1)
-	text = strings.Replace(text, "name: dsr\nprefix: \"\"", "name: mhd\nprefix: \"mhd-\"\n"+jumboHosts, 1)
-	if !strings.Contains(text, "name: xdp_decap") || !strings.Contains(text, "mhd-") {
-		t.Fatal("labs/dsr.yaml changed: this test no longer gives the real its program")
-	}
-	file := filepath.Join(t.TempDir(), "lab.yaml")
-	if err := os.WriteFile(file, []byte(text), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	file := writeLab(t, t.TempDir(), []byte(referenceText()), "mhd", "mhd-", "defaults:", jumboHosts+"defaults:",
+		"real:   {kind: real}\n", real)
 	t.Cleanup(func() { exec.Command(dsrlabBin, "down", "--name", "mhd").Run() })
 	out, err := dsrlab(t, "up", "-v", "-t", file)
 	if err != nil || !strings.Contains(out, progHost+": attached xdp_decap") {
@@ -280,12 +252,7 @@ func TestOwnDecapOnAnotherHost(t *testing.T) {
 	if out, err := dsrlab(t, "up", "-t", file); err != nil || !strings.Contains(out, "nothing changed") {
 		t.Errorf("a second up: %v\n%s", err, out)
 	}
-	if _, err := dsrlab(t, "down", "--name", "mhd"); err != nil {
-		t.Fatal(err)
-	}
-	if left := append(labContainersOn(t, remote, "mhd"), labContainersOnLocal(t, "mhd")...); len(left) > 0 {
-		t.Errorf("left after down: %v", left)
-	}
+	downLeavesNothing(t, remote, "mhd")
 }
 
 // TestTailCallsOnAnotherHost: a user's program whose counter is reached by
@@ -300,19 +267,8 @@ func TestTailCallsOnAnotherHost(t *testing.T) {
 		t.Fatal(err)
 	}
 	client := fmt.Sprintf("client: {kind: client, host: %s, program: {source: %q, name: xdp_entry, interface: eth0, maps: {jmp: [{key: 0, value: xdp_count}]}}}", progHost, src)
-	text := strings.Replace(referenceText(), "client: {kind: client}", client, 1)
-	text = strings.Replace(text, "name: dsr\nprefix: \"\"", "name: mht\nprefix: \"mht-\"\n"+hostsBlockWith(progHost, progHostIndex), 1)
-	if !strings.Contains(text, "xdp_entry") || !strings.Contains(text, "mht-") {
-		t.Fatal("labs/dsr.yaml changed: this test no longer gives the client its program")
-	}
-	file := filepath.Join(t.TempDir(), "lab.yaml")
-	if err := os.WriteFile(file, []byte(text), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { exec.Command(dsrlabBin, "down", "--name", "mht").Run() })
-	if out, err := dsrlab(t, "up", "-t", file); err != nil {
-		t.Fatalf("up: %v\n%s", err, out)
-	}
+	file := traceLab(t, []byte(referenceText()), "mht", "mht-", "defaults:", hostsBlockWith(progHost, progHostIndex)+"defaults:",
+		"client: {kind: client}", client)
 	out, err := dsrlab(t, "exec", "--name", "mht", "client", "--", "sh", "-c", "echo hello | nc "+vip+" "+vipPort)
 	if err != nil || !strings.Contains(out, "): hello") {
 		t.Errorf("the VIP from the client on the other host: %v\n%s", err, out)
@@ -326,10 +282,5 @@ func TestTailCallsOnAnotherHost(t *testing.T) {
 	if out, err := dsrlab(t, "up", "-t", file); err != nil || !strings.Contains(out, "nothing changed") {
 		t.Errorf("a second up: %v\n%s", err, out)
 	}
-	if _, err := dsrlab(t, "down", "--name", "mht"); err != nil {
-		t.Fatal(err)
-	}
-	if left := append(labContainersOn(t, remote, "mht"), labContainersOnLocal(t, "mht")...); len(left) > 0 {
-		t.Errorf("left after down: %v", left)
-	}
+	downLeavesNothing(t, remote, "mht")
 }

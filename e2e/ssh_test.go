@@ -73,7 +73,7 @@ func TestSSHEngine(t *testing.T) {
 		if out, err := dsrlabAt(t, home, "down", "--name", "sshlab"); err != nil {
 			t.Fatalf("down: %v\n%s", err, out)
 		}
-		if left := append(labContainersOn(t, remote, "sshlab"), labContainersOnLocal(t, "sshlab")...); len(left) > 0 {
+		if left := labContainersOnBoth(t, remote, "sshlab"); len(left) > 0 {
 			t.Errorf("left after down: %v", left)
 		}
 	})
@@ -107,7 +107,7 @@ func TestSSHEngine(t *testing.T) {
 		if n := sshLogins(t, sshdLog) - logins; n != 0 {
 			t.Errorf("up logged in %d times to a host it does not know", n)
 		}
-		if left := append(labContainersOn(t, remote, "sshlabk"), labContainersOnLocal(t, "sshlabk")...); len(left) > 0 {
+		if left := labContainersOnBoth(t, remote, "sshlabk"); len(left) > 0 {
 			t.Errorf("left after the refused up: %v", left)
 		}
 	})
