@@ -17,12 +17,7 @@ import (
 // mounted on first use. On another host it is the agent's, inside its
 // container, and goes with it. dsrlab pins nothing else: its own programs
 // have no program arrays, and other maps live as long as their programs.
-func pinRoot() string {
-	if d := os.Getenv("DSRLAB_PIN_DIR"); d != "" {
-		return d
-	}
-	return "/run/dsrlab/bpf"
-}
+func pinRoot() string { return dirFromEnv("DSRLAB_PIN_DIR", "/run/dsrlab/bpf") }
 
 // pinDir makes the directory of a node's pins, mounting the bpffs under
 // a lock so that two dsrlabs do not stack two mounts there (the second

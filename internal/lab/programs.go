@@ -25,12 +25,7 @@ import (
 
 // cacheDir holds compiled user programs by content hash, so an unchanged
 // source is not compiled again.
-func cacheDir() string {
-	if d := os.Getenv("DSRLAB_CACHE_DIR"); d != "" {
-		return d
-	}
-	return "/var/cache/dsrlab/objects"
-}
+func cacheDir() string { return dirFromEnv("DSRLAB_CACHE_DIR", "/var/cache/dsrlab/objects") }
 
 // userProgram is a node's own XDP program on its way into the lab: its
 // object with its map entries and globals encoded, then the program loaded

@@ -14,11 +14,15 @@ import (
 // brought up from, so inspect and verify can compare the running lab with
 // what it should be even after the topology file changed. Overridable for
 // tests that must not share the host's state.
-func stateRoot() string {
-	if d := os.Getenv("DSRLAB_STATE_DIR"); d != "" {
+func stateRoot() string { return dirFromEnv("DSRLAB_STATE_DIR", "/var/lib/dsrlab/labs") }
+
+// dirFromEnv is the directory the environment variable env names (tests
+// point dsrlab's directories elsewhere with them), else def.
+func dirFromEnv(env, def string) string {
+	if d := os.Getenv(env); d != "" {
 		return d
 	}
-	return "/var/lib/dsrlab/labs"
+	return def
 }
 
 func stateFile(lab string) string {
