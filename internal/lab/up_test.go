@@ -293,7 +293,7 @@ func TestRestartedContainerIsRewired(t *testing.T) {
 	rt := fakeLab(t)
 	topo := load(t, "dsr.yaml")
 	mustUp(t, rt, topo)
-	if err := rt.Stop("real"); err != nil {
+	if err := rt.Stop(context.Background(), "real", true); err != nil {
 		t.Fatal(err)
 	}
 	repairs(t, rt, topo, "node real: container real is exited")
