@@ -109,5 +109,10 @@ func Current(name string) (*Namespace, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: open own netns: %w", name, err)
 	}
-	return fromHandle(ns, name)
+	n, err := fromHandle(ns, name)
+	if err != nil {
+		return nil, err
+	}
+	n.own = true
+	return n, nil
 }
