@@ -53,9 +53,12 @@ func bgpConfig(t *topology.Topology, n *topology.Node) bgp.Config {
 	}
 	up := n.Uplink()
 	cfg.Uplink = up.Name
-	if n.Program != nil {
+	switch {
+	case n.Program != nil:
 		// The balancer is the user's program: announce while it is there.
 		cfg.Uplink = n.Program.Interface.Name
+	case !slices.ContainsFunc(t.VIPsServedBy(n), func(v *topology.VIP) bool { return !v.NAT() }):
+		cfg.NoXDP = true // only NAT VIPs: nftables, no XDP balancer
 	}
 	if up.Addr.IsValid() {
 		cfg.NextHop4 = up.Addr.Addr()
