@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/dsrlab/dsrlab/bpf/prog"
+	"github.com/dsrlab/dsrlab/internal/fileio"
 	"github.com/dsrlab/dsrlab/internal/image"
 	"github.com/dsrlab/dsrlab/internal/netconf"
 	"github.com/dsrlab/dsrlab/internal/runtime"
@@ -682,7 +683,7 @@ func LoadHosts(lab string) (map[string]HostRecord, error) {
 		return nil, err
 	}
 	hosts := map[string]HostRecord{topology.LocalHost: {}}
-	data, err := os.ReadFile(hostsFile(lab))
+	data, err := fileio.ReadRegular(hostsFile(lab), fileio.MaxText)
 	if errors.Is(err, os.ErrNotExist) {
 		return hosts, nil
 	}

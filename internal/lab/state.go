@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"syscall"
 
+	"github.com/dsrlab/dsrlab/internal/fileio"
 	"github.com/dsrlab/dsrlab/topology"
 )
 
@@ -81,7 +82,7 @@ func LoadState(lab string) (*topology.Topology, error) {
 	if err := topology.ValidLabName(lab); err != nil {
 		return nil, err
 	}
-	data, err := os.ReadFile(stateFile(lab))
+	data, err := fileio.ReadRegular(stateFile(lab), fileio.MaxText)
 	if err != nil {
 		return nil, fmt.Errorf("lab %q: no recorded topology: %w", lab, err)
 	}
