@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -79,7 +80,12 @@ func (s *labSelector) topology(ctx context.Context, rt runtime.Runtime) (*topolo
 	if err != nil {
 		return nil, err
 	}
-	return lab.LoadState(name)
+	topo, err := lab.LoadState(name)
+	if errors.Is(err, fs.ErrNotExist) {
+		// Said as inspect says it: the state directory is dsrlab's business.
+		return nil, fmt.Errorf("lab %q is not up", name)
+	}
+	return topo, err
 }
 
 // withTopology connects to the engines of the selected lab's hosts and
