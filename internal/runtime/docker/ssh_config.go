@@ -12,6 +12,8 @@ import (
 	"strings"
 
 	"github.com/kevinburke/ssh_config"
+
+	"github.com/dsrlab/dsrlab/internal/fileio"
 )
 
 // systemSSHConfig is read after the user's ~/.ssh/config, as OpenSSH
@@ -54,7 +56,7 @@ func readHostConfig(alias string) (hostConfig, error) {
 		paths = append([]string{filepath.Join(home, ".ssh", "config")}, paths...)
 	}
 	for _, path := range paths {
-		data, err := os.ReadFile(path)
+		data, err := fileio.ReadRegular(path, fileio.MaxText)
 		if errors.Is(err, fs.ErrNotExist) {
 			continue
 		}
