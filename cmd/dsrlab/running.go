@@ -95,6 +95,13 @@ func (s *labSelector) withTopology(ctx context.Context, fn func(runtime.Set, *to
 	if err != nil {
 		return err
 	}
+	if s.file == "" && s.name == "" {
+		// The lab is found by asking the engine which labs are up.
+		if err := rt.Ping(ctx); err != nil {
+			closeRT()
+			return err
+		}
+	}
 	topo, err := s.topology(ctx, rt)
 	closeRT()
 	if err != nil {
@@ -105,5 +112,8 @@ func (s *labSelector) withTopology(ctx context.Context, fn func(runtime.Set, *to
 		return err
 	}
 	defer closeAll()
+	if err := lab.Reachable(ctx, rts, lab.HostsInUse(topo)); err != nil {
+		return err
+	}
 	return fn(rts, topo)
 }

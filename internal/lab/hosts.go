@@ -60,6 +60,19 @@ func HostsInUse(t *topology.Topology) []string {
 	return hosts
 }
 
+// Reachable pings the engines of hosts, at once: a command that starts
+// with it fails within the engines' timeout, naming the host, rather than
+// hanging on its first request to one that does not answer.
+func Reachable(ctx context.Context, rts runtime.Set, hosts []string) error {
+	errs := make([]error, len(hosts))
+	parallel(len(hosts), len(hosts), func(i int) {
+		if err := rts[hosts[i]].Ping(ctx); err != nil {
+			errs[i] = fmt.Errorf("host %s: %w", hosts[i], err)
+		}
+	})
+	return errors.Join(errs...)
+}
+
 // labContainers lists the lab's containers on every engine it uses.
 func (d *deployment) labContainers(ctx context.Context) ([]runtime.Container, error) {
 	var all []runtime.Container
