@@ -213,7 +213,9 @@ func (d *Docker) Ping(ctx context.Context) error {
 		}
 		where = " on " + d.ssh.target.Host
 	}
-	var dl dialed
+	// An ssh:// engine's socket was just reached (ready): the engine
+	// has its connection.
+	dl := dialed{ok: d.ssh != nil}
 	_, err := d.c.Ping(context.WithValue(pctx, dialedKey{}, &dl))
 	if err == nil {
 		return nil

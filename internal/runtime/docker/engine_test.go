@@ -180,6 +180,39 @@ func TestSSHTimeouts(t *testing.T) {
 	}
 }
 
+// An engine behind a working SSH server that never answers is said to be
+// silent, not unreachable.
+func TestSilentEngineBehindSSH(t *testing.T) {
+	t.Setenv(TimeoutEnv, "300ms")
+	home := sshHome(t)
+	hostKey := newSigner(t)
+	srv := newSSHServer(t, clientKey(t, home), hostKey)
+	trust(t, home, knownLine(srv.addr(), hostKey.PublicKey()))
+	sock := filepath.Join(t.TempDir(), "silent.sock")
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+		}
+	}()
+	d, err := NewAt(srv.url("", sock), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if err := d.Ping(context.Background()); err == nil || !strings.Contains(err.Error(), "accepted the connection but did not answer within 300ms") {
+		t.Errorf("Ping: %v", err)
+	}
+}
+
 func TestTimeoutFromEnvironment(t *testing.T) {
 	for _, bad := range []string{"5", "-1s", "0s", "soon"} {
 		t.Setenv(TimeoutEnv, bad)
