@@ -51,7 +51,9 @@ func Up(ctx context.Context, rts runtime.Set, topo *topology.Topology, rep Repor
 	defer d.closeNamespaces()
 	defer d.closePrograms()
 	// A lab with no record is new: if this run fails, it must leave no
-	// record either (up records the hosts before it creates anything).
+	// record either (up records the hosts before it creates anything),
+	// unless containers of the lab were there before it (labelled, with
+	// their record lost) and stay: down needs the record to find them.
 	recorded, err := Recorded(topo.Name)
 	if err != nil {
 		return nil, err
@@ -60,7 +62,7 @@ func Up(ctx context.Context, rts runtime.Set, topo *topology.Topology, rep Repor
 		if err == nil {
 			return
 		}
-		if d.rollback() && !recorded {
+		if d.rollback() && !recorded && len(d.preexisting) == 0 {
 			if rerr := removeState(topo.Name); rerr != nil {
 				rep.Note("rollback: " + rerr.Error())
 			}
