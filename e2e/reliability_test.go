@@ -39,6 +39,13 @@ func assertNothingLeft(t *testing.T, topo *topology.Topology) {
 	if _, err := lab.LoadState(topo.Name); err == nil {
 		t.Errorf("lab %s: state left behind", topo.Name)
 	}
+	// Nor any record (the hosts up writes first) or lock file.
+	if recorded, err := lab.Recorded(topo.Name); recorded || err != nil {
+		t.Errorf("lab %s: its state directory is left behind (%v)", topo.Name, err)
+	}
+	if _, err := os.Lstat(filepath.Join(os.Getenv("DSRLAB_STATE_DIR"), "."+topo.Name+".lock")); err == nil {
+		t.Errorf("lab %s: its lock file is left behind", topo.Name)
+	}
 	macs := map[string]bool{}
 	for _, l := range topo.Links {
 		macs[l.A.MAC.String()], macs[l.B.MAC.String()] = true, true

@@ -200,6 +200,26 @@ func TestTraceReference(t *testing.T) {
 		}
 	})
 
+	// A trace that cannot test the path never passes: the real answers
+	// its own probe on lo, the balancer gets its answers back by design.
+	// Nor does a port or protocol the VIP does not have stand for another.
+	t.Run("refused", func(t *testing.T) {
+		for _, c := range []struct {
+			args []string
+			want string
+		}{
+			{[]string{"--from", "real"}, "real is a real of VIP 192.168.10.1:50007/tcp and holds the VIP on its lo"},
+			{[]string{"--from", "katran"}, "katran is the balancer of VIP 192.168.10.1:50007/tcp"},
+			{[]string{vip + ":0"}, "port 0 is no port to probe"},
+			{[]string{vip, "--proto", "udp"}, "VIP 192.168.10.1:50007/tcp is TCP, not UDP"},
+		} {
+			out, err := dsrlab(t, append([]string{"trace", "--name", name}, c.args...)...)
+			if err == nil || !strings.Contains(out, c.want) || strings.Contains(out, "PASS") {
+				t.Errorf("trace %s: %v\n%s\nwant a failure saying %q", strings.Join(c.args, " "), err, out, c.want)
+			}
+		}
+	})
+
 	t.Run("mermaid", func(t *testing.T) {
 		got, err := exec.Command(dsrlabBin, "trace", "--name", name, "--format", "mermaid").Output()
 		if err != nil {

@@ -64,6 +64,9 @@ func Write(name, dir string) (err error) {
 	if err != nil {
 		return err
 	}
+	if err := usableDir(dir); err != nil {
+		return err
+	}
 	var taken []string
 	for _, n := range names {
 		if _, err := os.Lstat(filepath.Join(dir, n)); err == nil {
@@ -105,6 +108,32 @@ func Write(name, dir string) (err error) {
 		if err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// usableDir refuses a DIR that cannot hold the example, in words: a file
+// (which would fail as "not a directory" on a path inside it), or a
+// symbolic link to nothing (which MkdirAll would report as "file exists").
+// A directory that is not there yet is made.
+func usableDir(dir string) error {
+	info, err := os.Lstat(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if info.Mode()&fs.ModeSymlink != 0 {
+		target, _ := os.Readlink(dir)
+		if info, err = os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("%s is a symbolic link to %s, which does not exist: create that directory, or choose another", dir, target)
+		} else if err != nil {
+			return err
+		}
+	}
+	if !info.IsDir() {
+		return fmt.Errorf("%s is a file, not a directory: choose a directory to write the example into", dir)
 	}
 	return nil
 }

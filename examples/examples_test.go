@@ -69,3 +69,45 @@ func TestWrite(t *testing.T) {
 		}
 	}
 }
+
+// A DIR that cannot hold the example is refused in words, before anything
+// is written: a file, a symbolic link to nothing. A link to a directory is
+// followed.
+func TestWriteIntoWhatIsNotADirectory(t *testing.T) {
+	tmp := t.TempDir()
+	file := filepath.Join(tmp, "afile")
+	if err := os.WriteFile(file, []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dangling := filepath.Join(tmp, "danglink")
+	if err := os.Symlink(filepath.Join(tmp, "gone"), dangling); err != nil {
+		t.Fatal(err)
+	}
+	toFile := filepath.Join(tmp, "tofile")
+	if err := os.Symlink(file, toFile); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ dir, want string }{
+		{file, file + " is a file, not a directory"},
+		{toFile, toFile + " is a file, not a directory"},
+		{dangling, dangling + " is a symbolic link to " + filepath.Join(tmp, "gone") + ", which does not exist"},
+	} {
+		if err := examples.Write("xdp-lb-minimal", c.dir); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("Write into %s: %v, want %q", c.dir, err, c.want)
+		}
+	}
+	if _, err := os.Lstat(filepath.Join(tmp, "gone")); err == nil {
+		t.Error("the dangling link's target was created")
+	}
+	real := filepath.Join(tmp, "real")
+	if err := os.Mkdir(real, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(tmp, "link")
+	if err := os.Symlink(real, link); err != nil {
+		t.Fatal(err)
+	}
+	if err := examples.Write("xdp-lb-minimal", link); err != nil {
+		t.Errorf("Write through a link to a directory: %v", err)
+	}
+}

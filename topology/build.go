@@ -471,6 +471,8 @@ func (b *builder) nextHop(n *Node, s string, p fieldPath, want family) (netip.Ad
 		b.errorf(p, "required")
 	case err != nil || addr.Is4In6() || want == family4 && !addr.Is4() || want == family6 && !addr.Is6():
 		b.errorf(p, "%q is not %s", s, want)
+	case addr.Zone() != "":
+		b.errorf(p, "%q names an interface (%%%s): the next hop's interface is the one on its subnet; write %s", s, addr.Zone(), addr.WithZone(""))
 	case !onLink(n, addr):
 		b.errorf(p, "%s is not in the subnet of any interface of %q", addr, n.Name)
 	default:
@@ -576,6 +578,8 @@ func (b *builder) vipAddress(v *VIP, s string, p fieldPath) bool {
 		b.errorf(p, "required")
 	case err != nil || addr.Is4In6():
 		b.errorf(p, "%q is not an IPv4 or IPv6 address", s)
+	case addr.Zone() != "":
+		b.errorf(p, "%q names an interface (%%%s): a VIP is an address of the lab, not of one interface; write %s", s, addr.Zone(), addr.WithZone(""))
 	case !usable(addr) || addr.IsLinkLocalUnicast():
 		b.errorf(p, "%q is not a unicast host address", s)
 	default:

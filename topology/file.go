@@ -6,10 +6,11 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
-	"os"
 	"slices"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/dsrlab/dsrlab/internal/fileio"
 )
 
 // The raw types mirror the file format field for field. Addresses stay
@@ -171,9 +172,11 @@ func typeError(n *yaml.Node, goType string) *yaml.TypeError {
 	return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: cannot unmarshal %s%s into %s", n.Line, n.ShortTag(), value, goType)}}
 }
 
-// Load reads and parses the topology file at path.
+// Load reads and parses the topology file at path: a regular file of at
+// most fileio.MaxText bytes (a device or a FIFO given by mistake is refused
+// at once rather than read without end).
 func Load(path string) (*Topology, error) {
-	data, err := os.ReadFile(path)
+	data, err := fileio.ReadRegular(path, fileio.MaxText)
 	if err != nil {
 		return nil, err
 	}

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io/fs"
 	"maps"
 	"net"
 	"net/netip"
@@ -14,6 +15,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/dsrlab/dsrlab/internal/fileio"
 )
 
 // LocalHost is the machine dsrlab runs on: its default container engine
@@ -103,6 +106,9 @@ func (b *builder) buildHosts(t *Topology, raws map[string]*rawHost, rv *rawVXLAN
 				b.errorf(p.key("underlay"), "%q is not a unicast host address", rh.Underlay)
 			case underlays[a] != "":
 				b.errorf(p.key("underlay"), "%s is already the underlay of host %q", a, underlays[a])
+				// Still this host's underlay as written: its links are
+				// not also missing one.
+				h.Underlay = a
 			default:
 				h.Underlay = a
 				underlays[a] = name
@@ -151,9 +157,39 @@ func (b *builder) engineURL(h *Host, rh *rawHost, p fieldPath) {
 		if h.TLS != nil {
 			b.errorf(p.key("tls"), "goes with a tcp:// engine address")
 		}
-	case u.Scheme == "tcp" && u.Host != "":
+	case u.Scheme == "tcp" && u.Hostname() != "":
+		if port, err := strconv.Atoi(u.Port()); err != nil || port < 1 || port > 65535 {
+			b.errorf(p.key("docker"), "%q: the port must be a number in 1..65535, as in tcp://HOST:2376", rh.Docker)
+		}
+		b.tlsFiles(rh.TLS, p.key("tls"))
 	default:
 		b.errorf(p.key("docker"), "%q is not an engine address: want unix:///PATH, tcp://HOST:PORT or ssh://[USER@]HOST[:PORT][/SOCKET]", rh.Docker)
+	}
+}
+
+// tlsFiles checks that the client certificate files of a tcp:// engine
+// are there now, where the file names them, rather than when up first
+// dials the engine.
+func (b *builder) tlsFiles(rt *rawTLS, p fieldPath) {
+	if rt == nil {
+		return
+	}
+	for _, f := range []struct{ key, path, what string }{
+		{"ca", rt.CA, "the CA certificate that signed the engine's"},
+		{"cert", rt.Cert, "dsrlab's client certificate"},
+		{"key", rt.Key, "the client certificate's private key"},
+	} {
+		if f.path == "" {
+			b.errorf(p.key(f.key), "required: %s, a PEM file", f.what)
+			continue
+		}
+		path := b.relative(f.path)
+		switch err := fileio.CheckRegular(path); {
+		case errors.Is(err, fs.ErrNotExist):
+			b.errorf(p.key(f.key), "%s: no such file (%s)", path, f.what)
+		case err != nil:
+			b.errorf(p.key(f.key), "%v", err)
+		}
 	}
 }
 

@@ -55,6 +55,7 @@ var schemaValid = []string{
 	"host-unknown",
 	"host-no-underlay",
 	"host-underlay-duplicate",
+	"host-tcp-port",
 	"host-mtu-too-big",
 	"host-docker-missing",
 	"host-local-docker",

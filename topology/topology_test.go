@@ -474,10 +474,18 @@ var invalidCases = map[string][]wantErr{
 	"vip6-real-without-ipv6":     {{"vips[0].reals[0]", 18, `real "s" has no IPv6 address on s:eth0 for [fd00:77::1]:80/tcp (IPv6 VIPs reach their reals IPv6-in-IPv6)`}},
 	"host-unknown":               {{"nodes.s.host", 8, `unknown host "h3"`}},
 	"host-no-underlay":           {{"links[2].endpoints", 14, `host "local" has no underlay address`}},
-	"host-underlay-duplicate": {
-		{"hosts.local.underlay", 3, `172.31.255.2 is already the underlay of host "h2"`},
-		{"links[2].endpoints", 14, `host "local" has no underlay address`},
+	// One error: the host still has the underlay it was given, so its
+	// link is not also said to lack one.
+	"host-underlay-duplicate": {{"hosts.local.underlay", 3, `172.31.255.2 is already the underlay of host "h2"`}},
+	"host-tcp-port":           {{"hosts.h2.docker", 3, `"tcp://127.0.0.1:99999": the port must be a number in 1..65535`}},
+	// Missing files fail validate where they are named, not up when it
+	// dials the engine.
+	"host-tls-missing": {
+		{"hosts.h2.tls.key", 4, "required: the client certificate's private key"},
+		{"hosts.h2.tls.ca", 4, "testdata/invalid/no-such-ca.pem: no such file (the CA certificate"},
+		{"hosts.h2.tls.cert", 4, "/nonexistent/cert.pem: no such file (dsrlab's client certificate)"},
 	},
+	"vip-address-zone":           {{"vips[0].address", 16, `"fd00:10::1%eth0" names an interface (%eth0)`}},
 	"host-mtu-too-big":           {{"links[2].mtu", 16, "1500 does not fit the underlay"}},
 	"host-ssh-tls":               {{"hosts.h2.tls", 3, "goes with a tcp:// engine address: an ssh:// engine is reached with SSH's own encryption"}},
 	"host-ssh-query":             {{"hosts.h2.docker", 3, "query strings are not supported"}},

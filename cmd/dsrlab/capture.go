@@ -48,7 +48,10 @@ func newCaptureCmd(out *output) *cobra.Command {
 			if count < 0 {
 				return fmt.Errorf("-c %d: want a number of packets, or 0 for no limit", count)
 			}
-			node, iface, _ := strings.Cut(args[0], ":")
+			node, iface, err := captureTarget(args[0])
+			if err != nil {
+				return err
+			}
 			expr := strings.Join(args[1:], " ")
 			// A typo in the filter should not wait for the Docker engine.
 			if _, err := filter.Compile(expr, filter.Ethernet); err != nil {
@@ -93,6 +96,19 @@ func newCaptureCmd(out *output) *cobra.Command {
 	cmd.Flags().StringVarP(&file, "write", "w", "", "write a pcap/pcapng file instead of printing; - for standard output")
 	cmd.Flags().IntVarP(&count, "count", "c", 0, "stop after this many packets (0: until Ctrl-C)")
 	return cmd
+}
+
+// captureTarget reads NODE[:IFACE]. "router:" names no interface; taking
+// it for every interface would capture more than was asked for.
+func captureTarget(arg string) (node, iface string, err error) {
+	node, iface, colon := strings.Cut(arg, ":")
+	switch {
+	case node == "":
+		return "", "", fmt.Errorf("%q: want NODE or NODE:IFACE", arg)
+	case colon && iface == "":
+		return "", "", fmt.Errorf("%q names no interface after the colon: write %s:IFACE, or %s for all of its interfaces", arg, node, node)
+	}
+	return node, iface, nil
 }
 
 // openCapture opens a socket on the named interface, or on each of the

@@ -152,6 +152,12 @@ func TestBadFlagValues(t *testing.T) {
 }
 
 func TestEngineDownSaysHowToStartIt(t *testing.T) {
+	// A lab that is recorded: down asks the engine about it.
+	state := t.TempDir()
+	t.Setenv("DSRLAB_STATE_DIR", state)
+	if err := os.Mkdir(filepath.Join(state, "any"), 0o755); err != nil {
+		t.Fatal(err)
+	}
 	t.Setenv("DOCKER_HOST", "unix://"+filepath.Join(t.TempDir(), "no-engine.sock"))
 	_, err := run(t, "down", "--name", "any")
 	if err == nil || !strings.Contains(err.Error(), "Docker engine is not reachable") || !strings.Contains(err.Error(), "dockerd") {

@@ -35,6 +35,16 @@ func newDownCmd(out *output) *cobra.Command {
 				return err
 			}
 			defer unlock()
+			recorded, err := lab.Recorded(name)
+			if err != nil {
+				return err
+			}
+			if !recorded {
+				// Nothing of the lab is on any engine: none need be up,
+				// or asked.
+				out.reporter(cmd).Note(fmt.Sprintf("Lab %q is not up: nothing to remove", name))
+				return nil
+			}
 			// Every engine the lab may have containers on: as up recorded
 			// them before it created any, and as the file names them.
 			hosts, err := lab.LoadHosts(name)

@@ -5,7 +5,9 @@ package main
 import (
 	"fmt"
 	"io"
+	"maps"
 	"path/filepath"
+	"slices"
 	"strings"
 	"text/tabwriter"
 
@@ -57,6 +59,10 @@ func newInspectCmd() *cobra.Command {
 				}
 				rts, closeRTs, err := openEngines(hosts)
 				if err != nil {
+					return err
+				}
+				if err := lab.Reachable(ctx, rts, slices.Sorted(maps.Keys(rts))); err != nil {
+					closeRTs()
 					return err
 				}
 				r, err := lab.Inspect(ctx, rts, name)

@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 	"gopkg.in/yaml.v3"
 
+	"github.com/dsrlab/dsrlab/internal/fileio"
 	"github.com/dsrlab/dsrlab/labs"
 	"github.com/dsrlab/dsrlab/topology"
 )
@@ -74,7 +75,7 @@ func nameInFile(path string) (string, error) {
 	data := labs.Reference
 	if path != "" {
 		var err error
-		if data, err = os.ReadFile(path); err != nil {
+		if data, err = fileio.ReadRegular(path, fileio.MaxText); err != nil {
 			return "", err
 		}
 	}

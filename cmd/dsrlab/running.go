@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -81,7 +82,12 @@ func (s *labSelector) topology(ctx context.Context, rt runtime.Runtime) (*topolo
 	if err != nil {
 		return nil, err
 	}
-	return lab.LoadState(name)
+	topo, err := lab.LoadState(name)
+	if errors.Is(err, fs.ErrNotExist) {
+		// Said as inspect says it: the state directory is dsrlab's business.
+		return nil, fmt.Errorf("lab %q is not up", name)
+	}
+	return topo, err
 }
 
 // withTopology connects to the engines of the selected lab's hosts and
@@ -90,6 +96,13 @@ func (s *labSelector) withTopology(ctx context.Context, fn func(runtime.Set, *to
 	rt, closeRT, err := openRuntime()
 	if err != nil {
 		return err
+	}
+	if s.file == "" && s.name == "" {
+		// The lab is found by asking the engine which labs are up.
+		if err := rt.Ping(ctx); err != nil {
+			closeRT()
+			return err
+		}
 	}
 	topo, err := s.topology(ctx, rt)
 	closeRT()
@@ -101,5 +114,8 @@ func (s *labSelector) withTopology(ctx context.Context, fn func(runtime.Set, *to
 		return err
 	}
 	defer closeAll()
+	if err := lab.Reachable(ctx, rts, lab.HostsInUse(topo)); err != nil {
+		return err
+	}
 	return fn(rts, topo)
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/dsrlab/dsrlab/bpf/prog"
+	"github.com/dsrlab/dsrlab/internal/fileio"
 	"github.com/dsrlab/dsrlab/internal/image"
 	"github.com/dsrlab/dsrlab/internal/netconf"
 	"github.com/dsrlab/dsrlab/internal/runtime"
@@ -57,6 +58,19 @@ func HostsInUse(t *topology.Topology) []string {
 	}
 	slices.Sort(hosts)
 	return hosts
+}
+
+// Reachable pings the engines of hosts, at once: a command that starts
+// with it fails within the engines' timeout, naming the host, rather than
+// hanging on its first request to one that does not answer.
+func Reachable(ctx context.Context, rts runtime.Set, hosts []string) error {
+	errs := make([]error, len(hosts))
+	parallel(len(hosts), len(hosts), func(i int) {
+		if err := rts[hosts[i]].Ping(ctx); err != nil {
+			errs[i] = fmt.Errorf("host %s: %w", hosts[i], err)
+		}
+	})
+	return errors.Join(errs...)
 }
 
 // labContainers lists the lab's containers on every engine it uses.
@@ -682,7 +696,7 @@ func LoadHosts(lab string) (map[string]HostRecord, error) {
 		return nil, err
 	}
 	hosts := map[string]HostRecord{topology.LocalHost: {}}
-	data, err := os.ReadFile(hostsFile(lab))
+	data, err := fileio.ReadRegular(hostsFile(lab), fileio.MaxText)
 	if errors.Is(err, os.ErrNotExist) {
 		return hosts, nil
 	}

@@ -2,6 +2,7 @@ package lab
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/dsrlab/dsrlab/internal/netconf"
@@ -21,6 +22,9 @@ func NodeNamespace(ctx context.Context, rts runtime.Set, t *topology.Topology, n
 		return nil, fmt.Errorf("node %s runs on host %s: its kernel is not this process's to enter", n.Name, n.Host.Name)
 	}
 	ns, err := rts[topology.LocalHost].Namespace(ctx, n.ContainerName)
+	if errors.Is(err, runtime.ErrNotFound) {
+		return nil, fmt.Errorf("lab %q is not up: node %s has no container %s", t.Name, n.Name, n.ContainerName)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("node %s: %w", n.Name, err)
 	}

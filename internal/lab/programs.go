@@ -18,6 +18,7 @@ import (
 	"github.com/dsrlab/dsrlab/bpf"
 	"github.com/dsrlab/dsrlab/bpf/btfvalue"
 	"github.com/dsrlab/dsrlab/bpf/prog"
+	"github.com/dsrlab/dsrlab/internal/fileio"
 	"github.com/dsrlab/dsrlab/internal/netconf"
 	"github.com/dsrlab/dsrlab/internal/runtime"
 	"github.com/dsrlab/dsrlab/topology"
@@ -413,7 +414,7 @@ func saveProgramRecord(lab, node string, rec ProgramRecord) error {
 }
 
 func loadProgramRecord(lab, node string) (*ProgramRecord, error) {
-	data, err := os.ReadFile(programRecordFile(lab, node))
+	data, err := fileio.ReadRegular(programRecordFile(lab, node), fileio.MaxText)
 	if err != nil {
 		return nil, err
 	}
@@ -453,7 +454,7 @@ func recordedObject(lab, node string) (*AgentProgram, error) {
 	if err != nil {
 		return nil, err
 	}
-	data, _ := os.ReadFile(rec.Object)
+	data, _ := fileio.ReadRegular(rec.Object, fileio.MaxObject)
 	return &AgentProgram{Path: rec.Object, Object: data, Record: rec}, nil
 }
 

@@ -2,7 +2,9 @@ package lab
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -456,6 +458,7 @@ func TestTailCallEntriesFromTheTopology(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(pinRoot(), topo.Name, "router", "jmp")); err == nil {
 		t.Error("a rolled back up left its pins")
 	}
+	noPinRoot(t)
 	t.Setenv(FaultEnv, "")
 	mustUp(t, rt, topo)
 	mustVerify(t, rt, topo)
@@ -515,5 +518,24 @@ func TestTailCallEntriesFromTheTopology(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(pinRoot(), topo.Name)); err == nil {
 		t.Error("down left the lab's pins")
+	}
+	noPinRoot(t)
+}
+
+// noPinRoot checks that the pins' bpffs is unmounted and gone, with its
+// lock, once no lab has pins.
+func noPinRoot(t *testing.T) {
+	t.Helper()
+	for _, path := range []string{pinRoot(), pinRoot() + ".lock"} {
+		if _, err := os.Lstat(path); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("%s is still there with no lab's pins in it: %v", path, err)
+		}
+	}
+	mounts, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(mounts), " "+pinRoot()+" ") {
+		t.Errorf("a bpffs is still mounted on %s", pinRoot())
 	}
 }

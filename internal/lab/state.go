@@ -3,11 +3,13 @@ package lab
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
 
+	"github.com/dsrlab/dsrlab/internal/fileio"
 	"github.com/dsrlab/dsrlab/topology"
 )
 
@@ -53,7 +55,8 @@ func saveState(t *topology.Topology) error {
 // Lock takes the lab's lock for as long as the returned function is not
 // called: two dsrlab processes changing one lab (its containers, its
 // balancer's maps) at once would undo each other's work. It fails at once,
-// naming the lab, if another process holds it.
+// naming the lab, if another process holds it. The lock file goes once the
+// lab is down: the state directory keeps nothing of a lab that is not up.
 func Lock(lab string) (unlock func(), err error) {
 	if err := topology.ValidLabName(lab); err != nil {
 		return nil, err
@@ -62,18 +65,54 @@ func Lock(lab string) (unlock func(), err error) {
 		return nil, fmt.Errorf("state: %w", err)
 	}
 	// The lock file sits beside the lab's directory, which down removes.
-	f, err := os.OpenFile(filepath.Join(stateRoot(), "."+lab+".lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	path := filepath.Join(stateRoot(), "."+lab+".lock")
+	f, err := lockFile(path, false)
+	if errors.Is(err, syscall.EWOULDBLOCK) {
+		return nil, fmt.Errorf("another dsrlab process is working on lab %q; wait for it to finish", lab)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("lock lab %q: %w", lab, err)
 	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		f.Close()
-		if errors.Is(err, syscall.EWOULDBLOCK) {
-			return nil, fmt.Errorf("another dsrlab process is working on lab %q; wait for it to finish", lab)
+	return func() {
+		if recorded, err := Recorded(lab); err == nil && !recorded {
+			os.Remove(path)
 		}
-		return nil, fmt.Errorf("lock lab %q: %w", lab, err)
+		f.Close()
+	}, nil
+}
+
+// lockFile takes an exclusive flock on the file at path, made if missing,
+// waiting for it if block is set. Holders may remove the file before they
+// let go (so that no lock file outlives its use): a lock then taken on the
+// removed file is worthless, and is taken again on the file at path now.
+func lockFile(path string, block bool) (*os.File, error) {
+	how := syscall.LOCK_EX
+	if !block {
+		how |= syscall.LOCK_NB
 	}
-	return func() { f.Close() }, nil
+	for {
+		f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
+		if err != nil {
+			return nil, err
+		}
+		if err := syscall.Flock(int(f.Fd()), how); err != nil {
+			f.Close()
+			return nil, err
+		}
+		var held, now syscall.Stat_t
+		if err := syscall.Fstat(int(f.Fd()), &held); err != nil {
+			f.Close()
+			return nil, err
+		}
+		err = syscall.Stat(path, &now)
+		if err == nil && now.Ino == held.Ino && now.Dev == held.Dev {
+			return f, nil
+		}
+		f.Close()
+		if err != nil && !errors.Is(err, syscall.ENOENT) {
+			return nil, err
+		}
+	}
 }
 
 // LoadState returns the topology a running lab was brought up from, or
@@ -82,11 +121,29 @@ func LoadState(lab string) (*topology.Topology, error) {
 	if err := topology.ValidLabName(lab); err != nil {
 		return nil, err
 	}
-	data, err := os.ReadFile(stateFile(lab))
+	data, err := fileio.ReadRegular(stateFile(lab), fileio.MaxText)
 	if err != nil {
 		return nil, fmt.Errorf("lab %q: no recorded topology: %w", lab, err)
 	}
 	return topology.Parse(data, stateFile(lab))
+}
+
+// Recorded tells whether anything of the lab is recorded: up records the
+// lab's hosts before it creates anything, and down and a failed up of a
+// new lab remove the record once nothing of the lab is left. A lab without
+// one has nothing on any engine.
+func Recorded(lab string) (bool, error) {
+	if err := topology.ValidLabName(lab); err != nil {
+		return false, err
+	}
+	_, err := os.Stat(filepath.Dir(stateFile(lab)))
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("state: %w", err)
+	}
+	return true, nil
 }
 
 func removeState(lab string) error {

@@ -50,9 +50,22 @@ func Up(ctx context.Context, rts runtime.Set, topo *topology.Topology, rep Repor
 	}
 	defer d.closeNamespaces()
 	defer d.closePrograms()
+	// A lab with no record is new: if this run fails, it must leave no
+	// record either (up records the hosts before it creates anything),
+	// unless containers of the lab were there before it (labelled, with
+	// their record lost) and stay: down needs the record to find them.
+	recorded, err := Recorded(topo.Name)
+	if err != nil {
+		return nil, err
+	}
 	defer func() {
-		if err != nil {
-			d.rollback()
+		if err == nil {
+			return
+		}
+		if d.rollback() && !recorded && len(d.preexisting) == 0 {
+			if rerr := removeState(topo.Name); rerr != nil {
+				rep.Note("rollback: " + rerr.Error())
+			}
 		}
 	}()
 	steps := []step{
@@ -176,10 +189,8 @@ func (d *deployment) preflight(ctx context.Context) (string, error) {
 	for _, a := range d.topo.Advice() {
 		d.rep.Note("advice: " + a)
 	}
-	for _, h := range d.hostsInUse() {
-		if err := d.rts[h].Ping(ctx); err != nil {
-			return "", fmt.Errorf("host %s: %w", h, err)
-		}
+	if err := Reachable(ctx, d.rts, d.hostsInUse()); err != nil {
+		return "", err
 	}
 	// Recorded before anything is created: down after a crash must know
 	// every engine the lab may have containers on.
@@ -410,13 +421,15 @@ func (d *deployment) closeNamespaces() {
 // pins of their program arrays, the one kernel object made outside a
 // container's namespace, are removed here. Containers that were up before
 // keep what this run did to them (a replaced program, rewritten map
-// entries): running up again converges.
-func (d *deployment) rollback() {
+// entries): running up again converges. It tells whether all it created
+// is gone.
+func (d *deployment) rollback() (clean bool) {
 	if !d.creating {
 		// Failed before any container could exist: asking every engine
 		// would only repeat an unreachable one's error.
-		return
+		return true
 	}
+	clean = true
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	var names []string
@@ -424,9 +437,11 @@ func (d *deployment) rollback() {
 		list, err := d.rts[h].List(ctx, map[string]string{LabelLab: d.topo.Name})
 		if err != nil {
 			d.rep.Note("rollback: " + err.Error())
+			clean = false
 			continue
 		}
-		names = append(names, d.removeNew(ctx, d.rts[h], list)...)
+		removed, ok := d.removeNew(ctx, d.rts[h], list)
+		names, clean = append(names, removed...), clean && ok
 	}
 	for node := range d.created {
 		if err := removeNodePins(d.topo.Name, node); err != nil {
@@ -437,21 +452,24 @@ func (d *deployment) rollback() {
 	if len(names) > 0 {
 		d.rep.Note("Rolled back: removed " + strings.Join(names, ", "))
 	}
+	return clean
 }
 
-// removeNew removes the containers of list that this run created.
-func (d *deployment) removeNew(ctx context.Context, rt runtime.Runtime, list []runtime.Container) []string {
-	var names []string
+// removeNew removes the containers of list that this run created, and
+// tells whether it removed them all.
+func (d *deployment) removeNew(ctx context.Context, rt runtime.Runtime, list []runtime.Container) (names []string, ok bool) {
+	ok = true
 	for _, c := range list {
 		if d.preexisting[c.ID] {
 			continue
 		}
 		if err := rt.Remove(ctx, c.ID); err != nil {
 			d.rep.Note("rollback: " + err.Error())
+			ok = false
 			continue
 		}
 		unnameNamespace(c.Name)
 		names = append(names, c.Name)
 	}
-	return names
+	return names, ok
 }

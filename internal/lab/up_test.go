@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -231,6 +232,11 @@ func TestFaultAtEveryStepRollsBack(t *testing.T) {
 			if _, err := LoadState(topo.Name); err == nil {
 				t.Error("a failed up recorded state")
 			}
+			// Nothing at all, not even the hosts recorded for down: the
+			// lab is as if never brought up.
+			if recorded, err := Recorded(topo.Name); recorded || err != nil {
+				t.Errorf("a failed up of a new lab left its state directory: %v", err)
+			}
 			if !slices.ContainsFunc(rep.steps, func(s string) bool { return strings.HasSuffix(s, "FAILED") }) {
 				t.Errorf("no step reported as failed: %v", rep.steps)
 			}
@@ -268,6 +274,43 @@ func TestUnreachableEngineCreatesNothing(t *testing.T) {
 	if left := labNames(t, rt, topo.Name); len(left) > 0 {
 		t.Errorf("created %v", left)
 	}
+}
+
+// The lab's lock file goes when the lab is down (or never came up), and
+// stays while the lab is up; a held lock is refused to another holder.
+func TestLockFileGoesWithTheLab(t *testing.T) {
+	rt := fakeLab(t)
+	topo := load(t, "dsr.yaml")
+	lockPath := filepath.Join(stateRoot(), "."+topo.Name+".lock")
+	unlock, err := Lock(topo.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Lock(topo.Name); err == nil || !strings.Contains(err.Error(), "another dsrlab process is working on lab") {
+		t.Errorf("a second lock: %v", err)
+	}
+	mustUp(t, rt, topo)
+	unlock()
+	if _, err := os.Stat(lockPath); err != nil {
+		t.Errorf("the lock of a lab that is up is gone: %v", err)
+	}
+	unlock, err = Lock(topo.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Down(context.Background(), one(rt), topo.Name, &recorder{}); err != nil {
+		t.Fatal(err)
+	}
+	unlock()
+	if _, err := os.Stat(lockPath); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the lock file outlived the lab: %v", err)
+	}
+	// Taken again, on a new file.
+	unlock, err = Lock(topo.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	unlock()
 }
 
 func TestFaultOnRunningLabKeepsWhatWasThere(t *testing.T) {

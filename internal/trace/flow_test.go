@@ -288,6 +288,21 @@ func TestVerdicts(t *testing.T) {
 			want:   []string{"but from 10.111.222.11:50007, not the VIP 192.168.10.1:50007"},
 		},
 		{
+			// The probe answered on the origin's own lo (a real probing
+			// its VIP): nothing crossed the lab, which is no pass.
+			name: "answered with no hop", lab: "labs/dsr.yaml",
+			probe: Probe{Answer: "x", From: vip},
+			node:  "client",
+			want:  []string{"answered, but no packet of the flow was seen on the lab's links"},
+		},
+		{
+			name: "answered without going through the balancer", lab: "labs/dsr.yaml",
+			sights: cat(request(syn)[:2], []sight{out("router:eth2", synAck), in("client:eth0", synAck)}),
+			probe:  Probe{Answer: "x", From: vip},
+			node:   "client",
+			want:   []string{"none of the 2 hops seen went through katran"},
+		},
+		{
 			name: "several reals: the one that answered", lab: "labs/dsr-3reals.yaml",
 			sights: cat(request(syn), tunnel("eth3", real2, syn), []sight{in("real2:eth0", syn)}, reply("real2", "eth3", synAck)),
 			probe:  Probe{Answer: "x", From: vip},
@@ -429,8 +444,17 @@ func TestSelect(t *testing.T) {
 		{wantVIP: "192.168.10.1:50007/tcp", wantClient: "client"},
 		{proto: "udp", wantVIP: "192.168.10.2:50008/udp", wantClient: "client"},
 		{target: "192.168.10.2", wantVIP: "192.168.10.2:50008/udp", wantClient: "client"},
-		{target: "192.168.10.2:50008", from: "real1", wantVIP: "192.168.10.2:50008/udp", wantClient: "real1", wantPort: 50008},
-		{target: "192.168.10.1", proto: "udp", err: "has no VIP 192.168.10.1 udp"},
+		// real3 is no real of the UDP VIP: its probe crosses the lab.
+		{target: "192.168.10.2:50008", from: "real3", wantVIP: "192.168.10.2:50008/udp", wantClient: "real3", wantPort: 50008},
+		// A real holds its VIPs on lo, and the balancer gets its own
+		// answers back: neither can test the path.
+		{target: "192.168.10.2:50008", from: "real1", err: "real1 is a real of VIP 192.168.10.2:50008/udp and holds the VIP on its lo"},
+		{from: "real3", err: "real3 is a real of VIP 192.168.10.1:50007/tcp"},
+		{from: "katran", err: "katran is the balancer of VIP 192.168.10.1:50007/tcp"},
+		{target: "192.168.10.1:0", err: "port 0 is no port to probe"},
+		{target: "[fd00::1]:0", err: "port 0 is no port to probe"},
+		{target: "192.168.10.1", proto: "udp", err: `VIP 192.168.10.1:50007/tcp is TCP, not UDP: lab "dsr3" has no UDP VIP at 192.168.10.1`},
+		{target: "192.168.10.2:50008", proto: "tcp", err: "VIP 192.168.10.2:50008/udp is UDP, not TCP"},
 		{target: "192.168.10.9", err: "it has: 192.168.10.1:50007/tcp, 192.168.10.2:50008/udp"},
 		{target: "nonsense", err: "want VIP or VIP:PORT"},
 		{proto: "sctp", err: "want tcp or udp"},

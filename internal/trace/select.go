@@ -3,6 +3,7 @@ package trace
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 
 	"github.com/dsrlab/dsrlab/topology"
@@ -21,6 +22,10 @@ func Select(t *topology.Topology, target, from, proto string) (Options, error) {
 	if target != "" {
 		if ap, err := netip.ParseAddrPort(target); err == nil {
 			addr, port = ap.Addr(), ap.Port()
+			if port == 0 {
+				// 0 is how a VIP says "every port", never a port a probe can use.
+				return opt, fmt.Errorf("%q: port 0 is no port to probe; name one (1..65535), or give the VIP alone for its own port", target)
+			}
 		} else if a, err := netip.ParseAddr(strings.Trim(target, "[]")); err == nil {
 			addr = a
 		} else {
@@ -49,6 +54,13 @@ func Select(t *topology.Topology, target, from, proto string) (Options, error) {
 		if want == "" {
 			return opt, fmt.Errorf("lab %q has no VIP to trace", t.Name)
 		}
+		if other := otherProto(t, addr, port, proto); other != nil {
+			return opt, fmt.Errorf("VIP %s is %s, not %s: lab %q has no %s VIP at %s (it has: %s)",
+				other, strings.ToUpper(string(other.Proto)), strings.ToUpper(proto), t.Name, strings.ToUpper(proto), target, strings.Join(vips, ", "))
+		}
+		if target == "" {
+			return opt, fmt.Errorf("lab %q has no %s VIP (it has: %s)", t.Name, strings.ToUpper(proto), strings.Join(vips, ", "))
+		}
 		return opt, fmt.Errorf("lab %q has no VIP %s (it has: %s)", t.Name, want, strings.Join(vips, ", "))
 	}
 	if opt.VIP.Port == topology.AnyPort && opt.Port == 0 {
@@ -69,5 +81,33 @@ func Select(t *topology.Topology, target, from, proto string) (Options, error) {
 	if opt.Client = t.Node(from); opt.Client == nil {
 		return opt, fmt.Errorf("lab %q has no node %q", t.Name, from)
 	}
-	return opt, nil
+	return opt, cannotProbe(opt.VIP, opt.Client)
+}
+
+// otherProto is the VIP that the address (and port) of a trace's target
+// name, but of another protocol than the one asked for; nil if none.
+func otherProto(t *topology.Topology, addr netip.Addr, port uint16, proto string) *topology.VIP {
+	if proto == "" || !addr.IsValid() {
+		return nil
+	}
+	for _, v := range t.VIPs {
+		if v.Address == addr.Unmap() && (port == 0 || v.Port == topology.AnyPort || v.Port == port) {
+			return v
+		}
+	}
+	return nil
+}
+
+// cannotProbe refuses an origin whose probe could not cross the path the
+// trace judges: it would "pass" without testing anything.
+func cannotProbe(v *topology.VIP, from *topology.Node) error {
+	switch {
+	case from == v.LB:
+		return fmt.Errorf("--from %s: %s is the balancer of VIP %s, so the answer to its own probe comes back to it whatever the path; probe from a client or a router",
+			from.Name, from.Name, v)
+	case !v.NAT() && slices.ContainsFunc(v.Reals, func(r topology.Real) bool { return r.Node == from }):
+		return fmt.Errorf("--from %s: %s is a real of VIP %s and holds the VIP on its lo, so it answers its own probe without a packet leaving it; probe from a client or a router",
+			from.Name, from.Name, v)
+	}
+	return nil
 }

@@ -44,7 +44,12 @@ type Probe struct {
 func (f *Flow) Judge(hops []*Hop, p Probe, drops []Drop, notUp ...string) Verdict {
 	var v Verdict
 	var crossed *Hop
+	// balanced is whether the flow was seen handed on by the balancer (an
+	// IPIP packet, or a translated request): an answer without it came
+	// from somewhere the trace does not judge.
+	balanced := false
 	for _, h := range hops {
+		balanced = balanced || h.Class == ClassTunnel || h.Class == ClassNATRequest
 		switch {
 		case v.AnsweredBy == "" && (h.Class == ClassReply && !f.VIP.NAT() || h.Class == ClassNATReply) &&
 			h.From.Node.Kind == topology.KindReal:
@@ -61,6 +66,15 @@ func (f *Flow) Judge(hops []*Hop, p Probe, drops []Drop, notUp ...string) Verdic
 		switch {
 		case p.From != "" && p.From != f.Dst.String():
 			v.Summary = fmt.Sprintf("%s, but from %s, not the VIP %s", answered, p.From, f.Dst)
+		case !balanced:
+			// Never a pass by accident: a probe answered on the origin's
+			// own lo, or by something else than the VIP's reals.
+			v.Node = f.Client.Name
+			seen := "no packet of the flow was seen on the lab's links"
+			if len(hops) > 0 {
+				seen = fmt.Sprintf("none of the %d hops seen went through %s", len(hops), lb.Name)
+			}
+			v.Summary = fmt.Sprintf("%s, but %s: the answer did not come by the path the trace judges", answered, seen)
 		case f.VIP.NAT():
 			v.Pass, v.Path = true, PathHairpin
 			v.Summary = fmt.Sprintf("%s through %s: %s, as a NAT VIP does", answered, f.VIP.LBNames(), PathHairpin)

@@ -64,7 +64,7 @@ func Compile(expr string, link LinkType) ([]bpf.Instruction, error) {
 	g.emit(bpf.RetConstant{Val: 0})
 	prog := g.layout()
 	if len(prog) > maxInstructions {
-		return nil, fmt.Errorf("filter %q: %d instructions, more than the kernel's limit of %d", expr, len(prog), maxInstructions)
+		return nil, fmt.Errorf("filter %s: %d instructions, more than the kernel's limit of %d", excerpt(expr, 0), len(prog), maxInstructions)
 	}
 	return prog, nil
 }

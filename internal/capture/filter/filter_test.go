@@ -330,3 +330,31 @@ func TestUnsupportedLinkType(t *testing.T) {
 		t.Error("Linux cooked captures are not supported, yet Compile accepted one")
 	}
 }
+
+// TestLongExpressionErrors checks that an error about a huge expression
+// (a script's generated filter) quotes only the part around the problem,
+// not the whole expression.
+func TestLongExpressionErrors(t *testing.T) {
+	hosts := strings.Repeat("host 10.0.0.1 or ", 3500) // about 60 KB
+	for _, c := range []struct {
+		name, expr, want string
+	}{
+		{"syntax error at the end", hosts + "host 10.0.0.999", `or host 10.0.0.999" (`},
+		{"syntax error in the middle", hosts + "bogus or " + hosts + "tcp", `or bogus or host`},
+		{"too many instructions", hosts + "tcp", `"host 10.0.0.1 or host`},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := Compile(c.expr, Ethernet)
+			if err == nil {
+				t.Fatal("compiled")
+			}
+			msg := err.Error()
+			if len(msg) > 400 || !strings.Contains(msg, c.want) || !strings.Contains(msg, fmt.Sprintf("(%d bytes)", len(c.expr))) {
+				t.Errorf("error of %d bytes: %.500s\nwant at most 400, quoting %s and the length", len(msg), msg, c.want)
+			}
+		})
+	}
+	if _, err := Compile("tcp port 99999", Ethernet); err == nil || !strings.Contains(err.Error(), `filter "tcp port 99999"`) {
+		t.Errorf("a short expression is quoted whole: %v", err)
+	}
+}

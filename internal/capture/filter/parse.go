@@ -21,7 +21,29 @@ type SyntaxError struct {
 }
 
 func (e *SyntaxError) Error() string {
-	return fmt.Sprintf("filter %q: column %d: %s", e.Expr, e.Pos+1, e.Msg)
+	return fmt.Sprintf("filter %s: column %d: %s", excerpt(e.Expr, e.Pos), e.Pos+1, e.Msg)
+}
+
+// maxQuoted is how much of an expression an error quotes: a filter built
+// by a script can be kilobytes long, and the error only needs the part
+// around the problem.
+const maxQuoted = 64
+
+// excerpt quotes expr, or the part of a long one around byte pos, saying
+// how long the whole is.
+func excerpt(expr string, pos int) string {
+	if len(expr) <= maxQuoted {
+		return strconv.Quote(expr)
+	}
+	start := min(max(pos-maxQuoted/2, 0), len(expr)-maxQuoted)
+	q := strconv.Quote(expr[start : start+maxQuoted])
+	if start > 0 {
+		q = "..." + q
+	}
+	if start+maxQuoted < len(expr) {
+		q += "..."
+	}
+	return fmt.Sprintf("%s (%d bytes)", q, len(expr))
 }
 
 type token struct {

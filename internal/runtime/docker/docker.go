@@ -3,12 +3,22 @@ package docker
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
-	cerrdefs "github.com/containerd/errdefs"
 	"io"
+	"io/fs"
+	"net"
+	"net/http"
+	"os"
 	"sort"
 	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	cerrdefs "github.com/containerd/errdefs"
 
 	"github.com/docker/docker/api/types/build"
 	"github.com/docker/docker/api/types/container"
@@ -18,6 +28,7 @@ import (
 	"github.com/docker/docker/pkg/jsonmessage"
 	"github.com/docker/docker/pkg/stdcopy"
 
+	"github.com/dsrlab/dsrlab/internal/fileio"
 	"github.com/dsrlab/dsrlab/internal/netconf"
 	"github.com/dsrlab/dsrlab/internal/runtime"
 )
@@ -30,11 +41,38 @@ type Docker struct {
 	c    *client.Client
 	addr string     // the engine's address as given, for errors
 	ssh  *sshDialer // how an ssh:// engine is reached; nil for others
+	// network and address are the engine's socket for unix:// and
+	// tcp:// engines.
+	network, address string
+	timeout          time.Duration
+}
+
+// TimeoutEnv names the environment variable that sets how long dsrlab
+// waits for an engine to accept a connection (and an SSH server to log it
+// in) and to answer its first request, as a Go duration ("10s").
+const TimeoutEnv = "DSRLAB_ENGINE_TIMEOUT"
+
+// DefaultTimeout is that wait unless set: an engine of a lab answers in
+// milliseconds, and one that does not within seconds is down, blackholed
+// or not an engine.
+const DefaultTimeout = 5 * time.Second
+
+// Timeout is the wait TimeoutEnv sets, or DefaultTimeout.
+func Timeout() (time.Duration, error) {
+	s := os.Getenv(TimeoutEnv)
+	if s == "" {
+		return DefaultTimeout, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("%s=%q: want a positive duration, such as 5s or 1m", TimeoutEnv, s)
+	}
+	return d, nil
 }
 
 // New connects lazily: the first call fails if no engine answers.
 func New() (*Docker, error) {
-	return open(client.FromEnv)
+	return open(nil, nil, client.FromEnv)
 }
 
 // TLS names the client certificate files for an engine reached over TCP.
@@ -50,21 +88,96 @@ func NewAt(addr string, tls *TLS) (*Docker, error) {
 		}
 		return openSSH(addr)
 	}
-	opts := []client.Opt{client.WithHost(addr)}
-	if tls != nil {
-		opts = append(opts, client.WithTLSClientConfig(tls.CA, tls.Cert, tls.Key))
+	cfg, err := tlsConfig(tls)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", addr, err)
 	}
-	return open(opts...)
+	return open(cfg, nil, client.WithHost(addr))
 }
 
-func open(opts ...client.Opt) (*Docker, error) {
+// tlsConfig reads the client certificate files, as regular files of a
+// bounded size (the Docker client's own reader takes whatever a path
+// gives: /dev/zero until memory runs out).
+func tlsConfig(files *TLS) (*tls.Config, error) {
+	if files == nil {
+		return nil, nil
+	}
+	var pem [3][]byte
+	for i, path := range []string{files.CA, files.Cert, files.Key} {
+		data, err := fileio.ReadRegular(path, fileio.MaxText)
+		if err != nil {
+			return nil, fmt.Errorf("TLS: %w", err)
+		}
+		pem[i] = data
+	}
+	roots := x509.NewCertPool()
+	if !roots.AppendCertsFromPEM(pem[0]) {
+		return nil, fmt.Errorf("TLS: %s holds no PEM certificate", files.CA)
+	}
+	cert, err := tls.X509KeyPair(pem[1], pem[2])
+	if err != nil {
+		return nil, fmt.Errorf("TLS: %s and %s: %w", files.Cert, files.Key, err)
+	}
+	return &tls.Config{RootCAs: roots, Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
+}
+
+// open makes the client. Its connections are dialled with the timeout, by
+// sshDial for an ssh:// engine; TLS is used when cfg is set.
+func open(cfg *tls.Config, sshDial func(context.Context, string, string) (net.Conn, error), opts ...client.Opt) (*Docker, error) {
+	timeout, err := Timeout()
+	if err != nil {
+		return nil, err
+	}
+	d := &Docker{timeout: timeout}
+	transport := &http.Transport{
+		// As the Docker client's own: idle connections are let go.
+		MaxIdleConns: 6, IdleConnTimeout: 30 * time.Second,
+		TLSClientConfig: cfg, TLSHandshakeTimeout: timeout,
+	}
+	dial := sshDial
+	if dial == nil {
+		dial = d.dial
+	}
 	// The engine on a Debian host can be much older than this client library;
 	// negotiation picks the newest API version both understand.
-	c, err := client.NewClientWithOpts(append(opts, client.WithAPIVersionNegotiation())...)
+	opts = append([]client.Opt{client.WithHTTPClient(&http.Client{Transport: transport, CheckRedirect: client.CheckRedirect})}, opts...)
+	opts = append(opts, client.WithDialContext(dial), client.WithAPIVersionNegotiation())
+	c, err := client.NewClientWithOpts(opts...)
 	if err != nil {
 		return nil, fmt.Errorf("docker client: %w", err)
 	}
-	return &Docker{c: c, addr: c.DaemonHost()}, nil
+	d.c, d.addr = c, c.DaemonHost()
+	if u, err := client.ParseHostURL(d.addr); err == nil {
+		d.network, d.address = u.Scheme, u.Host
+	}
+	return d, nil
+}
+
+// dialed is where dial leaves the outcome of a dial made for Ping, whose
+// errors the Docker client would otherwise turn into "Is the docker
+// daemon running?", whatever they were.
+type dialed struct {
+	mu  sync.Mutex
+	err error
+	ok  bool
+}
+
+type dialedKey struct{}
+
+// dial connects to a unix:// or tcp:// engine within the timeout. A
+// tcp:// address is the one the transport asks for, which may be a proxy.
+func (d *Docker) dial(ctx context.Context, network, addr string) (net.Conn, error) {
+	if d.network == "unix" {
+		network, addr = "unix", d.address
+	}
+	nd := net.Dialer{Timeout: d.timeout}
+	conn, err := nd.DialContext(ctx, network, addr)
+	if r, ok := ctx.Value(dialedKey{}).(*dialed); ok {
+		r.mu.Lock()
+		r.err, r.ok = err, r.ok || err == nil
+		r.mu.Unlock()
+	}
+	return conn, err
 }
 
 // Close releases the client's connections (and its SSH connection).
@@ -76,23 +189,61 @@ func (d *Docker) Close() error {
 	return err
 }
 
+// Ping checks that the engine answers, within the timeout. Commands ping
+// before anything else, so that an engine that is down, blackholed or
+// silent fails them in seconds, with what went wrong: the dial's own
+// error, the time waited, or the signal that interrupted it.
 func (d *Docker) Ping(ctx context.Context) error {
+	noAnswer := fmt.Errorf("no answer within %v (%s sets how long to wait)", d.timeout, TimeoutEnv)
+	pctx, cancel := context.WithTimeoutCause(ctx, d.timeout, noAnswer)
+	defer cancel()
+	interrupted := func(err error) error {
+		if ctx.Err() != nil {
+			return fmt.Errorf("the Docker engine at %s: %w", d.addr, context.Cause(ctx))
+		}
+		return err
+	}
 	where := ""
 	if d.ssh != nil {
 		// What went wrong with SSH (the server, its host key, the login,
 		// the socket) says what to do itself: the advice below is for an
 		// engine that is not running.
-		if err := d.ssh.ready(ctx); err != nil {
-			return err
+		if err := d.ssh.ready(pctx); err != nil {
+			return interrupted(err)
 		}
 		where = " on " + d.ssh.target.Host
 	}
-	if _, err := d.c.Ping(ctx); err != nil {
-		return fmt.Errorf("the Docker engine is not reachable at %s (%w); start it%s, e.g. "+
-			"`systemctl start docker` or `dockerd >/var/log/dockerd.log 2>&1 &` "+
-			"(scripts/install-deps.sh installs and starts it)", d.addr, err, where)
+	// An ssh:// engine's socket was just reached (ready): the engine
+	// has its connection.
+	dl := dialed{ok: d.ssh != nil}
+	_, err := d.c.Ping(context.WithValue(pctx, dialedKey{}, &dl))
+	if err == nil {
+		return nil
 	}
-	return nil
+	dl.mu.Lock()
+	dialErr, connected := dl.err, dl.ok
+	dl.mu.Unlock()
+	wait := fmt.Sprintf("%v (%s sets how long to wait)", d.timeout, TimeoutEnv)
+	switch {
+	case ctx.Err() != nil:
+		return interrupted(err)
+	case connected && context.Cause(pctx) == noAnswer:
+		return fmt.Errorf("the Docker engine at %s accepted the connection but did not answer within %s: is that a Docker engine, and is it working?", d.addr, wait)
+	case context.Cause(pctx) == noAnswer || dialErr != nil && isTimeout(dialErr):
+		return fmt.Errorf("the Docker engine at %s did not accept a connection within %s: is the host up, and the address right?", d.addr, wait)
+	case dialErr != nil && (errors.Is(dialErr, syscall.ECONNREFUSED) || errors.Is(dialErr, fs.ErrNotExist)):
+		return fmt.Errorf("the Docker engine is not reachable at %s (%v); start it%s, e.g. "+
+			"`systemctl start docker` or `dockerd >/var/log/dockerd.log 2>&1 &` "+
+			"(scripts/install-deps.sh installs and starts it)", d.addr, dialErr, where)
+	case dialErr != nil:
+		return fmt.Errorf("the Docker engine is not reachable at %s: %w", d.addr, dialErr)
+	}
+	return fmt.Errorf("the Docker engine at %s: %w", d.addr, err)
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }
 
 func (d *Docker) Run(ctx context.Context, spec runtime.ContainerSpec) (*runtime.Container, error) {

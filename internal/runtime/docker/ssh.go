@@ -21,11 +21,6 @@ import (
 	"github.com/dsrlab/dsrlab/topology"
 )
 
-// connectTimeout bounds reaching an SSH server and logging in, whatever
-// the caller's context allows: a host that swallows packets must not hang
-// a command.
-const connectTimeout = 30 * time.Second
-
 // openSSH reaches an engine through an SSH server, the way `ssh -L` would
 // forward its socket, but without an ssh binary here or a docker CLI there.
 func openSSH(addr string) (*Docker, error) {
@@ -37,7 +32,7 @@ func openSSH(addr string) (*Docker, error) {
 	// has to be one the client parses and puts into requests. (Nor can an
 	// HTTP proxy named in the environment intercept anything: the dialer
 	// ignores the address it is asked for.)
-	d, err := open(client.WithHost("http://docker"), client.WithDialContext(dialer.DialContext))
+	d, err := open(nil, dialer.DialContext, client.WithHost("http://docker"))
 	if err != nil {
 		return nil, err
 	}
@@ -59,6 +54,10 @@ type sshDialer struct {
 	keyFiles, knownHosts []string
 	keysFrom             string
 	unread               []string // ssh_config files left out, and why
+	// timeout bounds reaching the SSH server and logging in, whatever
+	// the caller's context allows: a host that swallows packets must not
+	// hang a command.
+	timeout time.Duration
 	// connecting is held while the connection is made, so that concurrent
 	// dials share it, and is waited for with the dial's context.
 	connecting chan struct{}
@@ -78,6 +77,9 @@ func newSSHDialer(addr string) (*sshDialer, error) {
 	d, err := configure(target)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", addr, err)
+	}
+	if d.timeout, err = Timeout(); err != nil {
+		return nil, err
 	}
 	d.url, d.connecting = addr, make(chan struct{}, 1)
 	return d, nil
@@ -319,12 +321,23 @@ func (d *sshDialer) connect(ctx context.Context) (*ssh.Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", d.url, err)
 	}
-	ctx, cancel := context.WithTimeout(ctx, connectTimeout)
+	ctx, cancel := context.WithTimeoutCause(ctx, d.timeout,
+		fmt.Errorf("no answer within %v (%s sets how long to wait)", d.timeout, TimeoutEnv))
 	defer cancel()
 	addr := d.target.Address()
 	var nd net.Dialer
 	tcp, err := nd.DialContext(ctx, "tcp", addr)
 	if err != nil {
+		if isTimeout(err) {
+			// The dial's deadline is the context's: its end, and why,
+			// follow.
+			<-ctx.Done()
+		}
+		if ctx.Err() != nil {
+			// The dial's own words would be "i/o timeout" or "operation
+			// was canceled": say which wait ended, and why.
+			err = context.Cause(ctx)
+		}
 		return nil, fmt.Errorf("%s: connect to the SSH server %s: %w%s", d.url, addr, describeDialError(err), d.unreadNote())
 	}
 	cfg := &ssh.ClientConfig{
@@ -343,10 +356,15 @@ func (d *sshDialer) connect(ctx context.Context) (*ssh.Client, error) {
 		conn.Close()
 		err = ctx.Err()
 	}
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		// The connection's deadline is the context's: its end, and
+		// why, follow.
+		<-ctx.Done()
+	}
 	if err != nil {
 		tcp.Close()
 		if ctx.Err() != nil {
-			return nil, fmt.Errorf("%s: SSH handshake with %s: %w", d.url, addr, ctx.Err())
+			return nil, fmt.Errorf("%s: SSH handshake with %s: %w", d.url, addr, context.Cause(ctx))
 		}
 		return nil, d.handshakeError(err, hosts, ids)
 	}

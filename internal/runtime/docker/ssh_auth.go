@@ -10,6 +10,8 @@ import (
 
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/agent"
+
+	"github.com/dsrlab/dsrlab/internal/fileio"
 )
 
 // defaultIdentities are the key files OpenSSH offers when nothing else is
@@ -63,7 +65,7 @@ func (ids *identities) fromAgent(sock string) {
 }
 
 func (ids *identities) fromFile(path string) {
-	data, err := os.ReadFile(path)
+	data, err := fileio.ReadRegular(path, fileio.MaxText)
 	if errors.Is(err, fs.ErrNotExist) {
 		return
 	}

@@ -7,11 +7,14 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
 
 	"github.com/kevinburke/ssh_config"
+
+	"github.com/dsrlab/dsrlab/internal/fileio"
 )
 
 // systemSSHConfig is read after the user's ~/.ssh/config, as OpenSSH
@@ -54,11 +57,14 @@ func readHostConfig(alias string) (hostConfig, error) {
 		paths = append([]string{filepath.Join(home, ".ssh", "config")}, paths...)
 	}
 	for _, path := range paths {
-		data, err := os.ReadFile(path)
+		data, err := fileio.ReadRegular(path, fileio.MaxText)
 		if errors.Is(err, fs.ErrNotExist) {
 			continue
 		}
 		var cfg *ssh_config.Config
+		if err == nil {
+			err = checkIncludes(data, 0)
+		}
 		if err == nil {
 			cfg, err = ssh_config.DecodeBytes(data)
 		}
@@ -127,6 +133,57 @@ type tokens struct {
 	host, alias          string // %h (after HostName), %n (as written)
 	port                 string
 	remoteUser           string
+}
+
+// maxIncludeDepth is how deep the parser follows Include lines.
+const maxIncludeDepth = 5
+
+// checkIncludes checks that the files the Include lines of an ssh_config
+// name, found where the parser will look (ssh_config.NewInclude), are
+// regular files of bounded size: the parser reads them itself, and would
+// read a device without end or wait on a FIFO for ever.
+func checkIncludes(data []byte, depth int) error {
+	if depth > maxIncludeDepth {
+		return nil // the parser refuses it
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		key, value, _ := strings.Cut(strings.TrimSpace(line), " ")
+		if k, v, eq := strings.Cut(key, "="); eq {
+			key, value = k, v+" "+value
+		}
+		if !strings.EqualFold(key, "Include") {
+			continue
+		}
+		for _, pattern := range strings.Fields(strings.TrimLeft(strings.TrimSpace(value), "= ")) {
+			path := pattern
+			switch {
+			case filepath.IsAbs(pattern):
+			case strings.HasPrefix(pattern, "~/"):
+				path = filepath.Join(includeHome(), pattern[2:])
+			default:
+				path = filepath.Join(includeHome(), ".ssh", pattern)
+			}
+			matches, _ := filepath.Glob(path) // a bad pattern is the parser's to report
+			for _, m := range matches {
+				inc, err := fileio.ReadRegular(m, fileio.MaxText)
+				if err != nil {
+					return fmt.Errorf("Include %s: %w", pattern, err)
+				}
+				if err := checkIncludes(inc, depth+1); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// includeHome is the home directory the parser resolves Include paths in.
+func includeHome() string {
+	if u, err := user.Current(); err == nil {
+		return u.HomeDir
+	}
+	return os.Getenv("HOME")
 }
 
 // expandPath completes a file name of ssh_config as OpenSSH does: a

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 
 	"golang.org/x/crypto/ssh"
@@ -205,5 +206,32 @@ Host *
 	}
 	if _, err := newSSHDialer("ssh://h3"); err == nil || !strings.Contains(err.Error(), `ProxyCommand "nc %h %p" for h3`) {
 		t.Errorf("another host: %v, want its ProxyCommand refused", err)
+	}
+}
+
+// An Include of a device or a FIFO leaves the file that says it out, as
+// any file the parser cannot read: the parser would read the device
+// without end, and wait on the FIFO for ever.
+func TestSSHConfigIncludeOfWhatIsNotAFile(t *testing.T) {
+	home := sshHome(t)
+	fifo := filepath.Join(t.TempDir(), "fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	nested := filepath.Join(t.TempDir(), "nested")
+	writeConfig(t, nested, "Include "+fifo+"\n")
+	for _, c := range []struct{ include, want string }{
+		{"Include /dev/zero", "Include /dev/zero: /dev/zero: a device, not a regular file"},
+		{"include=" + fifo, "a FIFO, not a regular file"},
+		{"Include " + nested, "Include " + fifo + ": " + fifo + ": a FIFO"},
+	} {
+		writeConfig(t, filepath.Join(home, ".ssh", "config"), c.include+"\nHost lab2\n  User alice\n")
+		d, err := newSSHDialer("ssh://lab2")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d.target.User == "alice" || !strings.Contains(d.unreadNote(), c.want) {
+			t.Errorf("%s: user %q, left out: %q; want the file left out saying %q", c.include, d.target.User, d.unreadNote(), c.want)
+		}
 	}
 }

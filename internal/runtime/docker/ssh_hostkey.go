@@ -6,12 +6,13 @@ import (
 	"fmt"
 	"io/fs"
 	"net"
-	"os"
 	"slices"
 	"strings"
 
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/knownhosts"
+
+	"github.com/dsrlab/dsrlab/internal/fileio"
 )
 
 // globalKnownHosts is OpenSSH's system-wide list, read after the user's.
@@ -36,7 +37,9 @@ func loadKnownHosts(user []string) (*knownHosts, error) {
 	}
 	var files []string
 	for _, f := range append(slices.Clip(user), globalKnownHosts) {
-		if _, err := os.Stat(f); err == nil {
+		// Regular files only: knownhosts opens what it is given, and a
+		// FIFO would block it.
+		if err := fileio.CheckRegular(f); err == nil {
 			files = append(files, f)
 		} else if !errors.Is(err, fs.ErrNotExist) {
 			return nil, fmt.Errorf("read known hosts: %w", err)
