@@ -132,6 +132,7 @@ func runCaseFile(ctx context.Context, file, topoFile, node string) ([]*pkttest.R
 	if err != nil {
 		return nil, err
 	}
+	defer p.Close()
 	r := &pkttest.Runner{Program: p, Resolver: pkttest.Resolver(lab.Resolver(t))}
 	return r.Run(suite), nil
 }
@@ -177,6 +178,7 @@ func replayCapture(ctx context.Context, w io.Writer, topoFile, node, file, write
 	if err != nil {
 		return err
 	}
+	defer p.Close()
 	var obs []pkttest.Observed
 	for i, pkt := range c.Packets {
 		where := ""

@@ -19,6 +19,11 @@ import (
 // packets through a fresh copy per case. Each copy starts with the maps
 // and globals `up` would give it, NODE:IFACE references resolved to the
 // addresses and MACs the lab would have, so no container is needed.
+//
+// dsrlab's balancer is loaded once (its verification takes a good part
+// of a second) and each further copy is that one with its connection
+// table and counters cleared, which is the same state. Close releases
+// it.
 type NodeProgram struct {
 	// Name is the program's name in its object.
 	Name string
@@ -28,6 +33,7 @@ type NodeProgram struct {
 	node *topology.Node
 	user *userProgram // nil for dsrlab's balancer
 	vips []*topology.VIP
+	lb   *bpf.Balancer // loaded by the first Load
 }
 
 // LoadedProgram is one copy of a NodeProgram in the kernel.
@@ -97,6 +103,14 @@ func (p *NodeProgram) Load() (*LoadedProgram, error) {
 		p.user.loaded = nil
 		return &LoadedProgram{Program: l.Program, close: l.Close}, nil
 	}
+	keep := &LoadedProgram{close: func() error { return nil }}
+	if p.lb != nil {
+		if err := p.lb.ForgetTraffic(); err != nil {
+			return nil, err
+		}
+		keep.Program = p.lb.Program()
+		return keep, nil
+	}
 	lb, err := bpf.LoadBalancer(bpf.Options{})
 	if err != nil {
 		return nil, err
@@ -106,7 +120,17 @@ func (p *NodeProgram) Load() (*LoadedProgram, error) {
 		lb.Close()
 		return nil, fmt.Errorf("node %s: %w", p.node.Name, err)
 	}
-	return &LoadedProgram{Program: lb.Program(), close: lb.Close}, nil
+	p.lb = lb
+	keep.Program = lb.Program()
+	return keep, nil
+}
+
+// Close releases what Load kept loaded.
+func (p *NodeProgram) Close() error {
+	if p.lb != nil {
+		return p.lb.Close()
+	}
+	return nil
 }
 
 // silent is the Reporter of a deployment nobody watches.
