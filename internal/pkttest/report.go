@@ -76,8 +76,12 @@ func WriteTable(w io.Writer, results []*Result, o RenderOptions) error {
 			fmt.Fprintf(&b, "      error: %s\n", indent(r.Err.Error(), "        "))
 			continue
 		}
-		for _, run := range r.Runs {
-			if len(r.Runs) > 1 || run.Steps > 1 || run.Iterations > 1 {
+		for i, run := range r.Runs {
+			if !o.Verbose && i < len(r.Runs)-1 {
+				fmt.Fprintf(&b, "      step %d of %d: %s, as expected\n", run.Step, run.Steps, run.Verdict)
+				continue
+			}
+			if run.Steps > 1 || run.Iterations > 1 {
 				fmt.Fprintf(&b, "      step %d of %d, run %d of %d\n", run.Step, run.Steps, run.Iteration, run.Iterations)
 			}
 			writeRun(&b, r.Suite.File, run)
@@ -144,6 +148,9 @@ func span(off, n int) string {
 // wanted row above the row got, with the differing bytes marked below.
 func writeHexDiff(b *strings.Builder, want, got []byte) {
 	row := func(p []byte, at int) string {
+		if at >= len(p) {
+			return "(ended)"
+		}
 		var s strings.Builder
 		for i := at; i < at+16; i++ {
 			if i < len(p) {
@@ -298,7 +305,7 @@ type junitCase struct {
 
 type junitProblem struct {
 	Message string `xml:"message,attr"`
-	Text    string `xml:",chardata"`
+	Text    string `xml:",cdata"`
 }
 
 func seconds(d time.Duration) string { return fmt.Sprintf("%.6f", d.Seconds()) }
