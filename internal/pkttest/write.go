@@ -8,6 +8,9 @@ import (
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/dsrlab/dsrlab/internal/capture"
+	"github.com/dsrlab/dsrlab/internal/capture/filter"
 )
 
 // Observed is a frame of a capture and what the program did with it.
@@ -36,7 +39,7 @@ func WriteCaseFile(w io.Writer, h CaseFileHeader, obs []Observed) error {
 	cases := &yaml.Node{Kind: yaml.SequenceNode}
 	for _, o := range obs {
 		c := mapping()
-		add(c, "name", scalar(fmt.Sprintf("frame %d: %s", o.Frame, Summary(o.In))))
+		add(c, "name", scalar(fmt.Sprintf("frame %d: %s", o.Frame, capture.Decode(o.In, filter.Ethernet).String(false))))
 		pkt := flowMapping()
 		add(pkt, "from", scalar(h.Capture))
 		add(pkt, "frame", scalar(strconv.Itoa(o.Frame)))
@@ -69,15 +72,9 @@ func WriteCaseFile(w io.Writer, h CaseFileHeader, obs []Observed) error {
 func mapping() *yaml.Node     { return &yaml.Node{Kind: yaml.MappingNode} }
 func flowMapping() *yaml.Node { return &yaml.Node{Kind: yaml.MappingNode, Style: yaml.FlowStyle} }
 
-func scalar(s string) *yaml.Node {
-	n := &yaml.Node{Kind: yaml.ScalarNode, Value: s}
-	// A number-looking name or a colon-separated MAC stays a string.
-	var probe any
-	if yaml.Unmarshal([]byte(s), &probe) != nil || fmt.Sprint(probe) != s {
-		n.Style = yaml.DoubleQuotedStyle
-	}
-	return n
-}
+// scalar is a value as the case file's reader takes it: its text, which
+// the encoder quotes where YAML would read it otherwise.
+func scalar(s string) *yaml.Node { return &yaml.Node{Kind: yaml.ScalarNode, Value: s} }
 
 func add(m *yaml.Node, key string, v *yaml.Node) {
 	m.Content = append(m.Content, &yaml.Node{Kind: yaml.ScalarNode, Value: key}, v)
