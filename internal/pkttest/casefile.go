@@ -441,6 +441,10 @@ func (p *parser) expectedPacket(n *yaml.Node, path string) *Expected {
 	return &Expected{Layers: p.layers(n, path, 0, true)}
 }
 
+// maxDepth bounds the nesting of inner packets: a tunnel in a tunnel in
+// an ICMP error is already far.
+const maxDepth = 8
+
 // layerKeys are the keys of a packet's mapping, in the order of the
 // layers they give.
 var layerKeys = []string{"eth", "vlan", "ip", "ipv4", "ipv6", "ext", "tcp", "udp", "icmp", "icmpv6", "inner", "payload"}
@@ -534,6 +538,10 @@ func (p *parser) layers(n *yaml.Node, path string, depth int, expect bool) []Lay
 		}
 		if f["payload"] != nil {
 			p.errorf(keyOf["payload"], join(path, "payload"), "a packet with an inner packet has its payload in the inner one")
+		}
+		if depth+1 > maxDepth {
+			p.errorf(v, join(path, "inner"), "inner packets nest at most %d deep", maxDepth)
+			return out
 		}
 		inner := p.layers(v, join(path, "inner"), depth+1, expect)
 		if len(inner) > 0 && !isIP(inner[0].Kind) && !expect {

@@ -132,3 +132,12 @@ func TestPacketFromCapture(t *testing.T) {
 		t.Errorf("frame 3: %v, want %s", err, want)
 	}
 }
+
+// Inner packets nest a bounded number of times, even through aliases.
+func TestInnerDepthIsBounded(t *testing.T) {
+	file := "cases:\n  - name: deep\n    expect: {verdict: 2}\n    packet: &p {ip: {}, inner: {ip: {}, inner: {ip: {}, inner: {ip: {}, inner: {ip: {}, inner: {ip: {}, inner: {ip: {}, inner: {ip: {}, inner: {ip: {}, inner: {ip: {}}}}}}}}}}}\n"
+	_, err := Parse([]byte(file), "t.yaml", nil)
+	if err == nil || !strings.Contains(err.Error(), "inner packets nest at most 8 deep") {
+		t.Errorf("got %v", err)
+	}
+}
