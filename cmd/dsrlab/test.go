@@ -121,7 +121,7 @@ func runCaseFile(ctx context.Context, file, topoFile, node string) ([]*pkttest.R
 	if node, err = programNode(t, node); err != nil {
 		return nil, fmt.Errorf("%s: %w", file, err)
 	}
-	suite, err := pkttest.Parse(data, file, pkttest.Resolver(lab.Resolver(t)))
+	suite, err := pkttest.Parse(data, file, lab.Resolver(t))
 	if err != nil {
 		return nil, err
 	}
@@ -133,7 +133,7 @@ func runCaseFile(ctx context.Context, file, topoFile, node string) ([]*pkttest.R
 		return nil, err
 	}
 	defer p.Close()
-	r := &pkttest.Runner{Program: p, Resolver: pkttest.Resolver(lab.Resolver(t))}
+	r := &pkttest.Runner{Program: p, Resolver: lab.Resolver(t)}
 	return r.Run(suite), nil
 }
 

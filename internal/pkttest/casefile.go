@@ -12,6 +12,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/dsrlab/dsrlab/bpf/btfvalue"
 	"github.com/dsrlab/dsrlab/internal/capture"
 	"github.com/dsrlab/dsrlab/internal/capture/filter"
 	"github.com/dsrlab/dsrlab/internal/fileio"
@@ -122,7 +123,7 @@ func docRoot(doc *yaml.Node) *yaml.Node {
 // (in addresses, MACs and map values) are resolved through r, the lab's.
 // All the problems found are returned at once, each as
 // file:line:col: field: message.
-func Parse(data []byte, file string, r Resolver) (*Suite, error) {
+func Parse(data []byte, file string, r btfvalue.Resolver) (*Suite, error) {
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
 		return nil, syntaxError(file, err)
@@ -171,7 +172,7 @@ func Parse(data []byte, file string, r Resolver) (*Suite, error) {
 
 type parser struct {
 	file, dir string
-	r         Resolver
+	r         btfvalue.Resolver
 	errs      topology.ErrorList
 	captures  map[string]*capture.File
 }

@@ -17,6 +17,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/dsrlab/dsrlab/bpf/btfvalue"
 )
 
 // Layer is one header of a packet, or its payload.
@@ -196,13 +198,9 @@ func fieldNames(layer string) string {
 	return strings.Join(names, ", ")
 }
 
-// Resolver turns NODE:IFACE into the address (4 or 16 bytes) or MAC (6)
-// the lab gives that interface.
-type Resolver func(ref string, size int) ([]byte, error)
-
 // parseValue reads a field's value as a case file writes it. ipv6 says
 // which family an address field of the layer holds.
-func parseValue(d fieldDef, s string, ipv6 bool, r Resolver) (Value, error) {
+func parseValue(d fieldDef, s string, ipv6 bool, r btfvalue.Resolver) (Value, error) {
 	switch d.kind {
 	case numK:
 		if v, ok := d.names[strings.ToLower(s)]; ok {
@@ -267,7 +265,7 @@ func family(ipv6 bool) string {
 	return "IPv4"
 }
 
-func resolve(s string, size int, what string, r Resolver) (Value, error) {
+func resolve(s string, size int, what string, r btfvalue.Resolver) (Value, error) {
 	node, iface, ok := strings.Cut(s, ":")
 	if !ok || node == "" || iface == "" || strings.Contains(iface, ":") {
 		return Value{}, fmt.Errorf("%q is not %s or a NODE:IFACE of the lab", s, what)

@@ -22,7 +22,7 @@ import (
 type Runner struct {
 	Program *lab.NodeProgram
 	// Resolver resolves NODE:IFACE in map expectations.
-	Resolver Resolver
+	Resolver btfvalue.Resolver
 }
 
 // headroom is how much a program may grow a packet: the kernel refuses a
@@ -105,13 +105,17 @@ func (r *Runner) runStep(s *Suite, l *lab.LoadedProgram, st *Step) (Run, error) 
 	for _, e := range st.Expect.Maps {
 		i := slices.IndexFunc(maps, func(m *prog.Map) bool { return m.Name == e.Map })
 		if i < 0 {
-			var names []string
-			for _, m := range maps {
-				names = append(names, m.Name)
+			names := "(none)"
+			for j, m := range maps {
+				if j == 0 {
+					names = m.Name
+				} else {
+					names += ", " + m.Name
+				}
 			}
-			return run, fmt.Errorf("%s:%d:%d: expect.maps.%s: the program has no such map; its maps: %v", s.File, e.Line, e.Column, e.Map, names)
+			return run, fmt.Errorf("%s:%d:%d: expect.maps.%s: the program uses no such map; its maps: %s", s.File, e.Line, e.Column, e.Map, names)
 		}
-		found, ok, err := maps[i].Check(e.Key, e.Value, btfvalue.Resolver(r.Resolver))
+		found, ok, err := maps[i].Check(e.Key, e.Value, r.Resolver)
 		var be *btfvalue.Error
 		if errors.As(err, &be) {
 			return run, fmt.Errorf("%s:%d:%d: expect.maps.%s.%s: %s", s.File, be.Line, be.Column, e.Map, be.Path, be.Msg)

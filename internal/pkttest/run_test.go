@@ -38,7 +38,7 @@ func runFile(t *testing.T, file string) []*Result {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := Parse(data, file, Resolver(lab.Resolver(topo)))
+	s, err := Parse(data, file, lab.Resolver(topo))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,7 +50,7 @@ func runFile(t *testing.T, file string) []*Result {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { p.Close() })
-	return (&Runner{Program: p, Resolver: Resolver(lab.Resolver(topo))}).Run(s)
+	return (&Runner{Program: p, Resolver: lab.Resolver(topo)}).Run(s)
 }
 
 func requirePass(t *testing.T, results []*Result) {
@@ -166,6 +166,9 @@ cases:
   - name: the same, expected to pass
     packet: {eth: {}, ip: {src: 10.0.0.1, dst: 10.0.0.2}, udp: {}}
     expect: {verdict: XDP_PASS}
+  - name: its map
+    packet: {eth: {}, ip: {src: 10.0.0.1, dst: 10.0.0.2}, udp: {}}
+    expect: {maps: {runs: {key: 0, value: 34}}}
 `)} {
 		if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
 			t.Fatal(err)
@@ -190,6 +193,9 @@ cases:
 
 	write("xdp_loop_max")
 	results = runFile(t, filepath.Join(dir, "cases.yaml"))
+	if err := results[2].Err; err == nil || !strings.HasSuffix(err.Error(), "cases.yaml:12:27: expect.maps.runs: the program uses no such map; its maps: (none)") {
+		t.Errorf("a map the program does not use: %v", err)
+	}
 	if !results[1].Passed() || results[1].Runs[0].Verdict != XDPPass {
 		t.Errorf("the longest bpf_loop: %+v %v", results[1].Runs, results[1].Err)
 	}
