@@ -314,6 +314,9 @@ func (p *parser) expect(n *yaml.Node, path string) Expect {
 	if m := f["maps"]; m != nil {
 		e.Maps = p.maps(m, join(path, "maps"))
 	}
+	if len(f) == 0 && deref(n).Kind == yaml.MappingNode {
+		p.errorf(n, path, "names nothing to check: give a verdict, a packet or maps")
+	}
 	return e
 }
 
@@ -619,7 +622,7 @@ func (p *parser) exts(n *yaml.Node, path string, expect bool) []Layer {
 func (p *parser) payload(n *yaml.Node, path string) (Layer, bool) {
 	l := Layer{Kind: "payload", Key: "payload", Line: n.Line, Column: n.Column}
 	if n.Kind == yaml.ScalarNode {
-		l.Fields = []Field{{Name: "data", Value: Value{Bytes: []byte(n.Value)}, Line: n.Line, Column: n.Column}}
+		l.Fields = []Field{{Name: "data", Value: Value{Bytes: []byte(n.Value)}, Line: n.Line, Column: n.Column, Text: strconv.Quote(n.Value)}}
 		return l, true
 	}
 	f := p.mapping(n, path, "hex", "size")

@@ -78,6 +78,7 @@ cases:
 			`t.yaml:5:22: cases[0].expect.packet: "3": want unchanged, {hex: ...} or the packet's layers`,
 			"t.yaml:6:5: cases[1].name: missing: every case has a name",
 			"t.yaml:6:14: cases[1].packet.tcp: tcp needs an IP header (ip, ipv4 or ipv6) before it",
+			"t.yaml:7:13: cases[1].expect: names nothing to check: give a verdict, a packet or maps",
 		}},
 		{"checksum ok is for expectations", `
 cases:

@@ -3,6 +3,7 @@ package pkttest
 import (
 	"bytes"
 	"fmt"
+	"strconv"
 	"strings"
 )
 
@@ -123,6 +124,8 @@ func compareLayers(want, got []Layer, raw []byte) []Mismatch {
 				m.Field = name
 				if wf.Name == "size" {
 					m.Field = name + ".size"
+				} else if wf.Text != "" {
+					m.Want = wf.Text // the text given, rather than its hex
 				}
 			}
 			gf, ok := g.Get(wf.Name)
@@ -135,6 +138,9 @@ func compareLayers(want, got []Layer, raw []byte) []Mismatch {
 				continue
 			}
 			m.Got = describe(d, gf.Value, true)
+			if w.Kind == "payload" && wf.Text != "" {
+				m.Got = strconv.Quote(string(gf.Value.Bytes))
+			}
 			m.Off, m.Len = gf.Off, gf.Len
 			m.GotBytes = raw[gf.Off : gf.Off+gf.Len]
 			m.WantBytes = wantBytes(d, wf.Value, gf.Len)
