@@ -62,7 +62,7 @@ func TestTestExample(t *testing.T) {
 	}
 	for _, want := range []string{
 		"FAIL  a SYN to the VIP is encapsulated to the real",
-		"- ip.dst: want 10.111.222.11 (real:eth0), got 192.168.10.1  (" + filepath.Join(dir, "cases.yaml") + ":23:38)",
+		"- ip.dst: want 10.111.222.11 (real:eth0), got 192.168.10.1  (" + filepath.Join(dir, "cases.yaml") + ":24:38)",
 		"bytes 30-33: want 0a6fde0b, got c0a80a01",
 		"inner.tcp        sport 40000 dport 50007 flags S",
 		"5 cases: 2 passed, 3 failed",

@@ -19,6 +19,9 @@ func TestWriteCaseFileRoundTrip(t *testing.T) {
 	if err := WriteCaseFile(&b, CaseFileHeader{Capture: "lab.pcap", Topology: "lab.yaml", Node: "katran"}, obs); err != nil {
 		t.Fatal(err)
 	}
+	if err := compileSchema(t).Validate(asJSON(t, []byte(b.String()))); err != nil {
+		t.Errorf("the schema refuses the written file: %v\n%s", err, b.String())
+	}
 	text := strings.ReplaceAll(b.String(), "{from: lab.pcap, frame: 1}", "{hex: "+hexOf(in)+"}")
 	text = strings.ReplaceAll(text, "{from: lab.pcap, frame: 2}", "{hex: "+hexOf(in)+"}")
 	text = strings.ReplaceAll(text, "{from: lab.pcap, frame: 3}", "{hex: "+hexOf(in)+"}")
