@@ -588,6 +588,13 @@ func ipKind(key string, n *yaml.Node, expect bool) string {
 	return "ipv4"
 }
 
+// oneFamily tells the fields of only IPv4's or only IPv6's header.
+func oneFamily(name string) bool {
+	_, v4 := fieldDefOf("ipv4", name)
+	_, v6 := fieldDefOf("ipv6", name)
+	return v4 || v6
+}
+
 // exts reads IPv6 extension headers: a list of hop, dest, routing or frag,
 // each a name or a mapping of one name to its fields.
 func (p *parser) exts(n *yaml.Node, path string, expect bool) []Layer {
@@ -663,8 +670,8 @@ func (p *parser) layer(kind, key string, n *yaml.Node, path string, expect bool)
 		d, known := fieldDefOf(kind, k.Value)
 		fpath := join(path, k.Value)
 		switch {
-		case !known && kind == "ip" && (k.Value == "id" || k.Value == "df" || k.Value == "flow"):
-			p.errorf(k, fpath, "this field belongs to one family: write ipv4: or ipv6: instead of ip:")
+		case !known && kind == "ip" && oneFamily(k.Value):
+			p.errorf(k, fpath, "%s belongs to one family: write ipv4: or ipv6: (or give an address) instead of ip:", k.Value)
 		case !known:
 			p.errorf(k, fpath, "%s has no field %q; its fields: %s", kind, k.Value, fieldNames(kind))
 		case l.has(k.Value):

@@ -80,6 +80,12 @@ cases:
 			"t.yaml:6:14: cases[1].packet.tcp: tcp needs an IP header (ip, ipv4 or ipv6) before it",
 			"t.yaml:7:13: cases[1].expect: names nothing to check: give a verdict, a packet or maps",
 		}},
+		{"a field of one family under ip", `
+cases:
+  - name: a
+    packet: {hex: "00"}
+    expect: {packet: {ip: {proto: ipip, df: true}}}
+`, []string{"t.yaml:5:41: cases[0].expect.packet.ip.df: df belongs to one family: write ipv4: or ipv6: (or give an address) instead of ip:"}},
 		{"checksum ok is for expectations", `
 cases:
   - name: a
