@@ -19,14 +19,11 @@ import (
 	"github.com/dsrlab/dsrlab/topology"
 )
 
-// Suite is a case file: the program it tests and its cases.
+// Suite is a case file's cases (ReadHeader reads which program they
+// test).
 type Suite struct {
-	File string
-	// Topology is the lab file the case file names, relative to the
-	// directory of the case file ("" if it names none); Node the node
-	// whose program runs.
-	Topology, Node string
-	Cases          []*Case
+	File  string
+	Cases []*Case
 }
 
 // Case is one test: a packet, or a sequence of them through one copy of
@@ -68,10 +65,11 @@ type MapEntry struct {
 	Line, Column int
 }
 
-// Header is what a case file says about the program it tests.
+// Header is what a case file says about the program it tests: the lab
+// (relative to the case file's directory) and the node; "" when it names
+// none.
 type Header struct {
-	Topology string `yaml:"topology"`
-	Node     string `yaml:"node"`
+	Topology, Node string
 }
 
 // ReadHeader reads the topology and node a case file names, before the
@@ -135,11 +133,10 @@ func Parse(data []byte, file string, r btfvalue.Resolver) (*Suite, error) {
 		return nil, &topology.Error{File: file, Msg: "empty case file: it needs cases:"}
 	}
 	top := p.mapping(root, "", "topology", "node", "cases")
-	if n := top["topology"]; n != nil {
-		s.Topology = p.str(n, "topology")
-	}
-	if n := top["node"]; n != nil {
-		s.Node = p.str(n, "node")
+	for _, k := range []string{"topology", "node"} { // read by ReadHeader
+		if n := top[k]; n != nil {
+			p.str(n, k)
+		}
 	}
 	cases := top["cases"]
 	switch {
