@@ -31,8 +31,9 @@ func newTestCmd(out *output) *cobra.Command {
 			"no Docker. Each case gets a fresh copy of the program. A case passes when the\n" +
 			"verdict, the fields of the output packet and the map entries it names are as\n" +
 			"expected; a failing one shows the packets layer by layer and the differing bytes.\n" +
-			"The case file names its lab (topology:, relative to it; else -t, else the reference\n" +
-			"lab) and node (node:, else --node, else the lab's only node with a program).\n" +
+			"The lab is -t, else the case file's topology: (relative to it), else the reference\n" +
+			"lab; the node --node, else the case file's node:, else the lab's only node with a\n" +
+			"program.\n" +
 			"--from-capture runs the frames of a pcap or pcapng file (`dsrlab capture -w`) and\n" +
 			"prints what the program did with each; --write-cases writes that as a case file.\n" +
 			"Exits 0 only when every case passes. See docs/TESTING-PROGRAMS.md.",
