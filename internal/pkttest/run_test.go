@@ -200,3 +200,41 @@ cases:
 		t.Errorf("the longest bpf_loop: %+v %v", results[1].Runs, results[1].Err)
 	}
 }
+
+// BenchmarkExampleCases is `dsrlab test cases.yaml` of the minimal example
+// once compiled: the loop a user waits on after each edit.
+func BenchmarkExampleCases(b *testing.B) {
+	if err := CanRun(); err != nil {
+		b.Skip(err)
+	}
+	b.Setenv("DSRLAB_CACHE_DIR", filepath.Join(b.TempDir(), "cache"))
+	file := "../../examples/xdp-lb-minimal/cases.yaml"
+	data, err := os.ReadFile(file)
+	if err != nil {
+		b.Fatal(err)
+	}
+	topo, err := topology.Load("../../examples/xdp-lb-minimal/lab.yaml")
+	if err != nil {
+		b.Fatal(err)
+	}
+	s, err := Parse(data, file, lab.Resolver(topo))
+	if err != nil {
+		b.Fatal(err)
+	}
+	p, err := lab.OpenNodeProgram(b.Context(), topo, "katran")
+	if errors.Is(err, prog.ErrNoClang) {
+		b.Skip(err)
+	}
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer p.Close()
+	r := &Runner{Program: p, Resolver: lab.Resolver(topo)}
+	for b.Loop() {
+		for _, res := range r.Run(s) {
+			if !res.Passed() {
+				b.Fatalf("%s failed", res.Case.Name)
+			}
+		}
+	}
+}
