@@ -96,6 +96,7 @@ func ReadHeader(data []byte, file string) (Header, error) {
 	return h, nil
 }
 
+// syntaxError places a YAML syntax error at the line yaml.v3 names.
 func syntaxError(file string, err error) error {
 	msg := err.Error()
 	line := 0
@@ -206,8 +207,7 @@ func join(path, key string) string {
 }
 
 // mapping returns the values of a mapping by key, reporting keys not in
-// allowed (and a node that is no mapping). Keys keep their own node in
-// keyNodes, for errors about the key itself.
+// allowed, keys given twice and a node that is no mapping.
 func (p *parser) mapping(n *yaml.Node, path string, allowed ...string) map[string]*yaml.Node {
 	n = deref(n)
 	out := map[string]*yaml.Node{}

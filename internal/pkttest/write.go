@@ -45,7 +45,11 @@ func WriteCaseFile(w io.Writer, h CaseFileHeader, obs []Observed) error {
 		add(pkt, "frame", scalar(strconv.Itoa(o.Frame)))
 		add(c, "packet", pkt)
 		e := mapping()
-		add(e, "verdict", scalar(o.Verdict.String()))
+		verdict := o.Verdict.String()
+		if !o.Verdict.Known() {
+			verdict = strconv.FormatUint(uint64(o.Verdict), 10) // as a case file reads it
+		}
+		add(e, "verdict", scalar(verdict))
 		switch {
 		case o.Verdict == XDPDrop || o.Verdict == XDPAborted || !o.Verdict.Known():
 		case bytes.Equal(o.In, o.Out):
