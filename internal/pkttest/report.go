@@ -124,9 +124,9 @@ func writeRun(b *strings.Builder, file string, run Run) {
 		case m.Whole:
 			writeHexDiff(b, m.WantBytes, m.GotBytes)
 		case m.GotBytes != nil && m.WantBytes != nil:
-			fmt.Fprintf(b, "          bytes %s: want %x, got %x\n", span(m.Off, m.Len), m.WantBytes, m.GotBytes)
+			fmt.Fprintf(b, "          %s: want %x, got %x\n", span(m.Off, m.Len), m.WantBytes, m.GotBytes)
 		case m.GotBytes != nil:
-			fmt.Fprintf(b, "          bytes %s: %x\n", span(m.Off, m.Len), m.GotBytes)
+			fmt.Fprintf(b, "          %s: %x\n", span(m.Off, m.Len), m.GotBytes)
 		}
 	}
 	if run.Out != nil {
@@ -137,11 +137,12 @@ func writeRun(b *strings.Builder, file string, run Run) {
 	}
 }
 
+// span names a field's bytes in the packet, counted from 0.
 func span(off, n int) string {
 	if n == 1 {
-		return fmt.Sprint(off)
+		return fmt.Sprintf("byte %d", off)
 	}
-	return fmt.Sprintf("%d-%d", off, off+n-1)
+	return fmt.Sprintf("bytes %d-%d", off, off+n-1)
 }
 
 // writeHexDiff prints the 16-byte rows in which two packets differ, the
