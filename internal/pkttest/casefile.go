@@ -47,6 +47,8 @@ type Expect struct {
 	Verdict *Verdict
 	Packet  *Expected
 	Maps    []MapEntry
+	// verdictAt is where the case file gives the verdict.
+	verdictAt [2]int
 }
 
 // Expected is an expected output packet: the input unchanged, exact
@@ -304,6 +306,7 @@ func (p *parser) expect(n *yaml.Node, path string) Expect {
 			p.errorf(v, join(path, "verdict"), "%v", err)
 		}
 		e.Verdict = &verdict
+		e.verdictAt = [2]int{v.Line, v.Column}
 	}
 	if pk := f["packet"]; pk != nil {
 		e.Packet = p.expectedPacket(pk, join(path, "packet"))

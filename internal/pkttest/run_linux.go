@@ -81,7 +81,8 @@ func (r *Runner) runStep(s *Suite, l *lab.LoadedProgram, st *Step) (Run, error) 
 			return run, err
 		}
 		if st.Expect.Verdict != nil && run.Verdict != *st.Expect.Verdict {
-			run.Mismatches = append(run.Mismatches, Mismatch{Field: "verdict", Want: st.Expect.Verdict.String(), Got: run.Verdict.String()})
+			run.Mismatches = append(run.Mismatches, Mismatch{Field: "verdict", Want: st.Expect.Verdict.String(), Got: run.Verdict.String(),
+				Line: st.Expect.verdictAt[0], Column: st.Expect.verdictAt[1]})
 		}
 		if st.Expect.Packet != nil {
 			run.Mismatches = append(run.Mismatches, st.Expect.Packet.Compare(st.Packet, run.Out)...)
