@@ -8,6 +8,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -21,9 +23,9 @@ import (
 )
 
 func newTestCmd(out *output) *cobra.Command {
-	var topoFile, node, format, fromCapture, writeCases string
+	var topoFile, node, format, fromCapture, writeCases, only string
 	cmd := &cobra.Command{
-		Use:   "test [-t TOPOLOGY] [--node NODE] CASES.yaml... | --from-capture FILE [--write-cases OUT]",
+		Use:   "test [-t TOPOLOGY] [--node NODE] [--run REGEXP] CASES.yaml... | --from-capture FILE [--write-cases OUT]",
 		Short: "Run packet tests of a node's XDP program (BPF_PROG_TEST_RUN; no containers)",
 		Long: "test loads a node's XDP program the way `up` would — your own (compiled, its maps\n" +
 			"and globals filled from the topology) or dsrlab's balancer with the lab's VIPs — and\n" +
@@ -38,6 +40,7 @@ func newTestCmd(out *output) *cobra.Command {
 			"prints what the program did with each; --write-cases writes that as a case file.\n" +
 			"Exits 0 only when every case passes. See docs/TESTING-PROGRAMS.md.",
 		Example: "  dsrlab test examples/xdp-lb-minimal/cases.yaml\n" +
+			"  dsrlab test --run 'IPv6|ping' labs/cases/balancer.yaml\n" +
 			"  dsrlab test --format junit cases.yaml > report.xml\n" +
 			"  dsrlab test -t labs/dsr.yaml --node katran --from-capture lb.pcap --write-cases lb-cases.yaml",
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -58,9 +61,16 @@ func newTestCmd(out *output) *cobra.Command {
 			if len(args) == 0 {
 				return fmt.Errorf("name a case file (dsrlab test cases.yaml), or --from-capture FILE")
 			}
+			var filter *regexp.Regexp
+			if only != "" {
+				var err error
+				if filter, err = regexp.Compile(only); err != nil {
+					return fmt.Errorf("--run: %w", err)
+				}
+			}
 			var results []*pkttest.Result
 			for _, file := range args {
-				rs, err := runCaseFile(cmd.Context(), file, topoFile, node)
+				rs, err := runCaseFile(cmd.Context(), file, topoFile, node, filter)
 				if err != nil {
 					return err
 				}
@@ -91,13 +101,14 @@ func newTestCmd(out *output) *cobra.Command {
 	f.StringVarP(&topoFile, "topology", "t", "", "the lab (default: the case file's topology:, else the reference lab)")
 	f.StringVar(&node, "node", "", "the node whose program runs (default: the case file's node:, else the lab's only one)")
 	f.StringVar(&format, "format", "table", "table, json or junit")
+	f.StringVar(&only, "run", "", "run only the cases whose name matches this regular expression")
 	f.StringVar(&fromCapture, "from-capture", "", "run the frames of this pcap/pcapng file and print what the program did")
 	f.StringVar(&writeCases, "write-cases", "", "with --from-capture: write the results as a case file to edit")
 	return cmd
 }
 
 // runCaseFile parses a case file against its lab and runs its cases.
-func runCaseFile(ctx context.Context, file, topoFile, node string) ([]*pkttest.Result, error) {
+func runCaseFile(ctx context.Context, file, topoFile, node string, only *regexp.Regexp) ([]*pkttest.Result, error) {
 	data, err := fileio.ReadRegular(file, fileio.MaxText)
 	if err != nil {
 		return nil, err
@@ -125,6 +136,9 @@ func runCaseFile(ctx context.Context, file, topoFile, node string) ([]*pkttest.R
 	suite, err := pkttest.Parse(data, file, lab.Resolver(t))
 	if err != nil {
 		return nil, err
+	}
+	if only != nil {
+		suite.Cases = slices.DeleteFunc(suite.Cases, func(c *pkttest.Case) bool { return !only.MatchString(c.Name) })
 	}
 	if err := pkttest.CanRun(); err != nil {
 		return nil, err

@@ -72,6 +72,12 @@ func TestTestExample(t *testing.T) {
 		}
 	}
 
+	// One case, by name.
+	out, err = run(t, "test", "--run", "^UDP", filepath.Join(dir, "cases.yaml"))
+	if !errors.As(err, &exit) || !strings.Contains(out, "1 case: 0 passed, 1 failed") {
+		t.Errorf("--run ^UDP: %v\n%s", err, out)
+	}
+
 	// The same for CI: JUnit XML with the failures in it.
 	out, err = run(t, "test", "--format", "junit", filepath.Join(dir, "cases.yaml"))
 	if !errors.As(err, &exit) {

@@ -87,7 +87,11 @@ func WriteTable(w io.Writer, results []*Result, o RenderOptions) error {
 			writeRun(&b, r.Suite.File, run)
 		}
 	}
-	fmt.Fprintf(&b, "%d cases: %d passed, %d failed", len(results), passed, len(results)-passed)
+	noun := "cases"
+	if len(results) == 1 {
+		noun = "case"
+	}
+	fmt.Fprintf(&b, "%d %s: %d passed, %d failed", len(results), noun, passed, len(results)-passed)
 	if o.Durations {
 		fmt.Fprintf(&b, " (%s)", roundDuration(total))
 	}
