@@ -153,3 +153,28 @@ func slotOf(tb testing.TB, b *Balancer, addr netip.Addr) int {
 	tb.Fatalf("%s has no slot", addr)
 	return 0
 }
+
+// ForgetTraffic leaves the balancer as configured: a flow it had pinned
+// to a real that is now drained is balanced afresh, and every counter
+// starts from zero again.
+func TestForgetTraffic(t *testing.T) {
+	b := newConfigured(t)
+	a, c := realAt(0), realAt(1)
+	setVIP(t, b, tcpVIP, equal(a))
+	flows := flowsOf(t, tcpFlow, 1, func(flow) bool { return true })
+	establish(t, b, flows, a)
+	setVIP(t, b, tcpVIP, []Real{{Addr: a, Weight: 0}, {Addr: c, Weight: 1}})
+	establish(t, b, flows, a) // drained: established flows stay
+
+	if err := b.ForgetTraffic(); err != nil {
+		t.Fatal(err)
+	}
+	s := stats(t, b)
+	if s.Encapsulated != 0 || s.LRUHits != 0 || s.LRUMisses != 0 || s.VIPs[tcpVIP].Packets != 0 || s.Reals[a].Packets != 0 {
+		t.Errorf("counters after ForgetTraffic: %+v", s)
+	}
+	establish(t, b, flows, c) // forgotten: a new flow, the drained real gets none
+	if s := stats(t, b); s.LRUMisses != 1 || s.Reals[c].Packets != 1 {
+		t.Errorf("after one new flow: %d misses, %d packets to %s", s.LRUMisses, s.Reals[c].Packets, c)
+	}
+}

@@ -34,7 +34,7 @@ func TestWrite(t *testing.T) {
 	if err := examples.Write("xdp-lb-minimal", dir); err != nil {
 		t.Fatal(err)
 	}
-	for _, name := range []string{"xdp_lb.c", "lab.yaml", "README.md"} {
+	for _, name := range []string{"xdp_lb.c", "lab.yaml", "cases.yaml", "README.md"} {
 		got, err := os.ReadFile(filepath.Join(dir, name))
 		if err != nil {
 			t.Fatal(err)

@@ -32,6 +32,25 @@ func Encode(t btf.Type, n *yaml.Node, r Resolver) ([]byte, error) {
 	return e.buf, nil
 }
 
+// EncodeMask is Encode that also returns which bits of the value the YAML names: a mask with the
+// bits of every field given set, and those of fields left out, padding and unnamed bitfields
+// clear. Comparing only those bits checks what a test expects and nothing more.
+func EncodeMask(t btf.Type, n *yaml.Node, r Resolver) (value, mask []byte, err error) {
+	if n == nil {
+		return nil, nil, &Error{Msg: "no value given"}
+	}
+	n = deref(n)
+	size, err := btf.Sizeof(t)
+	if err != nil {
+		return nil, nil, errorf(n, "", "type %v has no size: %v", t, err)
+	}
+	e := encoder{buf: make([]byte, size), mask: make([]byte, size), r: r}
+	if err := e.value(t, n, 0, "", 0); err != nil {
+		return nil, nil, err
+	}
+	return e.buf, e.mask, nil
+}
+
 // EncodeString is Encode for a value written on one line, as YAML flow ("{lb_vip: 10.0.0.1}"):
 // the form `dsrlab map set` takes and Value.String prints.
 func EncodeString(t btf.Type, s string, r Resolver) ([]byte, error) {
@@ -79,7 +98,18 @@ func shape(n *yaml.Node) string {
 
 type encoder struct {
 	buf []byte
-	r   Resolver
+	// mask, when not nil, gets the bits of each field written set (EncodeMask).
+	mask []byte
+	r    Resolver
+}
+
+// given marks bytes off..off+size as named by the YAML.
+func (e *encoder) given(off, size int) {
+	if e.mask != nil {
+		for i := off; i < off+size; i++ {
+			e.mask[i] = 0xff
+		}
+	}
 }
 
 func (e *encoder) value(t btf.Type, n *yaml.Node, off int, path string, depth int) error {
@@ -97,6 +127,7 @@ func (e *encoder) value(t btf.Type, n *yaml.Node, off int, path string, depth in
 	}
 	switch u := f.t.(type) {
 	case *btf.Int, *btf.Enum, *btf.Pointer:
+		e.given(off, size)
 		dst := e.buf[off : off+size]
 		if n.Kind == yaml.ScalarNode && addrSize(f) != 0 {
 			if _, isNum := parseInt(n.Value); !isNum {
@@ -291,9 +322,11 @@ func (e *encoder) array(f field, a *btf.Array, n *yaml.Node, off int, path strin
 				return errorf(n, path, "%q is %d bytes; %s holds %d", n.Value, len(n.Value), f.name, a.Nelems)
 			}
 			copy(e.buf[off:], n.Value)
+			e.given(off, int(a.Nelems))
 			return nil
 		}
 		if size := addrSize(f); size != 0 {
+			e.given(off, size)
 			return e.address(f, n, path, e.buf[off:off+size])
 		}
 	}
@@ -439,9 +472,12 @@ func (e *encoder) bitfield(m btf.Member, n *yaml.Node, off int, path string) err
 		return errorf(n, path, "the BTF of %s is broken: the bitfield lies beyond the value's end", f.name)
 	}
 	for i := range int(m.BitfieldSize) {
+		p := base + i
 		if u.Bit(i) == 1 {
-			p := base + i
 			e.buf[p/8] |= 1 << (p % 8)
+		}
+		if e.mask != nil {
+			e.mask[p/8] |= 1 << (p % 8)
 		}
 	}
 	return nil

@@ -247,3 +247,40 @@ func ExampleEncodeString() {
 	fmt.Printf("%x %v\n", b, err)
 	// Output: 0a6fde0b0000000002aabbccddee000000000000 <nil>
 }
+
+// TestEncodeMask checks that the mask covers exactly the fields named: what a packet test's map
+// expectation compares.
+func TestEncodeMask(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		t          btf.Type
+		in         string
+		value, msk string // hex
+	}{
+		{"one member of several", padded, "{b: 7}", "00000000 07000000 00000000", "00000000 ffffffff 00000000"},
+		{"padding is never named", padded, "{a: 1, c: 2}", "01000000 00000000 02000000", "ff000000 00000000 ffff0000"},
+		{"address and MAC", config, "{lb_vip: 192.168.10.1, dst_mac: router:eth0}",
+			"00000000 c0a80a01 000000000000 021122334455", "00000000 ffffffff 000000000000 ffffffffffff"},
+		{"text covers the whole array", arr(char, 5), "web", "7765620000", "ffffffffff"},
+		{"short list names its elements only", arr(u8T, 6), "[2, 0xaa]", "02aa00000000", "ffff00000000"},
+		{"bitfield bits only", signedbits, "{y: 0}", "0000 00", "f0ff 00"},
+		{"a whole scalar", u32T, "5", "05000000", "ffffffff"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var doc yaml.Node
+			if err := yaml.Unmarshal([]byte(tc.in), &doc); err != nil {
+				t.Fatal(err)
+			}
+			value, mask, err := EncodeMask(tc.t, &doc, fakeLab)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := unhex(t, tc.value); !bytes.Equal(value, want) {
+				t.Errorf("value %x, want %x", value, want)
+			}
+			if want := unhex(t, tc.msk); !bytes.Equal(mask, want) {
+				t.Errorf("mask %x, want %x", mask, want)
+			}
+		})
+	}
+}

@@ -173,7 +173,8 @@ func TestExample(t *testing.T) {
 	}
 	dir := filepath.Join(t.TempDir(), "mylb")
 	out, err = run(t, "example", "xdp-lb-minimal", dir)
-	if err != nil || !strings.Contains(out, "next: sudo dsrlab up -t "+filepath.Join(dir, "lab.yaml")) {
+	if err != nil || !strings.Contains(out, "sudo dsrlab up -t "+filepath.Join(dir, "lab.yaml")) ||
+		!strings.Contains(out, "next: sudo dsrlab test "+filepath.Join(dir, "cases.yaml")) {
 		t.Fatalf("example xdp-lb-minimal: %v\n%s", err, out)
 	}
 	if out, err := run(t, "validate", "-t", filepath.Join(dir, "lab.yaml")); err != nil {

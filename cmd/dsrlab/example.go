@@ -18,8 +18,9 @@ func newExampleCmd() *cobra.Command {
 		Use:   "example [NAME [DIR]]",
 		Short: "Write an example XDP balancer and its lab into a directory, to start your own from",
 		Long: "Without arguments, lists the examples. With NAME, writes that example's C source,\n" +
-			"lab.yaml and README into DIR (default ./NAME), overwriting nothing; then\n" +
-			"`dsrlab up -t DIR/lab.yaml` compiles and runs it.",
+			"lab.yaml, cases.yaml and README into DIR (default ./NAME), overwriting nothing;\n" +
+			"then `dsrlab test DIR/cases.yaml` runs its packet tests (no containers) and\n" +
+			"`dsrlab up -t DIR/lab.yaml` compiles and runs it in the lab.",
 		Args:      cobra.MaximumNArgs(2),
 		ValidArgs: examples.Names(),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -39,7 +40,8 @@ func newExampleCmd() *cobra.Command {
 				return err
 			}
 			files, _ := examples.Files(name)
-			fmt.Fprintf(w, "wrote %s into %s\nnext: sudo dsrlab up -t %s\n", strings.Join(files, ", "), dir, filepath.Join(dir, "lab.yaml"))
+			fmt.Fprintf(w, "wrote %s into %s\nnext: sudo dsrlab test %s   (packet tests, no containers)\n      sudo dsrlab up -t %s\n",
+				strings.Join(files, ", "), dir, filepath.Join(dir, "cases.yaml"), filepath.Join(dir, "lab.yaml"))
 			return nil
 		},
 	}

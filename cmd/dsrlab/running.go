@@ -24,6 +24,7 @@ func labCommands(out *output) []*cobra.Command {
 		newStatsCmd(), newImageCmd(), newEchoCmd(), newLoadCmd(), newMapCmd(), newCaptureCmd(out), newAgentCmd(), newTraceCmd(out),
 		newFailCmd(), newRecoverCmd(out), newRoutesCmd(),
 		newBGPCmd(),
+		newTestCmd(out),
 	}
 }
 

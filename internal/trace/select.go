@@ -102,7 +102,7 @@ func otherProto(t *topology.Topology, addr netip.Addr, port uint16, proto string
 // trace judges: it would "pass" without testing anything.
 func cannotProbe(v *topology.VIP, from *topology.Node) error {
 	switch {
-	case from == v.LB:
+	case v.ServedBy(from):
 		return fmt.Errorf("--from %s: %s is the balancer of VIP %s, so the answer to its own probe comes back to it whatever the path; probe from a client or a router",
 			from.Name, from.Name, v)
 	case !v.NAT() && slices.ContainsFunc(v.Reals, func(r topology.Real) bool { return r.Node == from }):

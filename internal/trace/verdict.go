@@ -72,7 +72,7 @@ func (f *Flow) Judge(hops []*Hop, p Probe, drops []Drop, notUp ...string) Verdic
 			v.Node = f.Client.Name
 			seen := "no packet of the flow was seen on the lab's links"
 			if len(hops) > 0 {
-				seen = fmt.Sprintf("none of the %d hops seen went through %s", len(hops), lb.Name)
+				seen = fmt.Sprintf("none of the %d hops seen went through %s", len(hops), f.VIP.LBNames())
 			}
 			v.Summary = fmt.Sprintf("%s, but %s: the answer did not come by the path the trace judges", answered, seen)
 		case f.VIP.NAT():

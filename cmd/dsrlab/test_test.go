@@ -1,0 +1,151 @@
+//go:build linux
+
+package main
+
+import (
+	"encoding/hex"
+	"encoding/xml"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/dsrlab/dsrlab/internal/capture"
+	"github.com/dsrlab/dsrlab/internal/capture/filter"
+)
+
+// requireTestRun skips unless `dsrlab test` can compile and run programs
+// here: root for BPF, clang for the examples' C. No Docker: these tests
+// start no container and take no lock.
+func requireTestRun(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("dsrlab test needs root to load programs")
+	}
+	if _, err := exec.LookPath("clang"); err != nil {
+		t.Skip("no clang to compile the example")
+	}
+	t.Setenv("DSRLAB_CACHE_DIR", filepath.Join(t.TempDir(), "cache"))
+}
+
+// The first loop of the README: an example written out, its cases run.
+func TestTestExample(t *testing.T) {
+	requireTestRun(t)
+	dir := filepath.Join(t.TempDir(), "mylb")
+	if _, err := run(t, "example", "xdp-lb-minimal", dir); err != nil {
+		t.Fatal(err)
+	}
+	out, err := run(t, "test", filepath.Join(dir, "cases.yaml"))
+	if err != nil || !strings.Contains(out, "5 cases: 5 passed, 0 failed") {
+		t.Fatalf("dsrlab test: %v\n%s", err, out)
+	}
+
+	// A broken edit of the C: the encapsulated packet goes back to the VIP.
+	src := filepath.Join(dir, "xdp_lb.c")
+	data, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	broken := strings.Replace(string(data), "outer->daddr = cfg->real_server_ip;", "outer->daddr = cfg->lb_vip;", 1)
+	if broken == string(data) {
+		t.Fatal("the example's C no longer has the line this test breaks")
+	}
+	if err := os.WriteFile(src, []byte(broken), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err = run(t, "test", filepath.Join(dir, "cases.yaml"))
+	var exit exitError
+	if !errors.As(err, &exit) || exit.code != 1 {
+		t.Fatalf("a failing case: %v, want exit status 1\n%s", err, out)
+	}
+	for _, want := range []string{
+		"FAIL  a SYN to the VIP is encapsulated to the real",
+		"- ip.dst: want 10.111.222.11 (real:eth0), got 192.168.10.1  (" + filepath.Join(dir, "cases.yaml") + ":24:38)",
+		"bytes 30-33: want 0a6fde0b, got c0a80a01",
+		"inner.tcp        sport 40000 dport 50007 flags S",
+		"5 cases: 2 passed, 3 failed",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the report has no %q:\n%s", want, out)
+		}
+	}
+
+	// One case, by name.
+	out, err = run(t, "test", "--run", "^UDP", filepath.Join(dir, "cases.yaml"))
+	if !errors.As(err, &exit) || !strings.Contains(out, "1 case: 0 passed, 1 failed") {
+		t.Errorf("--run ^UDP: %v\n%s", err, out)
+	}
+
+	// The same for CI: JUnit XML with the failures in it.
+	out, err = run(t, "test", "--format", "junit", filepath.Join(dir, "cases.yaml"))
+	if !errors.As(err, &exit) {
+		t.Fatalf("junit: %v", err)
+	}
+	var report struct {
+		Tests    int `xml:"tests,attr"`
+		Failures int `xml:"failures,attr"`
+	}
+	if err := xml.Unmarshal([]byte(out), &report); err != nil || report.Tests != 5 || report.Failures != 3 {
+		t.Errorf("junit: %+v %v\n%s", report, err, out)
+	}
+}
+
+// A capture replayed through the program becomes a case file that passes.
+func TestTestFromCapture(t *testing.T) {
+	requireTestRun(t)
+	dir := t.TempDir()
+	pcap := filepath.Join(dir, "lab.pcap")
+	f, err := os.Create(pcap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := capture.NewPcapWriter(f, filter.Ethernet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A SYN to the reference lab's VIP, and an ARP request.
+	for _, h := range []string{
+		"02000000000102000000000208004500002800000000400600000a6fdc0bc0a80a019c40c357000000000000000050020000000000000000",
+		"ffffffffffff020000000002080600010800060400010200000000020a6fdd0c0000000000000a6fdd0b",
+	} {
+		data, err := hex.DecodeString(h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := w.WritePacket(capture.Packet{Data: data, Length: len(data)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.Close()
+	cases := filepath.Join(dir, "cases.yaml")
+	out, err := run(t, "test", "--node", "katran", "--from-capture", pcap, "--write-cases", cases)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	for _, want := range []string{"1: 02:00:00:00:00:02 > 02:00:00:00:00:01, 10.111.220.11.40000 > 192.168.10.1.50007 TCP S", "    XDP_TX", "2: ", "    XDP_PASS", "wrote 2 cases to " + cases} {
+		if !strings.Contains(out, want) {
+			t.Errorf("no %q in:\n%s", want, out)
+		}
+	}
+	if out, err := run(t, "test", cases); err != nil || !strings.Contains(out, "2 cases: 2 passed") {
+		t.Errorf("the written cases: %v\n%s", err, out)
+	}
+	if _, err := run(t, "test", "--from-capture", pcap, "--write-cases", cases); err == nil || !strings.Contains(err.Error(), "overwrites nothing") {
+		t.Errorf("written over an existing case file: %v", err)
+	}
+}
+
+// A bad case file is refused with its positions, before anything loads.
+func TestTestBadCaseFile(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "cases.yaml")
+	os.WriteFile(file, []byte("cases:\n  - name: x\n    packet: {ip: {dst: nowhere:eth0}}\n    expect: {verdict: XDP_PASS}\n"), 0o644)
+	_, err := run(t, "test", file)
+	if want := file + `:3:24: cases[0].packet.ip.dst: "nowhere:eth0" names no node:interface of lab "dsr"`; err == nil || err.Error() != want {
+		t.Errorf("got %v\nwant %s", err, want)
+	}
+	if _, err := run(t, "test", "--format", "xml", file); err == nil || !strings.Contains(err.Error(), "want table, json or junit") {
+		t.Errorf("--format xml: %v", err)
+	}
+}

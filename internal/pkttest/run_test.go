@@ -1,0 +1,240 @@
+//go:build linux
+
+package pkttest
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/dsrlab/dsrlab/bpf/prog"
+	"github.com/dsrlab/dsrlab/internal/lab"
+	"github.com/dsrlab/dsrlab/topology"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
+
+// runFile runs a case file as `dsrlab test` does: against the lab and
+// node it names. It skips without root or clang.
+func runFile(t *testing.T, file string) []*Result {
+	t.Helper()
+	if err := CanRun(); err != nil {
+		t.Skip(err)
+	}
+	t.Setenv("DSRLAB_CACHE_DIR", filepath.Join(t.TempDir(), "cache"))
+	data, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := ReadHeader(data, file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	topo, err := topology.Load(filepath.Join(filepath.Dir(file), h.Topology))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := Parse(data, file, lab.Resolver(topo))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := lab.OpenNodeProgram(t.Context(), topo, h.Node)
+	if errors.Is(err, prog.ErrNoClang) {
+		t.Skip(err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	return (&Runner{Program: p, Resolver: lab.Resolver(topo)}).Run(s)
+}
+
+func requirePass(t *testing.T, results []*Result) {
+	t.Helper()
+	var b strings.Builder
+	if err := WriteTable(&b, results, RenderOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range results {
+		if !r.Passed() {
+			t.Fatalf("not every case passed:\n%s", b.String())
+		}
+	}
+	if len(results) == 0 {
+		t.Fatal("no cases")
+	}
+}
+
+// The case files the repository ships pass: both examples' and the one
+// of dsrlab's own balancer.
+func TestShippedCaseFiles(t *testing.T) {
+	for _, file := range []string{
+		"../../examples/xdp-lb-minimal/cases.yaml",
+		"../../examples/xdp-lb-hash/cases.yaml",
+		"../../labs/cases/balancer.yaml",
+	} {
+		t.Run(file, func(t *testing.T) { requirePass(t, runFile(t, file)) })
+	}
+}
+
+// The balancer's case file covers what it does: encapsulation, passing,
+// answering pings, fragmentation needed, drained reals.
+func TestBalancerCasesCoverItsBehaviours(t *testing.T) {
+	data, err := os.ReadFile("../../labs/cases/balancer.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"verdict: XDP_TX", "verdict: XDP_PASS", "type: echo-reply", "code: 4, mtu:", "drained", "STAT_LRU_HIT", "verdict: XDP_DROP"} {
+		if !bytes.Contains(data, []byte(want)) {
+			t.Errorf("labs/cases/balancer.yaml has no %q", want)
+		}
+	}
+}
+
+func golden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if *update {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run with -update to create it)", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("%s differs from the golden file (run with -update if the change is intended):\n%s", name, got)
+	}
+}
+
+// A failing case says what differs, where the case file says it, and
+// shows the packets: the table, JSON and JUnit reports against golden
+// files.
+func TestFailingCaseReports(t *testing.T) {
+	results := runFile(t, "testdata/failing.yaml")
+	for _, r := range results {
+		r.Duration = 0
+	}
+	passed := 0
+	for _, r := range results {
+		if r.Passed() {
+			passed++
+		}
+	}
+	if passed != 1 {
+		t.Errorf("%d cases passed, want only the last one", passed)
+	}
+	var table, js, junit bytes.Buffer
+	if err := WriteTable(&table, results, RenderOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "failing.txt", table.Bytes())
+	if err := WriteJSON(&js, results); err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "failing.json", js.Bytes())
+	if err := WriteJUnit(&junit, results); err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "failing.xml", junit.Bytes())
+}
+
+// A program that runs as long as the kernel lets it is reported, not
+// hung on: one whose tail calls the kernel cuts off (and that then
+// returns no XDP action), one that loops the most bpf_loop allows.
+func TestRunawayPrograms(t *testing.T) {
+	lab, err := os.ReadFile("testdata/runaway-lab.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := os.ReadFile("testdata/runaway.c")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	for name, data := range map[string][]byte{"runaway.c": src, "cases.yaml": []byte(`topology: lab.yaml
+node: katran
+cases:
+  - name: tail calls until the kernel stops them
+    packet: {eth: {}, ip: {src: 10.0.0.1, dst: 10.0.0.2}, udp: {}}
+    expect: {verdict: 42, maps: {runs: {key: 0, value: 34}}}   # the first run and 33 tail calls
+  - name: the same, expected to pass
+    packet: {eth: {}, ip: {src: 10.0.0.1, dst: 10.0.0.2}, udp: {}}
+    expect: {verdict: XDP_PASS}
+  - name: its map
+    packet: {eth: {}, ip: {src: 10.0.0.1, dst: 10.0.0.2}, udp: {}}
+    expect: {maps: {runs: {key: 0, value: 34}}}
+`)} {
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write := func(program string) {
+		if err := os.WriteFile(filepath.Join(dir, "lab.yaml"), bytes.ReplaceAll(lab, []byte("PROGRAM"), []byte(program)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	write("xdp_tail_forever")
+	results := runFile(t, filepath.Join(dir, "cases.yaml"))
+	if !results[0].Passed() {
+		t.Errorf("34 runs and verdict 42: %+v %v", results[0].Runs, results[0].Err)
+	}
+	var table strings.Builder
+	WriteTable(&table, results[1:], RenderOptions{})
+	if !strings.Contains(table.String(), "- verdict: want XDP_PASS, got 42 (no XDP action)") {
+		t.Errorf("an unknown verdict is not reported as such:\n%s", table.String())
+	}
+
+	write("xdp_loop_max")
+	results = runFile(t, filepath.Join(dir, "cases.yaml"))
+	if err := results[2].Err; err == nil || !strings.HasSuffix(err.Error(), "cases.yaml:12:27: expect.maps.runs: the program uses no such map; its maps: (none)") {
+		t.Errorf("a map the program does not use: %v", err)
+	}
+	if !results[1].Passed() || results[1].Runs[0].Verdict != XDPPass {
+		t.Errorf("the longest bpf_loop: %+v %v", results[1].Runs, results[1].Err)
+	}
+}
+
+// BenchmarkExampleCases is `dsrlab test cases.yaml` of the minimal example
+// once compiled: the loop a user waits on after each edit.
+func BenchmarkExampleCases(b *testing.B) {
+	if err := CanRun(); err != nil {
+		b.Skip(err)
+	}
+	b.Setenv("DSRLAB_CACHE_DIR", filepath.Join(b.TempDir(), "cache"))
+	file := "../../examples/xdp-lb-minimal/cases.yaml"
+	data, err := os.ReadFile(file)
+	if err != nil {
+		b.Fatal(err)
+	}
+	topo, err := topology.Load("../../examples/xdp-lb-minimal/lab.yaml")
+	if err != nil {
+		b.Fatal(err)
+	}
+	s, err := Parse(data, file, lab.Resolver(topo))
+	if err != nil {
+		b.Fatal(err)
+	}
+	p, err := lab.OpenNodeProgram(b.Context(), topo, "katran")
+	if errors.Is(err, prog.ErrNoClang) {
+		b.Skip(err)
+	}
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer p.Close()
+	r := &Runner{Program: p, Resolver: lab.Resolver(topo)}
+	for b.Loop() {
+		for _, res := range r.Run(s) {
+			if !res.Passed() {
+				b.Fatalf("%s failed", res.Case.Name)
+			}
+		}
+	}
+}
