@@ -29,11 +29,11 @@ const (
 
 // failoverRow is one step of the rehearsal, as docs/BENCHMARKS.md shows it.
 type failoverRow struct {
-	step, mode     string
-	broken, total  int
-	longestWait    time.Duration
-	stalled        int
-	routesSettled  time.Duration // until the router's next hops were what the step leads to
+	step, mode    string
+	broken, total int
+	longestWait   time.Duration
+	stalled       int
+	routesSettled time.Duration // until the router's next hops were what the step leads to
 }
 
 // hold runs the long connections from the client while event happens

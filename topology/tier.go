@@ -184,8 +184,12 @@ func (b *builder) bgpTimers(rb *rawBGP, p fieldPath) *BGP {
 	}
 	if rb.Hold != nil {
 		switch h := *rb.Hold; {
-		case h != 0 && (h < 3 || h > maxHold):
-			b.errorf(p.key("hold"), "%d seconds: a hold time is 0 (no keepalives) or 3..%d (RFC 4271)", h, maxHold)
+		case h == 0:
+			// RFC 4271 allows it, but GoBGP quietly turns a hold time
+			// of 0 into 90 s: a lab would not get what it asked for.
+			b.errorf(p.key("hold"), "0 (no keepalives) is valid BGP, but dsrlab's speaker (GoBGP) cannot run without them; use 3..%d seconds", maxHold)
+		case h < 3 || h > maxHold:
+			b.errorf(p.key("hold"), "%d seconds: a hold time is 3..%d (RFC 4271 also allows 0, which dsrlab's speaker cannot run)", h, maxHold)
 		default:
 			bgp.Hold = int(h)
 			bgp.Keepalive = int(h) / 3

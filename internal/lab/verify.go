@@ -153,7 +153,7 @@ func verifyOn(ctx context.Context, rts runtime.Set, topo *topology.Topology, hos
 // pairEnds are what verify does at either end of a client–VIP pair, in
 // this process or through the agent of the host the end runs on.
 type pairEnds struct {
-	probe   func() (Exchange, error)   // from the client
+	probe   func() (Exchange, error) // from the client
 	rxBytes []func() (uint64, error) // received on each balancer's uplink, in v.LBs' order
 }
 

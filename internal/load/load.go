@@ -48,9 +48,9 @@ type Result struct {
 	// second at least once.
 	LongMaxStall time.Duration `json:"long_max_stall_ns"`
 	LongStalled  int           `json:"long_stalled"`
-	Elapsed     time.Duration  `json:"elapsed_ns"`
-	ConnsPerSec float64        `json:"short_conns_per_sec"`
-	Errors      []string       `json:"errors,omitempty"` // the first few failures
+	Elapsed      time.Duration `json:"elapsed_ns"`
+	ConnsPerSec  float64       `json:"short_conns_per_sec"`
+	Errors       []string      `json:"errors,omitempty"` // the first few failures
 }
 
 // Failed reports whether any connection or line failed.
