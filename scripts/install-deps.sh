@@ -5,7 +5,8 @@
 #   --clang  also clang and llvm, to compile users' programs and regenerate
 #            the BPF objects
 #   --test   also what the tests need (`make test`): clang and llvm, iproute2
-#            (scripts/host.sh) and openssh-server (the ssh:// engine test)
+#            (scripts/host.sh), openssh-server (the ssh:// engine test) and
+#            bird2 (the BGP speaker's interoperability test)
 # Idempotent; run as root.
 set -euo pipefail
 
@@ -33,6 +34,9 @@ if ((want_test)); then
   # The ssh:// engine test runs its own OpenSSH server inside a simulated
   # host (dsrlab speaks SSH with its own client, no ssh binary).
   [[ -x /usr/sbin/sshd ]] || need+=(openssh-server)
+  # internal/bgp peers its speakers with a BIRD router in a namespace, as
+  # docs/BGP.md tells users to configure theirs.
+  command -v bird >/dev/null 2>&1 || need+=(bird2)
 fi
 if ((${#need[@]})); then
   echo "install-deps: installing ${need[*]}"
