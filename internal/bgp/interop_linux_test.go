@@ -6,8 +6,10 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -21,34 +23,59 @@ import (
 )
 
 // docs/BGP.md tells users how to peer their own router with the katrans'
-// speakers; its BIRD file is run here, as written, as the router of two
-// speakers, and the kernel's routes are what a tier needs.
+// speakers; its BIRD and FRR files are run here, as written, as the router
+// of two speakers, and the kernel's routes must be what a tier needs.
 func TestBIRDRouterLearnsFromSpeakers(t *testing.T) {
-	birdBin, err := exec.LookPath("bird")
+	bird, err := exec.LookPath("bird")
 	if err != nil {
 		t.Skip("needs BIRD 2 (Debian's bird2; scripts/install-deps.sh --test installs it)")
 	}
 	tr := newTier(t, 2)
-	k1, k2 := tr.katrans[0], tr.katrans[1]
 	dir := t.TempDir()
-	conf := filepath.Join(dir, "bird.conf")
-	if err := os.WriteFile(conf, []byte(docBlock(t, "../../docs/BGP.md", "bird")), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	var birdOut bytes.Buffer
-	bird := exec.Command(birdBin, "-f", "-c", conf, "-s", filepath.Join(dir, "bird.ctl"))
-	bird.Stdout, bird.Stderr = &birdOut, &birdOut
-	if err := tr.router.Do(bird.Start); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		bird.Process.Kill()
-		bird.Wait()
-		if t.Failed() {
-			t.Logf("bird printed:\n%s", birdOut.String())
-		}
-	})
+	conf := writeDocBlock(t, dir, "bird")
+	startDaemon(t, tr.router, bird, "-f", "-c", conf, "-s", filepath.Join(dir, "bird.ctl"))
+	checkForeignRouter(t, tr)
+}
 
+func TestFRRRouterLearnsFromSpeakers(t *testing.T) {
+	const zebra, bgpd = "/usr/lib/frr/zebra", "/usr/lib/frr/bgpd"
+	if _, err := os.Stat(bgpd); err != nil {
+		t.Skip("needs FRR (Debian's frr; scripts/install-deps.sh --test installs it)")
+	}
+	tr := newTier(t, 2)
+	// Not t.TempDir: FRR's user must reach it.
+	dir, err := os.MkdirTemp("", "dsrlab-frr-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	conf := writeDocBlock(t, dir, "frr")
+	// The daemons run as FRR's user, as packaged, and keep every file in
+	// dir; no vty port.
+	frr, err := user.Lookup("frr")
+	if err != nil {
+		t.Fatal(err)
+	}
+	uid, _ := strconv.Atoi(frr.Uid)
+	gid, _ := strconv.Atoi(frr.Gid)
+	if err := os.Chown(dir, uid, gid); err != nil {
+		t.Fatal(err)
+	}
+	common := []string{"-P", "0", "-z", filepath.Join(dir, "zserv.api"), "--vty_socket", dir, "--log", "stdout"}
+	startDaemon(t, tr.router, zebra, append(common, "-i", filepath.Join(dir, "zebra.pid"))...)
+	startDaemon(t, tr.router, bgpd, append(common, "-i", filepath.Join(dir, "bgpd.pid"), "-f", conf)...)
+	checkForeignRouter(t, tr)
+}
+
+// checkForeignRouter runs two katran speakers beside a router that is
+// not dsrlab's: it installs the VIPs over both, follows a katran's XDP
+// program, and hears a clean stop.
+func checkForeignRouter(t *testing.T, tr *tier) {
+	t.Helper()
+	k1, k2 := tr.katrans[0], tr.katrans[1]
 	tr.attach(t, k1)
 	tr.attach(t, k2)
 	startSpeaker(t, k1.ns, k1.config())
@@ -67,6 +94,42 @@ func TestBIRDRouterLearnsFromSpeakers(t *testing.T) {
 	}
 	waitGateways(t, tr.router, vip4, k1.addr4)
 	waitGateways(t, tr.router, vip6, k1.addr6)
+}
+
+func writeDocBlock(t *testing.T, dir, lang string) string {
+	t.Helper()
+	path := filepath.Join(dir, lang+".conf")
+	if err := os.WriteFile(path, []byte(docBlock(t, "../../docs/BGP.md", lang)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// startDaemon runs a program in ns until the test ends, and shows what it
+// printed if the test fails. out is read only after the program has ended.
+func startDaemon(t *testing.T, ns *netconf.Namespace, bin string, args ...string) {
+	t.Helper()
+	var out bytes.Buffer
+	cmd := exec.Command(bin, args...)
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := ns.Do(cmd.Start); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		// Asked to stop, FRR removes its crash-log directory in /var/tmp.
+		done := make(chan struct{})
+		go func() { cmd.Wait(); close(done) }()
+		cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			cmd.Process.Kill()
+			<-done
+		}
+		if t.Failed() {
+			t.Logf("%s printed:\n%s", filepath.Base(bin), out.String())
+		}
+	})
 }
 
 // docBlock is the text of the first fenced block of a language in a
