@@ -26,10 +26,12 @@ func (sp *speaker) announce(ctx context.Context) error {
 	tick := time.NewTicker(xdpPoll)
 	defer tick.Stop()
 	announcing := false
-	for {
+	for first := true; ; first = false {
 		attached, why := xdpAttached(sp.cfg.Uplink)
 		var err error
 		switch {
+		case first && !attached:
+			sp.log.printf("not announcing %s yet: %s", prefixList(sp.cfg.Announce), why)
 		case attached && !announcing:
 			if err = sp.addPaths(); err == nil {
 				announcing = true
