@@ -44,7 +44,6 @@ func (sp *speaker) announce(ctx context.Context) error {
 		}
 		sp.setAnnounced(attached, announcing)
 		if err != nil {
-			sp.bgp.StopBgp(context.Background(), &api.StopBgpRequest{})
 			return err
 		}
 		select {
