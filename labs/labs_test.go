@@ -59,8 +59,8 @@ func TestNATMirrorsReference(t *testing.T) {
 	ref := dsr.VIPs[0]
 	var v4, v6 []*topology.VIP
 	for _, v := range nat.VIPs {
-		if !v.NAT() || v.LB.Name != "katran" || v.Port != ref.Port || v.Proto != ref.Proto {
-			t.Errorf("NAT lab VIP %s (mode %s, lb %s), want port %d/%s in NAT mode on katran", v, v.Mode, v.LB.Name, ref.Port, ref.Proto)
+		if !v.NAT() || v.LBNames() != "katran" || v.Port != ref.Port || v.Proto != ref.Proto {
+			t.Errorf("NAT lab VIP %s (mode %s, lb %s), want port %d/%s in NAT mode on katran", v, v.Mode, v.LBNames(), ref.Port, ref.Proto)
 		}
 		if v.Is6() {
 			v6 = append(v6, v)

@@ -8,6 +8,8 @@
 #     (download-heavy workload), DSR against NAT
 #   - up/down wall time: reference lab, 16 reals, 64 reals, and Docker's own floor
 #   - the XDP program's per-packet cost (BPF_PROG_TEST_RUN)
+#   - a tier of three balancers failing over under 300 held connections
+#     (e2e/tier_test.go's rehearsal; its table goes in as it comes)
 # Root, Debian; installs iperf3 if missing. Takes a few minutes. Numbers from a
 # shared 2-core machine are noisy: compare them only within one run.
 set -euo pipefail
@@ -24,7 +26,7 @@ make -s build
 work=$(mktemp -d)
 cleanup() {
   for f in "$work"/iperf-*.pid; do pkill -F "$f" 2>/dev/null || true; done
-  for lab in bench-native bench-generic bench-nat bench-forward bench-v6 dsr scale16 scale64; do "$dsrlab" down -q --name "$lab" >/dev/null 2>&1 || true; done
+  for lab in bench-native bench-generic bench-nat bench-forward bench-v6 dsr scale16 scale64 tier tiernat; do "$dsrlab" down -q --name "$lab" >/dev/null 2>&1 || true; done
   docker ps -aq --filter name=dsrlab-floor- | xargs -r docker rm -f >/dev/null
   rm -rf "$work"
 }
@@ -205,6 +207,14 @@ echo "bench: XDP program per-packet cost"
 xdp=$(cd bpf && go test -run '^$' -bench BenchmarkXDP -benchtime 1000000x . 2>&1 |
   awk '/^Benchmark/ { for (i = 1; i <= NF; i++) if ($i == "ns/packet") printf "| `%s` | %s |\n", $1, $(i-1) }')
 
+echo "bench: a tier failing over (TestTierFailover)"
+failover="(the rehearsal failed: see TestTierFailover's log)"
+if DSRLAB_FAILOVER_REPORT="$work/failover.md" go test -count=1 -run '^TestTierFailover$' ./e2e/ >"$work/failover.log" 2>&1; then
+  failover=$(cat "$work/failover.md")
+else
+  tail -40 "$work/failover.log"
+fi
+
 commit=$(git rev-parse --short HEAD)$(git diff --quiet || echo "+dirty")
 cpu=$(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1)
 mkdir -p "$(dirname "$OUT")"
@@ -267,6 +277,21 @@ Time per added real: ${per_real} s (from 16 to 64 reals); growth is linear.
 Where the time goes, per step of \`up\`:
 - 16 reals: ${scale_steps[16]%, }
 - 64 reals: ${scale_steps[64]%, }
+
+## A tier of balancers: failover
+
+\`labs/dsr-tier.yaml\` (three katrans behind a BGP router, three reals): 300 TCP connections held through
+the VIP, each sending a line every 100 ms and checking its echo (and that the same real answers every
+line), while the step happens 4 s into a 12 s run. "Longest wait" is the longest any connection waited
+for an answer: how long the step held traffic up. "Settled" is the time from the step to the router's
+kernel having the next hops the step leads to (read with \`dsrlab routes\`).
+
+$failover
+
+A killed katran's veth vanishes with its container, and the kernel drops its next hop at once; a cut
+link leaves the interface there, so only the BGP hold timer (3 s) removes it. DSR connections survive
+both (every katran holds the same ring); the NAT row is the contrast: the dead balancer's connection
+table dies with it.
 
 ## XDP program, per packet (BPF_PROG_TEST_RUN)
 

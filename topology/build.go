@@ -104,6 +104,7 @@ func (b *builder) build(raw *rawTopology) *Topology {
 	b.buildPrograms(t, raw.Nodes)
 	b.buildRouting(t, raw.Nodes)
 	b.buildVIPs(t, raw.VIPs)
+	b.buildTier(t, raw.Nodes)
 	return t
 }
 
@@ -554,7 +555,7 @@ func (b *builder) buildVIPs(t *Topology, raws []rawVIP) {
 				b.errorf(p.key("port"), "0 (every port) needs `service: none`: the echo service answers on one port")
 			}
 		}
-		v.LB = b.vipNode(t, rv.LB, KindKatran, p.key("lb"))
+		b.buildLBs(t, v, rv.LB, p.key("lb"))
 		b.vipReals(t, v, rv.Reals, p.key("reals"))
 		if ok {
 			k := vipKey{v.Address, v.Port, v.Proto}

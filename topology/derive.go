@@ -28,13 +28,25 @@ func hasIPv6(t *Topology, n *Node) bool {
 
 // derive fills in what the file leaves out; explicit values always win.
 func derive(t *Topology) {
+	deriveTier(t)
 	for _, n := range t.Nodes {
+		if n.forwards() {
+			n.Routes = append(n.Routes, vipRoutes(t, n)...)
+		}
 		if s := n.Kind.spec().sysctls(servesNAT(t, n), hasIPv6(t, n)); s != nil {
+			if n.Routing == RoutingBGP || len(n.ECMPRoutes) > 0 {
+				// Spread flows over the balancers by ports too, not
+				// only by addresses (the kernel's default): a lab's
+				// clients are few.
+				s["net.ipv4.fib_multipath_hash_policy"] = "1"
+				if hasIPv6(t, n) {
+					s["net.ipv6.fib_multipath_hash_policy"] = "1"
+				}
+			}
 			maps.Copy(s, n.Sysctls)
 			n.Sysctls = s
 		}
 		if n.forwards() {
-			n.Routes = append(n.Routes, vipRoutes(t, n)...)
 			continue
 		}
 		if !n.Gateway.IsValid() && !hasDefaultRoute(n, false) {
@@ -74,27 +86,41 @@ func derivedGateway(n *Node, v6 bool) netip.Addr {
 	return up.Peer.AddrOf(v6).Addr()
 }
 
-// vipRoutes sends each VIP to its katran when the router is directly
-// connected to it: step 2 of the DSR flow. A VIP address already routed
-// (explicitly, or for another port) keeps its first route.
+// vipRoutes sends each VIP to its katrans that the router is directly
+// connected to: step 2 of the DSR flow. A VIP of one katran gets a plain
+// route; a tier's VIP a multipath route (router.ECMPRoutes). A router that
+// runs BGP gets no VIP route from the file: its katrans announce them. A VIP
+// address already routed (explicitly, or for another port) keeps its first
+// route.
 func vipRoutes(t *Topology, router *Node) []Route {
+	if router.Routing == RoutingBGP {
+		return nil
+	}
 	routed := map[netip.Prefix]bool{}
 	for _, r := range router.Routes {
 		routed[r.Dst] = true
 	}
 	var routes []Route
 	for _, v := range t.VIPs {
-		dst := netip.PrefixFrom(v.Address, v.Address.BitLen())
+		dst := v.Prefix()
 		if routed[dst] {
 			continue
 		}
+		var vias []netip.Addr
 		for _, ifc := range router.Interfaces {
-			if via := ifc.Peer.AddrOf(v.Is6()); ifc.Peer.Node == v.LB && via.IsValid() {
-				routes = append(routes, Route{Dst: dst, Via: via.Addr()})
-				routed[dst] = true
-				break
+			if via := ifc.Peer.AddrOf(v.Is6()); v.ServedBy(ifc.Peer.Node) && via.IsValid() {
+				vias = append(vias, via.Addr())
 			}
 		}
+		switch {
+		case len(vias) == 0:
+			continue
+		case v.Tier():
+			router.ECMPRoutes = append(router.ECMPRoutes, ECMPRoute{Dst: dst, Vias: vias})
+		default:
+			routes = append(routes, Route{Dst: dst, Via: vias[0]})
+		}
+		routed[dst] = true
 	}
 	return routes
 }
@@ -156,8 +182,8 @@ func (b *builder) checkPaths(t *Topology) {
 			}
 			if !v.NAT() {
 				b.checkRoutes(r, p, v, "back to client", clientAddrs[v.Is6()])
-			} else if up := v.LB.Uplink(); up != nil && up.AddrOf(v.Is6()).IsValid() {
-				b.checkRoutes(r, p, v, "back to load balancer", []netip.Addr{up.AddrOf(v.Is6()).Addr()})
+			} else {
+				b.checkRoutes(r, p, v, "back to load balancer", lbAddrs(v))
 			}
 		}
 	}
@@ -167,7 +193,6 @@ func (b *builder) checkPaths(t *Topology) {
 // family it can encapsulate into (or translate to, for NAT), and a katran
 // without an address of that family to send from.
 func (b *builder) checkVIPFamilies(i int, v *VIP) {
-	lbUp := v.LB.Uplink()
 	for j, r := range v.Reals {
 		up := r.Node.Uplink()
 		if up == nil || !up.Addr.IsValid() && !up.Addr6.IsValid() {
@@ -180,9 +205,12 @@ func (b *builder) checkVIPFamilies(i int, v *VIP) {
 				r.Node.Name, familyWord(v.Is6() || !v.NAT()), up, v, familyWord(v.Is6()), v.reach())
 			continue
 		}
-		if lbUp != nil && (lbUp.Addr.IsValid() || lbUp.Addr6.IsValid()) && !lbUp.AddrOf(dst.Is6()).IsValid() {
-			b.errorf(p, "real %q is reached over %s, but %s's uplink %s has no %s address to send from",
-				r.Node.Name, familyWord(dst.Is6()), v.LB.Name, lbUp, familyWord(dst.Is6()))
+		for _, lb := range v.LBs {
+			lbUp := lb.Uplink()
+			if lbUp != nil && (lbUp.Addr.IsValid() || lbUp.Addr6.IsValid()) && !lbUp.AddrOf(dst.Is6()).IsValid() {
+				b.errorf(p, "real %q is reached over %s, but %s's uplink %s has no %s address to send from",
+					r.Node.Name, familyWord(dst.Is6()), lb.Name, lbUp, familyWord(dst.Is6()))
+			}
 		}
 	}
 }
@@ -207,7 +235,7 @@ func (b *builder) checkRoutes(n *Node, p fieldPath, v *VIP, to string, addrs []n
 		return
 	}
 	role := "backs"
-	if v.LB == n {
+	if v.ServedBy(n) {
 		role = "serves"
 	}
 	gw := "gateway"
@@ -215,6 +243,17 @@ func (b *builder) checkRoutes(n *Node, p fieldPath, v *VIP, to string, addrs []n
 		gw = "gateway6"
 	}
 	b.keyErrorf(p, "%s %s but has no route %s %s: set %s or routes", role, v, to, strings.Join(lost, ", "), gw)
+}
+
+// lbAddrs are the uplink addresses v's balancers translate from (NAT).
+func lbAddrs(v *VIP) []netip.Addr {
+	var addrs []netip.Addr
+	for _, lb := range v.LBs {
+		if up := lb.Uplink(); up != nil && up.AddrOf(v.Is6()).IsValid() {
+			addrs = append(addrs, up.AddrOf(v.Is6()).Addr())
+		}
+	}
+	return addrs
 }
 
 // realAddrs are the addresses v's reals are reached at; the reals without

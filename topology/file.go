@@ -62,6 +62,8 @@ type rawNode struct {
 	XDP      string            `yaml:"xdp,omitempty"`
 	Decap    string            `yaml:"decap,omitempty"`
 	Program  *rawProgram       `yaml:"program,omitempty"`
+	Routing  string            `yaml:"routing,omitempty"`
+	BGP      *rawBGP           `yaml:"bgp,omitempty"`
 }
 
 // rawProgram is a user's XDP program on a node. Map keys and values stay
@@ -100,7 +102,7 @@ type rawVIP struct {
 	Mode    string    `yaml:"mode,omitempty"`
 	Service string    `yaml:"service,omitempty"`
 	Hash    string    `yaml:"hash,omitempty"`
-	LB      string    `yaml:"lb"`
+	LB      rawLB     `yaml:"lb"`
 	Reals   []rawReal `yaml:"reals"`
 }
 
@@ -195,6 +197,7 @@ func Parse(data []byte, file string) (*Topology, error) {
 		// Reachability is judged on the whole resolved graph; on a graph
 		// with holes in it, it would only echo the errors found so far.
 		derive(t)
+		b.checkTier(t)
 		b.checkPaths(t)
 	}
 	if len(b.errs) > 0 {

@@ -292,12 +292,17 @@ func (e SSHEngine) Address() string {
 	return net.JoinHostPort(e.Host, strconv.Itoa(cmp.Or(e.Port, DefaultSSHPort)))
 }
 
-// Advice names what a valid topology does that likely loses packets:
-// validate prints it and up notes it. Today one case: a user's balancer
-// behind a link between hosts too narrow for a client's full-size packet
-// once encapsulated. dsrlab's own balancer makes the client send smaller
-// packets (ICMP fragmentation needed); a program of the user's may not.
+// Advice names what a valid topology does that likely loses packets or
+// connections: validate prints it and up notes it.
 func (t *Topology) Advice() []string {
+	return append(t.mtuAdvice(), t.tierAdvice()...)
+}
+
+// mtuAdvice: a user's balancer behind a link between hosts too narrow for
+// a client's full-size packet once encapsulated. dsrlab's own balancer
+// makes the client send smaller packets (ICMP fragmentation needed); a
+// program of the user's may not.
+func (t *Topology) mtuAdvice() []string {
 	var own []string
 	for _, k := range t.NodesOfKind(KindKatran) {
 		if k.Program != nil {

@@ -39,6 +39,9 @@ type KindSpec struct {
 	// is required. (What it replaces is the orchestrator's business: the
 	// balancer on a katran, the XDP decap on a real.)
 	ProgramOnUplink bool
+	// RoutingField: the node has `routing:` (static or bgp routes to the
+	// VIPs' balancers). BGPField: it may run a BGP speaker (`bgp:`).
+	RoutingField, BGPField bool
 	// Fill and Stroke are the kind's colours in graphs (the reference
 	// README's diagram).
 	Fill, Stroke string
@@ -49,9 +52,9 @@ var kindSpecs = []*KindSpec{
 	// sends requests to the VIPs; default route via its router
 	{Kind: KindClient, Fill: "#e3f2fd", Stroke: "#1565c0"},
 	// L3 gateway; routes each VIP to the katran that serves it
-	{Kind: KindRouter, Forwards: true, RPFilterOff: true, Fill: "#fff9c4", Stroke: "#fbc02d"},
+	{Kind: KindRouter, Forwards: true, RPFilterOff: true, RoutingField: true, BGPField: true, Fill: "#fff9c4", Stroke: "#fbc02d"},
 	// XDP load balancer: encapsulates VIP packets towards a real
-	{Kind: KindKatran, Encap: true, XDPField: true, ProgramOnUplink: true, Fill: "#e8f5e9", Stroke: "#2e7d32"},
+	{Kind: KindKatran, Encap: true, XDPField: true, ProgramOnUplink: true, BGPField: true, Fill: "#e8f5e9", Stroke: "#2e7d32"},
 	// backend: decapsulates, holds the VIPs on lo, answers the client directly
 	{Kind: KindReal, Encap: true, RPFilterOff: true, DecapField: true, ProgramOnUplink: true, Fill: "#fce4ec", Stroke: "#c2185b"},
 }

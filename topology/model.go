@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 )
 
 // XDPMode selects how katran's balancer program is attached.
@@ -114,11 +115,12 @@ func (t *Topology) NodesOfKind(k Kind) []*Node {
 	return nodes
 }
 
-// VIPsServedBy returns the VIPs whose load balancer is n, in file order.
+// VIPsServedBy returns the VIPs that n balances, alone or in a tier, in
+// file order.
 func (t *Topology) VIPsServedBy(n *Node) []*VIP {
 	var vips []*VIP
 	for _, v := range t.VIPs {
-		if v.LB == n {
+		if v.ServedBy(n) {
 			vips = append(vips, v)
 		}
 	}
@@ -162,6 +164,13 @@ type Node struct {
 	Decap   DecapMode // real only
 	// Program is the user's own XDP program on the node, or nil.
 	Program *Program
+	// Routing is how a router reaches the VIPs' balancers ("" on other
+	// kinds); ECMPRoutes are the multipath VIP routes of a static router.
+	Routing    Routing
+	ECMPRoutes []ECMPRoute
+	// BGP is the node's BGP speaker: on a router that learns the VIPs and
+	// on the katrans that announce them to it; nil where none runs.
+	BGP *BGP
 	// Interfaces are in the order of the links that create them.
 	Interfaces []*Interface
 }
@@ -226,7 +235,7 @@ func (i *Interface) String() string {
 	return i.Node.Name + ":" + i.Name
 }
 
-// VIP is a virtual service: katran (LB) spreads its traffic over Reals.
+// VIP is a virtual service: its katrans (LBs) spread its traffic over Reals.
 type VIP struct {
 	Address netip.Addr
 	// Port 0 (AnyPort) is every port of the address, like Katran's
@@ -236,9 +245,22 @@ type VIP struct {
 	Hash    HashMode
 	Mode    Mode
 	Service Service
-	LB      *Node
-	Reals   []Real // file order
+	// LBs are the balancers of the VIP, in file order: one, or a tier
+	// that the routers spread the VIP's traffic over by ECMP. Every one
+	// gets the same reals, weights and hash, so they pick the same real
+	// for a flow.
+	LBs   []*Node
+	Reals []Real // file order
 }
+
+// ServedBy tells whether n is one of v's balancers.
+func (v *VIP) ServedBy(n *Node) bool { return slices.Contains(v.LBs, n) }
+
+// Tier tells whether v has more than one balancer.
+func (v *VIP) Tier() bool { return len(v.LBs) > 1 }
+
+// Prefix is the host route of the VIP's address (/32 or /128).
+func (v *VIP) Prefix() netip.Prefix { return netip.PrefixFrom(v.Address, v.Address.BitLen()) }
 
 // AnyPort as a VIP's port stands for all ports of its address.
 const AnyPort = 0

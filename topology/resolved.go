@@ -72,6 +72,10 @@ func (t *Topology) raw() *rawTopology {
 			Sysctls: n.Sysctls,
 			XDP:     string(n.XDP),
 			Decap:   string(n.Decap),
+			Routing: string(n.Routing),
+		}
+		if n.BGP != nil {
+			rn.BGP = n.BGP.raw()
 		}
 		if !n.Host.Local() {
 			rn.Host = n.Host.Name
@@ -117,7 +121,10 @@ func (t *Topology) raw() *rawTopology {
 	}
 	for _, v := range t.VIPs {
 		port := integer(v.Port)
-		rv := rawVIP{Address: v.Address.String(), Port: &port, Proto: string(v.Proto), Mode: string(v.Mode), Service: string(v.Service), Hash: string(v.Hash), LB: v.LB.Name}
+		rv := rawVIP{Address: v.Address.String(), Port: &port, Proto: string(v.Proto), Mode: string(v.Mode), Service: string(v.Service), Hash: string(v.Hash), LB: rawLB{list: v.Tier()}}
+		for _, lb := range v.LBs {
+			rv.LB.names = append(rv.LB.names, lb.Name)
+		}
 		for _, r := range v.Reals {
 			weight := integer(r.Weight)
 			rv.Reals = append(rv.Reals, rawReal{Node: r.Node.Name, Weight: &weight})

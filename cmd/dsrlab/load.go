@@ -47,6 +47,7 @@ func newLoadCmd() *cobra.Command {
 	f.IntVar(&cfg.Long, "long", 0, "long connections held while the short ones run")
 	f.DurationVar(&cfg.Interval, "interval", 100*time.Millisecond, "time between lines on a long connection")
 	f.DurationVar(&cfg.Timeout, "timeout", 5*time.Second, "limit per dial and per answer")
+	f.DurationVar(&cfg.Duration, "duration", 0, "hold the long connections at least this long")
 	f.BoolVar(&asJSON, "json", false, "print the result as JSON")
 	return cmd
 }

@@ -20,7 +20,9 @@ import (
 func labCommands(out *output) []*cobra.Command {
 	return []*cobra.Command{
 		newUpCmd(out), newDownCmd(out), newInspectCmd(), newVerifyCmd(), newExecCmd(), newRealCmd(out),
-		newStatsCmd(), newImageCmd(), newEchoCmd(), newLoadCmd(), newMapCmd(), newCaptureCmd(out), newAgentCmd(), newTraceCmd(out), newBGPCmd(),
+		newStatsCmd(), newImageCmd(), newEchoCmd(), newLoadCmd(), newMapCmd(), newCaptureCmd(out), newAgentCmd(), newTraceCmd(out),
+		newFailCmd(), newRecoverCmd(out), newRoutesCmd(),
+		newBGPCmd(),
 	}
 }
 

@@ -50,7 +50,7 @@ func newVerifyCmd() *cobra.Command {
 				}
 			} else {
 				tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "VIP\tCLIENT\tANSWERED BY\tREAL SAW\tREPLY FROM\tLB RX / SENT\tREPLY PATH\tRESULT")
+				fmt.Fprintln(tw, "VIP\tCLIENT\tLB\tANSWERED BY\tREAL SAW\tREPLY FROM\tLB RX / SENT\tREPLY PATH\tRESULT")
 				for _, c := range checks {
 					result := "PASS"
 					switch {
@@ -59,7 +59,7 @@ func newVerifyCmd() *cobra.Command {
 					case !c.Pass:
 						result = "FAIL: " + c.Reason
 					}
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d / %d\t%s\t%s\n", c.VIP, c.Client, orDash(c.Real), orDash(c.ClientSeen),
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d / %d\t%s\t%s\n", c.VIP, c.Client, orDash(c.LB), orDash(c.Real), orDash(c.ClientSeen),
 						orDash(c.ReplyFrom), c.LBBytes, c.Payload, orDash(c.Path), result)
 				}
 				tw.Flush()

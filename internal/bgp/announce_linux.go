@@ -3,6 +3,7 @@ package bgp
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/netip"
 	"time"
 
@@ -27,7 +28,7 @@ func (sp *speaker) announce(ctx context.Context) error {
 	defer tick.Stop()
 	announcing := false
 	for first := true; ; first = false {
-		attached, why := xdpAttached(sp.cfg.Uplink)
+		attached, why := balancerReady(sp.cfg)
 		var err error
 		switch {
 		case first && !attached:
@@ -35,7 +36,7 @@ func (sp *speaker) announce(ctx context.Context) error {
 		case attached && !announcing:
 			if err = sp.addPaths(); err == nil {
 				announcing = true
-				sp.log.printf("announce %s: XDP program attached to %s", prefixList(sp.cfg.Announce), sp.cfg.Uplink)
+				sp.log.printf("announce %s: balancer ready on %s", prefixList(sp.cfg.Announce), sp.cfg.Uplink)
 			}
 		case !attached && announcing:
 			sp.deletePaths()
@@ -64,17 +65,25 @@ func (sp *speaker) announce(ctx context.Context) error {
 	}
 }
 
-// xdpAttached looks at the uplink in the speaker's own network namespace
-// (netlink needs no capability for that); why says what is missing.
-func xdpAttached(uplink string) (attached bool, why string) {
-	link, err := netlink.LinkByName(uplink)
+// balancerReady looks at the uplink in the speaker's own network
+// namespace (netlink needs no capability for that): an XDP program
+// attached, or for a balancer that is no XDP program the uplink up. why
+// says what is missing.
+func balancerReady(cfg Config) (ready bool, why string) {
+	link, err := netlink.LinkByName(cfg.Uplink)
 	if err != nil {
-		return false, fmt.Sprintf("uplink %s: %v", uplink, err)
+		return false, fmt.Sprintf("uplink %s: %v", cfg.Uplink, err)
+	}
+	if cfg.NoXDP {
+		if link.Attrs().Flags&net.FlagUp != 0 {
+			return true, ""
+		}
+		return false, cfg.Uplink + " is down"
 	}
 	if x := link.Attrs().Xdp; x != nil && x.Attached {
 		return true, ""
 	}
-	return false, "no XDP program on " + uplink
+	return false, "no XDP program on " + cfg.Uplink
 }
 
 // addPaths announces every VIP, or none if one fails.

@@ -60,6 +60,9 @@ type Config struct {
 	NextHop4 netip.Addr     `json:"next_hop4,omitzero"`
 	NextHop6 netip.Addr     `json:"next_hop6,omitzero"`
 	Uplink   string         `json:"uplink,omitempty"`
+	// NoXDP: the balancer is not an XDP program (a NAT balancer, whose
+	// nftables rules the speaker cannot see): announce while Uplink is up.
+	NoXDP bool `json:"no_xdp,omitempty"`
 
 	// Learn role: the only prefixes installed (the lab's VIPs); anything
 	// else a peer sends (a default route) stays out of the kernel.

@@ -63,11 +63,15 @@ func draw(t *topology.Topology) drawing {
 				if !src.IsValid() {
 					continue
 				}
-				for _, e := range flow(t, v, c, src.Addr()) {
-					key := fmt.Sprint(d.ids[e.from], d.ids[e.to], e.style, e.title, e.lines)
-					if !drawn[key] {
-						drawn[key] = true
-						d.edges = append(d.edges, e)
+				// A tier's flow is drawn through each of its
+				// katrans: the router's ECMP picks one per flow.
+				for _, lb := range v.LBs {
+					for _, e := range flow(t, v, lb, c, src.Addr()) {
+						key := fmt.Sprint(d.ids[e.from], d.ids[e.to], e.style, e.title, e.lines)
+						if !drawn[key] {
+							drawn[key] = true
+							d.edges = append(d.edges, e)
+						}
 					}
 				}
 				break
@@ -96,14 +100,15 @@ type leg struct {
 	hops                []*topology.Interface // egress interface of each hop
 }
 
-// flow is the path of one client's connection to v, to each real in turn.
-// The request is drawn once; the legs after it are one branch per real,
-// numbered alike because a connection takes exactly one of them.
-func flow(t *topology.Topology, v *topology.VIP, client *topology.Node, src netip.Addr) []edge {
+// flow is the path of one client's connection to v through its balancer
+// lb, to each real in turn. The request is drawn once; the legs after it are
+// one branch per real, numbered alike because a connection takes exactly
+// one of them.
+func flow(t *topology.Topology, v *topology.VIP, lb, client *topology.Node, src netip.Addr) []edge {
 	vip := netip.AddrPortFrom(v.Address, v.Port).String()
 	request := leg{first: "Request", middle: "Forward", last: "Forward", style: styleRequest,
 		lines: []string{fmt.Sprintf("IP: %s → %s", src, vip)},
-		hops:  route(t, client, v.Address, v.LB)}
+		hops:  route(t, client, v.Address, lb)}
 	if request.hops == nil {
 		return nil
 	}
@@ -113,7 +118,7 @@ func flow(t *topology.Topology, v *topology.VIP, client *topology.Node, src neti
 		if !ok {
 			continue
 		}
-		lbAddr := v.LB.Uplink().AddrOf(realAddr.Is6()).Addr()
+		lbAddr := lb.Uplink().AddrOf(realAddr.Is6()).Addr()
 		weight := ""
 		switch {
 		case r.Weight == 0:
@@ -126,18 +131,18 @@ func flow(t *topology.Topology, v *topology.VIP, client *topology.Node, src neti
 			legs = []leg{
 				{first: "DNAT + SNAT", middle: "Forward", last: "Forward", style: styleRequest,
 					lines: nonEmpty(fmt.Sprintf("IP: %s → %s", lbAddr, netip.AddrPortFrom(realAddr, v.Port)), weight),
-					hops:  route(t, v.LB, realAddr, r.Node)},
+					hops:  route(t, lb, realAddr, r.Node)},
 				{first: "Reply", middle: "Forward", last: "Hair-pin", style: styleReply,
 					lines: []string{fmt.Sprintf("IP: %s → %s", netip.AddrPortFrom(realAddr, v.Port), lbAddr)},
-					hops:  route(t, r.Node, lbAddr, v.LB)},
+					hops:  route(t, r.Node, lbAddr, lb)},
 				{first: "Final Reply", middle: "Forward", last: "Return", style: styleReply,
 					lines: []string{fmt.Sprintf("IP: %s → %s", vip, src)},
-					hops:  route(t, v.LB, src, client)},
+					hops:  route(t, lb, src, client)},
 			}
 		} else {
 			// XDP_TX sends the encapsulated packet back out of the
 			// uplink it came in on, whatever katran's routes say.
-			up := v.LB.Uplink()
+			up := lb.Uplink()
 			encap := encapName(v.Address, realAddr)
 			tunnel := route(t, up.Peer.Node, realAddr, r.Node)
 			if tunnel != nil {

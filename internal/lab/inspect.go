@@ -290,8 +290,8 @@ func compare(topo *topology.Topology, nodes map[string]*NodeReport) []string {
 		} else if len(dsrVIPs(served)) > 0 && (nr.Balancer == nil || nr.Balancer.Interface != n.Uplink().Name) {
 			add("node %s: no XDP balancer on %s; `dsrlab up` attaches it", n.Name, n.Uplink().Name)
 		}
-		if len(natServices(served)) > len(nr.NAT) {
-			add("node %s: NAT rules missing (%d of %d services); `dsrlab up` restores them", n.Name, len(nr.NAT), len(natServices(served)))
+		if want := natServices(n, served); len(want) > len(nr.NAT) {
+			add("node %s: NAT rules missing (%d of %d services); `dsrlab up` restores them", n.Name, len(nr.NAT), len(want))
 		}
 		if vips := dsrVIPs(topo.VIPsBackedBy(n)); len(vips) > 0 {
 			if nr.Decap == "" && n.Program == nil {

@@ -152,6 +152,12 @@ func (d *deployment) address(ctx context.Context) (string, error) {
 			}
 			routes++
 		}
+		for _, r := range n.ECMPRoutes {
+			if err := ns.SetECMPRoute(r.Dst, r.Vias, netconf.ProtoStatic); err != nil {
+				return "", err
+			}
+			routes++
+		}
 	}
 	return fmt.Sprintf("%d addresses, %d routes", addrs, routes), nil
 }

@@ -16,7 +16,7 @@ import (
 func (d *deployment) natBalancers(ctx context.Context) (string, error) {
 	var report []string
 	for _, k := range d.topo.NodesOfKind(topology.KindKatran) {
-		services := natServices(d.topo.VIPsServedBy(k))
+		services := natServices(k, d.topo.VIPsServedBy(k))
 		if !d.here(k) || len(services) == 0 {
 			continue
 		}
@@ -46,13 +46,15 @@ func (d *deployment) natBalancers(ctx context.Context) (string, error) {
 	return strings.Join(report, "; "), nil
 }
 
-func natServices(vips []*topology.VIP) []nat.Service {
+// natServices are the NAT rules of balancer lb, which translates the
+// sources of its VIPs' connections to its own uplink address.
+func natServices(lb *topology.Node, vips []*topology.VIP) []nat.Service {
 	var out []nat.Service
 	for _, v := range vips {
 		if !v.NAT() {
 			continue
 		}
-		s := nat.Service{VIP: v.Address, Port: v.Port, Proto: string(v.Proto), SNAT: v.LB.Uplink().AddrOf(v.Is6()).Addr()}
+		s := nat.Service{VIP: v.Address, Port: v.Port, Proto: string(v.Proto), SNAT: lb.Uplink().AddrOf(v.Is6()).Addr()}
 		for _, r := range v.Reals {
 			addr, _ := v.Tunnel(r.Node) // of the VIP's family: validated
 			s.Backends = append(s.Backends, nat.Backend{Addr: addr, Weight: r.Weight})

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 
 	"github.com/dsrlab/dsrlab/topology"
@@ -127,14 +128,19 @@ func wiring(t *topology.Topology) []string {
 		if n.Program != nil {
 			program = n.Program.Interface.Name
 		}
-		lines = append(lines, fmt.Sprintf("node %s kind=%s image=%s cmd=%q env=%v exec=%q gateway=%v gateway6=%v routes=%v sysctls=%v xdp=%s decap=%s program-on=%s",
-			n.Name, n.Kind, n.Image, n.Cmd, n.Env, n.Exec, n.Gateway, n.Gateway6, n.Routes, n.Sysctls, n.XDP, n.Decap, program))
+		// The speaker's configuration is its container's command.
+		speaker := "-"
+		if runsSpeaker(n) {
+			speaker = strings.Join(bgpCommand(t, n), " ")
+		}
+		lines = append(lines, fmt.Sprintf("node %s kind=%s image=%s cmd=%q env=%v exec=%q gateway=%v gateway6=%v routes=%v sysctls=%v xdp=%s decap=%s program-on=%s routing=%s speaker=%s",
+			n.Name, n.Kind, n.Image, n.Cmd, n.Env, n.Exec, n.Gateway, n.Gateway6, n.Routes, n.Sysctls, n.XDP, n.Decap, program, n.Routing, speaker))
 		for _, i := range n.Interfaces {
 			lines = append(lines, fmt.Sprintf("interface %s addr=%v addr6=%v mac=%s mtu=%d peer=%s", i, i.Addr, i.Addr6, i.MAC, i.MTU, i.Peer))
 		}
 	}
 	for _, v := range t.VIPs {
-		lines = append(lines, fmt.Sprintf("vip %s mode=%s service=%s lb=%s", v, v.Mode, v.Service, v.LB.Name))
+		lines = append(lines, fmt.Sprintf("vip %s mode=%s service=%s lb=%s", v, v.Mode, v.Service, v.LBNames()))
 	}
 	return lines
 }

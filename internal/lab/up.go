@@ -75,6 +75,9 @@ func Up(ctx context.Context, rts runtime.Set, topo *topology.Topology, rep Repor
 		{"xdp", d.loadBalancers},
 		{"nat", d.natBalancers},
 		{"hosts-xdp", d.remotePhase(phaseBalancers)},
+		// The routers learn the VIPs once the balancers are attached:
+		// up returns when every VIP is routed over each of its katrans.
+		{"bgp", d.bgpRoutes},
 		{"exec", d.execs},
 	}
 
@@ -365,6 +368,11 @@ func (d *deployment) ensureContainer(ctx context.Context, n *topology.Node, exis
 		// The real's echo service is its main process: it binds the VIPs
 		// before they exist (IP_FREEBIND) and needs no exec later.
 		cmd = echoCommand(n, echoVIPs(d.topo.VIPsBackedBy(n)))
+	case runsSpeaker(n):
+		// The BGP speaker is the main process of a katran or router
+		// that speaks BGP: its sessions die with the container, a
+		// clean stop withdraws first, a restart runs it again.
+		cmd = bgpCommand(d.topo, n)
 	}
 	c, err := d.rt(n).Run(ctx, runtime.ContainerSpec{
 		Name: n.ContainerName, Hostname: n.Name, Image: n.Image, Cmd: cmd,

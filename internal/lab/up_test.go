@@ -181,7 +181,7 @@ func TestUpReferenceLabAnswersThroughTheVIP(t *testing.T) {
 	rt := fakeLab(t)
 	topo := load(t, "dsr.yaml")
 	sum, rep := mustUp(t, rt, topo)
-	want := []string{"preflight", "programs", "images", "agents", "containers", "links", "addressing", "decap", "services", "hosts", "xdp", "nat", "hosts-xdp", "exec"}
+	want := []string{"preflight", "programs", "images", "agents", "containers", "links", "addressing", "decap", "services", "hosts", "xdp", "nat", "hosts-xdp", "bgp", "exec"}
 	if !slices.Equal(rep.steps, want) {
 		t.Errorf("steps %v, want %v", rep.steps, want)
 	}
@@ -293,7 +293,7 @@ func TestRestartedContainerIsRewired(t *testing.T) {
 	rt := fakeLab(t)
 	topo := load(t, "dsr.yaml")
 	mustUp(t, rt, topo)
-	if err := rt.Stop("real"); err != nil {
+	if err := rt.Stop(context.Background(), "real", true); err != nil {
 		t.Fatal(err)
 	}
 	repairs(t, rt, topo, "node real: container real is exited")

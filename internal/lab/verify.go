@@ -23,8 +23,11 @@ import (
 
 // Check is the outcome of talking to one VIP from one client.
 type Check struct {
-	VIP        string `json:"vip"`
-	Client     string `json:"client"`
+	VIP    string `json:"vip"`
+	Client string `json:"client"`
+	// LB is the balancer that carried the exchange: one check per
+	// balancer of a tier.
+	LB         string `json:"lb,omitempty"`
 	Real       string `json:"real,omitempty"`        // node and address named in the answer
 	ClientSeen string `json:"client_seen,omitempty"` // the client address the real saw
 	ReplyFrom  string `json:"reply_from,omitempty"`
@@ -103,10 +106,11 @@ func verifyOn(ctx context.Context, rts runtime.Set, topo *topology.Topology, hos
 		}
 		dst := netip.AddrPortFrom(v.Address, v.Port)
 		for _, cl := range clients {
+			together := !slices.ContainsFunc(v.LBs, func(lb *topology.Node) bool { return lb.Host != cl.Host })
 			switch {
-			case cl.Host != v.LB.Host && host != topology.LocalHost:
+			case !together && host != topology.LocalHost:
 				continue // a pair split over two hosts is driven by up's host
-			case cl.Host == v.LB.Host && cl.Host.Name != host:
+			case together && cl.Host.Name != host:
 				if !slices.Contains(others, cl.Host.Name) {
 					others = append(others, cl.Host.Name)
 				}
@@ -114,15 +118,10 @@ func verifyOn(ctx context.Context, rts runtime.Set, topo *topology.Topology, hos
 			}
 			// Each end is reached in this process when it runs on host,
 			// else through the agent of its own host.
-			var clientNS, lbNS *netconf.Namespace
+			var clientNS *netconf.Namespace
 			var err error
 			if cl.Host.Name == host {
 				if clientNS, err = open(cl); err != nil {
-					return nil, nil, err
-				}
-			}
-			if v.LB.Host.Name == host {
-				if lbNS, err = open(v.LB); err != nil {
 					return nil, nil, err
 				}
 			}
@@ -133,14 +132,19 @@ func verifyOn(ctx context.Context, rts runtime.Set, topo *topology.Topology, hos
 					}
 					return Probe(ctx, clientNS, dst, v.Proto, verifyPayload)
 				},
-				rxBytes: func() (uint64, error) {
-					if lbNS == nil {
-						return remoteRxBytes(ctx, rts, topo, v.LB.Uplink())
-					}
-					return rxBytes(lbNS, v.LB.Uplink().Name)
-				},
 			}
-			checks = append(checks, verifyOne(v, cl, ends))
+			for _, lb := range v.LBs {
+				rx := func() (uint64, error) { return remoteRxBytes(ctx, rts, topo, lb.Uplink()) }
+				if lb.Host.Name == host {
+					lbNS, err := open(lb)
+					if err != nil {
+						return nil, nil, err
+					}
+					rx = func() (uint64, error) { return rxBytes(lbNS, lb.Uplink().Name) }
+				}
+				ends.rxBytes = append(ends.rxBytes, rx)
+			}
+			checks = append(checks, verifyPair(v, cl, ends)...)
 		}
 	}
 	return checks, others, nil
@@ -149,8 +153,41 @@ func verifyOn(ctx context.Context, rts runtime.Set, topo *topology.Topology, hos
 // pairEnds are what verify does at either end of a client–VIP pair, in
 // this process or through the agent of the host the end runs on.
 type pairEnds struct {
-	probe   func() (Exchange, error) // from the client
-	rxBytes func() (uint64, error)   // received on the balancer's uplink
+	probe   func() (Exchange, error)   // from the client
+	rxBytes []func() (uint64, error) // received on each balancer's uplink, in v.LBs' order
+}
+
+// tierProbes bounds the probes verify sends to find every balancer of a
+// tier: each new connection is hashed by the router to one of N balancers,
+// so missing one of three in 48 tries happens about once in 10^8 runs if
+// the router spreads flows at all.
+const tierProbes = 48
+
+// verifyPair checks the exchange between a client and a VIP through each
+// of the VIP's balancers: one probe for a single balancer; for a tier, new
+// connections until every balancer has carried one (the router's ECMP
+// picks), each checked like a single one, and a failing check for each
+// balancer that none reached.
+func verifyPair(v *topology.VIP, cl *topology.Node, ends pairEnds) []Check {
+	done := make([]*Check, len(v.LBs))
+	var out []Check
+	for try := 0; try < tierProbes && slices.Contains(done, nil); try++ {
+		c, lb := verifyOne(v, cl, ends)
+		if lb < 0 || !c.Pass {
+			return append(out, c) // nothing more to learn from this pair
+		}
+		if done[lb] == nil {
+			done[lb] = &c
+			out = append(out, c)
+		}
+	}
+	for i, c := range done {
+		if c == nil {
+			out = append(out, Check{VIP: v.String(), Client: cl.Name, LB: v.LBs[i].Name, Payload: verifyPayload, Mode: string(v.Mode),
+				Reason: fmt.Sprintf("none of %d connections crossed %s: the router does not spread the VIP over it (see `dsrlab routes`)", tierProbes, v.LBs[i].Name)})
+		}
+	}
+	return out
 }
 
 func rxBytes(ns *netconf.Namespace, iface string) (uint64, error) {
@@ -161,26 +198,51 @@ func rxBytes(ns *netconf.Namespace, iface string) (uint64, error) {
 	return st.RxBytes, nil
 }
 
-func verifyOne(v *topology.VIP, cl *topology.Node, ends pairEnds) Check {
+// verifyOne makes one exchange, and says which balancer carried it (the
+// one whose uplink received the most; -1 when it could not be told).
+func verifyOne(v *topology.VIP, cl *topology.Node, ends pairEnds) (Check, int) {
 	c := Check{VIP: v.String(), Client: cl.Name, Payload: verifyPayload, Mode: string(v.Mode)}
-	before, err := ends.rxBytes()
+	read := func() ([]uint64, error) {
+		rx := make([]uint64, len(ends.rxBytes))
+		for i, f := range ends.rxBytes {
+			var err error
+			if rx[i], err = f(); err != nil {
+				return nil, err
+			}
+		}
+		return rx, nil
+	}
+	before, err := read()
 	if err != nil {
 		c.Reason = err.Error()
-		return c
+		return c, -1
 	}
 	ex, err := ends.probe()
 	if err != nil {
 		c.Reason = err.Error()
-		return c
+		return c, -1
 	}
 	answer := ex.Answer
 	c.ReplyFrom = ex.From
-	after, err := ends.rxBytes()
+	after, err := read()
 	if err != nil {
 		c.Reason = err.Error()
-		return c
+		return c, -1
 	}
-	c.LBBytes = after - before
+	lb := 0
+	for i := range after {
+		if after[i]-before[i] > after[lb]-before[lb] {
+			lb = i
+		}
+	}
+	c.LB = v.LBs[lb].Name
+	c.LBBytes = after[lb] - before[lb]
+	return judge(v, v.LBs[lb], cl, c, answer), lb
+}
+
+// judge decides an exchange through balancer lb: the answer, the real
+// that gave it, the address it saw, and the reply's path.
+func judge(v *topology.VIP, lb, cl *topology.Node, c Check, answer string) Check {
 	a, err := echo.Parse([]byte(answer))
 	if err != nil {
 		c.Reason = err.Error()
@@ -200,7 +262,7 @@ func verifyOne(v *topology.VIP, cl *topology.Node, ends pairEnds) Check {
 		wantSeen = up.AddrOf(v.Is6()).Addr().String()
 	}
 	if v.NAT() {
-		wantSeen, wantPath = v.LB.Uplink().AddrOf(v.Is6()).Addr().String(), pathHairpin
+		wantSeen, wantPath = lb.Uplink().AddrOf(v.Is6()).Addr().String(), pathHairpin
 	}
 	vipAddr := netip.AddrPortFrom(v.Address, v.Port).String()
 	switch {

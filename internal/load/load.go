@@ -27,6 +27,10 @@ type Config struct {
 	Long        int           // long connections held for the whole run
 	Interval    time.Duration // between lines on a long connection
 	Timeout     time.Duration // per dial and per answer
+	// Duration holds the long connections for at least this long, even
+	// when the short ones are done sooner (a failover rehearsal: the long
+	// connections are what must survive).
+	Duration time.Duration
 }
 
 // Result counts outcomes; a run passes when nothing failed.
@@ -38,6 +42,12 @@ type Result struct {
 	LongFailed  int            `json:"long_failed"`
 	PerReal     map[string]int `json:"per_real"`   // short connections answered, by real
 	LongReals   []string       `json:"long_reals"` // the real each long connection stayed on
+	// LongMaxStall is the longest wait of any long connection between
+	// two answers (beyond its interval): how long a failure held traffic
+	// up. LongStalled counts the long connections that waited over a
+	// second at least once.
+	LongMaxStall time.Duration `json:"long_max_stall_ns"`
+	LongStalled  int           `json:"long_stalled"`
 	Elapsed     time.Duration  `json:"elapsed_ns"`
 	ConnsPerSec float64        `json:"short_conns_per_sec"`
 	Errors      []string       `json:"errors,omitempty"` // the first few failures
@@ -47,6 +57,9 @@ type Result struct {
 func (r *Result) Failed() bool { return r.ShortFailed > 0 || r.LongFailed > 0 }
 
 const maxErrors = 10
+
+// stalledAfter is a wait for an answer no healthy path takes.
+const stalledAfter = time.Second
 
 type tally struct {
 	mu sync.Mutex
@@ -100,6 +113,7 @@ func Run(ctx context.Context, cfg Config) *Result {
 			}
 		})
 	}
+	holdUntil := time.After(cfg.Duration)
 feed:
 	for range cfg.Short {
 		select {
@@ -112,6 +126,10 @@ feed:
 	shortWG.Wait()
 	if secs := time.Since(shortStart).Seconds(); secs > 0 {
 		res.ConnsPerSec = float64(res.Short) / secs
+	}
+	select {
+	case <-holdUntil:
+	case <-ctx.Done():
 	}
 	stopLong()
 	longWG.Wait()
@@ -164,8 +182,19 @@ func (t *tally) long(ctx context.Context, cfg Config, i int) {
 	defer c.Close()
 	r := bufio.NewReader(c)
 	first := ""
+	var maxStall time.Duration
+	defer func() {
+		t.mu.Lock()
+		defer t.mu.Unlock()
+		t.r.LongMaxStall = max(t.r.LongMaxStall, maxStall)
+		if maxStall > stalledAfter {
+			t.r.LongStalled++
+		}
+	}()
 	for {
+		sent := time.Now()
 		real, err := exchange(c, r, "long\n", cfg.Timeout)
+		maxStall = max(maxStall, time.Since(sent))
 		if err != nil {
 			t.fail(false, fmt.Errorf("long connection %d: %w", i, err))
 			return
@@ -197,6 +226,7 @@ func (r *Result) Summary() string {
 		reals = append(reals, fmt.Sprintf("%s=%d", real, n))
 	}
 	sort.Strings(reals)
-	return fmt.Sprintf("short %d (failed %d, %.0f conn/s) reals %v; long %d (lines %d, failed %d); %v",
-		r.Short, r.ShortFailed, r.ConnsPerSec, reals, r.Long, r.LongLines, r.LongFailed, r.Elapsed.Round(time.Millisecond))
+	return fmt.Sprintf("short %d (failed %d, %.0f conn/s) reals %v; long %d (lines %d, failed %d, stalled over %v %d, longest wait %v); %v",
+		r.Short, r.ShortFailed, r.ConnsPerSec, reals, r.Long, r.LongLines, r.LongFailed, stalledAfter, r.LongStalled,
+		r.LongMaxStall.Round(time.Millisecond), r.Elapsed.Round(time.Millisecond))
 }

@@ -104,3 +104,76 @@ func TestExchangeChecksTheAnswer(t *testing.T) {
 		})
 	}
 }
+
+// TestLongConnectionsHeldAndStallsMeasured: with Duration, long connections
+// stay up for it although there are no short ones, and an answer held back
+// (a path that failed over) shows as a stall of at least the hold-up.
+func TestLongConnectionsHeldAndStallsMeasured(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().(*net.TCPAddr).AddrPort()
+	ln.Close()
+	srv := &echo.Server{Node: "real1", Addr: netip.MustParseAddr("10.0.0.1")}
+	go srv.Serve(ctx, []echo.Listener{{Proto: "tcp", Addr: addr}})
+	waitListening(t, addr.String())
+
+	// A proxy in front of the service holds every answer back once, for
+	// holdUp, 300 ms into the run.
+	const holdUp = 1200 * time.Millisecond
+	front, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer front.Close()
+	start := time.Now()
+	go func() {
+		for {
+			c, err := front.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				s, err := net.Dial("tcp", addr.String())
+				if err != nil {
+					return
+				}
+				defer s.Close()
+				go io.Copy(s, c)
+				held := false
+				buf := make([]byte, 4096)
+				for {
+					n, err := s.Read(buf)
+					if err != nil {
+						return
+					}
+					if !held && time.Since(start) > 300*time.Millisecond {
+						held = true
+						time.Sleep(holdUp)
+					}
+					if _, err := c.Write(buf[:n]); err != nil {
+						return
+					}
+				}
+			}()
+		}
+	}()
+
+	res := Run(ctx, Config{
+		Target: front.Addr().String(), Long: 3, Interval: 20 * time.Millisecond,
+		Timeout: 5 * time.Second, Duration: 2 * time.Second,
+	})
+	if res.Failed() || res.Long != 3 {
+		t.Fatalf("result %s, errors %v", res.Summary(), res.Errors)
+	}
+	if res.Elapsed < 2*time.Second {
+		t.Errorf("long connections ended after %v, want them held for the 2 s duration", res.Elapsed)
+	}
+	if res.LongMaxStall < holdUp || res.LongStalled != 3 {
+		t.Errorf("longest wait %v and %d stalled, want at least %v on all 3", res.LongMaxStall, res.LongStalled, holdUp)
+	}
+}

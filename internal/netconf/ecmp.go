@@ -385,3 +385,62 @@ func (d rawData) Len() int          { return len(d) }
 func (d rawData) Serialize() []byte { return d }
 
 var native = binary.NativeEndian
+
+// RouteTo reads the main table's route to exactly dst: a route over a
+// nexthop group with its members, or a plain route as one next hop; nil
+// when there is none.
+func (n *Namespace) RouteTo(dst netip.Prefix) (*ECMPRoute, error) {
+	dst = dst.Masked()
+	routes, err := n.ECMPRoutes()
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range routes {
+		if r.Dst == dst {
+			return &r, nil
+		}
+	}
+	family := unix.AF_INET
+	if dst.Addr().Is6() {
+		family = unix.AF_INET6
+	}
+	plain, err := dump(func() ([]netlink.Route, error) {
+		return n.h.RouteListFiltered(family, &netlink.Route{Dst: ipNet(dst), Table: unix.RT_TABLE_MAIN}, netlink.RT_FILTER_DST|netlink.RT_FILTER_TABLE)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%s: route %s: %w", n.name, dst, err)
+	}
+	for _, r := range plain {
+		out := &ECMPRoute{Dst: dst, Protocol: int(r.Protocol)}
+		for _, hop := range append([]*netlink.NexthopInfo{{LinkIndex: r.LinkIndex, Gw: r.Gw, Flags: int(r.Flags)}}, r.MultiPath...) {
+			if hop.Gw == nil {
+				continue
+			}
+			via, _ := netip.AddrFromSlice(hop.Gw)
+			h := NextHop{Via: via.Unmap(), Weight: hop.Hops + 1, LinkDown: hop.Flags&unix.RTNH_F_LINKDOWN != 0, Dead: hop.Flags&unix.RTNH_F_DEAD != 0}
+			if l, err := n.h.LinkByIndex(hop.LinkIndex); err == nil {
+				h.Dev = l.Attrs().Name
+			}
+			out.NextHops = append(out.NextHops, h)
+		}
+		return out, nil
+	}
+	return nil, nil
+}
+
+// SetLinkUp sets an interface administratively up or down, as a failing
+// machine's links would go.
+func (n *Namespace) SetLinkUp(name string, up bool) error {
+	link, err := n.h.LinkByName(name)
+	if err != nil {
+		return fmt.Errorf("%s: interface %s: %w", n.name, name, err)
+	}
+	set, what := n.h.LinkSetDown, "down"
+	if up {
+		set, what = n.h.LinkSetUp, "up"
+	}
+	if err := set(link); err != nil {
+		return fmt.Errorf("%s: set %s %s: %w", n.name, name, what, err)
+	}
+	return nil
+}

@@ -126,3 +126,32 @@ func TestECMPRouteDelete(t *testing.T) {
 		t.Errorf("other route = %v, want %v", got, vias)
 	}
 }
+
+func TestRouteToReadsPlainAndGroupRoutes(t *testing.T) {
+	router, _, vias := tier(t, 2)
+	group := netip.MustParsePrefix("192.168.10.1/32")
+	plain := netip.MustParsePrefix("192.168.10.2/32")
+	if err := router.SetECMPRoute(group, vias, ProtoStatic); err != nil {
+		t.Fatal(err)
+	}
+	if err := router.SetRoute(plain, vias[1]); err != nil {
+		t.Fatal(err)
+	}
+	r, err := router.RouteTo(group)
+	if err != nil || r == nil || r.Group == 0 || len(r.NextHops) != 2 {
+		t.Fatalf("RouteTo(%s) = %+v, %v; want the group's two next hops", group, r, err)
+	}
+	r, err = router.RouteTo(plain)
+	if err != nil || r == nil || r.Group != 0 || len(r.NextHops) != 1 || r.NextHops[0].Via != vias[1] || r.NextHops[0].Dev != "eth1" {
+		t.Fatalf("RouteTo(%s) = %+v, %v; want one next hop %s on eth1", plain, r, err, vias[1])
+	}
+	if r, err := router.RouteTo(netip.MustParsePrefix("192.168.10.3/32")); r != nil || err != nil {
+		t.Errorf("RouteTo(no route) = %+v, %v; want nil", r, err)
+	}
+	if err := router.SetLinkUp("eth0", false); err != nil {
+		t.Fatal(err)
+	}
+	if state, _ := router.LinkState("eth0"); state != LinkDown {
+		t.Errorf("eth0 state %q after SetLinkUp(false), want %q", state, LinkDown)
+	}
+}

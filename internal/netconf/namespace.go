@@ -23,6 +23,10 @@ type Namespace struct {
 	path string // a file naming it, if it has one: "/proc/PID/ns/net"
 	ns   netns.NsHandle
 	h    *netlink.Handle
+	// own: the process's own namespace (Current), where Do needs no
+	// setns, which a process without CAP_SYS_ADMIN (a BGP speaker in a
+	// node container) may not call.
+	own bool
 }
 
 // Path is a file that names the namespace while it lives
@@ -168,6 +172,9 @@ func (n *Namespace) Close() {
 // creates belong to the namespace for their whole life, which is how ioctls,
 // dials and netlink calls without a Handle variant reach it.
 func (n *Namespace) Do(fn func() error) error {
+	if n.own {
+		return fn()
+	}
 	errc := make(chan error, 1)
 	// A fresh goroutine keeps the caller's thread out of it: if restoring the
 	// original namespace fails, the locked thread is discarded when the

@@ -109,5 +109,13 @@ func Current(name string) (*Namespace, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: open own netns: %w", name, err)
 	}
-	return fromHandle(ns, name)
+	// A handle on the namespace the process is in needs no setns, which
+	// a process without CAP_SYS_ADMIN (a BGP speaker in a node
+	// container) may not call.
+	h, err := netlink.NewHandle()
+	if err != nil {
+		ns.Close()
+		return nil, fmt.Errorf("%s: netlink handle: %w", name, err)
+	}
+	return &Namespace{name: name, ns: ns, h: h, own: true}, nil
 }

@@ -84,6 +84,11 @@ type Runtime interface {
 	List(ctx context.Context, labels map[string]string) ([]Container, error)
 	// Remove kills and removes a container; a missing one is not an error.
 	Remove(ctx context.Context, id string) error
+	// Stop stops a running container: kill sends SIGKILL at once (a
+	// machine's crash: nothing in it gets to say goodbye), else SIGTERM
+	// and SIGKILL after a grace period (a clean shutdown). A container
+	// stopped this way stays stopped until Start.
+	Stop(ctx context.Context, id string, kill bool) error
 	// Start starts a stopped container and returns it inspected.
 	Start(ctx context.Context, id string) (*Container, error)
 	// Exec runs a command to completion and returns its exit code.

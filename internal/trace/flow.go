@@ -72,13 +72,15 @@ type Flow struct {
 	Local netip.AddrPort
 }
 
-// lbAddr is the balancer's own address: the source a NAT balancer gives
-// the requests it forwards.
-func (f *Flow) lbAddr() netip.Addr {
-	if up := f.VIP.LB.Uplink(); up != nil {
-		return up.AddrOf(f.v6()).Addr()
+// isLBAddr tells whether a is a balancer's own address: the source a NAT
+// balancer gives the requests it forwards.
+func (f *Flow) isLBAddr(a netip.Addr) bool {
+	for _, lb := range f.VIP.LBs {
+		if up := lb.Uplink(); up != nil && up.AddrOf(f.v6()).Addr() == a {
+			return true
+		}
 	}
-	return netip.Addr{}
+	return false
 }
 
 // realOf returns the VIP's real whose uplink address is a.
@@ -110,7 +112,7 @@ func (f *Flow) Classify(fr capture.Frame) Class {
 		if icmpError(in) {
 			// An error sent to the client or to the balancer is about
 			// this flow in a quiet lab; its quote is not decoded.
-			if in.Dst == f.Local.Addr() || in.Dst == f.lbAddr() || in.Src == f.Dst.Addr() {
+			if in.Dst == f.Local.Addr() || f.isLBAddr(in.Dst) || in.Src == f.Dst.Addr() {
 				return ClassICMP
 			}
 		}
@@ -129,9 +131,9 @@ func (f *Flow) Classify(fr capture.Frame) Class {
 		return ClassRequest
 	case dst == f.Local && src == f.Dst:
 		return ClassReply
-	case f.VIP.NAT() && in.Src == f.lbAddr() && f.realOf(in.Dst) != nil && in.DstPort == f.Dst.Port():
+	case f.VIP.NAT() && f.isLBAddr(in.Src) && f.realOf(in.Dst) != nil && in.DstPort == f.Dst.Port():
 		return ClassNATRequest
-	case f.VIP.NAT() && in.Dst == f.lbAddr() && f.realOf(in.Src) != nil && in.SrcPort == f.Dst.Port():
+	case f.VIP.NAT() && f.isLBAddr(in.Dst) && f.realOf(in.Src) != nil && in.SrcPort == f.Dst.Port():
 		return ClassNATReply
 	}
 	return ClassNone
@@ -305,20 +307,19 @@ const (
 // arrival name, the ones between are forwards.
 func (f *Flow) step(h *Hop) string {
 	from, to := h.From.Node, h.To.Node
-	lb := f.VIP.LB
 	switch h.Class {
 	case ClassRequest:
 		if from == f.Client {
 			return StepRequest
 		}
 	case ClassTunnel:
-		if from == lb {
+		if f.VIP.ServedBy(from) {
 			return StepEncap
 		}
 		return StepForwardIPIP
 	case ClassReply:
 		switch {
-		case f.VIP.NAT() && from == lb:
+		case f.VIP.NAT() && f.VIP.ServedBy(from):
 			return StepFinalReply
 		case !f.VIP.NAT() && from.Kind == topology.KindReal:
 			return StepDSRReply
@@ -326,14 +327,14 @@ func (f *Flow) step(h *Hop) string {
 			return StepReturn
 		}
 	case ClassNATRequest:
-		if from == lb {
+		if f.VIP.ServedBy(from) {
 			return StepNAT
 		}
 	case ClassNATReply:
 		switch {
 		case from.Kind == topology.KindReal:
 			return StepReply
-		case to == lb:
+		case f.VIP.ServedBy(to):
 			return StepHairpin
 		}
 	case ClassICMP:

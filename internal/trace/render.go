@@ -32,7 +32,7 @@ type Result struct {
 // when verbose.
 func (r *Result) Table(w io.Writer, verbose bool) error {
 	f := r.Flow
-	fmt.Fprintf(w, "trace %s/%s from %s (%s), %s VIP served by %s\n", f.Dst, f.VIP.Proto, f.Client.Name, f.Local, f.VIP.Mode, f.VIP.LB.Name)
+	fmt.Fprintf(w, "trace %s/%s from %s (%s), %s VIP served by %s\n", f.Dst, f.VIP.Proto, f.Client.Name, f.Local, f.VIP.Mode, f.VIP.LBNames())
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "#\tTIME\tSTEP\tHOP\tSEEN\tPACKET")
 	oneSided := false

@@ -43,14 +43,13 @@ type Probe struct {
 // interfaces that were not up, and what the kernel dropped there.
 func (f *Flow) Judge(hops []*Hop, p Probe, drops []Drop, notUp ...string) Verdict {
 	var v Verdict
-	lb := f.VIP.LB
 	var crossed *Hop
 	for _, h := range hops {
 		switch {
 		case v.AnsweredBy == "" && (h.Class == ClassReply && !f.VIP.NAT() || h.Class == ClassNATReply) &&
 			h.From.Node.Kind == topology.KindReal:
 			v.AnsweredBy = h.From.Node.Name + " " + h.From.AddrOf(f.v6()).Addr().String()
-		case crossed == nil && h.Class == ClassReply && !f.VIP.NAT() && (h.From.Node == lb || h.To.Node == lb):
+		case crossed == nil && h.Class == ClassReply && !f.VIP.NAT() && (f.VIP.ServedBy(h.From.Node) || f.VIP.ServedBy(h.To.Node)):
 			crossed = h
 		}
 	}
@@ -64,14 +63,14 @@ func (f *Flow) Judge(hops []*Hop, p Probe, drops []Drop, notUp ...string) Verdic
 			v.Summary = fmt.Sprintf("%s, but from %s, not the VIP %s", answered, p.From, f.Dst)
 		case f.VIP.NAT():
 			v.Pass, v.Path = true, PathHairpin
-			v.Summary = fmt.Sprintf("%s through %s: %s, as a NAT VIP does", answered, lb.Name, PathHairpin)
+			v.Summary = fmt.Sprintf("%s through %s: %s, as a NAT VIP does", answered, f.VIP.LBNames(), PathHairpin)
 		case crossed != nil:
 			v.Path = PathCrossed
 			v.Summary = fmt.Sprintf("%s, but the reply crossed the balancer (hop %d, %s → %s): not direct return",
 				answered, crossed.N, crossed.From, crossed.To)
 		default:
 			v.Pass, v.Path = true, PathDirect
-			v.Summary = fmt.Sprintf("%s: %s, the reply never crossed %s", answered, PathDirect, lb.Name)
+			v.Summary = fmt.Sprintf("%s: %s, the reply never crossed %s", answered, PathDirect, f.VIP.LBNames())
 		}
 		return v
 	}
@@ -138,20 +137,19 @@ func (f *Flow) stoppedAt(h *Hop) (lastSeen, expected string) {
 		// receiving side dropped it before packet sockets saw it.
 		lastSeen = fmt.Sprintf("left %s %s for %s %s, not seen arriving", h.From.Node.Name, h.From.Name, at.Name, h.To.Name)
 	}
-	lb := f.VIP.LB
 	forwardTo := func(what string, dst netip.Addr) string {
 		note := ""
 		if h.Class == ClassRequest {
-			note = fmt.Sprintf(" (%s serves it)", lb.Name)
+			note = fmt.Sprintf(" (%s serves it)", f.VIP.LBNames())
 		}
 		return fmt.Sprintf("%s should have forwarded %s towards %s%s; no such packet left %s", at.Name, what, dst, note, at.Name)
 	}
 	inner := h.Frame().IP[len(h.Frame().IP)-1]
 	switch {
-	case h.Class == ClassRequest && at == lb && f.VIP.NAT():
-		expected = fmt.Sprintf("%s should have translated it (DNAT + SNAT) to a real; nothing left %s", lb.Name, lb.Name)
-	case h.Class == ClassRequest && at == lb:
-		expected = fmt.Sprintf("%s should have sent it back out encapsulated (IPIP) to a real; no IPIP packet was seen leaving %s", lb.Name, lb.Name)
+	case h.Class == ClassRequest && f.VIP.ServedBy(at) && f.VIP.NAT():
+		expected = fmt.Sprintf("%s should have translated it (DNAT + SNAT) to a real; nothing left %s", at.Name, at.Name)
+	case h.Class == ClassRequest && f.VIP.ServedBy(at):
+		expected = fmt.Sprintf("%s should have sent it back out encapsulated (IPIP) to a real; no IPIP packet was seen leaving %s", at.Name, at.Name)
 	case h.Class == ClassRequest:
 		expected = forwardTo("the request", f.Dst.Addr())
 	case h.Class == ClassTunnel && at.Kind == topology.KindReal && !h.Decapsulated && h.In != nil:
@@ -163,8 +161,8 @@ func (f *Flow) stoppedAt(h *Hop) (lastSeen, expected string) {
 		expected = forwardTo("the IPIP packet", h.Frame().IP[0].Dst)
 	case h.Class == ClassNATRequest:
 		expected = forwardTo("the translated request", inner.Dst)
-	case h.Class == ClassNATReply && at == lb:
-		expected = fmt.Sprintf("%s should have translated the reply back and sent it to %s", lb.Name, f.Local.Addr())
+	case h.Class == ClassNATReply && f.VIP.ServedBy(at):
+		expected = fmt.Sprintf("%s should have translated the reply back and sent it to %s", at.Name, f.Local.Addr())
 	case h.Class == ClassNATReply:
 		expected = forwardTo("the reply", inner.Dst)
 	case h.Class == ClassReply && at == f.Client:
@@ -179,7 +177,7 @@ func (f *Flow) stoppedAt(h *Hop) (lastSeen, expected string) {
 // it holds on lo (DSR), or its own address (NAT).
 func replySource(f *Flow) string {
 	if f.VIP.NAT() {
-		return "its own address to " + f.lbAddr().String()
+		return "its own address to the balancer that translated the request"
 	}
 	return fmt.Sprintf("%s (the VIP on its lo, served by its echo service)", f.Dst)
 }

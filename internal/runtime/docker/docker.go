@@ -240,6 +240,24 @@ func (d *Docker) List(ctx context.Context, labels map[string]string) ([]runtime.
 	return out, nil
 }
 
+// stopGrace is how long a clean stop waits for a container's processes
+// to end after SIGTERM: a BGP speaker withdraws its routes in well under it.
+const stopGrace = 5
+
+func (d *Docker) Stop(ctx context.Context, id string, kill bool) error {
+	var err error
+	if kill {
+		err = d.c.ContainerKill(ctx, id, "KILL")
+	} else {
+		grace := stopGrace
+		err = d.c.ContainerStop(ctx, id, container.StopOptions{Timeout: &grace})
+	}
+	if err != nil {
+		return fmt.Errorf("stop container %s: %w", id, err)
+	}
+	return nil
+}
+
 func (d *Docker) Remove(ctx context.Context, id string) error {
 	err := d.c.ContainerRemove(ctx, id, container.RemoveOptions{Force: true, RemoveVolumes: true})
 	if err != nil && !cerrdefs.IsNotFound(err) {

@@ -186,9 +186,10 @@ func (r *Runtime) Remove(_ context.Context, id string) error {
 	return nil
 }
 
-// Stop stops a container as `docker stop` would: its processes end and its
-// network namespace, with every link in it, is gone.
-func (r *Runtime) Stop(nameOrID string) error {
+// Stop stops a container as `docker stop` or `docker kill` would: its
+// processes end and its network namespace, with every link in it, is gone.
+// Processes here have no signals to tell the two apart.
+func (r *Runtime) Stop(_ context.Context, nameOrID string, _ bool) error {
 	c, err := r.find(nameOrID)
 	if err != nil {
 		return err

@@ -1,0 +1,154 @@
+package lab
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"slices"
+
+	"github.com/dsrlab/dsrlab/internal/netconf"
+	"github.com/dsrlab/dsrlab/internal/runtime"
+	"github.com/dsrlab/dsrlab/topology"
+)
+
+// RouterRoutes is what one router knows of the way to the VIPs, read from
+// its kernel and its BGP speaker, not from the topology.
+type RouterRoutes struct {
+	Router  string `json:"router"`
+	Routing string `json:"routing"`
+	// Sessions are the speaker's BGP sessions (bgp routing only).
+	Sessions []BGPSession `json:"sessions,omitempty"`
+	// Speaker says why Sessions could not be read, if they could not.
+	Speaker string     `json:"speaker,omitempty"`
+	Routes  []VIPRoute `json:"routes"`
+}
+
+// BGPSession is one BGP session of a router's speaker.
+type BGPSession struct {
+	Peer       netip.Addr `json:"peer"`
+	Node       string     `json:"node,omitempty"`
+	ASN        uint32     `json:"asn"`
+	State      string     `json:"state"`
+	Uptime     int64      `json:"uptime_seconds"`
+	Received   int        `json:"received"`
+	Accepted   int        `json:"accepted"`
+	Advertised int        `json:"advertised"`
+}
+
+// VIPRoute is the kernel's route to one VIP address on a router.
+type VIPRoute struct {
+	Dst      netip.Prefix `json:"dst"`
+	VIPs     []string     `json:"vips"`
+	Protocol string       `json:"protocol,omitempty"` // static, bgp, ...; "" when there is no route
+	Group    uint32       `json:"nexthop_group,omitempty"`
+	NextHops []NextHopRow `json:"next_hops"`
+}
+
+// NextHopRow is one next hop of a VIP route, named by the node it reaches.
+type NextHopRow struct {
+	Via    netip.Addr `json:"via"`
+	Dev    string     `json:"dev,omitempty"`
+	Node   string     `json:"node,omitempty"`
+	Weight int        `json:"weight"`
+	State  string     `json:"state"` // ok, linkdown, dead
+}
+
+// Routes reads every router's routes to the lab's VIPs, and for a router
+// that runs BGP its speaker's sessions. Routers on other hosts are read
+// where they run: not yet supported, and said so.
+func Routes(ctx context.Context, rts runtime.Set, t *topology.Topology) ([]RouterRoutes, error) {
+	var out []RouterRoutes
+	for _, r := range t.NodesOfKind(topology.KindRouter) {
+		rr := RouterRoutes{Router: r.Name, Routing: string(r.Routing)}
+		if !r.Host.Local() {
+			rr.Speaker = fmt.Sprintf("runs on host %s: read it there (dsrlab routes reads this host's routers)", r.Host.Name)
+			out = append(out, rr)
+			continue
+		}
+		ns, err := NodeNamespace(ctx, rts, t, r.Name)
+		if err != nil {
+			return nil, err
+		}
+		rr.Routes, err = vipRoutes(ns, t)
+		if err == nil && r.BGP != nil {
+			rr.Sessions, rr.Speaker = speakerSessions(ns)
+		}
+		ns.Close()
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, rr)
+	}
+	return out, nil
+}
+
+func vipRoutes(ns *netconf.Namespace, t *topology.Topology) ([]VIPRoute, error) {
+	var out []VIPRoute
+	byDst := map[netip.Prefix]int{}
+	for _, v := range t.VIPs {
+		if i, ok := byDst[v.Prefix()]; ok {
+			out[i].VIPs = append(out[i].VIPs, v.String())
+			continue
+		}
+		vr := VIPRoute{Dst: v.Prefix(), VIPs: []string{v.String()}}
+		kr, err := ns.RouteTo(v.Prefix())
+		if err != nil {
+			return nil, err
+		}
+		if kr != nil {
+			vr.Protocol, vr.Group = protocolName(kr.Protocol), kr.Group
+			for _, h := range kr.NextHops {
+				row := NextHopRow{Via: h.Via, Dev: h.Dev, Weight: h.Weight, State: "ok", Node: nodeAt(t, h.Via)}
+				switch {
+				case h.Dead:
+					row.State = "dead"
+				case h.LinkDown:
+					row.State = "linkdown"
+				}
+				vr.NextHops = append(vr.NextHops, row)
+			}
+		}
+		byDst[v.Prefix()] = len(out)
+		out = append(out, vr)
+	}
+	return out, nil
+}
+
+// nodeAt names the node whose interface has address a.
+func nodeAt(t *topology.Topology, a netip.Addr) string {
+	for _, n := range t.Nodes {
+		if slices.ContainsFunc(n.Interfaces, func(i *topology.Interface) bool { return i.Addr.Addr() == a || i.Addr6.Addr() == a }) {
+			return n.Name
+		}
+	}
+	return ""
+}
+
+func protocolName(p int) string {
+	switch p {
+	case netconf.ProtoStatic:
+		return "static"
+	case netconf.ProtoBGP:
+		return "bgp"
+	case 2:
+		return "kernel"
+	case 3:
+		return "boot"
+	}
+	return fmt.Sprint(p)
+}
+
+// speakerSessions reads the router's sessions from its speaker, or says
+// why it could not.
+func speakerSessions(ns *netconf.Namespace) ([]BGPSession, string) {
+	st, err := speakerStatus(ns)
+	if err != nil {
+		return nil, err.Error()
+	}
+	var out []BGPSession
+	for _, p := range st.Peers {
+		out = append(out, BGPSession{Peer: p.Addr, Node: p.Node, ASN: p.ASN, State: p.State, Uptime: p.UptimeSeconds,
+			Received: int(p.Received), Accepted: int(p.Accepted), Advertised: int(p.Advertised)})
+	}
+	return out, ""
+}
