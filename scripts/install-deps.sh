@@ -5,7 +5,8 @@
 #   --clang  also clang and llvm, to compile users' programs and regenerate
 #            the BPF objects
 #   --test   also what the tests need (`make test`): clang and llvm, iproute2
-#            (scripts/host.sh) and openssh-server (the ssh:// engine test)
+#            (scripts/host.sh), openssh-server (the ssh:// engine test), bird2
+#            and frr (the BGP speaker's interoperability tests)
 # Idempotent; run as root.
 set -euo pipefail
 
@@ -33,6 +34,10 @@ if ((want_test)); then
   # The ssh:// engine test runs its own OpenSSH server inside a simulated
   # host (dsrlab speaks SSH with its own client, no ssh binary).
   [[ -x /usr/sbin/sshd ]] || need+=(openssh-server)
+  # internal/bgp peers its speakers with a BIRD and an FRR router in a
+  # namespace, configured as docs/BGP.md tells users to.
+  command -v bird >/dev/null 2>&1 || need+=(bird2)
+  [[ -x /usr/lib/frr/bgpd ]] || need+=(frr)
 fi
 if ((${#need[@]})); then
   echo "install-deps: installing ${need[*]}"

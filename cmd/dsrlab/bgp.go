@@ -3,8 +3,6 @@
 package main
 
 import (
-	"net/netip"
-
 	"github.com/spf13/cobra"
 
 	"github.com/dsrlab/dsrlab/internal/bgp"
@@ -32,7 +30,7 @@ func newBGPCmd() *cobra.Command {
 					return err
 				}
 				defer ns.Close()
-				inst = kernelRoutes{ns}
+				inst = bgp.KernelRoutes{NS: ns}
 			}
 			// SIGTERM cancels the context: the speaker withdraws, then
 			// closes its sessions, and the command exits 0.
@@ -43,13 +41,3 @@ func newBGPCmd() *cobra.Command {
 	cmd.MarkFlagRequired("config")
 	return cmd
 }
-
-// kernelRoutes installs a router's learned VIPs as resilient multipath
-// routes in its own network namespace, marked as BGP's.
-type kernelRoutes struct{ ns *netconf.Namespace }
-
-func (k kernelRoutes) Set(dst netip.Prefix, vias []netip.Addr) error {
-	return k.ns.SetECMPRoute(dst, vias, netconf.ProtoBGP)
-}
-
-func (k kernelRoutes) Delete(dst netip.Prefix) error { return k.ns.DeleteECMPRoute(dst) }

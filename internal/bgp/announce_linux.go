@@ -27,10 +27,12 @@ func (sp *speaker) announce(ctx context.Context) error {
 	tick := time.NewTicker(xdpPoll)
 	defer tick.Stop()
 	announcing := false
-	for {
+	for first := true; ; first = false {
 		attached, why := balancerReady(sp.cfg)
 		var err error
 		switch {
+		case first && !attached:
+			sp.log.printf("not announcing %s yet: %s", prefixList(sp.cfg.Announce), why)
 		case attached && !announcing:
 			if err = sp.addPaths(); err == nil {
 				announcing = true
@@ -43,7 +45,6 @@ func (sp *speaker) announce(ctx context.Context) error {
 		}
 		sp.setAnnounced(attached, announcing)
 		if err != nil {
-			sp.bgp.StopBgp(context.Background(), &api.StopBgpRequest{})
 			return err
 		}
 		select {

@@ -108,8 +108,11 @@ func (c *Config) Validate() error {
 	if err := validASN(c.ASN); err != nil {
 		add("asn: %w", err)
 	}
-	if !c.RouterID.Is4() {
-		add("router_id: %q is not an IPv4 address", c.RouterID)
+	switch {
+	case !c.RouterID.IsValid():
+		add("router_id: missing")
+	case !c.RouterID.Is4():
+		add("router_id: %s is not an IPv4 address", c.RouterID)
 	}
 	if c.ListenPort != -1 && (c.ListenPort < 1 || c.ListenPort > 65535) {
 		add("listen_port: %d is not a port (or -1 to not listen)", c.ListenPort)
@@ -160,7 +163,7 @@ func (c *Config) Validate() error {
 		add("role: %q is neither %q nor %q", c.Role, RoleAnnounce, RoleLearn)
 	}
 	if len(errs) > 0 {
-		return fmt.Errorf("bgp config of %s: %w", c.Node, errors.Join(errs...))
+		return fmt.Errorf("bgp config of node %q: %w", c.Node, errors.Join(errs...))
 	}
 	return nil
 }

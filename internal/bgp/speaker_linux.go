@@ -81,7 +81,8 @@ func Run(ctx context.Context, cfg Config, inst Installer, out io.Writer) error {
 	}
 	sp.bgp = server.NewBgpServer(server.LoggerOption(gobgpLogger{sp.log}))
 	go sp.bgp.Serve()
-	// GoBGP's server goroutine does not end; Stop releases what it holds.
+	// Whatever happens, the sessions close (with a Cease) and the
+	// listeners go; GoBGP's server goroutine itself never ends.
 	defer sp.bgp.Stop()
 
 	// The watch outlives ctx: the sessions closing at the end are events too.
@@ -92,7 +93,6 @@ func Run(ctx context.Context, cfg Config, inst Installer, out io.Writer) error {
 	}
 	status, err := sp.serveStatus()
 	if err != nil {
-		sp.bgp.StopBgp(context.Background(), &api.StopBgpRequest{})
 		return fmt.Errorf("bgp %s: %w", cfg.Node, err)
 	}
 	defer status.Close()

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -44,7 +45,17 @@ func runTestSpeaker(data string) int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
 	defer stop()
 	out := &lockedWriter{w: os.Stdout}
-	if err := Run(ctx, cfg, printInstaller{out}, out); err != nil {
+	inst := printInstaller{w: out}
+	if cfg.Role == RoleLearn {
+		ns, err := netconf.Current(cfg.Node)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 2
+		}
+		defer ns.Close()
+		inst.kernel = KernelRoutes{NS: ns}
+	}
+	if err := Run(ctx, cfg, inst, out); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
@@ -62,16 +73,20 @@ func (l *lockedWriter) Write(b []byte) (int, error) {
 	return l.w.Write(b)
 }
 
-type printInstaller struct{ w *lockedWriter }
+// printInstaller prints each call, then has the kernel do it.
+type printInstaller struct {
+	w      *lockedWriter
+	kernel KernelRoutes
+}
 
 func (p printInstaller) Set(dst netip.Prefix, vias []netip.Addr) error {
 	fmt.Fprintf(p.w, "installer: set %s via %s\n", dst, addrList(vias))
-	return nil
+	return p.kernel.Set(dst, vias)
 }
 
 func (p printInstaller) Delete(dst netip.Prefix) error {
 	fmt.Fprintf(p.w, "installer: delete %s\n", dst)
-	return nil
+	return p.kernel.Delete(dst)
 }
 
 // Addresses of the test tier: a router, two katrans on links of their own.
@@ -369,6 +384,44 @@ func TestRouterInstallsEveryBalancerAndFollowsXDP(t *testing.T) {
 	}
 	tr.attach(t, k1)
 	router.waitLine(t, n, installed(vip4, k1, k2))
+	waitKernelRoute(t, tr.router, vip4, k1.addr4, k2.addr4)
+	waitKernelRoute(t, tr.router, vip6, k1.addr6, k2.addr6)
+
+	// A router told to stop takes its routes away with its sessions.
+	router.signal(t, syscall.SIGTERM)
+	if err := router.waitExit(t); err != nil {
+		t.Fatalf("router after SIGTERM: %v", err)
+	}
+	router.waitLine(t, n, "installer: delete "+vip4.String())
+	waitKernelRoute(t, tr.router, vip4)
+}
+
+// waitKernelRoute waits until the router's kernel routes dst over a
+// resilient nexthop group of exactly these next hops (none: no route).
+func waitKernelRoute(t *testing.T, ns *netconf.Namespace, dst netip.Prefix, want ...netip.Addr) {
+	t.Helper()
+	var got []netip.Addr
+	deadline := time.Now().Add(patience)
+	for time.Now().Before(deadline) {
+		routes, err := ns.ECMPRoutes()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = nil
+		for _, r := range routes {
+			if r.Dst == dst && r.Protocol == netconf.ProtoBGP {
+				for _, nh := range r.NextHops {
+					got = append(got, nh.Via)
+				}
+			}
+		}
+		slices.SortFunc(got, netip.Addr.Compare)
+		if slices.Equal(got, want) {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("kernel routes %s via %v, want %v", dst, got, want)
 }
 
 // A balancer told to stop withdraws its VIPs while its session is still up
@@ -426,14 +479,17 @@ func TestDeadBalancerLeavesAfterHoldTime(t *testing.T) {
 }
 
 // A router installs nothing outside its accepted VIPs, whatever a peer
-// announces; the status says how many of a peer's routes it took.
+// announces; the status says how many of a peer's routes it took. (The
+// katran starts before its XDP program, as after a crash.)
 func TestRouterInstallsOnlyAcceptedPrefixes(t *testing.T) {
 	tr := newTier(t, 1)
 	k1 := tr.katrans[0]
 	k1.announce = []netip.Prefix{outside, vip4}
-	tr.attach(t, k1)
 	router := startSpeaker(t, tr.router, tr.routerConfig())
-	startSpeaker(t, k1.ns, k1.config())
+	katran1 := startSpeaker(t, k1.ns, k1.config())
+	// Nothing before the balancer is there.
+	katran1.waitLine(t, 0, "not announcing", "no XDP program on eth0")
+	tr.attach(t, k1)
 	router.waitLine(t, 0, "route "+outside.String()+" via 10.0.1.2 received from katran1")
 	router.waitLine(t, 0, installed(vip4, k1))
 	var st *Status
