@@ -382,18 +382,29 @@ static __always_inline int balance_flow(struct xdp_md *ctx, const struct packet 
 		return pass();
 
 	/* What is sent is the whole frame behind an outer header, bytes
-	 * after the IP length (Ethernet padding, trailers) included. */
-	__u32 l3_len = ctx->data_end - ctx->data - sizeof(struct ethhdr);
+	 * after the IP length (Ethernet padding, trailers) included, unless
+	 * they alone would make it too big: they are no part of the packet
+	 * (the real's kernel trims them), so they are cut instead. Too
+	 * big is the packet's length, never its frame's: an ICMP error
+	 * quotes the packet, and a packet too big for the path is longer
+	 * than any quote. */
+	__u32 frame_l3_len = ctx->data_end - ctx->data - sizeof(struct ethhdr);
+	__u32 trailer = 0;
 	__u16 path_mtu = real_path_mtu(real, cfg);
-	if (l3_len + outer_len > path_mtu && sent_as_one_packet(ctx, l3_len))
-		return too_big(ctx, pkt, path_mtu - outer_len);
+	if (frame_l3_len + outer_len > path_mtu) {
+		if (pkt->l3_len + outer_len <= path_mtu)
+			trailer = frame_l3_len - pkt->l3_len;
+		else if (sent_as_one_packet(ctx, pkt->l3_len))
+			return too_big(ctx, pkt, path_mtu - outer_len);
+	}
 
 	__be32 real_addr[ADDR_WORDS];
 	addr_copy(real_addr, real->addr);
-	__u64 bytes = ctx->data_end - ctx->data;
+	__u64 bytes = sizeof(struct ethhdr) + frame_l3_len - trailer;
 	count_traffic(&vip_stats, vip->vip_num, bytes);
 	count_traffic(&real_stats, slot, bytes);
-	bool sent = real_is_v6 ? ip6_encap(ctx, pkt, cfg, real_addr) : ipip_encap(ctx, pkt, cfg, real_addr[ADDR_V4_WORD]);
+	bool sent = real_is_v6 ? ip6_encap(ctx, pkt, cfg, real_addr, trailer)
+			       : ipip_encap(ctx, pkt, cfg, real_addr[ADDR_V4_WORD], trailer);
 	if (!sent)
 		return drop();
 	count_global(STAT_ENCAPSULATED);
@@ -518,7 +529,7 @@ static __always_inline int handle_icmp(struct xdp_md *ctx, struct packet *pkt)
 	if (icmp->type == ICMP_ECHO) {
 		if (!is_vip_addr(pkt->flow.dst))
 			return pass();
-		icmp_echo_reply(pkt, icmp);
+		icmp_echo_reply(ctx, pkt, icmp);
 		count_global(STAT_ECHO_REPLIED);
 		return XDP_TX;
 	}

@@ -93,6 +93,8 @@
  * the low half back into it. */
 #define CSUM_CARRY_SHIFT 16
 #define CSUM_LOW_MASK 0xffff
+/* The checksum of data that is all zero: the complement of a zero sum. */
+#define CSUM_OF_ZEROS 0xffff
 
 /* Seeds the flow hash so it differs from an upstream ECMP hash over the
  * same 5-tuple: flows that a hop before us split with the same function
