@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: (MIT OR GPL-2.0) */
 /* The balancer's pipeline, in the packet's order: parse (IPv4 or IPv6),
- * look up the VIP, pick a real (the flow's remembered real, from this
- * CPU's copy of the table or another's, else the VIP's Maglev ring), check
+ * pass a packet for no VIP address (one read of the address filter), pick
+ * a real (the flow's remembered real, from this CPU's copy of the table or
+ * another's; else, once the VIP is looked up, its Maglev ring), check
  * that the encapsulated packet fits the path to that real, encapsulate by
  * the real's family (IPIP to IPv4, ip6ip6 or 4in6 to IPv6), send back out
  * of the interface it came in on. ICMP and ICMPv6 to a VIP address take a
@@ -58,6 +59,18 @@ static __always_inline int pass_for(enum global_stat reason)
 static __always_inline bool is_vip_addr(const __be32 addr[ADDR_WORDS])
 {
 	return bpf_map_lookup_elem(&vip_addrs, addr);
+}
+
+/* False: no VIP has addr. True: some VIP may have it; the lookups that
+ * follow say which, if any. */
+static __always_inline bool may_be_vip_addr(const __be32 addr[ADDR_WORDS])
+{
+	__u32 key = ADDR_FILTER_KEY;
+	const struct addr_filter *filter = bpf_map_lookup_elem(&vip_addr_filter, &key);
+	if (!filter)
+		return true;
+	__u32 bit = addr_filter_bit(addr);
+	return filter->words[bit / ADDR_FILTER_WORD_BITS] & (1ULL << (bit % ADDR_FILTER_WORD_BITS));
 }
 
 static __always_inline void count_traffic(void *counters, __u32 index, __u64 bytes)
@@ -296,31 +309,43 @@ static __always_inline const struct real_def *hashed_real(const struct vip_meta 
 	return real;
 }
 
-/* Same 5-tuple, same real: the LRU keeps an established flow on its real
- * when the ring changes, whichever CPU its packets run on; a new flow, and
- * a TCP SYN that reopens a remembered 5-tuple, takes the ring's choice. */
-static __always_inline const struct real_def *pick_real(const struct vip_meta *vip, const struct packet *pkt,
-							const struct lb_config *cfg, __u32 *slot)
+/* The real the connection table remembers for the flow, from this CPU's
+ * copy or another's; NULL for a flow it does not know and for a TCP SYN,
+ * which opens a new connection even on a 5-tuple the table still
+ * remembers. Looked up before the flow's VIP: a remembered real names its
+ * VIP (real_def.vip_num), and its slot's generation says the VIP still
+ * has it, so an established flow costs no VIP lookup. */
+static __always_inline const struct real_def *remembered_real(const struct packet *pkt, const struct lb_config *cfg,
+							      __u32 *slot)
 {
-	if (!pkt->tcp_syn) {
-		struct flow_pin *local = bpf_map_lookup_elem(&lru_flows, &pkt->flow);
-		/* No element at all: no CPU has seen the flow, so there is no
-		 * other copy to search. */
-		if (local) {
-			const struct real_def *real = pinned_real(local, slot);
-			if (real) {
-				count_global(STAT_LRU_HIT);
-				return real;
-			}
-			real = other_cpus_real(&pkt->flow, local, cfg->possible_cpus, slot);
-			if (real) {
-				count_global(STAT_LRU_REMOTE_HIT);
-				return real;
-			}
-		}
-	} else {
-		forget_on_other_cpus(&pkt->flow, cfg->possible_cpus);
+	if (pkt->tcp_syn)
+		return NULL;
+	struct flow_pin *local = bpf_map_lookup_elem(&lru_flows, &pkt->flow);
+	/* No element at all: no CPU has seen the flow, so there is no other
+	 * copy to search. */
+	if (!local)
+		return NULL;
+	const struct real_def *real = pinned_real(local, slot);
+	if (real) {
+		count_global(STAT_LRU_HIT);
+		return real;
 	}
+	real = other_cpus_real(&pkt->flow, local, cfg->possible_cpus, slot);
+	if (real)
+		count_global(STAT_LRU_REMOTE_HIT);
+	return real;
+}
+
+/* The real for a flow of vip the connection table does not remember: the
+ * ring's choice, remembered from now on. A SYN first makes other CPUs
+ * forget what they remember of its 5-tuple. Same 5-tuple, same real: the
+ * table keeps an established flow on its real when the ring changes,
+ * whichever CPU its packets run on. */
+static __always_inline const struct real_def *new_flow_real(const struct vip_meta *vip, const struct packet *pkt,
+							    const struct lb_config *cfg, __u32 *slot)
+{
+	if (pkt->tcp_syn)
+		forget_on_other_cpus(&pkt->flow, cfg->possible_cpus);
 	count_global(STAT_LRU_MISS);
 	return hashed_real(vip, &pkt->flow, slot);
 }
@@ -350,22 +375,26 @@ static __always_inline __u32 outer_header_len(bool real_is_v6)
 /* Sends a packet of pkt->flow to the flow's real, if the flow is a VIP's. */
 static __always_inline int balance_flow(struct xdp_md *ctx, const struct packet *pkt)
 {
-	const struct vip_meta *vip = lookup_vip(&pkt->flow);
-	if (!vip)
-		return pass();
-
 	__u32 config_key = CONFIG_KEY;
 	const struct lb_config *cfg = bpf_map_lookup_elem(&config, &config_key);
 	if (!cfg || (!cfg->src_addr && addr_is_zero(cfg->src_addr6)))
 		return pass();
 
+	__u32 slot;
+	const struct real_def *real = remembered_real(pkt, cfg, &slot);
+	if (!real) {
+		const struct vip_meta *vip = lookup_vip(&pkt->flow);
+		if (!vip)
+			return pass();
+		real = new_flow_real(vip, pkt, cfg, &slot);
+		if (!real)
+			return drop();
+	}
+	/* The VIP's number, as the slot records it. */
+	__u32 vip_num = real->vip_num;
+
 	if (pkt->ip_options)
 		count_global(STAT_IP_OPTIONS);
-
-	__u32 slot;
-	const struct real_def *real = pick_real(vip, pkt, cfg, &slot);
-	if (!real)
-		return drop();
 	bool real_is_v6 = !addr_is_v4(real->addr);
 	/* 6in4 is not offered (Go refuses an IPv4 real for an IPv6 VIP, as
 	 * Katran has no such encapsulation); a real of a family without a
@@ -401,7 +430,7 @@ static __always_inline int balance_flow(struct xdp_md *ctx, const struct packet 
 	__be32 real_addr[ADDR_WORDS];
 	addr_copy(real_addr, real->addr);
 	__u64 bytes = sizeof(struct ethhdr) + frame_l3_len - trailer;
-	count_traffic(&vip_stats, vip->vip_num, bytes);
+	count_traffic(&vip_stats, vip_num, bytes);
 	count_traffic(&real_stats, slot, bytes);
 	bool sent = real_is_v6 ? ip6_encap(ctx, pkt, cfg, real_addr, trailer)
 			       : ipip_encap(ctx, pkt, cfg, real_addr[ADDR_V4_WORD], trailer);
@@ -600,6 +629,10 @@ static __always_inline int balance(struct xdp_md *ctx)
 		return handle_icmp(ctx, &pkt);
 	if (pkt.ipv6 && pkt.flow.proto == IPPROTO_ICMPV6)
 		return handle_icmp6(ctx, &pkt);
+	/* Anything else is a VIP's only if it is for a VIP address: the
+	 * filter passes nearly every other packet before any lookup. */
+	if (!may_be_vip_addr(pkt.flow.dst))
+		return pass();
 	if (!parse_flow(ctx, &pkt))
 		return pass();
 	return balance_flow(ctx, &pkt);
