@@ -221,8 +221,8 @@ static long forget_on_cpu(__u64 index, void *data)
 	if (cpu == walk->this_cpu)
 		return 0;
 	struct flow_pin *remote = bpf_map_lookup_percpu_elem(&lru_flows, &walk->flow, cpu);
-	/* No element: a 5-tuple never seen, the usual SYN. One failed
-	 * lookup, then nothing to forget. */
+	/* No element: evicted since the local lookup found it; no CPU
+	 * remembers the 5-tuple now. */
 	if (!remote)
 		return 1;
 	/* Only write a copy that names a real: no needless store to another
@@ -257,9 +257,10 @@ static __always_inline __u32 addr_hash_word(const __be32 addr[ADDR_WORDS])
 }
 
 /* The owner of the flow's entry in the VIP's Maglev ring, remembered in
- * the LRU for the flow's later packets. */
+ * the LRU for the flow's later packets: in local, this CPU's copy of the
+ * flow's element if the table has one, else in a new element. */
 static __always_inline const struct real_def *hashed_real(const struct vip_meta *vip, const struct flow_key *flow,
-							  __u32 *slot)
+							  struct flow_pin *local, __u32 *slot)
 {
 	__u32 vip_num = vip->vip_num;
 	const struct ch_ring *ring = bpf_map_lookup_elem(&ch_rings, &vip_num);
@@ -299,12 +300,16 @@ static __always_inline const struct real_def *hashed_real(const struct vip_meta 
 	if (!real || addr_is_zero(real->addr))
 		return NULL;
 
-	/* If the update fails (it does not for an LRU map) the next packet
-	 * hashes again, to the same real while the ring is unchanged. From a
-	 * program the update writes this CPU's copy only; other CPUs find it
-	 * through other_cpus_real. */
+	/* Either way only this CPU's copy is written; other CPUs find it
+	 * through other_cpus_real. In place, as there: an update would take
+	 * the bucket lock and an LRU node for nothing. If the update fails
+	 * (it does not for an LRU map) the next packet hashes again, to the
+	 * same real while the ring is unchanged. */
 	struct flow_pin pin = {.slot = owner, .gen = real->gen};
-	bpf_map_update_elem(&lru_flows, flow, &pin, BPF_ANY);
+	if (local)
+		*local = pin;
+	else
+		bpf_map_update_elem(&lru_flows, flow, &pin, BPF_ANY);
 	*slot = owner;
 	return real;
 }
@@ -312,42 +317,45 @@ static __always_inline const struct real_def *hashed_real(const struct vip_meta 
 /* The real the connection table remembers for the flow, from this CPU's
  * copy or another's; NULL for a flow it does not know and for a TCP SYN,
  * which opens a new connection even on a 5-tuple the table still
- * remembers. Looked up before the flow's VIP: a remembered real names its
- * VIP (real_def.vip_num), and its slot's generation says the VIP still
- * has it, so an established flow costs no VIP lookup. */
+ * remembers. local is set to this CPU's copy of the flow's element, or
+ * NULL if the table has none. Looked up before the flow's VIP: a
+ * remembered real names its VIP (real_def.vip_num), and its slot's
+ * generation says the VIP still has it, so an established flow costs no
+ * VIP lookup. */
 static __always_inline const struct real_def *remembered_real(const struct packet *pkt, const struct lb_config *cfg,
-							      __u32 *slot)
+							      struct flow_pin **local, __u32 *slot)
 {
-	if (pkt->tcp_syn)
-		return NULL;
-	struct flow_pin *local = bpf_map_lookup_elem(&lru_flows, &pkt->flow);
+	struct flow_pin *pin = bpf_map_lookup_elem(&lru_flows, &pkt->flow);
+	*local = pin;
 	/* No element at all: no CPU has seen the flow, so there is no other
 	 * copy to search. */
-	if (!local)
+	if (!pin || pkt->tcp_syn)
 		return NULL;
-	const struct real_def *real = pinned_real(local, slot);
+	const struct real_def *real = pinned_real(pin, slot);
 	if (real) {
 		count_global(STAT_LRU_HIT);
 		return real;
 	}
-	real = other_cpus_real(&pkt->flow, local, cfg->possible_cpus, slot);
+	real = other_cpus_real(&pkt->flow, pin, cfg->possible_cpus, slot);
 	if (real)
 		count_global(STAT_LRU_REMOTE_HIT);
 	return real;
 }
 
 /* The real for a flow of vip the connection table does not remember: the
- * ring's choice, remembered from now on. A SYN first makes other CPUs
- * forget what they remember of its 5-tuple. Same 5-tuple, same real: the
- * table keeps an established flow on its real when the ring changes,
- * whichever CPU its packets run on. */
+ * ring's choice, remembered from now on (in local, this CPU's copy of the
+ * flow's element, if there is one). A SYN reopening a 5-tuple the table
+ * holds first makes other CPUs forget what they remember of it. Same
+ * 5-tuple, same real: the table keeps an established flow on its real
+ * when the ring changes, whichever CPU its packets run on. */
 static __always_inline const struct real_def *new_flow_real(const struct vip_meta *vip, const struct packet *pkt,
-							    const struct lb_config *cfg, __u32 *slot)
+							    const struct lb_config *cfg, struct flow_pin *local,
+							    __u32 *slot)
 {
-	if (pkt->tcp_syn)
+	if (pkt->tcp_syn && local)
 		forget_on_other_cpus(&pkt->flow, cfg->possible_cpus);
 	count_global(STAT_LRU_MISS);
-	return hashed_real(vip, &pkt->flow, slot);
+	return hashed_real(vip, &pkt->flow, local, slot);
 }
 
 /* The VIP serving the flow: one for its very port, else one for every
@@ -381,12 +389,13 @@ static __always_inline int balance_flow(struct xdp_md *ctx, const struct packet 
 		return pass();
 
 	__u32 slot;
-	const struct real_def *real = remembered_real(pkt, cfg, &slot);
+	struct flow_pin *local;
+	const struct real_def *real = remembered_real(pkt, cfg, &local, &slot);
 	if (!real) {
 		const struct vip_meta *vip = lookup_vip(&pkt->flow);
 		if (!vip)
 			return pass();
-		real = new_flow_real(vip, pkt, cfg, &slot);
+		real = new_flow_real(vip, pkt, cfg, local, &slot);
 		if (!real)
 			return drop();
 	}
