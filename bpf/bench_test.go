@@ -18,8 +18,10 @@ import (
 // the LRU knows (lru-hit), a flow only another CPU's copy of the LRU knows
 // (lru-remote-hit: its packets moved CPU, as on veth), a new connection
 // that takes the Maglev ring and is written to the LRU (lru-miss: a TCP
-// SYN, which skips the LRU lookup), a packet for no VIP (pass) — with 1
-// and with 1M flows in the connection table. ns/packet is the kernel's own
+// SYN, which takes the ring's choice even on a 5-tuple the LRU holds; from
+// the second iteration on the LRU holds this one, so the figure is that
+// of a reopened 5-tuple, written in place), a packet for no VIP (pass) —
+// with 1 and with 1M flows in the connection table. ns/packet is the kernel's own
 // measurement (BPF_PROG_TEST_RUN's duration, whole nanoseconds), not the
 // syscall's.
 //
