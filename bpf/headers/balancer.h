@@ -56,11 +56,6 @@ static __always_inline int pass_for(enum global_stat reason)
 	return pass();
 }
 
-static __always_inline bool is_vip_addr(const __be32 addr[ADDR_WORDS])
-{
-	return bpf_map_lookup_elem(&vip_addrs, addr);
-}
-
 /* False: no VIP has addr. True: some VIP may have it; the lookups that
  * follow say which, if any. */
 static __always_inline bool may_be_vip_addr(const __be32 addr[ADDR_WORDS])
@@ -71,6 +66,11 @@ static __always_inline bool may_be_vip_addr(const __be32 addr[ADDR_WORDS])
 		return true;
 	__u32 bit = addr_filter_bit(addr);
 	return filter->words[bit / ADDR_FILTER_WORD_BITS] & (1ULL << (bit % ADDR_FILTER_WORD_BITS));
+}
+
+static __always_inline bool is_vip_addr(const __be32 addr[ADDR_WORDS])
+{
+	return may_be_vip_addr(addr) && bpf_map_lookup_elem(&vip_addrs, addr);
 }
 
 static __always_inline void count_traffic(void *counters, __u32 index, __u64 bytes)
