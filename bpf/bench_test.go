@@ -304,9 +304,9 @@ func BenchmarkXDPAgainst(b *testing.B) {
 	for round := range b.N {
 		for i, p := range paths {
 			progs := [2]*ebpf.Program{this, other}
-			for k := range progs {
+			for turn := range progs {
 				// Alternate which build runs first.
-				k ^= round & 1
+				k := turn ^ round&1
 				ns[i][k] = append(ns[i][k], perPacket(progs[k], p.in, p.want))
 			}
 		}
