@@ -13,6 +13,11 @@ import (
 	"github.com/cilium/ebpf"
 )
 
+type balancerAddrFilter struct {
+	_     structs.HostLayout
+	Words [64]uint64
+}
+
 type balancerChRing struct {
 	_     structs.HostLayout
 	Slots [65537]uint32
@@ -106,16 +111,17 @@ type balancerVipMeta struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	balancerMapChRings      = "ch_rings"
-	balancerMapConfig       = "config"
-	balancerMapGlobalStats  = "global_stats"
-	balancerMapLruFlows     = "lru_flows"
-	balancerMapRealStats    = "real_stats"
-	balancerMapReals        = "reals"
-	balancerMapVipAddrs     = "vip_addrs"
-	balancerMapVipStats     = "vip_stats"
-	balancerMapVips         = "vips"
-	balancerProgXdpBalancer = "xdp_balancer"
+	balancerMapChRings       = "ch_rings"
+	balancerMapConfig        = "config"
+	balancerMapGlobalStats   = "global_stats"
+	balancerMapLruFlows      = "lru_flows"
+	balancerMapRealStats     = "real_stats"
+	balancerMapReals         = "reals"
+	balancerMapVipAddrFilter = "vip_addr_filter"
+	balancerMapVipAddrs      = "vip_addrs"
+	balancerMapVipStats      = "vip_stats"
+	balancerMapVips          = "vips"
+	balancerProgXdpBalancer  = "xdp_balancer"
 )
 
 // loadBalancer returns the embedded CollectionSpec for balancer.
@@ -167,15 +173,16 @@ type balancerProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type balancerMapSpecs struct {
-	ChRings     *ebpf.MapSpec `ebpf:"ch_rings"`
-	Config      *ebpf.MapSpec `ebpf:"config"`
-	GlobalStats *ebpf.MapSpec `ebpf:"global_stats"`
-	LruFlows    *ebpf.MapSpec `ebpf:"lru_flows"`
-	RealStats   *ebpf.MapSpec `ebpf:"real_stats"`
-	Reals       *ebpf.MapSpec `ebpf:"reals"`
-	VipAddrs    *ebpf.MapSpec `ebpf:"vip_addrs"`
-	VipStats    *ebpf.MapSpec `ebpf:"vip_stats"`
-	Vips        *ebpf.MapSpec `ebpf:"vips"`
+	ChRings       *ebpf.MapSpec `ebpf:"ch_rings"`
+	Config        *ebpf.MapSpec `ebpf:"config"`
+	GlobalStats   *ebpf.MapSpec `ebpf:"global_stats"`
+	LruFlows      *ebpf.MapSpec `ebpf:"lru_flows"`
+	RealStats     *ebpf.MapSpec `ebpf:"real_stats"`
+	Reals         *ebpf.MapSpec `ebpf:"reals"`
+	VipAddrFilter *ebpf.MapSpec `ebpf:"vip_addr_filter"`
+	VipAddrs      *ebpf.MapSpec `ebpf:"vip_addrs"`
+	VipStats      *ebpf.MapSpec `ebpf:"vip_stats"`
+	Vips          *ebpf.MapSpec `ebpf:"vips"`
 }
 
 // balancerVariableSpecs contains global variables before they are loaded into the kernel.
@@ -204,15 +211,16 @@ func (o *balancerObjects) Close() error {
 //
 // It can be passed to loadBalancerObjects or ebpf.CollectionSpec.LoadAndAssign.
 type balancerMaps struct {
-	ChRings     *ebpf.Map `ebpf:"ch_rings"`
-	Config      *ebpf.Map `ebpf:"config"`
-	GlobalStats *ebpf.Map `ebpf:"global_stats"`
-	LruFlows    *ebpf.Map `ebpf:"lru_flows"`
-	RealStats   *ebpf.Map `ebpf:"real_stats"`
-	Reals       *ebpf.Map `ebpf:"reals"`
-	VipAddrs    *ebpf.Map `ebpf:"vip_addrs"`
-	VipStats    *ebpf.Map `ebpf:"vip_stats"`
-	Vips        *ebpf.Map `ebpf:"vips"`
+	ChRings       *ebpf.Map `ebpf:"ch_rings"`
+	Config        *ebpf.Map `ebpf:"config"`
+	GlobalStats   *ebpf.Map `ebpf:"global_stats"`
+	LruFlows      *ebpf.Map `ebpf:"lru_flows"`
+	RealStats     *ebpf.Map `ebpf:"real_stats"`
+	Reals         *ebpf.Map `ebpf:"reals"`
+	VipAddrFilter *ebpf.Map `ebpf:"vip_addr_filter"`
+	VipAddrs      *ebpf.Map `ebpf:"vip_addrs"`
+	VipStats      *ebpf.Map `ebpf:"vip_stats"`
+	Vips          *ebpf.Map `ebpf:"vips"`
 }
 
 func (m *balancerMaps) Close() error {
@@ -223,6 +231,7 @@ func (m *balancerMaps) Close() error {
 		m.LruFlows,
 		m.RealStats,
 		m.Reals,
+		m.VipAddrFilter,
 		m.VipAddrs,
 		m.VipStats,
 		m.Vips,

@@ -546,3 +546,65 @@ func otherAddrFrame() []byte {
 	f.dst = netip.MustParseAddr("192.168.10.2")
 	return f.frame()
 }
+
+// The address filter passes packets for no VIP address before any lookup;
+// an address sharing a VIP address's bit takes the lookups, which find no
+// VIP. The bits follow the VIPs: set by SetVIP, cleared once the last VIP
+// of an address is deleted, kept while another address shares them.
+func TestVIPAddrFilter(t *testing.T) {
+	b := newLabBalancer(t)
+	vip6 := VIP{Addr: netip.MustParseAddr("fd00:10::1"), Port: vipPort, Proto: ProtoTCP}
+	setVIP(t, b, vip6, equal(real6))
+	// Other addresses: one sharing the IPv4 VIP's bit, one not.
+	var sharing, clear netip.Addr
+	for a := netip.MustParseAddr("10.0.0.1"); !sharing.IsValid() || !clear.IsValid(); a = a.Next() {
+		switch addrFilterBit(a) {
+		case addrFilterBit(vipAddr):
+			sharing = a
+		case addrFilterBit(vip6.Addr):
+		default:
+			clear = a
+		}
+	}
+	to := func(dst netip.Addr) []byte {
+		f := tcpFlow
+		f.dst = dst
+		return f.frame()
+	}
+	runFixtures(t, b.Program(), []fixture{
+		{name: "vip", in: to(vipAddr), want: xdpTX, out: ipipEncap(to(vipAddr), katranAddr, realAddr, routerMAC)},
+		{name: "bit shared with a vip address", in: to(sharing), want: xdpPass},
+		{name: "bit clear", in: to(clear), want: xdpPass},
+	}, nil)
+
+	bitSet := func(a netip.Addr) bool {
+		t.Helper()
+		var f balancerAddrFilter
+		if err := b.objs.VipAddrFilter.Lookup(addrFilterKey, &f); err != nil {
+			t.Fatal(err)
+		}
+		bit := addrFilterBit(a)
+		return f.Words[bit/64]&(1<<(bit%64)) != 0
+	}
+	for _, v := range []VIP{tcpVIP, udpVIP, vip6} {
+		if !bitSet(v.Addr) {
+			t.Errorf("vip %s: bit %d clear", v, addrFilterBit(v.Addr))
+		}
+	}
+	// One of two VIPs of the address goes: the bit stays.
+	if err := b.DeleteVIP(tcpVIP); err != nil {
+		t.Fatal(err)
+	}
+	if !bitSet(vipAddr) {
+		t.Error("bit cleared while a vip has the address")
+	}
+	if err := b.DeleteVIP(udpVIP); err != nil {
+		t.Fatal(err)
+	}
+	if bitSet(vipAddr) && addrFilterBit(vipAddr) != addrFilterBit(vip6.Addr) {
+		t.Error("bit of an address no vip has is still set")
+	}
+	if !bitSet(vip6.Addr) {
+		t.Error("another address's bit was cleared")
+	}
+}

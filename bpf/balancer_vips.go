@@ -19,6 +19,8 @@ import (
 //     (ch_rings) and its counters (vip_stats), and its hash mode.
 //   - vip_addrs holds every VIP address with its number of VIPs: the
 //     program answers pings and drops fragments by address alone.
+//     vip_addr_filter holds the same addresses as a bit each, which
+//     passes packets for other addresses before any hash lookup.
 //   - reals holds one slot per (VIP, real) pair: address, generation,
 //     owning vip_num and weight. A ring entry and an LRU entry name a slot.
 //   - A real that stays in a VIP keeps its slot across SetVIP calls, so
@@ -225,17 +227,21 @@ func (b *Balancer) DeleteVIP(v VIP) error {
 	return nil
 }
 
-// syncVIPAddr makes vip_addrs hold addr exactly while some VIP has it.
+// syncVIPAddr makes vip_addrs hold addr exactly while some VIP has it, and
+// vip_addr_filter the bits of the VIP addresses, after a VIP of addr was
+// added or deleted.
 func (b *Balancer) syncVIPAddr(addr netip.Addr) error {
 	vips, err := b.vipNums()
 	if err != nil {
 		return err
 	}
 	var n uint32
+	var filter balancerAddrFilter
 	for v := range vips {
 		if v.Addr == addr {
 			n++
 		}
+		filter.set(v.Addr)
 	}
 	key := addrWords(addr)
 	if n > 0 {
@@ -246,7 +252,29 @@ func (b *Balancer) syncVIPAddr(addr netip.Addr) error {
 	if err != nil {
 		return fmt.Errorf("vip address %s: %w", addr, err)
 	}
+	// Whole: one update, so the program reads every bit either old or
+	// new. Packets for an address a VIP just left may read its bit
+	// still set; they take the lookups, which find no VIP.
+	if err := b.objs.VipAddrFilter.Put(addrFilterKey, &filter); err != nil {
+		return fmt.Errorf("vip address filter: %w", err)
+	}
 	return nil
+}
+
+// addrFilterKey is ADDR_FILTER_KEY, the filter array's only entry.
+const addrFilterKey uint32 = 0
+
+// set sets addr's bit, the one addr_filter_bit (headers/addr.h) tests.
+func (f *balancerAddrFilter) set(addr netip.Addr) {
+	bit := addrFilterBit(addr)
+	f.Words[bit/64] |= 1 << (bit % 64)
+}
+
+// addrFilterBit is addr_filter_bit on the same words.
+func addrFilterBit(addr netip.Addr) uint32 {
+	w := addrWords(addr)
+	fold := w[0] ^ w[1] ^ w[2] ^ w[3]
+	return (fold ^ fold>>16) % (64 * uint32(len(balancerAddrFilter{}.Words)))
 }
 
 // VIPs lists every VIP with its reals, weights and path MTUs (as SetVIP

@@ -22,6 +22,7 @@ const (
 	benchMapLruFlows                = "lru_flows"
 	benchMapRealStats               = "real_stats"
 	benchMapReals                   = "reals"
+	benchMapVipAddrFilter           = "vip_addr_filter"
 	benchMapVipAddrs                = "vip_addrs"
 	benchMapVipStats                = "vip_stats"
 	benchMapVips                    = "vips"
@@ -79,15 +80,16 @@ type benchProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type benchMapSpecs struct {
-	ChRings     *ebpf.MapSpec `ebpf:"ch_rings"`
-	Config      *ebpf.MapSpec `ebpf:"config"`
-	GlobalStats *ebpf.MapSpec `ebpf:"global_stats"`
-	LruFlows    *ebpf.MapSpec `ebpf:"lru_flows"`
-	RealStats   *ebpf.MapSpec `ebpf:"real_stats"`
-	Reals       *ebpf.MapSpec `ebpf:"reals"`
-	VipAddrs    *ebpf.MapSpec `ebpf:"vip_addrs"`
-	VipStats    *ebpf.MapSpec `ebpf:"vip_stats"`
-	Vips        *ebpf.MapSpec `ebpf:"vips"`
+	ChRings       *ebpf.MapSpec `ebpf:"ch_rings"`
+	Config        *ebpf.MapSpec `ebpf:"config"`
+	GlobalStats   *ebpf.MapSpec `ebpf:"global_stats"`
+	LruFlows      *ebpf.MapSpec `ebpf:"lru_flows"`
+	RealStats     *ebpf.MapSpec `ebpf:"real_stats"`
+	Reals         *ebpf.MapSpec `ebpf:"reals"`
+	VipAddrFilter *ebpf.MapSpec `ebpf:"vip_addr_filter"`
+	VipAddrs      *ebpf.MapSpec `ebpf:"vip_addrs"`
+	VipStats      *ebpf.MapSpec `ebpf:"vip_stats"`
+	Vips          *ebpf.MapSpec `ebpf:"vips"`
 }
 
 // benchVariableSpecs contains global variables before they are loaded into the kernel.
@@ -116,15 +118,16 @@ func (o *benchObjects) Close() error {
 //
 // It can be passed to loadBenchObjects or ebpf.CollectionSpec.LoadAndAssign.
 type benchMaps struct {
-	ChRings     *ebpf.Map `ebpf:"ch_rings"`
-	Config      *ebpf.Map `ebpf:"config"`
-	GlobalStats *ebpf.Map `ebpf:"global_stats"`
-	LruFlows    *ebpf.Map `ebpf:"lru_flows"`
-	RealStats   *ebpf.Map `ebpf:"real_stats"`
-	Reals       *ebpf.Map `ebpf:"reals"`
-	VipAddrs    *ebpf.Map `ebpf:"vip_addrs"`
-	VipStats    *ebpf.Map `ebpf:"vip_stats"`
-	Vips        *ebpf.Map `ebpf:"vips"`
+	ChRings       *ebpf.Map `ebpf:"ch_rings"`
+	Config        *ebpf.Map `ebpf:"config"`
+	GlobalStats   *ebpf.Map `ebpf:"global_stats"`
+	LruFlows      *ebpf.Map `ebpf:"lru_flows"`
+	RealStats     *ebpf.Map `ebpf:"real_stats"`
+	Reals         *ebpf.Map `ebpf:"reals"`
+	VipAddrFilter *ebpf.Map `ebpf:"vip_addr_filter"`
+	VipAddrs      *ebpf.Map `ebpf:"vip_addrs"`
+	VipStats      *ebpf.Map `ebpf:"vip_stats"`
+	Vips          *ebpf.Map `ebpf:"vips"`
 }
 
 func (m *benchMaps) Close() error {
@@ -135,6 +138,7 @@ func (m *benchMaps) Close() error {
 		m.LruFlows,
 		m.RealStats,
 		m.Reals,
+		m.VipAddrFilter,
 		m.VipAddrs,
 		m.VipStats,
 		m.Vips,

@@ -7,6 +7,8 @@ import (
 	"encoding/binary"
 	"fmt"
 	"net/netip"
+	"os"
+	"slices"
 	"testing"
 
 	"github.com/cilium/ebpf"
@@ -16,8 +18,10 @@ import (
 // the LRU knows (lru-hit), a flow only another CPU's copy of the LRU knows
 // (lru-remote-hit: its packets moved CPU, as on veth), a new connection
 // that takes the Maglev ring and is written to the LRU (lru-miss: a TCP
-// SYN, which skips the LRU lookup), a packet for no VIP (pass) — with 1
-// and with 1M flows in the connection table. ns/packet is the kernel's own
+// SYN, which takes the ring's choice even on a 5-tuple the LRU holds; from
+// the second iteration on the LRU holds this one, so the figure is that
+// of a reopened 5-tuple, written in place), a packet for no VIP (pass) —
+// with 1 and with 1M flows in the connection table. ns/packet is the kernel's own
 // measurement (BPF_PROG_TEST_RUN's duration, whole nanoseconds), not the
 // syscall's.
 //
@@ -154,7 +158,7 @@ func loadHarness(b *testing.B, lb *Balancer) (harness, remote *ebpf.Program) {
 	}
 	m := lb.objs.balancerMaps
 	shared := map[string]*ebpf.Map{
-		benchMapVips: m.Vips, benchMapChRings: m.ChRings, benchMapReals: m.Reals, benchMapLruFlows: m.LruFlows,
+		benchMapVips: m.Vips, benchMapVipAddrFilter: m.VipAddrFilter, benchMapChRings: m.ChRings, benchMapReals: m.Reals, benchMapLruFlows: m.LruFlows,
 		benchMapConfig: m.Config, benchMapVipStats: m.VipStats, benchMapRealStats: m.RealStats,
 		benchMapGlobalStats: m.GlobalStats,
 	}
@@ -235,4 +239,134 @@ func knownFlows(b *testing.B, lb *Balancer, n int) *flowFrames {
 	}
 	known.next = n
 	return known
+}
+
+// BenchmarkXDPAgainst compares this build's balancer with another build's,
+// in one process, interleaved, on the same packets: the other build's
+// benchmark harness object (its bench_bpfel_test.o) is named by
+// DSRLAB_BENCH_AGAINST, e.g. one taken from git:
+//
+//	git show REV:bpf/bench_bpfel_test.o >/tmp/other.o
+//	DSRLAB_BENCH_AGAINST=/tmp/other.o go test ./bpf/ -run '^$' -bench XDPAgainst -benchtime 20x
+//
+// Each of b.N rounds runs every path 100,000 times on each build, this
+// build first in even rounds and second in odd ones, so that drift and
+// other load on the machine fall on both alike. Reported per path: the
+// median ns/packet of each build and their ratio (this/other). The other
+// build's maps get this build's VIP, reals and configuration, copied
+// entry by entry from the maps of the same name, so their layouts must
+// agree (maps this build does not have are left empty). One flow, as the
+// flows=1 rows of BenchmarkXDP.
+func BenchmarkXDPAgainst(b *testing.B) {
+	path := os.Getenv("DSRLAB_BENCH_AGAINST")
+	if path == "" {
+		b.Skip("DSRLAB_BENCH_AGAINST names no other build's bench_bpfel_test.o")
+	}
+	requireBPF(b)
+	lb := newConfigured(b)
+	setVIP(b, lb, tcpVIP, equal(realAddr, otherReal, realAt(0), realAt(1)))
+	this, _ := loadHarness(b, lb)
+	other := loadOtherHarness(b, path, lb)
+
+	hit := tcpFlow.frame()
+	miss := bytes.Clone(hit)
+	miss[ethHeaderLen+ipv4HeaderLen+tcpFlagsOffset] = tcpFlagSYN
+	paths := []struct {
+		name string
+		in   []byte
+		want xdpAction
+	}{
+		{"lru-hit", hit, xdpTX},
+		{"lru-miss", miss, xdpTX},
+		{"pass", otherAddrFrame(), xdpPass},
+	}
+	// One packet of the flow on the benchmark's CPU pins it there, for
+	// each build's connection table.
+	for _, prog := range []*ebpf.Program{this, other} {
+		if got, _ := runXDP(b, prog, hit); got != xdpTX {
+			b.Fatalf("first packet: %s, want XDP_TX", got)
+		}
+	}
+
+	const repeat = 100_000
+	defer pinToTestCPU(b)()
+	perPacket := func(prog *ebpf.Program, in []byte, want xdpAction) float64 {
+		ret, d, err := prog.Benchmark(in, repeat, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if xdpAction(ret) != want {
+			b.Fatalf("verdict %s, want %s", xdpAction(ret), want)
+		}
+		return float64(d.Nanoseconds())
+	}
+	ns := make([][2][]float64, len(paths))
+	for round := range b.N {
+		for i, p := range paths {
+			progs := [2]*ebpf.Program{this, other}
+			for turn := range progs {
+				// Alternate which build runs first.
+				k := turn ^ round&1
+				ns[i][k] = append(ns[i][k], perPacket(progs[k], p.in, p.want))
+			}
+		}
+	}
+	for i, p := range paths {
+		thisNs, otherNs := median(ns[i][0]), median(ns[i][1])
+		b.ReportMetric(thisNs, p.name+"-ns/packet")
+		b.ReportMetric(otherNs, p.name+"-other-ns/packet")
+		b.ReportMetric(thisNs/otherNs, p.name+"-ratio")
+	}
+}
+
+func median(xs []float64) float64 {
+	s := slices.Sorted(slices.Values(xs))
+	return s[len(s)/2]
+}
+
+// loadOtherHarness loads xdp_balancer_bench from another build's object
+// file, its maps filled from lb's maps of the same name.
+func loadOtherHarness(b *testing.B, path string, lb *Balancer) *ebpf.Program {
+	b.Helper()
+	spec, err := ebpf.LoadCollectionSpec(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	coll, err := ebpf.NewCollection(spec)
+	if err != nil {
+		b.Fatalf("load %s: %v", path, err)
+	}
+	b.Cleanup(func() { coll.Close() })
+	ours := map[string]*ebpf.Map{}
+	maps := lb.objs.balancerMaps
+	for name, m := range map[string]*ebpf.Map{
+		benchMapVips: maps.Vips, benchMapVipAddrs: maps.VipAddrs, benchMapVipAddrFilter: maps.VipAddrFilter,
+		benchMapChRings: maps.ChRings, benchMapReals: maps.Reals, benchMapConfig: maps.Config,
+	} {
+		ours[name] = m
+	}
+	for name, m := range coll.Maps {
+		from := ours[name]
+		if from == nil {
+			continue
+		}
+		if from.KeySize() != m.KeySize() || from.ValueSize() != m.ValueSize() {
+			b.Fatalf("%s: map %s differs from this build's", path, name)
+		}
+		key, value := make([]byte, from.KeySize()), make([]byte, from.ValueSize())
+		iter := from.Iterate()
+		for iter.Next(&key, &value) {
+			if err := m.Put(key, value); err != nil {
+				b.Fatalf("%s: map %s: %v", path, name, err)
+			}
+		}
+		if err := iter.Err(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	prog := coll.Programs["xdp_balancer_bench"]
+	if prog == nil {
+		b.Fatalf("%s has no xdp_balancer_bench", path)
+	}
+	return prog
 }

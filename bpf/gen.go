@@ -8,7 +8,7 @@
 // generated as test files, so it is not part of the package proper.
 package bpf
 
-//go:generate go tool bpf2go -tags linux -target bpfel -type vip_key -type vip_meta -type vip_hash -type ch_ring -type real_def -type flow_key -type flow_pin -type lb_config -type lb_counters -type global_stat balancer balancer.bpf.c -- -I./headers -I./prog/include/bpf -O2 -g -Wall -Werror
+//go:generate go tool bpf2go -tags linux -target bpfel -type vip_key -type vip_meta -type addr_filter -type vip_hash -type ch_ring -type real_def -type flow_key -type flow_pin -type lb_config -type lb_counters -type global_stat balancer balancer.bpf.c -- -I./headers -I./prog/include/bpf -O2 -g -Wall -Werror
 //go:generate go tool bpf2go -tags linux -target bpfel -type decap_stat decap decap.bpf.c -- -I./headers -I./prog/include/bpf -O2 -g -Wall -Werror
 //go:generate go tool bpf2go -tags linux -target bpfel pass pass.bpf.c -- -I./headers -I./prog/include/bpf -O2 -g -Wall -Werror
 //go:generate go tool bpf2go -tags linux -target bpfel -output-suffix _test -no-global-types bench bench.bpf.c -- -I./headers -I./prog/include/bpf -O2 -g -Wall -Werror

@@ -3,8 +3,10 @@
 package bpf
 
 import (
+	"bytes"
 	"encoding/binary"
 	"net/netip"
+	"slices"
 	"testing"
 
 	"github.com/cilium/ebpf"
@@ -81,14 +83,16 @@ func TestBalancerTooBig(t *testing.T) {
 	bigUDP := udpFlow.frame(withDF, sized(labPathMTU))
 	otherBig := tcpFlow
 	otherBig.dst = netip.MustParseAddr("192.168.10.2")
-	// tot_len fits, but the frame, trailer and all, is what would be sent.
-	trailer := append(tcpFlow.frame(withDF, sized(fits)), 0xee)
+	// tot_len fits, but the frame, trailer and all, would not: the
+	// trailer is cut, the packet sent.
+	fitsFrame := tcpFlow.frame(withDF, sized(fits))
+	trailer := append(bytes.Clone(fitsFrame), 0xee)
 	runFixtures(t, b.Program(), []fixture{
 		{name: "tcp one byte too big", in: bigTCP, want: xdpTX, out: icmpTooBig(bigTCP, labPathMTU)},
 		{name: "udp at the link mtu", in: bigUDP, want: xdpTX, out: icmpTooBig(bigUDP, labPathMTU)},
 		{name: "exactly fits", in: tcpFlow.frame(withDF, sized(fits)), want: xdpTX,
 			out: ipipEncap(tcpFlow.frame(withDF, sized(fits)), katranAddr, realAddr, routerMAC)},
-		{name: "trailer makes it too big", in: trailer, want: xdpTX, out: icmpTooBig(trailer, labPathMTU)},
+		{name: "trailer alone makes it too big", in: trailer, want: xdpTX, out: ipipEncap(fitsFrame, katranAddr, realAddr, routerMAC)},
 		{name: "too big without DF", in: tcpFlow.frame(sized(fits + 1)), want: xdpDrop},
 		{name: "too big, not for a vip", in: otherBig.frame(withDF, sized(labPathMTU)), want: xdpPass},
 	}, func(t *testing.T, _ fixture, out []byte) {
@@ -101,12 +105,42 @@ func TestBalancerTooBig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.TooBig != 3 || s.Passed != 1 || s.Encapsulated != 1 || s.Dropped != 1 || s.DroppedTooBig != 1 {
-		t.Errorf("too big %d passed %d encapsulated %d dropped %d (too big %d), want 3 1 1 1 (1)",
+	if s.TooBig != 2 || s.Passed != 1 || s.Encapsulated != 2 || s.Dropped != 1 || s.DroppedTooBig != 1 {
+		t.Errorf("too big %d passed %d encapsulated %d dropped %d (too big %d), want 2 1 2 1 (1)",
 			s.TooBig, s.Passed, s.Encapsulated, s.Dropped, s.DroppedTooBig)
 	}
-	if c := s.VIPs[tcpVIP]; c.Packets != 1 {
-		t.Errorf("tcp vip counted %d packets, want only the encapsulated one", c.Packets)
+	// Only the encapsulated ones, without the cut trailer.
+	if c := s.VIPs[tcpVIP]; c.Packets != 2 || c.Bytes != 2*uint64(len(fitsFrame)) {
+		t.Errorf("tcp vip counted %d packets, %d bytes; want 2, %d", c.Packets, c.Bytes, 2*len(fitsFrame))
+	}
+}
+
+// Too big is the packet's length, not its frame's. A 43-byte UDP datagram
+// followed by 1520 bytes that are no part of it (a trailer: tot_len is
+// less than the frame) fits the path; the frame does not. The trailer is
+// cut and the datagram sent. Answering frag-needed instead would quote 25
+// trailer bytes after the 43 of the datagram.
+func TestBalancerTrailerIsNoPartOfThePacket(t *testing.T) {
+	b := newLabBalancer(t)
+	datagram := hexFrame(`4500 002b 1234 4000 3f11 786a 0a6fdc0b c0a80a01
+		9ea5 0035 0017 6dc7 4142434445464748494a4b4c4d4e4f`)
+	in := slices.Concat(hexFrame(`02d500000011 02d500000012 0800`), datagram, bytes.Repeat([]byte{0xee}, 1520))
+	// IPIP from katran to the real: tot_len 63, DF, TTL 64.
+	out := slices.Concat(hexFrame(`02d500000012 02d500000011 0800
+		4500 003f 0000 4000 4004 6ac6 0a6fdd0b 0a6fde0b`), datagram)
+
+	// A datagram too big for the path, trailer or not, is quoted from
+	// its own bytes only.
+	big := udpFlow.frame(withDF, sized(labPathMTU-ipv4HeaderLen+1))
+	bigTrailer := append(bytes.Clone(big), bytes.Repeat([]byte{0xee}, 100)...)
+	runFixtures(t, b.Program(), []fixture{
+		{name: "43 bytes, 1520 trailer bytes", in: in, want: xdpTX, out: out},
+		{name: "too big, with a trailer", in: bigTrailer, want: xdpTX, out: icmpTooBig(big, labPathMTU)},
+	}, nil)
+
+	s := stats(t, b)
+	if c := s.VIPs[udpVIP]; c.Packets != 1 || c.Bytes != uint64(ethHeaderLen+len(datagram)) {
+		t.Errorf("udp vip counted %d packets, %d bytes; want 1, %d", c.Packets, c.Bytes, ethHeaderLen+len(datagram))
 	}
 }
 

@@ -111,6 +111,46 @@ func TestBalancerEcho(t *testing.T) {
 	}
 }
 
+// An echo reply's checksum is updated from the request's, not summed
+// again; both RFC 1071 zeros must come out right. A message of zeros only
+// sums to 0, and its checksum is 0xffff, which the update (RFC 1624 eqn.
+// 3) never yields on its own: a receiver would count 0x0000 as a checksum
+// error. A message that sums to 0xffff has checksum 0x0000; its request
+// has the same checksum, 0xf7ff, as a request of zeros.
+func TestBalancerEchoChecksumOfZeros(t *testing.T) {
+	b := newLabBalancer(t)
+	// From the client (TTL 63) to the VIP, identifier 0, sequence 0,
+	// no data.
+	zeros := hexFrame(`02d500000011 02d500000012 0800
+		4500 001c 0000 0000 3f01 cabd 0a6fdc0b c0a80a01
+		0800 f7ff 0000 0000`)
+	zerosReply := hexFrame(`02d500000012 02d500000011 0800
+		4500 001c 0000 0000 4001 c9bd c0a80a01 0a6fdc0b
+		0000 ffff 0000 0000`)
+	zeroRequest := func(id uint16, data []byte) []byte {
+		var rest [4]byte
+		binary.BigEndian.PutUint16(rest[:], id)
+		return icmpFrame(clientAddr, vipAddr, icmpMessage(icmpEchoRequest, 0, rest, data))
+	}
+	zeroData := zeroRequest(0, make([]byte, 9))
+	sumsToOnes := zeroRequest(0xffff, nil)
+	onesAtTheEnd := zeroRequest(0, append(make([]byte, 14), 0xff, 0xff))
+	for _, in := range [][]byte{zeroData, sumsToOnes, onesAtTheEnd} {
+		if got := binary.BigEndian.Uint16(in[ethHeaderLen+ipv4HeaderLen+2:]); got != 0xf7ff {
+			t.Fatalf("request checksum %#04x, want 0xf7ff", got)
+		}
+	}
+	runFixtures(t, b.Program(), []fixture{
+		{name: "all zero", in: zeros, want: xdpTX, out: zerosReply},
+		{name: "zero data, odd length", in: zeroData, want: xdpTX, out: echoReply(zeroData)},
+		{name: "sums to 0xffff", in: sumsToOnes, want: xdpTX, out: echoReply(sumsToOnes)},
+		{name: "last bytes not zero", in: onesAtTheEnd, want: xdpTX, out: echoReply(onesAtTheEnd)},
+	}, func(t *testing.T, _ fixture, out []byte) { checkICMPChecksums(t, out) })
+	if got := binary.BigEndian.Uint16(echoReply(sumsToOnes)[ethHeaderLen+ipv4HeaderLen+2:]); got != 0 {
+		t.Errorf("reply to the 0xffff request: checksum %#04x, want 0", got)
+	}
+}
+
 // An ICMP error about a real's DSR reply reaches the VIP: it must go to
 // the real of the flow it is about, the one the LRU remembers, else the
 // ring's owner.

@@ -5,11 +5,13 @@ package bpf
 import (
 	"bytes"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"net"
 	"net/netip"
 	"os"
 	"runtime"
+	"strings"
 	"testing"
 
 	"github.com/cilium/ebpf"
@@ -166,6 +168,16 @@ func ipChecksum(hdr []byte) uint16 {
 		sum = sum&0xffff + sum>>16
 	}
 	return ^uint16(sum)
+}
+
+// hexFrame is a frame written out byte by byte, in hex with spaces
+// between fields where they help the reader.
+func hexFrame(s string) []byte {
+	b, err := hex.DecodeString(strings.Join(strings.Fields(s), ""))
+	if err != nil {
+		panic(err)
+	}
+	return b
 }
 
 func ethFrame(dst, src net.HardwareAddr, etherType uint16, payload []byte) []byte {

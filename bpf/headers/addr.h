@@ -46,4 +46,14 @@ static __always_inline void addr_copy(__be32 dst[ADDR_WORDS], const __be32 src[A
 	dst[3] = src[3];
 }
 
+/* The address's bit in the VIP address filter (dsr_structs.h): its words
+ * folded into 32 bits and those into 16, so that the last bytes of an
+ * address, where VIPs of one subnet differ, pick the bit. Go computes the
+ * same on the same words (addrFilterBit). */
+static __always_inline __u32 addr_filter_bit(const __be32 addr[ADDR_WORDS])
+{
+	__u32 fold = addr[0] ^ addr[1] ^ addr[2] ^ addr[3];
+	return (fold ^ fold >> 16) & (ADDR_FILTER_BITS - 1);
+}
+
 #endif /* __ADDR_H */

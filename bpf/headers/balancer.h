@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: (MIT OR GPL-2.0) */
 /* The balancer's pipeline, in the packet's order: parse (IPv4 or IPv6),
- * look up the VIP, pick a real (the flow's remembered real, from this
- * CPU's copy of the table or another's, else the VIP's Maglev ring), check
+ * pass a packet for no VIP address (one read of the address filter), pick
+ * a real (the flow's remembered real, from this CPU's copy of the table or
+ * another's; else, once the VIP is looked up, its Maglev ring), check
  * that the encapsulated packet fits the path to that real, encapsulate by
  * the real's family (IPIP to IPv4, ip6ip6 or 4in6 to IPv6), send back out
  * of the interface it came in on. ICMP and ICMPv6 to a VIP address take a
@@ -55,9 +56,21 @@ static __always_inline int pass_for(enum global_stat reason)
 	return pass();
 }
 
+/* False: no VIP has addr. True: some VIP may have it; the lookups that
+ * follow say which, if any. */
+static __always_inline bool may_be_vip_addr(const __be32 addr[ADDR_WORDS])
+{
+	__u32 key = ADDR_FILTER_KEY;
+	const struct addr_filter *filter = bpf_map_lookup_elem(&vip_addr_filter, &key);
+	if (!filter)
+		return true;
+	__u32 bit = addr_filter_bit(addr);
+	return filter->words[bit / ADDR_FILTER_WORD_BITS] & (1ULL << (bit % ADDR_FILTER_WORD_BITS));
+}
+
 static __always_inline bool is_vip_addr(const __be32 addr[ADDR_WORDS])
 {
-	return bpf_map_lookup_elem(&vip_addrs, addr);
+	return may_be_vip_addr(addr) && bpf_map_lookup_elem(&vip_addrs, addr);
 }
 
 static __always_inline void count_traffic(void *counters, __u32 index, __u64 bytes)
@@ -208,8 +221,8 @@ static long forget_on_cpu(__u64 index, void *data)
 	if (cpu == walk->this_cpu)
 		return 0;
 	struct flow_pin *remote = bpf_map_lookup_percpu_elem(&lru_flows, &walk->flow, cpu);
-	/* No element: a 5-tuple never seen, the usual SYN. One failed
-	 * lookup, then nothing to forget. */
+	/* No element: evicted since the local lookup found it; no CPU
+	 * remembers the 5-tuple now. */
 	if (!remote)
 		return 1;
 	/* Only write a copy that names a real: no needless store to another
@@ -244,9 +257,10 @@ static __always_inline __u32 addr_hash_word(const __be32 addr[ADDR_WORDS])
 }
 
 /* The owner of the flow's entry in the VIP's Maglev ring, remembered in
- * the LRU for the flow's later packets. */
+ * the LRU for the flow's later packets: in local, this CPU's copy of the
+ * flow's element if the table has one, else in a new element. */
 static __always_inline const struct real_def *hashed_real(const struct vip_meta *vip, const struct flow_key *flow,
-							  __u32 *slot)
+							  struct flow_pin *local, __u32 *slot)
 {
 	__u32 vip_num = vip->vip_num;
 	const struct ch_ring *ring = bpf_map_lookup_elem(&ch_rings, &vip_num);
@@ -286,43 +300,62 @@ static __always_inline const struct real_def *hashed_real(const struct vip_meta 
 	if (!real || addr_is_zero(real->addr))
 		return NULL;
 
-	/* If the update fails (it does not for an LRU map) the next packet
-	 * hashes again, to the same real while the ring is unchanged. From a
-	 * program the update writes this CPU's copy only; other CPUs find it
-	 * through other_cpus_real. */
+	/* Either way only this CPU's copy is written; other CPUs find it
+	 * through other_cpus_real. In place, as there: an update would take
+	 * the bucket lock and an LRU node for nothing. If the update fails
+	 * (it does not for an LRU map) the next packet hashes again, to the
+	 * same real while the ring is unchanged. */
 	struct flow_pin pin = {.slot = owner, .gen = real->gen};
-	bpf_map_update_elem(&lru_flows, flow, &pin, BPF_ANY);
+	if (local)
+		*local = pin;
+	else
+		bpf_map_update_elem(&lru_flows, flow, &pin, BPF_ANY);
 	*slot = owner;
 	return real;
 }
 
-/* Same 5-tuple, same real: the LRU keeps an established flow on its real
- * when the ring changes, whichever CPU its packets run on; a new flow, and
- * a TCP SYN that reopens a remembered 5-tuple, takes the ring's choice. */
-static __always_inline const struct real_def *pick_real(const struct vip_meta *vip, const struct packet *pkt,
-							const struct lb_config *cfg, __u32 *slot)
+/* The real the connection table remembers for the flow, from this CPU's
+ * copy or another's; NULL for a flow it does not know and for a TCP SYN,
+ * which opens a new connection even on a 5-tuple the table still
+ * remembers. local is set to this CPU's copy of the flow's element, or
+ * NULL if the table has none. Looked up before the flow's VIP: a
+ * remembered real names its VIP (real_def.vip_num), and its slot's
+ * generation says the VIP still has it, so an established flow costs no
+ * VIP lookup. */
+static __always_inline const struct real_def *remembered_real(const struct packet *pkt, const struct lb_config *cfg,
+							      struct flow_pin **local, __u32 *slot)
 {
-	if (!pkt->tcp_syn) {
-		struct flow_pin *local = bpf_map_lookup_elem(&lru_flows, &pkt->flow);
-		/* No element at all: no CPU has seen the flow, so there is no
-		 * other copy to search. */
-		if (local) {
-			const struct real_def *real = pinned_real(local, slot);
-			if (real) {
-				count_global(STAT_LRU_HIT);
-				return real;
-			}
-			real = other_cpus_real(&pkt->flow, local, cfg->possible_cpus, slot);
-			if (real) {
-				count_global(STAT_LRU_REMOTE_HIT);
-				return real;
-			}
-		}
-	} else {
-		forget_on_other_cpus(&pkt->flow, cfg->possible_cpus);
+	struct flow_pin *pin = bpf_map_lookup_elem(&lru_flows, &pkt->flow);
+	*local = pin;
+	/* No element at all: no CPU has seen the flow, so there is no other
+	 * copy to search. */
+	if (!pin || pkt->tcp_syn)
+		return NULL;
+	const struct real_def *real = pinned_real(pin, slot);
+	if (real) {
+		count_global(STAT_LRU_HIT);
+		return real;
 	}
+	real = other_cpus_real(&pkt->flow, pin, cfg->possible_cpus, slot);
+	if (real)
+		count_global(STAT_LRU_REMOTE_HIT);
+	return real;
+}
+
+/* The real for a flow of vip the connection table does not remember: the
+ * ring's choice, remembered from now on (in local, this CPU's copy of the
+ * flow's element, if there is one). A SYN reopening a 5-tuple the table
+ * holds first makes other CPUs forget what they remember of it. Same
+ * 5-tuple, same real: the table keeps an established flow on its real
+ * when the ring changes, whichever CPU its packets run on. */
+static __always_inline const struct real_def *new_flow_real(const struct vip_meta *vip, const struct packet *pkt,
+							    const struct lb_config *cfg, struct flow_pin *local,
+							    __u32 *slot)
+{
+	if (pkt->tcp_syn && local)
+		forget_on_other_cpus(&pkt->flow, cfg->possible_cpus);
 	count_global(STAT_LRU_MISS);
-	return hashed_real(vip, &pkt->flow, slot);
+	return hashed_real(vip, &pkt->flow, local, slot);
 }
 
 /* The VIP serving the flow: one for its very port, else one for every
@@ -350,22 +383,27 @@ static __always_inline __u32 outer_header_len(bool real_is_v6)
 /* Sends a packet of pkt->flow to the flow's real, if the flow is a VIP's. */
 static __always_inline int balance_flow(struct xdp_md *ctx, const struct packet *pkt)
 {
-	const struct vip_meta *vip = lookup_vip(&pkt->flow);
-	if (!vip)
-		return pass();
-
 	__u32 config_key = CONFIG_KEY;
 	const struct lb_config *cfg = bpf_map_lookup_elem(&config, &config_key);
 	if (!cfg || (!cfg->src_addr && addr_is_zero(cfg->src_addr6)))
 		return pass();
 
+	__u32 slot;
+	struct flow_pin *local;
+	const struct real_def *real = remembered_real(pkt, cfg, &local, &slot);
+	if (!real) {
+		const struct vip_meta *vip = lookup_vip(&pkt->flow);
+		if (!vip)
+			return pass();
+		real = new_flow_real(vip, pkt, cfg, local, &slot);
+		if (!real)
+			return drop();
+	}
+	/* The VIP's number, as the slot records it. */
+	__u32 vip_num = real->vip_num;
+
 	if (pkt->ip_options)
 		count_global(STAT_IP_OPTIONS);
-
-	__u32 slot;
-	const struct real_def *real = pick_real(vip, pkt, cfg, &slot);
-	if (!real)
-		return drop();
 	bool real_is_v6 = !addr_is_v4(real->addr);
 	/* 6in4 is not offered (Go refuses an IPv4 real for an IPv6 VIP, as
 	 * Katran has no such encapsulation); a real of a family without a
@@ -382,18 +420,29 @@ static __always_inline int balance_flow(struct xdp_md *ctx, const struct packet 
 		return pass();
 
 	/* What is sent is the whole frame behind an outer header, bytes
-	 * after the IP length (Ethernet padding, trailers) included. */
-	__u32 l3_len = ctx->data_end - ctx->data - sizeof(struct ethhdr);
+	 * after the IP length (Ethernet padding, trailers) included, unless
+	 * they alone would make it too big: they are no part of the packet
+	 * (the real's kernel trims them), so they are cut instead. Too
+	 * big is the packet's length, never its frame's: an ICMP error
+	 * quotes the packet, and a packet too big for the path is longer
+	 * than any quote. */
+	__u32 frame_l3_len = ctx->data_end - ctx->data - sizeof(struct ethhdr);
+	__u32 trailer = 0;
 	__u16 path_mtu = real_path_mtu(real, cfg);
-	if (l3_len + outer_len > path_mtu && sent_as_one_packet(ctx, l3_len))
-		return too_big(ctx, pkt, path_mtu - outer_len);
+	if (frame_l3_len + outer_len > path_mtu) {
+		if (pkt->l3_len + outer_len <= path_mtu)
+			trailer = frame_l3_len - pkt->l3_len;
+		else if (sent_as_one_packet(ctx, pkt->l3_len))
+			return too_big(ctx, pkt, path_mtu - outer_len);
+	}
 
 	__be32 real_addr[ADDR_WORDS];
 	addr_copy(real_addr, real->addr);
-	__u64 bytes = ctx->data_end - ctx->data;
-	count_traffic(&vip_stats, vip->vip_num, bytes);
+	__u64 bytes = sizeof(struct ethhdr) + frame_l3_len - trailer;
+	count_traffic(&vip_stats, vip_num, bytes);
 	count_traffic(&real_stats, slot, bytes);
-	bool sent = real_is_v6 ? ip6_encap(ctx, pkt, cfg, real_addr) : ipip_encap(ctx, pkt, cfg, real_addr[ADDR_V4_WORD]);
+	bool sent = real_is_v6 ? ip6_encap(ctx, pkt, cfg, real_addr, trailer)
+			       : ipip_encap(ctx, pkt, cfg, real_addr[ADDR_V4_WORD], trailer);
 	if (!sent)
 		return drop();
 	count_global(STAT_ENCAPSULATED);
@@ -518,7 +567,7 @@ static __always_inline int handle_icmp(struct xdp_md *ctx, struct packet *pkt)
 	if (icmp->type == ICMP_ECHO) {
 		if (!is_vip_addr(pkt->flow.dst))
 			return pass();
-		icmp_echo_reply(pkt, icmp);
+		icmp_echo_reply(ctx, pkt, icmp);
 		count_global(STAT_ECHO_REPLIED);
 		return XDP_TX;
 	}
@@ -589,6 +638,10 @@ static __always_inline int balance(struct xdp_md *ctx)
 		return handle_icmp(ctx, &pkt);
 	if (pkt.ipv6 && pkt.flow.proto == IPPROTO_ICMPV6)
 		return handle_icmp6(ctx, &pkt);
+	/* Anything else is a VIP's only if it is for a VIP address: the
+	 * filter passes nearly every other packet before any lookup. */
+	if (!may_be_vip_addr(pkt.flow.dst))
+		return pass();
 	if (!parse_flow(ctx, &pkt))
 		return pass();
 	return balance_flow(ctx, &pkt);

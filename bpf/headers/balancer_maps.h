@@ -23,6 +23,16 @@ struct {
 	__uint(max_entries, MAX_VIPS);
 } vip_addrs SEC(".maps");
 
+/* vip_addrs as a filter, in its only entry: one array read, inlined by
+ * the kernel, tells nearly every packet for no VIP (on a balancer host,
+ * most packets) from a VIP's before any hash lookup. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, struct addr_filter);
+	__uint(max_entries, ADDR_FILTER_ENTRIES);
+} vip_addr_filter SEC(".maps");
+
 /* Indexed by vip_meta.vip_num. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);

@@ -32,6 +32,16 @@
 /* Flows remembered by default; Go may resize the map before loading. */
 #define DEFAULT_LRU_SIZE 65536
 
+/* Bits of the VIP address filter (dsr_structs.h, addr_filter): with at
+ * most MAX_VIPS addresses in it, a packet for any other address finds its
+ * bit clear at least 98% of the time. A power of two, so the bit is a
+ * mask of the address's fold. */
+#define ADDR_FILTER_BITS 4096
+#define ADDR_FILTER_WORD_BITS 64
+/* The filter's array holds exactly one entry. */
+#define ADDR_FILTER_KEY 0
+#define ADDR_FILTER_ENTRIES 1
+
 /* The config array holds exactly one entry. */
 #define CONFIG_KEY 0
 #define CONFIG_ENTRIES 1
@@ -93,6 +103,8 @@
  * the low half back into it. */
 #define CSUM_CARRY_SHIFT 16
 #define CSUM_LOW_MASK 0xffff
+/* The checksum of data that is all zero: the complement of a zero sum. */
+#define CSUM_OF_ZEROS 0xffff
 
 /* Seeds the flow hash so it differs from an upstream ECMP hash over the
  * same 5-tuple: flows that a hop before us split with the same function
@@ -137,8 +149,8 @@ enum global_stat {
 	/* Of STAT_ENCAPSULATED: ICMP errors about a VIP flow, sent to the
 	 * flow's real. */
 	STAT_ICMP_FORWARDED,
-	/* Of the VIP packets: those with IPv4 options or IPv6 extension
-	 * headers, balanced like any. */
+	/* Of the VIP packets given a real: those with IPv4 options or IPv6
+	 * extension headers, balanced like any. */
 	STAT_IP_OPTIONS,
 	/* Of STAT_DROPPED: fragments (IPv4 or IPv6) to a VIP address. */
 	STAT_DROP_FRAGMENT,

@@ -21,6 +21,14 @@ struct vip_key {
 	__u8 pad;
 };
 
+/* Every VIP address as a Bloom filter of one hash: bit
+ * addr_filter_bit(addr) (addr.h) is set for each address some VIP has. A
+ * clear bit says no VIP has the address; a set one that some VIP may (two
+ * addresses can share a bit). Go rebuilds it whole from the vips map. */
+struct addr_filter {
+	__u64 words[ADDR_FILTER_BITS / ADDR_FILTER_WORD_BITS];
+};
+
 /* vip_num indexes every per-VIP array (ring, stats), so selection can
  * change without touching the vips hash. */
 struct vip_meta {

@@ -31,19 +31,22 @@ static __always_inline __u8 inner_tclass(const struct packet *pkt)
 	return pkt->ipv6 ? ipv6_tclass(pkt->ip6) : pkt->ip->tos;
 }
 
-/* Grows the frame by outer_len in front of the IP header and rewrites the
- * Ethernet header towards the next hop, from the MAC the frame arrived
- * for (it arrived addressed to us, and goes back out of the same
- * interface). Returns where the outer header goes, or NULL if the frame
- * could not be grown or, once grown, re-checked: the caller must then drop
- * it, since it may no longer be the original. */
+/* Grows the frame by outer_len in front of the IP header, after cutting
+ * trailer bytes off its end, and rewrites the Ethernet header towards the
+ * next hop, from the MAC the frame arrived for (it arrived addressed to
+ * us, and goes back out of the same interface). Every packet pointer is
+ * stale afterwards. Returns where the outer header goes, or NULL if the
+ * frame could not be reshaped or, once reshaped, re-checked: the caller
+ * must then drop it, since it may no longer be the original. */
 static __always_inline void *encap_frame(struct xdp_md *ctx, const struct packet *pkt,
 					 const struct lb_config *cfg, const unsigned int outer_len,
-					 __be16 outer_proto)
+					 __be16 outer_proto, __u32 trailer)
 {
 	__u8 own_mac[ETH_ALEN];
 	__builtin_memcpy(own_mac, pkt->eth->h_dest, ETH_ALEN);
 
+	if (trailer && bpf_xdp_adjust_tail(ctx, -(int)trailer))
+		return NULL;
 	if (bpf_xdp_adjust_head(ctx, -(int)outer_len))
 		return NULL;
 
@@ -61,14 +64,14 @@ static __always_inline void *encap_frame(struct xdp_md *ctx, const struct packet
 
 /* Prepends an outer IPv4 header from cfg->src_addr to real and rewrites the
  * Ethernet header towards the next hop; the inner IPv4 packet is not
- * touched. False: drop (encap_frame). */
+ * touched, trailer bytes after it are cut. False: drop (encap_frame). */
 static __always_inline bool ipip_encap(struct xdp_md *ctx, const struct packet *pkt,
-				       const struct lb_config *cfg, __be32 real)
+				       const struct lb_config *cfg, __be32 real, __u32 trailer)
 {
 	__u8 tos = inner_tclass(pkt);
 	__u16 inner_len = pkt->l3_len;
 
-	struct iphdr *outer = encap_frame(ctx, pkt, cfg, sizeof(*outer), bpf_htons(ETH_P_IP));
+	struct iphdr *outer = encap_frame(ctx, pkt, cfg, sizeof(*outer), bpf_htons(ETH_P_IP), trailer);
 	if (!outer)
 		return false;
 
@@ -99,10 +102,10 @@ static __always_inline bool ipip_encap(struct xdp_md *ctx, const struct packet *
  * IPv6 for an IPv6 packet (ip6ip6, RFC 2473), IPIP for an IPv4 one (4in6).
  * The flow label is 0, as Katran leaves it: the lab has no ECMP on the way
  * to a real to spread. IPv6 routers never fragment, so a smaller path is
- * reported with Packet Too Big to our address, as with DF in IPv4. False:
- * drop (encap_frame). */
+ * reported with Packet Too Big to our address, as with DF in IPv4.
+ * Trailer bytes are cut. False: drop (encap_frame). */
 static __always_inline bool ip6_encap(struct xdp_md *ctx, const struct packet *pkt,
-				      const struct lb_config *cfg, const __be32 real[ADDR_WORDS])
+				      const struct lb_config *cfg, const __be32 real[ADDR_WORDS], __u32 trailer)
 {
 	__u8 tclass = inner_tclass(pkt);
 	__u16 inner_len = pkt->l3_len;
@@ -110,7 +113,7 @@ static __always_inline bool ip6_encap(struct xdp_md *ctx, const struct packet *p
 	__be32 dst[ADDR_WORDS];
 	addr_copy(dst, real);
 
-	struct ipv6hdr *outer = encap_frame(ctx, pkt, cfg, sizeof(*outer), bpf_htons(ETH_P_IPV6));
+	struct ipv6hdr *outer = encap_frame(ctx, pkt, cfg, sizeof(*outer), bpf_htons(ETH_P_IPV6), trailer);
 	if (!outer)
 		return false;
 

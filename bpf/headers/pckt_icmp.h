@@ -87,12 +87,16 @@ static __always_inline bool icmp_too_big_quoting(struct xdp_md *ctx, const struc
  * destination-unreachable/fragmentation-needed from the VIP to the client,
  * advertising mtu (the largest packet that still fits the path once
  * encapsulated), addressed back to the router it came from, quoting as
- * much of the packet as RFC 1812 asks for. The caller has checked that the
- * packet is longer than mtu, which is at least MIN_PATH_MTU minus the
- * outer header: the packet then has ICMP_QUOTE_MIN_LEN bytes. Returns
- * false if the frame could not be reshaped: it must then be dropped. */
+ * much of the packet as RFC 1812 asks for, never past its end (tot_len):
+ * bytes after it in the frame are not the packet's. The caller has checked
+ * that the packet is longer than mtu, which is at least MIN_PATH_MTU minus
+ * the outer header: the packet then has ICMP_QUOTE_MIN_LEN bytes (the
+ * check keeps the program safe if Go was bypassed). Returns false if the
+ * frame could not be reshaped: it must then be dropped. */
 static __always_inline bool icmp_too_big(struct xdp_md *ctx, const struct packet *pkt, __u16 mtu)
 {
+	if (pkt->l3_len < ICMP_QUOTE_MIN_LEN)
+		return false;
 	if (pkt->l3_len >= ICMP_QUOTE_MAX_LEN)
 		return icmp_too_big_quoting(ctx, pkt, mtu, ICMP_QUOTE_MAX_LEN);
 	return icmp_too_big_quoting(ctx, pkt, mtu, ICMP_QUOTE_MIN_LEN);
@@ -160,12 +164,51 @@ static __always_inline bool icmp6_too_big(struct xdp_md *ctx, const struct packe
 	return true;
 }
 
+/* What a search for a non-zero byte in part of the frame, at least 8
+ * bytes long, works on; the loop's callback sees it through a pointer. */
+struct zero_walk {
+	struct xdp_md *ctx;
+	/* Frame offsets: the next bytes to look at, and the end. */
+	__u32 off;
+	__u32 end;
+	bool nonzero;
+};
+
+/* One step of the walk: the next 8 bytes, the last step's overlapping the
+ * one before it. Returns 1 to stop. */
+static long find_nonzero(__u64 index, void *data)
+{
+	struct zero_walk *walk = data;
+	__u64 bytes;
+	__u32 off = walk->off + sizeof(bytes) > walk->end ? walk->end - sizeof(bytes) : walk->off;
+	if (bpf_xdp_load_bytes(walk->ctx, off, &bytes, sizeof(bytes)) || bytes) {
+		walk->nonzero = true;
+		return 1;
+	}
+	walk->off = off + sizeof(bytes);
+	return walk->off >= walk->end;
+}
+
+/* Whether the ICMP message at icmp, pkt's, is all zero bytes. */
+static __always_inline bool icmp_is_zero(struct xdp_md *ctx, const struct packet *pkt, const struct icmphdr *icmp)
+{
+	__u32 off = (void *)icmp - (void *)(long)ctx->data;
+	struct zero_walk walk = {.ctx = ctx, .off = off, .end = off + pkt->l4_len};
+	bpf_loop((pkt->l4_len + sizeof(__u64) - 1) / sizeof(__u64), find_nonzero, &walk, 0);
+	return !walk.nonzero;
+}
+
 /* Turns an echo request into its reply, in place: addresses swapped, type
  * echo reply, TTL that of a packet we originate, everything else (options,
  * identifier, data, padding) as it came. The checksums are updated for the
  * words that change rather than summed again, so options and data of any
- * length need no loop. */
-static __always_inline void icmp_echo_reply(const struct packet *pkt, struct icmphdr *icmp)
+ * length need no loop, but for one case: RFC 1624's update (eqn. 3)
+ * never yields 0xffff, the checksum of a message of zeros only (type 0,
+ * identifier 0, sequence 0, no data or zeros). It yields 0x0000 instead,
+ * as it does, rightly, for a message whose words sum to 0xffff; only
+ * then is the message read, at this point all zero bytes (checksum
+ * included) or not. The IP header is never all zero. */
+static __always_inline void icmp_echo_reply(struct xdp_md *ctx, const struct packet *pkt, struct icmphdr *icmp)
 {
 	struct ethhdr orig_eth = *pkt->eth;
 	eth_return(pkt->eth, &orig_eth);
@@ -186,11 +229,15 @@ static __always_inline void icmp_echo_reply(const struct packet *pkt, struct icm
 	icmp->type = ICMP_ECHOREPLY;
 	icmp->code = 0;
 	csum_replace16(&icmp->checksum, old_type_word, *type_word);
+	if (!icmp->checksum && icmp_is_zero(ctx, pkt, icmp))
+		icmp->checksum = CSUM_OF_ZEROS;
 }
 
 /* icmp_echo_reply for ICMPv6. The pseudo-header's addresses are swapped,
  * which leaves its sum as it is, and the hop limit is not checksummed:
- * only the type word changes the checksum. Extension headers stay. */
+ * only the type word changes the checksum. The pseudo-header's length and
+ * next header are never zero, so neither is what the checksum covers:
+ * RFC 1624's update is always right here. Extension headers stay. */
 static __always_inline void icmp6_echo_reply(const struct packet *pkt, struct icmp6hdr *icmp)
 {
 	struct ethhdr orig_eth = *pkt->eth;
