@@ -204,7 +204,7 @@ read -r floor67_up floor67_down <<<"$(docker_floor 67)"
 per_real=$(awk -v a="${scale_up[64]}" -v b="${scale_up[16]}" 'BEGIN { printf "%.3f", (a - b) / 48 }')
 
 echo "bench: XDP program per-packet cost"
-xdp=$(cd bpf && go test -run '^$' -bench BenchmarkXDP -benchtime 1000000x . 2>&1 |
+xdp=$(cd bpf && go test -run '^$' -bench '^BenchmarkXDP$' -benchtime 1000000x . 2>&1 |
   awk '/^Benchmark/ { for (i = 1; i <= NF; i++) if ($i == "ns/packet") printf "| `%s` | %s |\n", $1, $(i-1) }')
 
 echo "bench: a tier failing over (TestTierFailover)"
