@@ -71,6 +71,7 @@ type rawProgram struct {
 	Source    string                   `yaml:"source,omitempty"`
 	Object    string                   `yaml:"object,omitempty"`
 	Name      string                   `yaml:"name,omitempty"`
+	CFlags    []string                 `yaml:"cflags,omitempty"`
 	Interface string                   `yaml:"interface,omitempty"`
 	Maps      map[string][]rawMapEntry `yaml:"maps,omitempty"`
 	Globals   map[string]yaml.Node     `yaml:"globals,omitempty"`

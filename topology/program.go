@@ -6,6 +6,7 @@ import (
 	"maps"
 	"path/filepath"
 	"slices"
+	"strings"
 
 	"gopkg.in/yaml.v3"
 )
@@ -19,7 +20,11 @@ type Program struct {
 	// (the file gives it relative to the topology file).
 	Source, Object string
 	// Name is the XDP program in the object; "" when it has only one.
-	Name      string
+	Name string
+	// CFlags are the user's compiler flags for Source, with the paths of
+	// -I, -include and the like made absolute (the file gives them
+	// relative to itself).
+	CFlags    []string
 	Interface *Interface
 	Maps      []MapInit    // by map name
 	Globals   []GlobalInit // by variable name
@@ -97,6 +102,13 @@ func (b *builder) program(n *Node, rp *rawProgram, p fieldPath) *Program {
 	default:
 		prog.Object, prog.FilePos = b.relative(rp.Object), b.pos(p.key("object"))
 	}
+	if len(rp.CFlags) > 0 && rp.Source == "" {
+		b.errorf(p.key("cflags"), "compiler flags go with a source; an object is already compiled")
+		ok = false
+	}
+	var cok bool
+	prog.CFlags, cok = b.cflags(rp.CFlags, p.key("cflags"))
+	ok = ok && cok
 	prog.Interface = b.programInterface(n, rp.Interface, p.key("interface"))
 	ok = ok && prog.Interface != nil
 	for _, name := range slices.Sorted(maps.Keys(rp.Maps)) {
@@ -124,6 +136,61 @@ func (b *builder) program(n *Node, rp *rawProgram, p fieldPath) *Program {
 		return nil
 	}
 	return prog
+}
+
+// pathFlags are clang's flags that name a file or directory: their
+// argument is resolved against the topology file, as source: is.
+var pathFlags = []string{"-I", "-include", "-isystem", "-iquote", "-idirafter", "-imacros"}
+
+// ownFlags are flags dsrlab sets itself for the BPF object it loads: a
+// user's would make clang write something else, or somewhere else.
+var ownFlags = []string{"-o", "-c", "-E", "-S", "-target", "--target", "-x", "-emit-llvm"}
+
+// cflags checks a program's compiler flags and makes the paths they name
+// absolute: "-Iinc", "-I inc" (two items) and "-include x.h".
+func (b *builder) cflags(flags []string, p fieldPath) ([]string, bool) {
+	var out []string
+	ok := true
+	for i := 0; i < len(flags); i++ {
+		f := flags[i]
+		if slices.Contains(ownFlags, f) || strings.HasPrefix(f, "--target=") || strings.HasPrefix(f, "-o") && f != "-o" {
+			b.errorf(p.index(i), "%s is set by dsrlab (it compiles with -O2 -g -target bpf -c into its cache)", f)
+			ok = false
+			if f == "-o" || f == "-target" || f == "-x" {
+				i++ // its argument
+			}
+			continue
+		}
+		if !strings.HasPrefix(f, "-") {
+			b.errorf(p.index(i), "%q is not a flag: the source is program.source, and a flag's argument follows the flag", f)
+			ok = false
+			continue
+		}
+		name, arg := f, ""
+		for _, pf := range pathFlags {
+			// -include and -imacros take their argument as the next item
+			// only; -I and the -i* directories also glued on.
+			if f == pf || pf != "-include" && pf != "-imacros" && strings.HasPrefix(f, pf) {
+				name, arg = pf, strings.TrimPrefix(f, pf)
+				break
+			}
+		}
+		if name == f && !slices.Contains(pathFlags, f) {
+			out = append(out, f)
+			continue
+		}
+		if arg == "" {
+			if i+1 == len(flags) {
+				b.errorf(p.index(i), "%s needs a path after it", f)
+				ok = false
+				continue
+			}
+			i++
+			arg = flags[i]
+		}
+		out = append(out, name, b.relative(arg))
+	}
+	return out, ok
 }
 
 // relative resolves a path the file gives relative to itself.

@@ -60,6 +60,7 @@ var schemaValid = []string{
 	"host-local-docker",
 	"host-ssh-port",
 	"program-interface-required",
+	"program-cflags",
 	"vip-lb-not-katran",
 	"vip-lb-unknown",
 	"vip-mode-conflict",

@@ -483,6 +483,12 @@ var invalidCases = map[string][]wantErr{
 	"program-interface-required": {{"nodes.c.program.interface", 4, "required on a client"}},
 	"program-map-entry-no-value": {{"nodes.k.program.maps.lb_map[0]", 12, "needs a value"}},
 	"program-unknown-field":      {{"nodes.k.program.section", 8, `unknown field "section"`}},
+	"program-cflags": {
+		{"nodes.k.program.cflags[1]", 8, "-o is set by dsrlab"},
+		{"nodes.k.program.cflags[3]", 8, `"lb.c" is not a flag`},
+		{"nodes.k.program.cflags[4]", 8, "-include needs a path after it"},
+	},
+	"program-cflags-object": {{"nodes.k.program.cflags", 8, "compiler flags go with a source"}},
 	"vip-proto-bad":              {{"vips[0].proto", 16, `"sctp" is not a protocol`}},
 	"vip-service-bad":            {{"vips[0].service", 17, `"nginx" is not a VIP service`}},
 	"vip-lb-missing":             {{"vips[0].lb", 16, "required"}},
@@ -617,18 +623,23 @@ func TestPrograms(t *testing.T) {
 	if k.Interface != topo.Node("k").Uplink() {
 		t.Errorf("katran's program goes on %v, want its uplink", k.Interface)
 	}
+	wantFlags := []string{"-D__KERNEL__", "-DRING_SIZE=13", "-I", filepath.Join(dir, "include"),
+		"-I", "/usr/include/katran", "-include", filepath.Join(dir, "xdp/consts.h"), "-O3"}
+	if !slices.Equal(k.CFlags, wantFlags) {
+		t.Errorf("cflags %q, want %q (paths relative to the file made absolute)", k.CFlags, wantFlags)
+	}
 	if k.FilePos.Line != 13 || k.FilePos.Column != 15 || k.Pos.Line != 13 {
 		t.Errorf("positions: block %v, source %v", k.Pos, k.FilePos)
 	}
 	if len(k.Maps) != 2 || k.Maps[0].Name != "counters" || k.Maps[1].Name != "lb_map" {
 		t.Fatalf("maps %+v, want counters and lb_map by name", k.Maps)
 	}
-	if v := k.Maps[1].Entries[0].Value; v.Kind != yaml.MappingNode || v.Line != 18 {
+	if v := k.Maps[1].Entries[0].Value; v.Kind != yaml.MappingNode || v.Line != 19 {
 		t.Errorf("lb_map value node: kind %v line %d", v.Kind, v.Line)
 	}
-	if g := k.Globals; len(g) != 2 || g[0].Name != "cfg" || g[0].Value.Kind != yaml.MappingNode || g[0].Pos.Line != 23 ||
-		g[1].Name != "outer_ttl" || g[1].Value.Value != "63" || g[1].Pos.Line != 22 {
-		t.Errorf("globals %+v, want cfg (line 23) and outer_ttl (line 22) by name", g)
+	if g := k.Globals; len(g) != 2 || g[0].Name != "cfg" || g[0].Value.Kind != yaml.MappingNode || g[0].Pos.Line != 24 ||
+		g[1].Name != "outer_ttl" || g[1].Value.Value != "63" || g[1].Pos.Line != 23 {
+		t.Errorf("globals %+v, want cfg (line 24) and outer_ttl (line 23) by name", g)
 	}
 	r := topo.Node("r")
 	if r.Program == nil || r.Program.Object != "/opt/xdp/count.o" || r.Program.Interface.Name != "eth1" || r.XDP != topology.XDPGeneric {

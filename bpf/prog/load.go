@@ -249,7 +249,7 @@ func (o *Object) Load(entries map[string][]Entry, globals map[string][]byte) (*L
 		if errors.As(err, &ve) {
 			return nil, &VerifierError{Program: o.Program.Name, Err: ve.Cause, Log: ve.Log}
 		}
-		return nil, fmt.Errorf("load %s: %w", o.Path, err)
+		return nil, fmt.Errorf("load %s: %w", o.shown(), err)
 	}
 	l := &Loaded{Program: coll.Programs[o.Program.Name], Maps: coll.Maps, coll: coll}
 	for name, es := range entries {

@@ -33,7 +33,7 @@ func load(t *testing.T, o *Object, entries map[string][]Entry) *Loaded {
 
 func TestVerifierRejectionShowsSourceLine(t *testing.T) {
 	requireRoot(t)
-	o, err := Open(build(t, "testdata/reject.c"), "xdp_bad")
+	o, err := Open(build(t, "testdata/reject.c"), "", "xdp_bad")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,7 +62,7 @@ func TestVerifierRejectionShowsSourceLine(t *testing.T) {
 // Only the chosen program is loaded: xdp_bad beside xdp_ok does not stop it.
 func TestLoadOnlyChosenProgram(t *testing.T) {
 	requireRoot(t)
-	o, err := Open(build(t, "testdata/reject.c"), "xdp_ok")
+	o, err := Open(build(t, "testdata/reject.c"), "", "xdp_ok")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,7 +87,7 @@ func TestLoadOnlyChosenProgram(t *testing.T) {
 // and the program counts in its own map.
 func TestLoadPinnedByNameUnpinned(t *testing.T) {
 	requireRoot(t)
-	o, err := Open(build(t, "testdata/pinned.c"), "")
+	o, err := Open(build(t, "testdata/pinned.c"), "", "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,7 +106,7 @@ func TestLoadPinnedByNameUnpinned(t *testing.T) {
 
 func TestLoadUnknownMap(t *testing.T) {
 	requireRoot(t)
-	o, err := Open(build(t, "testdata/maps.c"), "")
+	o, err := Open(build(t, "testdata/maps.c"), "", "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,7 +121,7 @@ func TestLoadUnknownMap(t *testing.T) {
 func openMaps(t *testing.T, entries map[string][2]string) (map[string]*Map, *Object) {
 	t.Helper()
 	requireRoot(t)
-	o, err := Open(build(t, "testdata/maps.c"), "")
+	o, err := Open(build(t, "testdata/maps.c"), "", "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -175,7 +175,7 @@ func TestMapsMatchSpecNames(t *testing.T) {
 // The spec of another object (or none) leaves maps unmatched, shown as bytes.
 func TestMapsWithoutMatchingSpec(t *testing.T) {
 	requireRoot(t)
-	o, err := Open(build(t, "testdata/maps.c"), "")
+	o, err := Open(build(t, "testdata/maps.c"), "", "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -342,7 +342,7 @@ func keys(maps map[string]*Map) []string {
 // freezes, and the initial values of .data and .bss.
 func TestLoadWithGlobals(t *testing.T) {
 	requireRoot(t)
-	o, err := Open(build(t, "testdata/globals.c"), "")
+	o, err := Open(build(t, "testdata/globals.c"), "", "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -389,7 +389,7 @@ func TestLoadWithGlobals(t *testing.T) {
 }
 
 func TestEncodeGlobalErrors(t *testing.T) {
-	o, err := Open(build(t, "testdata/globals.c"), "")
+	o, err := Open(build(t, "testdata/globals.c"), "", "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -414,7 +414,7 @@ func TestEncodeGlobalErrors(t *testing.T) {
 // descriptors, and a dump names them again.
 func TestTailCallEntriesByProgramName(t *testing.T) {
 	requireRoot(t)
-	o, err := Open(build(t, "testdata/tailcall.c"), "xdp_main")
+	o, err := Open(build(t, "testdata/tailcall.c"), "", "xdp_main")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,23 +2,28 @@ package prog
 
 import (
 	"bytes"
+	"cmp"
 	"crypto/sha256"
 	"debug/elf"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"maps"
-	"os"
 	"slices"
 	"strings"
 
 	"github.com/cilium/ebpf"
+
+	"github.com/dsrlab/dsrlab/internal/fileio"
 )
 
 // Object is a BPF ELF object with its XDP program chosen.
 type Object struct {
 	// Path is the file the object was read from.
 	Path string
+	// Source is the C file Path was compiled from, "" for an object the
+	// user gave: errors name it, not dsrlab's cache.
+	Source string
 	// Spec describes every program and map of the object.
 	Spec *ebpf.CollectionSpec
 	// Program is the XDP program that Load loads.
@@ -31,34 +36,39 @@ type Object struct {
 
 // Open reads a BPF ELF object and picks its XDP program called name, or its
 // only XDP program when name is empty. Its maps must be described by BTF,
-// since their entries are written and read by field name.
-func Open(object, name string) (*Object, error) {
+// since their entries are written and read by field name. source is the C
+// file the object was built from, or "".
+func Open(object, source, name string) (*Object, error) {
 	// One read: the hash must describe exactly the bytes that are loaded,
 	// even if the file is replaced meanwhile.
-	data, err := os.ReadFile(object)
+	data, err := fileio.ReadRegular(object, fileio.MaxObject)
 	if err != nil {
 		return nil, err
 	}
-	return Parse(data, object, name)
+	return Parse(data, object, source, name)
 }
 
-// Parse is Open of an object's bytes; object names where they came from,
-// in errors and in the Object's Path.
-func Parse(data []byte, object, name string) (*Object, error) {
-	if err := checkBTF(object, data); err != nil {
+// Parse is Open of an object's bytes; path names where they came from.
+func Parse(data []byte, path, source, name string) (*Object, error) {
+	o := &Object{Path: path, Source: source, Data: data}
+	if err := checkBTF(o.shown(), data); err != nil {
 		return nil, err
 	}
 	spec, err := ebpf.LoadCollectionSpecFromReader(bytes.NewReader(data))
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", object, err)
+		return nil, fmt.Errorf("%s: %w", o.shown(), err)
 	}
 	p, err := pickXDP(spec, name)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", object, err)
+		return nil, fmt.Errorf("%s: %w", o.shown(), err)
 	}
 	sum := sha256.Sum256(data)
-	return &Object{Path: object, Spec: spec, Program: p, Data: data, hash: hex.EncodeToString(sum[:])}, nil
+	o.Spec, o.Program, o.hash = spec, p, hex.EncodeToString(sum[:])
+	return o, nil
 }
+
+// shown is the file errors about the object name: the user's.
+func (o *Object) shown() string { return cmp.Or(o.Source, o.Path) }
 
 // Hash is the SHA-256 of the object file: equal hashes mean there is nothing
 // to reload.
@@ -123,7 +133,7 @@ func (o *Object) Map(name string) (*ebpf.MapSpec, error) {
 		return m, nil
 	}
 	names := slices.Sorted(maps.Keys(o.Spec.Maps))
-	return nil, fmt.Errorf("no map %q in %s; its maps: %s", name, o.Path, listOrNone(names))
+	return nil, fmt.Errorf("no map %q in %s; its maps: %s", name, o.shown(), listOrNone(names))
 }
 
 // Global returns the spec of a global variable of the object (in .rodata,
@@ -133,5 +143,5 @@ func (o *Object) Global(name string) (*ebpf.VariableSpec, error) {
 		return v, nil
 	}
 	names := slices.Sorted(maps.Keys(o.Spec.Variables))
-	return nil, fmt.Errorf("no global variable %q in %s; its globals: %s", name, o.Path, listOrNone(names))
+	return nil, fmt.Errorf("no global variable %q in %s; its globals: %s", name, o.shown(), listOrNone(names))
 }

@@ -16,7 +16,7 @@ import (
 
 // nobtf.o is committed (testdata/gen.sh): it needs no clang.
 func TestOpenWithoutBTF(t *testing.T) {
-	_, err := Open("testdata/nobtf.o", "")
+	_, err := Open("testdata/nobtf.o", "", "")
 	if err == nil || !strings.Contains(err.Error(), "compile with -g") {
 		t.Fatalf("err = %v, want a hint to compile with -g", err)
 	}
@@ -28,7 +28,7 @@ func TestOpenNotBPF(t *testing.T) {
 		{"missing", "testdata/absent.o", "no such file"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := Open(tc.path, "")
+			_, err := Open(tc.path, "", "")
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("err = %v, want %q", err, tc.want)
 			}
@@ -51,7 +51,7 @@ func TestOpenPicksXDPProgram(t *testing.T) {
 		{"not XDP", multi, "tc_prog", "", `program "tc_prog" is a SchedCLS program, not XDP; XDP programs: xdp_a, xdp_b`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			o, err := Open(tc.object, tc.prog)
+			o, err := Open(tc.object, "", tc.prog)
 			if tc.err != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.err) {
 					t.Fatalf("err = %v, want %q", err, tc.err)
@@ -70,7 +70,7 @@ func TestOpenPicksXDPProgram(t *testing.T) {
 
 func TestHashIsSHA256OfObject(t *testing.T) {
 	obj := build(t, "testdata/multi.c")
-	o, err := Open(obj, "xdp_a")
+	o, err := Open(obj, "", "xdp_a")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,7 +85,7 @@ func TestHashIsSHA256OfObject(t *testing.T) {
 }
 
 func TestMapAbsentListsMaps(t *testing.T) {
-	o, err := Open(build(t, "testdata/multi.c"), "xdp_a")
+	o, err := Open(build(t, "testdata/multi.c"), "", "xdp_a")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,7 +108,7 @@ func yamlNode(t *testing.T, text string) *yaml.Node {
 }
 
 func TestEncode(t *testing.T) {
-	o, err := Open(build(t, "testdata/multi.c"), "xdp_a")
+	o, err := Open(build(t, "testdata/multi.c"), "", "xdp_a")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -157,7 +157,7 @@ func TestEncode(t *testing.T) {
 
 // The position of a bad value in the topology file survives the wrapping.
 func TestEncodeErrorKeepsPosition(t *testing.T) {
-	o, err := Open(build(t, "testdata/multi.c"), "xdp_a")
+	o, err := Open(build(t, "testdata/multi.c"), "", "xdp_a")
 	if err != nil {
 		t.Fatal(err)
 	}

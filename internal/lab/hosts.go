@@ -548,7 +548,7 @@ func (d *deployment) receivePrograms(req AgentRequest) error {
 			return fmt.Errorf("node %s: no program of this host's", node)
 		}
 		n.Program.FilePos = ap.FilePos
-		obj, err := prog.Parse(ap.Object, ap.Path, n.Program.Name)
+		obj, err := prog.Parse(ap.Object, ap.Path, n.Program.Source, n.Program.Name)
 		if err != nil {
 			return atProgram(n, err)
 		}

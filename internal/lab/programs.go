@@ -18,6 +18,7 @@ import (
 	"github.com/dsrlab/dsrlab/bpf"
 	"github.com/dsrlab/dsrlab/bpf/btfvalue"
 	"github.com/dsrlab/dsrlab/bpf/prog"
+	"github.com/dsrlab/dsrlab/internal/fileio"
 	"github.com/dsrlab/dsrlab/internal/netconf"
 	"github.com/dsrlab/dsrlab/internal/runtime"
 	"github.com/dsrlab/dsrlab/topology"
@@ -90,11 +91,11 @@ func openUserProgram(ctx context.Context, t *topology.Topology, n *topology.Node
 	object := p.Object
 	if p.Source != "" {
 		var err error
-		if object, err = prog.Build(ctx, p.Source, cacheDir()); err != nil {
+		if object, err = prog.Build(ctx, p.Source, p.CFlags, cacheDir()); err != nil {
 			return nil, atProgram(n, err)
 		}
 	}
-	obj, err := prog.Open(object, p.Name)
+	obj, err := prog.Open(object, p.Source, p.Name)
 	if err != nil {
 		return nil, atProgram(n, err)
 	}
@@ -453,7 +454,7 @@ func recordedObject(lab, node string) (*AgentProgram, error) {
 	if err != nil {
 		return nil, err
 	}
-	data, _ := os.ReadFile(rec.Object)
+	data, _ := fileio.ReadRegular(rec.Object, fileio.MaxObject)
 	return &AgentProgram{Path: rec.Object, Object: data, Record: rec}, nil
 }
 
@@ -513,7 +514,7 @@ func programSpec(own *AgentProgram, p *ebpf.Program) (*ebpf.CollectionSpec, erro
 		if own.Object == nil {
 			return nil, fmt.Errorf("%s runs, but its object %s is gone: `dsrlab up` builds it again", own.Record.Name, own.Path)
 		}
-		obj, err := prog.Parse(own.Object, own.Path, own.Record.Name)
+		obj, err := prog.Parse(own.Object, own.Path, "", own.Record.Name)
 		if err != nil {
 			return nil, fmt.Errorf("the object of %s: %w", own.Record.Name, err)
 		}

@@ -2,6 +2,7 @@ package lab
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -271,10 +272,10 @@ func TestBadProgramsFailBeforeAnythingIsCreated(t *testing.T) {
 		}, []string{"lab.yaml:24:", "xdp_lb.c:", "error:", "undefined_thing"}},
 		{"program name absent", func(_ *testing.T, _, lab string) string {
 			return strings.Replace(lab, "name: xdp_load_balancer", "name: xdp_nothing", 1)
-		}, []string{"xdp_nothing", "xdp_load_balancer"}},
+		}, []string{"xdp_lb.c:", "xdp_nothing", "xdp_load_balancer"}},
 		{"map absent", func(_ *testing.T, _, lab string) string {
 			return strings.Replace(lab, "        lb_map:", "        lb_mapp:", 1)
-		}, []string{"lb_mapp", "lb_map"}},
+		}, []string{"xdp_lb.c", "lb_mapp", "lb_map"}},
 		{"field absent", func(_ *testing.T, _, lab string) string {
 			return strings.Replace(lab, "lb_vip: 192.168.10.1", "lb_vipp: 192.168.10.1", 1)
 		}, []string{"lab.yaml:31:", "lb_vipp", "real_server_ip"}},
@@ -331,8 +332,14 @@ func TestBadProgramsFailBeforeAnythingIsCreated(t *testing.T) {
 					t.Errorf("error lacks %q:\n%v", w, err)
 				}
 			}
-			if !slices.Equal(rep.steps, []string{"preflight", "programs FAILED"}) {
+			if strings.Contains(err.Error(), cacheDir()) {
+				t.Errorf("error names dsrlab's cache, not the user's file:\n%v", err)
+			}
+			if !slices.Equal(rep.steps, []string{"programs FAILED"}) {
 				t.Errorf("steps %v: want the programs step to fail first", rep.steps)
+			}
+			if _, err := os.Stat(hostsFile(topo.Name)); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("a failed up of a new lab left its hosts record: %v", err)
 			}
 			if left := labNames(t, rt, topo.Name); len(left) > 0 {
 				t.Errorf("left behind: %v", left)

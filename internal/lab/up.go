@@ -56,11 +56,12 @@ func Up(ctx context.Context, rts runtime.Set, topo *topology.Topology, rep Repor
 		}
 	}()
 	steps := []step{
-		{"preflight", d.preflight},
 		// Users' programs are compiled, loaded and their maps filled
-		// before any container exists: a compile error, a bad map value
-		// or a verifier rejection leaves nothing to roll back.
+		// before any engine is asked or anything recorded: a compile
+		// error, a bad map value or a verifier rejection leaves nothing
+		// behind, not even the lab's record of its hosts.
 		{"programs", d.buildPrograms},
+		{"preflight", d.preflight},
 		{"images", d.images},
 		{"agents", d.agentsStep},
 		{"containers", d.startContainers},
