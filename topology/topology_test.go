@@ -488,7 +488,7 @@ var invalidCases = map[string][]wantErr{
 		{"nodes.k.program.cflags[3]", 8, `"lb.c" is not a flag`},
 		{"nodes.k.program.cflags[4]", 8, "-include needs a path after it"},
 	},
-	"program-cflags-object": {{"nodes.k.program.cflags", 8, "compiler flags go with a source"}},
+	"program-cflags-object":      {{"nodes.k.program.cflags", 8, "compiler flags go with a source"}},
 	"vip-proto-bad":              {{"vips[0].proto", 16, `"sctp" is not a protocol`}},
 	"vip-service-bad":            {{"vips[0].service", 17, `"nginx" is not a VIP service`}},
 	"vip-lb-missing":             {{"vips[0].lb", 16, "required"}},
