@@ -1,6 +1,7 @@
 package btfvalue
 
 import (
+	"bytes"
 	"fmt"
 	"math/big"
 	"net"
@@ -12,20 +13,23 @@ import (
 )
 
 // Encode returns the bytes of a value of type t written as YAML in n: integers (decimal, 0x hex,
-// negative for signed types), IP addresses, MACs, NODE:IFACE references (looked up through r; nil
+// negative for signed types; `!be N` in network byte order), IP addresses, MACs, NODE:IFACE references (looked up through r; nil
 // forbids them), enum names, booleans, strings for char arrays, lists for arrays and mappings for
 // structs and unions. Members left out, the rest of a short list and padding are zero. Errors are
 // *Error.
 func Encode(t btf.Type, n *yaml.Node, r Resolver) ([]byte, error) {
+	return encode(t, n, r, nil)
+}
+
+func encode(t btf.Type, n *yaml.Node, r Resolver, h *Hints) ([]byte, error) {
 	if n == nil {
 		return nil, &Error{Msg: "no value given"}
 	}
-	n = deref(n)
 	size, err := btf.Sizeof(t)
 	if err != nil {
-		return nil, errorf(n, "", "type %v has no size: %v", t, err)
+		return nil, errorf(deref(n), "", "type %v has no size: %v", t, err)
 	}
-	e := encoder{buf: make([]byte, size), r: r}
+	e := encoder{buf: make([]byte, size), r: r, hints: h}
 	if err := e.value(t, n, 0, "", 0); err != nil {
 		return nil, err
 	}
@@ -78,11 +82,27 @@ func shape(n *yaml.Node) string {
 }
 
 type encoder struct {
-	buf []byte
-	r   Resolver
+	buf   []byte
+	r     Resolver
+	hints *Hints
+}
+
+// tagged reports whether n carries BETag, and refuses any other tag of
+// the user's (YAML's own, !!str and the like, are the parser's).
+func tagged(n *yaml.Node, path string) (bool, error) {
+	if !strings.HasPrefix(n.Tag, "!") || strings.HasPrefix(n.Tag, "!!") {
+		return false, nil
+	}
+	if n.Tag != BETag {
+		return false, errorf(n, path, "unknown tag %s: the one tag is %s before an integer, for network byte order (port: %s 50007)", n.Tag, BETag, BETag)
+	}
+	return true, nil
 }
 
 func (e *encoder) value(t btf.Type, n *yaml.Node, off int, path string, depth int) error {
+	if n.Kind == yaml.AliasNode && n.Alias != nil && depth <= maxDepth {
+		return atAlias(n, e.value(t, n.Alias, off, path, depth+1))
+	}
 	n = deref(n)
 	f := peel(t)
 	if depth > maxDepth {
@@ -91,9 +111,16 @@ func (e *encoder) value(t btf.Type, n *yaml.Node, off int, path string, depth in
 	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
 		return errorf(n, path, "no value given for %s (write 0 for zero)", f.name)
 	}
+	be, err := tagged(n, path)
+	if err != nil {
+		return err
+	}
 	size, err := btf.Sizeof(f.t)
 	if err != nil || off+size > len(e.buf) {
 		return errorf(n, path, "the BTF of %s is broken: it has no size or lies beyond the value's end", f.name)
+	}
+	if _, isPointer := f.t.(*btf.Pointer); be && (isPointer || !isInteger(f.t)) {
+		return errorf(n, path, "%s goes on an integer field; %s is not one", BETag, f.name)
 	}
 	switch u := f.t.(type) {
 	case *btf.Int, *btf.Enum, *btf.Pointer:
@@ -107,7 +134,10 @@ func (e *encoder) value(t btf.Type, n *yaml.Node, off int, path string, depth in
 		if err != nil {
 			return err
 		}
-		putInt(dst, v, f.be)
+		if be {
+			e.hints.setBE(path)
+		}
+		putInt(dst, v, f.be || be)
 		return nil
 	case *btf.Array:
 		return e.array(f, u, n, off, path, depth)
@@ -115,6 +145,15 @@ func (e *encoder) value(t btf.Type, n *yaml.Node, off int, path string, depth in
 		return e.composite(f, n, off, path, depth)
 	}
 	return errorf(n, path, "cannot write %s: fields of this kind are not supported", f.name)
+}
+
+// isInteger: an Int or an Enum, what BETag goes on.
+func isInteger(t btf.Type) bool {
+	switch t.(type) {
+	case *btf.Int, *btf.Enum:
+		return true
+	}
+	return false
 }
 
 // scalar parses n as an integer-like field (Int, Enum, Pointer) of bits bits: a number, an enum
@@ -179,6 +218,9 @@ func wants(f field) string {
 		return fmt.Sprintf("a number, an IPv4 address or a NODE:IFACE reference for %s", f.name)
 	case 16:
 		return fmt.Sprintf("a number, an IPv6 address or a NODE:IFACE reference for %s", f.name)
+	}
+	if i, ok := f.t.(*btf.Int); ok && i.Size > 1 && !f.be {
+		return fmt.Sprintf("a number (decimal or 0x hex; %s N for network byte order) for %s", BETag, f.name)
 	}
 	return fmt.Sprintf("a number (decimal or 0x hex) for %s", f.name)
 }
@@ -366,23 +408,33 @@ func (e *encoder) members(mp *mapping, f field, ms []btf.Member, union bool, off
 	if depth > maxDepth {
 		return errorf(mp.n, mp.path, "%s nests deeper than %d levels", f.name, maxDepth)
 	}
+	// A union takes one member, or several that agree on its bytes: how
+	// Decode shows a union whose members all fit alike.
+	var names []string
 	if union {
 		var chosen []btf.Member
-		var first string
 		for _, m := range ms {
-			name, ok := givenName(m, mp.given)
-			if !ok {
-				continue
+			if name, ok := givenName(m, mp.given); ok {
+				chosen = append(chosen, m)
+				names = append(names, name)
 			}
-			if first != "" {
-				return errorf(mp.given[name].key, joinPath(mp.path, name), "%s takes exactly one member, and %s is given too", f.name, first)
-			}
-			first = name
-			chosen = append(chosen, m)
+		}
+		if len(chosen) > 0 {
+			e.hints.setMember(mp.path, ms, names[0])
 		}
 		ms = chosen
 	}
-	for _, m := range ms {
+	for i, m := range ms {
+		if i > 0 && union {
+			before := bytes.Clone(e.buf)
+			if err := e.members(mp, f, ms[i:i+1], false, off, depth); err != nil {
+				return err
+			}
+			if !bytes.Equal(before, e.buf) {
+				return errorf(mp.given[names[i]].key, joinPath(mp.path, names[i]), "%s takes one member, and %s and %s give it different bytes", f.name, names[0], names[i])
+			}
+			continue
+		}
 		if m.Name == "" {
 			mf := peel(m.Type)
 			if sub, subUnion, ok := members(mf.t); ok {
@@ -422,10 +474,33 @@ func givenName(m btf.Member, given map[string]entry) (string, bool) {
 	return "", false
 }
 
+// atAlias places an error in the value of an alias where the alias is
+// used: the anchor's place is one of many uses, and maybe valid at the
+// others.
+func atAlias(alias *yaml.Node, err error) error {
+	be, ok := err.(*Error)
+	if !ok || be.Line == alias.Line && be.Column == alias.Column {
+		return err
+	}
+	c := *be
+	c.Line, c.Column = alias.Line, alias.Column
+	c.Msg = fmt.Sprintf("%s (in *%s, anchored at line %d)", be.Msg, alias.Value, alias.Alias.Line)
+	return &c
+}
+
 // bitfield writes member m, a bitfield of the struct at byte off.
 func (e *encoder) bitfield(m btf.Member, n *yaml.Node, off int, path string) error {
+	if n.Kind == yaml.AliasNode && n.Alias != nil {
+		return atAlias(n, e.bitfield(m, deref(n), off, path))
+	}
 	n = deref(n)
 	f := peel(m.Type)
+	if be, err := tagged(n, path); err != nil || be {
+		if err == nil {
+			err = errorf(n, path, "%s does not go on a bitfield", BETag)
+		}
+		return err
+	}
 	if f.be {
 		return errorf(n, path, "%s: bitfields of network-order types are not supported", f.name)
 	}
