@@ -24,9 +24,9 @@ type Value struct {
 	// counter marks a plain host-order integer: the kind of field a per-CPU sum adds up.
 	counter bool
 	// be marks a number the topology wrote with BETag, which String writes so again.
-	be bool
-	items   []Value  // list elements, or struct members
-	names   []string // struct member names, parallel to items
+	be    bool
+	items []Value  // list elements, or struct members
+	names []string // struct member names, parallel to items
 }
 
 type kind uint8
