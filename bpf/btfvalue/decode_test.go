@@ -177,8 +177,8 @@ func TestHints(t *testing.T) {
 		}
 	}
 	for _, tc := range []struct{ in, want string }{
-		// The last entry written names the union's member: vipv6.
-		{"c0a80a01 00000000 00000000 00000000 c357 06 00", `{vipv6: "c0a8:a01::", port: !be 50007, proto: 6}`},
+		// Both members were used: each entry by the one that fits.
+		{"c0a80a01 00000000 00000000 00000000 c357 06 00", "{vip: 192.168.10.1, port: !be 50007, proto: 6}"},
 		{"fd000000 00000000 00000000 00000001 0050 11 00", "{vipv6: fd00::1, port: !be 80, proto: 17}"},
 	} {
 		v, err := h.Decode(vipDef, unhex(t, tc.in))
@@ -195,6 +195,15 @@ func TestHints(t *testing.T) {
 		if j, _ := json.Marshal(v); !strings.Contains(string(j), `"port":`) || strings.Contains(string(j), "!be") {
 			t.Errorf("JSON %s: want the port as a plain number", j)
 		}
+	}
+	// One member used: every entry shown by it.
+	h = NewHints()
+	if _, err := h.Encode(vipDef, yamlNode(t, "{vipv6: 'fd00::1'}"), nil); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := h.Decode(vipDef, unhex(t, "c0a80a01 00000000 00000000 00000000 c357 06 00")); err != nil ||
+		v.String() != `{vipv6: "c0a8:a01::", port: 22467, proto: 6}` {
+		t.Errorf("by the one member used: %s, %v", v, err)
 	}
 	// Without hints: the member that fits, the port in host order.
 	v, err := Decode(vipDef, unhex(t, "c0a80a01 00000000 00000000 00000000 c357 06 00"))

@@ -62,14 +62,23 @@ func (h *Hints) setBE(path string) {
 
 func (h *Hints) isBE(path string) bool { return h != nil && h.be[hintKey(path)] }
 
+// mixed stands for a union written by different members in different
+// entries: each entry is then shown by the member that fits it.
+const mixed = "\x00"
+
 func (h *Hints) setMember(path string, ms []btf.Member, name string) {
-	if h != nil {
-		h.member[unionKey(path, ms)] = name
+	if h == nil {
+		return
 	}
+	key := unionKey(path, ms)
+	if was, ok := h.member[key]; ok && was != name {
+		name = mixed
+	}
+	h.member[key] = name
 }
 
 func (h *Hints) memberOf(path string, ms []btf.Member) string {
-	if h == nil {
+	if h == nil || h.member[unionKey(path, ms)] == mixed {
 		return ""
 	}
 	return h.member[unionKey(path, ms)]

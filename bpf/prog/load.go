@@ -23,10 +23,35 @@ import (
 //
 // An entry of a program array names instead the object's program it points
 // to (Program): a tail call's target has no bytes until it is loaded, and
-// Load writes its descriptor.
+// Load writes its descriptor. An entry of a map of maps holds the object's
+// map called Map, or with NewMap a map of its own made by Load: like the
+// object's map called Map, or when Map is "" like the outer map's inner
+// map as its BTF declares it.
 type Entry struct {
 	Key, Value []byte
 	Program    string
+	Map        string
+	NewMap     bool
+}
+
+// byLoad says whether only a load writes the entry: what it points to is
+// loaded with it.
+func (e Entry) byLoad() bool { return e.Program != "" || e.Map != "" || e.NewMap }
+
+// Describe is what the entry points to, for a digest of what a load sets:
+// a program's name, "map NAME" or "a new map"; "" for an entry of bytes.
+func (e Entry) Describe() string {
+	switch {
+	case e.Program != "":
+		return e.Program
+	case e.NewMap && e.Map != "":
+		return "a new map like " + e.Map
+	case e.NewMap:
+		return "a new map"
+	case e.Map != "":
+		return "map " + e.Map
+	}
+	return ""
 }
 
 // u32 keys a program array whose key has no BTF type: the kernel's index.
@@ -42,6 +67,9 @@ func (o *Object) Encode(mapName string, key, value *yaml.Node, r btfvalue.Resolv
 	}
 	if ms.Type == ebpf.ProgramArray {
 		return o.encodeTailCall(ms, key, value, r)
+	}
+	if isMapOfMaps(ms.Type) {
+		return o.encodeInnerMap(ms, key, value, r)
 	}
 	kt, vt, err := mapTypes(ms)
 	if err != nil {
@@ -109,6 +137,59 @@ func (o *Object) encodeTailCall(ms *ebpf.MapSpec, key, value *yaml.Node, r btfva
 		return bad("program %q is a %s program: a tail call from XDP reaches XDP programs only", value.Value, p.Type)
 	}
 	return Entry{Key: k, Program: value.Value}, nil
+}
+
+// encodeInnerMap encodes an entry of a map of maps: its key, and the map
+// it holds: one of the object's maps by name, {new: NAME} for a map of its
+// own shaped like the object's map NAME (as Katran's loader fills its
+// per-CPU LRU of LRUs, a fresh LRU per CPU), or {new: true} for one shaped
+// like the inner map the outer map's BTF declares (__array(values, ...)).
+func (o *Object) encodeInnerMap(ms *ebpf.MapSpec, key, value *yaml.Node, r btfvalue.Resolver) (Entry, error) {
+	kt := ms.Key
+	if isVoid(kt) {
+		kt = u32
+	}
+	k, err := btfvalue.Encode(kt, key, r)
+	if err != nil {
+		return Entry{}, within(err, ms.Name+".key")
+	}
+	var names []string
+	for name, m := range o.Spec.Maps {
+		if !strings.HasPrefix(name, ".") && name != ms.Name && m.Type != ebpf.ProgramArray {
+			names = append(names, name)
+		}
+	}
+	slices.Sort(names)
+	bad := func(n *yaml.Node, format string, args ...any) (Entry, error) {
+		return Entry{}, &btfvalue.Error{Line: n.Line, Column: n.Column, Path: ms.Name + ".value",
+			Msg: fmt.Sprintf(format, args...) + "; the maps of the object: " + listOrNone(names)}
+	}
+	n := value
+	for n.Kind == yaml.AliasNode && n.Alias != nil {
+		n = n.Alias
+	}
+	switch n.Kind {
+	case yaml.ScalarNode:
+		if !slices.Contains(names, n.Value) {
+			return bad(value, "no map %q in the object to put in map of maps %s", n.Value, ms.Name)
+		}
+		return Entry{Key: k, Map: n.Value}, nil
+	case yaml.MappingNode:
+		if len(n.Content) != 2 || n.Content[0].Value != "new" || n.Content[1].Kind != yaml.ScalarNode {
+			break
+		}
+		like := n.Content[1]
+		switch {
+		case like.Value == "true" && ms.InnerMap == nil:
+			return bad(like, "map of maps %s declares no inner map (__array(values, ...)): give {new: MAP}, a map of the object to shape each new map like", ms.Name)
+		case like.Value == "true":
+			return Entry{Key: k, NewMap: true}, nil
+		case !slices.Contains(names, like.Value):
+			return bad(like, "no map %q in the object to shape a new map of %s like", like.Value, ms.Name)
+		}
+		return Entry{Key: k, NewMap: true, Map: like.Value}, nil
+	}
+	return bad(value, "an entry of map of maps %s is one of the object's maps by name, {new: MAP} for a map of its own shaped like the object's MAP, or {new: true} like the inner map its BTF declares", ms.Name)
 }
 
 // within names the map and the part of the entry in a codec error, keeping
@@ -231,6 +312,9 @@ func (o *Object) Load(entries map[string][]Entry, globals map[string][]byte) (*L
 		}
 	}
 	spec := o.loadSpec()
+	if err := innerMaps(spec, entries); err != nil {
+		return nil, err
+	}
 	for name, value := range globals {
 		v, err := o.Global(name)
 		if err == nil && int(v.Size()) != len(value) {
@@ -253,7 +337,7 @@ func (o *Object) Load(entries map[string][]Entry, globals map[string][]byte) (*L
 	}
 	l := &Loaded{Program: coll.Programs[o.Program.Name], Maps: coll.Maps, coll: coll}
 	for name, es := range entries {
-		if err := writeEntries(coll, coll.Maps[name], es); err != nil {
+		if err := writeEntries(coll, spec, coll.Maps[name], spec.Maps[name].InnerMap, es); err != nil {
 			coll.Close()
 			return nil, fmt.Errorf("map %s: %w", name, err)
 		}
@@ -288,11 +372,61 @@ func (o *Object) loadSpec() *ebpf.CollectionSpec {
 	return spec
 }
 
-func writeEntries(coll *ebpf.Collection, m *ebpf.Map, entries []Entry) error {
+// innerMaps gives each map of maps without an inner map in its BTF (as
+// Katran declares its LRU of LRUs) the shape of the maps its entries put
+// in it, as a loader sets an inner map prototype: the kernel checks every
+// map put in against it.
+func innerMaps(spec *ebpf.CollectionSpec, entries map[string][]Entry) error {
+	for name, ms := range spec.Maps {
+		if !isMapOfMaps(ms.Type) || ms.InnerMap != nil {
+			continue
+		}
+		for _, e := range entries[name] {
+			if e.Map != "" {
+				ms.InnerMap = innerShape(spec.Maps[e.Map])
+				break
+			}
+		}
+		if ms.InnerMap == nil {
+			return fmt.Errorf("map of maps %s declares no inner map (__array(values, ...)) and the topology puts none in it: give its entries in program.maps, e.g. {key: 0, value: {new: MAP}} with MAP a map of the object to shape them like", name)
+		}
+	}
+	return nil
+}
+
+// innerShape is a map made like ms: no contents, no pin, no name of
+// its own (a name would be one of many).
+func innerShape(ms *ebpf.MapSpec) *ebpf.MapSpec {
+	shape := ms.Copy()
+	shape.Name, shape.Pinning, shape.Contents = "", ebpf.PinNone, nil
+	return shape
+}
+
+func writeEntries(coll *ebpf.Collection, spec *ebpf.CollectionSpec, m *ebpf.Map, inner *ebpf.MapSpec, entries []Entry) error {
 	for _, e := range entries {
 		value := e.Value
-		if e.Program != "" {
+		switch {
+		case e.Program != "":
 			value = binary.NativeEndian.AppendUint32(nil, uint32(coll.Programs[e.Program].FD()))
+		case e.Map != "" && !e.NewMap:
+			value = binary.NativeEndian.AppendUint32(nil, uint32(coll.Maps[e.Map].FD()))
+		case e.NewMap:
+			shape := inner
+			if e.Map != "" {
+				shape = innerShape(spec.Maps[e.Map])
+			}
+			// The outer map holds the new map; this descriptor is
+			// let go of once it is in.
+			fresh, err := ebpf.NewMap(shape)
+			if err != nil {
+				return fmt.Errorf("a new map for key %x: %w", e.Key, err)
+			}
+			err = putEntry(m, e.Key, binary.NativeEndian.AppendUint32(nil, uint32(fresh.FD())))
+			fresh.Close()
+			if err != nil {
+				return err
+			}
+			continue
 		}
 		if err := putEntry(m, e.Key, value); err != nil {
 			return err

@@ -243,6 +243,8 @@ type MapRequest struct {
 	Node   string   `json:"node"`
 	Args   []string `json:"args"`
 	Format string   `json:"format"`
+	All    bool     `json:"all,omitempty"`
+	Limit  int      `json:"limit,omitempty"`
 }
 
 // AgentResult is what the agent did.

@@ -175,7 +175,8 @@ func (up *userProgram) placed(err error, pos topology.Position, block, name, ind
 	return fmt.Errorf("%s: %s: %w", pos, field, err)
 }
 
-// loadDigest sums what only a load sets, "" when there is nothing.
+// loadDigest sums what only a load sets, "" when there is nothing. A
+// program array's entry is summed as earlier versions recorded it.
 func (up *userProgram) loadDigest() string {
 	h := sha256.New()
 	n := 0
@@ -185,8 +186,8 @@ func (up *userProgram) loadDigest() string {
 	}
 	for _, name := range slices.Sorted(maps.Keys(up.entries)) {
 		for _, e := range up.entries[name] {
-			if e.Program != "" {
-				fmt.Fprintf(h, "map %s[%x]=%s;", name, e.Key, e.Program)
+			if d := e.Describe(); d != "" {
+				fmt.Fprintf(h, "map %s[%x]=%s;", name, e.Key, d)
 				n++
 			}
 		}
@@ -481,7 +482,7 @@ func nodeMaps(ns *netconf.Namespace, n *topology.Node, own *AgentProgram) ([]*pr
 		if err != nil {
 			return fail(fmt.Errorf("%s: XDP program %d: %w", i.Name, att.ProgID, err))
 		}
-		spec, err := programSpec(own, p)
+		spec, users, err := programSpec(own, p)
 		if err == nil {
 			var maps []*prog.Map
 			maps, err = prog.Maps(p, spec)
@@ -491,6 +492,9 @@ func nodeMaps(ns *netconf.Namespace, n *topology.Node, own *AgentProgram) ([]*pr
 					continue
 				}
 				seen[m.ID] = true
+				if users {
+					learn(m, n.Program)
+				}
 				out = append(out, m)
 			}
 		}
@@ -502,24 +506,40 @@ func nodeMaps(ns *netconf.Namespace, n *topology.Node, own *AgentProgram) ([]*pr
 	return out, nil
 }
 
+// learn shows a map of the user's program as the topology writes its
+// entries (see prog.Map.Learn).
+func learn(m *prog.Map, p *topology.Program) {
+	if p == nil {
+		return
+	}
+	for _, mi := range p.Maps {
+		if mi.Name != m.Name {
+			continue
+		}
+		for _, e := range mi.Entries {
+			m.Learn(e.Key, e.Value)
+		}
+	}
+}
+
 // programSpec finds the collection a running program was loaded from: the
-// user's object, or dsrlab's own. nil (maps shown as bytes) when it is
-// neither.
-func programSpec(own *AgentProgram, p *ebpf.Program) (*ebpf.CollectionSpec, error) {
+// user's object (users), or dsrlab's own. nil (maps shown as bytes) when
+// it is neither.
+func programSpec(own *AgentProgram, p *ebpf.Program) (spec *ebpf.CollectionSpec, users bool, err error) {
 	info, err := p.Info()
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	if own != nil && bpf.NameIs(info.Name, own.Record.Name) {
 		if own.Object == nil {
-			return nil, fmt.Errorf("%s runs, but its object %s is gone: `dsrlab up` builds it again", own.Record.Name, own.Path)
+			return nil, false, fmt.Errorf("%s runs, but its object %s is gone: `dsrlab up` builds it again", own.Record.Name, own.Path)
 		}
-		obj, err := prog.Parse(own.Object, own.Path, "", own.Record.Name)
+		obj, err := prog.Parse(own.Object, own.Path, own.Record.File, own.Record.Name)
 		if err != nil {
-			return nil, fmt.Errorf("the object of %s: %w", own.Record.Name, err)
+			return nil, false, fmt.Errorf("the object of %s: %w", own.Record.Name, err)
 		}
-		return obj.Spec, nil
+		return obj.Spec, true, nil
 	}
-	spec, _, err := bpf.BuiltinSpec(info.Name)
-	return spec, err
+	spec, _, err = bpf.BuiltinSpec(info.Name)
+	return spec, false, err
 }

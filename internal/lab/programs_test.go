@@ -99,7 +99,7 @@ func TestUserBalancerAnswersThroughTheVIP(t *testing.T) {
 		}
 	}
 
-	entries, err := nodeMap(t, rt, topo, "katran", "lb_map").Dump()
+	entries, _, err := nodeMap(t, rt, topo, "katran", "lb_map").Dump(context.Background(), prog.DumpOptions{All: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -196,7 +196,7 @@ func TestGlobalsSetAtLoadAndChangedByReload(t *testing.T) {
 	}
 	rodata := func(topo *topology.Topology) string {
 		t.Helper()
-		entries, err := nodeMap(t, rt, topo, "katran", ".rodata").Dump()
+		entries, _, err := nodeMap(t, rt, topo, "katran", ".rodata").Dump(context.Background(), prog.DumpOptions{All: true})
 		if err != nil || len(entries) != 1 {
 			t.Fatalf(".rodata: %v, %v", entries, err)
 		}
@@ -246,7 +246,7 @@ func TestMapSetMovesTrafficToAnotherReal(t *testing.T) {
 		t.Errorf("up after map set made %d changes, want 1 (the map written again)", sum.Changes)
 	}
 	stats := nodeMap(t, rt, topo, "katran", "real_stats")
-	entries, err := stats.Dump()
+	entries, _, err := stats.Dump(context.Background(), prog.DumpOptions{All: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -426,7 +426,7 @@ func TestUserProgramBesideTheBalancer(t *testing.T) {
 	topo := parseLab(t, text)
 	mustUp(t, rt, topo)
 	mustVerify(t, rt, topo)
-	entries, err := nodeMap(t, rt, topo, "router", "frames").Dump()
+	entries, _, err := nodeMap(t, rt, topo, "router", "frames").Dump(context.Background(), prog.DumpOptions{All: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -466,14 +466,14 @@ func TestTailCallEntriesFromTheTopology(t *testing.T) {
 	t.Setenv(FaultEnv, "")
 	mustUp(t, rt, topo)
 	mustVerify(t, rt, topo)
-	frames, err := nodeMap(t, rt, topo, "router", "frames").Dump()
+	frames, _, err := nodeMap(t, rt, topo, "router", "frames").Dump(context.Background(), prog.DumpOptions{All: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(frames) != 1 || frames[0].Value.String() == "0" {
 		t.Errorf("the tail-called program counted nothing: %v", frames)
 	}
-	jmp, err := nodeMap(t, rt, topo, "router", "jmp").Dump()
+	jmp, _, err := nodeMap(t, rt, topo, "router", "jmp").Dump(context.Background(), prog.DumpOptions{All: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -487,7 +487,7 @@ func TestTailCallEntriesFromTheTopology(t *testing.T) {
 	if sum, _ := mustUp(t, rt, topo); sum.Changes == 0 {
 		t.Error("another program array entry did not load the program again")
 	}
-	jmp, err = nodeMap(t, rt, topo, "router", "jmp").Dump()
+	jmp, _, err = nodeMap(t, rt, topo, "router", "jmp").Dump(context.Background(), prog.DumpOptions{All: true})
 	if err != nil {
 		t.Fatal(err)
 	}
