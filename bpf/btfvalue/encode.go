@@ -30,10 +30,26 @@ func encode(t btf.Type, n *yaml.Node, r Resolver, h *Hints) ([]byte, error) {
 		return nil, errorf(deref(n), "", "type %v has no size: %v", t, err)
 	}
 	e := encoder{buf: make([]byte, size), r: r, hints: h}
-	if err := e.value(t, n, 0, "", 0); err != nil {
-		return nil, err
+	e.note(e.value(t, n, 0, "", 0))
+	switch len(e.errs) {
+	case 0:
+		return e.buf, nil
+	case 1:
+		return nil, e.errs[0]
 	}
-	return e.buf, nil
+	return nil, e.errs
+}
+
+// Errors are every mistake in one value, in the order they are written:
+// Encode reports all of them, not the first.
+type Errors []*Error
+
+func (es Errors) Error() string {
+	lines := make([]string, len(es))
+	for i, e := range es {
+		lines[i] = e.Error()
+	}
+	return strings.Join(lines, "\n")
 }
 
 // EncodeString is Encode for a value written on one line, as YAML flow ("{lb_vip: 10.0.0.1}"):
@@ -85,6 +101,19 @@ type encoder struct {
 	buf   []byte
 	r     Resolver
 	hints *Hints
+	// errs are the mistakes found so far: a member or element that
+	// fails is noted, and the rest of the value is still checked.
+	errs Errors
+}
+
+func (e *encoder) note(err error) {
+	switch err := err.(type) {
+	case nil:
+	case *Error:
+		e.errs = append(e.errs, err)
+	default:
+		e.errs = append(e.errs, &Error{Msg: err.Error()})
+	}
 }
 
 // tagged reports whether n carries BETag, and refuses any other tag of
@@ -101,7 +130,12 @@ func tagged(n *yaml.Node, path string) (bool, error) {
 
 func (e *encoder) value(t btf.Type, n *yaml.Node, off int, path string, depth int) error {
 	if n.Kind == yaml.AliasNode && n.Alias != nil && depth <= maxDepth {
-		return atAlias(n, e.value(t, n.Alias, off, path, depth+1))
+		before := len(e.errs)
+		err := atAlias(n, e.value(t, n.Alias, off, path, depth+1))
+		for i := before; i < len(e.errs); i++ {
+			e.errs[i] = atAlias(n, e.errs[i]).(*Error)
+		}
+		return err
 	}
 	n = deref(n)
 	f := peel(t)
@@ -347,9 +381,7 @@ func (e *encoder) array(f field, a *btf.Array, n *yaml.Node, off int, path strin
 			"too many elements: %s holds %d, the list has %d", f.name, a.Nelems, len(n.Content))
 	}
 	for i, c := range n.Content {
-		if err := e.value(a.Type, c, off+i*elemSize, fmt.Sprintf("%s[%d]", path, i), depth+1); err != nil {
-			return err
-		}
+		e.note(e.value(a.Type, c, off+i*elemSize, fmt.Sprintf("%s[%d]", path, i), depth+1))
 	}
 	return nil
 }
@@ -393,7 +425,7 @@ func (e *encoder) composite(f field, n *yaml.Node, off int, path string, depth i
 	for i := 0; i < len(n.Content); i += 2 {
 		k := deref(n.Content[i])
 		if !mp.used[k.Value] {
-			return errorf(k, joinPath(path, k.Value), "%s has no field %q; its fields are: %s", f.name, k.Value, strings.Join(names, ", "))
+			e.note(errorf(k, joinPath(path, k.Value), "%s has no field %q; its fields are: %s", f.name, k.Value, strings.Join(names, ", ")))
 		}
 	}
 	if union && len(mp.used) == 0 {
@@ -451,14 +483,10 @@ func (e *encoder) members(mp *mapping, f field, ms []btf.Member, union bool, off
 		mp.used[m.Name] = true
 		mpath := joinPath(mp.path, m.Name)
 		if m.BitfieldSize > 0 {
-			if err := e.bitfield(m, g.val, off, mpath); err != nil {
-				return err
-			}
+			e.note(e.bitfield(m, g.val, off, mpath))
 			continue
 		}
-		if err := e.value(m.Type, g.val, off+int(m.Offset.Bytes()), mpath, depth+1); err != nil {
-			return err
-		}
+		e.note(e.value(m.Type, g.val, off+int(m.Offset.Bytes()), mpath, depth+1))
 	}
 	return nil
 }

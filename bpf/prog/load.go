@@ -59,12 +59,43 @@ var u32 = &btf.Int{Name: "__u32", Size: 4}
 
 // Encode turns a topology entry (YAML key and value, by BTF field names) into
 // bytes for the object's map called mapName. The value of a program
-// array's entry is the name of an XDP program of the object.
+// array's entry is the name of an XDP program of the object. When only the
+// value is wrong, the Entry returned with the error has its Key, so that a
+// caller can still tell keys apart.
 func (o *Object) Encode(mapName string, key, value *yaml.Node, r btfvalue.Resolver) (Entry, error) {
 	ms, err := o.Map(mapName)
 	if err != nil {
 		return Entry{}, err
 	}
+	e, err := o.encode(ms, key, value, r)
+	if e.Key == nil {
+		return e, err
+	}
+	if ierr := checkIndex(ms.Type, ms.Name, ms.MaxEntries, e.Key, key); ierr != nil {
+		if err == nil {
+			return Entry{}, ierr
+		}
+		return e, append(flatten(ierr), flatten(err)...)
+	}
+	return e, err
+}
+
+// flatten lists the codec errors err holds, for joining those of a key and
+// its value.
+func flatten(err error) btfvalue.Errors {
+	var list btfvalue.Errors
+	var be *btfvalue.Error
+	switch {
+	case errors.As(err, &list):
+		return list
+	case errors.As(err, &be):
+		return btfvalue.Errors{be}
+	}
+	return btfvalue.Errors{{Msg: err.Error()}}
+}
+
+func (o *Object) encode(ms *ebpf.MapSpec, key, value *yaml.Node, r btfvalue.Resolver) (Entry, error) {
+	mapName := ms.Name
 	if ms.Type == ebpf.ProgramArray {
 		return o.encodeTailCall(ms, key, value, r)
 	}
@@ -81,7 +112,7 @@ func (o *Object) Encode(mapName string, key, value *yaml.Node, r btfvalue.Resolv
 	}
 	v, err := btfvalue.Encode(vt, value, r)
 	if err != nil {
-		return Entry{}, within(err, mapName+".value")
+		return Entry{Key: k}, within(err, mapName+".value")
 	}
 	return Entry{Key: k, Value: v}, nil
 }
@@ -102,6 +133,25 @@ func (o *Object) EncodeGlobal(name string, value *yaml.Node, r btfvalue.Resolver
 		return nil, within(err, name)
 	}
 	return b, nil
+}
+
+// checkIndex refuses an array's key past its last entry where the key
+// is written (the kernel only says E2BIG); n is nil for a key given on the
+// command line.
+func checkIndex(t ebpf.MapType, name string, max uint32, key []byte, n *yaml.Node) error {
+	switch t {
+	case ebpf.Array, ebpf.PerCPUArray, ebpf.ProgramArray, ebpf.ArrayOfMaps, ebpf.DevMap, ebpf.CPUMap, ebpf.XSKMap:
+	default:
+		return nil
+	}
+	if len(key) != 4 || binary.NativeEndian.Uint32(key) < max {
+		return nil
+	}
+	msg := fmt.Sprintf("index %d is past the end of array %s: it has %d entries, 0..%d", binary.NativeEndian.Uint32(key), name, max, max-1)
+	if n == nil {
+		return fmt.Errorf("map %s: %s", name, msg)
+	}
+	return &btfvalue.Error{Line: n.Line, Column: n.Column, Path: name + ".key", Msg: msg}
 }
 
 // encodeTailCall encodes an entry of a program array: its index, and the
@@ -197,7 +247,15 @@ func (o *Object) encodeInnerMap(ms *ebpf.MapSpec, key, value *yaml.Node, r btfva
 // file:line:col message is made of.
 func within(err error, prefix string) error {
 	var be *btfvalue.Error
-	if errors.As(err, &be) {
+	var list btfvalue.Errors
+	switch {
+	case errors.As(err, &list):
+		out := make(btfvalue.Errors, len(list))
+		for i, e := range list {
+			out[i] = e.Within(prefix)
+		}
+		return out
+	case errors.As(err, &be):
 		return be.Within(prefix)
 	}
 	return fmt.Errorf("%s: %w", prefix, err)

@@ -580,6 +580,9 @@ func (m *Map) Set(key, value string, r btfvalue.Resolver) error {
 	if err != nil {
 		return within(err, m.Name+".key")
 	}
+	if err := checkIndex(m.Type(), m.Name, m.m.MaxEntries(), k, nil); err != nil {
+		return err
+	}
 	v, err := btfvalue.EncodeString(vt, value, r)
 	if err != nil {
 		return within(err, m.Name+".value")

@@ -66,7 +66,7 @@ func (d *deployment) buildPrograms(ctx context.Context) (string, error) {
 		if p == nil {
 			continue
 		}
-		up, err := openUserProgram(ctx, d.topo, n)
+		up, err := openUserProgram(ctx, d.topo, n, cacheDir())
 		if err != nil {
 			return "", err
 		}
@@ -84,14 +84,16 @@ func (d *deployment) buildPrograms(ctx context.Context) (string, error) {
 	return strings.Join(report, "; "), nil
 }
 
-// openUserProgram compiles a node's program when it is a source, opens
-// the object and encodes the topology's map entries for it.
-func openUserProgram(ctx context.Context, t *topology.Topology, n *topology.Node) (*userProgram, error) {
+// openUserProgram compiles a node's program when it is a source (into
+// cache), opens the object and encodes the topology's map entries and
+// globals for it: the one way from a topology's program block to an object
+// ready to load (userProgram.load).
+func openUserProgram(ctx context.Context, t *topology.Topology, n *topology.Node, cache string) (*userProgram, error) {
 	p := n.Program
 	object := p.Object
 	if p.Source != "" {
 		var err error
-		if object, err = prog.Build(ctx, p.Source, p.CFlags, cacheDir()); err != nil {
+		if object, err = prog.Build(ctx, p.Source, p.CFlags, cache); err != nil {
 			return nil, atProgram(n, err)
 		}
 	}
@@ -102,14 +104,46 @@ func openUserProgram(ctx context.Context, t *topology.Topology, n *topology.Node
 	return newUserProgram(t, n, obj)
 }
 
+// newUserProgram encodes the topology's map entries and globals for
+// obj, reporting every mistake at once.
 func newUserProgram(t *topology.Topology, n *topology.Node, obj *prog.Object) (*userProgram, error) {
 	up := &userProgram{node: n, obj: obj}
-	var err error
-	if up.entries, err = up.encode(t); err != nil {
-		return up, err
+	var errs, gerrs []error
+	up.entries, errs = up.encode(t)
+	up.globals, gerrs = up.encodeGlobals(t)
+	return up, errors.Join(append(errs, gerrs...)...)
+}
+
+// CheckPrograms is up's programs step short of loading, for validate: it
+// compiles each node's source, opens its object and encodes its map
+// entries and globals, and returns every mistake of every program at
+// once. notes say what it could not check (no clang).
+func CheckPrograms(ctx context.Context, t *topology.Topology) (notes []string, err error) {
+	cache := cacheDir()
+	// Not root, no cache of one's own: a throwaway one (the compiled
+	// objects of a check are not needed again).
+	if _, set := os.LookupEnv("DSRLAB_CACHE_DIR"); !set && os.Geteuid() != 0 {
+		tmp, err := os.MkdirTemp("", "dsrlab-validate-")
+		if err != nil {
+			return nil, err
+		}
+		defer os.RemoveAll(tmp)
+		cache = tmp
 	}
-	up.globals, err = up.encodeGlobals(t)
-	return up, err
+	var errs []error
+	for _, n := range t.Nodes {
+		if n.Program == nil {
+			continue
+		}
+		_, err := openUserProgram(ctx, t, n, cache)
+		switch {
+		case errors.Is(err, prog.ErrNoClang):
+			notes = append(notes, fmt.Sprintf("%s: program not compiled, so not checked: clang is not in PATH (scripts/install-deps.sh --clang)", n.Program.FilePos))
+		case err != nil:
+			errs = append(errs, err)
+		}
+	}
+	return notes, errors.Join(errs...)
 }
 
 // atProgram places an error about a node's program where the topology
@@ -133,33 +167,55 @@ func (up *userProgram) load() error {
 }
 
 // encode encodes the map entries the topology gives the program, by map.
-func (up *userProgram) encode(t *topology.Topology) (map[string][]prog.Entry, error) {
+// A key given twice is a mistake: the last would silently win.
+func (up *userProgram) encode(t *topology.Topology) (map[string][]prog.Entry, []error) {
 	p := up.node.Program
 	entries := map[string][]prog.Entry{}
+	var errs []error
 	for _, m := range p.Maps {
+		if _, err := up.obj.Map(m.Name); err != nil {
+			errs = append(errs, up.placed(err, m.Pos, "maps", m.Name, ""))
+			continue
+		}
+		first := map[string]int{}
 		for i, e := range m.Entries {
+			index := fmt.Sprintf("[%d]", i)
 			enc, err := up.obj.Encode(m.Name, e.Key, e.Value, Resolver(t))
 			if err != nil {
-				return nil, up.placed(err, m.Pos, "maps", m.Name, fmt.Sprintf("[%d]", i))
+				errs = append(errs, up.placed(err, m.Pos, "maps", m.Name, index))
 			}
-			entries[m.Name] = append(entries[m.Name], enc)
+			if enc.Key == nil {
+				continue
+			}
+			if j, dup := first[string(enc.Key)]; dup {
+				errs = append(errs, up.placed(&btfvalue.Error{Line: e.Key.Line, Column: e.Key.Column, Path: m.Name + ".key",
+					Msg: fmt.Sprintf("the same key as %s[%d] (line %d): a map holds one entry per key", m.Name, j, m.Entries[j].Key.Line)},
+					m.Pos, "maps", m.Name, index))
+				continue
+			}
+			first[string(enc.Key)] = i
+			if err == nil {
+				entries[m.Name] = append(entries[m.Name], enc)
+			}
 		}
 	}
-	return entries, nil
+	return entries, errs
 }
 
 // encodeGlobals encodes the values the topology gives the program's
 // global variables, by name.
-func (up *userProgram) encodeGlobals(t *topology.Topology) (map[string][]byte, error) {
+func (up *userProgram) encodeGlobals(t *topology.Topology) (map[string][]byte, []error) {
 	globals := map[string][]byte{}
+	var errs []error
 	for _, g := range up.node.Program.Globals {
 		b, err := up.obj.EncodeGlobal(g.Name, g.Value, Resolver(t))
 		if err != nil {
-			return nil, up.placed(err, g.Pos, "globals", g.Name, "")
+			errs = append(errs, up.placed(err, g.Pos, "globals", g.Name, ""))
+			continue
 		}
 		globals[g.Name] = b
 	}
-	return globals, nil
+	return globals, errs
 }
 
 // placed positions an encoding error like the topology's own errors,
@@ -167,6 +223,14 @@ func (up *userProgram) encodeGlobals(t *topology.Topology) (map[string][]byte, e
 // codec knows it (else at pos, the map's or global's name).
 func (up *userProgram) placed(err error, pos topology.Position, block, name, index string) error {
 	field := fmt.Sprintf("nodes.%s.program.%s.%s", up.node.Name, block, name)
+	var list btfvalue.Errors
+	if errors.As(err, &list) {
+		errs := make([]error, len(list))
+		for i, e := range list {
+			errs[i] = up.placed(e, pos, block, name, index)
+		}
+		return errors.Join(errs...)
+	}
 	var be *btfvalue.Error
 	if errors.As(err, &be) {
 		return fmt.Errorf("%s:%d:%d: %s%s%s: %s", pos.File, be.Line, be.Column, field, index,
