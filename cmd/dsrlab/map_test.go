@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/dsrlab/dsrlab/topology"
 )
 
 // `map client` on a node without any XDP program is an error, never an
@@ -69,5 +71,25 @@ func TestValidateReportsEveryProgramMistake(t *testing.T) {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("validate's errors lack %q:\n%v", want, err)
 		}
+	}
+}
+
+// stats on a lab whose katran runs the user's program says where its
+// counters are, and fails rather than print nothing.
+func TestStatsOfOwnBalancer(t *testing.T) {
+	topo, err := topology.Load("../../examples/xdp-lb-minimal/lab.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = noStats(topo, ownBalancers(topo))
+	if err == nil || !strings.Contains(err.Error(), "katran runs your own program (xdp_lb.c)") || !strings.Contains(err.Error(), "`dsrlab map katran`") {
+		t.Errorf("stats of a lab with the user's balancer: %v", err)
+	}
+	nat, err := topology.Load("../../labs/nat.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := noStats(nat, ownBalancers(nat)); err == nil || !strings.Contains(err.Error(), "no katran serves a DSR VIP") {
+		t.Errorf("stats of a NAT lab: %v", err)
 	}
 }
