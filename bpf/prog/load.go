@@ -385,11 +385,12 @@ func (o *Object) Load(entries map[string][]Entry, globals map[string][]byte) (*L
 			return nil, err
 		}
 	}
-	coll, err := ebpf.NewCollection(spec)
+	coll, err := loadCollection(spec)
 	if err != nil {
-		var ve *ebpf.VerifierError
+		var ve *VerifierError
 		if errors.As(err, &ve) {
-			return nil, &VerifierError{Program: o.Program.Name, Err: ve.Cause, Log: ve.Log}
+			ve.Program = o.Program.Name
+			return nil, ve
 		}
 		return nil, fmt.Errorf("load %s: %w", o.shown(), err)
 	}
@@ -521,6 +522,54 @@ func isPerCPU(t ebpf.MapType) bool {
 	return false
 }
 
+// traceLimit is the most instructions the verifier may have processed
+// for a rejection to be verified again with its instruction trace (the
+// source line that failed): a trace costs about a line per instruction
+// processed, and a million-instruction program would take seconds and a
+// hundred megabytes to trace.
+const traceLimit = 1 << 16
+
+// traceBytes is the log room a trace needs per instruction processed.
+const traceBytes = 256
+
+// loadCollection loads a collection with the verifier's statistics log, which is a
+// few lines however large the program, so that the verifier runs once
+// whether it accepts or rejects. A rejection of a program small enough
+// (traceLimit) is verified once more with the instruction trace, in a log
+// sized from the instructions the first run processed.
+func loadCollection(spec *ebpf.CollectionSpec) (*ebpf.Collection, error) {
+	coll, err := ebpf.NewCollectionWithOptions(spec, ebpf.CollectionOptions{
+		Programs: ebpf.ProgramOptions{LogLevel: ebpf.LogLevelStats}})
+	var ve *ebpf.VerifierError
+	if err == nil || !errors.As(err, &ve) {
+		return coll, err
+	}
+	rejected := &VerifierError{Err: ve.Cause, Log: ve.Log}
+	n, ok := processed(ve.Log)
+	if !ok || n > traceLimit {
+		rejected.Untraced = n
+		return nil, rejected
+	}
+	_, err = ebpf.NewCollectionWithOptions(spec, ebpf.CollectionOptions{
+		Programs: ebpf.ProgramOptions{LogLevel: ebpf.LogLevelBranch | ebpf.LogLevelStats, LogSizeStart: uint32(n+1) * traceBytes}})
+	if errors.As(err, &ve) {
+		rejected.Log = ve.Log
+	}
+	return nil, rejected
+}
+
+// processed reads the instructions the verifier processed from its
+// statistics line.
+func processed(log []string) (int, bool) {
+	for _, line := range slices.Backward(log) {
+		var n int
+		if _, err := fmt.Sscanf(line, "processed %d insns", &n); err == nil {
+			return n, true
+		}
+	}
+	return 0, false
+}
+
 // verifierTail is how many lines of the verifier log end a VerifierError:
 // enough for the failing instruction and the register state that explains it.
 const verifierTail = 20
@@ -533,6 +582,10 @@ type VerifierError struct {
 	Program string
 	Err     error
 	Log     []string
+	// Untraced is how many instructions the verifier processed when the
+	// rejection was too big to verify again with its trace: Log then
+	// holds its reasons only.
+	Untraced int
 }
 
 func (e *VerifierError) Unwrap() error { return e.Err }
@@ -541,8 +594,9 @@ func (e *VerifierError) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "the verifier rejected program %s: %v", e.Program, e.Err)
 	log := e.Log
-	// The statistics line says nothing about the failure.
-	if n := len(log); n > 0 && strings.HasPrefix(log[n-1], "processed ") {
+	// The statistics lines say nothing about the failure.
+	for n := len(log); n > 0 && (strings.HasPrefix(log[n-1], "processed ") ||
+		strings.HasPrefix(log[n-1], "verification time ") || strings.HasPrefix(log[n-1], "stack depth ")); n-- {
 		log = log[:n-1]
 	}
 	start := max(len(log)-verifierTail, 0)
@@ -552,6 +606,10 @@ func (e *VerifierError) Error() string {
 	}
 	for _, line := range log[start:] {
 		fmt.Fprintf(&b, "\n  %s", line)
+	}
+	if e.Untraced > 0 {
+		fmt.Fprintf(&b, "\n  (%d instructions processed: too many to verify again for the failing instruction's trace; "+
+			"`bpftool -d prog load OBJECT /sys/fs/bpf/NAME` prints the whole log)", e.Untraced)
 	}
 	return b.String()
 }

@@ -60,6 +60,29 @@ func TestVerifierRejectionShowsSourceLine(t *testing.T) {
 	}
 }
 
+// A rejection after more instructions than traceLimit is not verified
+// again for its trace: the reasons and how far the verifier got, once.
+func TestBigRejectionVerifiedOnce(t *testing.T) {
+	requireRoot(t)
+	o, err := Open(build(t, "testdata/bigreject.c"), "", "xdp_big")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = o.Load(nil, nil)
+	var ve *VerifierError
+	if !errors.As(err, &ve) {
+		t.Fatalf("err = %v, want *VerifierError", err)
+	}
+	msg := err.Error()
+	t.Log(msg)
+	if ve.Untraced <= traceLimit || !strings.Contains(msg, "invalid access to packet") || !strings.Contains(msg, "too many to verify again") {
+		t.Errorf("a big rejection: untraced %d\n%s", ve.Untraced, msg)
+	}
+	if strings.Contains(msg, "verification time") || strings.Contains(msg, "processed ") && !strings.Contains(msg, "instructions processed") {
+		t.Errorf("the message keeps statistics lines:\n%s", msg)
+	}
+}
+
 // Only the chosen program is loaded: xdp_bad beside xdp_ok does not stop it.
 func TestLoadOnlyChosenProgram(t *testing.T) {
 	requireRoot(t)
