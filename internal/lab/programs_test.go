@@ -285,6 +285,13 @@ func TestBadProgramsFailBeforeAnythingIsCreated(t *testing.T) {
 		{"global absent", func(_ *testing.T, _, lab string) string {
 			return strings.Replace(lab, "      name: xdp_load_balancer\n", "      name: xdp_load_balancer\n      globals: {outer_ttl: 1}\n", 1)
 		}, []string{"lab.yaml:26:", "nodes.katran.program.globals.outer_ttl", `no global variable "outer_ttl"`, "its globals: (none)"}},
+		{"alias placed where it is used", func(_ *testing.T, _, lab string) string {
+			lab = strings.Replace(lab, "lb_vip: 192.168.10.1", "lb_vip: &vip 192.168.10.1", 1)
+			return strings.Replace(lab, "src_mac: katran:eth0", "src_mac: *vip", 1)
+		}, []string{"lab.yaml:32:", "src_mac", "(in *vip, anchored at line 31)"}},
+		{"key given twice", func(_ *testing.T, _, lab string) string {
+			return strings.Replace(lab, "  real: {kind: real}\n", "          - {key: 0, value: {lb_vip: 1.2.3.4}}\n  real: {kind: real}\n", 1)
+		}, []string{"lab.yaml:34:", "lb_map[1].key: the same key as lb_map[0] (line 28)"}},
 		{"reference names nothing", func(_ *testing.T, _, lab string) string {
 			return strings.Replace(lab, "real_server_ip: real:eth0", "real_server_ip: real:eth9", 1)
 		}, []string{"lab.yaml:30:", "eth9"}},
