@@ -5,10 +5,12 @@ import (
 	"encoding/hex"
 	"errors"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/cilium/ebpf"
+	"golang.org/x/sys/unix"
 	"gopkg.in/yaml.v3"
 
 	"github.com/dsrlab/dsrlab/bpf/btfvalue"
@@ -26,6 +28,9 @@ func TestOpenNotBPF(t *testing.T) {
 	for _, tc := range []struct{ name, path, want string }{
 		{"not ELF", "testdata/multi.c", "not a BPF ELF object"},
 		{"missing", "testdata/absent.o", "no such file"},
+		{"a device", "/dev/zero", "a device, not a regular file"},
+		{"a directory", "testdata", "a directory, not a file"},
+		{"a FIFO", fifo(t), "a FIFO, not a regular file"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Open(tc.path, "", "")
@@ -34,6 +39,16 @@ func TestOpenNotBPF(t *testing.T) {
 			}
 		})
 	}
+}
+
+// fifo makes a named pipe nobody writes to: opening it must not block.
+func fifo(t *testing.T) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "obj.o")
+	if err := unix.Mkfifo(path, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
 
 func TestOpenPicksXDPProgram(t *testing.T) {
