@@ -78,7 +78,7 @@ func TestOwnMinimalBalancer(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"map", "--name", "own-min", "client"}, "node client has no XDP program with maps"},
+		{[]string{"map", "--name", "own-min", "client"}, "node client has no XDP or TC program with maps"},
 		{[]string{"stats", "--name", "own-min"}, "katran runs your own program (xdp_lb.c)"},
 		{[]string{"real", "drain", "--name", "own-min", vip + ":" + vipPort, "real"}, "balanced by katran's own program"},
 	} {

@@ -62,6 +62,7 @@ type rawNode struct {
 	XDP      string            `yaml:"xdp,omitempty"`
 	Decap    string            `yaml:"decap,omitempty"`
 	Program  *rawProgram       `yaml:"program,omitempty"`
+	Programs []rawProgram      `yaml:"programs,omitempty"`
 }
 
 // rawProgram is a user's XDP program on a node. Map keys and values stay
@@ -71,6 +72,9 @@ type rawProgram struct {
 	Source    string                   `yaml:"source,omitempty"`
 	Object    string                   `yaml:"object,omitempty"`
 	Name      string                   `yaml:"name,omitempty"`
+	Type      string                   `yaml:"type,omitempty"`
+	Direction string                   `yaml:"direction,omitempty"`
+	Priority  *integer                 `yaml:"priority,omitempty"`
 	CFlags    []string                 `yaml:"cflags,omitempty"`
 	Interface string                   `yaml:"interface,omitempty"`
 	Maps      map[string][]rawMapEntry `yaml:"maps,omitempty"`

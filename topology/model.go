@@ -162,6 +162,8 @@ type Node struct {
 	Decap   DecapMode // real only
 	// Program is the user's own XDP program on the node, or nil.
 	Program *Program
+	// TC are the user's TC programs on the node, in the file's order.
+	TC []*Program
 	// Interfaces are in the order of the links that create them.
 	Interfaces []*Interface
 }

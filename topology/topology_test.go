@@ -488,7 +488,17 @@ var invalidCases = map[string][]wantErr{
 		{"nodes.k.program.cflags[3]", 8, `"lb.c" is not a flag`},
 		{"nodes.k.program.cflags[4]", 8, "-include needs a path after it"},
 	},
-	"program-cflags-object":      {{"nodes.k.program.cflags", 8, "compiler flags go with a source"}},
+	"program-cflags-object": {{"nodes.k.program.cflags", 8, "compiler flags go with a source"}},
+	"program-tc": {
+		{"nodes.k.program.type", 9, "program: is the node's XDP program; TC programs go in programs: (a list)"},
+		{"nodes.s.programs[0]", 13, "a TC program needs direction: ingress or egress"},
+		{"nodes.s.programs[1].direction", 14, `"sideways" is not a direction (want ingress or egress)`},
+		{"nodes.s.programs[2].type", 15, `"kprobe" is not a program type (want xdp or tc)`},
+		{"nodes.s.programs[3].priority", 16, "70000 is out of range 1..65535 (1 runs first)"},
+		{"nodes.s.programs[5].priority", 18, "eth0 egress priority 4 is taken by programs[4]: give each program of a hook its own priority"},
+		{"nodes.s.programs[7]", 20, `"s" has an XDP program already (programs[6])`},
+		{"nodes.s.programs[8].direction", 21, "goes with type: tc; an XDP program sees incoming packets only"},
+	},
 	"vip-proto-bad":              {{"vips[0].proto", 16, `"sctp" is not a protocol`}},
 	"vip-service-bad":            {{"vips[0].service", 17, `"nginx" is not a VIP service`}},
 	"vip-lb-missing":             {{"vips[0].lb", 16, "required"}},
@@ -640,6 +650,20 @@ func TestPrograms(t *testing.T) {
 	if g := k.Globals; len(g) != 2 || g[0].Name != "cfg" || g[0].Value.Kind != yaml.MappingNode || g[0].Pos.Line != 24 ||
 		g[1].Name != "outer_ttl" || g[1].Value.Value != "63" || g[1].Pos.Line != 23 {
 		t.Errorf("globals %+v, want cfg (line 24) and outer_ttl (line 23) by name", g)
+	}
+	tc := topo.Node("s").TC
+	if s := topo.Node("s"); s.Program != nil || s.XDP != "" || len(tc) != 2 {
+		t.Fatalf("real s: program %v, xdp %q, tc %+v; want two TC programs and no XDP", s.Program, s.XDP, tc)
+	}
+	if p := tc[0]; p.Type != topology.ProgramTC || p.Direction != "egress" || p.Priority != 1 || p.Interface != topo.Node("s").Uplink() ||
+		p.Source != filepath.Join(dir, "tc/replies.c") || p.Field != "nodes.s.programs[0]" {
+		t.Errorf("first TC program %+v", p)
+	}
+	if p := tc[1]; p.Direction != "ingress" || p.Priority != 7 || p.Object != "/opt/tc/drop.o" || len(p.Maps) != 1 {
+		t.Errorf("second TC program %+v", p)
+	}
+	if k.Type != topology.ProgramXDP || k.Field != "nodes.k.program" {
+		t.Errorf("katran's program: type %q field %q", k.Type, k.Field)
 	}
 	r := topo.Node("r")
 	if r.Program == nil || r.Program.Object != "/opt/xdp/count.o" || r.Program.Interface.Name != "eth1" || r.XDP != topology.XDPGeneric {

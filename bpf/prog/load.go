@@ -59,7 +59,8 @@ var u32 = &btf.Int{Name: "__u32", Size: 4}
 
 // Encode turns a topology entry (YAML key and value, by BTF field names) into
 // bytes for the object's map called mapName. The value of a program
-// array's entry is the name of an XDP program of the object. When only the
+// array's entry is the name of a program of the object, of the chosen
+// program's type. When only the
 // value is wrong, the Entry returned with the error has its Key, so that a
 // caller can still tell keys apart.
 func (o *Object) Encode(mapName string, key, value *yaml.Node, r btfvalue.Resolver) (Entry, error) {
@@ -165,16 +166,13 @@ func (o *Object) encodeTailCall(ms *ebpf.MapSpec, key, value *yaml.Node, r btfva
 	if err != nil {
 		return Entry{}, within(err, ms.Name+".key")
 	}
-	var xdp []string
-	for name, p := range o.Spec.Programs {
-		if p.Type == ebpf.XDP {
-			xdp = append(xdp, name)
-		}
-	}
-	slices.Sort(xdp)
+	// A tail call stays within its program's type.
+	typ := o.Program.Type
+	same := ofType(o.Spec, typ)
+	what := typeNames[typ][0]
 	bad := func(format string, args ...any) (Entry, error) {
 		return Entry{}, &btfvalue.Error{Line: value.Line, Column: value.Column, Path: ms.Name + ".value",
-			Msg: fmt.Sprintf(format, args...) + "; the XDP programs of the object: " + listOrNone(xdp)}
+			Msg: fmt.Sprintf(format, args...) + fmt.Sprintf("; the %s programs of the object: %s", what, listOrNone(same))}
 	}
 	if value.Kind != yaml.ScalarNode {
 		return bad("an entry of program array %s names the program a tail call reaches", ms.Name)
@@ -183,8 +181,8 @@ func (o *Object) encodeTailCall(ms *ebpf.MapSpec, key, value *yaml.Node, r btfva
 	switch {
 	case !ok:
 		return bad("no program %q in the object", value.Value)
-	case p.Type != ebpf.XDP:
-		return bad("program %q is a %s program: a tail call from XDP reaches XDP programs only", value.Value, p.Type)
+	case p.Type != typ:
+		return bad("program %q is a %s program: a tail call from %s reaches %s programs only", value.Value, p.Type, what, what)
 	}
 	return Entry{Key: k, Program: value.Value}, nil
 }

@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"debug/elf"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -17,7 +16,7 @@ import (
 	"github.com/dsrlab/dsrlab/internal/fileio"
 )
 
-// Object is a BPF ELF object with its XDP program chosen.
+// Object is a BPF ELF object with its program chosen.
 type Object struct {
 	// Path is the file the object was read from.
 	Path string
@@ -26,7 +25,7 @@ type Object struct {
 	Source string
 	// Spec describes every program and map of the object.
 	Spec *ebpf.CollectionSpec
-	// Program is the XDP program that Load loads.
+	// Program is the program that Load loads.
 	Program *ebpf.ProgramSpec
 	// Data is the object's bytes as read: what another host's dsrlab
 	// gets to load, which must be exactly what was hashed.
@@ -39,17 +38,28 @@ type Object struct {
 // since their entries are written and read by field name. source is the C
 // file the object was built from, or "".
 func Open(object, source, name string) (*Object, error) {
+	return OpenType(object, source, name, ebpf.XDP)
+}
+
+// OpenType is Open of a program of type typ: ebpf.XDP, or ebpf.SchedCLS
+// for a TC program.
+func OpenType(object, source, name string, typ ebpf.ProgramType) (*Object, error) {
 	// One read: the hash must describe exactly the bytes that are loaded,
 	// even if the file is replaced meanwhile.
 	data, err := fileio.ReadRegular(object, fileio.MaxObject)
 	if err != nil {
 		return nil, err
 	}
-	return Parse(data, object, source, name)
+	return ParseType(data, object, source, name, typ)
 }
 
 // Parse is Open of an object's bytes; path names where they came from.
 func Parse(data []byte, path, source, name string) (*Object, error) {
+	return ParseType(data, path, source, name, ebpf.XDP)
+}
+
+// ParseType is OpenType of an object's bytes.
+func ParseType(data []byte, path, source, name string, typ ebpf.ProgramType) (*Object, error) {
 	o := &Object{Path: path, Source: source, Data: data}
 	if err := checkBTF(o.shown(), data); err != nil {
 		return nil, err
@@ -58,7 +68,7 @@ func Parse(data []byte, path, source, name string) (*Object, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", o.shown(), err)
 	}
-	p, err := pickXDP(spec, name)
+	p, err := pick(spec, name, typ)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", o.shown(), err)
 	}
@@ -91,32 +101,46 @@ func checkBTF(object string, data []byte) error {
 	return nil
 }
 
-func pickXDP(spec *ebpf.CollectionSpec, name string) (*ebpf.ProgramSpec, error) {
-	var xdp []string
+// typeNames say how a program type is called and the section that makes
+// one, for messages.
+var typeNames = map[ebpf.ProgramType][2]string{
+	ebpf.XDP:      {"XDP", "xdp"},
+	ebpf.SchedCLS: {"TC", "tc"},
+}
+
+// ofType lists the object's programs of type typ, sorted.
+func ofType(spec *ebpf.CollectionSpec, typ ebpf.ProgramType) []string {
+	var names []string
 	for n, p := range spec.Programs {
-		if p.Type == ebpf.XDP {
-			xdp = append(xdp, n)
+		if p.Type == typ {
+			names = append(names, n)
 		}
 	}
-	slices.Sort(xdp)
+	slices.Sort(names)
+	return names
+}
+
+func pick(spec *ebpf.CollectionSpec, name string, typ ebpf.ProgramType) (*ebpf.ProgramSpec, error) {
+	of := ofType(spec, typ)
+	what, section := typeNames[typ][0], typeNames[typ][1]
 	if name == "" {
-		switch len(xdp) {
+		switch len(of) {
 		case 1:
-			return spec.Programs[xdp[0]], nil
+			return spec.Programs[of[0]], nil
 		case 0:
-			return nil, errors.New("no XDP program in the object (put it in a section named \"xdp\": SEC(\"xdp\"))")
+			return nil, fmt.Errorf("no %s program in the object (put it in a section named %q: SEC(%q))", what, section, section)
 		default:
-			return nil, fmt.Errorf("several XDP programs in the object, name one of: %s", strings.Join(xdp, ", "))
+			return nil, fmt.Errorf("several %s programs in the object, name one of: %s", what, strings.Join(of, ", "))
 		}
 	}
 	p, ok := spec.Programs[name]
 	switch {
-	case ok && p.Type == ebpf.XDP:
+	case ok && p.Type == typ:
 		return p, nil
 	case ok:
-		return nil, fmt.Errorf("program %q is a %s program, not XDP; XDP programs: %s", name, p.Type, listOrNone(xdp))
+		return nil, fmt.Errorf("program %q is a %s program, not %s; %s programs: %s", name, p.Type, what, what, listOrNone(of))
 	default:
-		return nil, fmt.Errorf("no program %q in the object; XDP programs: %s", name, listOrNone(xdp))
+		return nil, fmt.Errorf("no program %q in the object; %s programs: %s", name, what, listOrNone(of))
 	}
 }
 

@@ -186,3 +186,19 @@ func TestEncodeErrorKeepsPosition(t *testing.T) {
 		t.Errorf("error at line %d, path %q, want 2 and cfg.value.weight: %v", be.Line, be.Path, err)
 	}
 }
+
+// A TC program is picked like an XDP one, among the object's TC programs.
+func TestOpenTypePicksTCProgram(t *testing.T) {
+	obj := build(t, "testdata/maps.c")
+	o, err := OpenType(obj, "", "", ebpf.SchedCLS)
+	if err != nil || o.Program.Name != "tc_pass" {
+		t.Fatalf("the only TC program: %v, %v", o, err)
+	}
+	_, err = OpenType(obj, "", "xdp_maps", ebpf.SchedCLS)
+	if err == nil || !strings.Contains(err.Error(), `program "xdp_maps" is a XDP program, not TC; TC programs: tc_pass`) {
+		t.Errorf("an XDP program asked for as TC: %v", err)
+	}
+	if _, err := OpenType(build(t, "testdata/globals.c"), "", "", ebpf.SchedCLS); err == nil || !strings.Contains(err.Error(), `no TC program in the object (put it in a section named "tc": SEC("tc"))`) {
+		t.Errorf("an object without TC programs: %v", err)
+	}
+}

@@ -24,8 +24,8 @@ func newMapCmd() *cobra.Command {
 	var opts mapOptions
 	cmd := &cobra.Command{
 		Use:   "map NODE [MAP [get KEY | set KEY VALUE | delete KEY]]",
-		Short: "List, read or change the maps of the XDP programs on a node, decoded by BTF",
-		Long: "map NODE lists the maps of the XDP programs attached to a node's interfaces — your own\n" +
+		Short: "List, read or change the maps of the XDP and TC programs on a node, decoded by BTF",
+		Long: "map NODE lists the maps of the XDP and TC programs attached to a node's interfaces — your own\n" +
 			"program's and dsrlab's built-in balancer and decap — with their type, key and value types,\n" +
 			"size and entries in use. map NODE MAP shows a map's entries decoded by the program's BTF:\n" +
 			"struct members by name, addresses and MACs as such, fields as the topology wrote them\n" +
@@ -86,7 +86,7 @@ type mapOptions struct {
 // entry: args are what follows NODE on the command line.
 func mapOp(ctx context.Context, w io.Writer, opts mapOptions, topo *topology.Topology, node string, maps []*prog.Map, args []string) error {
 	if len(maps) == 0 {
-		return fmt.Errorf("node %s has no XDP program with maps (map shows the maps of the programs on a node's interfaces: your own, katran's balancer, a real's decap)", node)
+		return fmt.Errorf("node %s has no XDP or TC program with maps (map shows the maps of the programs on a node's interfaces: your own, katran's balancer, a real's decap)", node)
 	}
 	if len(args) == 0 {
 		return listMaps(ctx, w, opts.format, maps)

@@ -19,7 +19,7 @@ func TestMapOfNodeWithoutProgram(t *testing.T) {
 	var out strings.Builder
 	for _, args := range [][]string{nil, {"lb_map"}, {"lb_map", "set", "0", "1"}} {
 		err := mapOp(context.Background(), &out, mapOptions{format: "table"}, nil, "client", nil, args)
-		if err == nil || !strings.Contains(err.Error(), "node client has no XDP program with maps") {
+		if err == nil || !strings.Contains(err.Error(), "node client has no XDP or TC program with maps") {
 			t.Errorf("map client %v: %v", args, err)
 		}
 	}

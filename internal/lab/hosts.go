@@ -447,6 +447,7 @@ func RunAgent(ctx context.Context, req AgentRequest) *AgentResult {
 		topo: topo, host: req.Host, rep: rec,
 		ns:       map[string]*netconf.Namespace{},
 		programs: map[string]*userProgram{},
+		tc:       map[string]*userProgram{},
 		sum:      &Summary{XDP: map[string]string{}, NAT: map[string]string{}, Decap: map[string]string{}},
 	}
 	defer d.closeNamespaces()
@@ -552,9 +553,9 @@ func (d *deployment) receivePrograms(req AgentRequest) error {
 		n.Program.FilePos = ap.FilePos
 		obj, err := prog.Parse(ap.Object, ap.Path, n.Program.Source, n.Program.Name)
 		if err != nil {
-			return atProgram(n, err)
+			return atProgram(n.Program, err)
 		}
-		up, err := newUserProgram(d.topo, n, obj)
+		up, err := newUserProgram(d.topo, n, n.Program, obj)
 		if err != nil {
 			return err
 		}

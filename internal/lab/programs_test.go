@@ -531,3 +531,83 @@ func TestTailCallEntriesFromTheTopology(t *testing.T) {
 		t.Error("down left the lab's pins")
 	}
 }
+
+// A TC egress program on a real counts the replies it sends per client,
+// read through NodeMaps like any map; up twice changes nothing; a program
+// taken out of the topology is taken off its hook.
+func TestTCProgramCountsRepliesPerClient(t *testing.T) {
+	requireClang(t)
+	rt := fakeLab(t)
+	t.Setenv("DSRLAB_CACHE_DIR", t.TempDir())
+	src, err := filepath.Abs("testdata/replies.c")
+	if err != nil {
+		t.Fatal(err)
+	}
+	reference := string(readLab(t, "dsr.yaml"))
+	block := fmt.Sprintf("  real:\n    kind: real\n    programs:\n      - {source: %q, name: tc_count_replies, type: tc, direction: egress}\n", src)
+	if !strings.Contains(reference, "  real:   {kind: real}\n") {
+		t.Fatal("the reference lab's real is no longer `real:   {kind: real}`; update this test")
+	}
+	topo := parseLab(t, strings.Replace(reference, "  real:   {kind: real}\n", block, 1))
+	sum, _ := mustUp(t, rt, topo)
+	mustVerify(t, rt, topo)
+	entries, _, err := nodeMap(t, rt, topo, "real", "replies").Dump(context.Background(), prog.DumpOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var client []string
+	for _, e := range entries {
+		if e.Key.String() == "10.111.220.11" && e.Value.String() != "0" {
+			client = append(client, e.String())
+		}
+	}
+	if len(client) != 1 {
+		t.Errorf("replies: %v, want packets counted to the client 10.111.220.11", entries)
+	}
+	if sum.Changes == 0 {
+		t.Error("up attached nothing")
+	}
+	if again, _ := mustUp(t, rt, topo); again.Changes != 0 {
+		t.Errorf("a second up made %d changes", again.Changes)
+	}
+	ns, err := NodeNamespace(context.Background(), one(rt), topo, "real")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ns.Close()
+	atts, err := ns.TC("eth0")
+	if err != nil || len(atts) != 1 || atts[0].Name != "tc_count_replies" || !atts[0].Egress || atts[0].Priority != 1 {
+		t.Fatalf("eth0's TC programs: %+v, %v", atts, err)
+	}
+	insp, err := Inspect(context.Background(), one(rt), topo.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(insp.Problems) > 0 {
+		t.Errorf("inspect finds problems: %v", insp.Problems)
+	}
+	for _, n := range insp.Nodes {
+		if n.Node == "real" && !slices.ContainsFunc(n.Programs, func(p ProgramReport) bool {
+			return p.Name == "tc_count_replies" && p.File == src && p.Mode == "tc egress priority 1" && p.Interface == "eth0"
+		}) {
+			t.Errorf("inspect does not show the TC program: %+v", n.Programs)
+		}
+	}
+	// A global set only at load: the program is replaced at its
+	// priority, in one request.
+	reloaded := parseLab(t, strings.Replace(reference, "  real:   {kind: real}\n",
+		strings.Replace(block, "direction: egress}", "direction: egress, globals: {blocked_port: 9}}", 1), 1))
+	if again, _ := mustUp(t, rt, reloaded); again.Changes == 0 {
+		t.Error("up with a new global changed nothing")
+	}
+	if now, err := ns.TC("eth0"); err != nil || len(now) != 1 || now[0].ProgID == atts[0].ProgID {
+		t.Errorf("after the reload: %+v, %v; want one program, another than %d", now, err, atts[0].ProgID)
+	}
+	without := parseLab(t, reference)
+	if again, _ := mustUp(t, rt, without); again.Changes == 0 {
+		t.Error("up without the TC program changed nothing")
+	}
+	if atts, err := ns.TC("eth0"); err != nil || len(atts) != 0 {
+		t.Errorf("eth0's TC programs after it left the topology: %+v, %v", atts, err)
+	}
+}

@@ -46,6 +46,7 @@ func Up(ctx context.Context, rts runtime.Set, topo *topology.Topology, rep Repor
 		preexisting: map[string]bool{},
 		ns:          map[string]*netconf.Namespace{},
 		programs:    map[string]*userProgram{},
+		tc:          map[string]*userProgram{},
 		sum:         &Summary{Lab: topo.Name, XDP: map[string]string{}, NAT: map[string]string{}, Decap: map[string]string{}},
 	}
 	defer d.closeNamespaces()
@@ -74,6 +75,7 @@ func Up(ctx context.Context, rts runtime.Set, topo *topology.Topology, rep Repor
 		{"services", d.services},
 		{"hosts", d.remotePhase(phaseReals)},
 		{"xdp", d.loadBalancers},
+		{"tc", d.attachTCPrograms},
 		{"nat", d.natBalancers},
 		{"hosts-xdp", d.remotePhase(phaseBalancers)},
 		{"exec", d.execs},
@@ -123,6 +125,7 @@ type deployment struct {
 	preexisting map[string]bool // IDs of the lab's containers before this run
 	ns          map[string]*netconf.Namespace
 	programs    map[string]*userProgram // by node, loaded and not yet attached
+	tc          map[string]*userProgram // TC programs by tcSlot, likewise
 	// records are the program records of the agent's nodes, which the
 	// request brings and the result takes back; nil in up, which keeps
 	// them in the state.
