@@ -611,3 +611,41 @@ func TestTCProgramCountsRepliesPerClient(t *testing.T) {
 		t.Errorf("eth0's TC programs after it left the topology: %+v, %v", atts, err)
 	}
 }
+
+// A TC program's program array is pinned, so its tail calls go on after up
+// exits; a rolled back up takes the pins back.
+func TestTCTailCalls(t *testing.T) {
+	requireClang(t)
+	rt := fakeLab(t)
+	t.Setenv("DSRLAB_CACHE_DIR", t.TempDir())
+	src, err := filepath.Abs("testdata/tctail.c")
+	if err != nil {
+		t.Fatal(err)
+	}
+	block := fmt.Sprintf("  real:\n    kind: real\n    programs: [{source: %q, name: tc_entry, type: tc, direction: egress, maps: {next: [{key: 0, value: tc_count}]}}]\n", src)
+	topo := parseLab(t, strings.Replace(string(readLab(t, "dsr.yaml")), "  real:   {kind: real}\n", block, 1))
+	pins := filepath.Join(pinRoot(), topo.Name, "_tc", "real-tc-eth0-egress-1")
+	t.Setenv(FaultEnv, "nat")
+	if _, err := Up(context.Background(), one(rt), topo, &recorder{}); err == nil {
+		t.Fatal("up with a fault after the tc step succeeded")
+	}
+	if _, err := os.Stat(pins); err == nil {
+		t.Error("a rolled back up left the TC program's pins")
+	}
+	t.Setenv(FaultEnv, "")
+	mustUp(t, rt, topo)
+	if _, err := os.Stat(filepath.Join(pins, "next")); err != nil {
+		t.Errorf("the program array is not pinned: %v", err)
+	}
+	mustVerify(t, rt, topo)
+	sent, _, err := nodeMap(t, rt, topo, "real", "sent").Dump(context.Background(), prog.DumpOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(sent) != 1 {
+		t.Errorf("the tail-called TC program counted nothing: %v", sent)
+	}
+	if sum, _ := mustUp(t, rt, topo); sum.Changes != 0 {
+		t.Errorf("a second up made %d changes", sum.Changes)
+	}
+}

@@ -42,6 +42,16 @@ func slotName(node, iface, direction string, priority int) string {
 // directories ("_tc" is no node's name).
 func tcPins(slot string) []string { return []string{"_tc", strings.ReplaceAll(slot, ".", "-")} }
 
+// removeTCPins lets go of the program arrays of a node's TC programs.
+func removeTCPins(lab string, n *topology.Node) error {
+	for _, p := range n.TC {
+		if err := removeAllPins(filepath.Join(append([]string{pinRoot(), lab}, tcPins(tcSlot(n, p))...)...)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // attachTCPrograms puts the users' TC programs of this host's nodes on
 // their hooks, replaces those whose object changed, refreshes the maps of
 // the others, and takes away those the topology no longer has.

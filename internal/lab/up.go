@@ -428,6 +428,9 @@ func (d *deployment) rollback() {
 		if err := removeNodePins(d.topo.Name, node); err != nil {
 			d.rep.Note("rollback: " + err.Error())
 		}
+		if err := removeTCPins(d.topo.Name, d.topo.Node(node)); err != nil {
+			d.rep.Note("rollback: " + err.Error())
+		}
 	}
 	sort.Strings(names)
 	if len(names) > 0 {
