@@ -649,3 +649,36 @@ func TestTCTailCalls(t *testing.T) {
 		t.Errorf("a second up made %d changes", sum.Changes)
 	}
 }
+
+// A balancer built the way Katran's is comes up from a topology written as
+// a person reads it, answers through the VIP, and its maps read back the
+// way the topology wrote them.
+func TestKatranStyleBalancer(t *testing.T) {
+	requireClang(t)
+	rt := fakeLab(t)
+	t.Setenv("DSRLAB_CACHE_DIR", t.TempDir())
+	topo, err := topology.Load("testdata/katranlike/lab.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustUp(t, rt, topo)
+	mustVerify(t, rt, topo)
+	for _, tc := range []struct{ name, want string }{
+		{"vip_map", "{vip: 192.168.10.1, port: !be 50007, proto: 6}: {flags: 0, vip_num: 0}"},
+		{"reals", "0: {dst: 10.111.222.11, flags: 0}"},
+		{"ctl_array", "1: {mac: " + topo.Node("katran").Uplink().MAC.String() + "}"},
+		{"lru_mapping", "0: unnamed (id "},
+	} {
+		entries, _, err := nodeMap(t, rt, topo, "katran", tc.name).Dump(context.Background(), prog.DumpOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("%s: %v", tc.name, entries)
+		if !slices.ContainsFunc(entries, func(e prog.DumpEntry) bool { return strings.HasPrefix(e.String(), tc.want) }) {
+			t.Errorf("%s: %v, want an entry %q", tc.name, entries, tc.want)
+		}
+	}
+	if again, _ := mustUp(t, rt, topo); again.Changes != 0 {
+		t.Errorf("a second up made %d changes", again.Changes)
+	}
+}
