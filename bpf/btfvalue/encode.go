@@ -16,7 +16,7 @@ import (
 // negative for signed types; `!be N` in network byte order), IP addresses, MACs, NODE:IFACE references (looked up through r; nil
 // forbids them), enum names, booleans, strings for char arrays, lists for arrays and mappings for
 // structs and unions. Members left out, the rest of a short list and padding are zero. Errors are
-// *Error.
+// *Error, or Errors when the value has several mistakes (each member and element is checked).
 func Encode(t btf.Type, n *yaml.Node, r Resolver) ([]byte, error) {
 	return encode(t, n, r, nil)
 }
