@@ -555,7 +555,7 @@ func (d *deployment) receivePrograms(req AgentRequest) error {
 		if err != nil {
 			return atProgram(n.Program, err)
 		}
-		up, err := newUserProgram(d.topo, n, n.Program, obj)
+		up, err := newUserProgram(d.topo, n.Program, obj)
 		if err != nil {
 			return err
 		}

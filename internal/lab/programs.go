@@ -32,7 +32,6 @@ func cacheDir() string { return dirFromEnv("DSRLAB_CACHE_DIR", "/var/cache/dsrla
 // lab: its object with its map entries and globals encoded, then the
 // program loaded with its maps filled, not yet attached.
 type userProgram struct {
-	node    *topology.Node
 	prog    *topology.Program
 	obj     *prog.Object
 	entries map[string][]prog.Entry
@@ -70,7 +69,7 @@ func (d *deployment) buildPrograms(ctx context.Context) (string, error) {
 	var report []string
 	for _, n := range d.topo.Nodes {
 		for _, p := range n.Programs() {
-			up, err := openUserProgram(ctx, d.topo, n, p, cacheDir())
+			up, err := openUserProgram(ctx, d.topo, p, cacheDir())
 			if err != nil {
 				return "", err
 			}
@@ -93,11 +92,11 @@ func (d *deployment) buildPrograms(ctx context.Context) (string, error) {
 	return strings.Join(report, "; "), nil
 }
 
-// openUserProgram compiles a node's program block p when it is a source
+// openUserProgram compiles a program block p when it is a source
 // (into cache), opens the object and encodes the topology's map entries
 // and globals for it: the one way from a topology's program block to an
 // object ready to load (userProgram.load).
-func openUserProgram(ctx context.Context, t *topology.Topology, n *topology.Node, p *topology.Program, cache string) (*userProgram, error) {
+func openUserProgram(ctx context.Context, t *topology.Topology, p *topology.Program, cache string) (*userProgram, error) {
 	object := p.Object
 	if p.Source != "" {
 		var err error
@@ -109,7 +108,7 @@ func openUserProgram(ctx context.Context, t *topology.Topology, n *topology.Node
 	if err != nil {
 		return nil, atProgram(p, err)
 	}
-	return newUserProgram(t, n, p, obj)
+	return newUserProgram(t, p, obj)
 }
 
 // programType is the kernel's type of a program block's program.
@@ -122,8 +121,8 @@ func programType(p *topology.Program) ebpf.ProgramType {
 
 // newUserProgram encodes the topology's map entries and globals of p for
 // obj, reporting every mistake at once.
-func newUserProgram(t *topology.Topology, n *topology.Node, p *topology.Program, obj *prog.Object) (*userProgram, error) {
-	up := &userProgram{node: n, prog: p, obj: obj}
+func newUserProgram(t *topology.Topology, p *topology.Program, obj *prog.Object) (*userProgram, error) {
+	up := &userProgram{prog: p, obj: obj}
 	var errs, gerrs []error
 	up.entries, errs = up.encode(t)
 	up.globals, gerrs = up.encodeGlobals(t)
@@ -149,7 +148,7 @@ func CheckPrograms(ctx context.Context, t *topology.Topology) (notes []string, e
 	var errs []error
 	for _, n := range t.Nodes {
 		for _, p := range n.Programs() {
-			_, err := openUserProgram(ctx, t, n, p, cache)
+			_, err := openUserProgram(ctx, t, p, cache)
 			switch {
 			case errors.Is(err, prog.ErrNoClang):
 				notes = append(notes, fmt.Sprintf("%s: program not compiled, so not checked: clang is not in PATH (scripts/install-deps.sh --clang)", p.FilePos))
