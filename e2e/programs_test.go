@@ -68,6 +68,24 @@ func TestOwnMinimalBalancer(t *testing.T) {
 	if err != nil || !strings.Contains(out, `"name": "xdp_load_balancer"`) || !strings.Contains(out, "xdp_lb.c") {
 		t.Errorf("inspect does not show the user's program: %v\n%s", err, out)
 	}
+	// The node's maps listed, not dumped; a node without a program, stats
+	// and real on a lab whose balancer is the user's: errors saying why.
+	out, err = dsrlab(t, "map", "--name", "own-min", "katran")
+	if err != nil || !regexp.MustCompile(`lb_map\s+Array\s+__u32\s+struct config\s+1\s+1\s`).MatchString(out) {
+		t.Errorf("map katran (want lb_map listed: type, key, value, size, in use): %v\n%s", err, out)
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"map", "--name", "own-min", "client"}, "node client has no XDP or TC program with maps"},
+		{[]string{"stats", "--name", "own-min"}, "katran runs your own program (xdp_lb.c)"},
+		{[]string{"real", "drain", "--name", "own-min", vip + ":" + vipPort, "real"}, "balanced by katran's own program"},
+	} {
+		if out, err := dsrlab(t, tc.args...); err == nil || !strings.Contains(out, tc.want) {
+			t.Errorf("dsrlab %s: %v, want an error saying %q\n%s", strings.Join(tc.args, " "), err, tc.want, out)
+		}
+	}
 
 	src := filepath.Join(filepath.Dir(file), "xdp_lb.c")
 	code, err := os.ReadFile(src)

@@ -146,7 +146,7 @@ func (b *builder) buildNodes(t *Topology, raws map[string]*rawNode) {
 			}
 		}
 		b.nodeHost(t, n, rn.Host, p.key("host"))
-		n.XDP = b.xdpMode(n, rn.XDP, rn.Program != nil, p.key("xdp"))
+		n.XDP = b.xdpMode(n, rn.XDP, rn.hasXDPProgram(), p.key("xdp"))
 		n.Decap = b.decapMode(n, rn.Decap, p.key("decap"))
 		t.Nodes = append(t.Nodes, n)
 		t.byName[name] = n

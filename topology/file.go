@@ -65,6 +65,7 @@ type rawNode struct {
 	Program  *rawProgram       `yaml:"program,omitempty"`
 	Routing  string            `yaml:"routing,omitempty"`
 	BGP      *rawBGP           `yaml:"bgp,omitempty"`
+	Programs []rawProgram      `yaml:"programs,omitempty"`
 }
 
 // rawProgram is a user's XDP program on a node. Map keys and values stay
@@ -74,6 +75,10 @@ type rawProgram struct {
 	Source    string                   `yaml:"source,omitempty"`
 	Object    string                   `yaml:"object,omitempty"`
 	Name      string                   `yaml:"name,omitempty"`
+	Type      string                   `yaml:"type,omitempty"`
+	Direction string                   `yaml:"direction,omitempty"`
+	Priority  *integer                 `yaml:"priority,omitempty"`
+	CFlags    []string                 `yaml:"cflags,omitempty"`
 	Interface string                   `yaml:"interface,omitempty"`
 	Maps      map[string][]rawMapEntry `yaml:"maps,omitempty"`
 	Globals   map[string]yaml.Node     `yaml:"globals,omitempty"`

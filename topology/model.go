@@ -171,6 +171,8 @@ type Node struct {
 	// BGP is the node's BGP speaker: on a router that learns the VIPs and
 	// on the katrans that announce them to it; nil where none runs.
 	BGP *BGP
+	// TC are the user's TC programs on the node, in the file's order.
+	TC []*Program
 	// Interfaces are in the order of the links that create them.
 	Interfaces []*Interface
 }

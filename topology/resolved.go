@@ -87,21 +87,10 @@ func (t *Topology) raw() *rawTopology {
 			rn.Gateway6 = n.Gateway6.String()
 		}
 		if pr := n.Program; pr != nil {
-			rn.Program = &rawProgram{Source: pr.Source, Object: pr.Object, Name: pr.Name, Interface: pr.Interface.Name}
-			for _, m := range pr.Maps {
-				if rn.Program.Maps == nil {
-					rn.Program.Maps = map[string][]rawMapEntry{}
-				}
-				for _, e := range m.Entries {
-					rn.Program.Maps[m.Name] = append(rn.Program.Maps[m.Name], rawMapEntry{Key: *e.Key, Value: *e.Value})
-				}
-			}
-			for _, g := range pr.Globals {
-				if rn.Program.Globals == nil {
-					rn.Program.Globals = map[string]yaml.Node{}
-				}
-				rn.Program.Globals[g.Name] = *g.Value
-			}
+			rn.Program = pr.raw()
+		}
+		for _, pr := range n.TC {
+			rn.Programs = append(rn.Programs, *pr.raw())
 		}
 		for _, r := range n.Routes {
 			rn.Routes = append(rn.Routes, rawRoute{Dst: r.Dst.String(), Via: r.Via.String()})
@@ -167,4 +156,28 @@ func (t *Topology) annotate(d document) {
 			}
 		}
 	}
+}
+
+// raw is the program block that gives p.
+func (p *Program) raw() *rawProgram {
+	rp := &rawProgram{Source: p.Source, Object: p.Object, Name: p.Name, CFlags: p.CFlags, Interface: p.Interface.Name}
+	if p.Type == ProgramTC {
+		prio := integer(p.Priority)
+		rp.Type, rp.Direction, rp.Priority = string(p.Type), p.Direction, &prio
+	}
+	for _, m := range p.Maps {
+		if rp.Maps == nil {
+			rp.Maps = map[string][]rawMapEntry{}
+		}
+		for _, e := range m.Entries {
+			rp.Maps[m.Name] = append(rp.Maps[m.Name], rawMapEntry{Key: *e.Key, Value: *e.Value})
+		}
+	}
+	for _, g := range p.Globals {
+		if rp.Globals == nil {
+			rp.Globals = map[string]yaml.Node{}
+		}
+		rp.Globals[g.Name] = *g.Value
+	}
+	return rp
 }

@@ -61,6 +61,7 @@ var schemaValid = []string{
 	"host-local-docker",
 	"host-ssh-port",
 	"program-interface-required",
+	"program-cflags",
 	"vip-lb-not-katran",
 	"tier-lb-not-katran",
 	"tier-asn-trans",

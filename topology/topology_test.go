@@ -504,6 +504,22 @@ var invalidCases = map[string][]wantErr{
 	"program-interface-required": {{"nodes.c.program.interface", 4, "required on a client"}},
 	"program-map-entry-no-value": {{"nodes.k.program.maps.lb_map[0]", 12, "needs a value"}},
 	"program-unknown-field":      {{"nodes.k.program.section", 8, `unknown field "section"`}},
+	"program-cflags": {
+		{"nodes.k.program.cflags[1]", 8, "-o is set by dsrlab"},
+		{"nodes.k.program.cflags[3]", 8, `"lb.c" is not a flag`},
+		{"nodes.k.program.cflags[4]", 8, "-include needs a path after it"},
+	},
+	"program-cflags-object": {{"nodes.k.program.cflags", 8, "compiler flags go with a source"}},
+	"program-tc": {
+		{"nodes.k.program.type", 9, "program: is the node's XDP program; TC programs go in programs: (a list)"},
+		{"nodes.s.programs[0]", 13, "a TC program needs direction: ingress or egress"},
+		{"nodes.s.programs[1].direction", 14, `"sideways" is not a direction (want ingress or egress)`},
+		{"nodes.s.programs[2].type", 15, `"kprobe" is not a program type (want xdp or tc)`},
+		{"nodes.s.programs[3].priority", 16, "70000 is out of range 1..65535 (1 runs first)"},
+		{"nodes.s.programs[5].priority", 18, "eth0 egress priority 4 is taken by programs[4]: give each program of a hook its own priority"},
+		{"nodes.s.programs[7]", 20, `"s" has an XDP program already (programs[6])`},
+		{"nodes.s.programs[8].direction", 21, "goes with type: tc; an XDP program sees incoming packets only"},
+	},
 	"vip-proto-bad":              {{"vips[0].proto", 16, `"sctp" is not a protocol`}},
 	"vip-service-bad":            {{"vips[0].service", 17, `"nginx" is not a VIP service`}},
 	"vip-lb-missing":             {{"vips[0].lb", 16, "required"}},
@@ -638,18 +654,37 @@ func TestPrograms(t *testing.T) {
 	if k.Interface != topo.Node("k").Uplink() {
 		t.Errorf("katran's program goes on %v, want its uplink", k.Interface)
 	}
+	wantFlags := []string{"-D__KERNEL__", "-DRING_SIZE=13", "-I", filepath.Join(dir, "include"),
+		"-I", "/usr/include/katran", "-include", filepath.Join(dir, "xdp/consts.h"), "-O3"}
+	if !slices.Equal(k.CFlags, wantFlags) {
+		t.Errorf("cflags %q, want %q (paths relative to the file made absolute)", k.CFlags, wantFlags)
+	}
 	if k.FilePos.Line != 13 || k.FilePos.Column != 15 || k.Pos.Line != 13 {
 		t.Errorf("positions: block %v, source %v", k.Pos, k.FilePos)
 	}
 	if len(k.Maps) != 2 || k.Maps[0].Name != "counters" || k.Maps[1].Name != "lb_map" {
 		t.Fatalf("maps %+v, want counters and lb_map by name", k.Maps)
 	}
-	if v := k.Maps[1].Entries[0].Value; v.Kind != yaml.MappingNode || v.Line != 18 {
+	if v := k.Maps[1].Entries[0].Value; v.Kind != yaml.MappingNode || v.Line != 19 {
 		t.Errorf("lb_map value node: kind %v line %d", v.Kind, v.Line)
 	}
-	if g := k.Globals; len(g) != 2 || g[0].Name != "cfg" || g[0].Value.Kind != yaml.MappingNode || g[0].Pos.Line != 23 ||
-		g[1].Name != "outer_ttl" || g[1].Value.Value != "63" || g[1].Pos.Line != 22 {
-		t.Errorf("globals %+v, want cfg (line 23) and outer_ttl (line 22) by name", g)
+	if g := k.Globals; len(g) != 2 || g[0].Name != "cfg" || g[0].Value.Kind != yaml.MappingNode || g[0].Pos.Line != 24 ||
+		g[1].Name != "outer_ttl" || g[1].Value.Value != "63" || g[1].Pos.Line != 23 {
+		t.Errorf("globals %+v, want cfg (line 24) and outer_ttl (line 23) by name", g)
+	}
+	tc := topo.Node("s").TC
+	if s := topo.Node("s"); s.Program != nil || s.XDP != "" || len(tc) != 2 {
+		t.Fatalf("real s: program %v, xdp %q, tc %+v; want two TC programs and no XDP", s.Program, s.XDP, tc)
+	}
+	if p := tc[0]; p.Type != topology.ProgramTC || p.Direction != "egress" || p.Priority != 1 || p.Interface != topo.Node("s").Uplink() ||
+		p.Source != filepath.Join(dir, "tc/replies.c") || p.Field != "nodes.s.programs[0]" {
+		t.Errorf("first TC program %+v", p)
+	}
+	if p := tc[1]; p.Direction != "ingress" || p.Priority != 7 || p.Object != "/opt/tc/drop.o" || len(p.Maps) != 1 {
+		t.Errorf("second TC program %+v", p)
+	}
+	if k.Type != topology.ProgramXDP || k.Field != "nodes.k.program" {
+		t.Errorf("katran's program: type %q field %q", k.Type, k.Field)
 	}
 	r := topo.Node("r")
 	if r.Program == nil || r.Program.Object != "/opt/xdp/count.o" || r.Program.Interface.Name != "eth1" || r.XDP != topology.XDPGeneric {

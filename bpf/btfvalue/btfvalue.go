@@ -202,3 +202,7 @@ func members(t btf.Type) (ms []btf.Member, union, ok bool) {
 	}
 	return nil, false, false
 }
+
+// TypeName is how the C source names t: its typedef's name (__be32), else
+// "struct x", "__u8[6]" and the like.
+func TypeName(t btf.Type) string { return peel(t).name }

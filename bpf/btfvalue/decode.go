@@ -7,6 +7,7 @@ import (
 	"math/big"
 	"net"
 	"net/netip"
+	"slices"
 	"strings"
 
 	"github.com/cilium/ebpf/btf"
@@ -22,8 +23,10 @@ type Value struct {
 	text string
 	// counter marks a plain host-order integer: the kind of field a per-CPU sum adds up.
 	counter bool
-	items   []Value  // list elements, or struct members
-	names   []string // struct member names, parallel to items
+	// be marks a number the topology wrote with BETag, which String writes so again.
+	be    bool
+	items []Value  // list elements, or struct members
+	names []string // struct member names, parallel to items
 }
 
 type kind uint8
@@ -36,8 +39,13 @@ const (
 	kindStruct
 )
 
-// Decode reads b, the bytes of a value of type t.
-func Decode(t btf.Type, b []byte) (Value, error) {
+// Decode reads b, the bytes of a value of type t. A union shows the member
+// whose size fits its non-zero bytes (an IPv4 address in the first 4 bytes
+// of an IPv4/IPv6 union), or every member when several fit alike; Hints.Decode
+// shows the member the topology used.
+func Decode(t btf.Type, b []byte) (Value, error) { return decodeValue(t, b, nil) }
+
+func decodeValue(t btf.Type, b []byte, h *Hints) (Value, error) {
 	size, err := btf.Sizeof(t)
 	if err != nil {
 		return Value{}, fmt.Errorf("type %v has no size: %w", t, err)
@@ -45,7 +53,7 @@ func Decode(t btf.Type, b []byte) (Value, error) {
 	if len(b) != size {
 		return Value{}, fmt.Errorf("%d bytes for %s, which is %d", len(b), peel(t).name, size)
 	}
-	return decode(t, b, 0)
+	return decode(t, b, 0, h, "")
 }
 
 // DecodePerCPU decodes one value per CPU, and their sum: plain integers are added up, members that
@@ -55,7 +63,7 @@ func DecodePerCPU(t btf.Type, values [][]byte) (perCPU []Value, sum Value, err e
 		return nil, Value{}, errors.New("no per-CPU values")
 	}
 	for cpu, b := range values {
-		v, err := Decode(t, b)
+		v, err := decodeValue(t, b, nil)
 		if err != nil {
 			return nil, Value{}, fmt.Errorf("cpu %d: %w", cpu, err)
 		}
@@ -100,7 +108,8 @@ func add(vs []Value) Value {
 	return first
 }
 
-func decode(t btf.Type, b []byte, depth int) (Value, error) {
+// decode reads b as t, the field at path (for hints).
+func decode(t btf.Type, b []byte, depth int, h *Hints, path string) (Value, error) {
 	f := peel(t)
 	if depth > maxDepth {
 		return Value{}, fmt.Errorf("%s nests deeper than %d levels", f.name, maxDepth)
@@ -110,25 +119,30 @@ func decode(t btf.Type, b []byte, depth int) (Value, error) {
 		if shownAs(f) == 4 {
 			return str(netip.AddrFrom4([4]byte(b)).String()), nil
 		}
+		if h.isBE(path) && isInteger(f.t) {
+			v := number(f, readInt(b, true, isSigned(f)))
+			v.be, v.counter = v.kind == kindNumber, false
+			return v, nil
+		}
 		return number(f, readInt(b, f.be, isSigned(f))), nil
 	case *btf.Array:
-		return decodeArray(f, u, b, depth)
+		return decodeArray(f, u, b, depth, h, path)
 	case *btf.Struct, *btf.Union:
 		v := Value{kind: kindStruct}
 		ms, union, _ := members(u)
-		if err := v.decodeMembers(ms, union, b, 0, depth); err != nil {
+		if err := v.decodeMembers(ms, union, b, 0, depth, h, path); err != nil {
 			return Value{}, err
 		}
 		return v, nil
 	case *btf.Datasec:
-		return decodeDatasec(u, b, depth)
+		return decodeDatasec(u, b, depth, h)
 	}
 	return Value{}, fmt.Errorf("cannot read %s: fields of this kind are not supported", f.name)
 }
 
 // decodeDatasec reads the one value of a global data map (.rodata, .data,
 // .bss) as its variables by name.
-func decodeDatasec(ds *btf.Datasec, b []byte, depth int) (Value, error) {
+func decodeDatasec(ds *btf.Datasec, b []byte, depth int, h *Hints) (Value, error) {
 	v := Value{kind: kindStruct}
 	for _, vs := range ds.Vars {
 		gv, ok := vs.Type.(*btf.Var)
@@ -139,7 +153,7 @@ func decodeDatasec(ds *btf.Datasec, b []byte, depth int) (Value, error) {
 		if end > len(b) {
 			return Value{}, fmt.Errorf("%s: variable %s ends at byte %d of %d", ds.Name, gv.Name, end, len(b))
 		}
-		item, err := decode(gv.Type, b[vs.Offset:end], depth+1)
+		item, err := decode(gv.Type, b[vs.Offset:end], depth+1, h, gv.Name)
 		if err != nil {
 			return Value{}, fmt.Errorf("%s: %w", gv.Name, err)
 		}
@@ -201,7 +215,7 @@ func number(f field, v *big.Int) Value {
 	return Value{kind: kindNumber, text: v.String()}
 }
 
-func decodeArray(f field, a *btf.Array, b []byte, depth int) (Value, error) {
+func decodeArray(f field, a *btf.Array, b []byte, depth int, h *Hints, path string) (Value, error) {
 	switch shownAs(f) {
 	case 6:
 		return str(net.HardwareAddr(b).String()), nil
@@ -219,7 +233,7 @@ func decodeArray(f field, a *btf.Array, b []byte, depth int) (Value, error) {
 	}
 	elemSize := len(b) / int(a.Nelems)
 	for i := range int(a.Nelems) {
-		item, err := decode(a.Type, b[i*elemSize:(i+1)*elemSize], depth+1)
+		item, err := decode(a.Type, b[i*elemSize:(i+1)*elemSize], depth+1, h, fmt.Sprintf("%s[%d]", path, i))
 		if err != nil {
 			return Value{}, fmt.Errorf("[%d]: %w", i, err)
 		}
@@ -249,32 +263,20 @@ func text(b []byte) (string, bool) {
 	return string(b[:end]), true
 }
 
-// decodeMembers appends the members of a struct or union at byte off of b to v. A union shows its
-// largest member, which covers all its bytes, so writing that member back gives the same bytes.
-func (v *Value) decodeMembers(ms []btf.Member, union bool, b []byte, off, depth int) error {
+// decodeMembers appends the members of a struct or union at byte off of b to v, the value at path.
+func (v *Value) decodeMembers(ms []btf.Member, union bool, b []byte, off, depth int, h *Hints, path string) error {
 	if depth > maxDepth {
 		return fmt.Errorf("nests deeper than %d levels", maxDepth)
 	}
 	if union && len(ms) > 1 {
-		widest, most := ms[0], -1
-		for _, m := range ms {
-			size := int(m.BitfieldSize)
-			if size == 0 {
-				s, _ := btf.Sizeof(m.Type)
-				size = s * 8
-			}
-			if size > most {
-				widest, most = m, size
-			}
-		}
-		ms = []btf.Member{widest}
+		ms = unionShown(ms, b[off:], h.memberOf(path, ms))
 	}
 	for _, m := range ms {
 		mf := peel(m.Type)
 		at := off + int(m.Offset.Bytes())
 		if m.Name == "" {
 			if sub, subUnion, ok := members(mf.t); ok {
-				if err := v.decodeMembers(sub, subUnion, b, at, depth+1); err != nil {
+				if err := v.decodeMembers(sub, subUnion, b, at, depth+1, h, path); err != nil {
 					return err
 				}
 			}
@@ -289,7 +291,7 @@ func (v *Value) decodeMembers(ms []btf.Member, union bool, b []byte, off, depth 
 			if serr != nil || at+size > len(b) {
 				return fmt.Errorf("%s: the BTF is broken: no size, or beyond the value's end", m.Name)
 			}
-			item, err = decode(m.Type, b[at:at+size], depth+1)
+			item, err = decode(m.Type, b[at:at+size], depth+1, h, joinPath(path, m.Name))
 		}
 		if err != nil {
 			return fmt.Errorf("%s: %w", m.Name, err)
@@ -298,6 +300,49 @@ func (v *Value) decodeMembers(ms []btf.Member, union bool, b []byte, off, depth 
 		v.items = append(v.items, item)
 	}
 	return nil
+}
+
+// unionShown picks the members of a union to show, b being its bytes: the
+// one the topology wrote (given), else the one that covers the non-zero
+// bytes and is smallest, else all of them. Writing back a member shown alone
+// gives the same bytes.
+func unionShown(ms []btf.Member, b []byte, given string) []btf.Member {
+	for _, m := range ms {
+		if given != "" && slices.Contains(memberNames([]btf.Member{m}), given) {
+			return []btf.Member{m}
+		}
+	}
+	sizes := make([]int, len(ms))
+	for i, m := range ms {
+		bits := int(m.BitfieldSize)
+		if bits == 0 {
+			size, _ := btf.Sizeof(m.Type)
+			bits = size * 8
+		}
+		sizes[i] = (int(m.Offset) + bits + 7) / 8
+	}
+	used := 0
+	for i, c := range b[:min(slices.Max(sizes), len(b))] {
+		if c != 0 {
+			used = i + 1
+		}
+	}
+	var fit []btf.Member
+	least := -1
+	for i, m := range ms {
+		bytes := sizes[i]
+		switch {
+		case bytes < used:
+		case least < 0 || bytes < least:
+			fit, least = []btf.Member{m}, bytes
+		case bytes == least:
+			fit = append(fit, m)
+		}
+	}
+	if len(fit) == 1 {
+		return fit
+	}
+	return ms
 }
 
 func decodeBitfield(f field, m btf.Member, b []byte, off int) (Value, error) {
@@ -326,10 +371,12 @@ type notation struct {
 	str  func(string) string // a string value
 	name func(string) string // a struct member's name, with its colon
 	sep  string
+	// tags: BETag is written before the numbers the topology wrote so.
+	tags bool
 }
 
 var (
-	yamlFlow = notation{str: yamlString, name: func(n string) string { return n + ": " }, sep: ", "}
+	yamlFlow = notation{str: yamlString, name: func(n string) string { return n + ": " }, sep: ", ", tags: true}
 	jsonText = notation{str: jsonString, name: func(n string) string { return jsonString(n) + ":" }, sep: ","}
 )
 
@@ -359,6 +406,9 @@ func (v Value) write(sb *strings.Builder, nt notation) {
 		}
 		sb.WriteString(end)
 	default:
+		if v.be && nt.tags {
+			sb.WriteString(BETag + " ")
+		}
 		sb.WriteString(v.text)
 	}
 }

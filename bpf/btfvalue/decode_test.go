@@ -3,9 +3,11 @@ package btfvalue
 import (
 	"bytes"
 	"encoding/json"
+	"strings"
 	"testing"
 
 	"github.com/cilium/ebpf/btf"
+	"gopkg.in/yaml.v3"
 )
 
 func TestDecode(t *testing.T) {
@@ -44,7 +46,12 @@ func TestDecode(t *testing.T) {
 		{"char array that is no text", arr(char, 3), "ff4100", "[-1, 65, 0]", "[-1,65,0]"},
 		{"text followed by junk is no text", arr(char, 3), "410042", "[65, 0, 66]", "[65,0,66]"},
 		{"padding is skipped", padded, "01ffffff 04030201 ffffffff", "{a: 1, b: 16909060, c: 65535}", `{"a":1,"b":16909060,"c":65535}`},
-		{"union shows its widest member", addr, "01020304 00000000 00000000 00000000", `{v6: "102:304::"}`, `{"v6":"102:304::"}`},
+		{"union shows the member its non-zero bytes fit", addr, "01020304 00000000 00000000 00000000", `{v4: 1.2.3.4}`, `{"v4":"1.2.3.4"}`},
+		{"union whose bytes need the wider member", addr, "01020304 00000000 00000000 00000001", `{v6: 102:304::1}`, `{"v6":"102:304::1"}`},
+		{"zero union shows its smallest member", addr, "00000000 00000000 00000000 00000000", `{v4: 0.0.0.0}`, `{"v4":"0.0.0.0"}`},
+		{"union of equal sizes shows every member", same, "05000000", `{a: 5, b: 5}`, `{"a":5,"b":5}`},
+		{"a MAC in a union beside a u64", ctl, "02aabbccddee0000", `{mac: 02:aa:bb:cc:dd:ee}`, `{"mac":"02:aa:bb:cc:dd:ee"}`},
+		{"an ifindex in a union beside a u64", ctl, "0700000000000000", `{ifindex: 7}`, `{"ifindex":7}`},
 		{"bitfields", signedbits, "3f12 01", "{x: -1, y: 291, d: UP}", `{"x":-1,"y":291,"d":"UP"}`},
 		{"nested", service,
 			"0a6fde0b 00000000 000000000000 010203000000" +
@@ -59,11 +66,11 @@ func TestDecode(t *testing.T) {
 				"0000000000000001",
 			"{cfg: {real_server_ip: 10.111.222.11, lb_vip: 0.0.0.0, src_mac: 00:00:00:00:00:00, dst_mac: 01:02:03:00:00:00}, " +
 				"vip: {v6: 2001:db8::1}, port: 80, proto: 6, name: web, mode: MODE_DSR, " +
-				"pads: [{a: 1, b: 2, c: 3}, {a: 0, b: 0, c: 0}], srcv6: \"a00:9::\", low: 5, high: 17, up: true, weight: -2, " +
+				"pads: [{a: 1, b: 2, c: 3}, {a: 0, b: 0, c: 0}], src: 10.0.0.9, low: 5, high: 17, up: true, weight: -2, " +
 				"grid: [[1, 2], [3, 0]], seq: 1}",
 			`{"cfg":{"real_server_ip":"10.111.222.11","lb_vip":"0.0.0.0","src_mac":"00:00:00:00:00:00","dst_mac":"01:02:03:00:00:00"},` +
 				`"vip":{"v6":"2001:db8::1"},"port":80,"proto":6,"name":"web","mode":"MODE_DSR",` +
-				`"pads":[{"a":1,"b":2,"c":3},{"a":0,"b":0,"c":0}],"srcv6":"a00:9::","low":5,"high":17,"up":true,"weight":-2,` +
+				`"pads":[{"a":1,"b":2,"c":3},{"a":0,"b":0,"c":0}],"src":"10.0.0.9","low":5,"high":17,"up":true,"weight":-2,` +
 				`"grid":[[1,2],[3,0]],"seq":1}`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -154,4 +161,62 @@ func TestDecodePerCPU(t *testing.T) {
 	if _, _, err := DecodePerCPU(counters, [][]byte{cpus[0], {1}}); err == nil || err.Error() != "cpu 1: 1 bytes for struct counters, which is 24" {
 		t.Errorf("short value: %v", err)
 	}
+}
+
+// A map's values print the way the topology wrote them: a plain __u16 given
+// as !be reads back as !be, and a union by the member the topology used,
+// even where another member would fit its bytes.
+func TestHints(t *testing.T) {
+	h := NewHints()
+	for _, text := range []string{
+		"{vip: 192.168.10.1, port: !be 50007, proto: 6}",
+		"{vipv6: 'fd00::1', port: 80, proto: 17}",
+	} {
+		if _, err := h.Encode(vipDef, yamlNode(t, text), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tc := range []struct{ in, want string }{
+		// Both members were used: each entry by the one that fits.
+		{"c0a80a01 00000000 00000000 00000000 c357 06 00", "{vip: 192.168.10.1, port: !be 50007, proto: 6}"},
+		{"fd000000 00000000 00000000 00000001 0050 11 00", "{vipv6: fd00::1, port: !be 80, proto: 17}"},
+	} {
+		v, err := h.Decode(vipDef, unhex(t, tc.in))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v.String() != tc.want {
+			t.Errorf("got %s, want %s", v, tc.want)
+		}
+		back, err := EncodeString(vipDef, v.String(), nil)
+		if err != nil || !bytes.Equal(back, unhex(t, tc.in)) {
+			t.Errorf("%s encodes back to %x, %v", v, back, err)
+		}
+		if j, _ := json.Marshal(v); !strings.Contains(string(j), `"port":`) || strings.Contains(string(j), "!be") {
+			t.Errorf("JSON %s: want the port as a plain number", j)
+		}
+	}
+	// One member used: every entry shown by it.
+	h = NewHints()
+	if _, err := h.Encode(vipDef, yamlNode(t, "{vipv6: 'fd00::1'}"), nil); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := h.Decode(vipDef, unhex(t, "c0a80a01 00000000 00000000 00000000 c357 06 00")); err != nil ||
+		v.String() != `{vipv6: "c0a8:a01::", port: 22467, proto: 6}` {
+		t.Errorf("by the one member used: %s, %v", v, err)
+	}
+	// Without hints: the member that fits, the port in host order.
+	v, err := Decode(vipDef, unhex(t, "c0a80a01 00000000 00000000 00000000 c357 06 00"))
+	if err != nil || v.String() != "{vip: 192.168.10.1, port: 22467, proto: 6}" {
+		t.Errorf("without hints: %s, %v", v, err)
+	}
+}
+
+func yamlNode(t *testing.T, text string) *yaml.Node {
+	t.Helper()
+	var n yaml.Node
+	if err := yaml.Unmarshal([]byte(text), &n); err != nil {
+		t.Fatal(err)
+	}
+	return &n
 }

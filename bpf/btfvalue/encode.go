@@ -1,6 +1,7 @@
 package btfvalue
 
 import (
+	"bytes"
 	"fmt"
 	"math/big"
 	"net"
@@ -12,24 +13,43 @@ import (
 )
 
 // Encode returns the bytes of a value of type t written as YAML in n: integers (decimal, 0x hex,
-// negative for signed types), IP addresses, MACs, NODE:IFACE references (looked up through r; nil
+// negative for signed types; `!be N` in network byte order), IP addresses, MACs, NODE:IFACE references (looked up through r; nil
 // forbids them), enum names, booleans, strings for char arrays, lists for arrays and mappings for
 // structs and unions. Members left out, the rest of a short list and padding are zero. Errors are
-// *Error.
+// *Error, or Errors when the value has several mistakes (each member and element is checked).
 func Encode(t btf.Type, n *yaml.Node, r Resolver) ([]byte, error) {
+	return encode(t, n, r, nil)
+}
+
+func encode(t btf.Type, n *yaml.Node, r Resolver, h *Hints) ([]byte, error) {
 	if n == nil {
 		return nil, &Error{Msg: "no value given"}
 	}
-	n = deref(n)
 	size, err := btf.Sizeof(t)
 	if err != nil {
-		return nil, errorf(n, "", "type %v has no size: %v", t, err)
+		return nil, errorf(deref(n), "", "type %v has no size: %v", t, err)
 	}
-	e := encoder{buf: make([]byte, size), r: r}
-	if err := e.value(t, n, 0, "", 0); err != nil {
-		return nil, err
+	e := encoder{buf: make([]byte, size), r: r, hints: h}
+	e.note(e.value(t, n, 0, "", 0))
+	switch len(e.errs) {
+	case 0:
+		return e.buf, nil
+	case 1:
+		return nil, e.errs[0]
 	}
-	return e.buf, nil
+	return nil, e.errs
+}
+
+// Errors are every mistake in one value, in the order they are written:
+// Encode reports all of them, not the first.
+type Errors []*Error
+
+func (es Errors) Error() string {
+	lines := make([]string, len(es))
+	for i, e := range es {
+		lines[i] = e.Error()
+	}
+	return strings.Join(lines, "\n")
 }
 
 // EncodeMask is Encode that also returns which bits of the value the YAML names: a mask with the
@@ -99,8 +119,12 @@ func shape(n *yaml.Node) string {
 type encoder struct {
 	buf []byte
 	// mask, when not nil, gets the bits of each field written set (EncodeMask).
-	mask []byte
-	r    Resolver
+	mask  []byte
+	r     Resolver
+	hints *Hints
+	// errs are the mistakes found so far: a member or element that
+	// fails is noted, and the rest of the value is still checked.
+	errs Errors
 }
 
 // given marks bytes off..off+size as named by the YAML.
@@ -112,7 +136,37 @@ func (e *encoder) given(off, size int) {
 	}
 }
 
+func (e *encoder) note(err error) {
+	switch err := err.(type) {
+	case nil:
+	case *Error:
+		e.errs = append(e.errs, err)
+	default:
+		e.errs = append(e.errs, &Error{Msg: err.Error()})
+	}
+}
+
+// tagged reports whether n carries BETag, and refuses any other tag of
+// the user's (YAML's own, !!str and the like, are the parser's).
+func tagged(n *yaml.Node, path string) (bool, error) {
+	if !strings.HasPrefix(n.Tag, "!") || strings.HasPrefix(n.Tag, "!!") {
+		return false, nil
+	}
+	if n.Tag != BETag {
+		return false, errorf(n, path, "unknown tag %s: the one tag is %s before an integer, for network byte order (port: %s 50007)", n.Tag, BETag, BETag)
+	}
+	return true, nil
+}
+
 func (e *encoder) value(t btf.Type, n *yaml.Node, off int, path string, depth int) error {
+	if n.Kind == yaml.AliasNode && n.Alias != nil && depth <= maxDepth {
+		before := len(e.errs)
+		err := atAlias(n, e.value(t, n.Alias, off, path, depth+1))
+		for i := before; i < len(e.errs); i++ {
+			e.errs[i] = atAlias(n, e.errs[i]).(*Error)
+		}
+		return err
+	}
 	n = deref(n)
 	f := peel(t)
 	if depth > maxDepth {
@@ -121,9 +175,16 @@ func (e *encoder) value(t btf.Type, n *yaml.Node, off int, path string, depth in
 	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
 		return errorf(n, path, "no value given for %s (write 0 for zero)", f.name)
 	}
+	be, err := tagged(n, path)
+	if err != nil {
+		return err
+	}
 	size, err := btf.Sizeof(f.t)
 	if err != nil || off+size > len(e.buf) {
 		return errorf(n, path, "the BTF of %s is broken: it has no size or lies beyond the value's end", f.name)
+	}
+	if _, isPointer := f.t.(*btf.Pointer); be && (isPointer || !isInteger(f.t)) {
+		return errorf(n, path, "%s goes on an integer field; %s is not one", BETag, f.name)
 	}
 	switch u := f.t.(type) {
 	case *btf.Int, *btf.Enum, *btf.Pointer:
@@ -138,7 +199,10 @@ func (e *encoder) value(t btf.Type, n *yaml.Node, off int, path string, depth in
 		if err != nil {
 			return err
 		}
-		putInt(dst, v, f.be)
+		if be {
+			e.hints.setBE(path)
+		}
+		putInt(dst, v, f.be || be)
 		return nil
 	case *btf.Array:
 		return e.array(f, u, n, off, path, depth)
@@ -146,6 +210,15 @@ func (e *encoder) value(t btf.Type, n *yaml.Node, off int, path string, depth in
 		return e.composite(f, n, off, path, depth)
 	}
 	return errorf(n, path, "cannot write %s: fields of this kind are not supported", f.name)
+}
+
+// isInteger: an Int or an Enum, what BETag goes on.
+func isInteger(t btf.Type) bool {
+	switch t.(type) {
+	case *btf.Int, *btf.Enum:
+		return true
+	}
+	return false
 }
 
 // scalar parses n as an integer-like field (Int, Enum, Pointer) of bits bits: a number, an enum
@@ -210,6 +283,9 @@ func wants(f field) string {
 		return fmt.Sprintf("a number, an IPv4 address or a NODE:IFACE reference for %s", f.name)
 	case 16:
 		return fmt.Sprintf("a number, an IPv6 address or a NODE:IFACE reference for %s", f.name)
+	}
+	if i, ok := f.t.(*btf.Int); ok && i.Size > 1 && !f.be {
+		return fmt.Sprintf("a number (decimal or 0x hex; %s N for network byte order) for %s", BETag, f.name)
 	}
 	return fmt.Sprintf("a number (decimal or 0x hex) for %s", f.name)
 }
@@ -338,9 +414,7 @@ func (e *encoder) array(f field, a *btf.Array, n *yaml.Node, off int, path strin
 			"too many elements: %s holds %d, the list has %d", f.name, a.Nelems, len(n.Content))
 	}
 	for i, c := range n.Content {
-		if err := e.value(a.Type, c, off+i*elemSize, fmt.Sprintf("%s[%d]", path, i), depth+1); err != nil {
-			return err
-		}
+		e.note(e.value(a.Type, c, off+i*elemSize, fmt.Sprintf("%s[%d]", path, i), depth+1))
 	}
 	return nil
 }
@@ -384,7 +458,7 @@ func (e *encoder) composite(f field, n *yaml.Node, off int, path string, depth i
 	for i := 0; i < len(n.Content); i += 2 {
 		k := deref(n.Content[i])
 		if !mp.used[k.Value] {
-			return errorf(k, joinPath(path, k.Value), "%s has no field %q; its fields are: %s", f.name, k.Value, strings.Join(names, ", "))
+			e.note(errorf(k, joinPath(path, k.Value), "%s has no field %q; its fields are: %s", f.name, k.Value, strings.Join(names, ", ")))
 		}
 	}
 	if union && len(mp.used) == 0 {
@@ -399,23 +473,33 @@ func (e *encoder) members(mp *mapping, f field, ms []btf.Member, union bool, off
 	if depth > maxDepth {
 		return errorf(mp.n, mp.path, "%s nests deeper than %d levels", f.name, maxDepth)
 	}
+	// A union takes one member, or several that agree on its bytes: how
+	// Decode shows a union whose members all fit alike.
+	var names []string
 	if union {
 		var chosen []btf.Member
-		var first string
 		for _, m := range ms {
-			name, ok := givenName(m, mp.given)
-			if !ok {
-				continue
+			if name, ok := givenName(m, mp.given); ok {
+				chosen = append(chosen, m)
+				names = append(names, name)
 			}
-			if first != "" {
-				return errorf(mp.given[name].key, joinPath(mp.path, name), "%s takes exactly one member, and %s is given too", f.name, first)
-			}
-			first = name
-			chosen = append(chosen, m)
+		}
+		if len(chosen) > 0 {
+			e.hints.setMember(mp.path, ms, names[0])
 		}
 		ms = chosen
 	}
-	for _, m := range ms {
+	for i, m := range ms {
+		if i > 0 && union {
+			before := bytes.Clone(e.buf)
+			if err := e.members(mp, f, ms[i:i+1], false, off, depth); err != nil {
+				return err
+			}
+			if !bytes.Equal(before, e.buf) {
+				return errorf(mp.given[names[i]].key, joinPath(mp.path, names[i]), "%s takes one member, and %s and %s give it different bytes", f.name, names[0], names[i])
+			}
+			continue
+		}
 		if m.Name == "" {
 			mf := peel(m.Type)
 			if sub, subUnion, ok := members(mf.t); ok {
@@ -432,14 +516,10 @@ func (e *encoder) members(mp *mapping, f field, ms []btf.Member, union bool, off
 		mp.used[m.Name] = true
 		mpath := joinPath(mp.path, m.Name)
 		if m.BitfieldSize > 0 {
-			if err := e.bitfield(m, g.val, off, mpath); err != nil {
-				return err
-			}
+			e.note(e.bitfield(m, g.val, off, mpath))
 			continue
 		}
-		if err := e.value(m.Type, g.val, off+int(m.Offset.Bytes()), mpath, depth+1); err != nil {
-			return err
-		}
+		e.note(e.value(m.Type, g.val, off+int(m.Offset.Bytes()), mpath, depth+1))
 	}
 	return nil
 }
@@ -455,10 +535,33 @@ func givenName(m btf.Member, given map[string]entry) (string, bool) {
 	return "", false
 }
 
+// atAlias places an error in the value of an alias where the alias is
+// used: the anchor's place is one of many uses, and maybe valid at the
+// others.
+func atAlias(alias *yaml.Node, err error) error {
+	be, ok := err.(*Error)
+	if !ok || be.Line == alias.Line && be.Column == alias.Column {
+		return err
+	}
+	c := *be
+	c.Line, c.Column = alias.Line, alias.Column
+	c.Msg = fmt.Sprintf("%s (in *%s, anchored at line %d)", be.Msg, alias.Value, alias.Alias.Line)
+	return &c
+}
+
 // bitfield writes member m, a bitfield of the struct at byte off.
 func (e *encoder) bitfield(m btf.Member, n *yaml.Node, off int, path string) error {
+	if n.Kind == yaml.AliasNode && n.Alias != nil {
+		return atAlias(n, e.bitfield(m, deref(n), off, path))
+	}
 	n = deref(n)
 	f := peel(m.Type)
+	if be, err := tagged(n, path); err != nil || be {
+		if err == nil {
+			err = errorf(n, path, "%s does not go on a bitfield", BETag)
+		}
+		return err
+	}
 	if f.be {
 		return errorf(n, path, "%s: bitfields of network-order types are not supported", f.name)
 	}

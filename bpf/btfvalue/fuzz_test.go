@@ -5,7 +5,7 @@ import (
 	"testing"
 )
 
-// FuzzEncodeString: any input either fails with an *Error or encodes to bytes that decode to text
+// FuzzEncodeString: any input either fails with an *Error (or Errors) or encodes to bytes that decode to text
 // which encodes back to the same bytes. Never a panic.
 func FuzzEncodeString(f *testing.F) {
 	for _, tc := range encodeCases {
@@ -17,14 +17,21 @@ func FuzzEncodeString(f *testing.F) {
 		"{cfg: {dst_mac: [1, 2, 300]}}", "{vip: {v4: 1.2.3.4, v6: '::1'}}", "{pads: [{}, {}, {}]}",
 		"{low: -1, high: 31}", "{name: 'a\"b'}", "{grid: [[1, [2]]]}", "[{]", "&a [*a]", "{cfg: real:eth0}",
 		"{seq: -0x}", "", "{weight: 0x8000}", "!!binary AAAA", "{? [a]: b}",
+		"{port: !be 80, proto: !be 6}", "{seq: !be 1, weight: x, low: 99}", "{vip: {v4: 1.2.3.4, v6: '1.2.3.4'}}",
 	} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
 		b, err := EncodeString(service, s, fakeLab)
 		if err != nil {
-			if _, ok := err.(*Error); !ok {
-				t.Fatalf("%q: error %v is not an *Error", s, err)
+			switch err := err.(type) {
+			case *Error:
+			case Errors:
+				if len(err) < 2 {
+					t.Fatalf("%q: a list of %d errors", s, len(err))
+				}
+			default:
+				t.Fatalf("%q: error %v is neither an *Error nor Errors", s, err)
 			}
 			return
 		}

@@ -69,6 +69,15 @@ var (
 
 	// union addr { __be32 v4; __be32 v6[4]; };
 	addr = &btf.Union{Name: "addr", Size: 16, Members: []btf.Member{member("v4", be32, 0), member("v6", arr(be32, 4), 0)}}
+	// union same { __u32 a; __s32 b; };
+	same = &btf.Union{Name: "same", Size: 4, Members: []btf.Member{member("a", u32T, 0), member("b", td("__s32", s32), 0)}}
+	// Katran's struct ctl_value { union { __u64 value; __u32 ifindex; __u8 mac[6]; }; };
+	ctl = &btf.Struct{Name: "ctl_value", Size: 8, Members: []btf.Member{member("", &btf.Union{Size: 8, Members: []btf.Member{
+		member("value", u64T, 0), member("ifindex", u32T, 0), member("mac", arr(u8T, 6), 0)}}, 0)}}
+	// Katran's struct vip_definition { union { __be32 vip; __be32 vipv6[4]; }; __u16 port; __u8 proto; };
+	vipDef = &btf.Struct{Name: "vip_definition", Size: 20, Members: []btf.Member{
+		member("", &btf.Union{Size: 16, Members: []btf.Member{member("vip", be32, 0), member("vipv6", arr(be32, 4), 0)}}, 0),
+		member("port", u16T, 128), member("proto", u8T, 144)}}
 
 	// struct service {
 	//	struct config cfg;              // 0..19

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"debug/elf"
 	"embed"
 	"encoding/hex"
 	"errors"
@@ -13,15 +14,19 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"syscall"
+
+	"github.com/dsrlab/dsrlab/internal/fileio"
 )
 
 // include/bpf holds the one vendored copy of libbpf's helper headers: users'
 // programs get them from here, and dsrlab's own programs are compiled with
-// it on their include path (include/update.sh refreshes them).
+// it on their include path (include/update.sh refreshes them). include/gnu
+// holds the empty stub that lets glibc's headers compile for the BPF target.
 //
-//go:embed include/bpf
+//go:embed include/bpf include/gnu
 var headers embed.FS
 
 // clangBinary is looked up in PATH at each Build, so that a PATH without clang
@@ -54,12 +59,13 @@ func (e *CompileError) Error() string {
 
 func (e *CompileError) Unwrap() error { return e.Err }
 
-// Build compiles a libbpf-style C source for the BPF target and returns the
-// path of the object, cacheDir/<hash>.o. The hash covers what the compiler
-// sees (the preprocessed source, so an edited local header rebuilds too), the
-// flags and clang's version; an object already in the cache is reused without
-// compiling.
-func Build(ctx context.Context, source, cacheDir string) (string, error) {
+// Build compiles a libbpf-style C source for the BPF target, with the
+// user's cflags after dsrlab's, and returns the path of the object,
+// cacheDir/<hash>.o. The hash covers what the compiler sees (the
+// preprocessed source, so an edited local header rebuilds too), the flags
+// and clang's version; an object already in the cache is reused without
+// compiling. Errors name the source, never the cache.
+func Build(ctx context.Context, source string, cflags []string, cacheDir string) (string, error) {
 	if err := os.MkdirAll(cacheDir, 0o755); err != nil {
 		return "", fmt.Errorf("cache: %w", err)
 	}
@@ -70,16 +76,19 @@ func Build(ctx context.Context, source, cacheDir string) (string, error) {
 	if err != nil {
 		return "", ErrNoClang
 	}
-	if _, err := os.Stat(source); err != nil {
-		return "", fmt.Errorf("source: %w", err)
+	if err := checkSource(source); err != nil {
+		return "", err
 	}
 	include, err := installHeaders(cacheDir)
 	if err != nil {
 		return "", fmt.Errorf("cache: %w", err)
 	}
-	flags := append(append([]string{}, compileFlags...), includeFlags(ctx, clang, include)...)
+	flags := slices.Concat(compileFlags, includeFlags(ctx, clang, include), cflags)
+	// -x c: the source is C whatever its name says; without it clang
+	// takes prog.txt for linker input and writes no object at all.
+	in := []string{"-x", "c", source}
 
-	pre, err := runClang(ctx, clang, source, append(flags, "-E", source)...)
+	pre, err := runClang(ctx, clang, source, slices.Concat(flags, []string{"-E"}, in)...)
 	if err != nil {
 		return "", err
 	}
@@ -105,7 +114,11 @@ func Build(ctx context.Context, source, cacheDir string) (string, error) {
 	}
 	tmp.Close()
 	defer os.Remove(tmp.Name())
-	if _, err := runClang(ctx, clang, source, append(flags, "-c", source, "-o", tmp.Name())...); err != nil {
+	if _, err := runClang(ctx, clang, source, slices.Concat(flags, []string{"-c", "-o", tmp.Name()}, in)...); err != nil {
+		return "", err
+	}
+	// Only an object that opens is cached: the cache is trusted by name.
+	if err := checkBuilt(source, tmp.Name()); err != nil {
 		return "", err
 	}
 	// Rename so a concurrent or interrupted build never leaves a partial
@@ -114,6 +127,40 @@ func Build(ctx context.Context, source, cacheDir string) (string, error) {
 		return "", fmt.Errorf("cache: %w", err)
 	}
 	return object, nil
+}
+
+// checkBuilt checks clang's output before it enters the cache.
+func checkBuilt(source, object string) error {
+	data, err := fileio.ReadRegular(object, fileio.MaxObject)
+	if err != nil {
+		return fmt.Errorf("compile %s: %w", source, err)
+	}
+	f, err := elf.NewFile(bytes.NewReader(data))
+	if err != nil {
+		return fmt.Errorf("compile %s: clang wrote no BPF object: %w", source, err)
+	}
+	defer f.Close()
+	if f.Section(".BTF") == nil {
+		return fmt.Errorf("compile %s: the object has no BTF: the source defines no program or map (or a cflag turned -g off)", source)
+	}
+	return nil
+}
+
+// checkSource refuses what clang must not be handed: a directory, a FIFO
+// (it would block), a device (/dev/zero never ends), or a file past the
+// size of any source.
+func checkSource(source string) error {
+	if err := fileio.CheckRegular(source); err != nil {
+		return fmt.Errorf("source: %w", err)
+	}
+	fi, err := os.Stat(source)
+	if err != nil {
+		return fmt.Errorf("source: %w", err)
+	}
+	if fi.Size() > fileio.MaxText {
+		return fmt.Errorf("source: %s: %w: %d bytes, at most %d", source, fileio.ErrTooBig, fi.Size(), fileio.MaxText)
+	}
+	return nil
 }
 
 // private refuses a cache that someone else could write to: an object

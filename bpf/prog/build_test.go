@@ -22,7 +22,7 @@ func requireClang(t *testing.T) {
 func build(t *testing.T, source string) string {
 	t.Helper()
 	requireClang(t)
-	obj, err := Build(context.Background(), source, t.TempDir())
+	obj, err := Build(context.Background(), source, nil, t.TempDir())
 	if err != nil {
 		t.Fatalf("Build(%s): %v", source, err)
 	}
@@ -37,7 +37,7 @@ func TestBuildLibbpfStyle(t *testing.T) {
 	if filepath.Ext(obj) != ".o" || len(filepath.Base(obj)) != 64+2 {
 		t.Errorf("object %s is not named <sha256>.o", obj)
 	}
-	if _, err := Open(obj, "xdp_ok"); err != nil {
+	if _, err := Open(obj, "", "xdp_ok"); err != nil {
 		t.Fatalf("Open: %v", err)
 	}
 }
@@ -45,7 +45,7 @@ func TestBuildLibbpfStyle(t *testing.T) {
 func TestBuildCacheHit(t *testing.T) {
 	requireClang(t)
 	cache := t.TempDir()
-	obj, err := Build(context.Background(), "testdata/multi.c", cache)
+	obj, err := Build(context.Background(), "testdata/multi.c", nil, cache)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,7 +54,7 @@ func TestBuildCacheHit(t *testing.T) {
 	if err := os.Chtimes(obj, old, old); err != nil {
 		t.Fatal(err)
 	}
-	again, err := Build(context.Background(), "testdata/multi.c", cache)
+	again, err := Build(context.Background(), "testdata/multi.c", nil, cache)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,12 +85,12 @@ func TestBuildRebuildsOnHeaderEdit(t *testing.T) {
 	write(src, "#include <linux/bpf.h>\n#include <bpf/bpf_helpers.h>\n#include \"verdict.h\"\n"+
 		"SEC(\"xdp\") int xdp_v(struct xdp_md *ctx) { return VERDICT; }\nchar LICENSE[] SEC(\"license\") = \"GPL\";\n")
 	write(hdr, "#define VERDICT XDP_PASS\n")
-	first, err := Build(context.Background(), src, cache)
+	first, err := Build(context.Background(), src, nil, cache)
 	if err != nil {
 		t.Fatal(err)
 	}
 	write(hdr, "#define VERDICT XDP_DROP\n")
-	second, err := Build(context.Background(), src, cache)
+	second, err := Build(context.Background(), src, nil, cache)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,7 +106,7 @@ func TestBuildRebuildsOnHeaderEdit(t *testing.T) {
 
 func TestBuildWithoutClang(t *testing.T) {
 	t.Setenv("PATH", t.TempDir())
-	_, err := Build(context.Background(), "testdata/multi.c", t.TempDir())
+	_, err := Build(context.Background(), "testdata/multi.c", nil, t.TempDir())
 	if !errors.Is(err, ErrNoClang) {
 		t.Fatalf("err = %v, want ErrNoClang", err)
 	}
@@ -129,7 +129,7 @@ func TestBuildErrors(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cache := t.TempDir()
-			_, err := Build(context.Background(), tc.source, cache)
+			_, err := Build(context.Background(), tc.source, nil, cache)
 			if err == nil {
 				t.Fatal("Build succeeded")
 			}
@@ -153,8 +153,79 @@ func TestSharedCacheIsRefused(t *testing.T) {
 	if err := os.Chmod(dir, 0o777); err != nil {
 		t.Fatal(err)
 	}
-	_, err := Build(context.Background(), "testdata/reject.c", dir)
+	_, err := Build(context.Background(), "testdata/reject.c", nil, dir)
 	if err == nil || !strings.Contains(err.Error(), "writable by others") {
 		t.Fatalf("Build in a world-writable cache: %v", err)
+	}
+}
+
+// A Katran-style build: user flags reach clang, glibc headers compile for
+// the BPF target, and the cache key covers the flags.
+func TestBuildCFlags(t *testing.T) {
+	requireClang(t)
+	cache := t.TempDir()
+	inc, _ := filepath.Abs("testdata/cflags/inc")
+	src := "testdata/cflags/prog.c"
+	_, err := Build(context.Background(), src, nil, cache)
+	if err == nil || !strings.Contains(err.Error(), "RING_SIZE is not defined") {
+		t.Fatalf("Build without cflags: %v, want the source's #error", err)
+	}
+	a, err := Build(context.Background(), src, []string{"-D__KERNEL__", "-DRING_SIZE=8192", "-I", inc}, cache)
+	if err != nil {
+		t.Fatalf("Build with cflags: %v", err)
+	}
+	if _, err := Open(a, src, "xdp_flags"); err != nil {
+		t.Fatal(err)
+	}
+	b, err := Build(context.Background(), src, []string{"-D__KERNEL__", "-DRING_SIZE=4096", "-I", inc}, cache)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a == b {
+		t.Errorf("another -D gave the same cached object %s", a)
+	}
+}
+
+// Whatever the source is called, it is compiled as C; what is not a
+// regular file never reaches clang; and nothing empty is ever cached.
+func TestBuildSourceNotCFile(t *testing.T) {
+	requireClang(t)
+	dir := t.TempDir()
+	txt := filepath.Join(dir, "prog.txt")
+	c, err := os.ReadFile("testdata/multi.c")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(txt, c, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	empty := filepath.Join(dir, "empty.c")
+	if err := os.WriteFile(empty, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cache := t.TempDir()
+	obj, err := Build(context.Background(), txt, nil, cache)
+	if err != nil {
+		t.Fatalf("valid C in prog.txt: %v", err)
+	}
+	if _, err := Open(obj, txt, "xdp_a"); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ source, want string }{
+		{dir, "a directory"},
+		{"/dev/zero", "a device"},
+		{empty, "the source defines no program or map"},
+	} {
+		cache := t.TempDir()
+		obj, err := Build(context.Background(), tc.source, nil, cache)
+		if err == nil {
+			_, err = Open(obj, tc.source, "")
+		}
+		if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), tc.source) {
+			t.Errorf("%s: %v, want %q naming the source", tc.source, err, tc.want)
+		}
+		if err != nil && strings.Contains(err.Error(), cache) {
+			t.Errorf("%s: the error names the cache: %v", tc.source, err)
+		}
 	}
 }

@@ -97,11 +97,11 @@ func loadExample(t *testing.T, dir string) *example {
 	if katran == nil {
 		t.Fatalf("%s: katran has no program", path)
 	}
-	obj, err := Build(context.Background(), filepath.Join(filepath.Dir(path), katran.Source), t.TempDir())
+	obj, err := Build(context.Background(), filepath.Join(filepath.Dir(path), katran.Source), nil, t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ex.obj, err = Open(obj, katran.Name); err != nil {
+	if ex.obj, err = Open(obj, "", katran.Name); err != nil {
 		t.Fatal(err)
 	}
 	entries := map[string][]Entry{}

@@ -23,10 +23,35 @@ import (
 //
 // An entry of a program array names instead the object's program it points
 // to (Program): a tail call's target has no bytes until it is loaded, and
-// Load writes its descriptor.
+// Load writes its descriptor. An entry of a map of maps holds the object's
+// map called Map, or with NewMap a map of its own made by Load: like the
+// object's map called Map, or when Map is "" like the outer map's inner
+// map as its BTF declares it.
 type Entry struct {
 	Key, Value []byte
 	Program    string
+	Map        string
+	NewMap     bool
+}
+
+// byLoad says whether only a load writes the entry: what it points to is
+// loaded with it.
+func (e Entry) byLoad() bool { return e.Program != "" || e.Map != "" || e.NewMap }
+
+// Describe is what the entry points to, for a digest of what a load sets:
+// a program's name, "map NAME" or "a new map"; "" for an entry of bytes.
+func (e Entry) Describe() string {
+	switch {
+	case e.Program != "":
+		return e.Program
+	case e.NewMap && e.Map != "":
+		return "a new map like " + e.Map
+	case e.NewMap:
+		return "a new map"
+	case e.Map != "":
+		return "map " + e.Map
+	}
+	return ""
 }
 
 // u32 keys a program array whose key has no BTF type: the kernel's index.
@@ -34,14 +59,49 @@ var u32 = &btf.Int{Name: "__u32", Size: 4}
 
 // Encode turns a topology entry (YAML key and value, by BTF field names) into
 // bytes for the object's map called mapName. The value of a program
-// array's entry is the name of an XDP program of the object.
+// array's entry is the name of a program of the object, of the chosen
+// program's type. When only the
+// value is wrong, the Entry returned with the error has its Key, so that a
+// caller can still tell keys apart.
 func (o *Object) Encode(mapName string, key, value *yaml.Node, r btfvalue.Resolver) (Entry, error) {
 	ms, err := o.Map(mapName)
 	if err != nil {
 		return Entry{}, err
 	}
+	e, err := o.encode(ms, key, value, r)
+	if e.Key == nil {
+		return e, err
+	}
+	if ierr := checkIndex(ms.Type, ms.Name, ms.MaxEntries, e.Key, key); ierr != nil {
+		if err == nil {
+			return Entry{}, ierr
+		}
+		return e, append(flatten(ierr), flatten(err)...)
+	}
+	return e, err
+}
+
+// flatten lists the codec errors err holds, for joining those of a key and
+// its value.
+func flatten(err error) btfvalue.Errors {
+	var list btfvalue.Errors
+	var be *btfvalue.Error
+	switch {
+	case errors.As(err, &list):
+		return list
+	case errors.As(err, &be):
+		return btfvalue.Errors{be}
+	}
+	return btfvalue.Errors{{Msg: err.Error()}}
+}
+
+func (o *Object) encode(ms *ebpf.MapSpec, key, value *yaml.Node, r btfvalue.Resolver) (Entry, error) {
+	mapName := ms.Name
 	if ms.Type == ebpf.ProgramArray {
 		return o.encodeTailCall(ms, key, value, r)
+	}
+	if isMapOfMaps(ms.Type) {
+		return o.encodeInnerMap(ms, key, value, r)
 	}
 	kt, vt, err := mapTypes(ms)
 	if err != nil {
@@ -53,7 +113,7 @@ func (o *Object) Encode(mapName string, key, value *yaml.Node, r btfvalue.Resolv
 	}
 	v, err := btfvalue.Encode(vt, value, r)
 	if err != nil {
-		return Entry{}, within(err, mapName+".value")
+		return Entry{Key: k}, within(err, mapName+".value")
 	}
 	return Entry{Key: k, Value: v}, nil
 }
@@ -76,6 +136,25 @@ func (o *Object) EncodeGlobal(name string, value *yaml.Node, r btfvalue.Resolver
 	return b, nil
 }
 
+// checkIndex refuses an array's key past its last entry where the key
+// is written (the kernel only says E2BIG); n is nil for a key given on the
+// command line.
+func checkIndex(t ebpf.MapType, name string, max uint32, key []byte, n *yaml.Node) error {
+	switch t {
+	case ebpf.Array, ebpf.PerCPUArray, ebpf.ProgramArray, ebpf.ArrayOfMaps, ebpf.DevMap, ebpf.CPUMap, ebpf.XSKMap:
+	default:
+		return nil
+	}
+	if len(key) != 4 || binary.NativeEndian.Uint32(key) < max {
+		return nil
+	}
+	msg := fmt.Sprintf("index %d is past the end of array %s: it has %d entries, 0..%d", binary.NativeEndian.Uint32(key), name, max, max-1)
+	if n == nil {
+		return fmt.Errorf("map %s: %s", name, msg)
+	}
+	return &btfvalue.Error{Line: n.Line, Column: n.Column, Path: name + ".key", Msg: msg}
+}
+
 // encodeTailCall encodes an entry of a program array: its index, and the
 // program, by name, a tail call through it reaches.
 func (o *Object) encodeTailCall(ms *ebpf.MapSpec, key, value *yaml.Node, r btfvalue.Resolver) (Entry, error) {
@@ -87,16 +166,13 @@ func (o *Object) encodeTailCall(ms *ebpf.MapSpec, key, value *yaml.Node, r btfva
 	if err != nil {
 		return Entry{}, within(err, ms.Name+".key")
 	}
-	var xdp []string
-	for name, p := range o.Spec.Programs {
-		if p.Type == ebpf.XDP {
-			xdp = append(xdp, name)
-		}
-	}
-	slices.Sort(xdp)
+	// A tail call stays within its program's type.
+	typ := o.Program.Type
+	same := ofType(o.Spec, typ)
+	what := typeNames[typ][0]
 	bad := func(format string, args ...any) (Entry, error) {
 		return Entry{}, &btfvalue.Error{Line: value.Line, Column: value.Column, Path: ms.Name + ".value",
-			Msg: fmt.Sprintf(format, args...) + "; the XDP programs of the object: " + listOrNone(xdp)}
+			Msg: fmt.Sprintf(format, args...) + fmt.Sprintf("; the %s programs of the object: %s", what, listOrNone(same))}
 	}
 	if value.Kind != yaml.ScalarNode {
 		return bad("an entry of program array %s names the program a tail call reaches", ms.Name)
@@ -105,10 +181,63 @@ func (o *Object) encodeTailCall(ms *ebpf.MapSpec, key, value *yaml.Node, r btfva
 	switch {
 	case !ok:
 		return bad("no program %q in the object", value.Value)
-	case p.Type != ebpf.XDP:
-		return bad("program %q is a %s program: a tail call from XDP reaches XDP programs only", value.Value, p.Type)
+	case p.Type != typ:
+		return bad("program %q is a %s program: a tail call from %s reaches %s programs only", value.Value, p.Type, what, what)
 	}
 	return Entry{Key: k, Program: value.Value}, nil
+}
+
+// encodeInnerMap encodes an entry of a map of maps: its key, and the map
+// it holds: one of the object's maps by name, {new: NAME} for a map of its
+// own shaped like the object's map NAME (as Katran's loader fills its
+// per-CPU LRU of LRUs, a fresh LRU per CPU), or {new: true} for one shaped
+// like the inner map the outer map's BTF declares (__array(values, ...)).
+func (o *Object) encodeInnerMap(ms *ebpf.MapSpec, key, value *yaml.Node, r btfvalue.Resolver) (Entry, error) {
+	kt := ms.Key
+	if isVoid(kt) {
+		kt = u32
+	}
+	k, err := btfvalue.Encode(kt, key, r)
+	if err != nil {
+		return Entry{}, within(err, ms.Name+".key")
+	}
+	var names []string
+	for name, m := range o.Spec.Maps {
+		if !strings.HasPrefix(name, ".") && name != ms.Name && m.Type != ebpf.ProgramArray {
+			names = append(names, name)
+		}
+	}
+	slices.Sort(names)
+	bad := func(n *yaml.Node, format string, args ...any) (Entry, error) {
+		return Entry{}, &btfvalue.Error{Line: n.Line, Column: n.Column, Path: ms.Name + ".value",
+			Msg: fmt.Sprintf(format, args...) + "; the maps of the object: " + listOrNone(names)}
+	}
+	n := value
+	for n.Kind == yaml.AliasNode && n.Alias != nil {
+		n = n.Alias
+	}
+	switch n.Kind {
+	case yaml.ScalarNode:
+		if !slices.Contains(names, n.Value) {
+			return bad(value, "no map %q in the object to put in map of maps %s", n.Value, ms.Name)
+		}
+		return Entry{Key: k, Map: n.Value}, nil
+	case yaml.MappingNode:
+		if len(n.Content) != 2 || n.Content[0].Value != "new" || n.Content[1].Kind != yaml.ScalarNode {
+			break
+		}
+		like := n.Content[1]
+		switch {
+		case like.Value == "true" && ms.InnerMap == nil:
+			return bad(like, "map of maps %s declares no inner map (__array(values, ...)): give {new: MAP}, a map of the object to shape each new map like", ms.Name)
+		case like.Value == "true":
+			return Entry{Key: k, NewMap: true}, nil
+		case !slices.Contains(names, like.Value):
+			return bad(like, "no map %q in the object to shape a new map of %s like", like.Value, ms.Name)
+		}
+		return Entry{Key: k, NewMap: true, Map: like.Value}, nil
+	}
+	return bad(value, "an entry of map of maps %s is one of the object's maps by name, {new: MAP} for a map of its own shaped like the object's MAP, or {new: true} like the inner map its BTF declares", ms.Name)
 }
 
 // within names the map and the part of the entry in a codec error, keeping
@@ -116,7 +245,15 @@ func (o *Object) encodeTailCall(ms *ebpf.MapSpec, key, value *yaml.Node, r btfva
 // file:line:col message is made of.
 func within(err error, prefix string) error {
 	var be *btfvalue.Error
-	if errors.As(err, &be) {
+	var list btfvalue.Errors
+	switch {
+	case errors.As(err, &list):
+		out := make(btfvalue.Errors, len(list))
+		for i, e := range list {
+			out[i] = e.Within(prefix)
+		}
+		return out
+	case errors.As(err, &be):
 		return be.Within(prefix)
 	}
 	return fmt.Errorf("%s: %w", prefix, err)
@@ -231,6 +368,9 @@ func (o *Object) Load(entries map[string][]Entry, globals map[string][]byte) (*L
 		}
 	}
 	spec := o.loadSpec()
+	if err := innerMaps(spec, entries); err != nil {
+		return nil, err
+	}
 	for name, value := range globals {
 		v, err := o.Global(name)
 		if err == nil && int(v.Size()) != len(value) {
@@ -243,17 +383,18 @@ func (o *Object) Load(entries map[string][]Entry, globals map[string][]byte) (*L
 			return nil, err
 		}
 	}
-	coll, err := ebpf.NewCollection(spec)
+	coll, err := loadCollection(spec)
 	if err != nil {
-		var ve *ebpf.VerifierError
+		var ve *VerifierError
 		if errors.As(err, &ve) {
-			return nil, &VerifierError{Program: o.Program.Name, Err: ve.Cause, Log: ve.Log}
+			ve.Program = o.Program.Name
+			return nil, ve
 		}
-		return nil, fmt.Errorf("load %s: %w", o.Path, err)
+		return nil, fmt.Errorf("load %s: %w", o.shown(), err)
 	}
 	l := &Loaded{Program: coll.Programs[o.Program.Name], Maps: coll.Maps, coll: coll}
 	for name, es := range entries {
-		if err := writeEntries(coll, coll.Maps[name], es); err != nil {
+		if err := writeEntries(coll, spec, coll.Maps[name], spec.Maps[name].InnerMap, es); err != nil {
 			coll.Close()
 			return nil, fmt.Errorf("map %s: %w", name, err)
 		}
@@ -288,11 +429,61 @@ func (o *Object) loadSpec() *ebpf.CollectionSpec {
 	return spec
 }
 
-func writeEntries(coll *ebpf.Collection, m *ebpf.Map, entries []Entry) error {
+// innerMaps gives each map of maps without an inner map in its BTF (as
+// Katran declares its LRU of LRUs) the shape of the maps its entries put
+// in it, as a loader sets an inner map prototype: the kernel checks every
+// map put in against it.
+func innerMaps(spec *ebpf.CollectionSpec, entries map[string][]Entry) error {
+	for name, ms := range spec.Maps {
+		if !isMapOfMaps(ms.Type) || ms.InnerMap != nil {
+			continue
+		}
+		for _, e := range entries[name] {
+			if e.Map != "" {
+				ms.InnerMap = innerShape(spec.Maps[e.Map])
+				break
+			}
+		}
+		if ms.InnerMap == nil {
+			return fmt.Errorf("map of maps %s declares no inner map (__array(values, ...)) and the topology puts none in it: give its entries in program.maps, e.g. {key: 0, value: {new: MAP}} with MAP a map of the object to shape them like", name)
+		}
+	}
+	return nil
+}
+
+// innerShape is a map made like ms: no contents, no pin, no name of
+// its own (a name would be one of many).
+func innerShape(ms *ebpf.MapSpec) *ebpf.MapSpec {
+	shape := ms.Copy()
+	shape.Name, shape.Pinning, shape.Contents = "", ebpf.PinNone, nil
+	return shape
+}
+
+func writeEntries(coll *ebpf.Collection, spec *ebpf.CollectionSpec, m *ebpf.Map, inner *ebpf.MapSpec, entries []Entry) error {
 	for _, e := range entries {
 		value := e.Value
-		if e.Program != "" {
+		switch {
+		case e.Program != "":
 			value = binary.NativeEndian.AppendUint32(nil, uint32(coll.Programs[e.Program].FD()))
+		case e.Map != "" && !e.NewMap:
+			value = binary.NativeEndian.AppendUint32(nil, uint32(coll.Maps[e.Map].FD()))
+		case e.NewMap:
+			shape := inner
+			if e.Map != "" {
+				shape = innerShape(spec.Maps[e.Map])
+			}
+			// The outer map holds the new map; this descriptor is
+			// let go of once it is in.
+			fresh, err := ebpf.NewMap(shape)
+			if err != nil {
+				return fmt.Errorf("a new map for key %x: %w", e.Key, err)
+			}
+			err = putEntry(m, e.Key, binary.NativeEndian.AppendUint32(nil, uint32(fresh.FD())))
+			fresh.Close()
+			if err != nil {
+				return err
+			}
+			continue
 		}
 		if err := putEntry(m, e.Key, value); err != nil {
 			return err
@@ -329,6 +520,54 @@ func isPerCPU(t ebpf.MapType) bool {
 	return false
 }
 
+// traceLimit is the most instructions the verifier may have processed
+// for a rejection to be verified again with its instruction trace (the
+// source line that failed): a trace costs about a line per instruction
+// processed, and a million-instruction program would take seconds and a
+// hundred megabytes to trace.
+const traceLimit = 1 << 16
+
+// traceBytes is the log room a trace needs per instruction processed.
+const traceBytes = 256
+
+// loadCollection loads a collection with the verifier's statistics log, which is a
+// few lines however large the program, so that the verifier runs once
+// whether it accepts or rejects. A rejection of a program small enough
+// (traceLimit) is verified once more with the instruction trace, in a log
+// sized from the instructions the first run processed.
+func loadCollection(spec *ebpf.CollectionSpec) (*ebpf.Collection, error) {
+	coll, err := ebpf.NewCollectionWithOptions(spec, ebpf.CollectionOptions{
+		Programs: ebpf.ProgramOptions{LogLevel: ebpf.LogLevelStats}})
+	var ve *ebpf.VerifierError
+	if err == nil || !errors.As(err, &ve) {
+		return coll, err
+	}
+	rejected := &VerifierError{Err: ve.Cause, Log: ve.Log}
+	n, ok := processed(ve.Log)
+	if !ok || n > traceLimit {
+		rejected.Untraced = n
+		return nil, rejected
+	}
+	_, err = ebpf.NewCollectionWithOptions(spec, ebpf.CollectionOptions{
+		Programs: ebpf.ProgramOptions{LogLevel: ebpf.LogLevelBranch | ebpf.LogLevelStats, LogSizeStart: uint32(n+1) * traceBytes}})
+	if errors.As(err, &ve) {
+		rejected.Log = ve.Log
+	}
+	return nil, rejected
+}
+
+// processed reads the instructions the verifier processed from its
+// statistics line.
+func processed(log []string) (int, bool) {
+	for _, line := range slices.Backward(log) {
+		var n int
+		if _, err := fmt.Sscanf(line, "processed %d insns", &n); err == nil {
+			return n, true
+		}
+	}
+	return 0, false
+}
+
 // verifierTail is how many lines of the verifier log end a VerifierError:
 // enough for the failing instruction and the register state that explains it.
 const verifierTail = 20
@@ -341,6 +580,10 @@ type VerifierError struct {
 	Program string
 	Err     error
 	Log     []string
+	// Untraced is how many instructions the verifier processed when the
+	// rejection was too big to verify again with its trace: Log then
+	// holds its reasons only.
+	Untraced int
 }
 
 func (e *VerifierError) Unwrap() error { return e.Err }
@@ -349,8 +592,9 @@ func (e *VerifierError) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "the verifier rejected program %s: %v", e.Program, e.Err)
 	log := e.Log
-	// The statistics line says nothing about the failure.
-	if n := len(log); n > 0 && strings.HasPrefix(log[n-1], "processed ") {
+	// The statistics lines say nothing about the failure.
+	for n := len(log); n > 0 && (strings.HasPrefix(log[n-1], "processed ") ||
+		strings.HasPrefix(log[n-1], "verification time ") || strings.HasPrefix(log[n-1], "stack depth ")); n-- {
 		log = log[:n-1]
 	}
 	start := max(len(log)-verifierTail, 0)
@@ -360,6 +604,10 @@ func (e *VerifierError) Error() string {
 	}
 	for _, line := range log[start:] {
 		fmt.Fprintf(&b, "\n  %s", line)
+	}
+	if e.Untraced > 0 {
+		fmt.Fprintf(&b, "\n  (%d instructions processed: too many to verify again for the failing instruction's trace; "+
+			"`bpftool -d prog load OBJECT /sys/fs/bpf/NAME` prints the whole log)", e.Untraced)
 	}
 	return b.String()
 }

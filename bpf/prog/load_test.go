@@ -2,6 +2,7 @@ package prog
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -33,7 +34,7 @@ func load(t *testing.T, o *Object, entries map[string][]Entry) *Loaded {
 
 func TestVerifierRejectionShowsSourceLine(t *testing.T) {
 	requireRoot(t)
-	o, err := Open(build(t, "testdata/reject.c"), "xdp_bad")
+	o, err := Open(build(t, "testdata/reject.c"), "", "xdp_bad")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,10 +60,33 @@ func TestVerifierRejectionShowsSourceLine(t *testing.T) {
 	}
 }
 
+// A rejection after more instructions than traceLimit is not verified
+// again for its trace: the reasons and how far the verifier got, once.
+func TestBigRejectionVerifiedOnce(t *testing.T) {
+	requireRoot(t)
+	o, err := Open(build(t, "testdata/bigreject.c"), "", "xdp_big")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = o.Load(nil, nil)
+	var ve *VerifierError
+	if !errors.As(err, &ve) {
+		t.Fatalf("err = %v, want *VerifierError", err)
+	}
+	msg := err.Error()
+	t.Log(msg)
+	if ve.Untraced <= traceLimit || !strings.Contains(msg, "invalid access to packet") || !strings.Contains(msg, "too many to verify again") {
+		t.Errorf("a big rejection: untraced %d\n%s", ve.Untraced, msg)
+	}
+	if strings.Contains(msg, "verification time") || strings.Contains(msg, "processed ") && !strings.Contains(msg, "instructions processed") {
+		t.Errorf("the message keeps statistics lines:\n%s", msg)
+	}
+}
+
 // Only the chosen program is loaded: xdp_bad beside xdp_ok does not stop it.
 func TestLoadOnlyChosenProgram(t *testing.T) {
 	requireRoot(t)
-	o, err := Open(build(t, "testdata/reject.c"), "xdp_ok")
+	o, err := Open(build(t, "testdata/reject.c"), "", "xdp_ok")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,7 +111,7 @@ func TestLoadOnlyChosenProgram(t *testing.T) {
 // and the program counts in its own map.
 func TestLoadPinnedByNameUnpinned(t *testing.T) {
 	requireRoot(t)
-	o, err := Open(build(t, "testdata/pinned.c"), "")
+	o, err := Open(build(t, "testdata/pinned.c"), "", "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,7 +130,7 @@ func TestLoadPinnedByNameUnpinned(t *testing.T) {
 
 func TestLoadUnknownMap(t *testing.T) {
 	requireRoot(t)
-	o, err := Open(build(t, "testdata/maps.c"), "")
+	o, err := Open(build(t, "testdata/maps.c"), "", "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,7 +145,7 @@ func TestLoadUnknownMap(t *testing.T) {
 func openMaps(t *testing.T, entries map[string][2]string) (map[string]*Map, *Object) {
 	t.Helper()
 	requireRoot(t)
-	o, err := Open(build(t, "testdata/maps.c"), "")
+	o, err := Open(build(t, "testdata/maps.c"), "", "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -175,7 +199,7 @@ func TestMapsMatchSpecNames(t *testing.T) {
 // The spec of another object (or none) leaves maps unmatched, shown as bytes.
 func TestMapsWithoutMatchingSpec(t *testing.T) {
 	requireRoot(t)
-	o, err := Open(build(t, "testdata/maps.c"), "")
+	o, err := Open(build(t, "testdata/maps.c"), "", "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -202,7 +226,7 @@ func TestMapsWithoutMatchingSpec(t *testing.T) {
 	if long == nil {
 		t.Fatalf("no map named by its kernel name a_rather_long_m")
 	}
-	entries, err := long.Dump()
+	entries, _, err := long.Dump(context.Background(), DumpOptions{All: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -217,7 +241,7 @@ func TestMapsWithoutMatchingSpec(t *testing.T) {
 func TestPerCPUWriteAndDump(t *testing.T) {
 	maps, _ := openMaps(t, map[string][2]string{"stats": {"1", "{packets: 5, bytes: 1500}"}})
 	cpus := ebpf.MustPossibleCPU()
-	entries, err := maps["stats"].Dump()
+	entries, _, err := maps["stats"].Dump(context.Background(), DumpOptions{All: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -311,7 +335,7 @@ const xdpPass = 2
 
 func mustDump(t *testing.T, m *Map) []DumpEntry {
 	t.Helper()
-	entries, err := m.Dump()
+	entries, _, err := m.Dump(context.Background(), DumpOptions{All: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -342,7 +366,7 @@ func keys(maps map[string]*Map) []string {
 // freezes, and the initial values of .data and .bss.
 func TestLoadWithGlobals(t *testing.T) {
 	requireRoot(t)
-	o, err := Open(build(t, "testdata/globals.c"), "")
+	o, err := Open(build(t, "testdata/globals.c"), "", "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -389,7 +413,7 @@ func TestLoadWithGlobals(t *testing.T) {
 }
 
 func TestEncodeGlobalErrors(t *testing.T) {
-	o, err := Open(build(t, "testdata/globals.c"), "")
+	o, err := Open(build(t, "testdata/globals.c"), "", "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -414,7 +438,7 @@ func TestEncodeGlobalErrors(t *testing.T) {
 // descriptors, and a dump names them again.
 func TestTailCallEntriesByProgramName(t *testing.T) {
 	requireRoot(t)
-	o, err := Open(build(t, "testdata/tailcall.c"), "xdp_main")
+	o, err := Open(build(t, "testdata/tailcall.c"), "", "xdp_main")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -467,5 +491,154 @@ func TestTailCallEntriesByProgramName(t *testing.T) {
 		if _, err := o.Encode("jmp", yamlNode(t, "0"), yamlNode(t, c.value), nil); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("entry %s: %v, want an error saying %q", c.value, err, c.want)
 		}
+	}
+}
+
+// katranish loads testdata/katranish.c, Katran's map idioms, with entries
+// written as a person reads them, and reopens its maps the way `dsrlab
+// map` does, taught how the entries were written.
+func katranish(t *testing.T) map[string]*Map {
+	t.Helper()
+	requireRoot(t)
+	src := "testdata/katranish.c"
+	o, err := Open(build(t, src), src, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	type kv struct{ map_, key, value string }
+	written := []kv{
+		{"vip_map", "{vip: 192.168.10.1, port: !be 50007, proto: 6}", "{flags: 0, vip_num: 1}"},
+		{"vip_map", "{vipv6: 'fd00::1', port: !be 443, proto: 17}", "{flags: 4, vip_num: 2}"},
+		{"ctl_array", "0", "{mac: 02:aa:bb:cc:dd:ee}"},
+		{"lru_mapping", "0", "{new: fallback_cache}"},
+		{"lru_mapping", "1", "{new: fallback_cache}"},
+		{"lru_mapping", "2", "fallback_cache"},
+		{"per_vip", "7", "{new: true}"},
+		{"server_id_map", "123456", "7"},
+	}
+	enc := map[string][]Entry{}
+	for _, e := range written {
+		en, err := o.Encode(e.map_, yamlNode(t, e.key), yamlNode(t, e.value), nil)
+		if err != nil {
+			t.Fatalf("%s %s: %v", e.map_, e.key, err)
+		}
+		enc[e.map_] = append(enc[e.map_], en)
+	}
+	l := load(t, o, enc)
+	maps, err := Maps(l.Program, o.Spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	byName := map[string]*Map{}
+	for _, m := range maps {
+		t.Cleanup(func() { m.Close() })
+		for _, e := range written {
+			if e.map_ == m.Name {
+				m.Learn(yamlNode(t, e.key), yamlNode(t, e.value))
+			}
+		}
+		byName[m.Name] = m
+	}
+	return byName
+}
+
+func TestKatranIdioms(t *testing.T) {
+	maps := katranish(t)
+	var vips []string
+	for _, e := range mustDump(t, maps["vip_map"]) {
+		vips = append(vips, e.String())
+	}
+	slices.Sort(vips)
+	want := []string{
+		"{vip: 192.168.10.1, port: !be 50007, proto: 6}: {flags: 0, vip_num: 1}",
+		"{vipv6: fd00::1, port: !be 443, proto: 17}: {flags: 4, vip_num: 2}",
+	}
+	if !slices.Equal(vips, want) {
+		t.Errorf("vip_map:\n got %q\nwant %q", vips, want)
+	}
+	e, err := maps["vip_map"].Get("{vip: 192.168.10.1, port: !be 50007, proto: 6}", nil)
+	if err != nil || e.ValueString() != "{flags: 0, vip_num: 1}" {
+		t.Errorf("get by the written key: %v, %v", e, err)
+	}
+	if _, err := maps["vip_map"].Get("{vip: 192.168.10.1, port: 50007, proto: 6}", nil); err == nil || !strings.Contains(err.Error(), "no entry with key") {
+		t.Errorf("get of the port in host order: %v, want no such entry", err)
+	}
+	if e, err := maps["ctl_array"].Get("0", nil); err != nil || e.ValueString() != "{mac: 02:aa:bb:cc:dd:ee}" {
+		t.Errorf("ctl_array[0] = %v, %v; want the MAC", e, err)
+	}
+
+	// The map of maps: two new LRUs of their own and the object's
+	// fallback_cache, each named.
+	var inner []string
+	for _, e := range mustDump(t, maps["lru_mapping"]) {
+		inner = append(inner, e.String())
+	}
+	if len(inner) != 3 || !strings.HasPrefix(inner[0], "0: unnamed (id ") || !strings.Contains(inner[0], "LRUHash, 1000 entries at most") ||
+		!strings.HasPrefix(inner[2], "2: fallback_cache (id ") || inner[0] == inner[1] {
+		t.Errorf("lru_mapping: %q", inner)
+	}
+	if e := mustDump(t, maps["per_vip"]); len(e) != 1 || !strings.Contains(e[0].String(), "7: per_vip_inner (id ") || !strings.Contains(e[0].String(), "Array, 4 entries") {
+		t.Errorf("per_vip: %v", e)
+	}
+	for _, m := range []string{"lru_mapping", "events"} {
+		if err := maps[m].Set("0", "1", nil); err == nil || strings.Contains(err.Error(), "__type(key") {
+			t.Errorf("set on %s: %v, want advice for its kind", m, err)
+		}
+	}
+}
+
+// An array shows its non-zero entries unless asked for all; --limit stops
+// early; a done context stops the read at once.
+func TestDumpBigArray(t *testing.T) {
+	maps := katranish(t)
+	ids := maps["server_id_map"]
+	entries, more, err := ids.Dump(context.Background(), DumpOptions{})
+	if err != nil || more || len(entries) != 1 || entries[0].String() != "123456: 7" {
+		t.Errorf("non-zero entries: %v, more %v, %v", entries, more, err)
+	}
+	entries, more, err = ids.Dump(context.Background(), DumpOptions{All: true, Limit: 5})
+	if err != nil || !more || len(entries) != 5 || entries[4].String() != "4: 0" {
+		t.Errorf("--all --limit 5: %v, more %v, %v", entries, more, err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, _, err := ids.Dump(ctx, DumpOptions{}); !errors.Is(err, context.Canceled) {
+		t.Errorf("dump with a done context: %v", err)
+	}
+	if _, err := ids.Info(ctx); err != nil {
+		t.Errorf("info of an array past the count cap reads nothing, so needs no context: %v", err)
+	}
+}
+
+// Listing a node's maps describes each, a ring buffer among them, without
+// reading more than countCap entries of any.
+func TestMapInfo(t *testing.T) {
+	maps := katranish(t)
+	got := map[string]string{}
+	for name, m := range maps {
+		in, err := m.Info(context.Background())
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		used := "-"
+		if in.InUse != nil {
+			used = fmt.Sprint(*in.InUse)
+		}
+		got[name] = fmt.Sprintf("%s %s %s %d %s", in.Type, in.Key, in.Value, in.MaxEntries, used)
+	}
+	for name, want := range map[string]string{
+		"vip_map":       "Hash struct vip_definition struct vip_meta 512 2",
+		"ctl_array":     "Array __u32 struct ctl_value 16 1",
+		"lru_mapping":   "ArrayOfMaps __u32 __u32 4 3",
+		"per_vip":       "HashOfMaps __u32 4 bytes 4 1",
+		"server_id_map": "Array __u32 __u32 200000 -",
+		"events":        "RingBuf 0 bytes 0 bytes 4096 -",
+	} {
+		if got[name] != want {
+			t.Errorf("%s: %q, want %q", name, got[name], want)
+		}
+	}
+	if _, _, err := maps["events"].Dump(context.Background(), DumpOptions{}); err == nil || !strings.Contains(err.Error(), "ring buffer") {
+		t.Errorf("dump of a ring buffer: %v", err)
 	}
 }

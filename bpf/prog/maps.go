@@ -2,6 +2,8 @@ package prog
 
 import (
 	"bytes"
+	"cmp"
+	"context"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -12,6 +14,7 @@ import (
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/btf"
 	"golang.org/x/sys/unix"
+	"gopkg.in/yaml.v3"
 
 	"github.com/dsrlab/dsrlab/bpf/btfvalue"
 )
@@ -30,6 +33,28 @@ type Map struct {
 	// spec is the collection, whose program names a program array's
 	// entries are shown by (the kernel keeps 15 characters of them).
 	spec *ebpf.CollectionSpec
+	// keyHints and valueHints are how the topology wrote the map's
+	// entries (Learn), which its fields are shown by.
+	keyHints, valueHints *btfvalue.Hints
+}
+
+// Learn records how the topology wrote an entry of the map, so that
+// entries read back show their fields the same way: integers given as
+// !be, unions by the member used. An entry that does not encode teaches
+// nothing.
+func (m *Map) Learn(key, value *yaml.Node) {
+	if m.Spec == nil || m.Type() == ebpf.ProgramArray || isMapOfMaps(m.Type()) {
+		return
+	}
+	kt, vt, err := mapTypes(m.Spec)
+	if err != nil {
+		return
+	}
+	if m.keyHints == nil {
+		m.keyHints, m.valueHints = btfvalue.NewHints(), btfvalue.NewHints()
+	}
+	_, _ = m.keyHints.Encode(kt, key, nil)
+	_, _ = m.valueHints.Encode(vt, value, nil)
 }
 
 // Type is the kernel's map type.
@@ -256,35 +281,211 @@ func (e DumpEntry) ValueString() string {
 
 func (e DumpEntry) String() string { return e.Key.String() + ": " + e.ValueString() }
 
-// Dump reads every entry of the map.
-func (m *Map) Dump() ([]DumpEntry, error) {
-	var entries []DumpEntry
+// DumpOptions choose what Dump shows.
+type DumpOptions struct {
+	// All shows an array's zero entries too, which are otherwise left
+	// out: an array has every index, whether the program uses it or not.
+	All bool
+	// Limit stops after that many entries shown; 0 shows every one.
+	Limit int
+}
+
+// Dump reads the map's entries, stopping as soon as ctx is done (a map
+// may hold millions) or Limit entries are read; more says the limit left
+// entries unread.
+func (m *Map) Dump(ctx context.Context, opts DumpOptions) (entries []DumpEntry, more bool, err error) {
+	skipZero := isArray(m.Type()) && !opts.All
+	err = m.walk(ctx, func(key, value []byte, values [][]byte) bool {
+		if skipZero && allZero(value, values) {
+			return true
+		}
+		if opts.Limit > 0 && len(entries) == opts.Limit {
+			more = true
+			return false
+		}
+		entries = append(entries, m.entry(key, value, values))
+		return true
+	})
+	return entries, more, err
+}
+
+// entry decodes one entry: value for a map with one value, values (one
+// per CPU) for a per-CPU map.
+func (m *Map) entry(key, value []byte, values [][]byte) DumpEntry {
+	if values == nil {
+		v := m.decodeValue(value)
+		switch {
+		case m.Type() == ebpf.ProgramArray:
+			v.program = m.programOf(value)
+		case isMapOfMaps(m.Type()):
+			v.program = innerOf(value)
+		}
+		return DumpEntry{Key: m.decodeKey(key), Value: v}
+	}
+	e := DumpEntry{Key: m.decodeKey(key), PerCPU: m.decodePerCPU(values)}
+	if sum, ok := m.sum(values); ok {
+		e.Value = sum
+	}
+	return e
+}
+
+func allZero(value []byte, values [][]byte) bool {
+	for _, v := range append([][]byte{value}, values...) {
+		if slices.ContainsFunc(v, func(b byte) bool { return b != 0 }) {
+			return false
+		}
+	}
+	return true
+}
+
+// walk calls fn with each entry until fn returns false, checking ctx
+// between entries so that a map of millions stops at once on Ctrl-C.
+func (m *Map) walk(ctx context.Context, fn func(key, value []byte, values [][]byte) bool) error {
+	if err := m.byKey(); err != nil {
+		return err
+	}
 	var key []byte
 	it := m.m.Iterate()
 	if !isPerCPU(m.Type()) {
 		var value []byte
 		for it.Next(&key, &value) {
-			v := m.decodeValue(value)
-			if m.Type() == ebpf.ProgramArray {
-				v.program = m.programOf(value)
+			if err := ctx.Err(); err != nil {
+				return err
 			}
-			entries = append(entries, DumpEntry{Key: m.decodeKey(key), Value: v})
+			if !fn(key, value, nil) {
+				return nil
+			}
 		}
 	} else {
 		var values [][]byte
 		for it.Next(&key, &values) {
-			e := DumpEntry{Key: m.decodeKey(key), PerCPU: m.decodePerCPU(values)}
-			if sum, ok := m.sum(values); ok {
-				e.Value = sum
+			if err := ctx.Err(); err != nil {
+				return err
 			}
-			entries = append(entries, e)
+			if !fn(key, nil, values) {
+				return nil
+			}
 		}
 	}
 	if err := it.Err(); err != nil {
-		return nil, fmt.Errorf("map %s: %w", m.Name, err)
+		return fmt.Errorf("map %s: %w", m.Name, err)
 	}
-	return entries, nil
+	return nil
 }
+
+// byKey refuses maps whose contents are not entries by key: a ring
+// buffer's records go to its reader, a queue's to whoever pops them.
+func (m *Map) byKey() error {
+	switch t := m.Type(); t {
+	case ebpf.RingBuf, ebpf.UserRingbuf:
+		return fmt.Errorf("map %s is a ring buffer (%s): the program's records in it are for a reader of the ring, not entries by key", m.Name, t)
+	case ebpf.PerfEventArray:
+		return fmt.Errorf("map %s is a perf event array: the program's records in it are for a perf reader, not entries by key", m.Name)
+	case ebpf.Queue, ebpf.Stack, ebpf.BloomFilter:
+		return fmt.Errorf("map %s is a %s: it has no entries by key", m.Name, t)
+	}
+	return nil
+}
+
+// countCap bounds what Info reads to count a map's entries: listing the
+// maps of a node must stay quick whatever their size.
+const countCap = 100000
+
+// Info is a map as `dsrlab map NODE` lists it.
+type Info struct {
+	Name       string `json:"name"`
+	ID         uint32 `json:"id"`
+	Type       string `json:"type"`
+	Key        string `json:"key"`
+	Value      string `json:"value"`
+	MaxEntries uint32 `json:"max_entries"`
+	// InUse counts the entries a hash holds, the non-zero entries of an
+	// array; nil when not counted (a ring buffer, an array larger than
+	// countCap), and at least its value when AtLeast.
+	InUse   *int `json:"in_use"`
+	AtLeast bool `json:"in_use_at_least,omitempty"`
+}
+
+// Info describes the map, counting its entries in use up to countCap.
+func (m *Map) Info(ctx context.Context) (Info, error) {
+	in := Info{Name: m.Name, ID: uint32(m.ID), Type: m.Type().String(), MaxEntries: m.m.MaxEntries(),
+		Key: fmt.Sprintf("%d bytes", m.m.KeySize()), Value: fmt.Sprintf("%d bytes", m.m.ValueSize())}
+	if m.Spec != nil {
+		if !isVoid(m.Spec.Key) {
+			in.Key = btfvalue.TypeName(m.Spec.Key)
+		}
+		if !isVoid(m.Spec.Value) {
+			in.Value = btfvalue.TypeName(m.Spec.Value)
+		}
+	}
+	if m.byKey() != nil || isArray(m.Type()) && in.MaxEntries > countCap {
+		return in, nil
+	}
+	n, seen := 0, 0
+	err := m.walk(ctx, func(_, value []byte, values [][]byte) bool {
+		seen++
+		if !isArray(m.Type()) || !allZero(value, values) {
+			n++
+		}
+		return seen < countCap
+	})
+	if err != nil {
+		return in, err
+	}
+	in.InUse, in.AtLeast = &n, seen == countCap
+	return in, nil
+}
+
+// Get reads the entry of key, written as in the topology.
+func (m *Map) Get(key string, r btfvalue.Resolver) (DumpEntry, error) {
+	if err := m.byKey(); err != nil {
+		return DumpEntry{}, err
+	}
+	var kt btf.Type = u32
+	if m.Spec != nil && !isVoid(m.Spec.Key) {
+		kt = m.Spec.Key
+	} else if !isArray(m.Type()) && m.Type() != ebpf.ProgramArray && !isMapOfMaps(m.Type()) {
+		return DumpEntry{}, fmt.Errorf("map %s: its key has no BTF type, so it cannot be written by field name", m.Name)
+	}
+	k, err := btfvalue.EncodeString(kt, key, r)
+	if err != nil {
+		return DumpEntry{}, within(err, m.Name+".key")
+	}
+	var value []byte
+	var values [][]byte
+	if isPerCPU(m.Type()) {
+		err = m.m.Lookup(k, &values)
+	} else {
+		err = m.m.Lookup(k, &value)
+	}
+	switch {
+	case errors.Is(err, ebpf.ErrKeyNotExist):
+		return DumpEntry{}, fmt.Errorf("map %s: no entry with key %s", m.Name, key)
+	case err != nil:
+		return DumpEntry{}, fmt.Errorf("map %s: lookup: %w", m.Name, err)
+	}
+	return m.entry(k, value, values), nil
+}
+
+// innerOf names the map whose ID a map of maps gives back for an entry.
+func innerOf(value []byte) string {
+	if len(value) != 4 {
+		return ""
+	}
+	id := ebpf.MapID(binary.NativeEndian.Uint32(value))
+	inner, err := ebpf.NewMapFromID(id)
+	if err != nil {
+		return fmt.Sprintf("map id %d", id)
+	}
+	defer inner.Close()
+	info, err := inner.Info()
+	if err != nil {
+		return fmt.Sprintf("map id %d", id)
+	}
+	return fmt.Sprintf("%s (id %d, %s, %d entries at most)", cmp.Or(info.Name, "unnamed"), id, info.Type, info.MaxEntries)
+}
+
+func isMapOfMaps(t ebpf.MapType) bool { return t == ebpf.ArrayOfMaps || t == ebpf.HashOfMaps }
 
 // programOf names the program whose ID a program array gives back for an
 // entry, "xdp_second (id 42)": by the object's name for it where the
@@ -317,9 +518,9 @@ func (m *Map) programOf(value []byte) string {
 
 func (m *Map) decodeKey(b []byte) Field {
 	if m.Spec == nil {
-		return decode(nil, b)
+		return decode(nil, b, nil)
 	}
-	return decode(m.Spec.Key, b)
+	return decode(m.Spec.Key, b, m.keyHints)
 }
 
 func (m *Map) valueType() btf.Type {
@@ -329,7 +530,7 @@ func (m *Map) valueType() btf.Type {
 	return m.Spec.Value
 }
 
-func (m *Map) decodeValue(b []byte) Field { return decode(m.valueType(), b) }
+func (m *Map) decodeValue(b []byte) Field { return decode(m.valueType(), b, m.valueHints) }
 
 func (m *Map) decodePerCPU(values [][]byte) []CPUValue {
 	out := make([]CPUValue, len(values))
@@ -354,12 +555,12 @@ func (m *Map) sum(values [][]byte) (Field, bool) {
 
 // decode falls back to bytes where BTF cannot describe them (no type, or a
 // kind the codec does not show, such as a function prototype).
-func decode(t btf.Type, b []byte) Field {
+func decode(t btf.Type, b []byte, h *btfvalue.Hints) Field {
 	f := Field{Raw: slices.Clone(b)}
 	if isVoid(t) {
 		return f
 	}
-	if v, err := btfvalue.Decode(t, b); err == nil {
+	if v, err := h.Decode(t, b); err == nil {
 		f.decoded = &v
 	}
 	return f
@@ -368,7 +569,7 @@ func decode(t btf.Type, b []byte) Field {
 // Set writes one entry, key and value written as in the topology's maps
 // (BTF field names, addresses, NODE:IFACE references resolved by r).
 func (m *Map) Set(key, value string, r btfvalue.Resolver) error {
-	if err := m.notProgramArray(); err != nil {
+	if err := m.settable(); err != nil {
 		return err
 	}
 	kt, vt, err := m.types()
@@ -378,6 +579,9 @@ func (m *Map) Set(key, value string, r btfvalue.Resolver) error {
 	k, err := btfvalue.EncodeString(kt, key, r)
 	if err != nil {
 		return within(err, m.Name+".key")
+	}
+	if err := checkIndex(m.Type(), m.Name, m.m.MaxEntries(), k, nil); err != nil {
+		return err
 	}
 	v, err := btfvalue.EncodeString(vt, value, r)
 	if err != nil {
@@ -393,11 +597,11 @@ func (m *Map) Set(key, value string, r btfvalue.Resolver) error {
 // exactly it (on every CPU, for a per-CPU map), and reports whether it
 // wrote: `up` then says "nothing changed" about maps nobody touched.
 //
-// A program array's entries are written by Load only: the program they
-// point to is the one loaded with them, and `up` loads the object again
-// when they change.
+// A program array's and a map of maps' entries are written by Load only:
+// the program or map they point to is the one loaded with them, and `up`
+// loads the object again when they change.
 func (m *Map) Write(e Entry) (bool, error) {
-	if e.Program != "" {
+	if e.byLoad() {
 		return false, nil
 	}
 	same, err := m.holds(e)
@@ -435,19 +639,23 @@ func (m *Map) holds(e Entry) (bool, error) {
 	return same, nil
 }
 
-// notProgramArray refuses to change a program array's entries by hand:
-// they point to programs loaded with them, and up, which would not see a
-// change made here, writes them only by loading the object again.
-func (m *Map) notProgramArray() error {
-	if m.Type() == ebpf.ProgramArray {
+// settable refuses to change by hand the entries of a program array or a
+// map of maps: they point to programs or maps loaded with them, and up,
+// which would not see a change made here, writes them only by loading the
+// object again. Maps without entries by key have nothing to change.
+func (m *Map) settable() error {
+	switch {
+	case m.Type() == ebpf.ProgramArray:
 		return fmt.Errorf("map %s is a program array: its entries point to programs loaded with them; give them in the topology's program.maps (`up` loads the object again)", m.Name)
+	case isMapOfMaps(m.Type()):
+		return fmt.Errorf("map %s is a map of maps: its entries are maps loaded with them; give them in the topology's program.maps, each an object's map by name or {new: true} (`up` loads the object again)", m.Name)
 	}
-	return nil
+	return m.byKey()
 }
 
 // Delete removes the entry of key.
 func (m *Map) Delete(key string) error {
-	if err := m.notProgramArray(); err != nil {
+	if err := m.settable(); err != nil {
 		return err
 	}
 	kt, _, err := m.types()

@@ -2,26 +2,30 @@ package prog
 
 import (
 	"bytes"
+	"cmp"
 	"crypto/sha256"
 	"debug/elf"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"maps"
-	"os"
 	"slices"
 	"strings"
 
 	"github.com/cilium/ebpf"
+
+	"github.com/dsrlab/dsrlab/internal/fileio"
 )
 
-// Object is a BPF ELF object with its XDP program chosen.
+// Object is a BPF ELF object with its program chosen.
 type Object struct {
 	// Path is the file the object was read from.
 	Path string
+	// Source is the C file Path was compiled from, "" for an object the
+	// user gave: errors name it, not dsrlab's cache.
+	Source string
 	// Spec describes every program and map of the object.
 	Spec *ebpf.CollectionSpec
-	// Program is the XDP program that Load loads.
+	// Program is the program that Load loads.
 	Program *ebpf.ProgramSpec
 	// Data is the object's bytes as read: what another host's dsrlab
 	// gets to load, which must be exactly what was hashed.
@@ -31,34 +35,50 @@ type Object struct {
 
 // Open reads a BPF ELF object and picks its XDP program called name, or its
 // only XDP program when name is empty. Its maps must be described by BTF,
-// since their entries are written and read by field name.
-func Open(object, name string) (*Object, error) {
+// since their entries are written and read by field name. source is the C
+// file the object was built from, or "".
+func Open(object, source, name string) (*Object, error) {
+	return OpenType(object, source, name, ebpf.XDP)
+}
+
+// OpenType is Open of a program of type typ: ebpf.XDP, or ebpf.SchedCLS
+// for a TC program.
+func OpenType(object, source, name string, typ ebpf.ProgramType) (*Object, error) {
 	// One read: the hash must describe exactly the bytes that are loaded,
 	// even if the file is replaced meanwhile.
-	data, err := os.ReadFile(object)
+	data, err := fileio.ReadRegular(object, fileio.MaxObject)
 	if err != nil {
 		return nil, err
 	}
-	return Parse(data, object, name)
+	return ParseType(data, object, source, name, typ)
 }
 
-// Parse is Open of an object's bytes; object names where they came from,
-// in errors and in the Object's Path.
-func Parse(data []byte, object, name string) (*Object, error) {
-	if err := checkBTF(object, data); err != nil {
+// Parse is Open of an object's bytes; path names where they came from.
+func Parse(data []byte, path, source, name string) (*Object, error) {
+	return ParseType(data, path, source, name, ebpf.XDP)
+}
+
+// ParseType is OpenType of an object's bytes.
+func ParseType(data []byte, path, source, name string, typ ebpf.ProgramType) (*Object, error) {
+	o := &Object{Path: path, Source: source, Data: data}
+	if err := checkBTF(o.shown(), data); err != nil {
 		return nil, err
 	}
 	spec, err := ebpf.LoadCollectionSpecFromReader(bytes.NewReader(data))
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", object, err)
+		return nil, fmt.Errorf("%s: %w", o.shown(), err)
 	}
-	p, err := pickXDP(spec, name)
+	p, err := pick(spec, name, typ)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", object, err)
+		return nil, fmt.Errorf("%s: %w", o.shown(), err)
 	}
 	sum := sha256.Sum256(data)
-	return &Object{Path: object, Spec: spec, Program: p, Data: data, hash: hex.EncodeToString(sum[:])}, nil
+	o.Spec, o.Program, o.hash = spec, p, hex.EncodeToString(sum[:])
+	return o, nil
 }
+
+// shown is the file errors about the object name: the user's.
+func (o *Object) shown() string { return cmp.Or(o.Source, o.Path) }
 
 // Hash is the SHA-256 of the object file: equal hashes mean there is nothing
 // to reload.
@@ -81,32 +101,46 @@ func checkBTF(object string, data []byte) error {
 	return nil
 }
 
-func pickXDP(spec *ebpf.CollectionSpec, name string) (*ebpf.ProgramSpec, error) {
-	var xdp []string
+// typeNames say how a program type is called and the section that makes
+// one, for messages.
+var typeNames = map[ebpf.ProgramType][2]string{
+	ebpf.XDP:      {"XDP", "xdp"},
+	ebpf.SchedCLS: {"TC", "tc"},
+}
+
+// ofType lists the object's programs of type typ, sorted.
+func ofType(spec *ebpf.CollectionSpec, typ ebpf.ProgramType) []string {
+	var names []string
 	for n, p := range spec.Programs {
-		if p.Type == ebpf.XDP {
-			xdp = append(xdp, n)
+		if p.Type == typ {
+			names = append(names, n)
 		}
 	}
-	slices.Sort(xdp)
+	slices.Sort(names)
+	return names
+}
+
+func pick(spec *ebpf.CollectionSpec, name string, typ ebpf.ProgramType) (*ebpf.ProgramSpec, error) {
+	of := ofType(spec, typ)
+	what, section := typeNames[typ][0], typeNames[typ][1]
 	if name == "" {
-		switch len(xdp) {
+		switch len(of) {
 		case 1:
-			return spec.Programs[xdp[0]], nil
+			return spec.Programs[of[0]], nil
 		case 0:
-			return nil, errors.New("no XDP program in the object (put it in a section named \"xdp\": SEC(\"xdp\"))")
+			return nil, fmt.Errorf("no %s program in the object (put it in a section named %q: SEC(%q))", what, section, section)
 		default:
-			return nil, fmt.Errorf("several XDP programs in the object, name one of: %s", strings.Join(xdp, ", "))
+			return nil, fmt.Errorf("several %s programs in the object, name one of: %s", what, strings.Join(of, ", "))
 		}
 	}
 	p, ok := spec.Programs[name]
 	switch {
-	case ok && p.Type == ebpf.XDP:
+	case ok && p.Type == typ:
 		return p, nil
 	case ok:
-		return nil, fmt.Errorf("program %q is a %s program, not XDP; XDP programs: %s", name, p.Type, listOrNone(xdp))
+		return nil, fmt.Errorf("program %q is a %s program, not %s; %s programs: %s", name, p.Type, what, what, listOrNone(of))
 	default:
-		return nil, fmt.Errorf("no program %q in the object; XDP programs: %s", name, listOrNone(xdp))
+		return nil, fmt.Errorf("no program %q in the object; %s programs: %s", name, what, listOrNone(of))
 	}
 }
 
@@ -123,7 +157,7 @@ func (o *Object) Map(name string) (*ebpf.MapSpec, error) {
 		return m, nil
 	}
 	names := slices.Sorted(maps.Keys(o.Spec.Maps))
-	return nil, fmt.Errorf("no map %q in %s; its maps: %s", name, o.Path, listOrNone(names))
+	return nil, fmt.Errorf("no map %q in %s; its maps: %s", name, o.shown(), listOrNone(names))
 }
 
 // Global returns the spec of a global variable of the object (in .rodata,
@@ -133,5 +167,5 @@ func (o *Object) Global(name string) (*ebpf.VariableSpec, error) {
 		return v, nil
 	}
 	names := slices.Sorted(maps.Keys(o.Spec.Variables))
-	return nil, fmt.Errorf("no global variable %q in %s; its globals: %s", name, o.Path, listOrNone(names))
+	return nil, fmt.Errorf("no global variable %q in %s; its globals: %s", name, o.shown(), listOrNone(names))
 }

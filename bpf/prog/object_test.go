@@ -5,10 +5,12 @@ import (
 	"encoding/hex"
 	"errors"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/cilium/ebpf"
+	"golang.org/x/sys/unix"
 	"gopkg.in/yaml.v3"
 
 	"github.com/dsrlab/dsrlab/bpf/btfvalue"
@@ -16,7 +18,7 @@ import (
 
 // nobtf.o is committed (testdata/gen.sh): it needs no clang.
 func TestOpenWithoutBTF(t *testing.T) {
-	_, err := Open("testdata/nobtf.o", "")
+	_, err := Open("testdata/nobtf.o", "", "")
 	if err == nil || !strings.Contains(err.Error(), "compile with -g") {
 		t.Fatalf("err = %v, want a hint to compile with -g", err)
 	}
@@ -26,14 +28,27 @@ func TestOpenNotBPF(t *testing.T) {
 	for _, tc := range []struct{ name, path, want string }{
 		{"not ELF", "testdata/multi.c", "not a BPF ELF object"},
 		{"missing", "testdata/absent.o", "no such file"},
+		{"a device", "/dev/zero", "a device, not a regular file"},
+		{"a directory", "testdata", "a directory, not a file"},
+		{"a FIFO", fifo(t), "a FIFO, not a regular file"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := Open(tc.path, "")
+			_, err := Open(tc.path, "", "")
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("err = %v, want %q", err, tc.want)
 			}
 		})
 	}
+}
+
+// fifo makes a named pipe nobody writes to: opening it must not block.
+func fifo(t *testing.T) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "obj.o")
+	if err := unix.Mkfifo(path, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
 
 func TestOpenPicksXDPProgram(t *testing.T) {
@@ -51,7 +66,7 @@ func TestOpenPicksXDPProgram(t *testing.T) {
 		{"not XDP", multi, "tc_prog", "", `program "tc_prog" is a SchedCLS program, not XDP; XDP programs: xdp_a, xdp_b`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			o, err := Open(tc.object, tc.prog)
+			o, err := Open(tc.object, "", tc.prog)
 			if tc.err != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.err) {
 					t.Fatalf("err = %v, want %q", err, tc.err)
@@ -70,7 +85,7 @@ func TestOpenPicksXDPProgram(t *testing.T) {
 
 func TestHashIsSHA256OfObject(t *testing.T) {
 	obj := build(t, "testdata/multi.c")
-	o, err := Open(obj, "xdp_a")
+	o, err := Open(obj, "", "xdp_a")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,7 +100,7 @@ func TestHashIsSHA256OfObject(t *testing.T) {
 }
 
 func TestMapAbsentListsMaps(t *testing.T) {
-	o, err := Open(build(t, "testdata/multi.c"), "xdp_a")
+	o, err := Open(build(t, "testdata/multi.c"), "", "xdp_a")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,7 +123,7 @@ func yamlNode(t *testing.T, text string) *yaml.Node {
 }
 
 func TestEncode(t *testing.T) {
-	o, err := Open(build(t, "testdata/multi.c"), "xdp_a")
+	o, err := Open(build(t, "testdata/multi.c"), "", "xdp_a")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -157,7 +172,7 @@ func TestEncode(t *testing.T) {
 
 // The position of a bad value in the topology file survives the wrapping.
 func TestEncodeErrorKeepsPosition(t *testing.T) {
-	o, err := Open(build(t, "testdata/multi.c"), "xdp_a")
+	o, err := Open(build(t, "testdata/multi.c"), "", "xdp_a")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -169,5 +184,21 @@ func TestEncodeErrorKeepsPosition(t *testing.T) {
 	}
 	if be.Line != 2 || !strings.HasPrefix(be.Path, "cfg.value.weight") {
 		t.Errorf("error at line %d, path %q, want 2 and cfg.value.weight: %v", be.Line, be.Path, err)
+	}
+}
+
+// A TC program is picked like an XDP one, among the object's TC programs.
+func TestOpenTypePicksTCProgram(t *testing.T) {
+	obj := build(t, "testdata/maps.c")
+	o, err := OpenType(obj, "", "", ebpf.SchedCLS)
+	if err != nil || o.Program.Name != "tc_pass" {
+		t.Fatalf("the only TC program: %v, %v", o, err)
+	}
+	_, err = OpenType(obj, "", "xdp_maps", ebpf.SchedCLS)
+	if err == nil || !strings.Contains(err.Error(), `program "xdp_maps" is a XDP program, not TC; TC programs: tc_pass`) {
+		t.Errorf("an XDP program asked for as TC: %v", err)
+	}
+	if _, err := OpenType(build(t, "testdata/globals.c"), "", "", ebpf.SchedCLS); err == nil || !strings.Contains(err.Error(), `no TC program in the object (put it in a section named "tc": SEC("tc"))`) {
+		t.Errorf("an object without TC programs: %v", err)
 	}
 }

@@ -27,7 +27,7 @@ func newAgentCmd() *cobra.Command {
 				return fmt.Errorf("agent: read request: %w", err)
 			}
 			if req.Phase == lab.PhaseMap {
-				return writeJSON(cmd.OutOrStdout(), agentMap(req))
+				return writeJSON(cmd.OutOrStdout(), agentMap(cmd.Context(), req))
 			}
 			return writeJSON(cmd.OutOrStdout(), lab.RunAgent(cmd.Context(), req))
 		},

@@ -167,6 +167,7 @@ func TestEngineDownSaysHowToStartIt(t *testing.T) {
 
 // example lists the examples and writes one where asked, once.
 func TestExample(t *testing.T) {
+	t.Setenv("DSRLAB_CACHE_DIR", t.TempDir())
 	out, err := run(t, "example")
 	if err != nil || !strings.Contains(out, "xdp-lb-minimal  the simplest IPIP balancer") || !strings.Contains(out, "xdp-lb-hash") {
 		t.Fatalf("example: %v\n%s", err, out)

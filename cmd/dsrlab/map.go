@@ -3,11 +3,13 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"strings"
 	"text/tabwriter"
 
+	"github.com/cilium/ebpf"
 	"github.com/spf13/cobra"
 
 	"github.com/dsrlab/dsrlab/bpf/prog"
@@ -19,16 +21,22 @@ import (
 func newMapCmd() *cobra.Command {
 	var sel labSelector
 	var format outputFormat
+	var opts mapOptions
 	cmd := &cobra.Command{
-		Use:   "map NODE [MAP [set KEY VALUE | delete KEY]]",
-		Short: "Show or change the maps of the XDP programs on a node, decoded by BTF",
-		Long: "map dumps the maps of the XDP programs attached to a node's interfaces — your own\n" +
-			"program's and dsrlab's built-in balancer and decap — with keys and values decoded by\n" +
-			"the program's BTF: struct members by name, addresses and MACs as such, per-CPU values\n" +
-			"per CPU and summed. set and delete change one entry, with the value syntax of the\n" +
-			"topology's maps (YAML flow: `{real_server_ip: real:eth0, lb_vip: 192.168.10.1}`).",
+		Use:   "map NODE [MAP [get KEY | set KEY VALUE | delete KEY]]",
+		Short: "List, read or change the maps of the XDP and TC programs on a node, decoded by BTF",
+		Long: "map NODE lists the maps of the XDP and TC programs attached to a node's interfaces — your own\n" +
+			"program's and dsrlab's built-in balancer and decap — with their type, key and value types,\n" +
+			"size and entries in use. map NODE MAP shows a map's entries decoded by the program's BTF:\n" +
+			"struct members by name, addresses and MACs as such, fields as the topology wrote them\n" +
+			"(!be for network order, a union by the member used), per-CPU values per CPU and summed.\n" +
+			"An array's zero entries are left out unless --all; --limit stops after N entries; Ctrl-C\n" +
+			"stops a long read at once. get reads one entry, set and delete change one, with the value\n" +
+			"syntax of the topology's maps (YAML flow: `{real_server_ip: real:eth0, port: !be 50007}`).",
 		Example: "  dsrlab map katran\n" +
 			"  dsrlab map katran lb_map --format json\n" +
+			"  dsrlab map katran server_id_map --limit 20\n" +
+			"  dsrlab map katran reals get 2\n" +
 			"  dsrlab map katran lb_map set 0 '{real_server_ip: real2:eth0}'\n" +
 			"  dsrlab map katran reals delete 2",
 		Args:              cobra.RangeArgs(1, 5),
@@ -38,56 +46,85 @@ func newMapCmd() *cobra.Command {
 			if err := format.check(); err != nil {
 				return err
 			}
-			return sel.withTopology(cmd.Context(), func(rts runtime.Set, topo *topology.Topology) error {
+			if opts.Limit < 0 {
+				return fmt.Errorf("--limit %d: want a number of entries, or 0 for all", opts.Limit)
+			}
+			ctx := cmd.Context()
+			return sel.withTopology(ctx, func(rts runtime.Set, topo *topology.Topology) error {
 				n := topo.Node(args[0])
 				if n != nil && !n.Host.Local() {
 					// Another host's kernel holds the maps: its
 					// agent runs this command there.
-					out, err := lab.RemoteMap(cmd.Context(), rts, topo, lab.MapRequest{Node: n.Name, Args: args[1:], Format: string(format)})
+					out, err := lab.RemoteMap(ctx, rts, topo, lab.MapRequest{Node: n.Name, Args: args[1:], Format: string(format),
+						All: opts.All, Limit: opts.Limit})
 					fmt.Fprint(cmd.OutOrStdout(), out)
 					return err
 				}
-				maps, err := lab.NodeMaps(cmd.Context(), rts, topo, args[0])
+				maps, err := lab.NodeMaps(ctx, rts, topo, args[0])
 				if err != nil {
 					return err
 				}
 				defer closeMaps(maps)
-				return mapOp(cmd.OutOrStdout(), format, topo, args[0], maps, args[1:])
+				opts.format = format
+				return mapOp(ctx, cmd.OutOrStdout(), opts, topo, args[0], maps, args[1:])
 			})
 		},
 	}
 	sel.flags(cmd)
 	format.register(cmd)
+	cmd.Flags().BoolVar(&opts.All, "all", false, "show an array's zero entries too")
+	cmd.Flags().IntVar(&opts.Limit, "limit", 0, "show at most N entries of a map (0: all)")
 	return cmd
 }
 
-// mapOp dumps a node's maps, or sets or deletes one entry: args are
-// what follows NODE on the command line.
-func mapOp(w io.Writer, format outputFormat, topo *topology.Topology, node string, maps []*prog.Map, args []string) error {
-	if len(args) <= 1 {
-		return dumpMaps(w, format, node, maps, args)
+type mapOptions struct {
+	prog.DumpOptions
+	format outputFormat
+}
+
+// mapOp lists a node's maps, shows one, or reads, sets or deletes one
+// entry: args are what follows NODE on the command line.
+func mapOp(ctx context.Context, w io.Writer, opts mapOptions, topo *topology.Topology, node string, maps []*prog.Map, args []string) error {
+	if len(maps) == 0 {
+		return fmt.Errorf("node %s has no XDP or TC program with maps (map shows the maps of the programs on a node's interfaces: your own, katran's balancer, a real's decap)", node)
+	}
+	if len(args) == 0 {
+		return listMaps(ctx, w, opts.format, maps)
 	}
 	m, err := findMap(node, maps, args[0])
 	if err != nil {
 		return err
 	}
 	switch {
+	case len(args) == 1:
+		return dumpMap(ctx, w, opts, m)
+	case args[1] == "get" && len(args) == 3:
+		e, err := m.Get(args[2], lab.Resolver(topo))
+		if err != nil {
+			return err
+		}
+		if opts.format == "json" {
+			return writeJSON(w, e)
+		}
+		_, err = fmt.Fprintln(w, e.ValueString())
+		return err
 	case args[1] == "set" && len(args) == 4:
 		return m.Set(args[2], args[3], lab.Resolver(topo))
 	case args[1] == "delete" && len(args) == 3:
 		return m.Delete(args[2])
 	}
-	return fmt.Errorf("want `map NODE MAP set KEY VALUE` or `map NODE MAP delete KEY`, got %q", strings.Join(append([]string{node}, args...), " "))
+	return fmt.Errorf("want `map NODE MAP get KEY`, `map NODE MAP set KEY VALUE` or `map NODE MAP delete KEY`, got %q", strings.Join(append([]string{node}, args...), " "))
 }
 
 // agentMap is `dsrlab map` as the agent runs it on a node of its host.
-func agentMap(req lab.AgentRequest) *lab.AgentResult {
+func agentMap(ctx context.Context, req lab.AgentRequest) *lab.AgentResult {
 	res := &lab.AgentResult{}
 	topo, maps, err := lab.AgentMaps(req)
 	if err == nil {
 		defer closeMaps(maps)
 		var out strings.Builder
-		err = mapOp(&out, outputFormat(req.Map.Format), topo, req.Map.Node, maps, req.Map.Args)
+		opts := mapOptions{DumpOptions: prog.DumpOptions{All: req.Map.All, Limit: req.Map.Limit}, format: outputFormat(req.Map.Format)}
+		err = mapOp(ctx, &out, opts, topo, req.Map.Node, maps, req.Map.Args)
 		res.Output = out.String()
 	}
 	if err != nil {
@@ -110,51 +147,72 @@ func findMap(node string, maps []*prog.Map, name string) (*prog.Map, error) {
 		}
 		names = append(names, m.Name)
 	}
-	if len(names) == 0 {
-		return nil, fmt.Errorf("node %s has no XDP program with maps", node)
-	}
 	return nil, fmt.Errorf("node %s has no map %q (its maps: %s)", node, name, strings.Join(names, ", "))
 }
 
-// mapDump is one map in `map --format json`.
+// listMaps is `map NODE`: what each map is and how full, never its
+// entries (a map may hold millions).
+func listMaps(ctx context.Context, w io.Writer, format outputFormat, maps []*prog.Map) error {
+	infos := make([]prog.Info, 0, len(maps))
+	for _, m := range maps {
+		in, err := m.Info(ctx)
+		if err != nil {
+			return err
+		}
+		infos = append(infos, in)
+	}
+	if format == "json" {
+		return writeJSON(w, infos)
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "MAP\tTYPE\tKEY\tVALUE\tMAX\tIN USE\tID")
+	for _, in := range infos {
+		used := "-"
+		if in.InUse != nil {
+			used = fmt.Sprint(*in.InUse)
+			if in.AtLeast {
+				used = "≥" + used
+			}
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%d\n", in.Name, in.Type, in.Key, in.Value, in.MaxEntries, used, in.ID)
+	}
+	return tw.Flush()
+}
+
+// mapDump is one map in `map NODE MAP --format json`.
 type mapDump struct {
 	Name    string           `json:"name"`
 	ID      uint32           `json:"id"`
 	Type    string           `json:"type"`
 	Entries []prog.DumpEntry `json:"entries"`
+	// More says --limit left entries out.
+	More bool `json:"more,omitempty"`
 }
 
-func dumpMaps(w io.Writer, format outputFormat, node string, maps []*prog.Map, only []string) error {
-	if len(only) == 1 {
-		m, err := findMap(node, maps, only[0])
-		if err != nil {
-			return err
-		}
-		maps = []*prog.Map{m}
+func dumpMap(ctx context.Context, w io.Writer, opts mapOptions, m *prog.Map) error {
+	entries, more, err := m.Dump(ctx, opts.DumpOptions)
+	if err != nil {
+		return err
 	}
-	var dumps []mapDump
-	for _, m := range maps {
-		entries, err := m.Dump()
-		if err != nil {
-			return err
-		}
-		dumps = append(dumps, mapDump{Name: m.Name, ID: uint32(m.ID), Type: m.Type().String(), Entries: entries})
+	d := mapDump{Name: m.Name, ID: uint32(m.ID), Type: m.Type().String(), Entries: entries, More: more}
+	if opts.format == "json" {
+		return writeJSON(w, d)
 	}
-	if format == "json" {
-		return writeJSON(w, dumps)
-	}
-	for i, d := range dumps {
-		if i > 0 {
-			fmt.Fprintln(w)
+	what := "entries"
+	if m.Type() == ebpf.Array || m.Type() == ebpf.PerCPUArray {
+		if !opts.All {
+			what = "non-zero entries (--all shows the others)"
 		}
-		fmt.Fprintf(w, "%s (%s, id %d): %d entries\n", d.Name, d.Type, d.ID, len(d.Entries))
-		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-		for _, e := range d.Entries {
-			fmt.Fprintf(tw, "  %s\t%s\n", e.Key, e.ValueString())
-		}
-		tw.Flush()
 	}
-	return nil
+	if more {
+		what += fmt.Sprintf(", the first %d shown (--limit)", opts.Limit)
+	}
+	fmt.Fprintf(w, "%s (%s, id %d): %d %s\n", d.Name, d.Type, d.ID, len(d.Entries), what)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	for _, e := range d.Entries {
+		fmt.Fprintf(tw, "  %s\t%s\n", e.Key, e.ValueString())
+	}
+	return tw.Flush()
 }
 
 // completeMapArgs completes the node, then the map names of the lab's
@@ -178,7 +236,7 @@ func completeMapArgs(sel *labSelector) func(*cobra.Command, []string, string) ([
 					m.Close()
 				}
 			case 2:
-				out = []string{"set", "delete"}
+				out = []string{"get", "set", "delete"}
 			}
 			return nil
 		})

@@ -4,6 +4,8 @@ package main
 
 import (
 	"fmt"
+	"path/filepath"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
@@ -28,12 +30,22 @@ func newStatsCmd() *cobra.Command {
 				return err
 			}
 			var stats []lab.BalancerStats
+			var own []string
 			err := sel.withTopology(cmd.Context(), func(rts runtime.Set, topo *topology.Topology) (err error) {
-				stats, err = lab.Stats(cmd.Context(), rts, topo)
-				return err
+				if stats, err = lab.Stats(cmd.Context(), rts, topo); err != nil {
+					return err
+				}
+				own = ownBalancers(topo)
+				if len(stats) == 0 {
+					return noStats(topo, own)
+				}
+				return nil
 			})
 			if err != nil {
 				return err
+			}
+			for _, o := range own {
+				fmt.Fprintf(cmd.ErrOrStderr(), "note: %s\n", o)
 			}
 			w := cmd.OutOrStdout()
 			if format == "json" {
@@ -60,4 +72,26 @@ func newStatsCmd() *cobra.Command {
 	sel.flags(cmd)
 	format.register(cmd)
 	return cmd
+}
+
+// ownBalancers says, for each katran running the user's own program, where
+// its counters are instead: that program keeps them in maps of its own.
+func ownBalancers(topo *topology.Topology) []string {
+	var out []string
+	for _, k := range topo.NodesOfKind(topology.KindKatran) {
+		if k.Program != nil {
+			out = append(out, fmt.Sprintf("%s runs your own program (%s), which keeps its own counters: `dsrlab map %s` lists its maps",
+				k.Name, filepath.Base(k.Program.File()), k.Name))
+		}
+	}
+	return out
+}
+
+// noStats is why stats has nothing at all to show, as an error: an empty
+// table and exit 0 would read as "no traffic".
+func noStats(topo *topology.Topology, own []string) error {
+	if len(own) > 0 {
+		return fmt.Errorf("lab %q has no dsrlab balancer to read: %s", topo.Name, strings.Join(own, "; "))
+	}
+	return fmt.Errorf("lab %q has no XDP balancer to read: no katran serves a DSR VIP (NAT VIPs are counted by the kernel's conntrack)", topo.Name)
 }

@@ -148,9 +148,15 @@ func flow(t *topology.Topology, v *topology.VIP, lb, client *topology.Node, src 
 			if tunnel != nil {
 				tunnel = append([]*topology.Interface{up}, tunnel...)
 			}
+			// A user's program picks the outer source itself (Katran's
+			// derives it from the client): the lab cannot know it.
+			outerSrc := lbAddr.String()
+			if lb.Program != nil {
+				outerSrc = "source set by the program"
+			}
 			legs = []leg{
 				{first: encap + " Encap", middle: "Forward " + encap, last: "Forward " + encap, style: styleTunnel,
-					lines: nonEmpty(fmt.Sprintf("Outer: %s → %s", lbAddr, realAddr), fmt.Sprintf("Inner: %s → %s", src, vip), weight),
+					lines: nonEmpty(fmt.Sprintf("Outer: %s → %s", outerSrc, realAddr), fmt.Sprintf("Inner: %s → %s", src, vip), weight),
 					hops:  tunnel},
 				{first: "DSR Reply", middle: "Forward", last: "Return", style: styleReply,
 					lines: []string{fmt.Sprintf("IP: %s → %s", vip, src)},

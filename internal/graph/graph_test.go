@@ -142,3 +142,26 @@ func TestMermaidSyntax(t *testing.T) {
 		}
 	}
 }
+
+// A user's balancer sets the outer source itself: the drawing says so
+// rather than show katran's address.
+func TestOwnProgramOuterSource(t *testing.T) {
+	topo, err := topology.Load("../../examples/xdp-lb-minimal/lab.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, e := range draw(topo).edges {
+		for _, l := range e.lines {
+			if strings.HasPrefix(l, "Outer: ") {
+				found = true
+				if l != "Outer: source set by the program → 10.111.222.11" {
+					t.Errorf("outer header drawn as %q", l)
+				}
+			}
+		}
+	}
+	if !found {
+		t.Error("no outer header drawn")
+	}
+}

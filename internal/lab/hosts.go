@@ -257,6 +257,8 @@ type MapRequest struct {
 	Node   string   `json:"node"`
 	Args   []string `json:"args"`
 	Format string   `json:"format"`
+	All    bool     `json:"all,omitempty"`
+	Limit  int      `json:"limit,omitempty"`
 }
 
 // AgentResult is what the agent did.
@@ -459,6 +461,7 @@ func RunAgent(ctx context.Context, req AgentRequest) *AgentResult {
 		topo: topo, host: req.Host, rep: rec,
 		ns:       map[string]*netconf.Namespace{},
 		programs: map[string]*userProgram{},
+		tc:       map[string]*userProgram{},
 		sum:      &Summary{XDP: map[string]string{}, NAT: map[string]string{}, Decap: map[string]string{}},
 	}
 	defer d.closeNamespaces()
@@ -562,11 +565,11 @@ func (d *deployment) receivePrograms(req AgentRequest) error {
 			return fmt.Errorf("node %s: no program of this host's", node)
 		}
 		n.Program.FilePos = ap.FilePos
-		obj, err := prog.Parse(ap.Object, ap.Path, n.Program.Name)
+		obj, err := prog.Parse(ap.Object, ap.Path, n.Program.Source, n.Program.Name)
 		if err != nil {
-			return atProgram(n, err)
+			return atProgram(n.Program, err)
 		}
-		up, err := newUserProgram(d.topo, n, obj)
+		up, err := newUserProgram(d.topo, n.Program, obj)
 		if err != nil {
 			return err
 		}

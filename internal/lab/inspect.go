@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"slices"
 	"sort"
+	"strings"
 
 	"github.com/dsrlab/dsrlab/bpf"
 	"github.com/dsrlab/dsrlab/internal/nat"
@@ -141,13 +142,20 @@ func Inspect(ctx context.Context, rts runtime.Set, name string) (*LabReport, err
 	// the programs run.
 	for i := range rep.Nodes {
 		nr := &rep.Nodes[i]
-		rec, err := loadProgramRecord(name, nr.Node)
-		if err != nil {
-			continue
+		if rec, err := loadProgramRecord(name, nr.Node); err == nil {
+			for j := range nr.Programs {
+				if pr := &nr.Programs[j]; !strings.HasPrefix(pr.Mode, "tc ") && bpf.NameIs(pr.Name, rec.Name) {
+					pr.File = rec.File
+				}
+			}
 		}
+		recs, _ := tcRecords(name, nr.Node)
 		for j := range nr.Programs {
-			if pr := &nr.Programs[j]; bpf.NameIs(pr.Name, rec.Name) {
-				pr.File = rec.File
+			pr := &nr.Programs[j]
+			for _, rec := range recs {
+				if pr.Interface == rec.Interface && pr.Name == rec.Name && pr.Mode == fmt.Sprintf("tc %s priority %d", rec.Direction, rec.Priority) {
+					pr.File = rec.File
+				}
 			}
 		}
 	}
@@ -214,6 +222,28 @@ func readNamespace(nr *NodeReport, ns *netconf.Namespace) (err error) {
 				return err
 			}
 		}
+		if err := describeTC(nr, ns, i.Name); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// describeTC reports the TC programs on an interface's hooks.
+func describeTC(nr *NodeReport, ns *netconf.Namespace, iface string) error {
+	atts, err := ns.TC(iface)
+	if err != nil {
+		return fmt.Errorf("node %s: %w", nr.Node, err)
+	}
+	for _, a := range atts {
+		pr := ProgramReport{Interface: iface, Name: a.Name, ID: a.ProgID, Mode: fmt.Sprintf("tc %s priority %d", a.Direction(), a.Priority)}
+		if p, err := ebpf.NewProgramFromID(ebpf.ProgramID(a.ProgID)); err == nil {
+			if info, err := p.Info(); err == nil {
+				pr.Tag = info.Tag
+			}
+			p.Close()
+		}
+		nr.Programs = append(nr.Programs, pr)
 	}
 	return nil
 }
@@ -280,6 +310,14 @@ func compare(topo *topology.Topology, nodes map[string]*NodeReport) []string {
 						add("node %s: interface %s lacks %s", n.Name, want.Name, a)
 					}
 				}
+			}
+		}
+		for _, p := range n.TC {
+			mode := fmt.Sprintf("tc %s priority %d", p.Direction, p.Priority)
+			if !slices.ContainsFunc(nr.Programs, func(r ProgramReport) bool {
+				return r.Interface == p.Interface.Name && r.Mode == mode && r.File == p.File()
+			}) {
+				add("node %s: its TC program (%s) is not on %s %s; `dsrlab up` attaches it", n.Name, p.File(), p.Interface.Name, mode)
 			}
 		}
 		served := topo.VIPsServedBy(n)

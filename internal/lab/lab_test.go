@@ -237,3 +237,26 @@ func TestHashModesAreTheBalancers(t *testing.T) {
 		}
 	}
 }
+
+// real add/drain/remove refuse a VIP that the user's own program balances,
+// and change nothing.
+func TestRealChangesRefusedForOwnBalancer(t *testing.T) {
+	topo, err := topology.Load("../../examples/xdp-lb-minimal/lab.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := topo.VIPs[0]
+	before := len(v.Reals)
+	for _, change := range []func() error{
+		func() error { return SetRealWeight(topo, v, "real", 0) },
+		func() error { return SetRealWeight(topo, v, "real", 3) },
+		func() error { return RemoveReal(topo, v, "real") },
+	} {
+		if err := change(); err == nil || !strings.Contains(err.Error(), "balanced by katran's own program (xdp_lb.c)") {
+			t.Errorf("change of a user-balanced VIP: %v", err)
+		}
+	}
+	if len(v.Reals) != before || v.Reals[0].Weight != topology.DefaultWeight {
+		t.Errorf("reals changed: %+v", v.Reals)
+	}
+}

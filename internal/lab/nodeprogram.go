@@ -55,7 +55,7 @@ func OpenNodeProgram(ctx context.Context, t *topology.Topology, node string) (*N
 		return nil, fmt.Errorf("lab %s has no node %q; nodes with an XDP program: %s", t.Name, node, programNodes(t))
 	}
 	if n.Program != nil {
-		up, err := openUserProgram(ctx, t, n)
+		up, err := openUserProgram(ctx, t, n.Program, cacheDir())
 		if err != nil {
 			return nil, err
 		}

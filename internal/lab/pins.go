@@ -19,10 +19,10 @@ import (
 // have no program arrays, and other maps live as long as their programs.
 func pinRoot() string { return dirFromEnv("DSRLAB_PIN_DIR", "/run/dsrlab/bpf") }
 
-// pinDir makes the directory of a node's pins, mounting the bpffs under
-// a lock so that two dsrlabs do not stack two mounts there (the second
-// would hide the first's pins).
-func pinDir(lab, node string) (string, error) {
+// pinDir makes the directory of pins sub of a lab (a node's, or a TC
+// program's), mounting the bpffs under a lock so that two dsrlabs do not
+// stack two mounts there (the second would hide the first's pins).
+func pinDir(lab string, sub ...string) (string, error) {
 	root := pinRoot()
 	if err := os.MkdirAll(root, 0o700); err != nil {
 		return "", err
@@ -46,7 +46,7 @@ func pinDir(lab, node string) (string, error) {
 			_, err = lock.WriteAt([]byte(mountedMark), 0)
 		}
 	}
-	dir := filepath.Join(root, lab, node)
+	dir := filepath.Join(append([]string{root, lab}, sub...)...)
 	return dir, os.MkdirAll(dir, 0o700)
 }
 

@@ -28,11 +28,11 @@ import (
 // source is not compiled again.
 func cacheDir() string { return dirFromEnv("DSRLAB_CACHE_DIR", "/var/cache/dsrlab/objects") }
 
-// userProgram is a node's own XDP program on its way into the lab: its
-// object with its map entries and globals encoded, then the program loaded
-// with its maps filled, not yet attached.
+// userProgram is a node's own program (XDP or TC) on its way into the
+// lab: its object with its map entries and globals encoded, then the
+// program loaded with its maps filled, not yet attached.
 type userProgram struct {
-	node    *topology.Node
+	prog    *topology.Program
 	obj     *prog.Object
 	entries map[string][]prog.Entry
 	globals map[string][]byte
@@ -46,7 +46,13 @@ type ProgramRecord struct {
 	File   string `json:"file"`   // the source or object the topology names
 	Object string `json:"object"` // the object loaded (the cache's, for a source)
 	Hash   string `json:"hash"`   // of the object
-	Name   string `json:"name"`   // the XDP program in it
+	Name   string `json:"name"`   // the program in it
+	// Type is "tc" for a TC program, which Interface, Direction and
+	// Priority place; "" for the node's XDP program.
+	Type      string `json:"type,omitempty"`
+	Interface string `json:"interface,omitempty"`
+	Direction string `json:"direction,omitempty"`
+	Priority  int    `json:"priority,omitempty"`
 	// Load is a digest of what only a load sets: globals (constants
 	// cannot change in a loaded program) and program arrays' entries
 	// (their programs are the ones loaded with them). Other ones mean a
@@ -62,21 +68,23 @@ type ProgramRecord struct {
 func (d *deployment) buildPrograms(ctx context.Context) (string, error) {
 	var report []string
 	for _, n := range d.topo.Nodes {
-		p := n.Program
-		if p == nil {
-			continue
-		}
-		up, err := openUserProgram(ctx, d.topo, n)
-		if err != nil {
-			return "", err
-		}
-		d.programs[n.Name] = up
-		if d.here(n) {
-			if err := up.load(); err != nil {
+		for _, p := range n.Programs() {
+			up, err := openUserProgram(ctx, d.topo, p, cacheDir())
+			if err != nil {
 				return "", err
 			}
+			if p.Type == topology.ProgramTC {
+				d.tc[tcSlot(n, p)] = up
+			} else {
+				d.programs[n.Name] = up
+			}
+			if d.here(n) {
+				if err := up.load(); err != nil {
+					return "", err
+				}
+			}
+			report = append(report, fmt.Sprintf("%s: %s (%s)", n.Name, up.obj.Program.Name, filepath.Base(p.File())))
 		}
-		report = append(report, fmt.Sprintf("%s: %s (%s)", n.Name, up.obj.Program.Name, filepath.Base(p.File())))
 	}
 	if len(report) == 0 {
 		return "no programs", nil
@@ -84,89 +92,158 @@ func (d *deployment) buildPrograms(ctx context.Context) (string, error) {
 	return strings.Join(report, "; "), nil
 }
 
-// openUserProgram compiles a node's program when it is a source, opens
-// the object and encodes the topology's map entries for it.
-func openUserProgram(ctx context.Context, t *topology.Topology, n *topology.Node) (*userProgram, error) {
-	p := n.Program
+// openUserProgram compiles a program block p when it is a source
+// (into cache), opens the object and encodes the topology's map entries
+// and globals for it: the one way from a topology's program block to an
+// object ready to load (userProgram.load).
+func openUserProgram(ctx context.Context, t *topology.Topology, p *topology.Program, cache string) (*userProgram, error) {
 	object := p.Object
 	if p.Source != "" {
 		var err error
-		if object, err = prog.Build(ctx, p.Source, cacheDir()); err != nil {
-			return nil, atProgram(n, err)
+		if object, err = prog.Build(ctx, p.Source, p.CFlags, cache); err != nil {
+			return nil, atProgram(p, err)
 		}
 	}
-	obj, err := prog.Open(object, p.Name)
+	obj, err := prog.OpenType(object, p.Source, p.Name, programType(p))
 	if err != nil {
-		return nil, atProgram(n, err)
+		return nil, atProgram(p, err)
 	}
-	return newUserProgram(t, n, obj)
+	return newUserProgram(t, p, obj)
 }
 
-func newUserProgram(t *topology.Topology, n *topology.Node, obj *prog.Object) (*userProgram, error) {
-	up := &userProgram{node: n, obj: obj}
-	var err error
-	if up.entries, err = up.encode(t); err != nil {
-		return up, err
+// programType is the kernel's type of a program block's program.
+func programType(p *topology.Program) ebpf.ProgramType {
+	if p.Type == topology.ProgramTC {
+		return ebpf.SchedCLS
 	}
-	up.globals, err = up.encodeGlobals(t)
-	return up, err
+	return ebpf.XDP
 }
 
-// atProgram places an error about a node's program where the topology
-// names its source or object.
-func atProgram(n *topology.Node, err error) error {
-	p := n.Program
+// newUserProgram encodes the topology's map entries and globals of p for
+// obj, reporting every mistake at once.
+func newUserProgram(t *topology.Topology, p *topology.Program, obj *prog.Object) (*userProgram, error) {
+	up := &userProgram{prog: p, obj: obj}
+	var errs, gerrs []error
+	up.entries, errs = up.encode(t)
+	up.globals, gerrs = up.encodeGlobals(t)
+	return up, errors.Join(append(errs, gerrs...)...)
+}
+
+// CheckPrograms is up's programs step short of loading, for validate: it
+// compiles each node's source, opens its object and encodes its map
+// entries and globals, and returns every mistake of every program at
+// once. notes say what it could not check (no clang).
+func CheckPrograms(ctx context.Context, t *topology.Topology) (notes []string, err error) {
+	cache := cacheDir()
+	// Not root, no cache of one's own: a throwaway one (the compiled
+	// objects of a check are not needed again).
+	if _, set := os.LookupEnv("DSRLAB_CACHE_DIR"); !set && os.Geteuid() != 0 {
+		tmp, err := os.MkdirTemp("", "dsrlab-validate-")
+		if err != nil {
+			return nil, err
+		}
+		defer os.RemoveAll(tmp)
+		cache = tmp
+	}
+	var errs []error
+	for _, n := range t.Nodes {
+		for _, p := range n.Programs() {
+			_, err := openUserProgram(ctx, t, p, cache)
+			switch {
+			case errors.Is(err, prog.ErrNoClang):
+				notes = append(notes, fmt.Sprintf("%s: program not compiled, so not checked: clang is not in PATH (scripts/install-deps.sh --clang)", p.FilePos))
+			case err != nil:
+				errs = append(errs, err)
+			}
+		}
+	}
+	return notes, errors.Join(errs...)
+}
+
+// atProgram places an error about a program where the topology names its
+// source or object.
+func atProgram(p *topology.Program, err error) error {
 	which := "object"
 	if p.Source != "" {
 		which = "source"
 	}
-	return fmt.Errorf("%s: nodes.%s.program.%s: %w", p.FilePos, n.Name, which, err)
+	return fmt.Errorf("%s: %s.%s: %w", p.FilePos, p.Field, which, err)
 }
 
 // load loads the program into this host's kernel, its maps filled.
 func (up *userProgram) load() error {
 	var err error
 	if up.loaded, err = up.obj.Load(up.entries, up.globals); err != nil {
-		return atProgram(up.node, err)
+		return atProgram(up.prog, err)
 	}
 	return nil
 }
 
 // encode encodes the map entries the topology gives the program, by map.
-func (up *userProgram) encode(t *topology.Topology) (map[string][]prog.Entry, error) {
-	p := up.node.Program
+// A key given twice is a mistake: the last would silently win.
+func (up *userProgram) encode(t *topology.Topology) (map[string][]prog.Entry, []error) {
+	p := up.prog
 	entries := map[string][]prog.Entry{}
+	var errs []error
 	for _, m := range p.Maps {
+		if _, err := up.obj.Map(m.Name); err != nil {
+			errs = append(errs, up.placed(err, m.Pos, "maps", m.Name, ""))
+			continue
+		}
+		first := map[string]int{}
 		for i, e := range m.Entries {
+			index := fmt.Sprintf("[%d]", i)
 			enc, err := up.obj.Encode(m.Name, e.Key, e.Value, Resolver(t))
 			if err != nil {
-				return nil, up.placed(err, m.Pos, "maps", m.Name, fmt.Sprintf("[%d]", i))
+				errs = append(errs, up.placed(err, m.Pos, "maps", m.Name, index))
 			}
-			entries[m.Name] = append(entries[m.Name], enc)
+			if enc.Key == nil {
+				continue
+			}
+			if j, dup := first[string(enc.Key)]; dup {
+				errs = append(errs, up.placed(&btfvalue.Error{Line: e.Key.Line, Column: e.Key.Column, Path: m.Name + ".key",
+					Msg: fmt.Sprintf("the same key as %s[%d] (line %d): a map holds one entry per key", m.Name, j, m.Entries[j].Key.Line)},
+					m.Pos, "maps", m.Name, index))
+				continue
+			}
+			first[string(enc.Key)] = i
+			if err == nil {
+				entries[m.Name] = append(entries[m.Name], enc)
+			}
 		}
 	}
-	return entries, nil
+	return entries, errs
 }
 
 // encodeGlobals encodes the values the topology gives the program's
 // global variables, by name.
-func (up *userProgram) encodeGlobals(t *topology.Topology) (map[string][]byte, error) {
+func (up *userProgram) encodeGlobals(t *topology.Topology) (map[string][]byte, []error) {
 	globals := map[string][]byte{}
-	for _, g := range up.node.Program.Globals {
+	var errs []error
+	for _, g := range up.prog.Globals {
 		b, err := up.obj.EncodeGlobal(g.Name, g.Value, Resolver(t))
 		if err != nil {
-			return nil, up.placed(err, g.Pos, "globals", g.Name, "")
+			errs = append(errs, up.placed(err, g.Pos, "globals", g.Name, ""))
+			continue
 		}
 		globals[g.Name] = b
 	}
-	return globals, nil
+	return globals, errs
 }
 
 // placed positions an encoding error like the topology's own errors,
 // file:line:col: field: message, at the value's place in the file when the
 // codec knows it (else at pos, the map's or global's name).
 func (up *userProgram) placed(err error, pos topology.Position, block, name, index string) error {
-	field := fmt.Sprintf("nodes.%s.program.%s.%s", up.node.Name, block, name)
+	field := fmt.Sprintf("%s.%s.%s", up.prog.Field, block, name)
+	var list btfvalue.Errors
+	if errors.As(err, &list) {
+		errs := make([]error, len(list))
+		for i, e := range list {
+			errs[i] = up.placed(e, pos, block, name, index)
+		}
+		return errors.Join(errs...)
+	}
 	var be *btfvalue.Error
 	if errors.As(err, &be) {
 		return fmt.Errorf("%s:%d:%d: %s%s%s: %s", pos.File, be.Line, be.Column, field, index,
@@ -175,7 +252,8 @@ func (up *userProgram) placed(err error, pos topology.Position, block, name, ind
 	return fmt.Errorf("%s: %s: %w", pos, field, err)
 }
 
-// loadDigest sums what only a load sets, "" when there is nothing.
+// loadDigest sums what only a load sets, "" when there is nothing. A
+// program array's entry is summed as earlier versions recorded it.
 func (up *userProgram) loadDigest() string {
 	h := sha256.New()
 	n := 0
@@ -185,8 +263,8 @@ func (up *userProgram) loadDigest() string {
 	}
 	for _, name := range slices.Sorted(maps.Keys(up.entries)) {
 		for _, e := range up.entries[name] {
-			if e.Program != "" {
-				fmt.Fprintf(h, "map %s[%x]=%s;", name, e.Key, e.Program)
+			if d := e.Describe(); d != "" {
+				fmt.Fprintf(h, "map %s[%x]=%s;", name, e.Key, d)
 				n++
 			}
 		}
@@ -239,6 +317,11 @@ func (d *deployment) closePrograms() {
 			up.loaded.Close()
 		}
 	}
+	for _, up := range d.tc {
+		if up.loaded != nil {
+			up.loaded.Close()
+		}
+	}
 }
 
 // attachProgram puts a node's own program on its interface. A program
@@ -268,20 +351,20 @@ func (d *deployment) attachProgram(n *topology.Node) (netconf.XDPMode, error) {
 		defer running.Close()
 		if prev.Hash == up.obj.Hash() && prev.Name == up.obj.Program.Name && prev.Load == up.loadDigest() &&
 			pinned(d.topo.Name, n.Name, up.loaded.ProgramArrays(), running) {
-			changed, err := d.refreshMaps(n, running)
+			changed, err := refreshMaps(up, running)
 			if err == nil && changed > 0 {
 				d.change("programs", fmt.Sprintf("%s: %d map entries written again", n.Name, changed))
 			}
 			return att.Mode, err
 		}
-		if err := d.withPins(n, func() error { return ns.AttachXDP(p.Interface.Name, up.loaded.Program.FD(), att.Mode) }); err != nil {
+		if err := d.withPins(up.loaded, []string{n.Name}, func() error { return ns.AttachXDP(p.Interface.Name, up.loaded.Program.FD(), att.Mode) }); err != nil {
 			return 0, err
 		}
 		d.change("programs", fmt.Sprintf("replaced %s on %s with %s (%s)", prev.Name, p.Interface, up.obj.Program.Name, filepath.Base(p.File())))
 		return att.Mode, d.recordProgram(n)
 	}
 	var mode netconf.XDPMode
-	err = d.withPins(n, func() (err error) {
+	err = d.withPins(up.loaded, []string{n.Name}, func() (err error) {
 		mode, err = d.attach(p.Interface, up.loaded.Program.FD(), n.XDP, true)
 		return err
 	})
@@ -292,21 +375,20 @@ func (d *deployment) attachProgram(n *topology.Node) (netconf.XDPMode, error) {
 	return mode, d.recordProgram(n)
 }
 
-// withPins runs attach, which puts a node's program on its interface,
-// with the pins of the program's arrays staged before and put in place
-// after (see prog.Loaded.StagePins). Pins of an earlier program's arrays
-// that this one does not have are let go of: they would keep that
-// program's tail-called programs in the kernel.
-func (d *deployment) withPins(n *topology.Node, attach func() error) error {
-	loaded := d.programs[n.Name].loaded
+// withPins runs attach, which puts a loaded program on its hook, with the
+// pins of the program's arrays staged before and put in place after (see
+// prog.Loaded.StagePins), in the lab's pin directory sub. Pins of an
+// earlier program's arrays that this one does not have are let go of:
+// they would keep that program's tail-called programs in the kernel.
+func (d *deployment) withPins(loaded *prog.Loaded, sub []string, attach func() error) error {
 	arrays := loaded.ProgramArrays()
 	if len(arrays) == 0 {
 		if err := attach(); err != nil {
 			return err
 		}
-		return removeNodePins(d.topo.Name, n.Name)
+		return removeAllPins(filepath.Join(append([]string{pinRoot(), d.topo.Name}, sub...)...))
 	}
-	dir, err := pinDir(d.topo.Name, n.Name)
+	dir, err := pinDir(d.topo.Name, sub...)
 	if err != nil {
 		return err
 	}
@@ -337,8 +419,7 @@ func (d *deployment) withPins(n *topology.Node, attach func() error) error {
 
 // refreshMaps writes the file's entries into the running program's maps
 // where they differ, and reports how many it wrote.
-func (d *deployment) refreshMaps(n *topology.Node, running *ebpf.Program) (int, error) {
-	up := d.programs[n.Name]
+func refreshMaps(up *userProgram, running *ebpf.Program) (int, error) {
 	maps, err := prog.Maps(running, up.obj.Spec)
 	if err != nil {
 		return 0, err
@@ -425,9 +506,10 @@ func loadProgramRecord(lab, node string) (*ProgramRecord, error) {
 	return &rec, nil
 }
 
-// NodeMaps opens the maps of every XDP program on a node's interfaces —
-// the user's own, dsrlab's built-in ones — each matched to the object it
-// was loaded from, so keys and values are read and written by BTF. The
+// NodeMaps opens the maps of every XDP and TC program on a node's
+// interfaces — the user's own, dsrlab's built-in ones — each matched to the
+// object it was loaded from, so keys and values are read and written by
+// BTF. The
 // node runs on this host (RemoteMap reaches the others). The caller
 // closes the maps.
 func NodeMaps(ctx context.Context, rts runtime.Set, t *topology.Topology, node string) ([]*prog.Map, error) {
@@ -440,7 +522,21 @@ func NodeMaps(ctx context.Context, rts runtime.Set, t *topology.Topology, node s
 	if err != nil {
 		return nil, err
 	}
-	return nodeMaps(ns, t.Node(node), own)
+	n := t.Node(node)
+	maps, err := nodeMaps(ns, n, own)
+	if err != nil {
+		return nil, err
+	}
+	seen := map[ebpf.MapID]bool{}
+	for _, m := range maps {
+		seen[m.ID] = true
+	}
+	tc, err := tcMaps(ns, t.Name, n, seen)
+	if err != nil {
+		closeAll(maps)
+		return nil, fmt.Errorf("node %s: %w", node, err)
+	}
+	return append(maps, tc...), nil
 }
 
 // recordedObject is the user's program that up attached to node, with
@@ -481,7 +577,7 @@ func nodeMaps(ns *netconf.Namespace, n *topology.Node, own *AgentProgram) ([]*pr
 		if err != nil {
 			return fail(fmt.Errorf("%s: XDP program %d: %w", i.Name, att.ProgID, err))
 		}
-		spec, err := programSpec(own, p)
+		spec, users, err := programSpec(own, p)
 		if err == nil {
 			var maps []*prog.Map
 			maps, err = prog.Maps(p, spec)
@@ -491,6 +587,9 @@ func nodeMaps(ns *netconf.Namespace, n *topology.Node, own *AgentProgram) ([]*pr
 					continue
 				}
 				seen[m.ID] = true
+				if users {
+					learn(m, n.Program)
+				}
 				out = append(out, m)
 			}
 		}
@@ -502,24 +601,40 @@ func nodeMaps(ns *netconf.Namespace, n *topology.Node, own *AgentProgram) ([]*pr
 	return out, nil
 }
 
+// learn shows a map of the user's program as the topology writes its
+// entries (see prog.Map.Learn).
+func learn(m *prog.Map, p *topology.Program) {
+	if p == nil {
+		return
+	}
+	for _, mi := range p.Maps {
+		if mi.Name != m.Name {
+			continue
+		}
+		for _, e := range mi.Entries {
+			m.Learn(e.Key, e.Value)
+		}
+	}
+}
+
 // programSpec finds the collection a running program was loaded from: the
-// user's object, or dsrlab's own. nil (maps shown as bytes) when it is
-// neither.
-func programSpec(own *AgentProgram, p *ebpf.Program) (*ebpf.CollectionSpec, error) {
+// user's object (users), or dsrlab's own. nil (maps shown as bytes) when
+// it is neither.
+func programSpec(own *AgentProgram, p *ebpf.Program) (spec *ebpf.CollectionSpec, users bool, err error) {
 	info, err := p.Info()
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	if own != nil && bpf.NameIs(info.Name, own.Record.Name) {
 		if own.Object == nil {
-			return nil, fmt.Errorf("%s runs, but its object %s is gone: `dsrlab up` builds it again", own.Record.Name, own.Path)
+			return nil, false, fmt.Errorf("%s runs, but its object %s is gone: `dsrlab up` builds it again", own.Record.Name, own.Path)
 		}
-		obj, err := prog.Parse(own.Object, own.Path, own.Record.Name)
+		obj, err := prog.Parse(own.Object, own.Path, own.Record.File, own.Record.Name)
 		if err != nil {
-			return nil, fmt.Errorf("the object of %s: %w", own.Record.Name, err)
+			return nil, false, fmt.Errorf("the object of %s: %w", own.Record.Name, err)
 		}
-		return obj.Spec, nil
+		return obj.Spec, true, nil
 	}
-	spec, _, err := bpf.BuiltinSpec(info.Name)
-	return spec, err
+	spec, _, err = bpf.BuiltinSpec(info.Name)
+	return spec, false, err
 }

@@ -100,7 +100,7 @@ func TestUserBalancerAnswersThroughTheVIP(t *testing.T) {
 		}
 	}
 
-	entries, err := nodeMap(t, rt, topo, "katran", "lb_map").Dump()
+	entries, _, err := nodeMap(t, rt, topo, "katran", "lb_map").Dump(context.Background(), prog.DumpOptions{All: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -197,7 +197,7 @@ func TestGlobalsSetAtLoadAndChangedByReload(t *testing.T) {
 	}
 	rodata := func(topo *topology.Topology) string {
 		t.Helper()
-		entries, err := nodeMap(t, rt, topo, "katran", ".rodata").Dump()
+		entries, _, err := nodeMap(t, rt, topo, "katran", ".rodata").Dump(context.Background(), prog.DumpOptions{All: true})
 		if err != nil || len(entries) != 1 {
 			t.Fatalf(".rodata: %v, %v", entries, err)
 		}
@@ -247,7 +247,7 @@ func TestMapSetMovesTrafficToAnotherReal(t *testing.T) {
 		t.Errorf("up after map set made %d changes, want 1 (the map written again)", sum.Changes)
 	}
 	stats := nodeMap(t, rt, topo, "katran", "real_stats")
-	entries, err := stats.Dump()
+	entries, _, err := stats.Dump(context.Background(), prog.DumpOptions{All: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -273,10 +273,10 @@ func TestBadProgramsFailBeforeAnythingIsCreated(t *testing.T) {
 		}, []string{"lab.yaml:24:", "xdp_lb.c:", "error:", "undefined_thing"}},
 		{"program name absent", func(_ *testing.T, _, lab string) string {
 			return strings.Replace(lab, "name: xdp_load_balancer", "name: xdp_nothing", 1)
-		}, []string{"xdp_nothing", "xdp_load_balancer"}},
+		}, []string{"xdp_lb.c:", "xdp_nothing", "xdp_load_balancer"}},
 		{"map absent", func(_ *testing.T, _, lab string) string {
 			return strings.Replace(lab, "        lb_map:", "        lb_mapp:", 1)
-		}, []string{"lb_mapp", "lb_map"}},
+		}, []string{"xdp_lb.c", "lb_mapp", "lb_map"}},
 		{"field absent", func(_ *testing.T, _, lab string) string {
 			return strings.Replace(lab, "lb_vip: 192.168.10.1", "lb_vipp: 192.168.10.1", 1)
 		}, []string{"lab.yaml:31:", "lb_vipp", "real_server_ip"}},
@@ -286,6 +286,13 @@ func TestBadProgramsFailBeforeAnythingIsCreated(t *testing.T) {
 		{"global absent", func(_ *testing.T, _, lab string) string {
 			return strings.Replace(lab, "      name: xdp_load_balancer\n", "      name: xdp_load_balancer\n      globals: {outer_ttl: 1}\n", 1)
 		}, []string{"lab.yaml:26:", "nodes.katran.program.globals.outer_ttl", `no global variable "outer_ttl"`, "its globals: (none)"}},
+		{"alias placed where it is used", func(_ *testing.T, _, lab string) string {
+			lab = strings.Replace(lab, "lb_vip: 192.168.10.1", "lb_vip: &vip 192.168.10.1", 1)
+			return strings.Replace(lab, "src_mac: katran:eth0", "src_mac: *vip", 1)
+		}, []string{"lab.yaml:32:", "src_mac", "(in *vip, anchored at line 31)"}},
+		{"key given twice", func(_ *testing.T, _, lab string) string {
+			return strings.Replace(lab, "  real: {kind: real}\n", "          - {key: 0, value: {lb_vip: 1.2.3.4}}\n  real: {kind: real}\n", 1)
+		}, []string{"lab.yaml:34:", "lb_map[1].key: the same key as lb_map[0] (line 28)"}},
 		{"reference names nothing", func(_ *testing.T, _, lab string) string {
 			return strings.Replace(lab, "real_server_ip: real:eth0", "real_server_ip: real:eth9", 1)
 		}, []string{"lab.yaml:30:", "eth9"}},
@@ -333,8 +340,14 @@ func TestBadProgramsFailBeforeAnythingIsCreated(t *testing.T) {
 					t.Errorf("error lacks %q:\n%v", w, err)
 				}
 			}
-			if !slices.Equal(rep.steps, []string{"preflight", "programs FAILED"}) {
+			if strings.Contains(err.Error(), cacheDir()) {
+				t.Errorf("error names dsrlab's cache, not the user's file:\n%v", err)
+			}
+			if !slices.Equal(rep.steps, []string{"programs FAILED"}) {
 				t.Errorf("steps %v: want the programs step to fail first", rep.steps)
+			}
+			if _, err := os.Stat(hostsFile(topo.Name)); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("a failed up of a new lab left its hosts record: %v", err)
 			}
 			if left := labNames(t, rt, topo.Name); len(left) > 0 {
 				t.Errorf("left behind: %v", left)
@@ -421,7 +434,7 @@ func TestUserProgramBesideTheBalancer(t *testing.T) {
 	topo := parseLab(t, text)
 	mustUp(t, rt, topo)
 	mustVerify(t, rt, topo)
-	entries, err := nodeMap(t, rt, topo, "router", "frames").Dump()
+	entries, _, err := nodeMap(t, rt, topo, "router", "frames").Dump(context.Background(), prog.DumpOptions{All: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -462,14 +475,14 @@ func TestTailCallEntriesFromTheTopology(t *testing.T) {
 	t.Setenv(FaultEnv, "")
 	mustUp(t, rt, topo)
 	mustVerify(t, rt, topo)
-	frames, err := nodeMap(t, rt, topo, "router", "frames").Dump()
+	frames, _, err := nodeMap(t, rt, topo, "router", "frames").Dump(context.Background(), prog.DumpOptions{All: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(frames) != 1 || frames[0].Value.String() == "0" {
 		t.Errorf("the tail-called program counted nothing: %v", frames)
 	}
-	jmp, err := nodeMap(t, rt, topo, "router", "jmp").Dump()
+	jmp, _, err := nodeMap(t, rt, topo, "router", "jmp").Dump(context.Background(), prog.DumpOptions{All: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -483,7 +496,7 @@ func TestTailCallEntriesFromTheTopology(t *testing.T) {
 	if sum, _ := mustUp(t, rt, topo); sum.Changes == 0 {
 		t.Error("another program array entry did not load the program again")
 	}
-	jmp, err = nodeMap(t, rt, topo, "router", "jmp").Dump()
+	jmp, _, err = nodeMap(t, rt, topo, "router", "jmp").Dump(context.Background(), prog.DumpOptions{All: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -537,5 +550,156 @@ func noPinRoot(t *testing.T) {
 	}
 	if strings.Contains(string(mounts), " "+pinRoot()+" ") {
 		t.Errorf("a bpffs is still mounted on %s", pinRoot())
+	}
+}
+
+// A TC egress program on a real counts the replies it sends per client,
+// read through NodeMaps like any map; up twice changes nothing; a program
+// taken out of the topology is taken off its hook.
+func TestTCProgramCountsRepliesPerClient(t *testing.T) {
+	requireClang(t)
+	rt := fakeLab(t)
+	t.Setenv("DSRLAB_CACHE_DIR", t.TempDir())
+	src, err := filepath.Abs("testdata/replies.c")
+	if err != nil {
+		t.Fatal(err)
+	}
+	reference := string(readLab(t, "dsr.yaml"))
+	block := fmt.Sprintf("  real:\n    kind: real\n    programs:\n      - {source: %q, name: tc_count_replies, type: tc, direction: egress}\n", src)
+	if !strings.Contains(reference, "  real:   {kind: real}\n") {
+		t.Fatal("the reference lab's real is no longer `real:   {kind: real}`; update this test")
+	}
+	topo := parseLab(t, strings.Replace(reference, "  real:   {kind: real}\n", block, 1))
+	sum, _ := mustUp(t, rt, topo)
+	mustVerify(t, rt, topo)
+	entries, _, err := nodeMap(t, rt, topo, "real", "replies").Dump(context.Background(), prog.DumpOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var client []string
+	for _, e := range entries {
+		if e.Key.String() == "10.111.220.11" && e.Value.String() != "0" {
+			client = append(client, e.String())
+		}
+	}
+	if len(client) != 1 {
+		t.Errorf("replies: %v, want packets counted to the client 10.111.220.11", entries)
+	}
+	if sum.Changes == 0 {
+		t.Error("up attached nothing")
+	}
+	if again, _ := mustUp(t, rt, topo); again.Changes != 0 {
+		t.Errorf("a second up made %d changes", again.Changes)
+	}
+	ns, err := NodeNamespace(context.Background(), one(rt), topo, "real")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ns.Close()
+	atts, err := ns.TC("eth0")
+	if err != nil || len(atts) != 1 || atts[0].Name != "tc_count_replies" || !atts[0].Egress || atts[0].Priority != 1 {
+		t.Fatalf("eth0's TC programs: %+v, %v", atts, err)
+	}
+	insp, err := Inspect(context.Background(), one(rt), topo.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(insp.Problems) > 0 {
+		t.Errorf("inspect finds problems: %v", insp.Problems)
+	}
+	for _, n := range insp.Nodes {
+		if n.Node == "real" && !slices.ContainsFunc(n.Programs, func(p ProgramReport) bool {
+			return p.Name == "tc_count_replies" && p.File == src && p.Mode == "tc egress priority 1" && p.Interface == "eth0"
+		}) {
+			t.Errorf("inspect does not show the TC program: %+v", n.Programs)
+		}
+	}
+	// A global set only at load: the program is replaced at its
+	// priority, in one request.
+	reloaded := parseLab(t, strings.Replace(reference, "  real:   {kind: real}\n",
+		strings.Replace(block, "direction: egress}", "direction: egress, globals: {blocked_port: 9}}", 1), 1))
+	if again, _ := mustUp(t, rt, reloaded); again.Changes == 0 {
+		t.Error("up with a new global changed nothing")
+	}
+	if now, err := ns.TC("eth0"); err != nil || len(now) != 1 || now[0].ProgID == atts[0].ProgID {
+		t.Errorf("after the reload: %+v, %v; want one program, another than %d", now, err, atts[0].ProgID)
+	}
+	without := parseLab(t, reference)
+	if again, _ := mustUp(t, rt, without); again.Changes == 0 {
+		t.Error("up without the TC program changed nothing")
+	}
+	if atts, err := ns.TC("eth0"); err != nil || len(atts) != 0 {
+		t.Errorf("eth0's TC programs after it left the topology: %+v, %v", atts, err)
+	}
+}
+
+// A TC program's program array is pinned, so its tail calls go on after up
+// exits; a rolled back up takes the pins back.
+func TestTCTailCalls(t *testing.T) {
+	requireClang(t)
+	rt := fakeLab(t)
+	t.Setenv("DSRLAB_CACHE_DIR", t.TempDir())
+	src, err := filepath.Abs("testdata/tctail.c")
+	if err != nil {
+		t.Fatal(err)
+	}
+	block := fmt.Sprintf("  real:\n    kind: real\n    programs: [{source: %q, name: tc_entry, type: tc, direction: egress, maps: {next: [{key: 0, value: tc_count}]}}]\n", src)
+	topo := parseLab(t, strings.Replace(string(readLab(t, "dsr.yaml")), "  real:   {kind: real}\n", block, 1))
+	pins := filepath.Join(pinRoot(), topo.Name, "_tc", "real-tc-eth0-egress-1")
+	t.Setenv(FaultEnv, "nat")
+	if _, err := Up(context.Background(), one(rt), topo, &recorder{}); err == nil {
+		t.Fatal("up with a fault after the tc step succeeded")
+	}
+	if _, err := os.Stat(pins); err == nil {
+		t.Error("a rolled back up left the TC program's pins")
+	}
+	t.Setenv(FaultEnv, "")
+	mustUp(t, rt, topo)
+	if _, err := os.Stat(filepath.Join(pins, "next")); err != nil {
+		t.Errorf("the program array is not pinned: %v", err)
+	}
+	mustVerify(t, rt, topo)
+	sent, _, err := nodeMap(t, rt, topo, "real", "sent").Dump(context.Background(), prog.DumpOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(sent) != 1 {
+		t.Errorf("the tail-called TC program counted nothing: %v", sent)
+	}
+	if sum, _ := mustUp(t, rt, topo); sum.Changes != 0 {
+		t.Errorf("a second up made %d changes", sum.Changes)
+	}
+}
+
+// A balancer built the way Katran's is comes up from a topology written as
+// a person reads it, answers through the VIP, and its maps read back the
+// way the topology wrote them.
+func TestKatranStyleBalancer(t *testing.T) {
+	requireClang(t)
+	rt := fakeLab(t)
+	t.Setenv("DSRLAB_CACHE_DIR", t.TempDir())
+	topo, err := topology.Load("testdata/katranlike/lab.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustUp(t, rt, topo)
+	mustVerify(t, rt, topo)
+	for _, tc := range []struct{ name, want string }{
+		{"vip_map", "{vip: 192.168.10.1, port: !be 50007, proto: 6}: {flags: 0, vip_num: 0}"},
+		{"reals", "0: {dst: 10.111.222.11, flags: 0}"},
+		{"ctl_array", "1: {mac: " + topo.Node("katran").Uplink().MAC.String() + "}"},
+		{"lru_mapping", "0: unnamed (id "},
+	} {
+		entries, _, err := nodeMap(t, rt, topo, "katran", tc.name).Dump(context.Background(), prog.DumpOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("%s: %v", tc.name, entries)
+		if !slices.ContainsFunc(entries, func(e prog.DumpEntry) bool { return strings.HasPrefix(e.String(), tc.want) }) {
+			t.Errorf("%s: %v, want an entry %q", tc.name, entries, tc.want)
+		}
+	}
+	if again, _ := mustUp(t, rt, topo); again.Changes != 0 {
+		t.Errorf("a second up made %d changes", again.Changes)
 	}
 }

@@ -3,6 +3,8 @@ package lab
 import (
 	"fmt"
 	"net/netip"
+	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -35,6 +37,9 @@ func FindVIP(t *topology.Topology, spec string) (*topology.VIP, error) {
 // it is not one yet. Weight 0 drains it: established flows stay, new ones
 // go elsewhere.
 func SetRealWeight(t *topology.Topology, v *topology.VIP, node string, weight uint32) error {
+	if err := ownBalancer(t, v); err != nil {
+		return err
+	}
 	n := t.Node(node)
 	if n == nil || n.Kind != topology.KindReal {
 		return fmt.Errorf("lab %q has no real node %q (reals: %s)", t.Name, node, strings.Join(realNames(t), ", "))
@@ -58,6 +63,9 @@ func SetRealWeight(t *topology.Topology, v *topology.VIP, node string, weight ui
 // RemoveReal takes node out of v: its flows, even established ones, are
 // re-balanced over the remaining reals.
 func RemoveReal(t *topology.Topology, v *topology.VIP, node string) error {
+	if err := ownBalancer(t, v); err != nil {
+		return err
+	}
 	for i, r := range v.Reals {
 		if r.Node.Name != node {
 			continue
@@ -69,6 +77,21 @@ func RemoveReal(t *topology.Topology, v *topology.VIP, node string) error {
 		return nil
 	}
 	return fmt.Errorf("%s is not a real of VIP %s", node, v)
+}
+
+// ownBalancer refuses to change the reals of a VIP that a user's program
+// balances: dsrlab knows nothing of how that program picks a real, and
+// writing the topology's reals back would undo the user's own map edits.
+func ownBalancer(t *topology.Topology, v *topology.VIP) error {
+	for _, k := range t.NodesOfKind(topology.KindKatran) {
+		if k.Program == nil || !slices.Contains(t.VIPsServedBy(k), v) {
+			continue
+		}
+		return fmt.Errorf("VIP %s is balanced by %s's own program (%s), which picks its reals from its own maps: "+
+			"change them with `dsrlab map %s MAP set KEY VALUE`, or in the topology's program.maps and `dsrlab up`",
+			v, k.Name, filepath.Base(k.Program.File()), k.Name)
+	}
+	return nil
 }
 
 func realNames(t *topology.Topology) []string {

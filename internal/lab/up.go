@@ -46,6 +46,7 @@ func Up(ctx context.Context, rts runtime.Set, topo *topology.Topology, rep Repor
 		preexisting: map[string]bool{},
 		ns:          map[string]*netconf.Namespace{},
 		programs:    map[string]*userProgram{},
+		tc:          map[string]*userProgram{},
 		sum:         &Summary{Lab: topo.Name, XDP: map[string]string{}, NAT: map[string]string{}, Decap: map[string]string{}},
 	}
 	defer d.closeNamespaces()
@@ -69,11 +70,12 @@ func Up(ctx context.Context, rts runtime.Set, topo *topology.Topology, rep Repor
 		}
 	}()
 	steps := []step{
-		{"preflight", d.preflight},
 		// Users' programs are compiled, loaded and their maps filled
-		// before any container exists: a compile error, a bad map value
-		// or a verifier rejection leaves nothing to roll back.
+		// before any engine is asked or anything recorded: a compile
+		// error, a bad map value or a verifier rejection leaves nothing
+		// behind, not even the lab's record of its hosts.
 		{"programs", d.buildPrograms},
+		{"preflight", d.preflight},
 		{"images", d.images},
 		{"agents", d.agentsStep},
 		{"containers", d.startContainers},
@@ -86,6 +88,7 @@ func Up(ctx context.Context, rts runtime.Set, topo *topology.Topology, rep Repor
 		{"services", d.services},
 		{"hosts", d.remotePhase(phaseReals)},
 		{"xdp", d.loadBalancers},
+		{"tc", d.attachTCPrograms},
 		{"nat", d.natBalancers},
 		{"hosts-xdp", d.remotePhase(phaseBalancers)},
 		// The routers learn the VIPs once the balancers are attached:
@@ -138,6 +141,7 @@ type deployment struct {
 	preexisting map[string]bool // IDs of the lab's containers before this run
 	ns          map[string]*netconf.Namespace
 	programs    map[string]*userProgram // by node, loaded and not yet attached
+	tc          map[string]*userProgram // TC programs by tcSlot, likewise
 	// records are the program records of the agent's nodes, which the
 	// request brings and the result takes back; nil in up, which keeps
 	// them in the state.
@@ -445,6 +449,9 @@ func (d *deployment) rollback() (clean bool) {
 	}
 	for node := range d.created {
 		if err := removeNodePins(d.topo.Name, node); err != nil {
+			d.rep.Note("rollback: " + err.Error())
+		}
+		if err := removeTCPins(d.topo.Name, d.topo.Node(node)); err != nil {
 			d.rep.Note("rollback: " + err.Error())
 		}
 	}

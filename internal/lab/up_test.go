@@ -182,7 +182,7 @@ func TestUpReferenceLabAnswersThroughTheVIP(t *testing.T) {
 	rt := fakeLab(t)
 	topo := load(t, "dsr.yaml")
 	sum, rep := mustUp(t, rt, topo)
-	want := []string{"preflight", "programs", "images", "agents", "containers", "links", "addressing", "decap", "services", "hosts", "xdp", "nat", "hosts-xdp", "bgp", "exec"}
+	want := []string{"programs", "preflight", "images", "agents", "containers", "links", "addressing", "decap", "services", "hosts", "xdp", "tc", "nat", "hosts-xdp", "bgp", "exec"}
 	if !slices.Equal(rep.steps, want) {
 		t.Errorf("steps %v, want %v", rep.steps, want)
 	}
@@ -217,7 +217,7 @@ func TestUpTwiceChangesNothing(t *testing.T) {
 func TestFaultAtEveryStepRollsBack(t *testing.T) {
 	rt := fakeLab(t)
 	topo := load(t, "dsr.yaml")
-	for _, step := range []string{"preflight", "programs", "images", "agents", "containers", "containers:2", "links", "links:1", "addressing", "decap", "services", "xdp", "nat", "exec"} {
+	for _, step := range []string{"programs", "preflight", "images", "agents", "containers", "containers:2", "links", "links:1", "addressing", "decap", "services", "xdp", "tc", "nat", "exec"} {
 		t.Run(step, func(t *testing.T) {
 			t.Setenv(FaultEnv, step)
 			rep := &recorder{}

@@ -27,7 +27,10 @@ type Drop struct {
 	Exception bool `json:"xdp_exception,omitempty"`
 	// XDP: an XDP program's doing, an exception or an XDP_DROP.
 	XDP bool `json:"xdp"`
-	// Program names the XDP program, when XDP.
+	// TC: a TC program's verdict (TC_ACT_SHOT) dropped it.
+	TC bool `json:"tc,omitempty"`
+	// Program names the XDP program, when XDP, or the TC programs on the
+	// hook, when TC.
 	Program string        `json:"program,omitempty"`
 	Packet  string        `json:"packet,omitempty"`
 	Class   Class         `json:"class,omitempty"`
@@ -53,6 +56,12 @@ func (d Drop) String() string {
 		what = fmt.Sprintf("%s returned %s", prog, d.Reason)
 	case d.XDP:
 		what = fmt.Sprintf("%s dropped it (XDP_DROP; kernel reason %s in %s)", prog, d.Reason, d.Function)
+	case d.TC:
+		tc := "a TC program"
+		if d.Program != "" {
+			tc = "TC program " + d.Program
+		}
+		what = fmt.Sprintf("%s dropped it (TC_ACT_SHOT; kernel reason %s in %s)", tc, d.Reason, d.Function)
 	default:
 		what = d.Reason
 		if d.Function != "" {
@@ -63,6 +72,18 @@ func (d Drop) String() string {
 		what += fmt.Sprintf(" (%d times)", d.Count)
 	}
 	return where + ": " + what
+}
+
+// tcDirection tells a drop by a TC program's verdict: the kernel gives
+// the reason TC_INGRESS or TC_EGRESS for a TC_ACT_SHOT on that hook.
+func tcDirection(reason string) (string, bool) {
+	switch reason {
+	case "TC_INGRESS":
+		return "ingress", true
+	case "TC_EGRESS":
+		return "egress", true
+	}
+	return "", false
 }
 
 // xdpDrop tells a drop by an XDP program's verdict from the kernel's own:

@@ -22,15 +22,18 @@ type dropWatch struct {
 	// programs names the XDP program on each interface, to say whose
 	// XDP_DROP a drop in veth's XDP path was.
 	programs map[uint32]map[uint32]string
-	events   []tracebpf.Event
-	done     chan struct{}
+	// tc names the TC programs on each hook, by netns inode, ifindex and
+	// "ingress" or "egress", to say whose TC_ACT_SHOT a drop was.
+	tc     map[uint32]map[uint32]map[string]string
+	events []tracebpf.Event
+	done   chan struct{}
 }
 
 // watchDrops loads the drop tracer and has it watch each node's
 // namespace, given by node name.
 func watchDrops(nss map[string]*netconf.Namespace) (*dropWatch, error) {
 	w := &dropWatch{nodes: map[uint32]string{}, ifaces: map[uint32]map[uint32]string{},
-		programs: map[uint32]map[uint32]string{}, done: make(chan struct{})}
+		programs: map[uint32]map[uint32]string{}, tc: map[uint32]map[uint32]map[string]string{}, done: make(chan struct{})}
 	for node, ns := range nss {
 		var st unix.Stat_t
 		if err := unix.Fstat(ns.FD(), &st); err != nil {
@@ -49,12 +52,24 @@ func watchDrops(nss map[string]*netconf.Namespace) (*dropWatch, error) {
 		if err != nil {
 			return nil, fmt.Errorf("node %s: interfaces: %w", node, err)
 		}
+		tc := map[uint32]map[string]string{}
 		for index, name := range names {
 			if x, err := ns.XDP(name); err == nil && x.ProgID != 0 {
 				progs[index] = programName(x.ProgID)
 			}
+			atts, _ := ns.TC(name)
+			for _, a := range atts {
+				if tc[index] == nil {
+					tc[index] = map[string]string{}
+				}
+				if prev := tc[index][a.Direction()]; prev != "" {
+					tc[index][a.Direction()] = prev + " or " + a.Name
+				} else {
+					tc[index][a.Direction()] = a.Name
+				}
+			}
 		}
-		w.ifaces[inum], w.programs[inum] = names, progs
+		w.ifaces[inum], w.programs[inum], w.tc[inum] = names, progs, tc
 	}
 	tr, err := tracebpf.LoadTracer()
 	if err != nil {
@@ -119,6 +134,12 @@ func (w *dropWatch) stop() []seenDrop {
 			d.Reason, d.Function = ReasonName(reasons, e.Reason), syms.Name(e.Location)
 			if d.XDP = xdpDrop(d.Reason, d.Function); d.XDP {
 				d.Program = w.programs[e.Netns][e.Ifindex]
+			}
+			if dir, tc := tcDirection(d.Reason); tc {
+				d.TC, d.Program = true, w.tc[e.Netns][e.Ifindex][dir]
+				if d.Program != "" {
+					d.Program += " (" + dir + ")"
+				}
 			}
 			d.Head = e.Head
 		default:

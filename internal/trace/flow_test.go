@@ -260,6 +260,14 @@ func TestVerdicts(t *testing.T) {
 				"katran eth0: XDP program xdp_verdict dropped it (XDP_DROP"},
 		},
 		{
+			name: "a TC program on the real drops the request", lab: "labs/dsr.yaml",
+			sights: cat(request(syn), []sight{in("router:eth0", enc), out("router:eth1", enc), in("real:eth0", syn)}),
+			probe:  Probe{Err: "timeout"},
+			drops:  []Drop{{Node: "real", Iface: "eth0", Reason: "TC_INGRESS", Function: "tcf_classify", TC: true, Program: "tc_drop_port (ingress)", Frame: syn}},
+			node:   "real",
+			want:   []string{"real eth0: TC program tc_drop_port (ingress) dropped it (TC_ACT_SHOT; kernel reason TC_INGRESS in tcf_classify)"},
+		},
+		{
 			name: "balancer returns XDP_ABORTED", lab: "labs/dsr.yaml",
 			sights: request(syn),
 			probe:  Probe{Err: "timeout"},

@@ -1,0 +1,1 @@
+#define VERDICT XDP_PASS
