@@ -29,8 +29,9 @@ const (
 type edge struct {
 	from, to *topology.Node
 	style    style
-	title    string   // "1. Request"; empty for a link
-	lines    []string // the rest of the label
+	title    string              // "1. Request"; empty for a link
+	lines    []string            // the rest of the label
+	out      *topology.Interface // the hop's egress interface; nil for a link
 }
 
 // drawing is everything both renderers draw, in a fixed order: links in
@@ -204,7 +205,7 @@ func (l leg) edges(step int) ([]edge, int) {
 		}
 		lines := append([]string{fmt.Sprintf("(%s → %s)", out.Name, out.Peer.Name)}, l.lines...)
 		es = append(es, edge{from: out.Node, to: out.Peer.Node, style: l.style,
-			title: fmt.Sprintf("%d. %s", step, name), lines: lines})
+			title: fmt.Sprintf("%d. %s", step, name), lines: lines, out: out})
 		step++
 	}
 	return es, step
