@@ -48,7 +48,7 @@ func Counters(ctx context.Context, rts runtime.Set, t *topology.Topology) ([]Nod
 			}
 		}
 		var running []string
-		here := map[string]*NodeCounters{}
+		at := map[string]int{} // index in out, by node
 		for _, n := range t.Nodes {
 			if n.Host.Name != h {
 				continue
@@ -60,18 +60,18 @@ func Counters(ctx context.Context, rts runtime.Set, t *topology.Topology) ([]Nod
 					running = append(running, n.Name)
 				}
 			}
+			at[n.Name] = len(out)
 			out = append(out, nc)
-			here[n.Name] = &out[len(out)-1]
 		}
 		read, err := countersOn(ctx, rts, t, h, running)
 		if err != nil {
 			for _, n := range running {
-				here[n].Error = err.Error()
+				out[at[n]].Error = err.Error()
 			}
 			continue
 		}
 		for _, r := range read {
-			*here[r.Node] = r
+			out[at[r.Node]] = r
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Node < out[j].Node })
