@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -91,3 +92,11 @@ func StartEcho(ctx context.Context, ns *netconf.Namespace, cmd []string) error {
 	}()
 	return nil
 }
+
+// Quiet is a lab.Reporter that reports nothing.
+type Quiet struct{}
+
+func (Quiet) Step(string, time.Duration, string, error) {}
+func (Quiet) Detail(string, string)                     {}
+func (Quiet) Note(string)                               {}
+func (Quiet) Progress(string, int, int)                 {}
