@@ -5,7 +5,8 @@
 #   --clang  also clang and llvm, to compile users' programs and regenerate
 #            the BPF objects
 #   --test   also what the tests need (`make test`): clang and llvm, iproute2
-#            (scripts/host.sh) and openssh-server (the ssh:// engine test)
+#            (scripts/host.sh), openssh-server (the ssh:// engine test) and
+#            chromium (the browser test of `dsrlab ui`)
 # Idempotent; run as root.
 set -euo pipefail
 
@@ -33,6 +34,8 @@ if ((want_test)); then
   # The ssh:// engine test runs its own OpenSSH server inside a simulated
   # host (dsrlab speaks SSH with its own client, no ssh binary).
   [[ -x /usr/sbin/sshd ]] || need+=(openssh-server)
+  # The browser test of `dsrlab ui` drives headless Chromium (chromedp).
+  command -v chromium >/dev/null 2>&1 || need+=(chromium)
 fi
 if ((${#need[@]})); then
   echo "install-deps: installing ${need[*]}"

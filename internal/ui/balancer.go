@@ -55,7 +55,7 @@ func vipsSection(in *balancerInput) *Section {
 		}
 	}
 	s := &Section{Title: "VIPs and reals (" + in.report.Balancer.Interface + ", XDP " + in.report.Balancer.Mode + ")",
-		Columns: []string{"VIP", "real", "weight", "pkt/s"}}
+		Columns: []string{"VIP", "real", "weight", "pkt/s to the real"}}
 	for _, v := range in.report.Balancer.VIPs {
 		for _, r := range v.Reals {
 			addr := r.Addr.String()

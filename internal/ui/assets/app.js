@@ -10,7 +10,8 @@ const token = params.get("token") || "";
 // set; the address bar, and screenshots of it, lose it.
 if (token) history.replaceState(null, "", location.pathname);
 
-const W = 900, ROW = 190, TOP = 70, NODE_W = 190, NODE_H = 64;
+const ROW = 230, TOP = 60, NODE_W = 210, NODE_H = 78, GAP = 36;
+let W = 760;
 let scene = null;
 let styles = {};
 const ends = {};   // "node:iface" -> {x, y} of the node box it belongs to
@@ -49,11 +50,12 @@ function drawScene(sc) {
   const svg = document.getElementById("graph");
   svg.replaceChildren();
   const rows = Math.max(...sc.nodes.map(n => n.row)) + 1;
+  W = Math.max(760, Math.max(...sc.nodes.map(n => n.cols)) * (NODE_W + GAP));
   const height = TOP + (rows - 1) * ROW + NODE_H + 40;
   svg.setAttribute("viewBox", `0 0 ${W} ${height}`);
   const defs = el("defs", {}, svg);
   for (const s of sc.styles) {
-    const m = el("marker", {id: "arrow-" + s.name, viewBox: "0 0 10 10", refX: 9, refY: 5, markerWidth: 6, markerHeight: 6, orient: "auto-start-reverse"}, defs);
+    const m = el("marker", {id: "arrow-" + s.name, viewBox: "0 0 10 10", refX: 9, refY: 5, markerUnits: "userSpaceOnUse", markerWidth: 11, markerHeight: 11, orient: "auto-start-reverse"}, defs);
     el("path", {d: "M0,0 L10,5 L0,10 z", fill: s.color}, m);
   }
   const pos = {};
@@ -67,7 +69,7 @@ function drawScene(sc) {
     ends[l.a] = a; ends[l.b] = b;
     const g = el("g", {class: "link", "data-link": l.a + "—" + l.b}, linkLayer);
     const dx = b.x - a.x, dy = b.y - a.y, len = Math.hypot(dx, dy) || 1;
-    const nx = -dy / len * 7, ny = dx / len * 7;   // the two directions side by side
+    const nx = -dy / len * 9, ny = dx / len * 9;   // the two directions side by side
     const ux = dx / len, uy = dy / len;
     const trim = (NODE_H / 2 + 6) / Math.max(Math.abs(uy), 0.35);
     for (const [from, to, roles, sign, key] of [[l.a, l.b, l.a_to_b, 1, "a_to_b"], [l.b, l.a, l.b_to_a, -1, "b_to_a"]]) {
@@ -78,9 +80,14 @@ function drawScene(sc) {
       const line = el("line", {class: "dir idle", x1, y1, x2, y2, stroke: st.color, "stroke-width": st.width,
         "marker-end": `url(#arrow-${role})`, "data-dir": from + ">" + to, "data-role": role}, g);
       if (st.dashed) line.setAttribute("stroke-dasharray", "7 5");
-      const mx = (x1 + x2) / 2 + nx * sign * 2.2, my = (y1 + y2) / 2 + ny * sign * 2.2;
-      const label = el("text", {class: "rate", x: mx, y: my, fill: st.color, "text-anchor": sign > 0 ? "start" : "end",
-        "data-dir": from + ">" + to, "data-pps": 0, "data-bps": 0}, g, "–");
+      // The label runs along its direction, on its side of the link,
+      // and is never upside down.
+      const mx = (x1 + x2) / 2 + nx * sign * 2.6, my = (y1 + y2) / 2 + ny * sign * 2.6;
+      let angle = Math.atan2(y2 - y1, x2 - x1) * 180 / Math.PI;
+      if (angle > 90) angle -= 180;
+      if (angle < -90) angle += 180;
+      const label = el("text", {class: "rate", x: mx, y: my, fill: st.color, "text-anchor": "middle", "dominant-baseline": "middle",
+        transform: `rotate(${angle} ${mx} ${my})`, "data-dir": from + ">" + to, "data-pps": 0, "data-bps": 0}, g, "–");
       dirs[from + ">" + to] = {line, label, role, key, link: g};
       el("title", {}, line, `${from} → ${to}: ${roles.join(", ") || "no flow of a VIP"}`);
     }
@@ -91,11 +98,16 @@ function drawScene(sc) {
     const g = el("g", {class: "node-box", "data-node": n.name, transform: `translate(${p.x - NODE_W / 2},${p.y - NODE_H / 2})`}, nodeLayer);
     el("rect", {width: NODE_W, height: NODE_H, rx: 10, fill: n.fill, stroke: n.stroke, "stroke-width": 2}, g);
     el("text", {class: "name", x: 10, y: 18}, g, n.name);
-    el("text", {x: 10 + 8 * n.name.length + 14, y: 18, fill: "#555"}, g, n.lines[0]);
-    n.lines.slice(1, 4).forEach((line, i) => el("text", {x: 10, y: 34 + i * 13, fill: "#333"}, g, line));
+    el("text", {x: 10, y: 32, fill: "#555", class: "kind"}, g, clip(n.lines[0]));
+    n.lines.slice(1, 4).forEach((line, i) => el("text", {x: 10, y: 46 + i * 12, fill: "#333"}, g, clip(line)));
     el("title", {}, g, n.lines.join("\n"));
   }
   fillSelectors(sc);
+}
+
+// clip keeps a line inside its node's box; the box's title has it whole.
+function clip(line) {
+  return line.length > 34 ? line.slice(0, 33) + "…" : line;
 }
 
 function fillSelectors(sc) {
@@ -133,18 +145,28 @@ function applyState(st) {
   document.getElementById("status").textContent = st.status;
   document.getElementById("down-banner").hidden = st.up;
   if (!st.up) document.getElementById("down-banner").textContent = "lab " + st.lab + " is down";
-  for (const l of st.links) {
+  // A lab that is down shows no traffic and no link states: nothing of
+  // the last picture stays.
+  for (const d of Object.values(dirs)) {
+    d.label.textContent = "–";
+    d.label.dataset.pps = d.label.dataset.bps = 0;
+    d.line.setAttribute("stroke-width", styles[d.role].width);
+    d.line.classList.add("idle");
+    d.link.classList.remove("down");
+    d.link.querySelector(".link-state").textContent = "";
+  }
+  for (const l of st.up ? st.links : []) {
     for (const [from, to, r] of [[l.a, l.b, l.a_to_b], [l.b, l.a, l.b_to_a]]) {
       const d = dirs[from + ">" + to];
       if (!d) continue;
-      d.label.textContent = st.up ? fmtPkts(r.pps) + "  " + fmtBits(r.bps) : "–";
+      d.label.textContent = fmtPkts(r.pps) + "  " + fmtBits(r.bps);
       d.label.dataset.pps = r.pps;
       d.label.dataset.bps = r.bps;
       d.label.dataset.bytes = r.bytes;
       const base = styles[d.role].width;
       // Width grows with the rate's order of magnitude: 1 kbit/s to
       // 10 Gbit/s spans a few pixels, and an idle direction fades.
-      const extra = r.bps > 0 ? Math.min(8, Math.max(0, Math.log10(r.bps) - 3)) : 0;
+      const extra = r.bps > 0 ? Math.min(6, Math.max(0, Math.log10(r.bps) - 4)) : 0;
       d.line.setAttribute("stroke-width", base + extra);
       d.line.classList.toggle("idle", r.pps < 1);
       d.link.classList.toggle("down", !!l.state);
@@ -219,7 +241,7 @@ function drawSequence(res) {
   svg.replaceChildren();
   const names = [res.client];
   for (const hop of res.hops) for (const e of [hop.from, hop.to]) if (!names.includes(nodeOf(e))) names.push(nodeOf(e));
-  const width = 520, col = width / names.length, rowH = 30, top = 24;
+  const width = 520, col = width / names.length, rowH = 36, top = 24;
   const height = top + res.hops.length * rowH + 16;
   svg.setAttribute("viewBox", `0 0 ${width} ${height}`);
   names.forEach((n, i) => {
@@ -233,31 +255,38 @@ function drawSequence(res) {
     const y = top + (i + 1) * rowH - 6;
     const line = el("line", {class: "seq-hop", x1, y1: y, x2, y2: y, stroke: colour(hop.class), "stroke-width": 2, "marker-end": `url(#seq-arrow)`}, svg);
     if (hop.class === "tunnel") line.setAttribute("stroke-dasharray", "6 4");
-    el("text", {x: Math.min(x1, x2) + 4, y: y - 4, fill: colour(hop.class)}, svg, `${hop.n}. ${hop.step}  ${hop.packet}`);
+    el("text", {x: Math.min(x1, x2) + 4, y: y - 4, fill: colour(hop.class), "font-weight": 600}, svg, `${hop.n}. ${hop.step}`);
+    const pkt = hop.packet.length > 72 ? hop.packet.slice(0, 71) + "…" : hop.packet;
+    el("text", {x: 4, y: y + 11, fill: "#666", class: "seq-packet"}, svg, pkt);
+    el("title", {}, line, hop.packet);
   });
   const defs = el("defs", {}, svg);
   const m = el("marker", {id: "seq-arrow", viewBox: "0 0 10 10", refX: 9, refY: 5, markerWidth: 6, markerHeight: 6, orient: "auto-start-reverse"}, defs);
   el("path", {d: "M0,0 L10,5 L0,10 z", fill: "#444"}, m);
 }
 
-// markHops numbers the trace's hops on the graph, at the direction each
-// took.
+// markHops puts on the graph, at each direction the flow took, the number
+// of its first hop there (the reference README's steps, for the first
+// packet); the badge's title lists them all.
 function markHops(res) {
   const layer = document.getElementById("hops");
   if (!layer) return;
   layer.replaceChildren();
-  const seen = {};
+  const byDir = new Map();
   for (const hop of res.hops) {
-    const d = dirs[hop.from + ">" + hop.to];
-    if (!d) continue;
     const k = hop.from + ">" + hop.to;
-    const nth = seen[k] = (seen[k] || 0) + 1;
+    if (!byDir.has(k)) byDir.set(k, []);
+    byDir.get(k).push(hop);
+  }
+  for (const [k, hops] of byDir) {
+    const d = dirs[k];
+    if (!d) continue;
     const x1 = +d.line.getAttribute("x1"), y1 = +d.line.getAttribute("y1"), x2 = +d.line.getAttribute("x2"), y2 = +d.line.getAttribute("y2");
-    const f = 0.25 + 0.12 * (nth - 1);
-    const g = el("g", {class: "hop-mark", "data-hop": hop.n}, layer);
-    el("circle", {cx: x1 + (x2 - x1) * f, cy: y1 + (y2 - y1) * f, r: 8}, g);
-    el("text", {x: x1 + (x2 - x1) * f, y: y1 + (y2 - y1) * f + 3.5, "text-anchor": "middle"}, g, String(hop.n));
-    el("title", {}, g, `${hop.n}. ${hop.step}: ${hop.packet}`);
+    const x = x1 + (x2 - x1) * 0.22, y = y1 + (y2 - y1) * 0.22;
+    const g = el("g", {class: "hop-mark", "data-hop": hops[0].n}, layer);
+    el("circle", {cx: x, cy: y, r: 10}, g);
+    el("text", {x, y: y + 4, "text-anchor": "middle"}, g, String(hops[0].n));
+    el("title", {}, g, hops.map(hp => `${hp.n}. ${hp.step}: ${hp.packet}`).join("\n"));
   }
 }
 
