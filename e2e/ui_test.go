@@ -192,12 +192,12 @@ func rates(t *testing.T, ctx context.Context) map[string]float64 {
 // drawn, a trace's verdict and hops rendered, the link counters moving
 // during a download through the VIP with the asymmetry of DSR in sight
 // (the real's return direction carries the bytes, katran's link next to
-// nothing), and `dsrlab down` noticed.
+// nothing), `dsrlab down` noticed, and `up` again followed.
 func TestUIInABrowser(t *testing.T) {
 	requireSetup(t)
 	chromium := requireBrowser(t)
 	download := "    reals: [real]\n  - address: " + vip + "\n    port: " + downloadPort + "\n    proto: tcp\n    lb: katran\n    reals: [real]\n    service: none\n"
-	traceLab(t, labs.Reference, "dsr", "", "    reals: [real]\n", download)
+	path := traceLab(t, labs.Reference, "dsr", "", "    reals: [real]\n", download)
 	url := startUI(t, "--name", "dsr")
 	shots := artifactDir(t)
 	ctx := browser(t, chromium)
@@ -283,5 +283,10 @@ func TestUIInABrowser(t *testing.T) {
 		t.Errorf("down: the page says %q", banner)
 	}
 	screenshot(t, ctx, shots, "ui-down.png")
+
+	// Up again, re-wired from scratch: the page open all along follows.
+	upLab(t, path, "dsr")
+	within(t, ctx, time.Minute, "the page follows the lab up again",
+		chromedp.WaitVisible(`body[data-up="true"]`), chromedp.WaitNotPresent(`#graph .link.down`))
 	fmt.Fprintln(os.Stderr, "ui screenshots in", shots)
 }

@@ -64,10 +64,11 @@ func newUICmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			url := srv.URL(l.Addr())
+			url := srv.URL(l.Addr().String())
+			// Listening on every address: the machine's name reaches it.
 			if ap, ok := l.Addr().(*net.TCPAddr); ok && ap.IP.IsUnspecified() {
 				if host, err := os.Hostname(); err == nil {
-					url = srv.URL(hostPort(net.JoinHostPort(host, fmt.Sprint(ap.Port))))
+					url = srv.URL(net.JoinHostPort(host, fmt.Sprint(ap.Port)))
 				}
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "dsrlab ui: lab %s at %s (Ctrl-C stops)\n", name, url)
@@ -132,10 +133,3 @@ func openBrowser(stderr io.Writer, url string) {
 	}
 	fmt.Fprintln(stderr, "dsrlab ui: no browser opener (xdg-open) found: open the URL above yourself")
 }
-
-// hostPort is a host name and port as a net.Addr, for the URL of a server
-// that listens on every address.
-type hostPort string
-
-func (h hostPort) Network() string { return "tcp" }
-func (h hostPort) String() string  { return string(h) }

@@ -50,7 +50,7 @@ func TestServerWithoutTokenIsRefused(t *testing.T) {
 func TestLoopbackIsOnlyForLoopbackAddresses(t *testing.T) {
 	for listen, want := range map[string]bool{"127.0.0.1:7007": true, "[::1]:7007": true, "localhost:7007": true,
 		"0.0.0.0:7007": false, ":7007": false, "[::]:7007": false, "10.0.0.1:7007": false} {
-		if got := newServer(t, listen).Loopback(); got != want {
+		if got := newServer(t, listen).loopback; got != want {
 			t.Errorf("%s: loopback %v, want %v", listen, got, want)
 		}
 	}

@@ -100,13 +100,11 @@ func New(cfg Config) (*Server, error) {
 	return s, nil
 }
 
-// URL is the address to open the page at, with the token.
-func (s *Server) URL(addr net.Addr) string {
-	return fmt.Sprintf("http://%s/?token=%s", addr, s.cfg.Token)
+// URL is the address to open the page at (hostport: where it is
+// reached), with the token.
+func (s *Server) URL(hostport string) string {
+	return fmt.Sprintf("http://%s/?token=%s", hostport, s.cfg.Token)
 }
-
-// Loopback tells whether the server listens on loopback only.
-func (s *Server) Loopback() bool { return s.loopback }
 
 // isLoopback: "localhost", or a loopback IP. An empty host (":7007") is
 // every address.

@@ -3,6 +3,7 @@
 package ui
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -209,16 +210,9 @@ func (w *watcher) diff(s *Snapshot, events *[]event) {
 	for _, l := range s.Links {
 		k := l.A + " — " + l.B
 		if p, ok := links[k]; ok && p != l.State {
-			w.logf(s.Time, events, "link %s: %s → %s", k, cmpOr(p, "up"), cmpOr(l.State, "up"))
+			w.logf(s.Time, events, "link %s: %s → %s", k, cmp.Or(p, "up"), cmp.Or(l.State, "up"))
 		}
 	}
-}
-
-func cmpOr(s, def string) string {
-	if s == "" {
-		return def
-	}
-	return s
 }
 
 // snapshot reads the lab: its recorded topology (gone after `dsrlab
