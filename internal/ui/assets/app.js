@@ -140,6 +140,7 @@ function fmtPkts(pps) {
 }
 
 function applyState(st) {
+  document.getElementById("lab").textContent = st.lab;
   document.body.dataset.up = String(st.up);
   document.body.classList.toggle("degraded", st.status.startsWith("degraded"));
   document.getElementById("status").textContent = st.status;
@@ -332,7 +333,7 @@ document.getElementById("capture-form").addEventListener("submit", async ev => {
 function connect() {
   const es = new EventSource("/api/events");
   es.addEventListener("scene", e => drawScene(JSON.parse(e.data)));
-  es.addEventListener("state", e => { if (scene) applyState(JSON.parse(e.data)); });
+  es.addEventListener("state", e => applyState(JSON.parse(e.data)));
   es.addEventListener("log", e => addLog(JSON.parse(e.data)));
   es.addEventListener("open", () => document.getElementById("log").replaceChildren());
   es.onerror = () => {
