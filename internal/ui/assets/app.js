@@ -10,7 +10,7 @@ const token = params.get("token") || "";
 // set; the address bar, and screenshots of it, lose it.
 if (token) history.replaceState(null, "", location.pathname);
 
-const ROW = 230, TOP = 60, NODE_W = 210, NODE_H = 78, GAP = 36;
+const ROW = 260, TOP = 60, NODE_W = 210, NODE_H = 78, GAP = 36;
 let W = 760;
 let scene = null;
 let styles = {};
@@ -136,7 +136,7 @@ function fmtBits(bps) {
 }
 
 function fmtPkts(pps) {
-  return pps >= 1000 ? (pps / 1000).toFixed(1) + "k pkt/s" : Math.round(pps) + " pkt/s";
+  return pps >= 1000 ? (pps / 1000).toFixed(1) + " kpps" : Math.round(pps) + " pps";
 }
 
 function applyState(st) {
@@ -160,7 +160,7 @@ function applyState(st) {
     for (const [from, to, r] of [[l.a, l.b, l.a_to_b], [l.b, l.a, l.b_to_a]]) {
       const d = dirs[from + ">" + to];
       if (!d) continue;
-      d.label.textContent = fmtPkts(r.pps) + "  " + fmtBits(r.bps);
+      d.label.textContent = fmtBits(r.bps) + " · " + fmtPkts(r.pps);
       d.label.dataset.pps = r.pps;
       d.label.dataset.bps = r.bps;
       d.label.dataset.bytes = r.bytes;
