@@ -82,14 +82,15 @@ const logKeep = 200
 type watcher struct {
 	cfg *Config
 
-	mu     sync.Mutex
-	ready  chan struct{} // closed after the first reading
-	scene  []byte        // JSON of the scene drawn from the recorded topology
-	state  []byte        // JSON of the last Snapshot
-	last   *Snapshot
-	log    []LogEntry
-	subs   map[chan event]struct{}
-	topo   *topology.Topology
+	// mu guards what pages read: ready to subs, and last's writes.
+	mu    sync.Mutex
+	ready chan struct{} // closed after the first reading
+	scene []byte        // JSON of the scene drawn from the recorded topology
+	state []byte        // JSON of the last Snapshot
+	last  *Snapshot
+	log   []LogEntry
+	subs  map[chan event]struct{}
+	// The rest is the reading goroutine's own.
 	ticks  int
 	before map[string]counterSample // by node:iface
 	reals  map[string]counterSample // balancer's per-real counters, by "node real-addr"
@@ -133,7 +134,7 @@ func (w *watcher) read(ctx context.Context) {
 			if w.scene != nil {
 				w.logf(snap.Time, &events, "the lab's topology changed (brought up again): drawing it anew")
 			}
-			w.scene, w.topo = sc, topo
+			w.scene = sc
 			events = append(events, event{"scene", sc})
 		}
 	}
