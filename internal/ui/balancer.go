@@ -3,7 +3,9 @@
 package ui
 
 import (
+	"cmp"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -28,17 +30,20 @@ type Section struct {
 // balancerInput is what the sections of one balancer are made of.
 type balancerInput struct {
 	node   *topology.Node
+	vips   []*topology.VIP    // those it serves, by the topology
 	report *lab.NodeReport    // from inspect; nil before the first
 	stats  *lab.BalancerStats // nil for a balancer without dsrlab's counters
 	// realPPS are the balancer's packets per second to each real, by
 	// the real's address.
 	realPPS map[string]float64
+	// routes are the routers' routes to the VIPs and BGP sessions.
+	routes []lab.RouterRoutes
 }
 
 // balancerSections make a balancer's panel, in order; each returns nil
-// when it has nothing to show. A section per new kind of state (a tier's
-// BGP sessions and ECMP next hops, the reals' health) is one more entry.
-var balancerSections = []func(*balancerInput) *Section{vipsSection, natSection, countersSection}
+// when it has nothing to show. A section per new kind of state (the
+// reals' health) is one more entry.
+var balancerSections = []func(*balancerInput) *Section{vipsSection, routesSection, natSection, countersSection}
 
 // vipsSection: each VIP's reals as the balancer's maps hold them, their
 // weights, and the packets per second the balancer sends each.
@@ -70,6 +75,50 @@ func vipsSection(in *balancerInput) *Section {
 			}
 			s.Rows = append(s.Rows, []string{v.VIP, real, weight, pps})
 		}
+	}
+	return s
+}
+
+// routesSection: how each router reaches the balancer's VIPs, as its
+// kernel and BGP speaker say (`dsrlab routes`): the route, whether this
+// balancer is one of its next hops and in what state, how many next hops
+// share the VIP (a tier's ECMP), and the router's BGP session with it. A
+// failed-over katran shows here as a next hop gone or dead.
+func routesSection(in *balancerInput) *Section {
+	mine := map[string]bool{}
+	for _, v := range in.vips {
+		mine[v.String()] = true
+	}
+	s := &Section{Title: "routes to its VIPs", Columns: []string{"router", "VIP", "route", "next hop here", "next hops", "BGP session"}}
+	for _, rr := range in.routes {
+		session := "–"
+		for _, bs := range rr.Sessions {
+			if bs.Node == in.node.Name {
+				session = bs.State
+			}
+		}
+		if rr.Speaker != "" {
+			session = rr.Speaker
+		}
+		for _, vr := range rr.Routes {
+			if !slices.ContainsFunc(vr.VIPs, func(v string) bool { return mine[v] }) {
+				continue
+			}
+			route := cmp.Or(vr.Protocol, "none")
+			if vr.Group != 0 {
+				route += fmt.Sprintf(", nexthop group %d", vr.Group)
+			}
+			here := "not a next hop"
+			for _, h := range vr.NextHops {
+				if h.Node == in.node.Name {
+					here = h.Via.String() + " " + h.State
+				}
+			}
+			s.Rows = append(s.Rows, []string{rr.Router, vr.Dst.String(), route, here, fmt.Sprint(len(vr.NextHops)), session})
+		}
+	}
+	if len(s.Rows) == 0 {
+		return nil
 	}
 	return s
 }
@@ -110,7 +159,7 @@ func countersSection(in *balancerInput) *Section {
 func (w *watcher) balancers(topo *topology.Topology, now time.Time) []BalancerView {
 	out := []BalancerView{}
 	for _, k := range topo.NodesOfKind(topology.KindKatran) {
-		in := &balancerInput{node: k, report: w.report[k.Name], realPPS: map[string]float64{}}
+		in := &balancerInput{node: k, vips: topo.VIPsServedBy(k), report: w.report[k.Name], realPPS: map[string]float64{}, routes: w.routes}
 		if st, ok := w.stats[k.Name]; ok {
 			in.stats = &st
 			for _, r := range st.Reals {

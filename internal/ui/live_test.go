@@ -12,6 +12,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -197,6 +199,10 @@ func TestLivePageOfAFakeLab(t *testing.T) {
 	if len(vips.Rows) != 1 || vips.Rows[0][0] != "192.168.10.1:50007/tcp" || !strings.Contains(vips.Rows[0][1], "10.111.222.11") || vips.Rows[0][2] != "1" {
 		t.Errorf("balancer section %+v", vips)
 	}
+	if routes := section(first.Balancers[0], "routes to its VIPs"); routes == nil || len(routes.Rows) != 1 ||
+		strings.Join(slices.Delete(slices.Clone(routes.Rows[0]), 2, 3), "|") != "router|192.168.10.1/32|10.111.221.11 ok|1|–" {
+		t.Errorf("routes section %+v: want the router's one route, via katran", routes)
+	}
 
 	// Traffic through the VIP: the page's totals show the DSR asymmetry
 	// (requests cross katran's link once each way, replies leave the real
@@ -300,6 +306,83 @@ func TestLivePageOfAFakeLab(t *testing.T) {
 		t.Fatal(err)
 	}
 	es.state("the lab is up again", func(s *Snapshot) bool { return s.Up && s.Status == "up" })
+}
+
+func section(b BalancerView, title string) *Section {
+	for i := range b.Sections {
+		if b.Sections[i].Title == title {
+			return &b.Sections[i]
+		}
+	}
+	return nil
+}
+
+// TestTierPanelsFollowAFailedKatran: in a tier, each katran's panel shows
+// it as one of the router's ECMP next hops; a katran that stops shows as
+// a next hop no longer usable, and the others carry on.
+func TestTierPanelsFollowAFailedKatran(t *testing.T) {
+	rt := labtest.Runtime(t)
+	rts := runtime.Set{topology.LocalHost: rt}
+	data, err := os.ReadFile("../../labs/dsr-tier.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The fake runtime runs no BGP speakers: up writes the router's
+	// routes itself.
+	text := strings.Replace(string(data), "router:  {kind: router}", "router:  {kind: router, routing: static}", 1)
+	topo, err := topology.Parse([]byte(text), "tier.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
+	defer cancel()
+	if _, err := lab.Up(ctx, rts, topo, labtest.Quiet{}); err != nil {
+		t.Fatal(err)
+	}
+	srv, err := New(Config{Lab: topo.Name, Engines: rts, Listen: "127.0.0.1:0", Token: testToken, Interval: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(srv)
+	defer hs.Close()
+	ctx, closePage := context.WithCancel(ctx)
+	defer closePage()
+	go srv.Watch(ctx)
+	es := openStream(t, ctx, hs.URL)
+
+	nextHop := func(s *Snapshot, katran string) []string {
+		for _, b := range s.Balancers {
+			if r := section(b, "routes to its VIPs"); b.Node == katran && r != nil && len(r.Rows) == 1 {
+				return r.Rows[0]
+			}
+		}
+		return nil
+	}
+	es.state("every katran a next hop of three", func(s *Snapshot) bool {
+		for _, k := range []string{"katran1", "katran2", "katran3"} {
+			row := nextHop(s, k)
+			if row == nil || !strings.HasSuffix(row[3], " ok") || row[4] != "3" || !strings.Contains(row[2], "nexthop group") {
+				return false
+			}
+		}
+		return true
+	})
+	if err := rt.Stop(ctx, topo.Node("katran2").ContainerName, false); err != nil {
+		t.Fatal(err)
+	}
+	last := es.state("katran2 no longer a usable next hop", func(s *Snapshot) bool {
+		row := nextHop(s, "katran2")
+		return row != nil && !strings.HasSuffix(row[3], " ok")
+	})
+	t.Logf("katran2 stopped: %v", nextHop(last, "katran2"))
+	for _, k := range []string{"katran1", "katran3"} {
+		if row := nextHop(last, k); row == nil || !strings.HasSuffix(row[3], " ok") {
+			t.Errorf("%s after katran2 stopped: %v", k, row)
+		}
+	}
+	if !es.logged("node katran2: running → exited") || !strings.HasPrefix(last.Status, "degraded") {
+		t.Errorf("status %q, log %q", last.Status, es.logs)
+	}
 }
 
 func TestRatesPerSecond(t *testing.T) {

@@ -96,6 +96,7 @@ type watcher struct {
 	reals  map[string]counterSample // balancer's per-real counters, by "node real-addr"
 	report map[string]*lab.NodeReport
 	stats  map[string]lab.BalancerStats
+	routes []lab.RouterRoutes
 }
 
 // counterSample is a packet and byte count at one reading.
@@ -251,7 +252,7 @@ func (w *watcher) snapshot(ctx context.Context) (*Snapshot, *topology.Topology) 
 	s.Status = status(s.Nodes)
 	w.links(s, topo, byIface, running, now)
 	if !s.Up {
-		w.report, w.stats = nil, nil
+		w.report, w.stats, w.routes = nil, nil, nil
 		return s, topo
 	}
 	if w.report == nil || changed || w.ticks%inspectEvery == 0 {
@@ -259,6 +260,11 @@ func (w *watcher) snapshot(ctx context.Context) (*Snapshot, *topology.Topology) 
 	}
 	w.ticks++
 	w.readStats(ctx, topo)
+	// A router that is not running has no routes to read; the others'
+	// are read again next time.
+	if w.routes, err = lab.Routes(ctx, w.cfg.Engines, topo); err != nil {
+		w.routes = nil
+	}
 	for i := range s.Nodes {
 		if nr := w.report[s.Nodes[i].Name]; nr != nil && nr.Programs != nil {
 			s.Nodes[i].Programs = nr.Programs
