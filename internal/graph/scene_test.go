@@ -3,6 +3,7 @@ package graph
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/dsrlab/dsrlab/topology"
@@ -75,5 +76,27 @@ func TestLayoutOfANATLab(t *testing.T) {
 	}
 	if !found {
 		t.Error("no link to katran:eth0")
+	}
+}
+
+// TestLayoutOfATier: the router's way to a tier's VIP is each katran in
+// turn (ECMP over BGP announcements), so every katran's link carries the
+// request one way and the tunnel the other.
+func TestLayoutOfATier(t *testing.T) {
+	topo, err := topology.Load("../../labs/dsr-tier.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := 0
+	for _, l := range Layout(topo).Links {
+		if strings.HasPrefix(l.B, "katran") {
+			seen++
+			if fmt.Sprint(l.AtoB, l.BtoA) != "[request] [tunnel]" {
+				t.Errorf("%s—%s carries %v / %v, want the request in and the tunnel out", l.A, l.B, l.AtoB, l.BtoA)
+			}
+		}
+	}
+	if seen != 3 {
+		t.Errorf("%d links to katrans, want 3", seen)
 	}
 }
