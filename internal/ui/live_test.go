@@ -184,7 +184,8 @@ func TestLivePageOfAFakeLab(t *testing.T) {
 	es := openStream(t, ctx, hs.URL)
 	es.next("scene")
 	first := es.state("the lab is up with its balancer read", func(s *Snapshot) bool {
-		return s.Up && s.Status == "up" && len(s.Balancers) == 1 && len(s.Balancers[0].Sections) > 0
+		return s.Up && s.Status == "up" && len(s.Balancers) == 1 && section(s.Balancers[0], "VIPs and reals") != nil &&
+			section(s.Balancers[0], "routes to its VIPs") != nil
 	})
 	programs := map[string]string{}
 	for _, n := range first.Nodes {
@@ -195,7 +196,7 @@ func TestLivePageOfAFakeLab(t *testing.T) {
 	if !strings.Contains(programs["katran"], "eth0") || programs["real"] == "" {
 		t.Errorf("programs %v: want the balancer on katran eth0 and decap on real", programs)
 	}
-	vips := first.Balancers[0].Sections[0]
+	vips := section(first.Balancers[0], "VIPs and reals")
 	if len(vips.Rows) != 1 || vips.Rows[0][0] != "192.168.10.1:50007/tcp" || !strings.Contains(vips.Rows[0][1], "10.111.222.11") || vips.Rows[0][2] != "1" {
 		t.Errorf("balancer section %+v", vips)
 	}
@@ -219,9 +220,11 @@ func TestLivePageOfAFakeLab(t *testing.T) {
 	var maxBPS, maxRealPPS float64
 	last := es.state("the transfer is counted", func(s *Snapshot) bool {
 		maxBPS = max(maxBPS, realOut(s).BPS)
-		if len(s.Balancers) == 1 && len(s.Balancers[0].Sections) > 0 && len(s.Balancers[0].Sections[0].Rows) > 0 {
+		if len(s.Balancers) == 1 {
 			var pps float64
-			json.Unmarshal([]byte(s.Balancers[0].Sections[0].Rows[0][3]), &pps)
+			if v := section(s.Balancers[0], "VIPs and reals"); v != nil && len(v.Rows) > 0 {
+				json.Unmarshal([]byte(v.Rows[0][3]), &pps)
+			}
 			maxRealPPS = max(maxRealPPS, pps)
 		}
 		// A reading begun after verify ended has all of it, at every
@@ -308,9 +311,10 @@ func TestLivePageOfAFakeLab(t *testing.T) {
 	es.state("the lab is up again", func(s *Snapshot) bool { return s.Up && s.Status == "up" })
 }
 
+// section is a balancer's section whose title starts so.
 func section(b BalancerView, title string) *Section {
 	for i := range b.Sections {
-		if b.Sections[i].Title == title {
+		if strings.HasPrefix(b.Sections[i].Title, title) {
 			return &b.Sections[i]
 		}
 	}
@@ -370,9 +374,11 @@ func TestTierPanelsFollowAFailedKatran(t *testing.T) {
 	if err := rt.Stop(ctx, topo.Node("katran2").ContainerName, false); err != nil {
 		t.Fatal(err)
 	}
-	last := es.state("katran2 no longer a usable next hop", func(s *Snapshot) bool {
+	// One reading reads the containers, then the routes: the route may
+	// go before the container shows as stopped.
+	last := es.state("katran2 stopped and no longer a usable next hop", func(s *Snapshot) bool {
 		row := nextHop(s, "katran2")
-		return row != nil && !strings.HasSuffix(row[3], " ok")
+		return row != nil && !strings.HasSuffix(row[3], " ok") && strings.HasPrefix(s.Status, "degraded")
 	})
 	t.Logf("katran2 stopped: %v", nextHop(last, "katran2"))
 	for _, k := range []string{"katran1", "katran3"} {
@@ -380,8 +386,8 @@ func TestTierPanelsFollowAFailedKatran(t *testing.T) {
 			t.Errorf("%s after katran2 stopped: %v", k, row)
 		}
 	}
-	if !es.logged("node katran2: running → exited") || !strings.HasPrefix(last.Status, "degraded") {
-		t.Errorf("status %q, log %q", last.Status, es.logs)
+	if !es.logged("node katran2: running → exited") {
+		t.Errorf("log %q", es.logs)
 	}
 }
 
