@@ -6,7 +6,8 @@
 #            the BPF objects
 #   --test   also what the tests need (`make test`): clang and llvm, iproute2
 #            (scripts/host.sh), openssh-server (the ssh:// engine test), bird2
-#            and frr (the BGP speaker's interoperability tests)
+#            and frr (the BGP speaker's interoperability tests) and chromium
+#            (the browser test of `dsrlab ui`)
 # Idempotent; run as root.
 set -euo pipefail
 
@@ -38,6 +39,8 @@ if ((want_test)); then
   # namespace, configured as docs/BGP.md tells users to.
   command -v bird >/dev/null 2>&1 || need+=(bird2)
   [[ -x /usr/lib/frr/bgpd ]] || need+=(frr)
+  # The browser test of `dsrlab ui` drives headless Chromium (chromedp).
+  command -v chromium >/dev/null 2>&1 || need+=(chromium)
 fi
 if ((${#need[@]})); then
   echo "install-deps: installing ${need[*]}"
@@ -56,8 +59,10 @@ if ((${#need[@]})); then
   [[ -z $ours ]] || rm -f "$ours"
   trap - EXIT
   # Nor at the next boot.
-  if [[ " ${need[*]} " == *" openssh-server "* ]] && command -v systemctl >/dev/null 2>&1; then
-    systemctl disable ssh.service ssh.socket >/dev/null 2>&1 || true
+  if command -v systemctl >/dev/null 2>&1; then
+    [[ " ${need[*]} " != *" openssh-server "* ]] || systemctl disable ssh.service ssh.socket >/dev/null 2>&1 || true
+    [[ " ${need[*]} " != *" bird2 "* ]] || systemctl disable bird.service >/dev/null 2>&1 || true
+    [[ " ${need[*]} " != *" frr "* ]] || systemctl disable frr.service >/dev/null 2>&1 || true
   fi
 fi
 

@@ -72,19 +72,10 @@ func newCaptureCmd(out *output) *cobra.Command {
 					io.Copy(io.Discard, cmd.InOrStdin())
 					stop()
 				}()
-				cmd.SetContext(ctx)
-				return runCapture(cmd, c, file, count, out)
+				return runCapture(ctx, c, file, count, out, cmd.OutOrStdout(), cmd.ErrOrStderr())
 			}
 			return sel.withTopology(cmd.Context(), func(rts runtime.Set, topo *topology.Topology) error {
-				if n := topo.Node(node); n != nil && !n.Host.Local() {
-					return remoteCapture(cmd, rts, topo, n, iface, file, count, args[1:], out)
-				}
-				c, err := openCapture(cmd, rts, topo, node, iface, expr)
-				if err != nil {
-					return err
-				}
-				defer c.Close()
-				return runCapture(cmd, c, file, count, out)
+				return captureNode(cmd.Context(), rts, topo, node, iface, file, count, args[1:], out, cmd.OutOrStdout(), cmd.ErrOrStderr())
 			})
 		},
 	}
@@ -111,11 +102,27 @@ func captureTarget(arg string) (node, iface string, err error) {
 	return node, iface, nil
 }
 
+// captureNode captures on a node of a running lab (node:iface, or all
+// its links), here or through dsrlab's agent on the node's host, and
+// writes decoded lines, or with file the pcap/pcapng file ("-": to
+// stdout), as `dsrlab capture` does; its messages go to stderr.
+func captureNode(ctx context.Context, rts runtime.Set, topo *topology.Topology, node, iface, file string, count int, filterArgs []string, out *output, stdout, stderr io.Writer) error {
+	if n := topo.Node(node); n != nil && !n.Host.Local() {
+		return remoteCapture(ctx, rts, topo, n, iface, file, count, filterArgs, out, stdout, stderr)
+	}
+	c, err := openCapture(ctx, rts, topo, node, iface, strings.Join(filterArgs, " "))
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	return runCapture(ctx, c, file, count, out, stdout, stderr)
+}
+
 // openCapture opens a socket on the named interface, or on each of the
 // node's interfaces of the topology, inside the node's namespace. Any
 // interface name is accepted, so devices that are not links of the
 // topology (lo, tunl0) can be captured too.
-func openCapture(cmd *cobra.Command, rts runtime.Set, topo *topology.Topology, node, iface, expr string) (*capture.Capture, error) {
+func openCapture(ctx context.Context, rts runtime.Set, topo *topology.Topology, node, iface, expr string) (*capture.Capture, error) {
 	n := topo.Node(node)
 	if n == nil {
 		return nil, fmt.Errorf("lab %q has no node %q", topo.Name, node)
@@ -124,7 +131,7 @@ func openCapture(cmd *cobra.Command, rts runtime.Set, topo *topology.Topology, n
 	if err != nil {
 		return nil, err
 	}
-	ns, err := lab.NodeNamespace(cmd.Context(), rts, topo, node)
+	ns, err := lab.NodeNamespace(ctx, rts, topo, node)
 	if err != nil {
 		return nil, err
 	}
@@ -170,8 +177,8 @@ func openCaptureAt(path, node string, ifaces []string, expr string) (*capture.Ca
 // remoteCapture captures on a node of another host: the packets are read
 // there, by `dsrlab capture` in dsrlab's agent container, and streamed
 // back (decoded lines, or the pcap/pcapng file).
-func remoteCapture(cmd *cobra.Command, rts runtime.Set, topo *topology.Topology, n *topology.Node, iface, file string, count int, filterArgs []string, out *output) error {
-	paths, err := lab.NamespacePaths(cmd.Context(), rts, topo, n.Host.Name, n.Name)
+func remoteCapture(ctx context.Context, rts runtime.Set, topo *topology.Topology, n *topology.Node, iface, file string, count int, filterArgs []string, out *output, stdout, stderr io.Writer) error {
+	paths, err := lab.NamespacePaths(ctx, rts, topo, n.Host.Name, n.Name)
 	if err != nil {
 		return err
 	}
@@ -193,7 +200,7 @@ func remoteCapture(cmd *cobra.Command, rts runtime.Set, topo *topology.Topology,
 		argv = append(argv, "-q")
 	}
 	argv = append(append(argv, n.Name), filterArgs...)
-	var dst io.Writer = cmd.OutOrStdout()
+	dst := stdout
 	if file != "" && file != "-" {
 		f, err := os.Create(file)
 		if err != nil {
@@ -206,7 +213,7 @@ func remoteCapture(cmd *cobra.Command, rts runtime.Set, topo *topology.Topology,
 	// the other host ends with it.
 	stdin, hold := io.Pipe()
 	defer hold.Close()
-	code, err := lab.ExecAgent(cmd.Context(), rts, topo, n.Host.Name, argv, runtime.ExecIO{Stdin: stdin, Stdout: dst, Stderr: cmd.ErrOrStderr()})
+	code, err := lab.ExecAgent(ctx, rts, topo, n.Host.Name, argv, runtime.ExecIO{Stdin: stdin, Stdout: dst, Stderr: stderr})
 	if err != nil {
 		return err
 	}
@@ -216,27 +223,27 @@ func remoteCapture(cmd *cobra.Command, rts runtime.Set, topo *topology.Topology,
 	return nil
 }
 
-func runCapture(cmd *cobra.Command, c *capture.Capture, file string, count int, out *output) error {
+func runCapture(ctx context.Context, c *capture.Capture, file string, count int, out *output, stdout, stderr io.Writer) error {
 	ifaces := c.Interfaces()
 	var names []string
 	for _, ifc := range ifaces {
 		names = append(names, ifc.Name)
 	}
 	if !out.quiet {
-		fmt.Fprintf(cmd.ErrOrStderr(), "capturing on %s\n", strings.Join(names, ", "))
+		fmt.Fprintf(stderr, "capturing on %s\n", strings.Join(names, ", "))
 	}
 	var handle func(capture.Packet) error
 	var done func() error
 	switch file {
 	case "":
-		w := cmd.OutOrStdout()
+		w := stdout
 		handle = func(p capture.Packet) error {
 			_, err := fmt.Fprintln(w, capture.Format(p, ifaces[p.Iface], out.verbose))
 			return err
 		}
 		done = func() error { return nil }
 	default:
-		var dst io.Writer = cmd.OutOrStdout()
+		var dst io.Writer = stdout
 		closeFile := func() error { return nil }
 		if file != "-" {
 			f, err := os.Create(file)
@@ -275,10 +282,10 @@ func runCapture(cmd *cobra.Command, c *capture.Capture, file string, count int, 
 		}
 	}
 	c.OnDown(func(i int) {
-		fmt.Fprintf(cmd.ErrOrStderr(), "%s is down or gone: nothing is captured there until it is up again (a deleted interface, never again)\n", ifaces[i].Name)
+		fmt.Fprintf(stderr, "%s is down or gone: nothing is captured there until it is up again (a deleted interface, never again)\n", ifaces[i].Name)
 	})
 	n := 0
-	err := c.Run(cmd.Context(), count, func(p capture.Packet) error { n++; return handle(p) })
+	err := c.Run(ctx, count, func(p capture.Packet) error { n++; return handle(p) })
 	if derr := done(); err == nil {
 		err = derr
 	}
@@ -290,7 +297,7 @@ func runCapture(cmd *cobra.Command, c *capture.Capture, file string, count int, 
 		if st, serr := c.Stats(); serr == nil && st.Dropped > 0 {
 			msg += fmt.Sprintf(", %d dropped by the kernel (queue full)", st.Dropped)
 		}
-		fmt.Fprintln(cmd.ErrOrStderr(), msg)
+		fmt.Fprintln(stderr, msg)
 	}
 	return nil
 }

@@ -29,8 +29,9 @@ const (
 type edge struct {
 	from, to *topology.Node
 	style    style
-	title    string   // "1. Request"; empty for a link
-	lines    []string // the rest of the label
+	title    string              // "1. Request"; empty for a link
+	lines    []string            // the rest of the label
+	out      *topology.Interface // the hop's egress interface; nil for a link
 }
 
 // drawing is everything both renderers draw, in a fixed order: links in
@@ -210,7 +211,7 @@ func (l leg) edges(step int) ([]edge, int) {
 		}
 		lines := append([]string{fmt.Sprintf("(%s → %s)", out.Name, out.Peer.Name)}, l.lines...)
 		es = append(es, edge{from: out.Node, to: out.Peer.Node, style: l.style,
-			title: fmt.Sprintf("%d. %s", step, name), lines: lines})
+			title: fmt.Sprintf("%d. %s", step, name), lines: lines, out: out})
 		step++
 	}
 	return es, step
@@ -225,7 +226,10 @@ func route(t *topology.Topology, from *topology.Node, dst netip.Addr, to *topolo
 		if len(hops) == len(t.Nodes) {
 			return nil // a routing loop
 		}
-		out := egress(n, dst)
+		out := tierHop(t, n, dst, to)
+		if out == nil {
+			out = egress(n, dst)
+		}
 		if out == nil {
 			return nil
 		}
@@ -233,6 +237,26 @@ func route(t *topology.Topology, from *topology.Node, dst netip.Addr, to *topolo
 		n = out.Peer.Node
 	}
 	return hops
+}
+
+// tierHop is the interface a router sends a VIP's packet out of towards
+// lb, one of the katrans serving the VIP, when its way to the VIP is not a
+// single route: a tier's multipath route (static), or what its directly
+// linked katrans announce (BGP). Either has each such katran as a next
+// hop, and a connection takes one of them: the drawing follows each.
+func tierHop(t *topology.Topology, n *topology.Node, dst netip.Addr, lb *topology.Node) *topology.Interface {
+	if n.Routing != topology.RoutingBGP && !slices.ContainsFunc(n.ECMPRoutes, func(r topology.ECMPRoute) bool { return r.Dst.Contains(dst) }) {
+		return nil
+	}
+	if !slices.ContainsFunc(t.VIPs, func(v *topology.VIP) bool { return v.Address == dst && v.ServedBy(lb) }) {
+		return nil
+	}
+	for _, ifc := range n.Interfaces {
+		if ifc.Peer.Node == lb {
+			return ifc
+		}
+	}
+	return nil
 }
 
 // egress is the interface n sends a packet for dst out of: the longest

@@ -20,6 +20,7 @@ var goldenLabs = map[string]string{
 	"nat":         "../../labs/nat.yaml",
 	"three-reals": "testdata/three-reals.yaml",
 	"dualstack":   "../../labs/dsr-dualstack.yaml",
+	"tier":        "../../labs/dsr-tier.yaml",
 }
 
 func TestGolden(t *testing.T) {

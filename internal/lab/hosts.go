@@ -172,6 +172,9 @@ const (
 	// PhaseMap is `dsrlab map` on a node of the host; the command's own
 	// code runs it there (see AgentMaps).
 	PhaseMap phase = "map"
+	// phaseCounters reads the interface counters of the running nodes
+	// the request names (Counters).
+	phaseCounters phase = "counters"
 )
 
 // attachesProgram tells whether n's own program is attached in phase p:
@@ -213,6 +216,9 @@ type AgentRequest struct {
 	// Iface is the interface whose counters phaseRxBytes reads, as
 	// NODE:IFACE.
 	Iface string `json:"iface,omitempty"`
+	// Nodes are the nodes whose counters phaseCounters reads: those
+	// whose containers run.
+	Nodes []string `json:"nodes,omitempty"`
 }
 
 // namespaces says whose namespaces a request needs: all the host's
@@ -228,6 +234,8 @@ func (r AgentRequest) namespaces() (all bool, only []string) {
 	case r.Iface != "":
 		node, _, _ := strings.Cut(r.Iface, ":")
 		return false, []string{node}
+	case r.Phase == phaseCounters:
+		return false, r.Nodes
 	}
 	return true, nil
 }
@@ -278,6 +286,7 @@ type AgentResult struct {
 	Output   string                   `json:"output,omitempty"` // of map
 	Exchange *Exchange                `json:"exchange,omitempty"`
 	RxBytes  uint64                   `json:"rx_bytes,omitempty"`
+	Counters []NodeCounters           `json:"counters,omitempty"`
 	Error    string                   `json:"error,omitempty"`
 }
 
@@ -523,6 +532,14 @@ func RunAgent(ctx context.Context, req AgentRequest) *AgentResult {
 			return fail(fmt.Errorf("node %s: not on host %s", node, req.Host))
 		}
 		res.RxBytes, err = rxBytes(ns, iface)
+	case phaseCounters:
+		for _, node := range req.Nodes {
+			ns := d.ns[node]
+			if ns == nil {
+				return fail(fmt.Errorf("node %s: not on host %s", node, req.Host))
+			}
+			res.Counters = append(res.Counters, nodeCounters(node, ns))
+		}
 	case phasePrograms:
 		// receivePrograms did it all.
 	case phaseReals, phaseBalancers:

@@ -14,11 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
-
-	"github.com/dsrlab/dsrlab/internal/echo"
-	"github.com/dsrlab/dsrlab/internal/image"
-	"github.com/dsrlab/dsrlab/internal/netconf"
+	"github.com/dsrlab/dsrlab/internal/labtest"
 	"github.com/dsrlab/dsrlab/internal/runtime"
 	"github.com/dsrlab/dsrlab/internal/runtime/fake"
 	"github.com/dsrlab/dsrlab/topology"
@@ -60,76 +56,12 @@ func (r *recorder) Progress(step string, done, _ int) {
 	r.progress[step] = max(r.progress[step], done)
 }
 
-// fakeLab is a fake runtime whose containers run dsrlab's echo service
-// in-process when their command asks for it, with a private state dir.
+// fakeLab is labtest's fake runtime, with no fault injected.
 func fakeLab(t *testing.T) *fake.Runtime {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: creates network namespaces and loads XDP programs")
-	}
-	t.Setenv("DSRLAB_STATE_DIR", t.TempDir())
-	// The test's own bpffs for pins, mounted by the first that needs it:
-	// its labs' names may be those of real labs on this machine.
-	pins := filepath.Join(t.TempDir(), "bpf")
-	t.Setenv("DSRLAB_PIN_DIR", pins)
-	t.Cleanup(func() { _ = unix.Unmount(pins, unix.MNT_DETACH) })
+	rt := labtest.Runtime(t)
 	t.Setenv(FaultEnv, "")
-	rt := fake.New()
-	rt.Process = startEcho
-	t.Cleanup(func() {
-		list, _ := rt.List(context.Background(), nil)
-		for _, c := range list {
-			_ = rt.Remove(context.Background(), c.ID)
-		}
-	})
 	return rt
-}
-
-// startEcho runs `dsrlab echo --node N --addr A --listen P/ADDR ...` as the
-// real's echo service inside its namespace; other commands (the keepalive
-// loop) need nothing.
-func startEcho(ctx context.Context, ns *netconf.Namespace, cmd []string) error {
-	if len(cmd) < 2 || cmd[0] != image.BinaryPath || cmd[1] != "echo" {
-		return nil
-	}
-	srv := &echo.Server{}
-	var ls []echo.Listener
-	for i := 2; i+1 < len(cmd); i += 2 {
-		switch cmd[i] {
-		case "--node":
-			srv.Node = cmd[i+1]
-		case "--addr", "--addr6":
-			a, err := netip.ParseAddr(cmd[i+1])
-			if err != nil {
-				return err
-			}
-			if cmd[i] == "--addr6" {
-				srv.Addr6 = a
-			} else {
-				srv.Addr = a
-			}
-		case "--listen":
-			l, err := echo.ParseListener(cmd[i+1])
-			if err != nil {
-				return err
-			}
-			ls = append(ls, l)
-		default:
-			return fmt.Errorf("echo: unexpected argument %q", cmd[i])
-		}
-	}
-	// The serving thread stays in the namespace until ctx ends; its
-	// sockets belong to the namespace for their whole life. Its own handle:
-	// the container's is closed when it stops, while this one still runs.
-	own, err := ns.Clone()
-	if err != nil {
-		return err
-	}
-	go func() {
-		defer own.Close()
-		own.Do(func() error { return srv.Serve(ctx, ls) })
-	}()
-	return nil
 }
 
 func mustUp(t *testing.T, rt runtime.Runtime, topo *topology.Topology) (*Summary, *recorder) {

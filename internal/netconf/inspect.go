@@ -95,3 +95,40 @@ func dump[T any](list func() ([]T, error)) ([]T, error) {
 	}
 	return list()
 }
+
+// Counters are an interface's packet and byte counters, each way, as the
+// kernel counts them for the interface itself (received: arrived on it).
+type Counters struct {
+	Name string `json:"name"`
+	// State is what keeps it from passing packets (LinkDown,
+	// LinkNoCarrier), or "" when it is up with a carrier.
+	State     string `json:"state,omitempty"`
+	RxPackets uint64 `json:"rx_packets"`
+	TxPackets uint64 `json:"tx_packets"`
+	RxBytes   uint64 `json:"rx_bytes"`
+	TxBytes   uint64 `json:"tx_bytes"`
+	RxDropped uint64 `json:"rx_dropped"`
+	TxDropped uint64 `json:"tx_dropped"`
+}
+
+// AllCounters reads the counters of every interface of the namespace in
+// one netlink dump: a page that shows the whole lab every second asks for
+// all of them at once.
+func (n *Namespace) AllCounters() ([]Counters, error) {
+	links, err := dump(n.h.LinkList)
+	if err != nil {
+		return nil, fmt.Errorf("%s: list interfaces: %w", n.name, err)
+	}
+	out := make([]Counters, 0, len(links))
+	for _, l := range links {
+		a := l.Attrs()
+		c := Counters{Name: a.Name, State: stateOf(a)}
+		if s := a.Statistics; s != nil {
+			c.RxPackets, c.TxPackets, c.RxBytes, c.TxBytes = s.RxPackets, s.TxPackets, s.RxBytes, s.TxBytes
+			c.RxDropped, c.TxDropped = s.RxDropped, s.TxDropped
+		}
+		out = append(out, c)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
+}

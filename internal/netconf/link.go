@@ -55,14 +55,17 @@ func (n *Namespace) LinkState(name string) (string, error) {
 	case link == nil:
 		return LinkMissing, nil
 	}
-	a := link.Attrs()
+	return stateOf(link.Attrs()), nil
+}
+
+func stateOf(a *netlink.LinkAttrs) string {
 	switch {
 	case a.Flags&net.FlagUp == 0:
-		return LinkDown, nil
+		return LinkDown
 	case a.RawFlags&unix.IFF_LOWER_UP == 0:
-		return LinkNoCarrier, nil
+		return LinkNoCarrier
 	}
-	return "", nil
+	return ""
 }
 
 // DeleteLink removes an interface (a veth takes its peer with it).
