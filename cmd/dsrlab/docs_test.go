@@ -57,6 +57,53 @@ func TestDocs(t *testing.T) {
 	}
 }
 
+// TestReadmeListsEveryCommand: the README's command table names every
+// command a user can run, so a new one cannot go undocumented.
+func TestReadmeListsEveryCommand(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := newRootCmd()
+	listed := map[string]bool{}
+	for _, l := range strings.Split(string(data), "\n") {
+		if !strings.HasPrefix(l, "| `dsrlab") {
+			continue
+		}
+		for _, m := range codeSpan.FindAllStringSubmatch(l, -1) {
+			for _, args := range commandLines(syntaxWords(m[1])) {
+				expandPaths(root, args, "dsrlab", listed)
+			}
+		}
+	}
+	var walk func(*cobra.Command)
+	walk = func(cmd *cobra.Command) {
+		for _, s := range cmd.Commands() {
+			if s.Hidden || s.Name() == "help" {
+				continue
+			}
+			if s.Runnable() && !listed[s.CommandPath()] {
+				t.Errorf("README.md's command table has no row for %q", s.CommandPath())
+			}
+			walk(s)
+		}
+	}
+	walk(root)
+}
+
+// expandPaths adds the command paths args names (each of `add|drain`).
+func expandPaths(cmd *cobra.Command, args []string, path string, into map[string]bool) {
+	into[path] = true
+	if len(args) == 0 {
+		return
+	}
+	for _, alt := range strings.Split(args[0], "|") {
+		if s := findSub(cmd, alt); s != nil {
+			expandPaths(s, args[1:], path+" "+s.Name(), into)
+		}
+	}
+}
+
 // TestDocsCheckerCatches plants one mistake of each kind and wants each
 // reported: a checker that finds nothing proves nothing.
 func TestDocsCheckerCatches(t *testing.T) {
