@@ -125,6 +125,7 @@ func TestDocsCheckerCatches(t *testing.T) {
 	write(fragmentBase, string(base))
 	write("docs/OTHER.md", "# Other page\n\n## A section\n")
 	write("labs/dsr.yaml", "")
+	write("Makefile", "test:\n\tgo test ./...\n")
 	bad := "# Bad\n\n" +
 		"```shell\ndsrlab up -t labs/dsr.yaml --reconfigure   # fine\n" +
 		"sudo dsrlab verify --nme lab\n" + // a misspelt flag
@@ -142,7 +143,7 @@ func TestDocsCheckerCatches(t *testing.T) {
 		"```yaml\n  real:\n    kind: real\n```\n\n" + // a node, unmarked
 		"```yaml\n- run: sudo dsrlab tset cases.yaml\n```\n\n" +
 		"```yaml\n# fragment: nodes\n  katran: {kind: katran, xdp: fast}\n```\n\n" +
-		"[fine](docs/OTHER.md#a-section), [gone](docs/GONE.md), [no heading](docs/OTHER.md#nope), [self](#bad), [no self heading](#nowhere)\n"
+		"[fine](docs/OTHER.md#a-section), [gone](docs/GONE.md), [no heading](docs/OTHER.md#nope), [self](#bad), [no self heading](#nowhere); `labs/*.yaml`, `make test`, `labs/gone.yaml`, `make nothing`\n"
 	write("BAD.md", bad)
 	c := newDocChecker(repo)
 	got := strings.Join(c.check("BAD.md"), "\n")
@@ -164,12 +165,14 @@ func TestDocsCheckerCatches(t *testing.T) {
 		`BAD.md:55: link docs/GONE.md: no such file`,
 		`BAD.md:55: link docs/OTHER.md#nope: no heading "nope"`,
 		`BAD.md:55: link #nowhere: no heading "nowhere"`,
+		`BAD.md:55: labs/gone.yaml: no such file in the repository`,
+		`BAD.md:55: make nothing: no such target in the Makefile`,
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("the checker did not report %q; it reported:\n%s", want, got)
 		}
 	}
-	for _, fine := range []string{"--reconfigure", "--format dot", "#a-section", "#bad", "output dsrlab", "--help"} {
+	for _, fine := range []string{"--reconfigure", "--format dot", "#a-section", "#bad", "output dsrlab", "--help", "labs/*", "make test"} {
 		if strings.Contains(got, fine) {
 			t.Errorf("the checker reported something correct (%s):\n%s", fine, got)
 		}
@@ -282,7 +285,30 @@ func (c *docChecker) check(file string) []string {
 	return problems
 }
 
-var codeSpan = regexp.MustCompile("`([^`]+)`")
+var (
+	codeSpan = regexp.MustCompile("`([^`]+)`")
+	// repoPath is inline code that names a file of the repository; a Go
+	// identifier after it (internal/bgp.Config) is not part of the path.
+	repoPath   = regexp.MustCompile(`^((?:labs|scripts|examples|docs|bpf|internal|cmd|topology|schemas|e2e|\.ci)/[A-Za-z0-9_./*-]*?)(\.[A-Z]\w*)?$`)
+	makeTarget = regexp.MustCompile(`^make ([a-z-]+)`)
+)
+
+// checkRepoRef checks inline code that names a file of the repository
+// (`labs/dsr.yaml`, `scripts/*.sh`) or a make target (`make bench`).
+func (c *docChecker) checkRepoRef(span string) string {
+	if m := repoPath.FindStringSubmatch(span); m != nil {
+		if found, _ := filepath.Glob(filepath.Join(c.repo, strings.TrimSuffix(m[1], "/"))); len(found) == 0 {
+			return fmt.Sprintf("%s: no such file in the repository", m[1])
+		}
+	}
+	if m := makeTarget.FindStringSubmatch(span); m != nil {
+		mk, err := os.ReadFile(filepath.Join(c.repo, "Makefile"))
+		if err != nil || !regexp.MustCompile(`(?m)^`+m[1]+`:`).Match(mk) {
+			return fmt.Sprintf("make %s: no such target in the Makefile", m[1])
+		}
+	}
+	return ""
+}
 
 // checkProse checks the commands in inline code and the relative links of
 // one run of prose. In a table row, a span of flags alone (`--resolved`) is
@@ -293,6 +319,9 @@ func (c *docChecker) checkProse(file string, p mdProse) []string {
 		line := p.line + i
 		var rowCmd []string
 		for _, m := range codeSpan.FindAllStringSubmatch(l, -1) {
+			if err := c.checkRepoRef(m[1]); err != "" {
+				problems = append(problems, fmt.Sprintf("%s:%d: %s", file, line, err))
+			}
 			words := syntaxWords(m[1])
 			var lines [][]string
 			if len(words) > 0 && strings.HasPrefix(words[0], "-") && rowCmd != nil && strings.HasPrefix(l, "|") {
