@@ -64,22 +64,38 @@ func hold(t *testing.T, client string, event func()) *load.Result {
 // routesOf reads the lab's routes as `dsrlab routes` reports them.
 func routesOf(t *testing.T, name string) []lab.RouterRoutes {
 	t.Helper()
+	routes, err := readRoutes(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return routes
+}
+
+func readRoutes(name string) ([]lab.RouterRoutes, error) {
 	out, err := exec.Command(dsrlabBin, "routes", "--name", name, "--format", "json").Output()
 	if err != nil {
-		t.Fatalf("routes: %v\n%s", err, out)
+		return nil, fmt.Errorf("routes: %v\n%s", err, out)
 	}
 	var routes []lab.RouterRoutes
 	if err := json.Unmarshal(out, &routes); err != nil {
-		t.Fatalf("routes json: %v\n%s", err, out)
+		return nil, fmt.Errorf("routes json: %v\n%s", err, out)
 	}
-	return routes
+	return routes, nil
 }
 
 // nextHopNodes are the katrans the router's kernel sends the VIP to.
 func nextHopNodes(t *testing.T, name string) []string {
 	t.Helper()
+	routes, err := readRoutes(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return okNextHops(routes)
+}
+
+func okNextHops(routes []lab.RouterRoutes) []string {
 	var nodes []string
-	for _, r := range routesOf(t, name) {
+	for _, r := range routes {
 		for _, vr := range r.Routes {
 			for _, h := range vr.NextHops {
 				if h.State == "ok" {
@@ -92,21 +108,48 @@ func nextHopNodes(t *testing.T, name string) []string {
 	return nodes
 }
 
-// waitNextHops waits until the router's next hops are want, and says how
-// long that took from since.
-func waitNextHops(t *testing.T, name string, want []string, since time.Time) time.Duration {
+// waitNextHops waits until the router's next hops are want.
+func waitNextHops(t *testing.T, name string, want []string) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		got := nextHopNodes(t, name)
-		if slices.Equal(got, want) {
-			return time.Since(since)
+	settledIn(t, settleTime(name, want, time.Now()))
+}
+
+// settle is how long after a step the router's next hops became what the
+// step leads to, or why they did not.
+type settle struct {
+	after time.Duration
+	err   error
+}
+
+// settleTime follows the router's next hops from since, while the held
+// connections run, until they are want.
+func settleTime(name string, want []string, since time.Time) <-chan settle {
+	done := make(chan settle, 1)
+	go func() {
+		deadline := since.Add(30 * time.Second)
+		for {
+			routes, err := readRoutes(name)
+			if err == nil && slices.Equal(okNextHops(routes), want) {
+				done <- settle{after: time.Since(since)}
+				return
+			}
+			if time.Now().After(deadline) {
+				done <- settle{err: fmt.Errorf("router next hops %v (%v), want %v", okNextHops(routes), err, want)}
+				return
+			}
+			time.Sleep(50 * time.Millisecond)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("router next hops %v, want %v", got, want)
-		}
-		time.Sleep(100 * time.Millisecond)
+	}()
+	return done
+}
+
+func settledIn(t *testing.T, c <-chan settle) time.Duration {
+	t.Helper()
+	s := <-c
+	if s.err != nil {
+		t.Fatal(s.err)
 	}
+	return s.after
 }
 
 func row(step, mode string, res *load.Result, settled time.Duration) failoverRow {
@@ -155,28 +198,27 @@ func TestTierFailover(t *testing.T) {
 	client := topo.Node("client").ContainerName
 	var rows []failoverRow
 
-	var killedAt time.Time
+	var settled <-chan settle
 	res := hold(t, client, func() {
-		killedAt = time.Now()
+		at := time.Now()
 		if _, err := dsrlab(t, "fail", "--name", topo.Name, "katran2"); err != nil {
 			t.Fatal(err)
 		}
+		settled = settleTime(topo.Name, []string{"katran1", "katran3"}, at)
 	})
-	settled := waitNextHops(t, topo.Name, []string{"katran1", "katran3"}, killedAt)
-	rows = append(rows, row("kill katran2 (SIGKILL)", "dsr", res, settled))
+	rows = append(rows, row("kill katran2 (SIGKILL)", "dsr", res, settledIn(t, settled)))
 	if res.LongFailed != 0 {
 		t.Errorf("killing a katran broke %d of %d connections: %v", res.LongFailed, res.Long, res.Errors)
 	}
 
-	var recoveredAt time.Time
 	res = hold(t, client, func() {
-		recoveredAt = time.Now()
+		at := time.Now()
 		if _, err := dsrlab(t, "recover", "--name", topo.Name, "katran2"); err != nil {
 			t.Fatal(err)
 		}
+		settled = settleTime(topo.Name, all, at)
 	})
-	settled = waitNextHops(t, topo.Name, all, recoveredAt)
-	rows = append(rows, row("recover katran2", "dsr", res, settled))
+	rows = append(rows, row("recover katran2", "dsr", res, settledIn(t, settled)))
 	if res.LongFailed != 0 {
 		t.Errorf("a katran's return broke %d of %d connections: %v", res.LongFailed, res.Long, res.Errors)
 	}
@@ -185,22 +227,21 @@ func TestTierFailover(t *testing.T) {
 		t.Errorf("after recover, verify: %v\n%s", err, out)
 	}
 
-	var cutAt time.Time
 	res = hold(t, client, func() {
-		cutAt = time.Now()
+		at := time.Now()
 		if _, err := dsrlab(t, "fail", "--name", topo.Name, "--how", "link", "katran3"); err != nil {
 			t.Fatal(err)
 		}
+		settled = settleTime(topo.Name, []string{"katran1", "katran2"}, at)
 	})
-	settled = waitNextHops(t, topo.Name, []string{"katran1", "katran2"}, cutAt)
-	rows = append(rows, row("cut katran3's link (BGP hold timer)", "dsr", res, settled))
+	rows = append(rows, row("cut katran3's links", "dsr", res, settledIn(t, settled)))
 	if res.LongFailed != 0 {
 		t.Errorf("cutting a katran's link broke %d of %d connections: %v", res.LongFailed, res.Long, res.Errors)
 	}
 	if _, err := dsrlab(t, "recover", "--name", topo.Name, "katran3"); err != nil {
 		t.Fatal(err)
 	}
-	waitNextHops(t, topo.Name, all, time.Now())
+	waitNextHops(t, topo.Name, all)
 
 	res = hold(t, client, func() {
 		if _, err := dsrlab(t, "real", "drain", "--name", topo.Name, vip+":"+vipPort, "real2"); err != nil {
@@ -238,18 +279,18 @@ func natTierKill(t *testing.T) failoverRow {
 	if !strings.Contains(out, "NAT VIP on 2 balancers") {
 		t.Errorf("up did not warn that NAT connections do not survive a balancer:\n%s", out)
 	}
-	var killedAt time.Time
+	var settled <-chan settle
 	res := hold(t, "tiernat-client", func() {
-		killedAt = time.Now()
+		at := time.Now()
 		if _, err := dsrlab(t, "fail", "--name", "tiernat", "katran2"); err != nil {
 			t.Fatal(err)
 		}
+		settled = settleTime("tiernat", []string{"katran1"}, at)
 	})
-	settled := waitNextHops(t, "tiernat", []string{"katran1"}, killedAt)
 	if res.LongFailed == 0 {
 		t.Errorf("a NAT balancer died and none of its connections broke (%s): the contrast DSR is for is not shown", res.Summary())
 	}
-	return row("kill katran2 (SIGKILL)", "nat", res, settled)
+	return row("kill katran2 (SIGKILL)", "nat", res, settledIn(t, settled))
 }
 
 // writeFailoverReport writes the rehearsal as the failover table of
