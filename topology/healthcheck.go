@@ -119,6 +119,12 @@ func (b *builder) buildHealthCheck(v *VIP, raw *rawHealthCheck, p fieldPath) {
 		}
 		return
 	}
+	if v.NAT() {
+		// A check goes the way the VIP's traffic goes, through the
+		// tunnel; a NAT VIP's traffic has no tunnel to test.
+		b.errorf(p, "health checks run through the DSR tunnel; a NAT VIP has none (use mode: dsr, or healthcheck: none)")
+		return
+	}
 	hc := &HealthCheck{Type: CheckType(raw.Type), Port: v.Port, Interval: DefaultCheckInterval, Timeout: DefaultCheckTimeout, Fall: DefaultCheckFall, Rise: DefaultCheckRise}
 	ok := true
 	switch hc.Type {

@@ -46,6 +46,7 @@ var schemaValid = []string{
 	"vip-port-zero",
 	"vip-port-zero-nat",
 	"hc-interval-short",
+	"hc-nat",
 	"hc-timeout-long",
 	"hc-tcp-on-udp",
 	"hc-http-on-udp",

@@ -430,6 +430,7 @@ var invalidCases = map[string][]wantErr{
 	"tier-keepalive":             {{"nodes.r.bgp.keepalive", 5, "at most a third of the hold time (9 s)"}},
 	"tier-asn-shared":            {{"nodes.k1.bgp", 6, "k1 and r both have ASN 65001"}},
 	"tier-bgp-static-router":     {{"nodes.k1.bgp", 6, "no BGP session"}},
+	"hc-nat":                     {{"vips[0].healthcheck", 16, "a NAT VIP has none"}},
 	"hc-type-bad":                {{"vips[0].healthcheck.type", 16, `"icmp" is not a health check type`}},
 	"hc-interval-bad":            {{"vips[0].healthcheck.interval", 16, `"1 sec" is not a duration`}},
 	"hc-interval-short":          {{"vips[0].healthcheck.interval", 16, "10ms is out of range 100ms..1h0m0s"}},

@@ -105,7 +105,7 @@ func Inspect(ctx context.Context, rts runtime.Set, name string) (*LabReport, err
 		}
 		var remote []runtime.Container
 		for _, c := range list {
-			if c.Labels[LabelRole] == roleAgent {
+			if c.Labels[LabelRole] != "" { // dsrlab's own: an agent, a controller
 				continue
 			}
 			rep.Topology = c.Labels[LabelTopology]

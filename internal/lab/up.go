@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/dsrlab/dsrlab/internal/health"
 	"github.com/dsrlab/dsrlab/internal/image"
 	"github.com/dsrlab/dsrlab/internal/netconf"
 	"github.com/dsrlab/dsrlab/internal/runtime"
@@ -48,6 +49,9 @@ func Up(ctx context.Context, rts runtime.Set, topo *topology.Topology, rep Repor
 		programs:    map[string]*userProgram{},
 		sum:         &Summary{Lab: topo.Name, XDP: map[string]string{}, NAT: map[string]string{}, Decap: map[string]string{}},
 	}
+	if d.health, err = health.ReadState(labDir(topo.Name)); err != nil {
+		return nil, err
+	}
 	defer d.closeNamespaces()
 	defer d.closePrograms()
 	defer func() {
@@ -74,6 +78,8 @@ func Up(ctx context.Context, rts runtime.Set, topo *topology.Topology, rep Repor
 		{"hosts", d.remotePhase(phaseReals)},
 		{"xdp", d.loadBalancers},
 		{"nat", d.natBalancers},
+		{"healthcheck", d.healthChecks},
+		{"controller", d.startController},
 		{"hosts-xdp", d.remotePhase(phaseBalancers)},
 		{"exec", d.execs},
 	}
@@ -113,6 +119,8 @@ type deployment struct {
 	fault fault
 	// agents are dsrlab's agent containers on the other hosts, by host.
 	agents map[string]*runtime.Container
+	// controller is the lab's health check controller here, if it runs.
+	controller *runtime.Container
 
 	mu          sync.Mutex // guards containers and created while nodes start in parallel
 	changeMu    sync.Mutex // guards sum.Changes, the progress counts and the reporter
@@ -126,7 +134,10 @@ type deployment struct {
 	// request brings and the result takes back; nil in up, which keeps
 	// them in the state.
 	records map[string]*ProgramRecord
-	sum     *Summary
+	// health is the controller's view of the reals, which the balancers'
+	// weights follow: up never gives new flows back to a real found down.
+	health health.State
+	sum    *Summary
 
 	// creating is set once containers may be created: from then on a
 	// failure rolls back.
@@ -208,8 +219,11 @@ func (d *deployment) preflight(ctx context.Context) (string, error) {
 	}
 	for _, c := range running {
 		d.preexisting[c.ID] = true
-		if c.Labels[LabelRole] == roleAgent {
+		switch c.Labels[LabelRole] {
+		case roleAgent:
 			d.agents[c.Labels[LabelHost]] = &c
+		case roleController:
+			d.controller = &c
 		}
 	}
 	if len(running) > 0 {
@@ -223,7 +237,7 @@ func (d *deployment) preflight(ctx context.Context) (string, error) {
 
 func (d *deployment) sameWiring(running []runtime.Container) error {
 	for _, c := range running {
-		if c.Labels[LabelRole] == roleAgent {
+		if c.Labels[LabelRole] != "" { // dsrlab's own: an agent, a controller
 			continue
 		}
 		if d.topo.Node(c.Labels[LabelNode]) == nil {

@@ -181,7 +181,7 @@ func TestUpReferenceLabAnswersThroughTheVIP(t *testing.T) {
 	rt := fakeLab(t)
 	topo := load(t, "dsr.yaml")
 	sum, rep := mustUp(t, rt, topo)
-	want := []string{"preflight", "programs", "images", "agents", "containers", "links", "addressing", "decap", "services", "hosts", "xdp", "nat", "hosts-xdp", "exec"}
+	want := []string{"preflight", "programs", "images", "agents", "containers", "links", "addressing", "decap", "services", "hosts", "xdp", "nat", "healthcheck", "controller", "hosts-xdp", "exec"}
 	if !slices.Equal(rep.steps, want) {
 		t.Errorf("steps %v, want %v", rep.steps, want)
 	}

@@ -39,6 +39,13 @@ type ContainerSpec struct {
 	// with CAP_SYS_ADMIN: the agent mounts a bpffs for the program arrays
 	// of users' programs.
 	Mounts bool
+	// Binds are host paths the container sees, as "HOST:CONTAINER" or
+	// "HOST:CONTAINER:ro": the lab's state directory for its controller.
+	Binds []string
+	// RestartPolicy is the engine's: "" (never restart) or
+	// "unless-stopped", which brings back a container whose main
+	// process crashed (not one stopped on purpose, DESIGN.md pitfall 16).
+	RestartPolicy string
 }
 
 // Container is the runtime's view of one container.

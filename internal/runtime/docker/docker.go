@@ -110,6 +110,10 @@ func (d *Docker) Run(ctx context.Context, spec runtime.ContainerSpec) (*runtime.
 		CapAdd:        spec.CapAdd,
 		Sysctls:       spec.Sysctls,
 		RestartPolicy: container.RestartPolicy{Name: container.RestartPolicyDisabled},
+		Binds:         spec.Binds,
+	}
+	if spec.RestartPolicy != "" {
+		host.RestartPolicy.Name = container.RestartPolicyMode(spec.RestartPolicy)
 	}
 	if spec.HostNetwork {
 		host.NetworkMode = "host"

@@ -1,0 +1,123 @@
+package lab
+
+import (
+	"context"
+	"net"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/dsrlab/dsrlab/internal/echo"
+	"github.com/dsrlab/dsrlab/internal/health"
+	"github.com/dsrlab/dsrlab/internal/netconf"
+	"github.com/dsrlab/dsrlab/internal/runtime"
+	"github.com/dsrlab/dsrlab/topology"
+)
+
+// nodeNamespace opens the network namespace of a node of a lab up on rt.
+func nodeNamespace(t *testing.T, rt runtime.Runtime, topo *topology.Topology, node string) *netconf.Namespace {
+	t.Helper()
+	ns, err := rt.Namespace(context.Background(), topo.Node(node).ContainerName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(ns.Close)
+	return ns
+}
+
+// askThroughMark sends a line on a marked connection from ns to addr and
+// returns the real the echo service names in its answer.
+func askThroughMark(t *testing.T, ns *netconf.Namespace, network, addr string, mark uint32) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, err := ns.DialMarked(ctx, network, addr, mark)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := c.Write([]byte("which real?\n")); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 512)
+	n, err := c.Read(buf)
+	if err != nil {
+		t.Fatalf("%s %s (mark %#x): %v", network, addr, mark, err)
+	}
+	a, err := echo.Parse(buf[:n])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a.Real
+}
+
+// A katran's check of a real goes through the tunnel to that very real:
+// the echo service that answers is the one the mark names, for TCP and
+// UDP, whatever real the balancer's hash would have picked.
+func TestHealthChecksReachTheirRealThroughTheTunnel(t *testing.T) {
+	rt := fakeLab(t)
+	topo := load(t, "dsr-3reals.yaml")
+	_, rep := mustUp(t, rt, topo)
+	if !slices.Contains(rep.steps, "healthcheck") {
+		t.Fatalf("steps %v lack healthcheck", rep.steps)
+	}
+	k := topo.Node("katran")
+	ns := nodeNamespace(t, rt, topo, "katran")
+	if id, err := ns.TCEgress(k.Uplink().Name); err != nil || id == 0 {
+		t.Fatalf("no program on katran's TC egress: %d, %v", id, err)
+	}
+	targets := health.Targets(topo, k)
+	if len(targets) != 5 { // 3 reals of the TCP VIP, 2 of the UDP one
+		t.Fatalf("%d targets, want 5: %+v", len(targets), targets)
+	}
+	dial := health.Dialer(ns.DialMarked)
+	for _, tg := range targets {
+		network := string(tg.VIP.Proto)
+		addr := net.JoinHostPort(tg.VIP.Address.String(), "50007")
+		if tg.VIP.Proto == topology.ProtoUDP {
+			addr = net.JoinHostPort(tg.VIP.Address.String(), "50008")
+		}
+		for range 3 { // several source ports: the hash plays no part
+			if got := askThroughMark(t, ns, network, addr, tg.Mark); got != tg.Real.Name {
+				t.Errorf("%s check of %s (mark %#x) answered by %s", tg.VIP, tg.Real.Name, tg.Mark, got)
+			}
+		}
+		if _, err := health.Run(context.Background(), dial, tg); err != nil {
+			t.Errorf("%s check of %s: %v", tg.VIP, tg.Real.Name, err)
+		}
+	}
+
+	// The second up finds the program and its marks as they should be.
+	if sum, _ := mustUp(t, rt, topo); sum.Changes != 0 {
+		t.Errorf("second up made %d changes, want 0", sum.Changes)
+	}
+
+	// Without its decapsulation, real2 fails its checks although its
+	// service runs: the check went through the tunnel.
+	r2 := nodeNamespace(t, rt, topo, "real2")
+	att, err := r2.XDP("eth0")
+	if err != nil || att.Mode == 0 {
+		t.Skipf("real2 does not decapsulate in XDP here (%v, %v)", att, err)
+	}
+	if err := r2.DetachXDP("eth0", att.Mode); err != nil {
+		t.Fatal(err)
+	}
+	for _, tg := range targets {
+		_, err := health.Run(context.Background(), dial, tg)
+		if (err != nil) != (tg.Real.Name == "real2") {
+			t.Errorf("%s check of %s without real2's decap: error %v", tg.VIP, tg.Real.Name, err)
+		}
+	}
+}
+
+// A lab without checks gets no TC program.
+func TestNoHealthChecksNoProgram(t *testing.T) {
+	rt := fakeLab(t)
+	topo := load(t, "dsr.yaml")
+	mustUp(t, rt, topo)
+	ns := nodeNamespace(t, rt, topo, "katran")
+	if id, err := ns.TCEgress(topo.Node("katran").Uplink().Name); err != nil || id != 0 {
+		t.Errorf("katran's TC egress holds program %d (%v); the lab has no checks", id, err)
+	}
+}
