@@ -21,7 +21,7 @@ func labCommands(out *output) []*cobra.Command {
 	return []*cobra.Command{
 		newUpCmd(out), newDownCmd(out), newInspectCmd(), newVerifyCmd(), newExecCmd(), newRealCmd(out),
 		newStatsCmd(), newImageCmd(), newEchoCmd(), newLoadCmd(), newMapCmd(), newCaptureCmd(out), newAgentCmd(), newTraceCmd(out),
-		newFailCmd(), newRecoverCmd(out), newControllerCmd(),
+		newFailCmd(), newRecoverCmd(out), newControllerCmd(), newEventsCmd(),
 	}
 }
 

@@ -13,7 +13,7 @@ import (
 // up` on a laptop says why it cannot run instead of "unknown command".
 func labCommands(*output) []*cobra.Command {
 	var cmds []*cobra.Command
-	for _, name := range []string{"up", "down", "inspect", "verify", "exec", "real", "stats", "image", "map", "capture", "trace", "fail", "recover", "routes"} {
+	for _, name := range []string{"up", "down", "inspect", "verify", "exec", "real", "stats", "image", "map", "capture", "trace", "fail", "recover", "routes", "events"} {
 		cmds = append(cmds, &cobra.Command{
 			Use:                name,
 			Short:              "(Linux only) see `dsrlab " + name + " --help` on Linux",

@@ -39,13 +39,24 @@ type FailOpen struct {
 }
 
 // Of returns the health of k, and false if k is not checked.
-func (s *State) Of(k Key) (Real, bool) {
+func (s State) Of(k Key) (Real, bool) {
 	for _, r := range s.Reals {
 		if r.Key == k {
 			return r, true
 		}
 	}
 	return Real{}, false
+}
+
+// OfKatran returns the health of the reals katran checks.
+func (s State) OfKatran(katran string) []Real {
+	var out []Real
+	for _, r := range s.Reals {
+		if r.Katran == katran {
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 // WriteState replaces dir's health.json in one rename: a reader sees the

@@ -211,6 +211,28 @@ func TestControllerDrainsFailingRealsAndRestoresThem(t *testing.T) {
 	if n := len(eventsOf(t, topo.Name, "controller")); n != 2 {
 		t.Errorf("%d controller start events, want 2", n)
 	}
+
+	// One stream, in time order: the containers' starts from the engine,
+	// then the health transitions from the controller's file.
+	var stream []health.Event
+	if err := Events(context.Background(), one(rt), topo.Name, time.Time{}, false, func(e health.Event) error {
+		stream = append(stream, e)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for i, e := range stream {
+		seen[e.Type+" "+e.Container+e.Real+" "+e.Action+string(e.To)] = true
+		if i > 0 && e.Time.Before(stream[i-1].Time) {
+			t.Errorf("event %d (%+v) is older than the one before it", i, e)
+		}
+	}
+	for _, want := range []string{"container dsr3-katran start", "container dsr3-dsrlab-controller start", "health real2 down", "health real2 up"} {
+		if !seen[want] {
+			t.Errorf("events lack %q: %v", want, seen)
+		}
+	}
 }
 
 func containsEvent(evs []health.Event, vip, real string, to health.Status) bool {

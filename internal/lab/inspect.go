@@ -10,6 +10,7 @@ import (
 	"sort"
 
 	"github.com/dsrlab/dsrlab/bpf"
+	"github.com/dsrlab/dsrlab/internal/health"
 	"github.com/dsrlab/dsrlab/internal/nat"
 	"github.com/dsrlab/dsrlab/internal/netconf"
 	"github.com/dsrlab/dsrlab/internal/runtime"
@@ -40,6 +41,8 @@ type NodeReport struct {
 	NAT        []string            `json:"nat,omitempty"` // nftables services, "tcp 192.168.10.1:50007"
 	Decap      string              `json:"decap,omitempty"`
 	Loopback   []string            `json:"loopback_vips,omitempty"`
+	// Health is a katran's view of the reals it checks (health.json).
+	Health []health.Real `json:"health,omitempty"`
 }
 
 // BalancerReport is the XDP balancer attached to a katran, read back from
@@ -137,10 +140,15 @@ func Inspect(ctx context.Context, rts runtime.Set, name string) (*LabReport, err
 	if len(rep.Nodes) == 0 {
 		return nil, fmt.Errorf("lab %q is not up (no containers carry its label)", name)
 	}
-	// The files of users' programs are in this host's state, wherever
-	// the programs run.
+	// The files of users' programs and the reals' health are in this
+	// host's state, wherever the programs run.
+	st, err := health.ReadState(labDir(name))
+	if err != nil {
+		rep.Problems = append(rep.Problems, err.Error())
+	}
 	for i := range rep.Nodes {
 		nr := &rep.Nodes[i]
+		nr.Health = st.OfKatran(nr.Node)
 		rec, err := loadProgramRecord(name, nr.Node)
 		if err != nil {
 			continue

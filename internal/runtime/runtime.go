@@ -11,6 +11,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"time"
 
 	"github.com/dsrlab/dsrlab/internal/netconf"
 )
@@ -112,6 +113,20 @@ type Runtime interface {
 	NamespacePath(ctx context.Context, id string) (string, error)
 	// Image returns a local image, or ErrNotFound.
 	Image(ctx context.Context, ref string) (*Image, error)
+	// Events streams what the engine does to the containers that carry
+	// every label given (start, die, kill, stop, restart, destroy ...),
+	// from since on, up to until (zero: as they happen, until ctx ends).
+	// The event channel is closed at the end; the error channel says why
+	// the stream stopped early.
+	Events(ctx context.Context, since, until time.Time, labels map[string]string) (<-chan Event, <-chan error)
+}
+
+// Event is one thing the engine did to a container.
+type Event struct {
+	Time      time.Time
+	Container string // its name
+	Action    string // the engine's word: start, die, kill, stop, restart, destroy ...
+	Labels    map[string]string
 }
 
 // ImageBuilder is a runtime that can build images locally; there is no
