@@ -297,10 +297,7 @@ func ControllerCommand(lab string) []string {
 // runs is left running: it follows the topology this up records. A lab
 // whose checks are gone loses its controller.
 func (d *deployment) startController(ctx context.Context) (string, error) {
-	checks := false
-	for _, k := range d.topo.NodesOfKind(topology.KindKatran) {
-		checks = checks || (k.Host.Local() && len(health.Targets(d.topo, k)) > 0)
-	}
+	checks := checksHere(d.topo)
 	rt := d.rts[topology.LocalHost]
 	remove := func(c *runtime.Container) error {
 		if err := rt.Remove(ctx, c.ID); err != nil {
@@ -361,6 +358,17 @@ func (d *deployment) startController(ctx context.Context) (string, error) {
 	d.controller = c
 	d.change("controller", "created "+c.Name)
 	return c.Name + " created", nil
+}
+
+// checksHere tells whether a katran on the local host checks reals, which
+// the controller there does.
+func checksHere(t *topology.Topology) bool {
+	for _, k := range t.NodesOfKind(topology.KindKatran) {
+		if k.Host.Local() && len(health.Targets(t, k)) > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // NamespaceByName opens a node's network namespace through the name up

@@ -94,6 +94,12 @@ func TestHealthChecksReachTheirRealThroughTheTunnel(t *testing.T) {
 	if sum, _ := mustUp(t, rt, topo); sum.Changes != 0 {
 		t.Errorf("second up made %d changes, want 0", sum.Changes)
 	}
+	// A controller that is not running is a problem inspect names, and
+	// up mends.
+	if err := rt.Stop(context.Background(), controllerName(topo), false); err != nil {
+		t.Fatal(err)
+	}
+	repairs(t, rt, topo, "controller dsr3-dsrlab-controller is not running")
 
 	// Without its decapsulation, real2 fails its checks although its
 	// service runs: the check went through the tunnel.

@@ -101,6 +101,7 @@ func Inspect(ctx context.Context, rts runtime.Set, name string) (*LabReport, err
 	if stateErr != nil {
 		rep.Problems = append(rep.Problems, stateErr.Error())
 	}
+	controllerRuns := false
 	for _, h := range slices.Sorted(maps.Keys(rts)) {
 		list, err := rts[h].List(ctx, map[string]string{LabelLab: name})
 		if err != nil {
@@ -108,6 +109,9 @@ func Inspect(ctx context.Context, rts runtime.Set, name string) (*LabReport, err
 		}
 		var remote []runtime.Container
 		for _, c := range list {
+			if c.Labels[LabelRole] == roleController && c.Running() {
+				controllerRuns = true
+			}
 			if c.Labels[LabelRole] != "" { // dsrlab's own: an agent, a controller
 				continue
 			}
@@ -165,6 +169,9 @@ func Inspect(ctx context.Context, rts runtime.Set, name string) (*LabReport, err
 			byNode[rep.Nodes[i].Node] = &rep.Nodes[i]
 		}
 		rep.Problems = append(rep.Problems, compare(topo, byNode)...)
+		if checksHere(topo) && !controllerRuns {
+			rep.Problems = append(rep.Problems, fmt.Sprintf("the lab has health checks but its controller %s is not running: `dsrlab up` starts it", controllerName(topo)))
+		}
 	}
 	return rep, nil
 }
