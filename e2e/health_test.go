@@ -91,8 +91,8 @@ func TestHealthChecks(t *testing.T) {
 			t.Errorf("after detection: %s %v; want every connection answered, none by real2", res.Summary(), res.Errors)
 		}
 		if out, err := dsrlab(t, "events", "--name", topo.Name, "--follow=false", "--format", "json"); err != nil ||
-			!strings.Contains(out, `"real":"real2","from":"up","to":"down"`) {
-			t.Errorf("events do not say real2 went down: %v", err)
+			!strings.Contains(out, `"real":"real2","from":"up","to":"down"`) || !strings.Contains(out, `"container":"dsr3-real2","action":"die"`) {
+			t.Errorf("events do not say real2's container died and real2 went down: %v", err)
 		}
 		if out, err := dsrlab(t, "stats", "--name", topo.Name); err != nil || !strings.Contains(out, "down") {
 			t.Errorf("stats do not say real2 is down: %v", err)

@@ -34,7 +34,7 @@ func Events(ctx context.Context, rts runtime.Set, name string, since time.Time, 
 		for e := range evs {
 			past = append(past, containerEvent(name, h, e))
 		}
-		if err := <-errcOrNil(errc); err != nil {
+		if err := streamErr(errc); err != nil {
 			return fmt.Errorf("host %s: %w", h, err)
 		}
 	}
@@ -62,7 +62,7 @@ func Events(ctx context.Context, rts runtime.Set, name string, since time.Time, 
 					return
 				}
 			}
-			if err := <-errcOrNil(errc); err != nil {
+			if err := streamErr(errc); err != nil {
 				failed <- fmt.Errorf("host %s: %w", h, err)
 			}
 		}()
@@ -94,17 +94,16 @@ func Events(ctx context.Context, rts runtime.Set, name string, since time.Time, 
 	}
 }
 
-// errcOrNil reads an engine stream's error once the stream has ended:
-// nil if it ended without one.
-func errcOrNil(errc <-chan error) <-chan error {
-	out := make(chan error, 1)
+// streamErr is why an engine's event stream ended, once it has: nil if
+// it ended without an error (its until, or ctx). The stream sends its
+// error before it closes its events.
+func streamErr(errc <-chan error) error {
 	select {
 	case err := <-errc:
-		out <- err
+		return err
 	default:
-		out <- nil
+		return nil
 	}
-	return out
 }
 
 func containerEvent(lab, host string, e runtime.Event) health.Event {
