@@ -338,14 +338,19 @@ func (d *deployment) startController(ctx context.Context) (string, error) {
 		d.change("controller", "started "+c.Name)
 		return c.Name + " started", nil
 	}
-	dir := labDir(d.topo.Name)
+	// The engine mounts absolute paths only.
+	root, err := filepath.Abs(stateRoot())
+	if err != nil {
+		return "", fmt.Errorf("state: %w", err)
+	}
+	dir := filepath.Join(root, d.topo.Name)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", fmt.Errorf("state: %w", err)
 	}
 	c, err := rt.Run(ctx, runtime.ContainerSpec{
 		Name: controllerName(d.topo), Hostname: "dsrlab-controller", Image: topology.DefaultImage,
 		Cmd: ControllerCommand(d.topo.Name),
-		Env: map[string]string{"DSRLAB_STATE_DIR": stateRoot()},
+		Env: map[string]string{"DSRLAB_STATE_DIR": root},
 		Labels: map[string]string{LabelLab: d.topo.Name, LabelRole: roleController, LabelHost: topology.LocalHost,
 			LabelTopology: d.topo.File, image.DigestLabel: digest},
 		CapAdd: agentCaps, HostNetwork: true, HostPID: true,
