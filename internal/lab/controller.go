@@ -309,7 +309,15 @@ func (d *deployment) startController(ctx context.Context) (string, error) {
 	}
 	if !checks {
 		if c := d.controller; c != nil {
-			return "removed: no checks", remove(c)
+			if err := remove(c); err != nil {
+				return "", err
+			}
+			// Health found under checks that are gone would hold reals
+			// down when checks come back, before any check ran.
+			if err := os.Remove(filepath.Join(labDir(d.topo.Name), health.StateFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
+				return "", fmt.Errorf("state: %w", err)
+			}
+			return "removed: no checks", nil
 		}
 		return "no checks", nil
 	}

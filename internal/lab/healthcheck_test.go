@@ -145,3 +145,44 @@ func TestNoHealthChecksNoProgram(t *testing.T) {
 		t.Errorf("katran's TC egress holds program %d (%v); the lab has no checks", id, err)
 	}
 }
+
+// Checks taken out of a running lab: up removes the controller and its
+// health, and leaves the TC program with no marks (it passes everything).
+func TestChecksRemovedFromARunningLab(t *testing.T) {
+	rt := fakeLab(t)
+	topo := load(t, "dsr-3reals.yaml")
+	mustUp(t, rt, topo)
+	if !slices.Contains(labNames(t, rt, topo.Name), controllerName(topo)) {
+		t.Fatalf("no controller among %v", labNames(t, rt, topo.Name))
+	}
+	if err := health.WriteState(labDir(topo.Name), health.State{Reals: []health.Real{{Key: health.Key{VIP: "192.168.10.1:50007/tcp", Katran: "katran", Real: "real1"}, Status: health.Down}}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range topo.VIPs {
+		v.HealthCheck = nil
+	}
+	mustUp(t, rt, topo)
+	if slices.Contains(labNames(t, rt, topo.Name), controllerName(topo)) {
+		t.Errorf("controller left in a lab without checks: %v", labNames(t, rt, topo.Name))
+	}
+	if st, err := health.ReadState(labDir(topo.Name)); err != nil || len(st.Reals) != 0 {
+		t.Errorf("health left behind: %+v, %v", st, err)
+	}
+	k := topo.Node("katran")
+	ns := nodeNamespace(t, rt, topo, "katran")
+	id, err := ns.TCEgress(k.Uplink().Name)
+	if err != nil || id == 0 {
+		t.Fatalf("TC program gone (%d, %v); want it kept, empty", id, err)
+	}
+	hc, err := openHealthCheck(id, k.Uplink())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hc.Close()
+	if tunnels, err := hc.Tunnels(); err != nil || len(tunnels) != 0 {
+		t.Errorf("marks left: %v, %v", tunnels, err)
+	}
+	if sum, _ := mustUp(t, rt, topo); sum.Changes != 0 {
+		t.Errorf("up again made %d changes", sum.Changes)
+	}
+}
