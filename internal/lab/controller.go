@@ -100,6 +100,11 @@ func (c *Controller) Run(ctx context.Context) error {
 				continue
 			}
 			ns, err := c.namespace(k.Katran)
+			if err == nil {
+				// The check's own handle: a new topology closes the
+				// controller's while checks are still running.
+				ns, err = ns.Clone()
+			}
 			if err != nil {
 				c.record(k, now, 0, err)
 				dirty = true
@@ -107,6 +112,7 @@ func (c *Controller) Run(ctx context.Context) error {
 			}
 			inflight[k] = true
 			go func() {
+				defer ns.Close()
 				start := c.Now()
 				latency, err := health.Run(ctx, ns.DialMarked, tg)
 				select {
