@@ -560,6 +560,9 @@ func (b *builder) buildVIPs(t *Topology, raws []rawVIP) {
 		b.buildLBs(t, v, rv.LB, p.key("lb"))
 		b.vipReals(t, v, rv.Reals, p.key("reals"))
 		if ok {
+			b.buildHealthCheck(v, rv.HealthCheck, p.key("healthcheck"))
+		}
+		if ok {
 			k := vipKey{v.Address, v.Port, v.Proto}
 			if j, dup := seen[k]; dup {
 				b.errorf(p, "%s is already defined by vips[%d]", v, j)

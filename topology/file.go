@@ -110,6 +110,8 @@ type rawVIP struct {
 	Hash    string    `yaml:"hash,omitempty"`
 	LB      rawLB     `yaml:"lb"`
 	Reals   []rawReal `yaml:"reals"`
+	// HealthCheck is last so that a resolved file reads the VIP first.
+	HealthCheck *rawHealthCheck `yaml:"healthcheck,omitempty"`
 }
 
 // rawReal is one item of a VIP's reals: a node name, or a mapping that also

@@ -253,6 +253,8 @@ type VIP struct {
 	// for a flow.
 	LBs   []*Node
 	Reals []Real // file order
+	// HealthCheck is how the LBs check the reals; nil: not checked.
+	HealthCheck *HealthCheck
 }
 
 // ServedBy tells whether n is one of v's balancers.

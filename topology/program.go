@@ -256,6 +256,10 @@ func (b *builder) cflags(flags []string, p fieldPath) ([]string, bool) {
 	return out, ok
 }
 
+// MaxTCPriority is the last priority of a TC hook a user's program may
+// take: dsrlab's health-check encapsulation runs after them, at the next.
+const MaxTCPriority = 0xfffe
+
 // hook checks a program's type and, for TC, its direction and priority.
 func (b *builder) hook(n *Node, prog *Program, rp *rawProgram, p fieldPath, order int) bool {
 	switch prog.Type {
@@ -293,8 +297,8 @@ func (b *builder) hook(n *Node, prog *Program, rp *rawProgram, p fieldPath, orde
 	prog.Priority = order
 	if rp.Priority != nil {
 		prog.Priority = int(*rp.Priority)
-		if prog.Priority < 1 || prog.Priority > 0xffff {
-			b.errorf(p.key("priority"), "%d is out of range 1..65535 (1 runs first)", prog.Priority)
+		if prog.Priority < 1 || prog.Priority > MaxTCPriority {
+			b.errorf(p.key("priority"), "%d is out of range 1..%d (1 runs first; %d is dsrlab's health-check encapsulation)", prog.Priority, MaxTCPriority, MaxTCPriority+1)
 			ok = false
 		}
 	}

@@ -118,6 +118,7 @@ func (t *Topology) raw() *rawTopology {
 			weight := integer(r.Weight)
 			rv.Reals = append(rv.Reals, rawReal{Node: r.Node.Name, Weight: &weight})
 		}
+		rv.HealthCheck = v.HealthCheck.raw()
 		raw.VIPs = append(raw.VIPs, rv)
 	}
 	return raw

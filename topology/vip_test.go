@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/dsrlab/dsrlab/topology"
 )
@@ -82,5 +83,21 @@ func TestWeightsAndModes(t *testing.T) {
 func TestDSRKatranDoesNotForward(t *testing.T) {
 	if got := mustNode(t, mustLoad(t, "../labs/dsr.yaml"), "katran").Sysctls; got != nil {
 		t.Errorf("katran of a DSR-only lab: Sysctls = %v, want none: XDP_TX needs no forwarding", got)
+	}
+}
+
+func TestHealthChecks(t *testing.T) {
+	topo := mustLoad(t, "testdata/valid/healthchecks.yaml")
+	want := []*topology.HealthCheck{
+		{Type: topology.CheckTCP, Port: 80, Interval: time.Second, Timeout: 500 * time.Millisecond, Fall: 3, Rise: 2},
+		{Type: topology.CheckHTTP, Port: 8080, Path: "/healthz", Interval: 2 * time.Second, Timeout: 300 * time.Millisecond, Fall: 1, Rise: 5},
+		{Type: topology.CheckUDPEcho, Port: 53, Interval: time.Second, Timeout: 500 * time.Millisecond, Fall: 3, Rise: 2},
+		{Type: topology.CheckTCP, Port: 22, Interval: time.Second, Timeout: 500 * time.Millisecond, Fall: 3, Rise: 2},
+		nil, // none
+	}
+	for i, v := range topo.VIPs {
+		if got := v.HealthCheck; (got == nil) != (want[i] == nil) || got != nil && *got != *want[i] {
+			t.Errorf("vips[%d] %s: HealthCheck = %+v, want %+v", i, v, got, want[i])
+		}
 	}
 }

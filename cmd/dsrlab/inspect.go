@@ -118,6 +118,12 @@ func printReport(w io.Writer, r *lab.LabReport) {
 		}
 	}
 	tw.Flush()
+	for _, n := range r.Nodes {
+		if len(n.Health) > 0 {
+			fmt.Fprintf(w, "Health checks from %s:\n", n.Node)
+			printHealth(w, n.Health)
+		}
+	}
 	if len(r.Problems) == 0 {
 		fmt.Fprintln(w, "  no differences from the topology")
 	}

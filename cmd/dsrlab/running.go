@@ -25,6 +25,7 @@ func labCommands(out *output) []*cobra.Command {
 		newFailCmd(), newRecoverCmd(out), newRoutesCmd(), newUICmd(),
 		newBGPCmd(),
 		newTestCmd(out),
+		newControllerCmd(), newEventsCmd(),
 	}
 }
 

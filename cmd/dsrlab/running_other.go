@@ -13,7 +13,7 @@ import (
 // up` on a laptop says why it cannot run instead of "unknown command".
 func labCommands(*output) []*cobra.Command {
 	var cmds []*cobra.Command
-	for _, name := range []string{"up", "down", "inspect", "verify", "exec", "real", "stats", "image", "map", "capture", "trace", "test", "fail", "recover", "routes", "ui"} {
+	for _, name := range []string{"up", "down", "inspect", "verify", "exec", "real", "stats", "image", "map", "capture", "trace", "test", "fail", "recover", "routes", "ui", "events"} {
 		why := "network namespaces, XDP, a container engine"
 		if name == "test" {
 			why = "it runs XDP programs in the Linux kernel with BPF_PROG_TEST_RUN; no containers, so a Linux VM is enough"

@@ -65,6 +65,7 @@ func newStatsCmd() *cobra.Command {
 					fmt.Fprintf(tw, "  real\t%s\t%d\t%d\n", r.Name, r.Packets, r.Bytes)
 				}
 				tw.Flush()
+				printHealth(w, s.Health)
 			}
 			return nil
 		},

@@ -187,7 +187,7 @@ func (d *deployment) phaseSteps(p phase) []step {
 	if p == phaseReals {
 		return []step{{"links", d.createLinks}, {"addressing", d.address}, {"decap", d.decap}, {"services", d.services}}
 	}
-	return []step{{"xdp", d.loadBalancers}, {"nat", d.natBalancers}}
+	return []step{{"xdp", d.loadBalancers}, {"nat", d.natBalancers}, {"healthcheck", d.healthChecks}}
 }
 
 // step is one named step of up: it returns what it did, in a few words.

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/dsrlab/dsrlab/bpf"
+	"github.com/dsrlab/dsrlab/internal/health"
 	"github.com/dsrlab/dsrlab/internal/nat"
 	"github.com/dsrlab/dsrlab/internal/netconf"
 	"github.com/dsrlab/dsrlab/internal/runtime"
@@ -41,6 +42,8 @@ type NodeReport struct {
 	NAT        []string            `json:"nat,omitempty"` // nftables services, "tcp 192.168.10.1:50007"
 	Decap      string              `json:"decap,omitempty"`
 	Loopback   []string            `json:"loopback_vips,omitempty"`
+	// Health is a katran's view of the reals it checks (health.json).
+	Health []health.Real `json:"health,omitempty"`
 }
 
 // BalancerReport is the XDP balancer attached to a katran, read back from
@@ -99,6 +102,7 @@ func Inspect(ctx context.Context, rts runtime.Set, name string) (*LabReport, err
 	if stateErr != nil {
 		rep.Problems = append(rep.Problems, stateErr.Error())
 	}
+	controllerRuns := false
 	for _, h := range slices.Sorted(maps.Keys(rts)) {
 		list, err := rts[h].List(ctx, map[string]string{LabelLab: name})
 		if err != nil {
@@ -106,7 +110,10 @@ func Inspect(ctx context.Context, rts runtime.Set, name string) (*LabReport, err
 		}
 		var remote []runtime.Container
 		for _, c := range list {
-			if c.Labels[LabelRole] == roleAgent {
+			if c.Labels[LabelRole] == roleController && c.Running() {
+				controllerRuns = true
+			}
+			if c.Labels[LabelRole] != "" { // dsrlab's own: an agent, a controller
 				continue
 			}
 			rep.Topology = c.Labels[LabelTopology]
@@ -138,10 +145,15 @@ func Inspect(ctx context.Context, rts runtime.Set, name string) (*LabReport, err
 	if len(rep.Nodes) == 0 {
 		return nil, fmt.Errorf("lab %q is not up (no containers carry its label)", name)
 	}
-	// The files of users' programs are in this host's state, wherever
-	// the programs run.
+	// The files of users' programs and the reals' health are in this
+	// host's state, wherever the programs run.
+	st, err := health.ReadState(labDir(name))
+	if err != nil {
+		rep.Problems = append(rep.Problems, err.Error())
+	}
 	for i := range rep.Nodes {
 		nr := &rep.Nodes[i]
+		nr.Health = st.OfKatran(nr.Node)
 		if rec, err := loadProgramRecord(name, nr.Node); err == nil {
 			for j := range nr.Programs {
 				if pr := &nr.Programs[j]; !strings.HasPrefix(pr.Mode, "tc ") && bpf.NameIs(pr.Name, rec.Name) {
@@ -165,6 +177,9 @@ func Inspect(ctx context.Context, rts runtime.Set, name string) (*LabReport, err
 			byNode[rep.Nodes[i].Node] = &rep.Nodes[i]
 		}
 		rep.Problems = append(rep.Problems, compare(topo, byNode)...)
+		if checksHere(topo) && !controllerRuns {
+			rep.Problems = append(rep.Problems, fmt.Sprintf("the lab has health checks but its controller %s is not running: `dsrlab up` starts it", controllerName(topo)))
+		}
 	}
 	return rep, nil
 }

@@ -28,8 +28,12 @@ func dirFromEnv(env, def string) string {
 	return def
 }
 
+// labDir is the lab's state directory: its recorded topology, and the
+// controller's health.json and events.
+func labDir(lab string) string { return filepath.Join(stateRoot(), lab) }
+
 func stateFile(lab string) string {
-	return filepath.Join(stateRoot(), lab, "topology.yaml")
+	return filepath.Join(labDir(lab), "topology.yaml")
 }
 
 // saveState records the resolved topology, replacing the record in one

@@ -2,12 +2,14 @@ package lab
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
 	"slices"
 	"sort"
 
 	"github.com/dsrlab/dsrlab/bpf"
+	"github.com/dsrlab/dsrlab/internal/health"
 	"github.com/dsrlab/dsrlab/internal/runtime"
 	"github.com/dsrlab/dsrlab/topology"
 )
@@ -32,6 +34,9 @@ type BalancerStats struct {
 	IPv6Malformed    uint64       `json:"ipv6_malformed"`
 	VIPs             []CounterRow `json:"vips"`
 	Reals            []CounterRow `json:"reals"`
+	// Health is the controller's view of the reals from this balancer
+	// (health.json); empty when its VIPs have no checks.
+	Health []health.Real `json:"health,omitempty"`
 }
 
 // CounterRow is the traffic of one VIP or real.
@@ -53,7 +58,11 @@ func Stats(ctx context.Context, rts runtime.Set, t *topology.Topology) ([]Balanc
 	for _, res := range results {
 		out = append(out, res.Stats...)
 	}
-	return out, err
+	st, herr := health.ReadState(labDir(t.Name))
+	for i := range out {
+		out[i].Health = st.OfKatran(out[i].Node)
+	}
+	return out, errors.Join(err, herr)
 }
 
 // statsOn reads the balancers on host, and lists the other hosts that have

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/dsrlab/dsrlab/internal/health"
 	"github.com/dsrlab/dsrlab/internal/image"
 	"github.com/dsrlab/dsrlab/internal/netconf"
 	"github.com/dsrlab/dsrlab/internal/runtime"
@@ -48,6 +49,9 @@ func Up(ctx context.Context, rts runtime.Set, topo *topology.Topology, rep Repor
 		programs:    map[string]*userProgram{},
 		tc:          map[string]*userProgram{},
 		sum:         &Summary{Lab: topo.Name, XDP: map[string]string{}, NAT: map[string]string{}, Decap: map[string]string{}},
+	}
+	if d.health, err = health.ReadState(labDir(topo.Name)); err != nil {
+		return nil, err
 	}
 	defer d.closeNamespaces()
 	defer d.closePrograms()
@@ -90,6 +94,8 @@ func Up(ctx context.Context, rts runtime.Set, topo *topology.Topology, rep Repor
 		{"xdp", d.loadBalancers},
 		{"tc", d.attachTCPrograms},
 		{"nat", d.natBalancers},
+		{"healthcheck", d.healthChecks},
+		{"controller", d.startController},
 		{"hosts-xdp", d.remotePhase(phaseBalancers)},
 		// The routers learn the VIPs once the balancers are attached:
 		// up returns when every VIP is routed over each of its katrans.
@@ -132,6 +138,8 @@ type deployment struct {
 	fault fault
 	// agents are dsrlab's agent containers on the other hosts, by host.
 	agents map[string]*runtime.Container
+	// controller is the lab's health check controller here, if it runs.
+	controller *runtime.Container
 
 	mu          sync.Mutex // guards containers and created while nodes start in parallel
 	changeMu    sync.Mutex // guards sum.Changes, the progress counts and the reporter
@@ -146,7 +154,10 @@ type deployment struct {
 	// request brings and the result takes back; nil in up, which keeps
 	// them in the state.
 	records map[string]*ProgramRecord
-	sum     *Summary
+	// health is the controller's view of the reals, which the balancers'
+	// weights follow: up never gives new flows back to a real found down.
+	health health.State
+	sum    *Summary
 
 	// creating is set once containers may be created: from then on a
 	// failure rolls back.
@@ -226,8 +237,11 @@ func (d *deployment) preflight(ctx context.Context) (string, error) {
 	}
 	for _, c := range running {
 		d.preexisting[c.ID] = true
-		if c.Labels[LabelRole] == roleAgent {
+		switch c.Labels[LabelRole] {
+		case roleAgent:
 			d.agents[c.Labels[LabelHost]] = &c
+		case roleController:
+			d.controller = &c
 		}
 	}
 	if len(running) > 0 {
@@ -241,7 +255,7 @@ func (d *deployment) preflight(ctx context.Context) (string, error) {
 
 func (d *deployment) sameWiring(running []runtime.Container) error {
 	for _, c := range running {
-		if c.Labels[LabelRole] == roleAgent {
+		if c.Labels[LabelRole] != "" { // dsrlab's own: an agent, a controller
 			continue
 		}
 		if d.topo.Node(c.Labels[LabelNode]) == nil {

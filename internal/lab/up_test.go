@@ -114,7 +114,7 @@ func TestUpReferenceLabAnswersThroughTheVIP(t *testing.T) {
 	rt := fakeLab(t)
 	topo := load(t, "dsr.yaml")
 	sum, rep := mustUp(t, rt, topo)
-	want := []string{"programs", "preflight", "images", "agents", "containers", "links", "addressing", "decap", "services", "hosts", "xdp", "tc", "nat", "hosts-xdp", "bgp", "exec"}
+	want := []string{"programs", "preflight", "images", "agents", "containers", "links", "addressing", "decap", "services", "hosts", "xdp", "tc", "nat", "healthcheck", "controller", "hosts-xdp", "bgp", "exec"}
 	if !slices.Equal(rep.steps, want) {
 		t.Errorf("steps %v, want %v", rep.steps, want)
 	}

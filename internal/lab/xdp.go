@@ -11,6 +11,7 @@ import (
 	"github.com/cilium/ebpf"
 
 	"github.com/dsrlab/dsrlab/bpf"
+	"github.com/dsrlab/dsrlab/internal/health"
 	"github.com/dsrlab/dsrlab/internal/netconf"
 	"github.com/dsrlab/dsrlab/topology"
 )
@@ -140,11 +141,7 @@ func (d *deployment) programVIPs(lb *bpf.Balancer, up *topology.Interface, vips 
 	for _, v := range vips {
 		key := bpfVIP(v)
 		want[identity(key)] = true
-		reals := make([]bpf.Real, 0, len(v.Reals))
-		for _, r := range v.Reals {
-			addr, _ := v.Tunnel(r.Node) // validation made sure there is one
-			reals = append(reals, bpf.Real{Addr: addr, Weight: r.Weight, MTU: topology.PathMTU(up, r.Node)})
-		}
+		reals, _ := vipReals(up, v, d.health)
 		if old, ok := have[identity(key)]; ok && old.Hash == key.Hash && sameReals(current[old], reals) {
 			continue
 		}
@@ -164,6 +161,26 @@ func (d *deployment) programVIPs(lb *bpf.Balancer, up *topology.Interface, vips 
 		}
 	}
 	return changed, nil
+}
+
+// vipReals are the reals of v as the balancer behind up holds them: the
+// recorded weights, with the reals that the controller found down on that
+// balancer at 0 (unless all are: fail open, which it reports).
+func vipReals(up *topology.Interface, v *topology.VIP, st health.State) ([]bpf.Real, bool) {
+	ws := make([]health.Weighted, len(v.Reals))
+	for i, r := range v.Reals {
+		ws[i] = health.Weighted{Real: r.Node.Name, Weight: r.Weight, Status: health.Unchecked}
+		if h, ok := st.Of(health.Key{VIP: v.String(), Katran: up.Node.Name, Real: r.Node.Name}); ok && v.HealthCheck != nil {
+			ws[i].Status = h.Status
+		}
+	}
+	weights, failOpen := health.Effective(ws)
+	reals := make([]bpf.Real, len(v.Reals))
+	for i, r := range v.Reals {
+		addr, _ := v.Tunnel(r.Node) // validation made sure there is one
+		reals[i] = bpf.Real{Addr: addr, Weight: weights[i], MTU: topology.PathMTU(up, r.Node)}
+	}
+	return reals, failOpen
 }
 
 // identity is what tells one VIP from another in the balancer's maps.

@@ -11,6 +11,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"time"
 
 	"github.com/dsrlab/dsrlab/internal/netconf"
 )
@@ -39,6 +40,13 @@ type ContainerSpec struct {
 	// with CAP_SYS_ADMIN: the agent mounts a bpffs for the program arrays
 	// of users' programs.
 	Mounts bool
+	// Binds are host paths the container sees, as "HOST:CONTAINER" or
+	// "HOST:CONTAINER:ro": the lab's state directory for its controller.
+	Binds []string
+	// RestartPolicy is the engine's: "" (never restart) or
+	// "unless-stopped", which brings back a container whose main
+	// process crashed (not one stopped on purpose, DESIGN.md pitfall 16).
+	RestartPolicy string
 }
 
 // Container is the runtime's view of one container.
@@ -105,6 +113,20 @@ type Runtime interface {
 	NamespacePath(ctx context.Context, id string) (string, error)
 	// Image returns a local image, or ErrNotFound.
 	Image(ctx context.Context, ref string) (*Image, error)
+	// Events streams what the engine does to the containers that carry
+	// every label given (start, die, kill, stop, restart, destroy ...),
+	// from since on, up to until (zero: as they happen, until ctx ends).
+	// The event channel is closed at the end; the error channel says why
+	// the stream stopped early.
+	Events(ctx context.Context, since, until time.Time, labels map[string]string) (<-chan Event, <-chan error)
+}
+
+// Event is one thing the engine did to a container.
+type Event struct {
+	Time      time.Time
+	Container string // its name
+	Action    string // the engine's word: start, die, kill, stop, restart, destroy ...
+	Labels    map[string]string
 }
 
 // ImageBuilder is a runtime that can build images locally; there is no

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -22,6 +23,7 @@ import (
 
 	"github.com/docker/docker/api/types/build"
 	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/events"
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/client"
@@ -261,6 +263,10 @@ func (d *Docker) Run(ctx context.Context, spec runtime.ContainerSpec) (*runtime.
 		CapAdd:        spec.CapAdd,
 		Sysctls:       spec.Sysctls,
 		RestartPolicy: container.RestartPolicy{Name: container.RestartPolicyDisabled},
+		Binds:         spec.Binds,
+	}
+	if spec.RestartPolicy != "" {
+		host.RestartPolicy.Name = container.RestartPolicyMode(spec.RestartPolicy)
 	}
 	if spec.HostNetwork {
 		host.NetworkMode = "host"
@@ -537,4 +543,45 @@ func trimSlash(name string) string {
 		return name[1:]
 	}
 	return name
+}
+
+func (d *Docker) Events(ctx context.Context, since, until time.Time, labels map[string]string) (<-chan runtime.Event, <-chan error) {
+	args := filters.NewArgs(filters.Arg("type", string(events.ContainerEventType)))
+	for k, v := range labels {
+		args.Add("label", k+"="+v)
+	}
+	opts := events.ListOptions{Since: strconv.FormatInt(since.Unix(), 10), Filters: args}
+	if !until.IsZero() {
+		// Whole seconds, rounded up; the events after until are
+		// dropped below.
+		opts.Until = strconv.FormatInt(until.Unix()+1, 10)
+	}
+	msgs, errs := d.c.Events(ctx, opts)
+	out, errc := make(chan runtime.Event), make(chan error, 1)
+	go func() {
+		defer close(out)
+		for {
+			select {
+			case m := <-msgs:
+				e := runtime.Event{Time: time.Unix(0, m.TimeNano), Container: m.Actor.Attributes["name"], Action: string(m.Action), Labels: m.Actor.Attributes}
+				if e.Time.Before(since) || (!until.IsZero() && e.Time.After(until)) {
+					continue // the engine counts in whole seconds
+				}
+				select {
+				case out <- e:
+				case <-ctx.Done():
+					return
+				}
+			case err := <-errs:
+				// The engine ends a stream with an until by closing it.
+				if ctx.Err() == nil && !(errors.Is(err, io.EOF) && !until.IsZero()) {
+					errc <- fmt.Errorf("engine events: %w", err)
+				}
+				return
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return out, errc
 }

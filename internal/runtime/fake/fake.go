@@ -20,6 +20,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/dsrlab/dsrlab/internal/netconf"
 	"github.com/dsrlab/dsrlab/internal/runtime"
@@ -44,8 +45,12 @@ type Runtime struct {
 
 	mu         sync.Mutex
 	containers map[string]*container // by ID
-	nextID     atomic.Int64
-	pingErr    error
+	// events is what happened to containers, in order; changed is
+	// closed and replaced when one is added, waking Events' readers.
+	events  []runtime.Event
+	changed chan struct{}
+	nextID  atomic.Int64
+	pingErr error
 }
 
 type container struct {
@@ -58,7 +63,7 @@ type container struct {
 
 // New returns an empty runtime.
 func New() *Runtime {
-	return &Runtime{containers: map[string]*container{}}
+	return &Runtime{containers: map[string]*container{}, changed: make(chan struct{})}
 }
 
 // SetUnreachable makes Ping fail with err (nil: reachable again), as an
@@ -126,7 +131,53 @@ func (r *Runtime) start(c *container) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	c.ns, c.procs, c.cancel, c.State = ns, pctx, cancel, "running"
+	r.event(c, "start")
 	return nil
+}
+
+// event records what happened to c; r.mu is held.
+func (r *Runtime) event(c *container, action string) {
+	r.events = append(r.events, runtime.Event{Time: time.Now(), Container: c.Name, Action: action, Labels: maps.Clone(c.Labels)})
+	close(r.changed)
+	r.changed = make(chan struct{})
+}
+
+// Events replays the recorded events from since that match labels, then
+// follows new ones until ctx ends (or ends at until).
+func (r *Runtime) Events(ctx context.Context, since, until time.Time, labels map[string]string) (<-chan runtime.Event, <-chan error) {
+	out, errc := make(chan runtime.Event), make(chan error, 1)
+	go func() {
+		defer close(out)
+		next := 0
+		for {
+			r.mu.Lock()
+			batch, changed := slices.Clone(r.events[next:]), r.changed
+			next = len(r.events)
+			r.mu.Unlock()
+			for _, e := range batch {
+				if !until.IsZero() && e.Time.After(until) {
+					return
+				}
+				if e.Time.Before(since) || !hasLabels(e.Labels, labels) {
+					continue
+				}
+				select {
+				case out <- e:
+				case <-ctx.Done():
+					return
+				}
+			}
+			if !until.IsZero() && !time.Now().Before(until) {
+				return
+			}
+			select {
+			case <-changed:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return out, errc
 }
 
 func (r *Runtime) find(nameOrID string) (*container, error) {
@@ -160,13 +211,7 @@ func (r *Runtime) List(_ context.Context, labels map[string]string) ([]runtime.C
 	defer r.mu.Unlock()
 	var out []runtime.Container
 	for _, c := range r.containers {
-		match := true
-		for k, v := range labels {
-			if c.Labels[k] != v {
-				match = false
-			}
-		}
-		if match {
+		if hasLabels(c.Labels, labels) {
 			out = append(out, c.Container)
 		}
 	}
@@ -206,6 +251,9 @@ func (r *Runtime) stop(c *container) {
 	}
 	if c.ns != nil {
 		c.ns.Close()
+	}
+	if c.State == "running" {
+		r.event(c, "die")
 	}
 	c.ns, c.procs, c.cancel, c.State = nil, nil, nil, "exited"
 }
@@ -304,4 +352,14 @@ func (r *Runtime) ExecDetached(_ context.Context, id string, cmd []string) error
 // Image reports every image as present: the fake runs nothing from images.
 func (r *Runtime) Image(_ context.Context, ref string) (*runtime.Image, error) {
 	return &runtime.Image{ID: "fake:" + ref, Labels: map[string]string{}}, nil
+}
+
+// hasLabels tells whether have carries every label of want.
+func hasLabels(have, want map[string]string) bool {
+	for k, v := range want {
+		if have[k] != v {
+			return false
+		}
+	}
+	return true
 }

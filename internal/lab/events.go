@@ -1,0 +1,122 @@
+package lab
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"time"
+
+	"github.com/dsrlab/dsrlab/internal/health"
+	"github.com/dsrlab/dsrlab/internal/runtime"
+	"github.com/dsrlab/dsrlab/topology"
+)
+
+// eventsPoll is how often a follower looks for new lines in the events
+// file.
+const eventsPoll = 200 * time.Millisecond
+
+// Events gives emit what happened in a lab from since on, in time order:
+// the controller's health events and the engines' container events, from
+// every host in rts. With follow it goes on with each new event as it
+// happens, until ctx ends.
+func Events(ctx context.Context, rts runtime.Set, name string, since time.Time, follow bool, emit func(health.Event) error) error {
+	if err := topology.ValidLabName(name); err != nil {
+		return err
+	}
+	now := time.Now()
+	past, offset, err := health.ReadEvents(labDir(name), since, 0)
+	if err != nil {
+		return err
+	}
+	for _, h := range slices.Sorted(maps.Keys(rts)) {
+		evs, errc := rts[h].Events(ctx, since, now, map[string]string{LabelLab: name})
+		for e := range evs {
+			past = append(past, containerEvent(name, h, e))
+		}
+		if err := streamErr(errc); err != nil {
+			return fmt.Errorf("host %s: %w", h, err)
+		}
+	}
+	slices.SortStableFunc(past, func(a, b health.Event) int { return a.Time.Compare(b.Time) })
+	for _, e := range past {
+		if err := emit(e); err != nil {
+			return err
+		}
+	}
+	if !follow {
+		return nil
+	}
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	live := make(chan health.Event)
+	failed := make(chan error, len(rts))
+	for h, rt := range rts {
+		evs, errc := rt.Events(ctx, now, time.Time{}, map[string]string{LabelLab: name})
+		go func() {
+			for e := range evs {
+				select {
+				case live <- containerEvent(name, h, e):
+				case <-ctx.Done():
+					return
+				}
+			}
+			if err := streamErr(errc); err != nil {
+				failed <- fmt.Errorf("host %s: %w", h, err)
+			}
+		}()
+	}
+	tick := time.NewTicker(eventsPoll)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case err := <-failed:
+			return err
+		case e := <-live:
+			if err := emit(e); err != nil {
+				return err
+			}
+		case <-tick.C:
+			var evs []health.Event
+			evs, offset, err = health.ReadEvents(labDir(name), time.Time{}, offset)
+			if err != nil {
+				return err
+			}
+			for _, e := range evs {
+				if err := emit(e); err != nil {
+					return err
+				}
+			}
+		}
+	}
+}
+
+// streamErr is why an engine's event stream ended, once it has: nil if
+// it ended without an error (its until, or ctx). The stream sends its
+// error before it closes its events.
+func streamErr(errc <-chan error) error {
+	select {
+	case err := <-errc:
+		return err
+	default:
+		return nil
+	}
+}
+
+func containerEvent(lab, host string, e runtime.Event) health.Event {
+	return health.Event{Time: e.Time, Type: "container", Lab: lab, Container: e.Container, Action: e.Action, Host: host, Result: role(e.Labels)}
+}
+
+// role says what a container is to the lab: a node, or dsrlab's own.
+func role(labels map[string]string) string {
+	if r := labels[LabelRole]; r != "" {
+		return "dsrlab " + r
+	}
+	if n := labels[LabelNode]; n != "" {
+		return "node " + n
+	}
+	return ""
+}
