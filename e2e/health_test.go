@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -77,15 +78,18 @@ func TestHealthChecks(t *testing.T) {
 	const target = "192.168.10.1:50007"
 	all := []health.Key{key(tcpVIP, "real1"), key(tcpVIP, "real2"), key(tcpVIP, "real3"), key(udpVIP, "real1"), key(udpVIP, "real2")}
 	waitStatus(t, topo.Name, time.Now(), health.Up, all...)
+	// The times go into docs/BENCHMARKS.md when scripts/bench.sh asks.
+	var rows []string
+	t.Cleanup(func() { writeHealthReport(t, rows) })
 
 	t.Run("a real whose service dies gets no new connection", func(t *testing.T) {
 		start := time.Now()
 		if _, err := dsrlab(t, "fail", "real2", "--name", topo.Name, "--how", "kill"); err != nil {
 			t.Fatal(err)
 		}
-		tcp := waitStatus(t, topo.Name, start, health.Down, key(tcpVIP, "real2"))
-		udp := waitStatus(t, topo.Name, start, health.Down, key(udpVIP, "real2"))
-		t.Logf("detection: tcp %v, udp-echo %v (interval 1s x fall 3)", tcp.Round(time.Millisecond), udp.Round(time.Millisecond))
+		detectTCP := waitStatus(t, topo.Name, start, health.Down, key(tcpVIP, "real2"))
+		detectUDP := waitStatus(t, topo.Name, start, health.Down, key(udpVIP, "real2"))
+		t.Logf("detection: tcp %v, udp-echo %v (interval 1s x fall 3)", detectTCP.Round(time.Millisecond), detectUDP.Round(time.Millisecond))
 		res := loadFromClient(t, client, "--target", target, "--short", "200")
 		if res.Failed() || res.PerReal["real2"] != 0 {
 			t.Errorf("after detection: %s %v; want every connection answered, none by real2", res.Summary(), res.Errors)
@@ -102,9 +106,11 @@ func TestHealthChecks(t *testing.T) {
 		if _, err := dsrlab(t, "recover", "real2", "--name", topo.Name); err != nil {
 			t.Fatal(err)
 		}
-		tcp = waitStatus(t, topo.Name, start, health.Up, key(tcpVIP, "real2"))
-		udp = waitStatus(t, topo.Name, start, health.Up, key(udpVIP, "real2"))
+		tcp := waitStatus(t, topo.Name, start, health.Up, key(tcpVIP, "real2"))
+		udp := waitStatus(t, topo.Name, start, health.Up, key(udpVIP, "real2"))
 		t.Logf("recovery (from recover's start): tcp %v, udp-echo %v (interval 1s x rise 2)", tcp.Round(time.Millisecond), udp.Round(time.Millisecond))
+		rows = append(rows, healthRow("tcp", "real's container killed, then recovered", detectTCP, tcp),
+			healthRow("udp-echo", "real's container killed, then recovered", detectUDP, udp))
 		if res := loadFromClient(t, client, "--target", target, "--short", "200"); res.Failed() || res.PerReal["real2"] == 0 {
 			t.Errorf("after recovery: %s %v; want real2 among the reals again", res.Summary(), res.Errors)
 		}
@@ -126,6 +132,7 @@ func TestHealthChecks(t *testing.T) {
 		}
 		d := waitStatus(t, topo.Name, start, health.Down, key(tcpVIP, "real3"))
 		t.Logf("detection of a broken real (VIP off lo): %v", d.Round(time.Millisecond))
+		rows = append(rows, healthRow("tcp", "real's VIP taken off its lo (service running)", d, 0))
 		if res := loadFromClient(t, client, "--target", target, "--short", "100"); res.Failed() || res.PerReal["real3"] != 0 {
 			t.Errorf("with real3 down: %s %v", res.Summary(), res.Errors)
 		}
@@ -223,4 +230,25 @@ func dockerInspect(t *testing.T, format, container string) string {
 		t.Fatalf("docker inspect %s: %v\n%s", container, err, out)
 	}
 	return string(out)
+}
+
+func healthRow(check, failure string, detect, recovery time.Duration) string {
+	rec := "-"
+	if recovery > 0 {
+		rec = recovery.Round(10 * time.Millisecond).String()
+	}
+	return fmt.Sprintf("| %s | %s | %v | %s |", check, failure, detect.Round(10*time.Millisecond), rec)
+}
+
+// writeHealthReport writes the detection and recovery times as the table
+// of docs/BENCHMARKS.md when scripts/bench.sh asks for it.
+func writeHealthReport(t *testing.T, rows []string) {
+	path := os.Getenv("DSRLAB_HEALTH_REPORT")
+	if path == "" || len(rows) == 0 {
+		return
+	}
+	table := "| check | failure | detected after | recovered after (from `dsrlab recover`) |\n|---|---|---|---|\n" + strings.Join(rows, "\n") + "\n"
+	if err := os.WriteFile(path, []byte(table), 0o644); err != nil {
+		t.Error(err)
+	}
 }

@@ -8,8 +8,9 @@
 #     (download-heavy workload), DSR against NAT
 #   - up/down wall time: reference lab, 16 reals, 64 reals, and Docker's own floor
 #   - the XDP program's per-packet cost (BPF_PROG_TEST_RUN)
-#   - a tier of three balancers failing over under 300 held connections
-#     (e2e/tier_test.go's rehearsal; its table goes in as it comes)
+#   - a tier of three balancers failing over under 300 held connections, and
+#     health checks detecting a dead or broken real (e2e/tier_test.go and
+#     e2e/health_test.go; their tables go in as they come)
 # Root, Debian; installs iperf3 if missing. Takes a few minutes. Numbers from a
 # shared 2-core machine are noisy: compare them only within one run.
 set -euo pipefail
@@ -26,7 +27,7 @@ make -s build
 work=$(mktemp -d)
 cleanup() {
   for f in "$work"/iperf-*.pid; do pkill -F "$f" 2>/dev/null || true; done
-  for lab in bench-native bench-generic bench-nat bench-forward bench-v6 dsr scale16 scale64 tier tiernat; do "$dsrlab" down -q --name "$lab" >/dev/null 2>&1 || true; done
+  for lab in bench-native bench-generic bench-nat bench-forward bench-v6 dsr scale16 scale64 tier tiernat dsr3; do "$dsrlab" down -q --name "$lab" >/dev/null 2>&1 || true; done
   docker ps -aq --filter name=dsrlab-floor- | xargs -r docker rm -f >/dev/null
   rm -rf "$work"
 }
@@ -214,6 +215,13 @@ if DSRLAB_FAILOVER_REPORT="$work/failover.md" go test -count=1 -run '^TestTierFa
 else
   tail -40 "$work/failover.log"
 fi
+echo "bench: health checks detecting a real's failure (TestHealthChecks)"
+healthtimes="(the health-check test failed: see TestHealthChecks's log)"
+if DSRLAB_HEALTH_REPORT="$work/health.md" go test -count=1 -run '^TestHealthChecks$' ./e2e/ >"$work/health.log" 2>&1; then
+  healthtimes=$(cat "$work/health.md")
+else
+  tail -40 "$work/health.log"
+fi
 
 commit=$(git rev-parse --short HEAD)$(git diff --quiet || echo "+dirty")
 cpu=$(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1)
@@ -292,6 +300,15 @@ A killed katran's veth vanishes with its container, and the kernel drops its nex
 link leaves the interface there, so only the BGP hold timer (3 s) removes it. DSR connections survive
 both (every katran holds the same ring); the NAT row is the contrast: the dead balancer's connection
 table dies with it.
+
+## Health checks: detection and recovery
+
+\`labs/dsr-3reals.yaml\` with its checks (tcp on the TCP VIP, udp-echo on the UDP VIP; every 1 s, fall 3,
+rise 2), from the failure to the controller's \`health.json\` saying down, and from the start of
+\`dsrlab recover\` to up again (docs/HEALTH.md explains the figures: fall x interval plus up to one
+interval of phase, and the timeout of the last check).
+
+$healthtimes
 
 ## XDP program, per packet (BPF_PROG_TEST_RUN)
 
