@@ -138,22 +138,33 @@ func (r *rawReal) UnmarshalYAML(n *yaml.Node) error {
 	case yaml.ScalarNode:
 		return n.Decode(&r.Node)
 	case yaml.MappingNode:
-		var msgs []string
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			if k := n.Content[i]; !slices.Contains(rawRealFields, k.Value) {
-				msgs = append(msgs, fmt.Sprintf("line %d: field %s not found in type topology.rawReal", k.Line, k.Value))
-			}
-		}
 		type fields rawReal // drops this method, which Decode would call again
-		var typeErr *yaml.TypeError
-		if err := n.Decode((*fields)(r)); errors.As(err, &typeErr) {
-			msgs = append(msgs, typeErr.Errors...)
-		} else if err != nil {
-			return err
+		return decodeMapping(n, "topology.rawReal", rawRealFields, (*fields)(r))
+	}
+	return nil
+}
+
+// decodeMapping decodes a mapping into out, refusing keys not in fields:
+// yaml.v3 decodes the node of a custom unmarshaler with a fresh decoder
+// that ignores KnownFields. Problems are returned as a yaml.TypeError in
+// yaml.v3's own words (typeName as it would name the type), which merges
+// them with the rest of the file's decode errors and lets decodeErrors
+// position them. out must not have the caller's UnmarshalYAML.
+func decodeMapping(n *yaml.Node, typeName string, fields []string, out any) error {
+	var msgs []string
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if k := n.Content[i]; !slices.Contains(fields, k.Value) {
+			msgs = append(msgs, fmt.Sprintf("line %d: field %s not found in type %s", k.Line, k.Value, typeName))
 		}
-		if msgs != nil {
-			return &yaml.TypeError{Errors: msgs}
-		}
+	}
+	var typeErr *yaml.TypeError
+	if err := n.Decode(out); errors.As(err, &typeErr) {
+		msgs = append(msgs, typeErr.Errors...)
+	} else if err != nil {
+		return err
+	}
+	if msgs != nil {
+		return &yaml.TypeError{Errors: msgs}
 	}
 	return nil
 }

@@ -2,9 +2,6 @@ package topology
 
 import (
 	"cmp"
-	"errors"
-	"fmt"
-	"slices"
 	"strings"
 	"time"
 
@@ -78,23 +75,8 @@ func (h *rawHealthCheck) UnmarshalYAML(n *yaml.Node) error {
 		h.scalar = true
 		return n.Decode(&h.none)
 	case yaml.MappingNode:
-		var msgs []string
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			if k := n.Content[i]; !slices.Contains(rawHealthCheckFields, k.Value) {
-				msgs = append(msgs, fmt.Sprintf("line %d: field %s not found in type topology.rawHealthCheck", k.Line, k.Value))
-			}
-		}
 		type fields rawHealthCheck // drops this method, which Decode would call again
-		var typeErr *yaml.TypeError
-		if err := n.Decode((*fields)(h)); errors.As(err, &typeErr) {
-			msgs = append(msgs, typeErr.Errors...)
-		} else if err != nil {
-			return err
-		}
-		if msgs != nil {
-			return &yaml.TypeError{Errors: msgs}
-		}
-		return nil
+		return decodeMapping(n, "topology.rawHealthCheck", rawHealthCheckFields, (*fields)(h))
 	}
 	return typeError(n, "none or a health check mapping")
 }
