@@ -155,16 +155,26 @@ func checkIndex(t ebpf.MapType, name string, max uint32, key []byte, n *yaml.Nod
 	return &btfvalue.Error{Line: n.Line, Column: n.Column, Path: name + ".key", Msg: msg}
 }
 
-// encodeTailCall encodes an entry of a program array: its index, and the
-// program, by name, a tail call through it reaches.
-func (o *Object) encodeTailCall(ms *ebpf.MapSpec, key, value *yaml.Node, r btfvalue.Resolver) (Entry, error) {
+// encodeIndex encodes the key of an array of programs or maps, which
+// declares none in BTF when it is a plain index (a __u32).
+func encodeIndex(ms *ebpf.MapSpec, key *yaml.Node, r btfvalue.Resolver) ([]byte, error) {
 	kt := ms.Key
 	if isVoid(kt) {
 		kt = u32
 	}
 	k, err := btfvalue.Encode(kt, key, r)
 	if err != nil {
-		return Entry{}, within(err, ms.Name+".key")
+		return nil, within(err, ms.Name+".key")
+	}
+	return k, nil
+}
+
+// encodeTailCall encodes an entry of a program array: its index, and the
+// program, by name, a tail call through it reaches.
+func (o *Object) encodeTailCall(ms *ebpf.MapSpec, key, value *yaml.Node, r btfvalue.Resolver) (Entry, error) {
+	k, err := encodeIndex(ms, key, r)
+	if err != nil {
+		return Entry{}, err
 	}
 	// A tail call stays within its program's type.
 	typ := o.Program.Type
@@ -193,13 +203,9 @@ func (o *Object) encodeTailCall(ms *ebpf.MapSpec, key, value *yaml.Node, r btfva
 // per-CPU LRU of LRUs, a fresh LRU per CPU), or {new: true} for one shaped
 // like the inner map the outer map's BTF declares (__array(values, ...)).
 func (o *Object) encodeInnerMap(ms *ebpf.MapSpec, key, value *yaml.Node, r btfvalue.Resolver) (Entry, error) {
-	kt := ms.Key
-	if isVoid(kt) {
-		kt = u32
-	}
-	k, err := btfvalue.Encode(kt, key, r)
+	k, err := encodeIndex(ms, key, r)
 	if err != nil {
-		return Entry{}, within(err, ms.Name+".key")
+		return Entry{}, err
 	}
 	var names []string
 	for name, m := range o.Spec.Maps {
