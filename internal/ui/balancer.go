@@ -41,9 +41,9 @@ type balancerInput struct {
 }
 
 // balancerSections make a balancer's panel, in order; each returns nil
-// when it has nothing to show. A section per new kind of state (the
-// reals' health) is one more entry.
-var balancerSections = []func(*balancerInput) *Section{vipsSection, routesSection, natSection, countersSection}
+// when it has nothing to show. A section per new kind of state is one more
+// entry.
+var balancerSections = []func(*balancerInput) *Section{vipsSection, healthSection, routesSection, natSection, countersSection}
 
 // vipsSection: each VIP's reals as the balancer's maps hold them, their
 // weights, and the packets per second the balancer sends each.
@@ -75,6 +75,25 @@ func vipsSection(in *balancerInput) *Section {
 			}
 			s.Rows = append(s.Rows, []string{v.VIP, real, weight, pps})
 		}
+	}
+	return s
+}
+
+// healthSection: this balancer's own view of its reals' health (each
+// katran checks on its own), as the controller keeps it in health.json.
+func healthSection(in *balancerInput) *Section {
+	if in.report == nil || len(in.report.Health) == 0 {
+		return nil
+	}
+	s := &Section{Title: "health of the reals, as this balancer checks them",
+		Columns: []string{"VIP", "real", "health", "since", "last check", "latency", "transitions"}}
+	for _, r := range in.report.Health {
+		since := "–"
+		if !r.Since.IsZero() {
+			since = r.Since.Format(time.TimeOnly)
+		}
+		s.Rows = append(s.Rows, []string{r.VIP, r.Real, string(r.Status), since, cmp.Or(r.LastResult, "–"),
+			r.Latency.Round(time.Microsecond).String(), fmt.Sprint(r.Transitions)})
 	}
 	return s
 }
