@@ -296,10 +296,12 @@ kernel having the next hops the step leads to (read with \`dsrlab routes\`).
 
 $failover
 
-A killed katran's veth vanishes with its container, and the kernel drops its next hop at once; a cut
-link leaves the interface there, so only the BGP hold timer (3 s) removes it. DSR connections survive
-both (every katran holds the same ring); the NAT row is the contrast: the dead balancer's connection
-table dies with it.
+A killed katran's veth vanishes with its container, and the kernel drops its next hop at once. A cut
+link takes the carrier off the router's end of the veth too: the kernel marks that next hop linkdown
+and stops choosing it at once, and the BGP hold timer (3 s) withdraws it after (behind a switch that
+keeps the router's carrier, only the hold timer would notice). DSR connections survive both (every
+katran holds the same ring); the NAT row is the contrast: the dead balancer's connection table dies
+with it.
 
 ## Health checks: detection and recovery
 

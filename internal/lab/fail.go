@@ -21,7 +21,8 @@ const (
 	// withdraws its VIPs before the container stops.
 	FailStop FailMode = "stop"
 	// FailLink sets the node's interfaces down, its processes running: a
-	// cut cable. Only the BGP hold timer notices it.
+	// cut cable. The router's end loses its carrier, so its kernel stops
+	// using that next hop at once; BGP withdraws it at the hold time.
 	FailLink FailMode = "link"
 )
 
