@@ -288,13 +288,13 @@ func (r *Runtime) Namespace(_ context.Context, id string) (*netconf.Namespace, e
 	if err != nil {
 		return nil, err
 	}
+	// Cloned under the lock: a concurrent stop closes the handle.
 	r.mu.Lock()
-	ns := c.ns
-	r.mu.Unlock()
-	if ns == nil {
+	defer r.mu.Unlock()
+	if c.ns == nil {
 		return nil, fmt.Errorf("container %s is %s; `dsrlab up` starts it", c.Name, c.State)
 	}
-	return ns.Clone()
+	return c.ns.Clone()
 }
 
 // NamespacePath fails: the fake's namespaces are held by handles only.
