@@ -54,10 +54,10 @@ func newRoutesCmd() *cobra.Command {
 					fmt.Fprintln(tw, "  SESSION\tNODE\tASN\tSTATE\tUP\tRECEIVED\tACCEPTED\tADVERTISED")
 					for _, s := range r.Sessions {
 						up := "-"
-						if s.Uptime > 0 {
-							up = (time.Duration(s.Uptime) * time.Second).String()
+						if s.UptimeSeconds > 0 {
+							up = (time.Duration(s.UptimeSeconds) * time.Second).String()
 						}
-						fmt.Fprintf(tw, "  %s\t%s\t%d\t%s\t%s\t%d\t%d\t%d\n", s.Peer, s.Node, s.ASN, s.State, up, s.Received, s.Accepted, s.Advertised)
+						fmt.Fprintf(tw, "  %s\t%s\t%d\t%s\t%s\t%d\t%d\t%d\n", s.Addr, s.Node, s.ASN, s.State, up, s.Received, s.Accepted, s.Advertised)
 					}
 				}
 				fmt.Fprintln(tw, "  VIP\tROUTE\tNEXT HOPS")

@@ -26,9 +26,6 @@ const (
 	FailLink FailMode = "link"
 )
 
-// FailModes lists the modes for flags and messages.
-var FailModes = []FailMode{FailKill, FailStop, FailLink}
-
 // Fail takes node out of the running lab t as a failing machine would.
 // Recover (which is up) brings it back.
 func Fail(ctx context.Context, rts runtime.Set, t *topology.Topology, node string, how FailMode) error {

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"slices"
 
+	"github.com/dsrlab/dsrlab/internal/bgp"
 	"github.com/dsrlab/dsrlab/internal/netconf"
 	"github.com/dsrlab/dsrlab/internal/runtime"
 	"github.com/dsrlab/dsrlab/topology"
@@ -17,22 +18,10 @@ type RouterRoutes struct {
 	Router  string `json:"router"`
 	Routing string `json:"routing"`
 	// Sessions are the speaker's BGP sessions (bgp routing only).
-	Sessions []BGPSession `json:"sessions,omitempty"`
+	Sessions []bgp.PeerStatus `json:"sessions,omitempty"`
 	// Speaker says why Sessions could not be read, if they could not.
 	Speaker string     `json:"speaker,omitempty"`
 	Routes  []VIPRoute `json:"routes"`
-}
-
-// BGPSession is one BGP session of a router's speaker.
-type BGPSession struct {
-	Peer       netip.Addr `json:"peer"`
-	Node       string     `json:"node,omitempty"`
-	ASN        uint32     `json:"asn"`
-	State      string     `json:"state"`
-	Uptime     int64      `json:"uptime_seconds"`
-	Received   int        `json:"received"`
-	Accepted   int        `json:"accepted"`
-	Advertised int        `json:"advertised"`
 }
 
 // VIPRoute is the kernel's route to one VIP address on a router.
@@ -140,15 +129,10 @@ func protocolName(p int) string {
 
 // speakerSessions reads the router's sessions from its speaker, or says
 // why it could not.
-func speakerSessions(ns *netconf.Namespace) ([]BGPSession, string) {
+func speakerSessions(ns *netconf.Namespace) ([]bgp.PeerStatus, string) {
 	st, err := speakerStatus(ns)
 	if err != nil {
 		return nil, err.Error()
 	}
-	var out []BGPSession
-	for _, p := range st.Peers {
-		out = append(out, BGPSession{Peer: p.Addr, Node: p.Node, ASN: p.ASN, State: p.State, Uptime: p.UptimeSeconds,
-			Received: int(p.Received), Accepted: int(p.Accepted), Advertised: int(p.Advertised)})
-	}
-	return out, ""
+	return st.Peers, ""
 }
