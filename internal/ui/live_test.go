@@ -276,7 +276,9 @@ func TestLivePageOfAFakeLab(t *testing.T) {
 			}
 		}
 	}()
-	resp = post(t, hs.URL, "/api/capture", `{"node":"client","iface":"eth0","count":3,"seconds":60}`)
+	// Enough packets that the neighbour resolution the first probe may
+	// start (ARP) cannot fill the capture alone.
+	resp = post(t, hs.URL, "/api/capture", `{"node":"client","iface":"eth0","count":12,"seconds":60}`)
 	pcap, _ := io.ReadAll(resp.Body)
 	close(stop)
 	if resp.StatusCode != 200 || !strings.Contains(resp.Header.Get("Content-Disposition"), "dsr-client-eth0.pcap") {
@@ -293,8 +295,8 @@ func TestLivePageOfAFakeLab(t *testing.T) {
 		}
 		rest = rest[n:]
 	}
-	if records != 3 || !bytes.Contains(pcap, []byte{192, 168, 10, 1}) {
-		t.Errorf("capture: %d packets, want 3 with the flow to the VIP among them", records)
+	if records != 12 || !bytes.Contains(pcap, []byte{192, 168, 10, 1}) {
+		t.Errorf("capture: %d packets, want 12 with the flow to the VIP among them", records)
 	}
 
 	// Down: the page says so; up again: the page follows.
