@@ -27,9 +27,14 @@ import (
 // its memory.
 type Controller struct {
 	Lab string
+	// Host is the host whose katrans it checks: each host of a lab has a
+	// controller of its own (another host's runs in dsrlab's agent
+	// there), as separate machines would.
+	Host string
 	// Namespace opens a katran's network namespace: through the
 	// namespace's name in the controller's container (NamespaceByName),
-	// or the fake runtime's handle in tests.
+	// the namespaces the agent recorded on another host
+	// (RecordedNamespaces), or the fake runtime's handle in tests.
 	Namespace func(n *topology.Node) (*netconf.Namespace, error)
 	// Log receives a line per transition and problem.
 	Log io.Writer
@@ -43,6 +48,14 @@ type Controller struct {
 	targets    map[health.Key]health.Target
 	namespaces map[string]*netconf.Namespace
 	failOpen   map[health.FailOpen]bool
+	// pending are the VIPs, by katran, whose weights a transition
+	// changed and that wait for the lab's lock to be written.
+	pending map[vipOn]bool
+}
+
+type vipOn struct {
+	katran string
+	vip    *topology.VIP
 }
 
 // controllerTick is how often the controller looks for due checks and a
@@ -61,11 +74,18 @@ func (c *Controller) Run(ctx context.Context) error {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
+	if c.Host == "" {
+		c.Host = topology.LocalHost
+	}
 	// The name becomes a path under the state directory.
 	if err := topology.ValidLabName(c.Lab); err != nil {
 		return err
 	}
 	c.dir = labDir(c.Lab)
+	// Another host's agent has no state before up's first request.
+	if err := os.MkdirAll(c.dir, 0o755); err != nil {
+		return fmt.Errorf("state: %w", err)
+	}
 	recorded, err := health.ReadState(c.dir)
 	if err != nil {
 		return err
@@ -76,6 +96,7 @@ func (c *Controller) Run(ctx context.Context) error {
 		c.failOpen[fo] = true
 	}
 	c.namespaces = map[string]*netconf.Namespace{}
+	c.pending = map[vipOn]bool{}
 	defer c.closeNamespaces()
 	c.event(health.Event{Type: "controller", Result: "started"})
 
@@ -87,7 +108,7 @@ func (c *Controller) Run(ctx context.Context) error {
 	lastErr := ""
 	for {
 		// Said once, not at every tick while it lasts.
-		if err := c.reload(); err != nil && err.Error() != lastErr {
+		if err := c.sync(); err != nil && err.Error() != lastErr {
 			lastErr = err.Error()
 			c.logf("%v", err)
 		} else if err == nil {
@@ -139,8 +160,8 @@ func (c *Controller) Run(ctx context.Context) error {
 	}
 }
 
-// record takes a check's result and, on a transition, says so and sets
-// the weights of the real's VIP on its katran.
+// record takes a check's result and, on a transition, says so and has
+// the weights of the real's VIP on its katran set.
 func (c *Controller) record(k health.Key, at time.Time, latency time.Duration, err error) {
 	tr := c.sched.Record(k, at, latency, err)
 	if tr == nil {
@@ -148,23 +169,60 @@ func (c *Controller) record(k health.Key, at time.Time, latency time.Duration, e
 	}
 	c.logf("%s on %s: %s %s -> %s (%s)", k.Real, k.Katran, k.VIP, tr.From, tr.To, tr.Result)
 	c.event(health.Event{Time: tr.At, Type: "health", VIP: k.VIP, Katran: k.Katran, Real: k.Real, From: tr.From, To: tr.To, Result: tr.Result})
-	if err := c.applyWeights(k.Katran, c.targets[k].VIP); err != nil {
-		c.logf("%v", err)
-	}
+	c.pending[vipOn{k.Katran, c.targets[k].VIP}] = true
 }
 
-// reload reads the recorded topology again if up wrote a new one, and
-// makes the checks and every katran's weights follow it.
-func (c *Controller) reload() error {
+// sync follows a new recorded topology and writes the weights that
+// transitions changed, holding the lab's lock: a dsrlab process that
+// changes the lab (up, real drain, recover) writes the balancers' maps
+// before it records the topology they follow, and weights computed from
+// the record it replaces would undo its work. While one holds the lock,
+// the weights wait for the next tick.
+func (c *Controller) sync() error {
+	changed, err := c.recordChanged()
+	if err != nil || !changed && len(c.pending) == 0 {
+		return err
+	}
+	unlock, err := tryLock(c.Lab)
+	if err != nil || unlock == nil {
+		return err
+	}
+	defer unlock()
+	if changed, err = c.recordChanged(); err != nil {
+		return err
+	}
+	if changed {
+		// reload sets every weight.
+		clear(c.pending)
+		return c.reload()
+	}
+	var errs []error
+	for p := range c.pending {
+		errs = append(errs, c.applyWeights(p.katran, p.vip))
+		delete(c.pending, p)
+	}
+	return errors.Join(errs...)
+}
+
+// recordChanged tells whether up recorded a topology the controller does
+// not follow yet.
+func (c *Controller) recordChanged() (bool, error) {
 	info, err := os.Stat(stateFile(c.Lab))
 	if errors.Is(err, os.ErrNotExist) {
-		return nil // up records the topology last: nothing to check yet
+		return false, nil // up records the topology last: nothing to check yet
 	}
 	if err != nil {
-		return fmt.Errorf("lab %s: %w", c.Lab, err)
+		return false, fmt.Errorf("lab %s: %w", c.Lab, err)
 	}
-	if c.topo != nil && info.ModTime().Equal(c.topoStamp) {
-		return nil
+	return c.topo == nil || !info.ModTime().Equal(c.topoStamp), nil
+}
+
+// reload reads the recorded topology and makes the checks and every
+// katran's weights follow it.
+func (c *Controller) reload() error {
+	info, err := os.Stat(stateFile(c.Lab))
+	if err != nil {
+		return fmt.Errorf("lab %s: %w", c.Lab, err)
 	}
 	topo, err := LoadState(c.Lab)
 	if err != nil {
@@ -176,7 +234,7 @@ func (c *Controller) reload() error {
 	c.targets = map[health.Key]health.Target{}
 	policies := map[health.Key]health.Policy{}
 	for _, k := range topo.NodesOfKind(topology.KindKatran) {
-		if !k.Host.Local() {
+		if k.Host.Name != c.Host {
 			continue // the controller of its own host checks from it
 		}
 		for _, tg := range health.Targets(topo, k) {
@@ -192,7 +250,7 @@ func (c *Controller) reload() error {
 	var errs []error
 	for _, k := range topo.NodesOfKind(topology.KindKatran) {
 		for _, v := range topo.VIPsServedBy(k) {
-			if v.HealthCheck != nil && k.Host.Local() && !v.NAT() {
+			if v.HealthCheck != nil && k.Host.Name == c.Host && !v.NAT() {
 				errs = append(errs, c.applyWeights(k.Name, v))
 			}
 		}
@@ -274,7 +332,7 @@ func (c *Controller) event(e health.Event) {
 	if e.Time.IsZero() {
 		e.Time = c.Now()
 	}
-	e.Lab = c.Lab
+	e.Lab, e.Host = c.Lab, c.Host
 	if err := health.AppendEvent(c.dir, e); err != nil {
 		c.logf("%v", err)
 	}
@@ -291,9 +349,10 @@ const roleController = "controller"
 
 func controllerName(t *topology.Topology) string { return t.Prefix + "dsrlab-controller" }
 
-// ControllerCommand is the controller container's main process.
-func ControllerCommand(lab string) []string {
-	return []string{image.BinaryPath, "controller", "--lab", lab}
+// controllerCommand is the main process of the controller container on
+// host: on another host, dsrlab's agent there.
+func controllerCommand(lab, host string) []string {
+	return []string{image.BinaryPath, "controller", "--lab", lab, "--host", host}
 }
 
 // startController runs the lab's controller when it has checks: a
@@ -303,7 +362,7 @@ func ControllerCommand(lab string) []string {
 // runs is left running: it follows the topology this up records. A lab
 // whose checks are gone loses its controller.
 func (d *deployment) startController(ctx context.Context) (string, error) {
-	checks := checksHere(d.topo)
+	checks := checksOn(d.topo, topology.LocalHost)
 	rt := d.rts[topology.LocalHost]
 	remove := func(c *runtime.Container) error {
 		if err := rt.Remove(ctx, c.ID); err != nil {
@@ -357,18 +416,19 @@ func (d *deployment) startController(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("state: %w", err)
 	}
-	dir := filepath.Join(root, d.topo.Name)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Join(root, d.topo.Name), 0o755); err != nil {
 		return "", fmt.Errorf("state: %w", err)
 	}
 	c, err := rt.Run(ctx, runtime.ContainerSpec{
 		Name: controllerName(d.topo), Hostname: "dsrlab-controller", Image: topology.DefaultImage,
-		Cmd: ControllerCommand(d.topo.Name),
+		Cmd: controllerCommand(d.topo.Name, topology.LocalHost),
 		Env: map[string]string{"DSRLAB_STATE_DIR": root},
 		Labels: map[string]string{LabelLab: d.topo.Name, LabelRole: roleController, LabelHost: topology.LocalHost,
 			LabelTopology: d.topo.File, image.DigestLabel: digest},
 		CapAdd: agentCaps, HostNetwork: true, HostPID: true,
-		Binds:         []string{dir + ":" + dir, netnsDir + ":" + netnsDir + ":ro"},
+		// The state root, not only the lab's directory: the lab's lock
+		// sits beside it.
+		Binds:         []string{root + ":" + root, netnsDir + ":" + netnsDir + ":ro"},
 		RestartPolicy: "unless-stopped",
 	})
 	if err != nil {
@@ -379,11 +439,11 @@ func (d *deployment) startController(ctx context.Context) (string, error) {
 	return c.Name + " created", nil
 }
 
-// checksHere tells whether a katran on the local host checks reals, which
-// the controller there does.
-func checksHere(t *topology.Topology) bool {
+// checksOn tells whether a katran on host checks reals, which the
+// controller there does.
+func checksOn(t *topology.Topology, host string) bool {
 	for _, k := range t.NodesOfKind(topology.KindKatran) {
-		if k.Host.Local() && len(health.Targets(t, k)) > 0 {
+		if k.Host.Name == host && len(health.Targets(t, k)) > 0 {
 			return true
 		}
 	}

@@ -177,17 +177,21 @@ func TestControllerDrainsFailingRealsAndRestoresThem(t *testing.T) {
 	if err := SetRealWeight(topo, v, "real1", 0); err != nil {
 		t.Fatal(err)
 	}
-	// up repairs real2's decapsulation too. The controller may write
-	// weights from the topology it had until it reads the one up records
-	// (a window of up to one check interval after up, noted for planning):
-	// the operator's drain must hold once it has.
+	// up repairs real2's decapsulation too, and real2 may come back while
+	// up still runs: the controller, which still follows the topology up
+	// replaces, writes no weights while up holds the lab's lock (as the
+	// command does), so the drain holds from the moment up returns.
+	unlock, err := Lock(topo.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
 	mustUp(t, rt, topo)
-	deadline := time.Now().Add(10 * time.Second)
-	for w := balancerWeights(t, rt, topo, tcp); w["real1"] != 0; w = balancerWeights(t, rt, topo, tcp) {
-		if time.Now().After(deadline) {
+	unlock()
+	for range 10 {
+		if w := balancerWeights(t, rt, topo, tcp); w["real1"] != 0 {
 			t.Fatalf("weights after the drain: %v, want real1 (drained) at 0", w)
 		}
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(controllerTick)
 	}
 	waitHealth(t, topo.Name, "real2 up again", statusIs(tcp, "real2", health.Up))
 	if w := balancerWeights(t, rt, topo, tcp); w["real1"] != 0 || w["real2"] != 1 {
@@ -258,4 +262,34 @@ func containsFailOpen(st health.State, vip string) bool {
 		}
 	}
 	return false
+}
+
+// A real that fails while another dsrlab process holds the lab's lock is
+// found down at once, and drained once the lock is free.
+func TestControllerWaitsForTheLabsLock(t *testing.T) {
+	rt := fakeLab(t)
+	topo := fastChecks(t)
+	mustUp(t, rt, topo)
+	startController(t, rt, topo)
+	const tcp = "192.168.10.1:50007/tcp"
+	waitHealth(t, topo.Name, "all up", allUp)
+
+	unlock, err := Lock(topo.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	breakDecap(t, rt, topo, "real2")
+	waitHealth(t, topo.Name, "real2 down", statusIs(tcp, "real2", health.Down))
+	time.Sleep(3 * controllerTick)
+	if w := balancerWeights(t, rt, topo, tcp); w["real2"] == 0 {
+		t.Errorf("weights written while the lab's lock was held: %v", w)
+	}
+	unlock()
+	deadline := time.Now().Add(10 * time.Second)
+	for w := balancerWeights(t, rt, topo, tcp); w["real2"] != 0; w = balancerWeights(t, rt, topo, tcp) {
+		if time.Now().After(deadline) {
+			t.Fatalf("weights once the lock is free: %v, want real2 at 0", w)
+		}
+		time.Sleep(controllerTick)
+	}
 }

@@ -2,6 +2,7 @@ package lab
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -17,7 +18,7 @@ import (
 const eventsPoll = 200 * time.Millisecond
 
 // Events gives emit what happened in a lab from since on, in time order:
-// the controller's health events and the engines' container events, from
+// the controllers' health events and the engines' container events, from
 // every host in rts. With follow it goes on with each new event as it
 // happens, until ctx ends.
 func Events(ctx context.Context, rts runtime.Set, name string, since time.Time, follow bool, emit func(health.Event) error) error {
@@ -28,6 +29,14 @@ func Events(ctx context.Context, rts runtime.Set, name string, since time.Time, 
 	past, offset, err := health.ReadEvents(labDir(name), since, 0)
 	if err != nil {
 		return err
+	}
+	remote := remoteControllers(name)
+	for _, rc := range remote {
+		evs, err := rc.read(ctx, rts, since)
+		if err != nil {
+			return err
+		}
+		past = append(past, evs...)
 	}
 	for _, h := range slices.Sorted(maps.Keys(rts)) {
 		evs, errc := rts[h].Events(ctx, since, now, map[string]string{LabelLab: name})
@@ -69,29 +78,76 @@ func Events(ctx context.Context, rts runtime.Set, name string, since time.Time, 
 	}
 	tick := time.NewTicker(eventsPoll)
 	defer tick.Stop()
+	remoteTick := time.NewTicker(remoteEventsPoll)
+	defer remoteTick.Stop()
 	for {
+		var evs []health.Event
 		select {
 		case <-ctx.Done():
 			return nil
 		case err := <-failed:
 			return err
 		case e := <-live:
+			evs = []health.Event{e}
+		case <-tick.C:
+			evs, offset, err = health.ReadEvents(labDir(name), time.Time{}, offset)
+		case <-remoteTick.C:
+			for _, rc := range remote {
+				more, rerr := rc.read(ctx, rts, time.Time{})
+				evs, err = append(evs, more...), errors.Join(err, rerr)
+			}
+		}
+		if err != nil {
+			return err
+		}
+		for _, e := range evs {
 			if err := emit(e); err != nil {
 				return err
 			}
-		case <-tick.C:
-			var evs []health.Event
-			evs, offset, err = health.ReadEvents(labDir(name), time.Time{}, offset)
-			if err != nil {
-				return err
-			}
-			for _, e := range evs {
-				if err := emit(e); err != nil {
-					return err
-				}
-			}
 		}
 	}
+}
+
+// remoteEventsPoll is how often a follower asks the agents of other hosts
+// for their controllers' new events: each ask starts a process there.
+const remoteEventsPoll = time.Second
+
+// remoteController is where the events of another host's controller are
+// read from, and how far they have been.
+type remoteController struct {
+	topo   *topology.Topology
+	host   string
+	offset int64
+}
+
+// remoteControllers are the controllers of the recorded lab's other
+// hosts whose katrans check reals.
+func remoteControllers(name string) []*remoteController {
+	topo, err := LoadState(name)
+	if err != nil {
+		return nil // a lab without a record has no agents to ask
+	}
+	var out []*remoteController
+	for _, h := range HostsInUse(topo) {
+		if h != topology.LocalHost && checksOn(topo, h) {
+			out = append(out, &remoteController{topo: topo, host: h})
+		}
+	}
+	return out
+}
+
+// read returns the controller's events from since on that it has not
+// returned yet.
+func (rc *remoteController) read(ctx context.Context, rts runtime.Set, since time.Time) ([]health.Event, error) {
+	if rts[rc.host] == nil {
+		return nil, nil // not an engine this command was given
+	}
+	res, err := agentCall(ctx, rts, rc.topo, rc.host, AgentRequest{Phase: phaseEvents, Since: since, EventsOffset: rc.offset})
+	if err != nil {
+		return nil, err
+	}
+	rc.offset = res.EventsOffset
+	return res.Events, nil
 }
 
 // streamErr is why an engine's event stream ended, once it has: nil if

@@ -15,6 +15,7 @@ import (
 
 	"github.com/dsrlab/dsrlab/bpf/prog"
 	"github.com/dsrlab/dsrlab/internal/fileio"
+	"github.com/dsrlab/dsrlab/internal/health"
 	"github.com/dsrlab/dsrlab/internal/image"
 	"github.com/dsrlab/dsrlab/internal/netconf"
 	"github.com/dsrlab/dsrlab/internal/runtime"
@@ -117,11 +118,16 @@ func (d *deployment) startAgents(ctx context.Context) error {
 		if a := d.agents[h]; a != nil {
 			c, err = rt.Start(ctx, a.ID)
 		} else {
+			// Its main process is the controller of the host's health
+			// checks, which keeps its state in the container: the engine
+			// restarts it after a crash, and down removes it all.
 			c, err = rt.Run(ctx, runtime.ContainerSpec{
-				Name: agentName(d.topo, h), Hostname: "dsrlab-agent", Image: topology.DefaultImage, Cmd: keepalive,
+				Name: agentName(d.topo, h), Hostname: "dsrlab-agent", Image: topology.DefaultImage,
+				Cmd: controllerCommand(d.topo.Name, h),
 				Labels: map[string]string{LabelLab: d.topo.Name, LabelRole: roleAgent, LabelHost: h, LabelTopology: d.topo.File,
 					image.DigestLabel: digest},
 				CapAdd: agentCaps, HostNetwork: true, HostPID: true, Mounts: true,
+				RestartPolicy: "unless-stopped",
 			})
 		}
 		if err != nil {
@@ -175,6 +181,8 @@ const (
 	// phaseCounters reads the interface counters of the running nodes
 	// the request names (Counters).
 	phaseCounters phase = "counters"
+	// phaseEvents reads the events of the controller there.
+	phaseEvents phase = "events"
 )
 
 // attachesProgram tells whether n's own program is attached in phase p:
@@ -219,13 +227,17 @@ type AgentRequest struct {
 	// Nodes are the nodes whose counters phaseCounters reads: those
 	// whose containers run.
 	Nodes []string `json:"nodes,omitempty"`
+	// Since and EventsOffset say which of the events phaseEvents reads:
+	// those from Since on, after the first EventsOffset bytes.
+	Since        time.Time `json:"since,omitzero"`
+	EventsOffset int64     `json:"events_offset,omitempty"`
 }
 
 // namespaces says whose namespaces a request needs: all the host's
 // nodes', or only those named (one, or none).
 func (r AgentRequest) namespaces() (all bool, only []string) {
 	switch {
-	case r.Phase == phasePrograms:
+	case r.Phase == phasePrograms, r.Phase == phaseEvents:
 		return false, nil
 	case r.Probe != nil:
 		return false, []string{r.Probe.Node}
@@ -287,7 +299,11 @@ type AgentResult struct {
 	Exchange *Exchange                `json:"exchange,omitempty"`
 	RxBytes  uint64                   `json:"rx_bytes,omitempty"`
 	Counters []NodeCounters           `json:"counters,omitempty"`
-	Error    string                   `json:"error,omitempty"`
+	// Health is what the controller on the host found, for inspect.
+	Health       health.State   `json:"health,omitzero"`
+	Events       []health.Event `json:"events,omitempty"`
+	EventsOffset int64          `json:"events_offset,omitempty"`
+	Error        string         `json:"error,omitempty"`
 }
 
 // remotePhase runs a phase on every other host, through its agent.
@@ -474,6 +490,11 @@ func RunAgent(ctx context.Context, req AgentRequest) *AgentResult {
 		sum:      &Summary{XDP: map[string]string{}, NAT: map[string]string{}, Decap: map[string]string{}},
 	}
 	defer d.closeNamespaces()
+	// The controller on this host keeps its reals' health in the agent's
+	// own state: the weights up writes here follow it.
+	if d.health, err = health.ReadState(labDir(topo.Name)); err != nil {
+		return fail(err)
+	}
 	allNamespaces, _ := req.namespaces()
 	for _, n := range topo.Nodes {
 		if !d.here(n) {
@@ -507,6 +528,7 @@ func RunAgent(ctx context.Context, req AgentRequest) *AgentResult {
 		res.Checks, _, err = verifyOn(ctx, nil, topo, req.Host, open)
 	case phaseStats:
 		res.Stats, _, err = statsOn(topo, req.Host, open)
+		err = errors.Join(err, withHealth(topo.Name, res.Stats))
 	case phaseInspect:
 		for i := range req.Containers {
 			c := &req.Containers[i]
@@ -516,6 +538,9 @@ func RunAgent(ctx context.Context, req AgentRequest) *AgentResult {
 			}
 			res.Nodes = append(res.Nodes, *nr)
 		}
+		res.Health = d.health
+	case phaseEvents:
+		res.Events, res.EventsOffset, err = health.ReadEvents(labDir(topo.Name), req.Since, req.EventsOffset)
 	case phaseProbe:
 		pr := req.Probe
 		ns := d.ns[pr.Node]
@@ -542,13 +567,10 @@ func RunAgent(ctx context.Context, req AgentRequest) *AgentResult {
 		}
 	case phasePrograms:
 		// receivePrograms did it all.
-	case phaseReals, phaseBalancers:
-		for _, s := range d.phaseSteps(req.Phase) {
-			if _, err = s.fn(ctx); err != nil {
-				err = fmt.Errorf("%s: %w", s.name, err)
-				break
-			}
-		}
+	case phaseReals:
+		err = d.runPhase(ctx, req.Phase)
+	case phaseBalancers:
+		err = d.balancersHere(ctx)
 	default:
 		err = fmt.Errorf("the agent has no phase %q", req.Phase)
 	}
@@ -559,6 +581,34 @@ func RunAgent(ctx context.Context, req AgentRequest) *AgentResult {
 	res.XDP, res.NAT, res.Decap = d.sum.XDP, d.sum.NAT, d.sum.Decap
 	res.Programs = d.attachedPrograms()
 	return res
+}
+
+func (d *deployment) runPhase(ctx context.Context, p phase) error {
+	for _, s := range d.phaseSteps(p) {
+		if _, err := s.fn(ctx); err != nil {
+			return fmt.Errorf("%s: %w", s.name, err)
+		}
+	}
+	return nil
+}
+
+// balancersHere runs phaseBalancers in the agent, and records the
+// topology and namespaces the balancers now follow for the controller
+// there, under the lab's lock there: the controller writes no weights
+// from the record this phase replaces.
+func (d *deployment) balancersHere(ctx context.Context) error {
+	unlock, err := Lock(d.topo.Name)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	if err := d.runPhase(ctx, phaseBalancers); err != nil {
+		return err
+	}
+	if err := saveNamespaces(d.topo.Name, d.ns); err != nil {
+		return err
+	}
+	return saveState(d.topo)
 }
 
 // attachedPrograms are the records of the programs on the agent's nodes,

@@ -102,7 +102,9 @@ func Inspect(ctx context.Context, rts runtime.Set, name string) (*LabReport, err
 	if stateErr != nil {
 		rep.Problems = append(rep.Problems, stateErr.Error())
 	}
-	controllerRuns := false
+	// The controller that runs on each host: on this one its own
+	// container, on another dsrlab's agent there.
+	controllerRuns := map[string]bool{}
 	for _, h := range slices.Sorted(maps.Keys(rts)) {
 		list, err := rts[h].List(ctx, map[string]string{LabelLab: name})
 		if err != nil {
@@ -110,8 +112,8 @@ func Inspect(ctx context.Context, rts runtime.Set, name string) (*LabReport, err
 		}
 		var remote []runtime.Container
 		for _, c := range list {
-			if c.Labels[LabelRole] == roleController && c.Running() {
-				controllerRuns = true
+			if r := c.Labels[LabelRole]; c.Running() && (r == roleController && h == topology.LocalHost || r == roleAgent) {
+				controllerRuns[h] = true
 			}
 			if c.Labels[LabelRole] != "" { // dsrlab's own: an agent, a controller
 				continue
@@ -139,21 +141,26 @@ func Inspect(ctx context.Context, rts runtime.Set, name string) (*LabReport, err
 			if err != nil {
 				return nil, fmt.Errorf("host %s: %w", h, err)
 			}
-			rep.Nodes = append(rep.Nodes, res.Nodes...)
+			for _, nr := range res.Nodes {
+				nr.Health = res.Health.OfKatran(nr.Node)
+				rep.Nodes = append(rep.Nodes, nr)
+			}
 		}
 	}
 	if len(rep.Nodes) == 0 {
 		return nil, fmt.Errorf("lab %q is not up (no containers carry its label)", name)
 	}
-	// The files of users' programs and the reals' health are in this
-	// host's state, wherever the programs run.
+	// The files of users' programs are in this host's state, wherever
+	// the programs run; the health of reals checked from this host too.
 	st, err := health.ReadState(labDir(name))
 	if err != nil {
 		rep.Problems = append(rep.Problems, err.Error())
 	}
 	for i := range rep.Nodes {
 		nr := &rep.Nodes[i]
-		nr.Health = st.OfKatran(nr.Node)
+		if nr.Host == topology.LocalHost {
+			nr.Health = st.OfKatran(nr.Node)
+		}
 		if rec, err := loadProgramRecord(name, nr.Node); err == nil {
 			for j := range nr.Programs {
 				if pr := &nr.Programs[j]; !strings.HasPrefix(pr.Mode, "tc ") && bpf.NameIs(pr.Name, rec.Name) {
@@ -177,8 +184,15 @@ func Inspect(ctx context.Context, rts runtime.Set, name string) (*LabReport, err
 			byNode[rep.Nodes[i].Node] = &rep.Nodes[i]
 		}
 		rep.Problems = append(rep.Problems, compare(topo, byNode)...)
-		if checksHere(topo) && !controllerRuns {
-			rep.Problems = append(rep.Problems, fmt.Sprintf("the lab has health checks but its controller %s is not running: `dsrlab up` starts it", controllerName(topo)))
+		for _, h := range HostsInUse(topo) {
+			if !checksOn(topo, h) || controllerRuns[h] {
+				continue
+			}
+			name := controllerName(topo)
+			if h != topology.LocalHost {
+				name = agentName(topo, h)
+			}
+			rep.Problems = append(rep.Problems, fmt.Sprintf("katrans on host %s check reals but their controller %s is not running: `dsrlab up` starts it", h, name))
 		}
 	}
 	return rep, nil

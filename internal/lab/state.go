@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/dsrlab/dsrlab/internal/fileio"
 	"github.com/dsrlab/dsrlab/topology"
@@ -58,10 +59,33 @@ func saveState(t *topology.Topology) error {
 
 // Lock takes the lab's lock for as long as the returned function is not
 // called: two dsrlab processes changing one lab (its containers, its
-// balancer's maps) at once would undo each other's work. It fails at once,
-// naming the lab, if another process holds it. The lock file goes once the
-// lab is down: the state directory keeps nothing of a lab that is not up.
+// balancer's maps) at once would undo each other's work. It fails, naming
+// the lab, if another process holds it for longer than lockWait (the
+// controller takes it for a moment to write weights). The lock file goes
+// once the lab is down: the state directory keeps nothing of a lab that
+// is not up.
 func Lock(lab string) (unlock func(), err error) {
+	deadline := time.Now().Add(lockWait)
+	for {
+		unlock, err := tryLock(lab)
+		if err != nil || unlock != nil {
+			return unlock, err
+		}
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("another dsrlab process is working on lab %q; wait for it to finish", lab)
+		}
+		time.Sleep(lockWait / 50)
+	}
+}
+
+// lockWait is how long Lock waits for another holder: longer than the
+// controller holds the lock, far shorter than any command that changes a
+// lab.
+const lockWait = time.Second
+
+// tryLock is Lock without waiting: nil, nil when another process holds
+// the lock.
+func tryLock(lab string) (unlock func(), err error) {
 	if err := topology.ValidLabName(lab); err != nil {
 		return nil, err
 	}
@@ -72,7 +96,7 @@ func Lock(lab string) (unlock func(), err error) {
 	path := filepath.Join(stateRoot(), "."+lab+".lock")
 	f, err := lockFile(path, false)
 	if errors.Is(err, syscall.EWOULDBLOCK) {
-		return nil, fmt.Errorf("another dsrlab process is working on lab %q; wait for it to finish", lab)
+		return nil, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("lock lab %q: %w", lab, err)

@@ -54,15 +54,23 @@ func Stats(ctx context.Context, rts runtime.Set, t *topology.Topology) ([]Balanc
 	if err != nil {
 		return nil, err
 	}
+	herr := withHealth(t.Name, out)
 	results, err := onHosts(ctx, rts, t, hosts, phaseStats)
 	for _, res := range results {
 		out = append(out, res.Stats...)
 	}
-	st, herr := health.ReadState(labDir(t.Name))
-	for i := range out {
-		out[i].Health = st.OfKatran(out[i].Node)
-	}
 	return out, errors.Join(err, herr)
+}
+
+// withHealth adds to the balancers' stats the health of their reals, as
+// the controller of this host found it: each host's controller checks
+// from its own katrans.
+func withHealth(lab string, stats []BalancerStats) error {
+	st, err := health.ReadState(labDir(lab))
+	for i := range stats {
+		stats[i].Health = st.OfKatran(stats[i].Node)
+	}
+	return err
 }
 
 // statsOn reads the balancers on host, and lists the other hosts that have

@@ -34,6 +34,11 @@ type Namespace struct {
 // its handle.
 func (n *Namespace) Path() string { return n.path }
 
+// ID names the namespace for as long as it lives (its nsfs device and
+// inode): a path that names another namespace later, once a container's
+// PID has been reused, has another ID.
+func (n *Namespace) ID() string { return n.ns.UniqueId() }
+
 // FromPID opens the network namespace of a process, typically a
 // container's init; the handle stays valid even if the process exits.
 func FromPID(pid int, name string) (*Namespace, error) {
