@@ -29,3 +29,28 @@ func TestHealthSectionShowsTheBalancersOwnView(t *testing.T) {
 		t.Errorf("row = %q, want %q", s.Rows[0], want)
 	}
 }
+
+// The live log says when a real's health changes on a katran (on any
+// host: stats brings every host's), not when it is first seen.
+func TestHealthChangesAreLogged(t *testing.T) {
+	k1 := health.Key{VIP: "192.168.10.1:50007/tcp", Katran: "katran", Real: "real2"}
+	k2 := health.Key{VIP: "192.168.10.1:50007/tcp", Katran: "katran2", Real: "real2"}
+	reading := func(s1, s2 health.Status) []lab.BalancerStats {
+		return []lab.BalancerStats{
+			{Node: "katran", Health: []health.Real{{Key: k1, Status: s1, LastResult: "ok"}}},
+			{Node: "katran2", Health: []health.Real{{Key: k2, Status: s2, LastResult: "connection refused"}}},
+		}
+	}
+	seen := map[health.Key]health.Status{}
+	if got := healthChanges(seen, reading(health.Up, health.Up)); len(got) != 0 {
+		t.Errorf("first reading logged %q", got)
+	}
+	got := healthChanges(seen, reading(health.Up, health.Down))
+	want := []string{"health: real2 on katran2 (192.168.10.1:50007/tcp): up → down (connection refused)"}
+	if !slices.Equal(got, want) {
+		t.Errorf("logged %q, want %q", got, want)
+	}
+	if got := healthChanges(seen, reading(health.Up, health.Down)); len(got) != 0 {
+		t.Errorf("an unchanged reading logged %q", got)
+	}
+}

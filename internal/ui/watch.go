@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/dsrlab/dsrlab/internal/graph"
+	"github.com/dsrlab/dsrlab/internal/health"
 	"github.com/dsrlab/dsrlab/internal/lab"
 	"github.com/dsrlab/dsrlab/internal/netconf"
 	"github.com/dsrlab/dsrlab/topology"
@@ -97,6 +98,10 @@ type watcher struct {
 	report map[string]*lab.NodeReport
 	stats  map[string]lab.BalancerStats
 	routes []lab.RouterRoutes
+	// health is each checked real's last status seen, and healthLog the
+	// transitions seen since the last reading's log.
+	health    map[health.Key]health.Status
+	healthLog []string
 }
 
 // counterSample is a packet and byte count at one reading.
@@ -108,7 +113,7 @@ type counterSample struct {
 
 func newWatcher(cfg *Config) *watcher {
 	return &watcher{cfg: cfg, ready: make(chan struct{}), subs: map[chan event]struct{}{},
-		before: map[string]counterSample{}, reals: map[string]counterSample{}}
+		before: map[string]counterSample{}, reals: map[string]counterSample{}, health: map[health.Key]health.Status{}}
 }
 
 func (w *watcher) run(ctx context.Context) {
@@ -196,6 +201,10 @@ func (w *watcher) diff(s *Snapshot, events *[]event) {
 	if old.Up != s.Up || old.Status != s.Status && !strings.HasPrefix(s.Status, "up") {
 		w.logf(s.Time, events, "lab %s", s.Status)
 	}
+	for _, line := range w.healthLog {
+		w.logf(s.Time, events, "%s", line)
+	}
+	w.healthLog = nil
 	was := map[string]string{}
 	for _, n := range old.Nodes {
 		was[n.Name] = n.State
@@ -376,6 +385,22 @@ func (w *watcher) readStats(ctx context.Context, topo *topology.Topology) {
 	for _, s := range stats {
 		w.stats[s.Node] = s
 	}
+	w.healthLog = append(w.healthLog, healthChanges(w.health, stats)...)
+}
+
+// healthChanges are the transitions of the reals' health since seen,
+// which it updates; a real seen for the first time is no transition.
+func healthChanges(seen map[health.Key]health.Status, stats []lab.BalancerStats) []string {
+	var out []string
+	for _, s := range stats {
+		for _, r := range s.Health {
+			if was, ok := seen[r.Key]; ok && was != r.Status {
+				out = append(out, fmt.Sprintf("health: %s on %s (%s): %s → %s (%s)", r.Real, r.Katran, r.VIP, was, r.Status, r.LastResult))
+			}
+			seen[r.Key] = r.Status
+		}
+	}
+	return out
 }
 
 // subscribe returns a channel of every event from now on, and what a page
