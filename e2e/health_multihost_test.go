@@ -74,9 +74,9 @@ func remoteDocker(t *testing.T, args ...string) string {
 	return strings.TrimSpace(string(out))
 }
 
-// labs/dsr-3reals.yaml with its katran on another host: the checks of that
-// katran run there, in dsrlab's agent, which the engine there restarts
-// after a crash, and down leaves nothing on either host.
+// labs/dsr-3reals.yaml with its katran and router on another host: the
+// checks of that katran run there, in dsrlab's agent, which the engine
+// there restarts after a crash, and down leaves nothing on either host.
 func TestHealthChecksOnAnotherHost(t *testing.T) {
 	requireSetup(t)
 	remote := startHost(t, healthHost, healthHostIndex)
@@ -85,8 +85,9 @@ func TestHealthChecksOnAnotherHost(t *testing.T) {
 		t.Fatal(err)
 	}
 	text := strings.Replace(string(data), "katran: {kind: katran}", "katran: {kind: katran, host: "+healthHost+"}", 1)
+	text = strings.Replace(text, "router: {kind: router}", "router: {kind: router, host: "+healthHost+"}", 1)
 	text = strings.Replace(text, "name: dsr3\nprefix: \"dsr3-\"\n", "name: hmh\nprefix: \"hmh-\"\n"+hostsBlockWith(healthHost, healthHostIndex), 1)
-	if !strings.Contains(text, "host: "+healthHost) || !strings.Contains(text, "name: hmh") {
+	if strings.Count(text, "host: "+healthHost) != 2 || !strings.Contains(text, "name: hmh") {
 		t.Fatalf("labs/dsr-3reals.yaml changed; the test's edits no longer apply:\n%s", text)
 	}
 	file := filepath.Join(t.TempDir(), "lab.yaml")
@@ -103,6 +104,11 @@ func TestHealthChecksOnAnotherHost(t *testing.T) {
 		t.Errorf("a controller runs on this host, whose no katran checks anything: %v", names)
 	}
 	const target = "192.168.10.1:50007"
+	// The router is read where it runs, by the agent there.
+	if out, err := dsrlab(t, "routes", "--name", "hmh", "--format", "json"); err != nil ||
+		!strings.Contains(out, `"router": "router"`) || !strings.Contains(out, `"node": "katran"`) || !strings.Contains(out, `"state": "ok"`) {
+		t.Errorf("routes of a router on another host: %v", err)
+	}
 
 	// real2's service dies: the other host's katran stops sending it new
 	// connections, and events (read from that host) say so.
@@ -127,8 +133,9 @@ func TestHealthChecksOnAnotherHost(t *testing.T) {
 	// checks go on from what it kept.
 	agent := "hmh-dsrlab-agent-" + healthHost
 	pid := remoteDocker(t, "inspect", "-f", "{{.State.Pid}}", agent)
-	// The exec dies with the agent it runs in: its own exit says nothing.
-	exec.Command("docker", "-H", hostEngine(healthHost), "exec", agent, "kill", "-9", pid).Run()
+	// Detached: an attached exec in a container that dies under it can
+	// hang the docker client.
+	remoteDocker(t, "exec", "-d", agent, "kill", "-9", pid)
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		restarts, _ := strconv.Atoi(remoteDocker(t, "inspect", "-f", "{{.RestartCount}}", agent))

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/dsrlab/dsrlab/internal/health"
@@ -41,7 +42,9 @@ func Events(ctx context.Context, rts runtime.Set, name string, since time.Time, 
 	for _, h := range slices.Sorted(maps.Keys(rts)) {
 		evs, errc := rts[h].Events(ctx, since, now, map[string]string{LabelLab: name})
 		for e := range evs {
-			past = append(past, containerEvent(name, h, e))
+			if !ownExec(e) {
+				past = append(past, containerEvent(name, h, e))
+			}
 		}
 		if err := streamErr(errc); err != nil {
 			return fmt.Errorf("host %s: %w", h, err)
@@ -65,6 +68,9 @@ func Events(ctx context.Context, rts runtime.Set, name string, since time.Time, 
 		evs, errc := rt.Events(ctx, now, time.Time{}, map[string]string{LabelLab: name})
 		go func() {
 			for e := range evs {
+				if ownExec(e) {
+					continue
+				}
 				select {
 				case live <- containerEvent(name, h, e):
 				case <-ctx.Done():
@@ -160,6 +166,12 @@ func streamErr(errc <-chan error) error {
 	default:
 		return nil
 	}
+}
+
+// ownExec tells an exec of dsrlab's own in its agent or controller (every
+// command that reads another host starts one): noise in a lab's events.
+func ownExec(e runtime.Event) bool {
+	return e.Labels[LabelRole] != "" && strings.HasPrefix(e.Action, "exec_")
 }
 
 func containerEvent(lab, host string, e runtime.Event) health.Event {

@@ -183,6 +183,8 @@ const (
 	phaseCounters phase = "counters"
 	// phaseEvents reads the events of the controller there.
 	phaseEvents phase = "events"
+	// phaseRoutes reads the routes of the routers the request names.
+	phaseRoutes phase = "routes"
 )
 
 // attachesProgram tells whether n's own program is attached in phase p:
@@ -224,8 +226,8 @@ type AgentRequest struct {
 	// Iface is the interface whose counters phaseRxBytes reads, as
 	// NODE:IFACE.
 	Iface string `json:"iface,omitempty"`
-	// Nodes are the nodes whose counters phaseCounters reads: those
-	// whose containers run.
+	// Nodes are the nodes whose counters phaseCounters reads (those
+	// whose containers run), or the routers phaseRoutes reads.
 	Nodes []string `json:"nodes,omitempty"`
 	// Since and EventsOffset say which of the events phaseEvents reads:
 	// those from Since on, after the first EventsOffset bytes.
@@ -246,7 +248,7 @@ func (r AgentRequest) namespaces() (all bool, only []string) {
 	case r.Iface != "":
 		node, _, _ := strings.Cut(r.Iface, ":")
 		return false, []string{node}
-	case r.Phase == phaseCounters:
+	case r.Phase == phaseCounters, r.Phase == phaseRoutes:
 		return false, r.Nodes
 	}
 	return true, nil
@@ -302,6 +304,7 @@ type AgentResult struct {
 	// Health is what the controller on the host found, for inspect.
 	Health       health.State   `json:"health,omitzero"`
 	Events       []health.Event `json:"events,omitempty"`
+	Routes       []RouterRoutes `json:"routes,omitempty"`
 	EventsOffset int64          `json:"events_offset,omitempty"`
 	Error        string         `json:"error,omitempty"`
 }
@@ -539,6 +542,18 @@ func RunAgent(ctx context.Context, req AgentRequest) *AgentResult {
 			res.Nodes = append(res.Nodes, *nr)
 		}
 		res.Health = d.health
+	case phaseRoutes:
+		for _, node := range req.Nodes {
+			ns, r := d.ns[node], topo.Node(node)
+			if ns == nil || r == nil {
+				return fail(fmt.Errorf("node %s: not on host %s", node, req.Host))
+			}
+			rr, rerr := routerRoutes(r, ns, topo)
+			if rerr != nil {
+				return fail(rerr)
+			}
+			res.Routes = append(res.Routes, rr)
+		}
 	case phaseEvents:
 		res.Events, res.EventsOffset, err = health.ReadEvents(labDir(topo.Name), req.Since, req.EventsOffset)
 	case phaseProbe:

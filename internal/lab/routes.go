@@ -3,6 +3,7 @@ package lab
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net/netip"
 	"slices"
 
@@ -43,32 +44,56 @@ type NextHopRow struct {
 }
 
 // Routes reads every router's routes to the lab's VIPs, and for a router
-// that runs BGP its speaker's sessions. Routers on other hosts are read
-// where they run: not yet supported, and said so.
+// that runs BGP its speaker's sessions; those of another host through
+// dsrlab's agent there.
 func Routes(ctx context.Context, rts runtime.Set, t *topology.Topology) ([]RouterRoutes, error) {
-	var out []RouterRoutes
+	byRouter := map[string]RouterRoutes{}
+	remote := map[string][]string{} // router names by host
 	for _, r := range t.NodesOfKind(topology.KindRouter) {
-		rr := RouterRoutes{Router: r.Name, Routing: string(r.Routing)}
 		if !r.Host.Local() {
-			rr.Speaker = fmt.Sprintf("runs on host %s: read it there (dsrlab routes reads this host's routers)", r.Host.Name)
-			out = append(out, rr)
+			remote[r.Host.Name] = append(remote[r.Host.Name], r.Name)
 			continue
 		}
 		ns, err := NodeNamespace(ctx, rts, t, r.Name)
 		if err != nil {
 			return nil, err
 		}
-		rr.Routes, err = vipRoutes(ns, t)
-		if err == nil && r.BGP != nil {
-			rr.Sessions, rr.Speaker = speakerSessions(ns)
-		}
+		rr, err := routerRoutes(r, ns, t)
 		ns.Close()
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, rr)
+		byRouter[r.Name] = rr
+	}
+	for _, h := range slices.Sorted(maps.Keys(remote)) {
+		res, err := agentCall(ctx, rts, t, h, AgentRequest{Phase: phaseRoutes, Nodes: remote[h]})
+		if err != nil {
+			return nil, err
+		}
+		for _, rr := range res.Routes {
+			byRouter[rr.Router] = rr
+		}
+	}
+	var out []RouterRoutes
+	for _, r := range t.NodesOfKind(topology.KindRouter) {
+		if rr, ok := byRouter[r.Name]; ok {
+			out = append(out, rr)
+		}
 	}
 	return out, nil
+}
+
+// routerRoutes reads router r's routes and sessions in its namespace.
+func routerRoutes(r *topology.Node, ns *netconf.Namespace, t *topology.Topology) (RouterRoutes, error) {
+	rr := RouterRoutes{Router: r.Name, Routing: string(r.Routing)}
+	var err error
+	if rr.Routes, err = vipRoutes(ns, t); err != nil {
+		return rr, fmt.Errorf("node %s: %w", r.Name, err)
+	}
+	if r.BGP != nil {
+		rr.Sessions, rr.Speaker = speakerSessions(ns)
+	}
+	return rr, nil
 }
 
 func vipRoutes(ns *netconf.Namespace, t *topology.Topology) ([]VIPRoute, error) {
