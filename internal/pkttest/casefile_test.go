@@ -78,7 +78,7 @@ cases:
 			`t.yaml:5:22: cases[0].expect.packet: "3": want unchanged, {hex: ...} or the packet's layers`,
 			"t.yaml:6:5: cases[1].name: missing: every case has a name",
 			"t.yaml:6:14: cases[1].packet.tcp: tcp needs an IP header (ip, ipv4 or ipv6) before it",
-			"t.yaml:7:13: cases[1].expect: names nothing to check: give a verdict, a packet or maps",
+			"t.yaml:7:13: cases[1].expect: names nothing to check: give a verdict, a packet, maps or skb",
 		}},
 		{"a field of one family under ip", `
 cases:
@@ -96,7 +96,7 @@ cases:
 		{"YAML syntax", "cases:\n  - name: [\n", []string{"t.yaml:2: did not find expected node content"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := Parse([]byte(tc.file), "t.yaml", fakeLab)
+			_, err := Parse([]byte(tc.file), "t.yaml", fakeLab, Target{})
 			if err == nil {
 				t.Fatal("accepted")
 			}
@@ -127,14 +127,14 @@ func TestPacketFromCapture(t *testing.T) {
 	}
 	f.Close()
 	file := filepath.Join(dir, "cases.yaml")
-	s, err := Parse([]byte("cases:\n  - name: a\n    packet: {from: lab.pcap, frame: 2}\n    expect: {verdict: XDP_PASS}\n"), file, nil)
+	s, err := Parse([]byte("cases:\n  - name: a\n    packet: {from: lab.pcap, frame: 2}\n    expect: {verdict: XDP_PASS}\n"), file, nil, Target{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got := s.Cases[0].Steps[0].Packet; string(got) != string(frame) {
 		t.Errorf("frame 2: %x, want %x", got, frame)
 	}
-	_, err = Parse([]byte("cases:\n  - name: a\n    packet: {from: lab.pcap, frame: 3}\n    expect: {verdict: XDP_PASS}\n"), file, nil)
+	_, err = Parse([]byte("cases:\n  - name: a\n    packet: {from: lab.pcap, frame: 3}\n    expect: {verdict: XDP_PASS}\n"), file, nil, Target{})
 	if want := file + ":3:37: cases[0].packet.frame: lab.pcap has 2 frames"; err == nil || err.Error() != want {
 		t.Errorf("frame 3: %v, want %s", err, want)
 	}
@@ -143,7 +143,7 @@ func TestPacketFromCapture(t *testing.T) {
 // Inner packets nest a bounded number of times, even through aliases.
 func TestInnerDepthIsBounded(t *testing.T) {
 	file := "cases:\n  - name: deep\n    expect: {verdict: 2}\n    packet: &p {ip: {}, inner: {ip: {}, inner: {ip: {}, inner: {ip: {}, inner: {ip: {}, inner: {ip: {}, inner: {ip: {}, inner: {ip: {}, inner: {ip: {}, inner: {ip: {}}}}}}}}}}}\n"
-	_, err := Parse([]byte(file), "t.yaml", nil)
+	_, err := Parse([]byte(file), "t.yaml", nil, Target{})
 	if err == nil || !strings.Contains(err.Error(), "inner packets nest at most 8 deep") {
 		t.Errorf("got %v", err)
 	}

@@ -16,7 +16,7 @@ func FuzzParse(f *testing.F) {
 	}
 	f.Add([]byte("cases:\n  - name: a\n    packet: {ipv6: {src: \"::1\"}, ext: [hop, {frag: {}}], inner: {ip: {}}}\n    expect: {packet: {inner: {tcp: {}}}}\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		s, err := Parse(data, "f.yaml", fakeLab)
+		s, err := Parse(data, "f.yaml", fakeLab, Target{})
 		if err != nil {
 			return
 		}

@@ -18,39 +18,50 @@ import (
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 
-// runFile runs a case file as `dsrlab test` does: against the lab and
-// node it names. It skips without root or clang.
+// runFile runs a case file as `dsrlab test` does: against the lab, node
+// and program it names. It skips without root or clang.
 func runFile(t *testing.T, file string) []*Result {
 	t.Helper()
+	s, r := openFile(t, file)
+	return r.Run(s)
+}
+
+// openFile reads a case file and opens the program it tests.
+func openFile(tb testing.TB, file string) (*Suite, *Runner) {
+	tb.Helper()
 	if err := CanRun(); err != nil {
-		t.Skip(err)
+		tb.Skip(err)
 	}
-	t.Setenv("DSRLAB_CACHE_DIR", filepath.Join(t.TempDir(), "cache"))
+	tb.Setenv("DSRLAB_CACHE_DIR", filepath.Join(tb.TempDir(), "cache"))
 	data, err := os.ReadFile(file)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	h, err := ReadHeader(data, file)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	topo, err := topology.Load(filepath.Join(filepath.Dir(file), h.Topology))
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
-	s, err := Parse(data, file, lab.Resolver(topo))
+	c, err := lab.ChooseProgram(tb.Context(), topo, h.Node, h.Program)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
-	p, err := lab.OpenNodeProgram(t.Context(), topo, h.Node)
+	p, err := lab.OpenNodeProgram(tb.Context(), topo, c)
 	if errors.Is(err, prog.ErrNoClang) {
-		t.Skip(err)
+		tb.Skip(err)
 	}
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
-	t.Cleanup(func() { p.Close() })
-	return (&Runner{Program: p, Resolver: lab.Resolver(topo)}).Run(s)
+	tb.Cleanup(func() { p.Close() })
+	s, err := Parse(data, file, lab.Resolver(topo), TargetOf(p))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return s, &Runner{Program: p, Resolver: lab.Resolver(topo)}
 }
 
 func requirePass(t *testing.T, results []*Result) {
@@ -204,32 +215,7 @@ cases:
 // BenchmarkExampleCases is `dsrlab test cases.yaml` of the minimal example
 // once compiled: the loop a user waits on after each edit.
 func BenchmarkExampleCases(b *testing.B) {
-	if err := CanRun(); err != nil {
-		b.Skip(err)
-	}
-	b.Setenv("DSRLAB_CACHE_DIR", filepath.Join(b.TempDir(), "cache"))
-	file := "../../examples/xdp-lb-minimal/cases.yaml"
-	data, err := os.ReadFile(file)
-	if err != nil {
-		b.Fatal(err)
-	}
-	topo, err := topology.Load("../../examples/xdp-lb-minimal/lab.yaml")
-	if err != nil {
-		b.Fatal(err)
-	}
-	s, err := Parse(data, file, lab.Resolver(topo))
-	if err != nil {
-		b.Fatal(err)
-	}
-	p, err := lab.OpenNodeProgram(b.Context(), topo, "katran")
-	if errors.Is(err, prog.ErrNoClang) {
-		b.Skip(err)
-	}
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer p.Close()
-	r := &Runner{Program: p, Resolver: lab.Resolver(topo)}
+	s, r := openFile(b, "../../examples/xdp-lb-minimal/cases.yaml")
 	for b.Loop() {
 		for _, res := range r.Run(s) {
 			if !res.Passed() {

@@ -14,7 +14,7 @@ func TestWriteCaseFileRoundTrip(t *testing.T) {
 		{Frame: 1, In: in, Out: out, Verdict: XDPTX},
 		{Frame: 2, In: in, Out: in, Verdict: XDPPass},
 		{Frame: 3, In: in, Out: in, Verdict: XDPDrop},
-		{Frame: 4, In: in, Out: in, Verdict: 42},
+		{Frame: 4, In: in, Out: in, Verdict: Verdict{HookXDP, 42}},
 	}
 	var b strings.Builder
 	if err := WriteCaseFile(&b, CaseFileHeader{Capture: "lab.pcap", Topology: "lab.yaml", Node: "katran"}, obs); err != nil {
@@ -28,11 +28,11 @@ func TestWriteCaseFileRoundTrip(t *testing.T) {
 	for _, frame := range []string{"3", "4"} {
 		text = strings.ReplaceAll(text, "{from: lab.pcap, frame: "+frame+"}", "{hex: "+hexOf(in)+"}")
 	}
-	s, err := Parse([]byte(text), "w.yaml", nil)
+	s, err := Parse([]byte(text), "w.yaml", nil, Target{})
 	if err != nil {
 		t.Fatalf("%v\n%s", err, b.String())
 	}
-	if h, _ := ReadHeader([]byte(text), "w.yaml"); h != (Header{Topology: "lab.yaml", Node: "katran"}) {
+	if h, _ := ReadHeader([]byte(text), "w.yaml"); h.Topology != "lab.yaml" || h.Node != "katran" || h.Program != "" {
 		t.Errorf("header %+v", h)
 	}
 	if len(s.Cases) != 4 || !strings.HasPrefix(s.Cases[0].Name, "frame 1: 10.111.220.11.5 > 192.168.10.1.80 TCP S") {
