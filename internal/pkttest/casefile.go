@@ -747,7 +747,11 @@ func (p *parser) skb(n *yaml.Node, path string) []SKBField {
 		if v == nil {
 			continue
 		}
-		num, err := parseNum(p.str(v, join(path, name)), 32)
+		text := p.str(v, join(path, name))
+		if v.Kind != yaml.ScalarNode {
+			continue
+		}
+		num, err := parseNum(text, 32)
 		if err != nil {
 			p.errorf(v, join(path, name), "%v", err)
 			continue

@@ -3,6 +3,7 @@
 package pkttest
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
@@ -167,25 +168,38 @@ type skbContext struct {
 	Len, PktType, Mark, QueueMapping, Protocol, VLANPresent, VLANTCI, VLANProto, Priority uint32
 }
 
+// skbOutSize holds the whole struct __sk_buff the kernel writes back
+// (192 bytes on 6.x kernels): it refuses a smaller buffer (ENOSPC) and
+// writes only what it has into a larger one.
+const skbOutSize = 512
+
 // Once runs the program, of hook h, on one packet (a TC program in a
 // socket buffer with skb's fields, nil for none) and returns what it
 // gave. A TC program's packet, as an XDP one's, starts with its Ethernet
 // header, in and out.
 func Once(p *ebpf.Program, h Hook, in []byte, skb *SKB) (Output, error) {
 	opts := ebpf.RunOptions{Data: in, DataOut: make([]byte, len(in)+headroom), Repeat: 1}
-	var ctxOut skbContext
+	ctxOut := make([]byte, skbOutSize)
 	if h == HookTC {
 		var ctx skbContext
 		if skb != nil {
 			ctx.Mark, ctx.Priority = skb.Mark, skb.Priority
 		}
-		opts.Context, opts.ContextOut = ctx, &ctxOut
+		opts.Context, opts.ContextOut = ctx, ctxOut
 	}
 	ret, err := p.Run(&opts)
 	if err != nil {
 		return Output{}, runError(err, h)
 	}
-	return Output{Verdict: Verdict{Hook: h, Code: ret}, Packet: opts.DataOut, SKB: SKB{Mark: ctxOut.Mark, Priority: ctxOut.Priority}}, nil
+	out := Output{Verdict: Verdict{Hook: h, Code: ret}, Packet: opts.DataOut}
+	if h == HookTC {
+		var back skbContext
+		if _, err := binary.Decode(ctxOut, binary.NativeEndian, &back); err != nil {
+			return Output{}, err
+		}
+		out.SKB = SKB{Mark: back.Mark, Priority: back.Priority}
+	}
+	return out, nil
 }
 
 // runError explains a test run the kernel refused.

@@ -41,7 +41,11 @@ func openFile(tb testing.TB, file string) (*Suite, *Runner) {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	topo, err := topology.Load(filepath.Join(filepath.Dir(file), h.Topology))
+	labFile := h.Topology
+	if !filepath.IsAbs(labFile) {
+		labFile = filepath.Join(filepath.Dir(file), labFile)
+	}
+	topo, err := topology.Load(labFile)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -80,13 +84,14 @@ func requirePass(t *testing.T, results []*Result) {
 	}
 }
 
-// The case files the repository ships pass: both examples' and the one
-// of dsrlab's own balancer.
+// The case files the repository ships pass: both examples' and those of
+// dsrlab's own balancer and health-check encapsulation.
 func TestShippedCaseFiles(t *testing.T) {
 	for _, file := range []string{
 		"../../examples/xdp-lb-minimal/cases.yaml",
 		"../../examples/xdp-lb-hash/cases.yaml",
 		"../../labs/cases/balancer.yaml",
+		"../../labs/cases/healthcheck.yaml",
 	} {
 		t.Run(file, func(t *testing.T) { requirePass(t, runFile(t, file)) })
 	}
@@ -103,6 +108,79 @@ func TestBalancerCasesCoverItsBehaviours(t *testing.T) {
 		if !bytes.Contains(data, []byte(want)) {
 			t.Errorf("labs/cases/balancer.yaml has no %q", want)
 		}
+	}
+}
+
+// The health check's case file shows a marked check encapsulated and
+// other packets passing untouched.
+func TestHealthCheckCasesCoverItsBehaviours(t *testing.T) {
+	data, err := os.ReadFile("../../labs/cases/healthcheck.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"program: tc_healthcheck", "skb: {mark: 0x64730000}", "proto: ipip", "proto: ipv6",
+		"an unmarked packet passes untouched", "verdict: TC_ACT_OK, packet: unchanged", "verdict: TC_ACT_SHOT"} {
+		if !bytes.Contains(data, []byte(want)) {
+			t.Errorf("labs/cases/healthcheck.yaml has no %q", want)
+		}
+	}
+}
+
+// A user's TC program runs through BPF_PROG_TEST_RUN: every TC verdict by
+// name, the socket buffer's mark in and out, its maps (tc-cases.yaml).
+func TestTCProgram(t *testing.T) {
+	requirePass(t, runFile(t, "testdata/tc-cases.yaml"))
+}
+
+// A TC program's failing case says which verdict and mark it got, and the
+// packet a TC program changed is compared as it left it.
+func TestTCProgramReports(t *testing.T) {
+	lab, err := filepath.Abs("testdata/tc-lab.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(t.TempDir(), "cases.yaml")
+	write := func(program string) {
+		err := os.WriteFile(file, []byte(`topology: `+lab+`
+node: real
+program: `+program+`
+cases:
+  - name: wrong verdict and mark
+    packet: {skb: {mark: 1, priority: 2}, eth: {}, ip: {src: 10.0.0.1, dst: 10.0.0.2, ttl: 64}, udp: {}}
+    expect: {verdict: TC_ACT_OK, skb: {mark: 1}}
+  - name: no TC action
+    packet: {skb: {priority: 42}, eth: {}, ip: {src: 10.0.0.1, dst: 10.0.0.2, ttl: 64}, udp: {}}
+    expect: {verdict: TC_ACT_OK}
+  - name: the TTL rewritten
+    packet: {eth: {}, ip: {src: 10.0.0.1, dst: 10.0.0.2, ttl: 64}, udp: {}}
+    expect: {verdict: TC_ACT_OK, packet: {ipv4: {ttl: 1, checksum: ok}, udp: {checksum: ok}}}
+`), 0o644)
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("tc_verdict")
+	var table strings.Builder
+	WriteTable(&table, runFile(t, file), RenderOptions{})
+	for _, want := range []string{
+		"- verdict: want TC_ACT_OK, got TC_ACT_SHOT  (" + file + ":7:23)",
+		"- skb.mark: want 0x1 (1), got 0x2 (2)  (" + file + ":7:46)",
+		"      skb      mark 0x2 (2) priority 2",
+		"- verdict: want TC_ACT_OK, got 42 (no TC action)",
+		"- ipv4.ttl: want 1, got 64",
+		"3 cases: 0 passed, 3 failed",
+	} {
+		if !strings.Contains(table.String(), want) {
+			t.Errorf("no %q in:\n%s", want, table.String())
+		}
+	}
+
+	write("eth0:egress")
+	results := runFile(t, file)
+	if !results[2].Passed() {
+		table.Reset()
+		WriteTable(&table, results[2:], RenderOptions{})
+		t.Errorf("tc_ttl does not leave TTL 1 with a right checksum:\n%s", table.String())
 	}
 }
 
