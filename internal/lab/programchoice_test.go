@@ -1,6 +1,11 @@
 package lab
 
 import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/dsrlab/dsrlab/topology"
@@ -59,5 +64,45 @@ func TestChooseProgram(t *testing.T) {
 				t.Errorf("got  %s\nwant %s", got, tc.want)
 			}
 		})
+	}
+}
+
+// A program the topology does not name is found by its name in its
+// object, which takes compiling it (cached); a choice that matches by hook
+// compiles nothing.
+func TestChooseProgramByObjectName(t *testing.T) {
+	if _, err := exec.LookPath("clang"); err != nil {
+		t.Skip("no clang to compile the program and learn its name")
+	}
+	t.Setenv("DSRLAB_CACHE_DIR", filepath.Join(t.TempDir(), "cache"))
+	dir := t.TempDir()
+	for _, f := range []string{"choice.yaml", "count.c", "replies.c"} {
+		data, err := os.ReadFile(filepath.Join("testdata", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		data = bytes.Replace(data, []byte("{source: count.c, name: xdp_count}"), []byte("{source: count.c}"), 1)
+		if err := os.WriteFile(filepath.Join(dir, f), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	topo, err := topology.Load(filepath.Join(dir, "choice.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := ChooseProgram(t.Context(), topo, "katran", "eth0:egress")
+	if err != nil || c.String() != "eth0:egress:2 (tc_count_replies, replies.c)" {
+		t.Errorf("by hook: %v %v", c, err)
+	}
+	if entries, _ := os.ReadDir(filepath.Join(os.Getenv("DSRLAB_CACHE_DIR"))); len(entries) > 0 {
+		t.Errorf("a choice by hook compiled %d objects", len(entries))
+	}
+	c, err = ChooseProgram(t.Context(), topo, "katran", "xdp_count")
+	if err != nil || c.String() != "xdp (xdp_count, count.c)" {
+		t.Errorf("by its name in the object: %v %v", c, err)
+	}
+	if _, err := ChooseProgram(t.Context(), topo, "katran", "xdp_nothing"); err == nil ||
+		!strings.Contains(err.Error(), "its programs: xdp (xdp_count, count.c), ") {
+		t.Errorf("a name of no program: %v", err)
 	}
 }

@@ -4,6 +4,7 @@ package pkttest
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"flag"
 	"os"
@@ -173,6 +174,19 @@ cases:
 		if !strings.Contains(table.String(), want) {
 			t.Errorf("no %q in:\n%s", want, table.String())
 		}
+	}
+
+	var js bytes.Buffer
+	if err := WriteJSON(&js, runFile(t, file)); err != nil {
+		t.Fatal(err)
+	}
+	var report []struct {
+		Runs []struct {
+			SKB *jsonSKB `json:"skb"`
+		} `json:"runs"`
+	}
+	if err := json.Unmarshal(js.Bytes(), &report); err != nil || report[0].Runs[0].SKB == nil || *report[0].Runs[0].SKB != (jsonSKB{Mark: 2, Priority: 2}) {
+		t.Errorf("the JSON report's socket buffer: %v\n%s", err, js.String())
 	}
 
 	write("eth0:egress")
