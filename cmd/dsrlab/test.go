@@ -188,17 +188,13 @@ func chooseProgram(ctx context.Context, t *topology.Topology, node, flag, file s
 	if !errors.As(err, &ce) {
 		return c, err
 	}
-	e := &topology.Error{File: file, Msg: ce.Msg}
 	switch {
 	case flag != "":
 		return c, fmt.Errorf("--program %s: %s", flag, ce.Msg)
 	case which != "":
-		e.Line, e.Column, e.Field = h.ProgramAt[0], h.ProgramAt[1], "program"
-	default:
-		e.Line, e.Column = h.NodeAt[0], h.NodeAt[1]
-		e.Msg += " (with program: in the case file, or --program)"
+		return c, &topology.Error{File: file, Line: h.ProgramAt[0], Column: h.ProgramAt[1], Field: "program", Msg: ce.Msg}
 	}
-	return c, e
+	return c, &topology.Error{File: file, Line: h.NodeAt[0], Column: h.NodeAt[1], Msg: ce.Msg + " (with program: in the case file, or --program)"}
 }
 
 // replayCapture runs each Ethernet frame of a capture through a fresh
