@@ -49,6 +49,8 @@ func BuiltinSpec(name string) (*ebpf.CollectionSpec, bool, error) {
 		load = loadDecap
 	case PassName:
 		load = loadPass
+	case HealthCheckName:
+		load = loadHealthcheck
 	default:
 		return nil, false, nil
 	}

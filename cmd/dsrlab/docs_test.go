@@ -616,6 +616,9 @@ func (c *docChecker) checkYAML(b mdBlock) string {
 		}
 		return ""
 	}
+	if mappingValue(top, "cases", false) != nil {
+		return "" // a case file of `dsrlab test`: its program: is no topology's
+	}
 	var keys []string
 	for i := 0; i+1 < len(top.Content); i += 2 {
 		k, v := top.Content[i], top.Content[i+1]

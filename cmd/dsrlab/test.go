@@ -3,7 +3,9 @@
 package main
 
 import (
+	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -23,19 +25,22 @@ import (
 )
 
 func newTestCmd(out *output) *cobra.Command {
-	var topoFile, node, format, fromCapture, writeCases, only string
+	var topoFile, node, program, format, fromCapture, writeCases, only string
 	cmd := &cobra.Command{
-		Use:   "test [-t TOPOLOGY] [--node NODE] [--run REGEXP] CASES.yaml... | --from-capture FILE [--write-cases OUT]",
-		Short: "Run packet tests of a node's XDP program (BPF_PROG_TEST_RUN; no containers)",
-		Long: "test loads a node's XDP program the way `up` would — your own (compiled, its maps\n" +
-			"and globals filled from the topology) or dsrlab's balancer with the lab's VIPs — and\n" +
-			"runs each case of the case files through it with BPF_PROG_TEST_RUN: no container,\n" +
-			"no Docker. Each case gets a fresh copy of the program. A case passes when the\n" +
-			"verdict, the fields of the output packet and the map entries it names are as\n" +
-			"expected; a failing one shows the packets layer by layer and the differing bytes.\n" +
+		Use:   "test [-t TOPOLOGY] [--node NODE] [--program PROGRAM] [--run REGEXP] CASES.yaml... | --from-capture FILE [--write-cases OUT]",
+		Short: "Run packet tests of a node's XDP or TC program (BPF_PROG_TEST_RUN; no containers)",
+		Long: "test loads a node's XDP or TC program the way `up` would — your own (compiled, its\n" +
+			"maps and globals filled from the topology) or dsrlab's balancer with the lab's VIPs\n" +
+			"(and its health-check encapsulation) — and runs each case of the case files\n" +
+			"through it with BPF_PROG_TEST_RUN: no container, no Docker. Each case gets a fresh\n" +
+			"copy of the program. A case passes when the verdict, the fields of the output\n" +
+			"packet and the map entries it names are as expected; a failing one shows the\n" +
+			"packets layer by layer and the differing bytes.\n" +
 			"The lab is -t, else the case file's topology: (relative to it), else the reference\n" +
 			"lab; the node --node, else the case file's node:, else the lab's only node with a\n" +
-			"program.\n" +
+			"program; the program --program, else the case file's program:, else the node's\n" +
+			"XDP program, else its only one. A program is named by its hook (xdp,\n" +
+			"IFACE:ingress, IFACE:egress:PRIORITY, tc), its name in its object or its file.\n" +
 			"--from-capture runs the frames of a pcap or pcapng file (`dsrlab capture -w`) and\n" +
 			"prints what the program did with each; --write-cases writes that as a case file.\n" +
 			"Exits 0 only when every case passes. See docs/TESTING-PROGRAMS.md.",
@@ -53,7 +58,7 @@ func newTestCmd(out *output) *cobra.Command {
 				if len(args) > 0 {
 					return fmt.Errorf("--from-capture runs a capture, not case files (%s)", strings.Join(args, " "))
 				}
-				return replayCapture(cmd.Context(), cmd.OutOrStdout(), topoFile, node, fromCapture, writeCases)
+				return replayCapture(cmd.Context(), cmd.OutOrStdout(), topoFile, node, program, fromCapture, writeCases)
 			}
 			if writeCases != "" {
 				return fmt.Errorf("--write-cases goes with --from-capture")
@@ -70,7 +75,7 @@ func newTestCmd(out *output) *cobra.Command {
 			}
 			var results []*pkttest.Result
 			for _, file := range args {
-				rs, err := runCaseFile(cmd.Context(), file, topoFile, node, filter)
+				rs, err := runCaseFile(cmd.Context(), file, topoFile, node, program, filter)
 				if err != nil {
 					return err
 				}
@@ -100,6 +105,7 @@ func newTestCmd(out *output) *cobra.Command {
 	f := cmd.Flags()
 	f.StringVarP(&topoFile, "topology", "t", "", "the lab (default: the case file's topology:, else the reference lab)")
 	f.StringVar(&node, "node", "", "the node whose program runs (default: the case file's node:, else the lab's only one)")
+	f.StringVar(&program, "program", "", "which of the node's programs runs: xdp, IFACE:DIRECTION[:PRIORITY], tc, its name or file (default: the case file's program:, else the XDP one)")
 	f.StringVar(&format, "format", "table", "table, json or junit")
 	f.StringVar(&only, "run", "", "run only the cases whose name matches this regular expression")
 	f.StringVar(&fromCapture, "from-capture", "", "run the frames of this pcap/pcapng file and print what the program did")
@@ -108,7 +114,7 @@ func newTestCmd(out *output) *cobra.Command {
 }
 
 // runCaseFile parses a case file against its lab and runs its cases.
-func runCaseFile(ctx context.Context, file, topoFile, node string, only *regexp.Regexp) ([]*pkttest.Result, error) {
+func runCaseFile(ctx context.Context, file, topoFile, node, program string, only *regexp.Regexp) ([]*pkttest.Result, error) {
 	data, err := fileio.ReadRegular(file, fileio.MaxText)
 	if err != nil {
 		return nil, err
@@ -133,7 +139,11 @@ func runCaseFile(ctx context.Context, file, topoFile, node string, only *regexp.
 	if node, err = programNode(t, node); err != nil {
 		return nil, fmt.Errorf("%s: %w", file, err)
 	}
-	suite, err := pkttest.Parse(data, file, lab.Resolver(t))
+	choice, err := chooseProgram(ctx, t, node, program, file, h)
+	if err != nil {
+		return nil, err
+	}
+	suite, err := pkttest.Parse(data, file, lab.Resolver(t), pkttest.Target{Hook: pkttest.HookOf(choice.Type), Name: cmp.Or(choice.Name, choice.File)})
 	if err != nil {
 		return nil, err
 	}
@@ -143,7 +153,7 @@ func runCaseFile(ctx context.Context, file, topoFile, node string, only *regexp.
 	if err := pkttest.CanRun(); err != nil {
 		return nil, err
 	}
-	p, err := lab.OpenNodeProgram(ctx, t, node)
+	p, err := lab.OpenNodeProgram(ctx, t, choice)
 	if err != nil {
 		return nil, err
 	}
@@ -162,15 +172,35 @@ func programNode(t *topology.Topology, node string) (string, error) {
 	case 1:
 		return nodes[0], nil
 	case 0:
-		return "", fmt.Errorf("lab %s runs no XDP program (no node with program:, no katran with VIPs)", t.Name)
+		return "", fmt.Errorf("lab %s runs no program (no node with program: or programs:, no katran with VIPs)", t.Name)
 	}
-	return "", fmt.Errorf("lab %s has several nodes with an XDP program (%s): name one with node: in the case file or --node", t.Name, strings.Join(nodes, ", "))
+	return "", fmt.Errorf("lab %s has several nodes with a program (%s): name one with node: in the case file or --node", t.Name, strings.Join(nodes, ", "))
+}
+
+// chooseProgram picks the program of node the cases of file run: the
+// one --program names, else the case file's program:, else the node's
+// default. A choice that names no single program is reported where it
+// was made.
+func chooseProgram(ctx context.Context, t *topology.Topology, node, flag, file string, h pkttest.Header) (lab.ProgramChoice, error) {
+	which := cmp.Or(flag, h.Program)
+	c, err := lab.ChooseProgram(ctx, t, node, which)
+	var ce *lab.ChoiceError
+	if !errors.As(err, &ce) {
+		return c, err
+	}
+	switch {
+	case flag != "":
+		return c, fmt.Errorf("--program %s: %s", flag, ce.Msg)
+	case which != "":
+		return c, &topology.Error{File: file, Line: h.ProgramAt[0], Column: h.ProgramAt[1], Field: "program", Msg: ce.Msg}
+	}
+	return c, &topology.Error{File: file, Line: h.NodeAt[0], Column: h.NodeAt[1], Msg: ce.Msg + " (with program: in the case file, or --program)"}
 }
 
 // replayCapture runs each Ethernet frame of a capture through a fresh
 // copy of the program, as a case written from it will run, prints what
 // the program did, and writes the case file if asked.
-func replayCapture(ctx context.Context, w io.Writer, topoFile, node, file, writeCases string) error {
+func replayCapture(ctx context.Context, w io.Writer, topoFile, node, program, file, writeCases string) error {
 	data, err := fileio.ReadRegular(file, fileio.MaxObject)
 	if err != nil {
 		return err
@@ -186,10 +216,18 @@ func replayCapture(ctx context.Context, w io.Writer, topoFile, node, file, write
 	if node, err = programNode(t, node); err != nil {
 		return err
 	}
+	choice, err := lab.ChooseProgram(ctx, t, node, program)
+	var ce *lab.ChoiceError
+	if errors.As(err, &ce) {
+		return fmt.Errorf("--program: %w", err)
+	}
+	if err != nil {
+		return err
+	}
 	if err := pkttest.CanRun(); err != nil {
 		return err
 	}
-	p, err := lab.OpenNodeProgram(ctx, t, node)
+	p, err := lab.OpenNodeProgram(ctx, t, choice)
 	if err != nil {
 		return err
 	}
@@ -211,7 +249,7 @@ func replayCapture(ctx context.Context, w io.Writer, topoFile, node, file, write
 		o.Frame = i + 1
 		obs = append(obs, o)
 		fmt.Fprintf(w, "%d%s: %s\n    %s", o.Frame, where, pkttest.Summary(o.In), o.Verdict)
-		if o.Verdict == pkttest.XDPTX || o.Verdict == pkttest.XDPPass || o.Verdict == pkttest.XDPRedirect {
+		if o.Verdict.GoesOn() {
 			fmt.Fprintf(w, " %s", pkttest.Summary(o.Out))
 		}
 		fmt.Fprintln(w)
@@ -219,7 +257,7 @@ func replayCapture(ctx context.Context, w io.Writer, topoFile, node, file, write
 	if writeCases == "" {
 		return nil
 	}
-	h := pkttest.CaseFileHeader{Capture: relativeTo(writeCases, file), Node: node}
+	h := pkttest.CaseFileHeader{Capture: relativeTo(writeCases, file), Node: node, Program: program}
 	if topoFile != "" {
 		h.Topology = relativeTo(writeCases, topoFile)
 	}
@@ -245,8 +283,8 @@ func observe(p *lab.NodeProgram, frame []byte) (pkttest.Observed, error) {
 		return pkttest.Observed{}, err
 	}
 	defer l.Close()
-	v, out, err := pkttest.Once(l.Program, frame)
-	return pkttest.Observed{In: frame, Out: out, Verdict: v}, err
+	out, err := pkttest.Once(l.Program, pkttest.HookOf(p.Type), frame, nil)
+	return pkttest.Observed{In: frame, Out: out.Packet, Verdict: out.Verdict}, err
 }
 
 // relativeTo names path as a file in caseFile's directory would.

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/xml"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -147,5 +148,105 @@ func TestTestBadCaseFile(t *testing.T) {
 	}
 	if _, err := run(t, "test", "--format", "xml", file); err == nil || !strings.Contains(err.Error(), "want table, json or junit") {
 		t.Errorf("--format xml: %v", err)
+	}
+}
+
+// Choosing which of a node's programs runs: a choice that names none, or
+// several, is an error where it was made (the case file's program:,
+// --program, the node: with no choice) listing the programs there are;
+// a verdict of the other hook's is an error in the case file.
+func TestTestProgramChoice(t *testing.T) {
+	dir := t.TempDir()
+	casesLab, err := filepath.Abs("../../labs/cases/lab.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tcLab, err := filepath.Abs("../../internal/pkttest/testdata/tc-lab.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const katrans = "xdp (xdp_balancer, dsrlab's), eth0:egress:65535 (tc_healthcheck, dsrlab's)"
+	const reals = "eth0:ingress:1 (tc_verdict, tc.c), eth0:egress:2 (tc_ttl, tc.c)"
+	for i, tc := range []struct {
+		file  string
+		flags []string
+		want  string // FILE stands for the case file
+	}{
+		{"topology: " + casesLab + "\nnode: katran\nprogram: nope\ncases: []\n", nil,
+			`FILE:3:10: program: node katran has no program "nope"; its programs: ` + katrans},
+		{"topology: " + casesLab + "\nnode: katran\ncases: []\n", []string{"--program", "nope"},
+			`--program nope: node katran has no program "nope"; its programs: ` + katrans},
+		{"topology: " + tcLab + "\nnode: real\ncases: []\n", nil,
+			"FILE:2:7: node real has several TC programs and no XDP one: name one of " + reals + " (with program: in the case file, or --program)"},
+		{"topology: " + tcLab + "\nnode: real\nprogram: tc\ncases: []\n", nil,
+			`FILE:3:10: program: "tc" names 2 programs of node real: ` + reals + "; name one by its hook"},
+		{"topology: " + casesLab + "\nnode: katran\nprogram: tc_healthcheck\ncases:\n  - {name: a, packet: {hex: '0000000000000000000000000800'}, expect: {verdict: XDP_PASS}}\n", nil,
+			"FILE:5:80: cases[0].expect.verdict: XDP_PASS is an XDP verdict, and tc_healthcheck is a TC program: want one of " +
+				"TC_ACT_UNSPEC, TC_ACT_OK, TC_ACT_RECLASSIFY, TC_ACT_SHOT, TC_ACT_PIPE, TC_ACT_STOLEN, TC_ACT_QUEUED, TC_ACT_REPEAT, TC_ACT_REDIRECT, TC_ACT_TRAP"},
+		{"topology: " + casesLab + "\nnode: katran\ncases:\n  - {name: a, packet: {hex: '0000000000000000000000000800'}, expect: {verdict: TC_ACT_OK}}\n", nil,
+			"FILE:4:80: cases[0].expect.verdict: TC_ACT_OK is a TC verdict, and xdp_balancer is an XDP program: want one of " +
+				"XDP_ABORTED, XDP_DROP, XDP_PASS, XDP_TX, XDP_REDIRECT"},
+	} {
+		file := filepath.Join(dir, fmt.Sprintf("cases%d.yaml", i))
+		if err := os.WriteFile(file, []byte(tc.file), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		_, err := run(t, append(append([]string{"test"}, tc.flags...), file)...)
+		if want := strings.ReplaceAll(tc.want, "FILE", file); err == nil || err.Error() != want {
+			t.Errorf("case file %d: got %v\nwant %s", i, err, want)
+		}
+	}
+}
+
+// A capture replayed through a TC program becomes a case file with TC
+// verdicts and the program chosen, which passes.
+func TestTestFromCaptureTC(t *testing.T) {
+	requireTestRun(t)
+	dir := t.TempDir()
+	pcap := filepath.Join(dir, "lab.pcap")
+	f, err := os.Create(pcap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := capture.NewPcapWriter(f, filter.Ethernet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A UDP packet, TTL 64, and an ARP request.
+	for _, h := range []string{
+		"02000000000102000000000208004500001c00000000401166cf0a0000010a000002000000000008ebdb",
+		"ffffffffffff020000000002080600010800060400010200000000020a6fdd0c0000000000000a6fdd0b",
+	} {
+		data, err := hex.DecodeString(h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := w.WritePacket(capture.Packet{Data: data, Length: len(data)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.Close()
+	cases := filepath.Join(dir, "cases.yaml")
+	out, err := run(t, "test", "-t", "../../internal/pkttest/testdata/tc-lab.yaml", "--node", "real", "--program", "tc_ttl",
+		"--from-capture", pcap, "--write-cases", cases)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	for _, want := range []string{"1: 02:00:00:00:00:02 > 02:00:00:00:00:01, 10.0.0.1.0 > 10.0.0.2.0 UDP", "    TC_ACT_OK", "2: ", "wrote 2 cases to " + cases} {
+		if !strings.Contains(out, want) {
+			t.Errorf("no %q in:\n%s", want, out)
+		}
+	}
+	written, err := os.ReadFile(cases)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"program: tc_ttl\n", "verdict: TC_ACT_OK\n", "ttl: 1,", "packet: unchanged"} {
+		if !strings.Contains(string(written), want) {
+			t.Errorf("no %q in the written cases:\n%s", want, written)
+		}
+	}
+	if out, err := run(t, "test", cases); err != nil || !strings.Contains(out, "2 cases: 2 passed") {
+		t.Errorf("the written cases: %v\n%s", err, out)
 	}
 }

@@ -41,10 +41,7 @@ func (d *deployment) healthChecks(context.Context) (string, error) {
 
 func (d *deployment) healthCheck(k *topology.Node) (string, error) {
 	up, ns := k.Uplink(), d.ns[k.Name]
-	tunnels := map[uint32]bpf.Tunnel{}
-	for mark, t := range health.Tunnels(d.topo, k) {
-		tunnels[mark] = bpf.Tunnel{Src: t.Src, Dst: t.Dst}
-	}
+	tunnels := healthCheckTunnels(d.topo, k)
 	id, err := healthCheckProgram(ns, up.Name)
 	if err != nil {
 		return "", err
@@ -83,6 +80,15 @@ func (d *deployment) healthCheck(k *topology.Node) (string, error) {
 	}
 	d.change("healthcheck", fmt.Sprintf("attached %s to TC egress of %s, %d marks", bpf.HealthCheckName, up, len(tunnels)))
 	return fmt.Sprintf("%d marks (loaded)", len(tunnels)), nil
+}
+
+// healthCheckTunnels is the mark map of katran k's tc_healthcheck.
+func healthCheckTunnels(t *topology.Topology, k *topology.Node) map[uint32]bpf.Tunnel {
+	tunnels := map[uint32]bpf.Tunnel{}
+	for mark, tn := range health.Tunnels(t, k) {
+		tunnels[mark] = bpf.Tunnel{Src: tn.Src, Dst: tn.Dst}
+	}
+	return tunnels
 }
 
 // healthCheckPriority is the place of dsrlab's health-check encapsulation

@@ -3,8 +3,6 @@ package lab
 import (
 	"context"
 	"fmt"
-	"slices"
-	"strings"
 	"time"
 
 	"github.com/cilium/ebpf"
@@ -13,12 +11,13 @@ import (
 	"github.com/dsrlab/dsrlab/topology"
 )
 
-// NodeProgram is the XDP program `up` would put on a node — the user's
-// own, or dsrlab's balancer on a katran — compiled and encoded once, to be
-// loaded any number of times and attached nowhere: `dsrlab test` runs
-// packets through a fresh copy per case. Each copy starts with the maps
-// and globals `up` would give it, NODE:IFACE references resolved to the
-// addresses and MACs the lab would have, so no container is needed.
+// NodeProgram is a program `up` would put on a node — the user's own XDP
+// or TC program, dsrlab's balancer on a katran, or its health-check
+// encapsulation — compiled and encoded once, to be loaded any number of
+// times and attached nowhere: `dsrlab test` runs packets through a fresh
+// copy per case. Each copy starts with the maps and globals `up` would
+// give it, NODE:IFACE references resolved to the addresses and MACs the
+// lab would have, so no container is needed.
 //
 // dsrlab's balancer is loaded once (its verification takes a good part
 // of a second) and each further copy is that one with its connection
@@ -27,11 +26,13 @@ import (
 type NodeProgram struct {
 	// Name is the program's name in its object.
 	Name string
+	// Type is ebpf.XDP or ebpf.SchedCLS (TC).
+	Type ebpf.ProgramType
 	// Spec describes the object's maps, by which their entries are read.
 	Spec *ebpf.CollectionSpec
 	topo *topology.Topology
 	node *topology.Node
-	user *userProgram // nil for dsrlab's balancer
+	user *userProgram // nil for dsrlab's programs
 	vips []*topology.VIP
 	lb   *bpf.Balancer // loaded by the first Load
 }
@@ -45,51 +46,23 @@ type LoadedProgram struct {
 // Close unloads the copy.
 func (l *LoadedProgram) Close() error { return l.close() }
 
-// OpenNodeProgram prepares the program of node: it compiles a source,
-// opens the object and encodes its maps and globals (errors placed in the
-// topology file as `up` places them), or finds the VIPs dsrlab's balancer
-// would serve.
-func OpenNodeProgram(ctx context.Context, t *topology.Topology, node string) (*NodeProgram, error) {
-	n := t.Node(node)
-	if n == nil {
-		return nil, fmt.Errorf("lab %s has no node %q; nodes with an XDP program: %s", t.Name, node, programNodes(t))
-	}
-	if n.Program != nil {
-		up, err := openUserProgram(ctx, t, n.Program, cacheDir())
+// OpenNodeProgram prepares the program c of lab t (ChooseProgram): it
+// compiles a source, opens the object and encodes its maps and globals
+// (errors placed in the topology file as `up` places them), or finds what
+// dsrlab's own program would be given.
+func OpenNodeProgram(ctx context.Context, t *topology.Topology, c ProgramChoice) (*NodeProgram, error) {
+	np := &NodeProgram{Name: c.Name, Type: c.Type, topo: t, node: t.Node(c.Node), vips: c.vips}
+	if c.prog != nil {
+		up, err := openUserProgram(ctx, t, c.prog, cacheDir())
 		if err != nil {
 			return nil, err
 		}
-		return &NodeProgram{Name: up.obj.Program.Name, Spec: up.obj.Spec, topo: t, node: n, user: up}, nil
+		np.Name, np.Spec, np.user = up.obj.Program.Name, up.obj.Spec, up
+		return np, nil
 	}
-	vips := dsrVIPs(t.VIPsServedBy(n))
-	if n.Kind != topology.KindKatran || len(vips) == 0 {
-		return nil, fmt.Errorf("node %s runs no XDP program in lab %s; nodes that do: %s", node, t.Name, programNodes(t))
-	}
-	spec, _, err := bpf.BuiltinSpec(bpf.BalancerName)
-	if err != nil {
-		return nil, err
-	}
-	return &NodeProgram{Name: bpf.BalancerName, Spec: spec, topo: t, node: n, vips: vips}, nil
-}
-
-// ProgramNodes names the nodes of t that run an XDP program `dsrlab test`
-// can load: the users' own, and katrans with dsrlab's balancer.
-func ProgramNodes(t *topology.Topology) []string {
-	var names []string
-	for _, n := range t.Nodes {
-		if n.Program != nil || n.Kind == topology.KindKatran && len(dsrVIPs(t.VIPsServedBy(n))) > 0 {
-			names = append(names, n.Name)
-		}
-	}
-	slices.Sort(names)
-	return names
-}
-
-func programNodes(t *topology.Topology) string {
-	if names := ProgramNodes(t); len(names) > 0 {
-		return strings.Join(names, ", ")
-	}
-	return "(none)"
+	var err error
+	np.Spec, _, err = bpf.BuiltinSpec(c.Name)
+	return np, err
 }
 
 // Load loads a fresh copy of the program with its maps filled, as `up`
@@ -102,6 +75,9 @@ func (p *NodeProgram) Load() (*LoadedProgram, error) {
 		l := p.user.loaded
 		p.user.loaded = nil
 		return &LoadedProgram{Program: l.Program, close: l.Close}, nil
+	}
+	if p.Name == bpf.HealthCheckName {
+		return p.loadHealthCheck()
 	}
 	keep := &LoadedProgram{close: func() error { return nil }}
 	if p.lb != nil {
@@ -123,6 +99,20 @@ func (p *NodeProgram) Load() (*LoadedProgram, error) {
 	p.lb = lb
 	keep.Program = lb.Program()
 	return keep, nil
+}
+
+// loadHealthCheck loads tc_healthcheck with the marks `up` gives it on
+// the katran. It loads fast: no copy is kept between cases.
+func (p *NodeProgram) loadHealthCheck() (*LoadedProgram, error) {
+	hc, err := bpf.LoadHealthCheck()
+	if err != nil {
+		return nil, err
+	}
+	if _, err := hc.SetTunnels(healthCheckTunnels(p.topo, p.node)); err != nil {
+		hc.Close()
+		return nil, fmt.Errorf("node %s: %w", p.node.Name, err)
+	}
+	return &LoadedProgram{Program: hc.Program(), close: hc.Close}, nil
 }
 
 // Close releases what Load kept loaded.

@@ -33,7 +33,7 @@ func fakeLab(ref string, size int) ([]byte, error) {
 // buildPacket parses a one-case file around a packet and returns its bytes.
 func buildPacket(t *testing.T, packet string) []byte {
 	t.Helper()
-	s, err := Parse([]byte("cases:\n  - name: x\n    expect: {verdict: XDP_PASS}\n    packet: "+packet+"\n"), "t.yaml", fakeLab)
+	s, err := Parse([]byte("cases:\n  - name: x\n    expect: {verdict: XDP_PASS}\n    packet: "+packet+"\n"), "t.yaml", fakeLab, Target{})
 	if err != nil {
 		t.Fatalf("%s: %v", packet, err)
 	}
@@ -193,7 +193,7 @@ func TestDissectRoundTrip(t *testing.T) {
 		`{eth: {}, ip: {src: 10.0.0.1, dst: 10.0.0.2}, inner: {ipv6: {src: "fd00::1", dst: "fd00::2"}, icmpv6: {type: too-big, mtu: 1280}, inner: {ipv6: {src: "fd00::2", dst: "fd00::3"}, tcp: {sport: 80, dport: 81}}}}`,
 	} {
 		built := buildPacket(t, packet)
-		s, err := Parse([]byte("cases:\n  - name: x\n    packet: {hex: ab}\n    expect: {packet: "+packet+"}\n"), "t.yaml", fakeLab)
+		s, err := Parse([]byte("cases:\n  - name: x\n    packet: {hex: ab}\n    expect: {packet: "+packet+"}\n"), "t.yaml", fakeLab, Target{})
 		if err != nil {
 			t.Fatal(err)
 		}

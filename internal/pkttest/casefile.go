@@ -38,8 +38,11 @@ type Case struct {
 type Step struct {
 	Line, Column int
 	Packet       []byte
-	Repeat       int
-	Expect       Expect
+	// SKB is the socket buffer a TC program gets the packet in (nil: the
+	// kernel's, every field zero).
+	SKB    *SKB
+	Repeat int
+	Expect Expect
 }
 
 // Expect is what a run must give; what it leaves out is not checked.
@@ -47,6 +50,8 @@ type Expect struct {
 	Verdict *Verdict
 	Packet  *Expected
 	Maps    []MapEntry
+	// SKB are the fields of a TC program's socket buffer after the run.
+	SKB []SKBField
 	// verdictAt is where the case file gives the verdict.
 	verdictAt [2]int
 }
@@ -68,10 +73,13 @@ type MapEntry struct {
 }
 
 // Header is what a case file says about the program it tests: the lab
-// (relative to the case file's directory) and the node; "" when it names
-// none.
+// (relative to the case file's directory), the node and which of its
+// programs; "" when it names none.
 type Header struct {
-	Topology, Node string
+	Topology, Node, Program string
+	// ProgramAt and NodeAt are where the file names them (line, column),
+	// for the errors of choosing the program.
+	ProgramAt, NodeAt [2]int
 }
 
 // ReadHeader reads the topology and node a case file names, before the
@@ -92,7 +100,9 @@ func ReadHeader(data []byte, file string) (Header, error) {
 		case "topology":
 			h.Topology = v.Value
 		case "node":
-			h.Node = v.Value
+			h.Node, h.NodeAt = v.Value, [2]int{v.Line, v.Column}
+		case "program":
+			h.Program, h.ProgramAt = v.Value, [2]int{v.Line, v.Column}
 		}
 	}
 	return h, nil
@@ -121,22 +131,23 @@ func docRoot(doc *yaml.Node) *yaml.Node {
 }
 
 // Parse reads a case file and builds its packets. NODE:IFACE references
-// (in addresses, MACs and map values) are resolved through r, the lab's.
-// All the problems found are returned at once, each as
-// file:line:col: field: message.
-func Parse(data []byte, file string, r btfvalue.Resolver) (*Suite, error) {
+// (in addresses, MACs and map values) are resolved through r, the lab's;
+// verdicts and socket buffers are those of the program t. All the
+// problems found are returned at once, each as file:line:col: field:
+// message.
+func Parse(data []byte, file string, r btfvalue.Resolver, t Target) (*Suite, error) {
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
 		return nil, syntaxError(file, err)
 	}
-	p := &parser{file: file, dir: filepath.Dir(file), r: r, captures: map[string]*capture.File{}}
+	p := &parser{file: file, dir: filepath.Dir(file), r: r, target: t, captures: map[string]*capture.File{}}
 	s := &Suite{File: file}
 	root := docRoot(&doc)
 	if root == nil {
 		return nil, &topology.Error{File: file, Msg: "empty case file: it needs cases:"}
 	}
-	top := p.mapping(root, "", "topology", "node", "cases")
-	for _, k := range []string{"topology", "node"} { // read by ReadHeader
+	top := p.mapping(root, "", "topology", "node", "program", "cases")
+	for _, k := range []string{"topology", "node", "program"} { // read by ReadHeader
 		if n := top[k]; n != nil {
 			p.str(n, k)
 		}
@@ -173,6 +184,7 @@ func Parse(data []byte, file string, r btfvalue.Resolver) (*Suite, error) {
 type parser struct {
 	file, dir string
 	r         btfvalue.Resolver
+	target    Target
 	errs      topology.ErrorList
 	captures  map[string]*capture.File
 }
@@ -280,7 +292,14 @@ func (p *parser) step(n *yaml.Node, f map[string]*yaml.Node, path string) *Step 
 	if f["packet"] == nil {
 		p.errorf(n, join(path, "packet"), "missing: the packet to run")
 	} else {
-		st.Packet = p.packet(f["packet"], join(path, "packet"))
+		pkt, skb := withoutKey(f["packet"], "skb")
+		st.Packet = p.packet(pkt, join(path, "packet"))
+		if skb != nil {
+			st.SKB = &SKB{}
+			for _, f := range p.skb(skb, join(path, "packet.skb")) {
+				*f.field(st.SKB) = f.Value
+			}
+		}
 	}
 	if r := f["repeat"]; r != nil {
 		v, err := strconv.Atoi(r.Value)
@@ -299,9 +318,9 @@ func (p *parser) step(n *yaml.Node, f map[string]*yaml.Node, path string) *Step 
 
 func (p *parser) expect(n *yaml.Node, path string) Expect {
 	var e Expect
-	f := p.mapping(n, path, "verdict", "packet", "maps")
+	f := p.mapping(n, path, "verdict", "packet", "maps", "skb")
 	if v := f["verdict"]; v != nil {
-		verdict, err := ParseVerdict(p.str(v, join(path, "verdict")))
+		verdict, err := ParseVerdict(p.str(v, join(path, "verdict")), p.target)
 		if err != nil {
 			p.errorf(v, join(path, "verdict"), "%v", err)
 		}
@@ -314,8 +333,11 @@ func (p *parser) expect(n *yaml.Node, path string) Expect {
 	if m := f["maps"]; m != nil {
 		e.Maps = p.maps(m, join(path, "maps"))
 	}
+	if s := f["skb"]; s != nil {
+		e.SKB = p.skb(s, join(path, "skb"))
+	}
 	if len(f) == 0 && deref(n).Kind == yaml.MappingNode {
-		p.errorf(n, path, "names nothing to check: give a verdict, a packet or maps")
+		p.errorf(n, path, "names nothing to check: give a verdict, a packet, maps or skb")
 	}
 	return e
 }
@@ -423,7 +445,7 @@ func (p *parser) fromCapture(n *yaml.Node, f map[string]*yaml.Node, path string)
 	}
 	pkt := c.Packets[frame-1]
 	if c.Interfaces[pkt.Iface].LinkType != filter.Ethernet {
-		p.errorf(f["frame"], join(path, "frame"), "frame %d of %s is not an Ethernet frame, and XDP programs see Ethernet frames", frame, name)
+		p.errorf(f["frame"], join(path, "frame"), "frame %d of %s is not an Ethernet frame, and XDP and TC programs see Ethernet frames", frame, name)
 		return nil
 	}
 	return bytes.Clone(pkt.Data)
@@ -693,4 +715,48 @@ func (p *parser) layer(kind, key string, n *yaml.Node, path string, expect bool)
 		ok = false
 	}
 	return l, ok
+}
+
+// withoutKey splits a mapping into its key k's value and a copy of it
+// without k (n itself when it has no k).
+func withoutKey(n *yaml.Node, k string) (rest, v *yaml.Node) {
+	n = deref(n)
+	if n.Kind != yaml.MappingNode {
+		return n, nil
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if deref(n.Content[i]).Value == k {
+			c := *n
+			c.Content = slices.Concat(n.Content[:i], n.Content[i+2:])
+			return &c, deref(n.Content[i+1])
+		}
+	}
+	return n, nil
+}
+
+// skb reads socket buffer fields, which only a TC program has.
+func (p *parser) skb(n *yaml.Node, path string) []SKBField {
+	if p.target.Hook != HookTC {
+		p.errorf(n, path, "skb is a TC program's socket buffer (struct __sk_buff), and %s is an XDP program", cmp.Or(p.target.Name, "the program"))
+		return nil
+	}
+	var out []SKBField
+	f := p.mapping(n, path, skbFieldNames...)
+	for _, name := range skbFieldNames {
+		v := f[name]
+		if v == nil {
+			continue
+		}
+		text := p.str(v, join(path, name))
+		if v.Kind != yaml.ScalarNode {
+			continue
+		}
+		num, err := parseNum(text, 32)
+		if err != nil {
+			p.errorf(v, join(path, name), "%v", err)
+			continue
+		}
+		out = append(out, SKBField{Name: name, Value: uint32(num), Line: v.Line, Column: v.Column})
+	}
+	return out
 }

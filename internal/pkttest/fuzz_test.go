@@ -5,18 +5,19 @@ import (
 	"testing"
 )
 
-// FuzzParse: no case file makes the parser panic, and every packet it
-// builds dissects.
+// FuzzParse: no case file makes the parser panic, read for an XDP or a TC
+// program, and every packet it builds dissects.
 func FuzzParse(f *testing.F) {
 	for _, file := range []string{"../../examples/xdp-lb-minimal/cases.yaml", "../../examples/xdp-lb-hash/cases.yaml",
-		"../../labs/cases/balancer.yaml", "testdata/failing.yaml"} {
+		"../../labs/cases/balancer.yaml", "../../labs/cases/healthcheck.yaml", "testdata/failing.yaml", "testdata/tc-cases.yaml"} {
 		if data, err := os.ReadFile(file); err == nil {
 			f.Add(data)
 		}
 	}
 	f.Add([]byte("cases:\n  - name: a\n    packet: {ipv6: {src: \"::1\"}, ext: [hop, {frag: {}}], inner: {ip: {}}}\n    expect: {packet: {inner: {tcp: {}}}}\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		s, err := Parse(data, "f.yaml", fakeLab)
+		Parse(data, "f.yaml", fakeLab, Target{Hook: HookTC})
+		s, err := Parse(data, "f.yaml", fakeLab, Target{})
 		if err != nil {
 			return
 		}

@@ -33,7 +33,9 @@ type Run struct {
 	Iteration, Iterations int // from 1
 	In, Out               []byte
 	Verdict               Verdict
-	Mismatches            []Mismatch
+	// SKB is a TC program's socket buffer after the run; nil for XDP.
+	SKB        *SKB
+	Mismatches []Mismatch
 }
 
 // Passed tells a case that ran and met every expectation.
@@ -115,6 +117,9 @@ func indent(s, prefix string) string { return strings.ReplaceAll(s, "\n", "\n"+p
 func writeRun(b *strings.Builder, file string, run Run) {
 	fmt.Fprintf(b, "      in       %s\n", Summary(run.In))
 	fmt.Fprintf(b, "      verdict  %s\n", run.Verdict)
+	if run.SKB != nil {
+		fmt.Fprintf(b, "      skb      mark %s priority %d\n", hexAndDecimal(run.SKB.Mark), run.SKB.Priority)
+	}
 	if run.Out != nil {
 		fmt.Fprintf(b, "      out      %s\n", Summary(run.Out))
 	}
@@ -243,7 +248,13 @@ type jsonRun struct {
 	Verdict    string         `json:"verdict"`
 	In         string         `json:"in"`
 	Out        string         `json:"out,omitempty"`
+	SKB        *jsonSKB       `json:"skb,omitempty"`
 	Mismatches []jsonMismatch `json:"mismatches,omitempty"`
+}
+
+type jsonSKB struct {
+	Mark     uint32 `json:"mark"`
+	Priority uint32 `json:"priority"`
 }
 
 type jsonMismatch struct {
@@ -266,6 +277,9 @@ func WriteJSON(w io.Writer, results []*Result) error {
 		}
 		for _, run := range r.Runs {
 			js := jsonRun{Step: run.Step, Run: run.Iteration, Verdict: run.Verdict.String(), In: hex.EncodeToString(run.In), Out: hex.EncodeToString(run.Out)}
+			if run.SKB != nil {
+				js.SKB = &jsonSKB{Mark: run.SKB.Mark, Priority: run.SKB.Priority}
+			}
 			for _, m := range run.Mismatches {
 				jm := jsonMismatch{Field: m.Field, Want: m.Want, Got: m.Got, Line: m.Line, Column: m.Column}
 				if m.Len > 0 {

@@ -3,6 +3,7 @@
 package pkttest
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
@@ -23,6 +24,20 @@ type Runner struct {
 	Program *lab.NodeProgram
 	// Resolver resolves NODE:IFACE in map expectations.
 	Resolver btfvalue.Resolver
+}
+
+// HookOf is the hook of a program of type t: a TC program's verdicts are
+// TC_ACT_*, any other's (XDP) xdp_action.
+func HookOf(t ebpf.ProgramType) Hook {
+	if t == ebpf.SchedCLS {
+		return HookTC
+	}
+	return HookXDP
+}
+
+// TargetOf is what reading a case file needs to know of p.
+func TargetOf(p *lab.NodeProgram) Target {
+	return Target{Hook: HookOf(p.Type), Name: p.Name}
 }
 
 // headroom is how much a program may grow a packet: the kernel refuses a
@@ -77,8 +92,13 @@ func (r *Runner) runStep(s *Suite, l *lab.LoadedProgram, st *Step) (Run, error) 
 		var err error
 		run.Iteration = i + 1
 		run.In = st.Packet
-		if run.Verdict, run.Out, err = Once(l.Program, st.Packet); err != nil {
+		var out Output
+		if out, err = Once(l.Program, HookOf(r.Program.Type), st.Packet, st.SKB); err != nil {
 			return run, err
+		}
+		run.Verdict, run.Out = out.Verdict, out.Packet
+		if out.Verdict.Hook == HookTC {
+			run.SKB = &out.SKB
 		}
 		if st.Expect.Verdict != nil && run.Verdict != *st.Expect.Verdict {
 			run.Mismatches = append(run.Mismatches, Mismatch{Field: "verdict", Want: st.Expect.Verdict.String(), Got: run.Verdict.String(),
@@ -87,6 +107,7 @@ func (r *Runner) runStep(s *Suite, l *lab.LoadedProgram, st *Step) (Run, error) 
 		if st.Expect.Packet != nil {
 			run.Mismatches = append(run.Mismatches, st.Expect.Packet.Compare(st.Packet, run.Out)...)
 		}
+		run.Mismatches = append(run.Mismatches, compareSKB(st.Expect.SKB, out.SKB)...)
 		if len(run.Mismatches) > 0 {
 			return run, nil
 		}
@@ -132,26 +153,64 @@ func (r *Runner) runStep(s *Suite, l *lab.LoadedProgram, st *Step) (Run, error) 
 	return run, nil
 }
 
-// Once runs the program on one packet and returns its verdict and the
-// packet as it left it.
-func Once(p *ebpf.Program, in []byte) (Verdict, []byte, error) {
+// Output is what a run gives back: the verdict, the packet as the program
+// left it, and (TC) its socket buffer's fields.
+type Output struct {
+	Verdict Verdict
+	Packet  []byte
+	SKB     SKB
+}
+
+// skbContext is the leading part of struct __sk_buff up to priority,
+// the last field SKB sets: the kernel zero-fills the rest, and wants
+// zero in every field before mark and between mark and priority.
+type skbContext struct {
+	Len, PktType, Mark, QueueMapping, Protocol, VLANPresent, VLANTCI, VLANProto, Priority uint32
+}
+
+// skbOutSize holds the whole struct __sk_buff the kernel writes back
+// (192 bytes on 6.x kernels): it refuses a smaller buffer (ENOSPC) and
+// writes only what it has into a larger one.
+const skbOutSize = 512
+
+// Once runs the program, of hook h, on one packet (a TC program in a
+// socket buffer with skb's fields, nil for none) and returns what it
+// gave. A TC program's packet, as an XDP one's, starts with its Ethernet
+// header, in and out.
+func Once(p *ebpf.Program, h Hook, in []byte, skb *SKB) (Output, error) {
 	opts := ebpf.RunOptions{Data: in, DataOut: make([]byte, len(in)+headroom), Repeat: 1}
+	ctxOut := make([]byte, skbOutSize)
+	if h == HookTC {
+		var ctx skbContext
+		if skb != nil {
+			ctx.Mark, ctx.Priority = skb.Mark, skb.Priority
+		}
+		opts.Context, opts.ContextOut = ctx, ctxOut
+	}
 	ret, err := p.Run(&opts)
 	if err != nil {
-		return 0, nil, runError(err)
+		return Output{}, runError(err, h)
 	}
-	return Verdict(ret), opts.DataOut, nil
+	out := Output{Verdict: Verdict{Hook: h, Code: ret}, Packet: opts.DataOut}
+	if h == HookTC {
+		var back skbContext
+		if _, err := binary.Decode(ctxOut, binary.NativeEndian, &back); err != nil {
+			return Output{}, err
+		}
+		out.SKB = SKB{Mark: back.Mark, Priority: back.Priority}
+	}
+	return out, nil
 }
 
 // runError explains a test run the kernel refused.
-func runError(err error) error {
+func runError(err error, h Hook) error {
 	switch {
 	case errors.Is(err, unix.EPERM):
 		return fmt.Errorf("BPF_PROG_TEST_RUN: %w: running a program needs root (CAP_BPF and CAP_NET_ADMIN)", err)
 	case errors.Is(err, ebpf.ErrNotSupported):
-		return fmt.Errorf("BPF_PROG_TEST_RUN: %w: this kernel cannot test-run XDP programs", err)
+		return fmt.Errorf("BPF_PROG_TEST_RUN: %w: this kernel cannot test-run %s programs", err, h)
 	case errors.Is(err, unix.EINVAL):
-		return fmt.Errorf("BPF_PROG_TEST_RUN: %w: the kernel refused the packet (an XDP packet is at least an Ethernet header, 14 bytes)", err)
+		return fmt.Errorf("BPF_PROG_TEST_RUN: %w: the kernel refused the packet (a packet is at least an Ethernet header, 14 bytes)", err)
 	case errors.Is(err, unix.ENOSPC):
 		return fmt.Errorf("BPF_PROG_TEST_RUN: %w: the program grew the packet by more than %d bytes", err, headroom)
 	}

@@ -4,6 +4,7 @@ package pkttest
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"flag"
 	"os"
@@ -18,39 +19,54 @@ import (
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 
-// runFile runs a case file as `dsrlab test` does: against the lab and
-// node it names. It skips without root or clang.
+// runFile runs a case file as `dsrlab test` does: against the lab, node
+// and program it names. It skips without root or clang.
 func runFile(t *testing.T, file string) []*Result {
 	t.Helper()
+	s, r := openFile(t, file)
+	return r.Run(s)
+}
+
+// openFile reads a case file and opens the program it tests.
+func openFile(tb testing.TB, file string) (*Suite, *Runner) {
+	tb.Helper()
 	if err := CanRun(); err != nil {
-		t.Skip(err)
+		tb.Skip(err)
 	}
-	t.Setenv("DSRLAB_CACHE_DIR", filepath.Join(t.TempDir(), "cache"))
+	tb.Setenv("DSRLAB_CACHE_DIR", filepath.Join(tb.TempDir(), "cache"))
 	data, err := os.ReadFile(file)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	h, err := ReadHeader(data, file)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
-	topo, err := topology.Load(filepath.Join(filepath.Dir(file), h.Topology))
+	labFile := h.Topology
+	if !filepath.IsAbs(labFile) {
+		labFile = filepath.Join(filepath.Dir(file), labFile)
+	}
+	topo, err := topology.Load(labFile)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
-	s, err := Parse(data, file, lab.Resolver(topo))
+	c, err := lab.ChooseProgram(tb.Context(), topo, h.Node, h.Program)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
-	p, err := lab.OpenNodeProgram(t.Context(), topo, h.Node)
+	p, err := lab.OpenNodeProgram(tb.Context(), topo, c)
 	if errors.Is(err, prog.ErrNoClang) {
-		t.Skip(err)
+		tb.Skip(err)
 	}
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
-	t.Cleanup(func() { p.Close() })
-	return (&Runner{Program: p, Resolver: lab.Resolver(topo)}).Run(s)
+	tb.Cleanup(func() { p.Close() })
+	s, err := Parse(data, file, lab.Resolver(topo), TargetOf(p))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return s, &Runner{Program: p, Resolver: lab.Resolver(topo)}
 }
 
 func requirePass(t *testing.T, results []*Result) {
@@ -69,13 +85,14 @@ func requirePass(t *testing.T, results []*Result) {
 	}
 }
 
-// The case files the repository ships pass: both examples' and the one
-// of dsrlab's own balancer.
+// The case files the repository ships pass: both examples' and those of
+// dsrlab's own balancer and health-check encapsulation.
 func TestShippedCaseFiles(t *testing.T) {
 	for _, file := range []string{
 		"../../examples/xdp-lb-minimal/cases.yaml",
 		"../../examples/xdp-lb-hash/cases.yaml",
 		"../../labs/cases/balancer.yaml",
+		"../../labs/cases/healthcheck.yaml",
 	} {
 		t.Run(file, func(t *testing.T) { requirePass(t, runFile(t, file)) })
 	}
@@ -92,6 +109,92 @@ func TestBalancerCasesCoverItsBehaviours(t *testing.T) {
 		if !bytes.Contains(data, []byte(want)) {
 			t.Errorf("labs/cases/balancer.yaml has no %q", want)
 		}
+	}
+}
+
+// The health check's case file shows a marked check encapsulated and
+// other packets passing untouched.
+func TestHealthCheckCasesCoverItsBehaviours(t *testing.T) {
+	data, err := os.ReadFile("../../labs/cases/healthcheck.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"program: tc_healthcheck", "skb: {mark: 0x64730000}", "proto: ipip", "proto: ipv6",
+		"an unmarked packet passes untouched", "verdict: TC_ACT_OK, packet: unchanged", "verdict: TC_ACT_SHOT"} {
+		if !bytes.Contains(data, []byte(want)) {
+			t.Errorf("labs/cases/healthcheck.yaml has no %q", want)
+		}
+	}
+}
+
+// A user's TC program runs through BPF_PROG_TEST_RUN: every TC verdict by
+// name, the socket buffer's mark in and out, its maps (tc-cases.yaml).
+func TestTCProgram(t *testing.T) {
+	requirePass(t, runFile(t, "testdata/tc-cases.yaml"))
+}
+
+// A TC program's failing case says which verdict and mark it got, and the
+// packet a TC program changed is compared as it left it.
+func TestTCProgramReports(t *testing.T) {
+	lab, err := filepath.Abs("testdata/tc-lab.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(t.TempDir(), "cases.yaml")
+	write := func(program string) {
+		err := os.WriteFile(file, []byte(`topology: `+lab+`
+node: real
+program: `+program+`
+cases:
+  - name: wrong verdict and mark
+    packet: {skb: {mark: 1, priority: 2}, eth: {}, ip: {src: 10.0.0.1, dst: 10.0.0.2, ttl: 64}, udp: {}}
+    expect: {verdict: TC_ACT_OK, skb: {mark: 1}}
+  - name: no TC action
+    packet: {skb: {priority: 42}, eth: {}, ip: {src: 10.0.0.1, dst: 10.0.0.2, ttl: 64}, udp: {}}
+    expect: {verdict: TC_ACT_OK}
+  - name: the TTL rewritten
+    packet: {eth: {}, ip: {src: 10.0.0.1, dst: 10.0.0.2, ttl: 64}, udp: {}}
+    expect: {verdict: TC_ACT_OK, packet: {ipv4: {ttl: 1, checksum: ok}, udp: {checksum: ok}}}
+`), 0o644)
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("tc_verdict")
+	var table strings.Builder
+	WriteTable(&table, runFile(t, file), RenderOptions{})
+	for _, want := range []string{
+		"- verdict: want TC_ACT_OK, got TC_ACT_SHOT  (" + file + ":7:23)",
+		"- skb.mark: want 0x1 (1), got 0x2 (2)  (" + file + ":7:46)",
+		"      skb      mark 0x2 (2) priority 2",
+		"- verdict: want TC_ACT_OK, got 42 (no TC action)",
+		"- ipv4.ttl: want 1, got 64",
+		"3 cases: 0 passed, 3 failed",
+	} {
+		if !strings.Contains(table.String(), want) {
+			t.Errorf("no %q in:\n%s", want, table.String())
+		}
+	}
+
+	var js bytes.Buffer
+	if err := WriteJSON(&js, runFile(t, file)); err != nil {
+		t.Fatal(err)
+	}
+	var report []struct {
+		Runs []struct {
+			SKB *jsonSKB `json:"skb"`
+		} `json:"runs"`
+	}
+	if err := json.Unmarshal(js.Bytes(), &report); err != nil || report[0].Runs[0].SKB == nil || *report[0].Runs[0].SKB != (jsonSKB{Mark: 2, Priority: 2}) {
+		t.Errorf("the JSON report's socket buffer: %v\n%s", err, js.String())
+	}
+
+	write("eth0:egress")
+	results := runFile(t, file)
+	if !results[2].Passed() {
+		table.Reset()
+		WriteTable(&table, results[2:], RenderOptions{})
+		t.Errorf("tc_ttl does not leave TTL 1 with a right checksum:\n%s", table.String())
 	}
 }
 
@@ -204,32 +307,7 @@ cases:
 // BenchmarkExampleCases is `dsrlab test cases.yaml` of the minimal example
 // once compiled: the loop a user waits on after each edit.
 func BenchmarkExampleCases(b *testing.B) {
-	if err := CanRun(); err != nil {
-		b.Skip(err)
-	}
-	b.Setenv("DSRLAB_CACHE_DIR", filepath.Join(b.TempDir(), "cache"))
-	file := "../../examples/xdp-lb-minimal/cases.yaml"
-	data, err := os.ReadFile(file)
-	if err != nil {
-		b.Fatal(err)
-	}
-	topo, err := topology.Load("../../examples/xdp-lb-minimal/lab.yaml")
-	if err != nil {
-		b.Fatal(err)
-	}
-	s, err := Parse(data, file, lab.Resolver(topo))
-	if err != nil {
-		b.Fatal(err)
-	}
-	p, err := lab.OpenNodeProgram(b.Context(), topo, "katran")
-	if errors.Is(err, prog.ErrNoClang) {
-		b.Skip(err)
-	}
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer p.Close()
-	r := &Runner{Program: p, Resolver: lab.Resolver(topo)}
+	s, r := openFile(b, "../../examples/xdp-lb-minimal/cases.yaml")
 	for b.Loop() {
 		for _, res := range r.Run(s) {
 			if !res.Passed() {

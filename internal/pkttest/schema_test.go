@@ -47,7 +47,7 @@ func asJSON(t *testing.T, data []byte) any {
 func TestSchema(t *testing.T) {
 	sch := compileSchema(t)
 	for _, file := range []string{"../../examples/xdp-lb-minimal/cases.yaml", "../../examples/xdp-lb-hash/cases.yaml",
-		"../../labs/cases/balancer.yaml", "testdata/failing.yaml"} {
+		"../../labs/cases/balancer.yaml", "../../labs/cases/healthcheck.yaml", "testdata/failing.yaml", "testdata/tc-cases.yaml"} {
 		data, err := os.ReadFile(file)
 		if err != nil {
 			t.Fatal(err)
@@ -64,6 +64,10 @@ func TestSchema(t *testing.T) {
 		"cases: [{name: a, sequence: [{packet: {hex: ab}, expect: {verdict: 2}}], repeat: 2}]",
 		"cases: [{name: a, packet: {ext: [hop, {frag: {}, hop: {}}]}, expect: {verdict: 2}}]",
 		"cases: [{name: a, packet: {from: x.pcap, frame: 0}, expect: {verdict: 2}}]",
+		"cases: [{name: a, packet: {hex: ab, skb: {tc_index: 1}}, expect: {verdict: 2}}]",
+		"cases: [{name: a, packet: {hex: ab}, expect: {packet: {skb: {mark: 1}}}}]",
+		"cases: [{name: a, packet: {ip: {}, inner: {skb: {mark: 1}}}, expect: {verdict: 2}}]",
+		"program: [xdp]\ncases: [{name: a, packet: {hex: ab}, expect: {verdict: 2}}]",
 	} {
 		if err := sch.Validate(asJSON(t, []byte(bad))); err == nil {
 			t.Errorf("the schema accepts %s", bad)
@@ -80,10 +84,17 @@ func TestSchemaMatchesLayers(t *testing.T) {
 	var schema struct {
 		Defs map[string]struct {
 			Properties map[string]any `json:"properties"`
+			Enum       []string       `json:"enum"`
 		} `json:"$defs"`
 	}
 	if err := json.Unmarshal(data, &schema); err != nil {
 		t.Fatal(err)
+	}
+	if got := schema.Defs["layerName"].Enum; !slices.Equal(got, layerKeys) {
+		t.Errorf("layer names: the schema has %v, the parser %v", got, layerKeys)
+	}
+	if got := slices.Sorted(maps.Keys(schema.Defs["skb"].Properties)); !slices.Equal(got, skbFieldNames) {
+		t.Errorf("skb: the schema has %v, the parser %v", got, skbFieldNames)
 	}
 	for kind, defs := range layerFields {
 		if kind == "payload" {

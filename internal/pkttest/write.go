@@ -21,10 +21,11 @@ type Observed struct {
 }
 
 // CaseFileHeader says, in a case file written from a capture, which
-// capture, lab and node it is about (paths as the case file will name
-// them, relative to its directory).
+// capture, lab, node and program it is about (paths as the case file will
+// name them, relative to its directory; Program "" for the node's only
+// one).
 type CaseFileHeader struct {
-	Capture, Topology, Node string
+	Capture, Topology, Node, Program string
 }
 
 // WriteCaseFile writes a case file holding each observed frame as a case
@@ -36,6 +37,9 @@ func WriteCaseFile(w io.Writer, h CaseFileHeader, obs []Observed) error {
 		add(root, "topology", scalar(h.Topology))
 	}
 	add(root, "node", scalar(h.Node))
+	if h.Program != "" {
+		add(root, "program", scalar(h.Program))
+	}
 	cases := &yaml.Node{Kind: yaml.SequenceNode}
 	for _, o := range obs {
 		c := mapping()
@@ -47,11 +51,11 @@ func WriteCaseFile(w io.Writer, h CaseFileHeader, obs []Observed) error {
 		e := mapping()
 		verdict := o.Verdict.String()
 		if !o.Verdict.Known() {
-			verdict = strconv.FormatUint(uint64(o.Verdict), 10) // as a case file reads it
+			verdict = o.Verdict.Number() // as a case file reads it
 		}
 		add(e, "verdict", scalar(verdict))
 		switch {
-		case o.Verdict == XDPDrop || o.Verdict == XDPAborted || !o.Verdict.Known():
+		case !o.Verdict.GoesOn():
 		case bytes.Equal(o.In, o.Out):
 			add(e, "packet", scalar("unchanged"))
 		default:
