@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"encoding/json"
 	"os"
 	"os/exec"
@@ -64,10 +65,14 @@ func waitRemoteStatus(t *testing.T, name string, want health.Status, keys ...hea
 	}
 }
 
-// remoteDocker runs the docker CLI against the other host's engine.
+// remoteDocker runs the docker CLI against the other host's engine; the
+// bound keeps a client that hangs from hanging the suite (and the
+// simulated host, which only the test's cleanup stops).
 func remoteDocker(t *testing.T, args ...string) string {
 	t.Helper()
-	out, err := exec.Command("docker", append([]string{"-H", hostEngine(healthHost)}, args...)...).CombinedOutput()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "docker", append([]string{"-H", hostEngine(healthHost)}, args...)...).CombinedOutput()
 	if err != nil {
 		t.Fatalf("docker %v: %v\n%s", args, err, out)
 	}
