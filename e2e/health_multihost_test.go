@@ -42,27 +42,11 @@ func remoteHealth(t *testing.T, name string) health.State {
 	return st
 }
 
-// waitRemoteStatus waits until every key has status want; the bound only
-// keeps a broken controller from hanging the suite.
+// waitRemoteStatus waits until every key has status want; stats starts a
+// process on the other host each time, hence the slower poll.
 func waitRemoteStatus(t *testing.T, name string, want health.Status, keys ...health.Key) {
 	t.Helper()
-	deadline := time.Now().Add(90 * time.Second)
-	for {
-		st := remoteHealth(t, name)
-		done := true
-		for _, k := range keys {
-			if r, ok := st.Of(k); !ok || r.Status != want {
-				done = false
-			}
-		}
-		if done {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%v never all %s: %+v", keys, want, st.Reals)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	waitHealthOf(t, func() health.State { return remoteHealth(t, name) }, 200*time.Millisecond, want, keys...)
 }
 
 // remoteDocker runs the docker CLI against the other host's engine; the

@@ -38,9 +38,16 @@ func labHealth(t *testing.T, name string) health.State {
 // hanging the suite.
 func waitStatus(t *testing.T, name string, since time.Time, want health.Status, keys ...health.Key) time.Duration {
 	t.Helper()
+	waitHealthOf(t, func() health.State { return labHealth(t, name) }, 20*time.Millisecond, want, keys...)
+	return time.Since(since)
+}
+
+// waitHealthOf reads health every poll until every key has status want.
+func waitHealthOf(t *testing.T, read func() health.State, poll time.Duration, want health.Status, keys ...health.Key) {
+	t.Helper()
 	deadline := time.Now().Add(90 * time.Second)
 	for {
-		st := labHealth(t, name)
+		st := read()
 		done := true
 		for _, k := range keys {
 			if r, ok := st.Of(k); !ok || r.Status != want {
@@ -48,12 +55,12 @@ func waitStatus(t *testing.T, name string, since time.Time, want health.Status, 
 			}
 		}
 		if done {
-			return time.Since(since)
+			return
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("%v never all %s: %+v", keys, want, st.Reals)
 		}
-		time.Sleep(20 * time.Millisecond)
+		time.Sleep(poll)
 	}
 }
 

@@ -97,29 +97,10 @@ func TestTestExample(t *testing.T) {
 func TestTestFromCapture(t *testing.T) {
 	requireTestRun(t)
 	dir := t.TempDir()
-	pcap := filepath.Join(dir, "lab.pcap")
-	f, err := os.Create(pcap)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w, err := capture.NewPcapWriter(f, filter.Ethernet)
-	if err != nil {
-		t.Fatal(err)
-	}
 	// A SYN to the reference lab's VIP, and an ARP request.
-	for _, h := range []string{
+	pcap := writePcap(t, dir,
 		"02000000000102000000000208004500002800000000400600000a6fdc0bc0a80a019c40c357000000000000000050020000000000000000",
-		"ffffffffffff020000000002080600010800060400010200000000020a6fdd0c0000000000000a6fdd0b",
-	} {
-		data, err := hex.DecodeString(h)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := w.WritePacket(capture.Packet{Data: data, Length: len(data)}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	f.Close()
+		arpRequest)
 	cases := filepath.Join(dir, "cases.yaml")
 	out, err := run(t, "test", "--node", "katran", "--from-capture", pcap, "--write-cases", cases)
 	if err != nil {
@@ -203,29 +184,8 @@ func TestTestProgramChoice(t *testing.T) {
 func TestTestFromCaptureTC(t *testing.T) {
 	requireTestRun(t)
 	dir := t.TempDir()
-	pcap := filepath.Join(dir, "lab.pcap")
-	f, err := os.Create(pcap)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w, err := capture.NewPcapWriter(f, filter.Ethernet)
-	if err != nil {
-		t.Fatal(err)
-	}
 	// A UDP packet, TTL 64, and an ARP request.
-	for _, h := range []string{
-		"02000000000102000000000208004500001c00000000401166cf0a0000010a000002000000000008ebdb",
-		"ffffffffffff020000000002080600010800060400010200000000020a6fdd0c0000000000000a6fdd0b",
-	} {
-		data, err := hex.DecodeString(h)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := w.WritePacket(capture.Packet{Data: data, Length: len(data)}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	f.Close()
+	pcap := writePcap(t, dir, "02000000000102000000000208004500001c00000000401166cf0a0000010a000002000000000008ebdb", arpRequest)
 	cases := filepath.Join(dir, "cases.yaml")
 	out, err := run(t, "test", "-t", "../../internal/pkttest/testdata/tc-lab.yaml", "--node", "real", "--program", "tc_ttl",
 		"--from-capture", pcap, "--write-cases", cases)
@@ -249,4 +209,31 @@ func TestTestFromCaptureTC(t *testing.T) {
 	if out, err := run(t, "test", cases); err != nil || !strings.Contains(out, "2 cases: 2 passed") {
 		t.Errorf("the written cases: %v\n%s", err, out)
 	}
+}
+
+const arpRequest = "ffffffffffff020000000002080600010800060400010200000000020a6fdd0c0000000000000a6fdd0b"
+
+// writePcap writes dir/lab.pcap with the frames given in hex.
+func writePcap(t *testing.T, dir string, frames ...string) string {
+	t.Helper()
+	pcap := filepath.Join(dir, "lab.pcap")
+	f, err := os.Create(pcap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	w, err := capture.NewPcapWriter(f, filter.Ethernet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range frames {
+		data, err := hex.DecodeString(h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := w.WritePacket(capture.Packet{Data: data, Length: len(data)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return pcap
 }
