@@ -327,13 +327,13 @@ The forwarding rows are the limit of that path: kernel forwarding through as man
 ### Which frames, and why the baseline has XDP_PASS
 
 Attaching a native XDP program to a veth end turns TCP segmentation offload off on its peer.
-Between veths in one kernel, a sender's 64 KB TSO frame crosses
-every hop as one frame unless the next end runs XDP: then the kernel cuts it into MTU-sized
-frames first, and no XDP path on veth can carry what the TSO row carries. But dsrlab turns TX
-checksum offload off on every veth it makes ([DESIGN.md](DESIGN.md): a frame that becomes an
-XDP frame loses its pending checksum), and without it the kernel keeps no IPv4 or IPv6 TSO at all: on this
-kernel the summary line still says \`on\` (for \`tx-tcp-accecn-segmentation\`, a feature plain TCP
-does not use), the features underneath say \`off [requested on]\`. The bench shows both:
+Between veths in one kernel, a sender's 64 KB TSO frame crosses every hop as one frame unless
+the next end runs XDP: then the kernel cuts it into MTU-sized frames first, and no XDP path on
+veth can carry what the TSO row carries. But dsrlab turns TX checksum offload off on every veth
+it makes ([DESIGN.md](DESIGN.md): a frame that becomes an XDP frame loses its pending
+checksum), and without it the kernel keeps no IPv4 or IPv6 TSO at all: on this kernel the
+summary line still says \`on\` (for \`tx-tcp-accecn-segmentation\`, a feature plain TCP does not
+use), the features underneath say \`off [requested on]\`. The bench shows both:
 
 \`\`\`
 $tso_check
@@ -350,9 +350,9 @@ XDP_PASS row: the same frames as DSR (the columns) and a program that does nothi
 veth ends that run XDP in the DSR lab (katran's uplink, the end that takes katran's frames on,
 the real's end), so what remains between it and DSR is the balancer's own work (its lookup,
 the IPIP header, 20 more bytes per frame to the real, XDP_TX, and the real's decap). Turning
-offloads off (\`ethtool -K ... tso off gso off gro off\` on both ends of those links) gives
-the same frames without that per-frame cost; it is shown for comparison: here it changes no
-frame, as there was nothing left to cut.
+offloads off (\`ethtool -K ... tso off gso off gro off\` on both ends of those links) gives the
+same frames without that per-frame cost; it is shown for comparison: here it changes no frame,
+as there was nothing left to cut.
 
 The other cost of XDP on a veth end is loss. Its NAPI ring holds 256 frames; when the CPU
 that empties it is busy (two shared vCPUs here carry the sender, every hop and the receiver),
