@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Measures, in ONE run on one machine, what the reference README argues and what
 # dsrlab costs, and writes docs/BENCHMARKS.md (date, machine, commit):
-#   - TCP goodput client->server (iperf3): direct routing to the real, DSR with
-#     native XDP, DSR with generic XDP, NAT load balancer; ratio to direct
-#   - short-connection rate for the same four paths
+#   - TCP goodput client->server (iperf3): direct routing to the real, plain
+#     forwarding through katran's hops (as is, and carrying the frames an XDP
+#     path carries), DSR with native XDP, DSR with generic XDP, NAT load
+#     balancer; ratio to direct, and frames per MB at katran and at the real
+#   - short-connection rate for the same paths
 #   - packets the load balancer handled per request (echo workload) and per MB
 #     (download-heavy workload), DSR against NAT
 #   - up/down wall time: reference lab, 16 reals, 64 reals, and Docker's own floor
@@ -11,23 +13,30 @@
 #   - a tier of three balancers failing over under 300 held connections, and
 #     health checks detecting a dead or broken real (e2e/tier_test.go and
 #     e2e/health_test.go; their tables go in as they come)
-# Root, Debian; installs iperf3 if missing. Takes a few minutes. Numbers from a
-# shared 2-core machine are noisy: compare them only within one run.
+# Root, Debian; installs iperf3 and ethtool if missing. Takes a few minutes.
+# Numbers from a shared 2-core machine are noisy: compare them only within one
+# run. ONLY=goodput measures the first two tables alone and puts them in place
+# in the existing $OUT.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${DURATION:-5}   # seconds per iperf3 run
 ROUNDS=${ROUNDS:-3}       # rounds over all paths; medians are reported
 CONNS=${CONNS:-3000}      # short connections per rate measurement
 OUT=${OUT:-docs/BENCHMARKS.md}
+ONLY=${ONLY:-}            # "goodput": the goodput labs only
+MB=200                    # MiB per counted transfer (iperf3 -n)
 dsrlab=bin/dsrlab
 
-command -v iperf3 >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iperf3 >/dev/null; }
+case $ONLY in "" | goodput) ;; *) echo "bench: ONLY=$ONLY: the one section that runs alone is goodput" >&2; exit 2 ;; esac
+for tool in iperf3 ethtool; do
+  command -v "$tool" >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$tool" >/dev/null; }
+done
 scripts/install-deps.sh >/dev/null
 make -s build
 work=$(mktemp -d)
 cleanup() {
   for f in "$work"/iperf-*.pid; do pkill -F "$f" 2>/dev/null || true; done
-  for lab in bench-native bench-generic bench-nat bench-forward bench-v6 dsr scale16 scale64 tier tiernat dsr3; do "$dsrlab" down -q --name "$lab" >/dev/null 2>&1 || true; done
+  for lab in bench-native bench-generic bench-nat bench-forward bench-forward-xdp bench-forward-nooffload bench-forward-tso bench-v6 dsr scale16 scale64 tier tiernat dsr3; do "$dsrlab" down -q --name "$lab" >/dev/null 2>&1 || true; done
   docker ps -aq --filter name=dsrlab-floor- | xargs -r docker rm -f >/dev/null
   rm -rf "$work"
 }
@@ -49,27 +58,31 @@ benchlab labs/nat.yaml bench-nat bt- native nat >"$work/nat.yaml"
 sed -e "s/katran: {kind: katran}/katran: {kind: katran, xdp: native}/" \
   -e "s/^name: .*/name: bench-v6/" -e "s/^prefix: .*/prefix: \"b6-\"/" labs/dsr-dualstack.yaml >"$work/v6.yaml"
 printf '  - {address: "fd00:10::1", port: 5201, proto: tcp, service: none, lb: katran, reals: [real1]}\n' >>"$work/v6.yaml"
-# The real limit of the DSR path: the same hops with katran as a plain IPv4
-# forwarder (no XDP). A router cannot send a packet to katran and take it
-# back for the real without looping, so the forwarder sits between two
+# Plain forwarding through the DSR path's hops, with katran as an IPv4
+# forwarder (no balancer). A router cannot send a packet to katran and take
+# it back for the real without looping, so the forwarder sits between two
 # routers: client -> r1 -> katran -> r2 -> real, and replies r2 -> r1 ->
 # client skip katran as DSR replies do.
-cat >"$work/forward.yaml" <<'YAML'
-name: bench-forward
-prefix: "bf-"
+# forwardlab NAME PREFIX [xdp]: with xdp, an XDP_PASS program (the stub dsrlab
+# puts on veth peers) on every veth end that has native XDP in the DSR lab:
+# katran's uplink (the balancer), the end that takes katran's frames on
+# (the router's stub; here r2's) and the real's (the decap). Those ends then
+# take frames the way the DSR path's do (TSO off on their peers; a ring and
+# a copy per frame), and only the balancer's own work is left out.
+forwardlab() {
+  local pass=""
+  [[ ${3:-} == xdp ]] && pass="xdp: native, program: {object: $PWD/bpf/pass_bpfel.o, interface: eth0}"
+  cat <<YAML
+name: $1
+prefix: "$2"
 nodes:
   client: {kind: client}
-  r1:
-    kind: router
-    routes: [{dst: 10.111.222.0/24, via: 10.111.221.11}]
-  katran:
-    kind: katran
-    sysctls: {net.ipv4.ip_forward: "1", net.ipv4.conf.all.rp_filter: "0", net.ipv4.conf.default.rp_filter: "0"}
-    routes: [{dst: 10.111.222.0/24, via: 10.111.225.12}, {dst: 10.111.220.0/24, via: 10.111.221.12}]
-  r2:
-    kind: router
-    routes: [{dst: 10.111.220.0/24, via: 10.111.226.1}]
-  real: {kind: real}
+  r1: {kind: router, routes: [{dst: 10.111.222.0/24, via: 10.111.221.11}]}
+  katran: {kind: katran, ${pass:+$pass, }
+    sysctls: {net.ipv4.ip_forward: "1", net.ipv4.conf.all.rp_filter: "0", net.ipv4.conf.default.rp_filter: "0"},
+    routes: [{dst: 10.111.222.0/24, via: 10.111.225.12}, {dst: 10.111.220.0/24, via: 10.111.221.12}]}
+  r2: {kind: router, ${pass:+$pass, }routes: [{dst: 10.111.220.0/24, via: 10.111.226.1}]}
+  real: {kind: real${pass:+, $pass}}
 links:
   - endpoints: ["client:eth0", "r1:eth2"]
     ipv4: ["10.111.220.11/24", "10.111.220.12/24"]
@@ -82,7 +95,11 @@ links:
   - endpoints: ["r2:eth1", "real:eth0"]
     ipv4: ["10.111.222.12/24", "10.111.222.11/24"]
 YAML
-
+}
+forwardlab bench-forward bf- >"$work/forward.yaml"
+forwardlab bench-forward-xdp bx- xdp >"$work/forward-xdp.yaml"
+forwardlab bench-forward-nooffload bo- >"$work/forward-nooffload.yaml"
+forwardlab bench-forward-tso bs- >"$work/forward-tso.yaml"
 pid() { docker inspect -f '{{.State.Pid}}' "$1"; }
 counter() { docker exec "$1" cat "/sys/class/net/eth0/statistics/$2"; }
 lb_packets() { echo $(($(counter "$1" rx_packets) + $(counter "$1" tx_packets))); }
@@ -101,9 +118,12 @@ iperf_server() { # CONTAINER
   nsenter -t "$(pid "$1")" -n iperf3 -s -D -p 5201 -I "$work/iperf-$1.pid"
   listening "$1" 127.0.0.1 5201
 }
+iperf() { nsenter -t "$(pid "$1")" -n iperf3 -c "$2" -p 5201 -f m "${@:3}"; } # CLIENT TARGET [iperf args]
 goodput() { # CLIENT TARGET [iperf args] -> Mbit/s at the receiver
-  nsenter -t "$(pid "$1")" -n iperf3 -c "$2" -p 5201 -f m "${@:3}" |
-    awk '/receiver/ { for (i = 1; i <= NF; i++) if ($i ~ /Mbits\/sec/) print $(i-1) }'
+  iperf "$@" | awk '/receiver/ { for (i = 1; i <= NF; i++) if ($i ~ /Mbits\/sec/) print $(i-1) }'
+}
+retransmits() { # CLIENT TARGET [iperf args] -> segments the sender sent again
+  iperf "$@" | awk '/sender/ { for (i = 1; i <= NF; i++) if ($i ~ /Mbits\/sec/) print $(i+1) }'
 }
 conn_rate() { # CLIENT TARGET -> connections/s, or "failed" if any connection failed
   local out
@@ -111,34 +131,91 @@ conn_rate() { # CLIENT TARGET -> connections/s, or "failed" if any connection fa
   sed -n 's/.*failed 0, \([0-9]*\) conn\/s.*/\1/p' <<<"$out"
 }
 hostport() { if [[ $1 == *:* ]]; then echo "[$1]:$2"; else echo "$1:$2"; fi; }
-ratio() { awk -v a="${1%% *}" -v b="${2%% *}" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
+ratio() { awk -v a="${1%% *}" -v b="${2%% *}" -v d="${3:-2}" 'BEGIN { if (b > 0) printf "%.*f", d, a / b; else print "-" }'; } # A B [DIGITS]
 # median LIST... -> "median (min-max)"
 median() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { printf "%s (%s-%s)", v[int((NR + 1) / 2)], v[1], v[NR] }'; }
 
-# path -> "CLIENT-CONTAINER TARGET KATRAN-CONTAINER"
+# path -> "CLIENT-CONTAINER TARGET KATRAN-CONTAINER REAL-CONTAINER"
 declare -A path=(
-  [direct]="bn-client 10.111.222.11 -"
-  [forward]="bf-client 10.111.222.11 bf-katran"
-  [dsr-native]="bn-client 192.168.10.1 bn-katran"
-  [dsr-generic]="bg-client 192.168.10.1 bg-katran"
-  [nat]="bt-client 192.168.10.1 bt-katran"
-  [direct-v6]="b6-client fd00:222::11 -"
-  [dsr-v6]="b6-client fd00:10::1 b6-katran"
+  [direct]="bn-client 10.111.222.11 - bn-real"
+  [forward]="bf-client 10.111.222.11 bf-katran bf-real"
+  [forward-xdp]="bx-client 10.111.222.11 bx-katran bx-real"
+  [forward-nooffload]="bo-client 10.111.222.11 bo-katran bo-real"
+  [forward-tso]="bs-client 10.111.222.11 bs-katran bs-real"
+  [dsr-native]="bn-client 192.168.10.1 bn-katran bn-real"
+  [dsr-generic]="bg-client 192.168.10.1 bg-katran bg-real"
+  [nat]="bt-client 192.168.10.1 bt-katran bt-real"
+  [direct-v6]="b6-client fd00:222::11 - b6-real1"
+  [dsr-v6]="b6-client fd00:10::1 b6-katran b6-real1"
 )
-order=(direct forward dsr-native dsr-generic nat direct-v6 dsr-v6)
+order=(direct forward forward-xdp forward-nooffload forward-tso dsr-native dsr-generic nat direct-v6 dsr-v6)
+labs=(native generic nat forward forward-xdp forward-nooffload forward-tso v6)
+reals=(bn-real bg-real bt-real bf-real bx-real bo-real bs-real b6-real1)
 
 echo "bench: goodput, connection rate and load-balancer packets (${ROUNDS} rounds, ${DURATION}s iperf3 per path)"
-for f in native generic nat forward v6; do "$dsrlab" up -q -t "$work/$f.yaml" >/dev/null; done
-for r in bn-real bg-real bt-real bf-real b6-real1; do iperf_server "$r"; done
+for f in "${labs[@]}"; do "$dsrlab" up -q -t "$work/$f.yaml" >/dev/null; done
+# lab_ethtool PREFIX ENDS ARGS...: ethtool -K ARGS on each NODE:IFACE of ENDS.
+lab_ethtool() {
+  local end
+  for end in $2; do nsenter -t "$(pid "$1${end%:*}")" -n ethtool -K "${end#*:}" "${@:3}"; done
+}
+# Both ends of the forwarding lab's links that have a native XDP end in the
+# DSR lab.
+xdp_links="r1:eth0 katran:eth0 katran:eth1 r2:eth0 r2:eth1 real:eth0"
+# The other same-frames candidate: every offload off on those links.
+lab_ethtool bo- "$xdp_links" tso off gso off gro off
+# And the frames a veth pair carries as the kernel makes it: TX checksum
+# offload on everywhere (dsrlab turns it off: docs/DESIGN.md, Links), so TSO
+# works and a sender's 64 KB super-frame crosses every hop as one frame.
+lab_ethtool bs- "client:eth0 r1:eth2 r1:eth1 r2:eth2 $xdp_links" tx on >/dev/null
+
+# What native XDP on a veth end does to its peer's TSO, shown on the TSO
+# lab before its rounds: r1's end of the
+# r1-katran link, before, with and after an XDP_PASS program on katran's
+# end; and the same end in a lab as dsrlab configures it.
+tso() { nsenter -t "$(pid "$1")" -n ethtool -k "$2" | grep -E '^tcp-segmentation-offload|tx-tcp-segmentation'; }
+katran_ip() { nsenter -t "$(pid bs-katran)" -n ip link set dev eth0 "$@"; }
+tso_dsrlab=$(tso bf-r1 eth0)
+tso_before=$(tso bs-r1 eth0)
+katran_ip xdpdrv obj bpf/pass_bpfel.o sec xdp
+tso_with=$(tso bs-r1 eth0)
+katran_ip xdpdrv off
+tso_after=$(tso bs-r1 eth0)
+tso_check=$(cat <<TXT
+# r1 (eth0: its link to katran) in a lab as dsrlab sets it up: TX checksum offload off
+\$ ethtool -k eth0 | grep -E 'tcp-segmentation-offload|tx-tcp-segmentation'
+$tso_dsrlab
+# r1 after \`ethtool -K eth0 tx on\` (and katran's eth0 the same)
+\$ ethtool -k eth0 | grep -E 'tcp-segmentation-offload|tx-tcp-segmentation'
+$tso_before
+# katran: an XDP_PASS program on eth0, native mode
+\$ ip link set dev eth0 xdpdrv obj bpf/pass_bpfel.o sec xdp
+# r1
+\$ ethtool -k eth0 | grep -E 'tcp-segmentation-offload|tx-tcp-segmentation'
+$tso_with
+# katran
+\$ ip link set dev eth0 xdpdrv off
+# r1
+\$ ethtool -k eth0 | grep -E 'tcp-segmentation-offload|tx-tcp-segmentation'
+$tso_after
+TXT
+)
+echo "$tso_check"
+if [[ $tso_after != "$tso_before" ]]; then
+  echo "bench: detaching XDP from bs-katran eth0 did not give TSO back to its peer; the TSO row would not be plain" >&2
+  exit 1
+fi
+
+for r in "${reals[@]}"; do iperf_server "$r"; done
 # The echo service answers on the VIP; the direct and forwarded paths get
 # their own.
-for p in bn- bf-; do
+for p in bn- bf- bx- bo- bs-; do
   docker exec -d "${p}real" dsrlab echo --node real --addr 10.111.222.11 --listen tcp/10.111.222.11:50007
   listening "${p}real" 10.111.222.11 50007
 done
 docker exec -d b6-real1 dsrlab echo --node real1 --addr fd00:222::11 --listen "tcp/[fd00:222::11]:50007"
 
-declare -A gp_runs dl_runs rate_runs gp dl rate echo_pkts dl_pkts
+declare -A gp_runs dl_runs rate_runs gp dl rate echo_pkts dl_pkts katran_frames real_frames retr drops
 for _ in $(seq "$ROUNDS"); do
   for name in "${order[@]}"; do
     read -r client target _ <<<"${path[$name]}"
@@ -155,17 +232,179 @@ for name in "${order[@]}"; do
   # shellcheck disable=SC2086
   rate[$name]=$(median ${rate_runs[$name]})
 done
+# Frames per MB uploaded where the data enters katran (its uplink) and the
+# real: a TSO/GRO super-frame counts once, as the kernel handles it once.
+# And the segments TCP sent again, per MB: what a lost frame costs.
+per_mb() { awk -v d="$1" -v mb="$MB" -v f="${2:-%.0f}" 'BEGIN { printf f, d / (mb * 1.048576) }'; }
+rx() { counter "$1" rx_packets; }
+# Frames the lab's interfaces dropped (a veth end with native XDP takes its
+# frames through a ring of its own, 256 frames, and drops what does not fit).
+lab_drops() { # PREFIX
+  local c n=0
+  for c in $(docker ps -q --filter "name=^$1"); do
+    n=$((n + $(docker exec "$c" sh -c 'cat /sys/class/net/*/statistics/[rt]x_dropped' | awk '{ s += $1 } END { print s + 0 }')))
+  done
+  echo "$n"
+}
+for name in "${order[@]}"; do
+  read -r client target katran real <<<"${path[$name]}"
+  lab=${client%client}
+  kb=0 rb=$(rx "$real") db=$(lab_drops "$lab")
+  [[ $katran == - ]] || kb=$(rx "$katran")
+  retr[$name]=$(per_mb "$(retransmits "$client" "$target" -n "${MB}M")" %.1f)
+  drops[$name]=$(per_mb $(($(lab_drops "$lab") - db)) %.1f)
+  real_frames[$name]=$(per_mb $(($(rx "$real") - rb)))
+  katran_frames[$name]=-
+  [[ $katran == - ]] || katran_frames[$name]=$(per_mb $(($(rx "$katran") - kb)))
+done
 for name in dsr-native dsr-generic nat; do
-  read -r client target katran <<<"${path[$name]}"
+  read -r client target katran _ <<<"${path[$name]}"
   before=$(lb_packets "$katran")
   docker exec "$client" dsrlab load --target 192.168.10.1:50007 --short 1000 --concurrency 8 >/dev/null
   echo_pkts[$name]=$(awk -v d=$(($(lb_packets "$katran") - before)) 'BEGIN { printf "%.1f", d / 1000 }')
   before=$(lb_packets "$katran")
-  goodput "$client" "$target" -R -n 200M >/dev/null
-  dl_pkts[$name]=$(awk -v d=$(($(lb_packets "$katran") - before)) 'BEGIN { printf "%.0f", d / 200 }')
+  goodput "$client" "$target" -R -n "${MB}M" >/dev/null
+  dl_pkts[$name]=$(per_mb $(($(lb_packets "$katran") - before)))
 done
-for r in bn-real bg-real bt-real bf-real b6-real1; do pkill -F "$work/iperf-$r.pid" 2>/dev/null || true; done
-for lab in bench-native bench-generic bench-nat bench-forward bench-v6; do "$dsrlab" down -q --name "$lab" >/dev/null; done
+for r in "${reals[@]}"; do pkill -F "$work/iperf-$r.pid" 2>/dev/null || true; done
+for f in "${labs[@]}"; do "$dsrlab" down -q -t "$work/$f.yaml" >/dev/null; done
+
+commit=$(git rev-parse --short HEAD)$(git diff --quiet || echo "+dirty")
+# row NAME LABEL BASE: a goodput table row, its ratios to BASE's medians.
+row() {
+  local n=$1 b=$3
+  printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$2" \
+    "${gp[$n]}" "$(ratio "${gp[$n]}" "${gp[$b]}")" "${dl[$n]}" "$(ratio "${dl[$n]}" "${dl[$b]}")" \
+    "${rate[$n]}" "$(ratio "${rate[$n]}" "${rate[$b]}")" "${katran_frames[$n]}" "${real_frames[$n]}" "${drops[$n]}" "${retr[$n]}"
+}
+# goal RATIO MIN -> "met" or "not met"; the ratio has three digits, so that
+# one rounded up to the goal does not meet it.
+goal() { awk -v r="$1" -v m="$2" 'BEGIN { print (r >= m ? "met" : "**not met**") }'; }
+up_same=$(ratio "${gp[dsr-native]}" "${gp[forward-xdp]}" 3)
+dl_direct=$(ratio "${dl[dsr-native]}" "${dl[direct]}" 3)
+stamp=""
+[[ $ONLY == goodput ]] && stamp="
+These two tables were measured again, alone (\`ONLY=goodput scripts/bench.sh\`), on $(date -u +%Y-%m-%d) at
+commit \`$commit\`; the rest of this page is from the run named above.
+"
+goodput_md=$(cat <<MD
+## Goodput and connection rate (reference lab)
+$stamp
+TCP goodput in Mbit/s and short connections per second, each as median (min-max) and as a
+ratio of the medians to direct routing (IPv6 rows: to direct IPv6 routing, in the dual-stack lab);
+then the frames that carried one MB (10^6 bytes) of upload, where the data enters katran (its
+uplink) and the real, from the interfaces' packet counters; the frames the lab's interfaces
+dropped meanwhile (\`rx_dropped\` and \`tx_dropped\`), and the segments the sender sent again
+(iperf3's \`Retr\`), per MB.
+
+| path | upload (client -> server) | ratio | download (server -> client) | ratio | connections/s | ratio | upload frames per MB at katran | at the real | frames dropped per MB | TCP retransmits per MB |
+|---|---|---|---|---|---|---|---|---|---|---|
+$(row direct "direct routing to the real (no load balancer)" direct)
+$(row forward "plain forwarding through katran's hops (no XDP)" direct)
+$(row forward-xdp "**the same, with XDP_PASS on the veth ends where DSR has XDP** (the baseline)" direct)
+$(row forward-nooffload "plain forwarding, TSO/GSO/GRO off on those links" direct)
+$(row forward-tso "plain forwarding, TX checksum offload on (TSO super-frames)" direct)
+$(row dsr-native "DSR, native XDP" direct)
+$(row dsr-generic "DSR, generic XDP" direct)
+$(row nat "NAT load balancer (nftables DNAT+SNAT)" direct)
+$(row direct-v6 "IPv6: direct routing to the real" direct-v6)
+$(row dsr-v6 "IPv6: DSR (IPv6-in-IPv6), native XDP" direct-v6)
+
+| goal | measured | |
+|---|---|---|
+| DSR upload (native XDP) >= 0.95x plain forwarding with the same frames and XDP_PASS on the same veth ends | $up_same | $(goal "$up_same" 0.95) |
+| DSR download (native XDP) >= 1.0x direct routing | $dl_direct | $(goal "$dl_direct" 1.0) |
+| the balancer's cost per packet <= Katran's on the same packets (pass <= 0.75x, LRU hit <= 0.9x, new flow <= 1.0x) | [XDP-BENCHMARKS.md](XDP-BENCHMARKS.md#against-katran) (the \`bpf\` benchmarks) | |
+
+DSR native upload against the other forwarding rows: $(ratio "${gp[dsr-native]}" "${gp[forward]}") of plain
+forwarding, $(ratio "${gp[dsr-native]}" "${gp[forward-nooffload]}") of forwarding with offloads off, $(ratio "${gp[dsr-native]}" "${gp[forward-tso]}") of forwarding with TSO super-frames.
+
+On upload, DSR and NAT send the data over the same hops (client, router, balancer, router,
+real); only the download direction shows what DSR is for: the replies skip the balancer.
+The forwarding rows are the limit of that path: kernel forwarding through as many hops
+(client, r1, katran, r2, real, with replies skipping katran), katran a plain IPv4 forwarder.
+
+### Which frames, and why the baseline has XDP_PASS
+
+Attaching a native XDP program to a veth end turns TCP segmentation offload off on its peer.
+Between veths in one kernel, a sender's 64 KB TSO frame crosses every hop as one frame unless
+the next end runs XDP: then the kernel cuts it into MTU-sized frames first, and no XDP path on
+veth can carry what the TSO row carries. But dsrlab turns TX checksum offload off on every veth
+it makes ([DESIGN.md](DESIGN.md): a frame that becomes an XDP frame loses its pending
+checksum), and without it the kernel keeps no IPv4 or IPv6 TSO at all: on this kernel the
+summary line still says \`on\` (for \`tx-tcp-accecn-segmentation\`, a feature plain TCP does not
+use), the features underneath say \`off [requested on]\`. The bench shows both:
+
+\`\`\`
+$tso_check
+\`\`\`
+
+So in dsrlab's labs every sender cuts its data into MTU-sized frames before the first veth
+(software GSO), with or without XDP on the path: the frames columns show about the same count
+per MB on every row but the TSO row, the one lab where the bench turns TX checksum offload back
+on. What XDP on the path changes is the cost of each frame: a veth end with a native XDP
+program takes its frames through its own NAPI ring and copies every frame that does not have
+the layout XDP needs (linear, 256 bytes of headroom), which a forwarded TCP segment does not
+have, into a page of its page pool before the program runs. The baseline is therefore the
+XDP_PASS row: the same frames as DSR (the columns) and a program that does nothing on the very
+veth ends that run XDP in the DSR lab (katran's uplink, the end that takes katran's frames on,
+the real's end), so what remains between it and DSR is the balancer's own work (its lookup,
+the IPIP header, 20 more bytes per frame to the real, XDP_TX, and the real's decap). Turning
+offloads off (\`ethtool -K ... tso off gso off gro off\` on both ends of those links) gives the
+same frames without that per-frame cost; it is shown for comparison: here it changes no frame,
+as there was nothing left to cut.
+
+The other cost of XDP on a veth end is loss. Its NAPI ring holds 256 frames; when the CPU
+that empties it is busy (two shared vCPUs here carry the sender, every hop and the receiver),
+the ring fills and the next frame is dropped, counted as \`tx_dropped\` on the end that sent it
+(for katran's XDP_TX: katran's eth0, and \`rx_queue_0_xdp_tx_errors\` in its \`ethtool -S\`).
+A veth end without XDP queues on the kernel's per-CPU backlog instead
+(\`net.core.netdev_max_backlog\`). TCP answers each loss by sending again and slowing
+down: the dropped and retransmit columns show how often each path pays it.
+
+On a real NIC the question does not arise: the wire carries MTU-sized frames whatever the
+sender's TSO does, and the driver runs XDP on each frame before GRO would merge them, in the
+buffer it received the frame into (no copy). A balancer host sees the frames the wire carries
+with or without XDP; compare per frame: the DSR row against the XDP_PASS row here, and the
+balancer's nanoseconds per packet (the \`bpf\` benchmarks, [XDP-BENCHMARKS.md](XDP-BENCHMARKS.md))
+against the time a frame takes on the wire (about 1200 ns for 1500 bytes at 10 Gbit/s, 120 ns at
+100 Gbit/s).
+
+${ROUNDS} rounds; each round measures every path back to back (the eight labs are up at once):
+iperf3 for ${DURATION}s each way, then ${CONNS} short connections (connect, one line, answer, close), 16
+at a time, from \`dsrlab load\` inside the client. Medians are compared. The frames are counted
+during one more upload of ${MB} MiB per path (\`iperf3 -n ${MB}M\`): \`rx_packets\` of katran's uplink
+and of the real's eth0 (a super-frame counts once, as the kernel handles it once; NAT's katran
+also receives the server's ACKs on the same interface).
+
+## What the load balancer carries
+
+| path | LB packets per echo connection | ratio to NAT | LB packets per MB downloaded | ratio to NAT |
+|---|---|---|---|---|
+| DSR, native XDP | ${echo_pkts[dsr-native]} | $(ratio "${echo_pkts[dsr-native]}" "${echo_pkts[nat]}") | ${dl_pkts[dsr-native]} | $(ratio "${dl_pkts[dsr-native]}" "${dl_pkts[nat]}") |
+| DSR, generic XDP | ${echo_pkts[dsr-generic]} | $(ratio "${echo_pkts[dsr-generic]}" "${echo_pkts[nat]}") | ${dl_pkts[dsr-generic]} | $(ratio "${dl_pkts[dsr-generic]}" "${dl_pkts[nat]}") |
+| NAT load balancer | ${echo_pkts[nat]} | 1.00 | ${dl_pkts[nat]} | 1.00 |
+
+Packets received plus sent on the load balancer's interface: for 1000 echo connections, and for
+a ${MB} MiB iperf3 download (\`-R\`), per MB (10^6 bytes). DSR carries only the client->server
+direction (requests and ACKs); NAT carries both directions twice.
+
+MD
+)
+if [[ $ONLY == goodput ]]; then
+  # In place: from this section's heading to the next one this run did not measure.
+  grep -q '^## Goodput' "$OUT" && grep -q '^## up / down' "$OUT" ||
+    { echo "bench: $OUT has no goodput section to replace; run the whole bench" >&2; exit 1; }
+  printf '%s\n\n' "$goodput_md" >"$work/goodput.md"
+  awk -v md="$work/goodput.md" '
+    /^## Goodput/ { while ((getline l < md) > 0) print l; skip = 1; next }
+    /^## up \/ down/ { skip = 0 }
+    !skip' "$OUT" >"$work/out.md"
+  cp "$work/out.md" "$OUT"
+  echo "bench: replaced the goodput tables in $OUT"
+  echo "$goodput_md"
+  exit 0
+fi
 
 # Wall time of a command, in seconds with millisecond precision.
 wall() { local s=$(date +%s%N); "$@" >/dev/null; echo $(( ($(date +%s%N) - s) / 1000000 )) | awk '{ printf "%.2f", $1 / 1000 }'; }
@@ -223,7 +462,6 @@ else
   tail -40 "$work/health.log"
 fi
 
-commit=$(git rev-parse --short HEAD)$(git diff --quiet || echo "+dirty")
 cpu=$(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1)
 mkdir -p "$(dirname "$OUT")"
 cat >"$OUT" <<MD
@@ -234,44 +472,7 @@ Machine: $(nproc) vCPU ($cpu), $(free -g | awk '/Mem:/ { print $2 }') GiB, kerne
 Docker engine $(docker version --format '{{.Server.Version}}'). One run, one machine: the
 machine is shared and noisy, so read the ratios, not the absolute numbers.
 
-## Goodput and connection rate (reference lab)
-
-TCP goodput in Mbit/s and short connections per second, each as median (min-max) and as a
-ratio of the medians to direct routing (IPv6 rows: to direct IPv6 routing, in the dual-stack lab).
-
-| path | upload (client -> server) | ratio | download (server -> client) | ratio | connections/s | ratio |
-|---|---|---|---|---|---|---|
-| direct routing to the real (no load balancer) | ${gp[direct]} | 1.00 | ${dl[direct]} | 1.00 | ${rate[direct]} | 1.00 |
-| plain forwarding through katran's hops (no XDP) | ${gp[forward]} | $(ratio "${gp[forward]}" "${gp[direct]}") | ${dl[forward]} | $(ratio "${dl[forward]}" "${dl[direct]}") | ${rate[forward]} | $(ratio "${rate[forward]}" "${rate[direct]}") |
-| DSR, native XDP | ${gp[dsr-native]} | $(ratio "${gp[dsr-native]}" "${gp[direct]}") | ${dl[dsr-native]} | $(ratio "${dl[dsr-native]}" "${dl[direct]}") | ${rate[dsr-native]} | $(ratio "${rate[dsr-native]}" "${rate[direct]}") |
-| DSR, generic XDP | ${gp[dsr-generic]} | $(ratio "${gp[dsr-generic]}" "${gp[direct]}") | ${dl[dsr-generic]} | $(ratio "${dl[dsr-generic]}" "${dl[direct]}") | ${rate[dsr-generic]} | $(ratio "${rate[dsr-generic]}" "${rate[direct]}") |
-| NAT load balancer (nftables DNAT+SNAT) | ${gp[nat]} | $(ratio "${gp[nat]}" "${gp[direct]}") | ${dl[nat]} | $(ratio "${dl[nat]}" "${dl[direct]}") | ${rate[nat]} | $(ratio "${rate[nat]}" "${rate[direct]}") |
-| IPv6: direct routing to the real | ${gp[direct-v6]} | 1.00 | ${dl[direct-v6]} | 1.00 | ${rate[direct-v6]} | 1.00 |
-| IPv6: DSR (IPv6-in-IPv6), native XDP | ${gp[dsr-v6]} | $(ratio "${gp[dsr-v6]}" "${gp[direct-v6]}") | ${dl[dsr-v6]} | $(ratio "${dl[dsr-v6]}" "${dl[direct-v6]}") | ${rate[dsr-v6]} | $(ratio "${rate[dsr-v6]}" "${rate[direct-v6]}") |
-
-On upload, DSR and NAT send the data over the same hops (client, router, balancer, router,
-real); only the download direction shows what DSR is for: the replies skip the balancer.
-Those two extra hops are the real limit of the DSR path, so DSR is also measured against
-plain kernel forwarding through as many hops (client, router, katran, router, real, with
-replies skipping katran): DSR native / plain forwarding = upload $(ratio "${gp[dsr-native]}" "${gp[forward]}"),
-download $(ratio "${dl[dsr-native]}" "${dl[forward]}"), connections $(ratio "${rate[dsr-native]}" "${rate[forward]}")
-(the goal: at or above 1).
-
-${ROUNDS} rounds; each round measures every path back to back (the five labs are up at once):
-iperf3 for ${DURATION}s each way, then ${CONNS} short connections (connect, one line, answer, close), 16
-at a time, from \`dsrlab load\` inside the client. Medians are compared.
-
-## What the load balancer carries
-
-| path | LB packets per echo connection | ratio to NAT | LB packets per MB downloaded | ratio to NAT |
-|---|---|---|---|---|
-| DSR, native XDP | ${echo_pkts[dsr-native]} | $(ratio "${echo_pkts[dsr-native]}" "${echo_pkts[nat]}") | ${dl_pkts[dsr-native]} | $(ratio "${dl_pkts[dsr-native]}" "${dl_pkts[nat]}") |
-| DSR, generic XDP | ${echo_pkts[dsr-generic]} | $(ratio "${echo_pkts[dsr-generic]}" "${echo_pkts[nat]}") | ${dl_pkts[dsr-generic]} | $(ratio "${dl_pkts[dsr-generic]}" "${dl_pkts[nat]}") |
-| NAT load balancer | ${echo_pkts[nat]} | 1.00 | ${dl_pkts[nat]} | 1.00 |
-
-Packets received plus sent on the load balancer's interface: for 1000 echo connections, and for
-a 200 MB iperf3 download (\`-R\`). DSR carries only the client->server direction (requests and
-ACKs); NAT carries both directions twice.
+$goodput_md
 
 ## up / down wall time
 
