@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/netip"
 
 	"github.com/dsrlab/dsrlab/bpf"
 	"github.com/dsrlab/dsrlab/internal/netconf"
@@ -17,16 +16,33 @@ const ipipDevice = "ipip0"
 
 // decap makes every real accept IPIP: the kernel's tunnel device where the
 // kernel has one, otherwise an XDP program that strips the outer header.
+// Each real's namespace is its own, so they are set up in parallel.
 func (d *deployment) decap(ctx context.Context) (string, error) {
+	var reals []*topology.Node
 	for _, r := range d.topo.NodesOfKind(topology.KindReal) {
-		if !d.here(r) || len(dsrVIPs(d.topo.VIPsBackedBy(r))) == 0 && r.Program == nil {
-			continue
+		if d.here(r) && (len(dsrVIPs(d.topo.VIPsBackedBy(r))) > 0 || r.Program != nil) {
+			reals = append(reals, r)
 		}
-		mode, err := d.decapReal(r)
-		if err != nil {
-			return "", fmt.Errorf("node %s: %w", r.Name, err)
+	}
+	modes := make([]string, len(reals))
+	errs := make([]error, len(reals))
+	parallel(len(reals), nodeWorkers, func(i int) {
+		if err := ctx.Err(); err != nil {
+			errs[i] = err
+			return
 		}
-		d.sum.Decap[r.Name] = mode
+		var err error
+		if modes[i], err = d.decapReal(reals[i]); err != nil {
+			errs[i] = fmt.Errorf("node %s: %w", reals[i].Name, err)
+		}
+	})
+	for i, r := range reals {
+		if errs[i] == nil {
+			d.sum.Decap[r.Name] = modes[i]
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return "", err
 	}
 	if len(d.sum.Decap) == 0 {
 		return "no reals", nil
@@ -68,15 +84,7 @@ func (d *deployment) decapReal(r *topology.Node) (string, error) {
 		}
 		why = "; kernel has no ipip"
 	}
-	var dsts []netip.Addr
-	for _, i := range r.Interfaces {
-		for _, a := range []netip.Prefix{i.Addr, i.Addr6} {
-			if a.IsValid() {
-				dsts = append(dsts, a.Addr())
-			}
-		}
-	}
-	dc, err := bpf.LoadDecap(dsts)
+	dc, err := d.newDecap(r)
 	if err != nil {
 		return "", err
 	}
