@@ -112,7 +112,10 @@ func (d *deployment) join(b *background) error {
 	waited := time.Since(wait)
 	detail := b.detail
 	if b.err == nil {
-		detail += fmt.Sprintf("; beside %s, waited for %v", besideList(b.beside), waited.Round(time.Millisecond))
+		if len(b.beside) > 0 {
+			detail += "; beside " + besideList(b.beside) + ","
+		}
+		detail += fmt.Sprintf(" waited for %v", waited.Round(time.Millisecond))
 	}
 	d.rep.Step(b.name, b.took, detail, b.err)
 	if b.err != nil {
@@ -122,10 +125,7 @@ func (d *deployment) join(b *background) error {
 }
 
 func besideList(steps []string) string {
-	switch len(steps) {
-	case 0:
-		return "no step"
-	case 1, 2:
+	if len(steps) <= 2 {
 		return strings.Join(steps, ", ")
 	}
 	return steps[0] + " .. " + steps[len(steps)-1]
