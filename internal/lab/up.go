@@ -221,13 +221,24 @@ func (d *deployment) preflight(ctx context.Context) (string, error) {
 	if err := saveHosts(d.topo); err != nil {
 		return "", err
 	}
-	for _, n := range d.topo.Nodes {
-		c, err := d.rt(n).Inspect(ctx, n.ContainerName)
-		if errors.Is(err, runtime.ErrNotFound) {
-			continue
+	// One inspect per node, in parallel as containers are started: one
+	// after another, a large lab waits a round trip to the engine per node.
+	found := make([]*runtime.Container, len(d.topo.Nodes))
+	errs := make([]error, len(d.topo.Nodes))
+	parallel(len(d.topo.Nodes), engineWorkers, func(i int) {
+		n := d.topo.Nodes[i]
+		found[i], errs[i] = d.rt(n).Inspect(ctx, n.ContainerName)
+		if errors.Is(errs[i], runtime.ErrNotFound) {
+			found[i], errs[i] = nil, nil
 		}
-		if err != nil {
-			return "", err
+	})
+	if err := errors.Join(errs...); err != nil {
+		return "", err
+	}
+	for i, n := range d.topo.Nodes {
+		c := found[i]
+		if c == nil {
+			continue
 		}
 		if c.Labels[LabelLab] == d.topo.Name && c.Labels[LabelNode] == n.Name {
 			d.containers[n.Name] = c
