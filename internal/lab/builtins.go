@@ -23,7 +23,7 @@ import (
 // decap program of a real that got the kernel's ipip device instead, or
 // everything after a failure.
 type builtins struct {
-	mu        sync.Mutex // the decap step takes from parallel workers
+	mu        sync.Mutex // the builtins step fills it from its own goroutine
 	balancers map[string]*bpf.Balancer
 	decaps    map[string]*bpf.Decap
 }

@@ -76,12 +76,6 @@ func Grouped(m map[string]string) string {
 // and Docker 20.10 was seen to deadlock under some 70 concurrent removals.
 const engineWorkers = 8
 
-// nodeWorkers bounds how many nodes' namespaces a step configures at once.
-// The kernel takes most of those requests under one lock (RTNL), so more
-// workers would only queue there; a few hide the time each spends in
-// dsrlab and in entering a namespace.
-const nodeWorkers = 4
-
 // parallel runs fn(0) ... fn(n-1) on at most workers goroutines and waits
 // for all of them.
 func parallel(n, workers int, fn func(i int)) {

@@ -2,7 +2,6 @@ package lab
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/netip"
 
@@ -113,74 +112,54 @@ func (d *deployment) linkPresent(l *topology.Link) (bool, error) {
 
 // address sets addresses, routes and loopback VIPs. Every call replaces
 // rather than adds, so it is safe on a lab that is already configured.
-// Each node's namespace is its own, so nodes are configured in parallel.
 func (d *deployment) address(ctx context.Context) (string, error) {
-	var nodes []*topology.Node
+	addrs, routes := 0, 0
 	for _, n := range d.topo.Nodes {
-		if d.here(n) {
-			nodes = append(nodes, n)
-		}
-	}
-	addrs, routes := make([]int, len(nodes)), make([]int, len(nodes))
-	errs := make([]error, len(nodes))
-	parallel(len(nodes), nodeWorkers, func(i int) {
 		if err := ctx.Err(); err != nil {
-			errs[i] = err
-			return
+			return "", err
 		}
-		addrs[i], routes[i], errs[i] = d.addressNode(nodes[i])
-	})
-	if err := errors.Join(errs...); err != nil {
-		return "", err
-	}
-	var na, nr int
-	for i := range nodes {
-		na, nr = na+addrs[i], nr+routes[i]
-	}
-	return fmt.Sprintf("%d addresses, %d routes", na, nr), nil
-}
-
-// addressNode is address for one node; it counts the addresses and routes
-// it set.
-func (d *deployment) addressNode(n *topology.Node) (addrs, routes int, err error) {
-	ns := d.ns[n.Name]
-	for _, i := range n.Interfaces {
-		if err := ns.ConfigureInterface(i.Name, i.Addr, i.Addr6); err != nil {
-			return 0, 0, err
-		}
-		for _, a := range []netip.Prefix{i.Addr, i.Addr6} {
-			if a.IsValid() {
-				addrs++
-			}
-		}
-	}
-	for _, v := range d.loopbackVIPs(n) {
-		if err := ns.AddLoopbackAddress(v); err != nil {
-			return 0, 0, err
-		}
-	}
-	for _, gw := range []netip.Addr{n.Gateway, n.Gateway6} {
-		if !gw.IsValid() {
+		if !d.here(n) {
 			continue
 		}
-		if err := ns.SetRoute(netip.Prefix{}, gw); err != nil {
-			return 0, 0, err
+		ns := d.ns[n.Name]
+		for _, i := range n.Interfaces {
+			if err := ns.ConfigureInterface(i.Name, i.Addr, i.Addr6); err != nil {
+				return "", err
+			}
+			for _, a := range []netip.Prefix{i.Addr, i.Addr6} {
+				if a.IsValid() {
+					addrs++
+				}
+			}
 		}
-		routes++
-	}
-	for _, r := range n.Routes {
-		if err := ns.SetRoute(r.Dst, r.Via); err != nil {
-			return 0, 0, err
+		for _, v := range d.loopbackVIPs(n) {
+			if err := ns.AddLoopbackAddress(v); err != nil {
+				return "", err
+			}
 		}
-		routes++
-	}
-	for _, r := range n.ECMPRoutes {
-		if err := ns.SetECMPRoute(r.Dst, r.Vias, netconf.ProtoStatic); err != nil {
-			return 0, 0, err
+		for _, gw := range []netip.Addr{n.Gateway, n.Gateway6} {
+			if !gw.IsValid() {
+				continue
+			}
+			if err := ns.SetRoute(netip.Prefix{}, gw); err != nil {
+				return "", err
+			}
+			routes++
 		}
-		routes++
+		for _, r := range n.Routes {
+			if err := ns.SetRoute(r.Dst, r.Via); err != nil {
+				return "", err
+			}
+			routes++
+		}
+		for _, r := range n.ECMPRoutes {
+			if err := ns.SetECMPRoute(r.Dst, r.Vias, netconf.ProtoStatic); err != nil {
+				return "", err
+			}
+			routes++
+		}
 	}
-	return addrs, routes, nil
+	return fmt.Sprintf("%d addresses, %d routes", addrs, routes), nil
 }
 
 // loopbackVIPs are the VIP addresses a real must accept as its own: DSR

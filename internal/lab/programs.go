@@ -463,8 +463,6 @@ func (d *deployment) programRecord(node string) (*ProgramRecord, error) {
 	if d.records == nil {
 		return loadProgramRecord(d.topo.Name, node)
 	}
-	d.mu.Lock() // the decap step attaches reals' programs in parallel
-	defer d.mu.Unlock()
 	if rec := d.records[node]; rec != nil {
 		return rec, nil
 	}
@@ -475,8 +473,6 @@ func (d *deployment) recordProgram(n *topology.Node) error {
 	up := d.programs[n.Name]
 	rec := ProgramRecord{File: n.Program.File(), Object: up.obj.Path, Hash: up.obj.Hash(), Name: up.obj.Program.Name, Load: up.loadDigest()}
 	if d.records != nil {
-		d.mu.Lock()
-		defer d.mu.Unlock()
 		d.records[n.Name] = &rec
 		return nil
 	}

@@ -134,7 +134,7 @@ type deployment struct {
 	// controller is the lab's health check controller here, if it runs.
 	controller *runtime.Container
 
-	mu          sync.Mutex // guards containers, created and records while nodes are worked on in parallel
+	mu          sync.Mutex // guards containers, created and ns while nodes start in parallel
 	changeMu    sync.Mutex // guards sum.Changes, the progress counts and the reporter
 	containers  map[string]*runtime.Container
 	created     map[string]bool // nodes whose container this run created

@@ -34,31 +34,17 @@ func (d *deployment) loadBalancers(ctx context.Context) (string, error) {
 		d.sum.XDP[n.Name] = fmt.Sprintf("%s (%s)", mode, d.programs[n.Name].obj.Program.Name)
 		report = append(report, fmt.Sprintf("%s:%s %s, %s", n.Name, n.Program.Interface.Name, mode, d.programs[n.Name].obj.Program.Name))
 	}
-	// Each katran's namespace and its uplink's peer are its own: a tier's
-	// katrans are attached in parallel, and the kernel's waits in each
-	// native attach overlap.
-	var katrans []*topology.Node
 	for _, k := range d.topo.NodesOfKind(topology.KindKatran) {
-		if d.here(k) && len(dsrVIPs(d.topo.VIPsServedBy(k))) > 0 && k.Program == nil {
-			katrans = append(katrans, k)
+		vips := dsrVIPs(d.topo.VIPsServedBy(k))
+		if !d.here(k) || len(vips) == 0 || k.Program != nil {
+			continue
 		}
-	}
-	modes := make([]netconf.XDPMode, len(katrans))
-	whats := make([]string, len(katrans))
-	errs := make([]error, len(katrans))
-	parallel(len(katrans), nodeWorkers, func(i int) {
-		k := katrans[i]
-		var err error
-		if modes[i], whats[i], err = d.balancer(k, dsrVIPs(d.topo.VIPsServedBy(k))); err != nil {
-			errs[i] = fmt.Errorf("node %s: %w", k.Name, err)
+		mode, what, err := d.balancer(k, vips)
+		if err != nil {
+			return "", fmt.Errorf("node %s: %w", k.Name, err)
 		}
-	})
-	if err := errors.Join(errs...); err != nil {
-		return "", err
-	}
-	for i, k := range katrans {
-		d.sum.XDP[k.Name] = modes[i].String()
-		report = append(report, fmt.Sprintf("%s:%s %s, %d VIPs %s", k.Name, k.Uplink().Name, modes[i], len(dsrVIPs(d.topo.VIPsServedBy(k))), whats[i]))
+		d.sum.XDP[k.Name] = mode.String()
+		report = append(report, fmt.Sprintf("%s:%s %s, %d VIPs %s", k.Name, k.Uplink().Name, mode, len(vips), what))
 	}
 	for _, v := range d.topo.VIPs {
 		d.sum.VIPs = append(d.sum.VIPs, v.String())
