@@ -424,6 +424,15 @@ func (d *deployment) openNamespace(ctx context.Context, n *topology.Node) error 
 }
 
 func (d *deployment) ensureContainer(ctx context.Context, n *topology.Node, existing *runtime.Container) (*runtime.Container, error) {
+	// A request the engine was sent is seen through, Ctrl-C or not: the
+	// engine completes a create whose caller hung up, and a container
+	// made after rollback listed the lab's would be left behind (signals
+	// as the containers step started left up to all four of the
+	// reference lab's). Requests not yet sent are not sent.
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	ctx = context.WithoutCancel(ctx)
 	if existing != nil {
 		c, err := d.rt(n).Start(ctx, existing.ID)
 		if err == nil {
