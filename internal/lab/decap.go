@@ -16,8 +16,9 @@ const ipipDevice = "ipip0"
 
 // decap makes every real accept IPIP: the kernel's tunnel device where the
 // kernel has one, otherwise an XDP program that strips the outer header.
-// One real after another: attaching XDP to a veth takes the kernel some
-// 14 ms, under a lock that makes parallel attaches wait for each other.
+// One real after another: attaching a program not attached anywhere yet
+// takes the kernel 10-19 ms here, and such attaches wait for each other
+// (docs/BENCHMARKS.md), so parallel workers gained nothing.
 func (d *deployment) decap(ctx context.Context) (string, error) {
 	for _, r := range d.topo.NodesOfKind(topology.KindReal) {
 		if !d.here(r) || len(dsrVIPs(d.topo.VIPsBackedBy(r))) == 0 && r.Program == nil {
