@@ -45,6 +45,9 @@ func Ensure(ctx context.Context, rt runtime.ImageBuilder, tag string, force bool
 	case err != nil && !errors.Is(err, runtime.ErrNotFound):
 		return false, err
 	}
+	if err := in.complete(); err != nil {
+		return false, err
+	}
 	buildCtx, err := in.buildContext()
 	if err != nil {
 		return false, err
@@ -77,11 +80,17 @@ func Digest() (string, error) {
 // theInputs are read once a process: every engine of a lab gets the same.
 var theInputs = sync.OnceValues(collectInputs)
 
+// inputs are what the image is built from. The digest is taken on every
+// up; what only a build needs (dsrlab's own bytes, busybox's applets) is
+// read by complete.
 type inputs struct {
-	busybox []byte
+	bbPath, selfPath string
+	busybox          []byte
+	digest           string
+
+	mu      sync.Mutex
 	applets []string
 	self    []byte
-	digest  string
 }
 
 func collectInputs() (*inputs, error) {
@@ -104,35 +113,94 @@ func collectInputs() (*inputs, error) {
 	if err != nil {
 		return nil, fmt.Errorf("find dsrlab's own binary: %w", err)
 	}
-	selfBytes, err := readStatic(self, "build dsrlab with CGO_ENABLED=0 (`make build` does)")
+	f, err := staticELF(self, "build dsrlab with CGO_ENABLED=0 (`make build` does)")
 	if err != nil {
 		return nil, err
 	}
-	out, err := exec.Command(bbPath, "--list").Output()
-	if err != nil {
-		return nil, fmt.Errorf("list busybox applets: %w", err)
-	}
-	in := &inputs{busybox: bb, applets: strings.Fields(string(out)), self: selfBytes}
+	id := goBuildID(f)
+	f.Close()
+	in := &inputs{bbPath: bbPath, selfPath: self, busybox: bb}
 	h := sha256.New()
 	h.Write([]byte(dockerfile("")))
 	h.Write(bb)
-	h.Write(selfBytes)
+	if id != "" {
+		fmt.Fprintf(h, "go build ID %s", id)
+	} else {
+		// Built without one (-buildid=): the bytes themselves.
+		if in.self, err = os.ReadFile(self); err != nil {
+			return nil, err
+		}
+		h.Write(in.self)
+	}
 	in.digest = hex.EncodeToString(h.Sum(nil))
 	return in, nil
 }
 
-// readStatic reads an executable that must run in an image with no libc.
-func readStatic(path, hint string) ([]byte, error) {
+// complete reads what only a build needs.
+func (in *inputs) complete() error {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if in.self == nil {
+		self, err := os.ReadFile(in.selfPath)
+		if err != nil {
+			return fmt.Errorf("read dsrlab's own binary: %w", err)
+		}
+		in.self = self
+	}
+	if in.applets == nil {
+		out, err := exec.Command(in.bbPath, "--list").Output()
+		if err != nil {
+			return fmt.Errorf("list busybox applets: %w", err)
+		}
+		in.applets = strings.Fields(string(out))
+	}
+	return nil
+}
+
+// goBuildID is the Go build ID of an executable, "" if it has none. Its
+// last part is the hash the go command takes of the linked binary's
+// content: it names dsrlab's binary as well as a hash of its 40 MB
+// would, which took a tenth of the reference lab's up.
+func goBuildID(f *elf.File) string {
+	s := f.Section(".note.go.buildid")
+	if s == nil {
+		return ""
+	}
+	data, err := s.Data()
+	if err != nil || len(data) < 16 {
+		return ""
+	}
+	// One ELF note: name size, description size, type, name, description.
+	namesz, descsz, typ := f.ByteOrder.Uint32(data), f.ByteOrder.Uint32(data[4:]), f.ByteOrder.Uint32(data[8:])
+	const goBuildIDNote = 4
+	if namesz != 4 || typ != goBuildIDNote || string(data[12:16]) != "Go\x00\x00" || uint64(len(data)) < 16+uint64(descsz) {
+		return ""
+	}
+	return string(data[16 : 16+descsz])
+}
+
+// staticELF opens an executable that must run in an image with no libc.
+func staticELF(path, hint string) (*elf.File, error) {
 	f, err := elf.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	defer f.Close()
 	for _, p := range f.Progs {
 		if p.Type == elf.PT_INTERP {
+			f.Close()
 			return nil, fmt.Errorf("%s is dynamically linked and cannot run in the scratch-based node image: %s", path, hint)
 		}
 	}
+	return f, nil
+}
+
+// readStatic reads an executable that must run in an image with no libc.
+func readStatic(path, hint string) ([]byte, error) {
+	f, err := staticELF(path, hint)
+	if err != nil {
+		return nil, err
+	}
+	f.Close()
 	return os.ReadFile(path)
 }
 

@@ -3,8 +3,11 @@ package image
 import (
 	"archive/tar"
 	"bytes"
+	"debug/elf"
 	"errors"
 	"io"
+	"os"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -52,5 +55,33 @@ func TestDynamicBinariesAreRefusedWithAHint(t *testing.T) {
 	_, err := readStatic("/bin/ls", "the hint")
 	if err == nil || !strings.Contains(err.Error(), "dynamically linked") || !strings.Contains(err.Error(), "the hint") {
 		t.Errorf("readStatic(/bin/ls) = %v", err)
+	}
+}
+
+// The digest names dsrlab's binary by its Go build ID, whose last part is
+// the go command's hash of the linked binary; a binary without one (not
+// Go's) is named by its bytes.
+func TestGoBuildIDNamesTheBinary(t *testing.T) {
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := elf.Open(self)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	id := goBuildID(f)
+	if parts := strings.Split(id, "/"); len(parts) < 2 || slices.Contains(parts, "") {
+		t.Errorf("build ID of the test binary: %q, want the go command's actionID/contentID form", id)
+	}
+	for _, p := range busyboxCandidates {
+		if bb, err := elf.Open(p); err == nil {
+			if id := goBuildID(bb); id != "" {
+				t.Errorf("busybox (not a Go binary) has build ID %q", id)
+			}
+			bb.Close()
+			break
+		}
 	}
 }

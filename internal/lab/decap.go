@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/netip"
 
 	"github.com/dsrlab/dsrlab/bpf"
 	"github.com/dsrlab/dsrlab/internal/netconf"
@@ -17,6 +16,9 @@ const ipipDevice = "ipip0"
 
 // decap makes every real accept IPIP: the kernel's tunnel device where the
 // kernel has one, otherwise an XDP program that strips the outer header.
+// One real after another: attaching a program not attached anywhere yet
+// takes the kernel 10-19 ms here, and such attaches wait for each other
+// (docs/BENCHMARKS.md), so parallel workers gained nothing.
 func (d *deployment) decap(ctx context.Context) (string, error) {
 	for _, r := range d.topo.NodesOfKind(topology.KindReal) {
 		if !d.here(r) || len(dsrVIPs(d.topo.VIPsBackedBy(r))) == 0 && r.Program == nil {
@@ -68,15 +70,7 @@ func (d *deployment) decapReal(r *topology.Node) (string, error) {
 		}
 		why = "; kernel has no ipip"
 	}
-	var dsts []netip.Addr
-	for _, i := range r.Interfaces {
-		for _, a := range []netip.Prefix{i.Addr, i.Addr6} {
-			if a.IsValid() {
-				dsts = append(dsts, a.Addr())
-			}
-		}
-	}
-	dc, err := bpf.LoadDecap(dsts)
+	dc, err := d.newDecap(r)
 	if err != nil {
 		return "", err
 	}

@@ -195,15 +195,9 @@ func (p phase) attachesProgram(n *topology.Node) bool {
 
 func (d *deployment) phaseSteps(p phase) []step {
 	if p == phaseReals {
-		return []step{{"links", d.createLinks}, {"addressing", d.address}, {"decap", d.decap}, {"services", d.services}}
+		return []step{{name: "links", fn: d.createLinks}, {name: "addressing", fn: d.address}, {name: "decap", fn: d.decap}, {name: "services", fn: d.services}}
 	}
-	return []step{{"xdp", d.loadBalancers}, {"nat", d.natBalancers}, {"healthcheck", d.healthChecks}}
-}
-
-// step is one named step of up: it returns what it did, in a few words.
-type step struct {
-	name string
-	fn   func(context.Context) (string, error)
+	return []step{{name: "xdp", fn: d.loadBalancers}, {name: "nat", fn: d.natBalancers}, {name: "healthcheck", fn: d.healthChecks}}
 }
 
 // AgentRequest is what up asks of the agent on another host.

@@ -48,6 +48,7 @@ func Up(ctx context.Context, rts runtime.Set, topo *topology.Topology, rep Repor
 		ns:          map[string]*netconf.Namespace{},
 		programs:    map[string]*userProgram{},
 		tc:          map[string]*userProgram{},
+		pre:         newBuiltins(),
 		sum:         &Summary{Lab: topo.Name, XDP: map[string]string{}, NAT: map[string]string{}, Decap: map[string]string{}},
 	}
 	if d.health, err = health.ReadState(labDir(topo.Name)); err != nil {
@@ -55,6 +56,7 @@ func Up(ctx context.Context, rts runtime.Set, topo *topology.Topology, rep Repor
 	}
 	defer d.closeNamespaces()
 	defer d.closePrograms()
+	defer d.pre.close()
 	// A lab with no record is new: if this run fails, it must leave no
 	// record either (up records the hosts before it creates anything),
 	// unless containers of the lab were there before it (labelled, with
@@ -78,46 +80,37 @@ func Up(ctx context.Context, rts runtime.Set, topo *topology.Topology, rep Repor
 		// before any engine is asked or anything recorded: a compile
 		// error, a bad map value or a verifier rejection leaves nothing
 		// behind, not even the lab's record of its hosts.
-		{"programs", d.buildPrograms},
-		{"preflight", d.preflight},
-		{"images", d.images},
-		{"agents", d.agentsStep},
-		{"containers", d.startContainers},
-		{"links", d.createLinks},
-		{"addressing", d.address},
+		{name: "programs", fn: d.buildPrograms},
+		{name: "preflight", fn: d.preflight},
+		// dsrlab's own programs need no container until they are
+		// attached: the kernel verifies them while the engine starts
+		// the containers.
+		{name: "builtins", fn: d.loadBuiltins, until: "decap"},
+		{name: "images", fn: d.images},
+		{name: "agents", fn: d.agentsStep},
+		{name: "containers", fn: d.startContainers},
+		{name: "links", fn: d.createLinks},
+		{name: "addressing", fn: d.address},
 		// Reals are made ready (decap, services) before any balancer sends
 		// them traffic, so a real added to a running lab never receives a
 		// flow it cannot take.
-		{"decap", d.decap},
-		{"services", d.services},
-		{"hosts", d.remotePhase(phaseReals)},
-		{"xdp", d.loadBalancers},
-		{"tc", d.attachTCPrograms},
-		{"nat", d.natBalancers},
-		{"healthcheck", d.healthChecks},
-		{"controller", d.startController},
-		{"hosts-xdp", d.remotePhase(phaseBalancers)},
+		{name: "decap", fn: d.decap},
+		{name: "services", fn: d.services},
+		{name: "hosts", fn: d.remotePhase(phaseReals)},
+		{name: "xdp", fn: d.loadBalancers},
+		{name: "tc", fn: d.attachTCPrograms},
+		{name: "nat", fn: d.natBalancers},
+		{name: "healthcheck", fn: d.healthChecks},
+		{name: "controller", fn: d.startController},
+		{name: "hosts-xdp", fn: d.remotePhase(phaseBalancers)},
 		// The routers learn the VIPs once the balancers are attached:
 		// up returns when every VIP is routed over each of its katrans.
-		{"bgp", d.bgpRoutes},
-		{"exec", d.execs},
+		{name: "bgp", fn: d.bgpRoutes},
+		{name: "exec", fn: d.execs},
 	}
 
-	for _, s := range steps {
-		begin := time.Now()
-		detail, err := func() (string, error) {
-			if err := ctx.Err(); err != nil {
-				return "", err
-			}
-			if err := d.fault.atStart(s.name); err != nil {
-				return "", err
-			}
-			return s.fn(ctx)
-		}()
-		rep.Step(s.name, time.Since(begin), detail, err)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", s.name, err)
-		}
+	if err := d.runSteps(ctx, steps); err != nil {
+		return nil, err
 	}
 	// Recorded only now: a failed run leaves the previous record, which
 	// still describes what the lab was built from.
@@ -141,7 +134,7 @@ type deployment struct {
 	// controller is the lab's health check controller here, if it runs.
 	controller *runtime.Container
 
-	mu          sync.Mutex // guards containers and created while nodes start in parallel
+	mu          sync.Mutex // guards containers, created and ns while nodes start in parallel
 	changeMu    sync.Mutex // guards sum.Changes, the progress counts and the reporter
 	containers  map[string]*runtime.Container
 	created     map[string]bool // nodes whose container this run created
@@ -150,6 +143,7 @@ type deployment struct {
 	ns          map[string]*netconf.Namespace
 	programs    map[string]*userProgram // by node, loaded and not yet attached
 	tc          map[string]*userProgram // TC programs by tcSlot, likewise
+	pre         *builtins               // dsrlab's own programs, loaded and not yet attached
 	// records are the program records of the agent's nodes, which the
 	// request brings and the result takes back; nil in up, which keeps
 	// them in the state.
@@ -188,6 +182,21 @@ func (d *deployment) change(step, msg string) {
 	d.rep.Detail(step, msg)
 }
 
+// detail reports an action that changes nothing in the lab (a program
+// loaded, not yet attached), from any goroutine.
+func (d *deployment) detail(step, msg string) {
+	d.changeMu.Lock()
+	defer d.changeMu.Unlock()
+	d.rep.Detail(step, msg)
+}
+
+// note is the reporter's Note for steps that run parallel workers.
+func (d *deployment) note(msg string) {
+	d.changeMu.Lock()
+	defer d.changeMu.Unlock()
+	d.rep.Note(msg)
+}
+
 func (d *deployment) labels(n *topology.Node) map[string]string {
 	return map[string]string{
 		LabelLab:      d.topo.Name,
@@ -212,13 +221,24 @@ func (d *deployment) preflight(ctx context.Context) (string, error) {
 	if err := saveHosts(d.topo); err != nil {
 		return "", err
 	}
-	for _, n := range d.topo.Nodes {
-		c, err := d.rt(n).Inspect(ctx, n.ContainerName)
-		if errors.Is(err, runtime.ErrNotFound) {
-			continue
+	// One inspect per node, in parallel as containers are started: one
+	// after another, a large lab waits a round trip to the engine per node.
+	found := make([]*runtime.Container, len(d.topo.Nodes))
+	errs := make([]error, len(d.topo.Nodes))
+	parallel(len(d.topo.Nodes), engineWorkers, func(i int) {
+		n := d.topo.Nodes[i]
+		found[i], errs[i] = d.rt(n).Inspect(ctx, n.ContainerName)
+		if errors.Is(errs[i], runtime.ErrNotFound) {
+			found[i], errs[i] = nil, nil
 		}
-		if err != nil {
-			return "", err
+	})
+	if err := errors.Join(errs...); err != nil {
+		return "", err
+	}
+	for i, n := range d.topo.Nodes {
+		c := found[i]
+		if c == nil {
+			continue
 		}
 		if c.Labels[LabelLab] == d.topo.Name && c.Labels[LabelNode] == n.Name {
 			d.containers[n.Name] = c
@@ -356,6 +376,14 @@ func (d *deployment) startContainers(ctx context.Context) (string, error) {
 		d.mu.Lock()
 		d.containers[n.Name] = c
 		d.mu.Unlock()
+		// Opened by the worker that started it: the inspect that takes
+		// overlaps the other containers' starts instead of following
+		// them all.
+		if d.here(n) {
+			if errs[i] = d.openNamespace(ctx, n); errs[i] != nil {
+				return
+			}
+		}
 		d.progress("containers", len(todo))
 	})
 	if err := errors.Join(errs...); err != nil {
@@ -363,16 +391,11 @@ func (d *deployment) startContainers(ctx context.Context) (string, error) {
 	}
 	for _, n := range d.topo.Nodes {
 		d.sum.Containers = append(d.sum.Containers, n.ContainerName)
-		if !d.here(n) {
+		if d.ns[n.Name] != nil || !d.here(n) {
 			continue
 		}
-		ns, err := d.rt(n).Namespace(ctx, d.containers[n.Name].ID)
-		if err != nil {
-			return "", fmt.Errorf("node %s: %w", n.Name, err)
-		}
-		d.ns[n.Name] = ns
-		if err := nameNamespace(n.ContainerName, ns); err != nil {
-			d.rep.Note(err.Error())
+		if err := d.openNamespace(ctx, n); err != nil {
+			return "", err
 		}
 	}
 	if len(todo) == 0 {
@@ -381,7 +404,35 @@ func (d *deployment) startContainers(ctx context.Context) (string, error) {
 	return fmt.Sprintf("%d started", len(d.started)), nil
 }
 
+// openNamespace opens the network namespace of n's running container
+// and names it for `ip netns`.
+func (d *deployment) openNamespace(ctx context.Context, n *topology.Node) error {
+	d.mu.Lock()
+	id := d.containers[n.Name].ID
+	d.mu.Unlock()
+	ns, err := d.rt(n).Namespace(ctx, id)
+	if err != nil {
+		return fmt.Errorf("node %s: %w", n.Name, err)
+	}
+	d.mu.Lock()
+	d.ns[n.Name] = ns
+	d.mu.Unlock()
+	if err := nameNamespace(n.ContainerName, ns); err != nil {
+		d.note(err.Error())
+	}
+	return nil
+}
+
 func (d *deployment) ensureContainer(ctx context.Context, n *topology.Node, existing *runtime.Container) (*runtime.Container, error) {
+	// A request the engine was sent is seen through, Ctrl-C or not: the
+	// engine completes a create whose caller hung up, and a container
+	// made after rollback listed the lab's would be left behind (signals
+	// as the containers step started left up to all four of the
+	// reference lab's). Requests not yet sent are not sent.
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	ctx = context.WithoutCancel(ctx)
 	if existing != nil {
 		c, err := d.rt(n).Start(ctx, existing.ID)
 		if err == nil {

@@ -31,6 +31,8 @@ type recorder struct {
 	steps    []string // "name" or "name FAILED"
 	notes    []string
 	progress map[string]int // step -> highest done reported
+	// onDetail, when set, is told every action reported, as it is.
+	onDetail func(step, msg string)
 }
 
 func (r *recorder) Step(name string, _ time.Duration, _ string, err error) {
@@ -41,7 +43,11 @@ func (r *recorder) Step(name string, _ time.Duration, _ string, err error) {
 	}
 	r.steps = append(r.steps, name)
 }
-func (r *recorder) Detail(string, string) {}
+func (r *recorder) Detail(step, msg string) {
+	if r.onDetail != nil {
+		r.onDetail(step, msg)
+	}
+}
 func (r *recorder) Note(msg string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -114,7 +120,7 @@ func TestUpReferenceLabAnswersThroughTheVIP(t *testing.T) {
 	rt := fakeLab(t)
 	topo := load(t, "dsr.yaml")
 	sum, rep := mustUp(t, rt, topo)
-	want := []string{"programs", "preflight", "images", "agents", "containers", "links", "addressing", "decap", "services", "hosts", "xdp", "tc", "nat", "healthcheck", "controller", "hosts-xdp", "bgp", "exec"}
+	want := []string{"programs", "preflight", "images", "agents", "containers", "links", "addressing", "builtins", "decap", "services", "hosts", "xdp", "tc", "nat", "healthcheck", "controller", "hosts-xdp", "bgp", "exec"}
 	if !slices.Equal(rep.steps, want) {
 		t.Errorf("steps %v, want %v", rep.steps, want)
 	}
@@ -149,7 +155,7 @@ func TestUpTwiceChangesNothing(t *testing.T) {
 func TestFaultAtEveryStepRollsBack(t *testing.T) {
 	rt := fakeLab(t)
 	topo := load(t, "dsr.yaml")
-	for _, step := range []string{"programs", "preflight", "images", "agents", "containers", "containers:2", "links", "links:1", "addressing", "decap", "services", "xdp", "tc", "nat", "exec"} {
+	for _, step := range []string{"programs", "preflight", "builtins", "builtins:1", "images", "agents", "containers", "containers:2", "links", "links:1", "addressing", "decap", "services", "xdp", "tc", "nat", "exec"} {
 		t.Run(step, func(t *testing.T) {
 			t.Setenv(FaultEnv, step)
 			rep := &recorder{}

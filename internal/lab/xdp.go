@@ -79,7 +79,7 @@ func (d *deployment) balancer(k *topology.Node, vips []*topology.VIP) (netconf.X
 		}
 		return att.Mode, fmt.Sprintf("(attached; %d VIPs updated in place)", changed), nil
 	}
-	lb, err := bpf.LoadBalancer(bpf.Options{})
+	lb, err := d.newBalancer(k)
 	if err != nil {
 		return 0, "", err
 	}
@@ -276,7 +276,7 @@ func (d *deployment) attach(i *topology.Interface, fd int, want topology.XDPMode
 	if err == nil {
 		return netconf.XDPNative, nil
 	}
-	d.rep.Note(fmt.Sprintf("native XDP on %s unavailable (%v); using generic", i, err))
+	d.note(fmt.Sprintf("native XDP on %s unavailable (%v); using generic", i, err))
 	return netconf.XDPGeneric, ns.AttachXDP(i.Name, fd, netconf.XDPGeneric)
 }
 
