@@ -349,8 +349,12 @@ the layout XDP needs (linear, 256 bytes of headroom), which a forwarded TCP segm
 have, into a page of its page pool before the program runs. The baseline is therefore the
 XDP_PASS row: the same frames as DSR (the columns) and a program that does nothing on the very
 veth ends that run XDP in the DSR lab (katran's uplink, the end that takes katran's frames on,
-the real's end), so what remains between it and DSR is the balancer's own work (its lookup,
-the IPIP header, 20 more bytes per frame to the real, XDP_TX, and the real's decap). Turning
+the real's end). It is not a strict bound: after XDP_PASS, katran builds a socket buffer again
+and forwards through its kernel, where DSR's katran sends the frame back with XDP_TX and its
+stack never sees it; DSR adds the lookup, the IPIP header (20 more bytes per frame to the real)
+and the real's decap. So the baseline is slower than plain forwarding, and DSR can pass it:
+read the goal as "the balancer costs no more than XDP on those veth ends does", and judge it
+over several runs (the machine's noise is about 10%). Turning
 offloads off (\`ethtool -K ... tso off gso off gro off\` on both ends of those links) gives the
 same frames without that per-frame cost; it is shown for comparison: here it changes no frame,
 as there was nothing left to cut.

@@ -194,7 +194,11 @@ func chooseProgram(ctx context.Context, t *topology.Topology, node, flag, file s
 	case which != "":
 		return c, &topology.Error{File: file, Line: h.ProgramAt[0], Column: h.ProgramAt[1], Field: "program", Msg: ce.Msg}
 	}
-	return c, &topology.Error{File: file, Line: h.NodeAt[0], Column: h.NodeAt[1], Msg: ce.Msg + " (with program: in the case file, or --program)"}
+	msg := ce.Msg + " (with program: in the case file, or --program)"
+	if h.NodeAt[0] == 0 {
+		return c, errors.New(msg) // the node came from --node, not the file
+	}
+	return c, &topology.Error{File: file, Line: h.NodeAt[0], Column: h.NodeAt[1], Msg: msg}
 }
 
 // replayCapture runs each Ethernet frame of a capture through a fresh

@@ -146,6 +146,11 @@ func ReadEvents(dir string, since time.Time, offset int64) ([]Event, int64, erro
 		return nil, offset, fmt.Errorf("events: %w", err)
 	}
 	defer f.Close()
+	// A file shorter than the offset is another file (a replaced
+	// agent's): read from its start.
+	if info, err := f.Stat(); err == nil && info.Size() < offset {
+		offset = 0
+	}
 	if _, err := f.Seek(offset, 0); err != nil {
 		return nil, offset, fmt.Errorf("events: %w", err)
 	}

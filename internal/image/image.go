@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"sync"
 
@@ -176,7 +177,19 @@ func goBuildID(f *elf.File) string {
 	if namesz != 4 || typ != goBuildIDNote || string(data[12:16]) != "Go\x00\x00" || uint64(len(data)) < 16+uint64(descsz) {
 		return ""
 	}
-	return string(data[16 : 16+descsz])
+	if id := string(data[16 : 16+descsz]); hashedBuildID(id) {
+		return id
+	}
+	return ""
+}
+
+// hashedBuildID tells a build ID the go command made, hashes of the
+// build's inputs and output ("action/content", and more parts), from one
+// given by hand (-ldflags=-buildid=redacted, as some build systems pass),
+// which would name every version of dsrlab alike.
+func hashedBuildID(id string) bool {
+	parts := strings.Split(id, "/")
+	return len(parts) >= 2 && !slices.Contains(parts, "")
 }
 
 // staticELF opens an executable that must run in an image with no libc.

@@ -85,3 +85,19 @@ func TestGoBuildIDNamesTheBinary(t *testing.T) {
 		}
 	}
 }
+
+func TestOnlyTheGoCommandsBuildIDsNameABinary(t *testing.T) {
+	for id, want := range map[string]bool{
+		"Abc_1/Def-2":         true,
+		"aaaa/bbbb/cccc/dddd": true,
+		"redacted":            false,
+		"":                    false,
+		"aaaa/":               false,
+		"/bbbb":               false,
+		"aaaa//cccc":          false,
+	} {
+		if got := hashedBuildID(id); got != want {
+			t.Errorf("hashedBuildID(%q) = %v, want %v", id, got, want)
+		}
+	}
+}

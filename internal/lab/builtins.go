@@ -23,6 +23,10 @@ import (
 // decap program of a real that got the kernel's ipip device instead, or
 // everything after a failure.
 type builtins struct {
+	// reals and katrans are the nodes whose programs the step loads,
+	// which preflight chooses.
+	reals, katrans []*topology.Node
+
 	mu        sync.Mutex // the builtins step fills it from its own goroutine
 	balancers map[string]*bpf.Balancer
 	decaps    map[string]*bpf.Decap
@@ -53,7 +57,7 @@ func (b *builtins) close() {
 // background a few milliseconds, while asking the kernel first would need
 // the real's namespace.
 func (d *deployment) loadBuiltins(ctx context.Context) (string, error) {
-	reals, katrans := d.builtinNodes()
+	reals, katrans := d.pre.reals, d.pre.katrans
 	loaded := map[string]string{}
 	done := 0
 	load := func(n *topology.Node, what string, fn func() error) error {

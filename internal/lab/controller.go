@@ -86,9 +86,12 @@ func (c *Controller) Run(ctx context.Context) error {
 	if err := os.MkdirAll(c.dir, 0o755); err != nil {
 		return fmt.Errorf("state: %w", err)
 	}
+	// A file it cannot read is no reason to stop: on another host the
+	// controller is the agent's main process, and every command that
+	// reaches that host needs the agent running. It checks afresh.
 	recorded, err := health.ReadState(c.dir)
 	if err != nil {
-		return err
+		c.logf("%v: starting with no health known", err)
 	}
 	c.sched = health.NewScheduler(recorded.Reals)
 	c.failOpen = map[health.FailOpen]bool{}
@@ -245,6 +248,11 @@ func (c *Controller) reload() error {
 		}
 	}
 	c.sched.SetTargets(c.Now(), policies)
+	// Reals no longer checked leave health.json now, not at the next
+	// result, which a lab without checks never has.
+	if err := c.writeState(); err != nil {
+		return err
+	}
 	// Whatever a crashed controller or an up left, the weights are set
 	// from the health known now.
 	var errs []error
@@ -403,6 +411,10 @@ func (d *deployment) startController(ctx context.Context) (string, error) {
 	}
 	if c := d.controller; c != nil && c.Running() {
 		return c.Name + " running", nil
+	}
+	ctx, err := seeThrough(ctx)
+	if err != nil {
+		return "", err
 	}
 	if c := d.controller; c != nil {
 		if _, err := rt.Start(ctx, c.ID); err != nil {

@@ -2,6 +2,7 @@ package lab
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -30,12 +31,13 @@ func Events(ctx context.Context, rts runtime.Set, name string, since time.Time, 
 	if err != nil {
 		return err
 	}
+	// A host whose agent does not answer costs its own events only: the
+	// others' are shown, and the error after them.
 	remote := remoteControllers(name)
+	var unread []error
 	for _, rc := range remote {
 		evs, err := rc.read(ctx, rts, since)
-		if err != nil {
-			return err
-		}
+		unread = append(unread, err)
 		past = append(past, evs...)
 	}
 	for _, h := range slices.Sorted(maps.Keys(rts)) {
@@ -56,7 +58,7 @@ func Events(ctx context.Context, rts runtime.Set, name string, since time.Time, 
 		}
 	}
 	if !follow {
-		return nil
+		return errors.Join(unread...)
 	}
 
 	ctx, cancel := context.WithCancel(ctx)

@@ -115,13 +115,17 @@ func (d *deployment) startAgents(ctx context.Context) error {
 			continue
 		}
 		var c *runtime.Container
+		sctx, err := seeThrough(ctx)
+		if err != nil {
+			return err
+		}
 		if a := d.agents[h]; a != nil {
-			c, err = rt.Start(ctx, a.ID)
+			c, err = rt.Start(sctx, a.ID)
 		} else {
 			// Its main process is the controller of the host's health
 			// checks, which keeps its state in the container: the engine
 			// restarts it after a crash, and down removes it all.
-			c, err = rt.Run(ctx, runtime.ContainerSpec{
+			c, err = rt.Run(sctx, runtime.ContainerSpec{
 				Name: agentName(d.topo, h), Hostname: "dsrlab-agent", Image: topology.DefaultImage,
 				Cmd: controllerCommand(d.topo.Name, h),
 				Labels: map[string]string{LabelLab: d.topo.Name, LabelRole: roleAgent, LabelHost: h, LabelTopology: d.topo.File,
@@ -487,11 +491,6 @@ func RunAgent(ctx context.Context, req AgentRequest) *AgentResult {
 		sum:      &Summary{XDP: map[string]string{}, NAT: map[string]string{}, Decap: map[string]string{}},
 	}
 	defer d.closeNamespaces()
-	// The controller on this host keeps its reals' health in the agent's
-	// own state: the weights up writes here follow it.
-	if d.health, err = health.ReadState(labDir(topo.Name)); err != nil {
-		return fail(err)
-	}
 	allNamespaces, _ := req.namespaces()
 	for _, n := range topo.Nodes {
 		if !d.here(n) {

@@ -51,9 +51,6 @@ func Up(ctx context.Context, rts runtime.Set, topo *topology.Topology, rep Repor
 		pre:         newBuiltins(),
 		sum:         &Summary{Lab: topo.Name, XDP: map[string]string{}, NAT: map[string]string{}, Decap: map[string]string{}},
 	}
-	if d.health, err = health.ReadState(labDir(topo.Name)); err != nil {
-		return nil, err
-	}
 	defer d.closeNamespaces()
 	defer d.closePrograms()
 	defer d.pre.close()
@@ -251,6 +248,9 @@ func (d *deployment) preflight(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("node %s: a container named %q already exists and %s; remove it or set a `prefix` in the topology",
 			n.Name, n.ContainerName, owner)
 	}
+	// Chosen here, from the containers as they were before this run: the
+	// builtins step runs beside the containers step, which changes them.
+	d.pre.reals, d.pre.katrans = d.builtinNodes()
 	running, err := d.labContainers(ctx)
 	if err != nil {
 		return "", err
@@ -423,16 +423,24 @@ func (d *deployment) openNamespace(ctx context.Context, n *topology.Node) error 
 	return nil
 }
 
-func (d *deployment) ensureContainer(ctx context.Context, n *topology.Node, existing *runtime.Container) (*runtime.Container, error) {
-	// A request the engine was sent is seen through, Ctrl-C or not: the
-	// engine completes a create whose caller hung up, and a container
-	// made after rollback listed the lab's would be left behind (signals
-	// as the containers step started left up to all four of the
-	// reference lab's). Requests not yet sent are not sent.
+// seeThrough is the context of a request that creates or starts a
+// container: one the engine was sent is seen through, Ctrl-C or not. The
+// engine completes a create whose caller hung up, and a container made
+// after rollback listed the lab's would be left behind (signals as the
+// containers step started left up to all four of the reference lab's).
+// Requests not yet sent are not sent.
+func seeThrough(ctx context.Context) (context.Context, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	ctx = context.WithoutCancel(ctx)
+	return context.WithoutCancel(ctx), nil
+}
+
+func (d *deployment) ensureContainer(ctx context.Context, n *topology.Node, existing *runtime.Container) (*runtime.Container, error) {
+	ctx, err := seeThrough(ctx)
+	if err != nil {
+		return nil, err
+	}
 	if existing != nil {
 		c, err := d.rt(n).Start(ctx, existing.ID)
 		if err == nil {

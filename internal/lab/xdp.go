@@ -20,6 +20,13 @@ import (
 // brings the one already attached up to date through its maps, without
 // reloading it: established flows keep their reals.
 func (d *deployment) loadBalancers(ctx context.Context) (string, error) {
+	// Read now, under the lab's lock (which keeps the controller from
+	// writing weights), not when up started: a real the controller found
+	// down meanwhile does not get its flows back.
+	var err error
+	if d.health, err = health.ReadState(labDir(d.topo.Name)); err != nil {
+		return "", err
+	}
 	var report []string
 	// Users' programs other than the reals' (which the decap step
 	// attached): a katran's takes the place of the balancer.

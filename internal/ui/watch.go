@@ -140,6 +140,9 @@ func (w *watcher) read(ctx context.Context) {
 			if w.scene != nil {
 				w.logf(snap.Time, &events, "the lab's topology changed (brought up again): drawing it anew")
 			}
+			// Its reals' health starts anew with it, not as transitions.
+			clear(w.health)
+			w.healthLog = nil
 			w.scene = sc
 			events = append(events, event{"scene", sc})
 		}
@@ -262,6 +265,7 @@ func (w *watcher) snapshot(ctx context.Context) (*Snapshot, *topology.Topology) 
 	w.links(s, topo, byIface, running, now)
 	if !s.Up {
 		w.report, w.stats, w.routes = nil, nil, nil
+		clear(w.health)
 		return s, topo
 	}
 	if w.report == nil || changed || w.ticks%inspectEvery == 0 {
