@@ -27,9 +27,14 @@ const (
 // stats (the controller of the katran's host wrote it there).
 func remoteHealth(t *testing.T, name string) health.State {
 	t.Helper()
-	out, err := exec.Command(dsrlabBin, "stats", "--name", name, "--format", "json").Output()
+	cmd := exec.Command(dsrlabBin, "stats", "--name", name, "--format", "json")
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
 	if err != nil {
-		t.Fatalf("stats: %v", err)
+		agent, _ := exec.Command("docker", "-H", hostEngine(healthHost), "ps", "-a", "--format", "{{.Names}} {{.Status}}").CombinedOutput()
+		logs, _ := exec.Command("docker", "-H", hostEngine(healthHost), "logs", "--tail", "20", name+"-dsrlab-agent-"+healthHost).CombinedOutput()
+		t.Fatalf("stats: %v: %s\non %s:\n%s\nagent's log:\n%s", err, stderr.String(), healthHost, agent, logs)
 	}
 	var stats []lab.BalancerStats
 	if err := json.Unmarshal(out, &stats); err != nil {
@@ -128,7 +133,9 @@ func TestHealthChecksOnAnotherHost(t *testing.T) {
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		restarts, _ := strconv.Atoi(remoteDocker(t, "inspect", "-f", "{{.RestartCount}}", agent))
-		if restarts > 0 && remoteDocker(t, "inspect", "-f", "{{.State.Running}}", agent) == "true" {
+		// State.Running stays true while the engine waits to restart it:
+		// Status says "restarting" then.
+		if restarts > 0 && remoteDocker(t, "inspect", "-f", "{{.State.Status}}", agent) == "running" {
 			break
 		}
 		if time.Now().After(deadline) {
