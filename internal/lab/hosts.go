@@ -294,17 +294,15 @@ type AgentResult struct {
 	Nodes   []NodeReport      `json:"nodes,omitempty"`
 	// Programs are the records of the users' programs the phase
 	// attached, for up to keep in the lab's state.
-	Programs map[string]ProgramRecord `json:"programs,omitempty"`
-	Output   string                   `json:"output,omitempty"` // of map
-	Exchange *Exchange                `json:"exchange,omitempty"`
-	RxBytes  uint64                   `json:"rx_bytes,omitempty"`
-	Counters []NodeCounters           `json:"counters,omitempty"`
-	// Health is what the controller on the host found, for inspect.
-	Health       health.State   `json:"health,omitzero"`
-	Events       []health.Event `json:"events,omitempty"`
-	Routes       []RouterRoutes `json:"routes,omitempty"`
-	EventsOffset int64          `json:"events_offset,omitempty"`
-	Error        string         `json:"error,omitempty"`
+	Programs     map[string]ProgramRecord `json:"programs,omitempty"`
+	Output       string                   `json:"output,omitempty"` // of map
+	Exchange     *Exchange                `json:"exchange,omitempty"`
+	RxBytes      uint64                   `json:"rx_bytes,omitempty"`
+	Counters     []NodeCounters           `json:"counters,omitempty"`
+	Events       []health.Event           `json:"events,omitempty"`
+	Routes       []RouterRoutes           `json:"routes,omitempty"`
+	EventsOffset int64                    `json:"events_offset,omitempty"`
+	Error        string                   `json:"error,omitempty"`
 }
 
 // remotePhase runs a phase on every other host, through its agent.
@@ -526,15 +524,19 @@ func RunAgent(ctx context.Context, req AgentRequest) *AgentResult {
 		res.Stats, _, err = statsOn(topo, req.Host, open)
 		err = errors.Join(err, withHealth(topo.Name, res.Stats))
 	case phaseInspect:
+		// The health of the reals this host's katrans check is kept
+		// here, by the controller of this host.
+		st, herr := health.ReadState(labDir(topo.Name))
+		err = herr
 		for i := range req.Containers {
 			c := &req.Containers[i]
 			nr := containerReport(req.Host, c)
 			if ns := d.ns[nr.Node]; ns != nil {
 				err = errors.Join(err, readNamespace(nr, ns))
 			}
+			nr.Health = st.OfKatran(nr.Node)
 			res.Nodes = append(res.Nodes, *nr)
 		}
-		res.Health = d.health
 	case phaseRoutes:
 		for _, node := range req.Nodes {
 			ns, r := d.ns[node], topo.Node(node)

@@ -141,17 +141,15 @@ func Inspect(ctx context.Context, rts runtime.Set, name string) (*LabReport, err
 			if err != nil {
 				return nil, fmt.Errorf("host %s: %w", h, err)
 			}
-			for _, nr := range res.Nodes {
-				nr.Health = res.Health.OfKatran(nr.Node)
-				rep.Nodes = append(rep.Nodes, nr)
-			}
+			rep.Nodes = append(rep.Nodes, res.Nodes...)
 		}
 	}
 	if len(rep.Nodes) == 0 {
 		return nil, fmt.Errorf("lab %q is not up (no containers carry its label)", name)
 	}
 	// The files of users' programs are in this host's state, wherever
-	// the programs run; the health of reals checked from this host too.
+	// the programs run; the health of reals checked from this host too
+	// (another host's agent filled in its own).
 	st, err := health.ReadState(labDir(name))
 	if err != nil {
 		rep.Problems = append(rep.Problems, err.Error())
