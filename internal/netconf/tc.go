@@ -77,11 +77,14 @@ func (n *Namespace) DetachTC(ifname string, egress bool, priority uint16) error 
 }
 
 // TC lists the BPF programs on an interface's clsact hooks, ingress then
-// egress, by priority; none without a clsact qdisc.
+// egress, by priority; none without a clsact qdisc, and none when the
+// interface is gone: the kernel tears a stopped container's namespace down
+// after the engine says it stopped, so its veth peers vanish under a reader
+// that has just listed them.
 func (n *Namespace) TC(ifname string) ([]TCAttachment, error) {
-	link, err := n.h.LinkByName(ifname)
-	if err != nil {
-		return nil, fmt.Errorf("%s: interface %s: %w", n.name, ifname, err)
+	link, err := n.link(ifname)
+	if err != nil || link == nil {
+		return nil, err
 	}
 	var out []TCAttachment
 	for _, egress := range []bool{false, true} {

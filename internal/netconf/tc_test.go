@@ -66,4 +66,7 @@ func TestTCAttachReplaceDetach(t *testing.T) {
 	if err := a.DetachTC("nope0", true, 5); err != nil {
 		t.Errorf("detach from an interface that is gone: %v", err)
 	}
+	if got, err := a.TC("nope0"); err != nil || len(got) != 0 {
+		t.Errorf("the hooks of an interface that is gone: %+v, %v", got, err)
+	}
 }
