@@ -3,6 +3,7 @@ package lab
 import (
 	"context"
 	"fmt"
+	goruntime "runtime"
 	"strings"
 	"time"
 )
@@ -27,6 +28,7 @@ type background struct {
 	err    error
 	beside []string // the steps that started while it ran
 	joined bool
+	prio   threadPriority
 }
 
 // runSteps runs steps in order and reports each as it ends, with its
@@ -43,7 +45,7 @@ func (d *deployment) runSteps(ctx context.Context, steps []step) error {
 	defer func() {
 		stop()
 		for _, b := range running {
-			<-b.done
+			b.wait()
 		}
 	}()
 	for _, s := range steps {
@@ -95,10 +97,21 @@ func (d *deployment) startBackground(ctx context.Context, s step) *background {
 	b := &background{step: s, begin: time.Now(), done: make(chan struct{})}
 	go func() {
 		defer close(b.done)
+		goruntime.LockOSThread()
+		b.prio.lower()
 		b.detail, b.err = d.runStep(ctx, s)
 		b.took = time.Since(b.begin)
+		if b.prio.restore() {
+			goruntime.UnlockOSThread()
+		} // else Go ends the thread with this goroutine
 	}()
 	return b
+}
+
+// wait waits for a background step to end, at its normal priority.
+func (b *background) wait() {
+	b.prio.restore()
+	<-b.done
 }
 
 // join waits for a background step, once, and reports it.
@@ -108,7 +121,7 @@ func (d *deployment) join(b *background) error {
 	}
 	b.joined = true
 	wait := time.Now()
-	<-b.done
+	b.wait()
 	waited := time.Since(wait)
 	detail := b.detail
 	if b.err == nil {
