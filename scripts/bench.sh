@@ -8,16 +8,18 @@
 #   - short-connection rate for the same paths
 #   - packets the load balancer handled per request (echo workload) and per MB
 #     (download-heavy workload), DSR against NAT
-#   - up/down wall time: reference lab, 16 reals, 64 reals, beside Docker's own
-#     floor (as many plain containers), and the ratio to it
+#   - up/down wall time: reference lab, 16 reals, 64 reals, beside
+#     containerlab's deploy of the same containers and links (containerlab
+#     built here from the Go module proxy) and Docker's own floor (as many
+#     plain containers), and the ratios to them
 #   - the XDP program's per-packet cost (BPF_PROG_TEST_RUN)
 #   - a tier of three balancers failing over under 300 held connections, and
 #     health checks detecting a dead or broken real (e2e/tier_test.go and
 #     e2e/health_test.go; their tables go in as they come)
 # Root, Debian; installs iperf3 and ethtool if missing. Takes a few minutes.
 # Numbers from a shared 2-core machine are noisy: compare them only within one
-# run. ONLY=goodput measures the first two tables alone and puts them in place
-# in the existing $OUT.
+# run. ONLY=goodput measures the first two tables alone, ONLY=updown the up /
+# down section alone, and puts them in place in the existing $OUT.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${DURATION:-5}   # seconds per iperf3 run
@@ -28,7 +30,7 @@ ONLY=${ONLY:-}            # "goodput": the goodput labs only
 MB=200                    # MiB per counted transfer (iperf3 -n)
 dsrlab=bin/dsrlab
 
-case $ONLY in "" | goodput) ;; *) echo "bench: ONLY=$ONLY: the one section that runs alone is goodput" >&2; exit 2 ;; esac
+case $ONLY in "" | goodput | updown) ;; *) echo "bench: ONLY=$ONLY: the sections that run alone are goodput and updown" >&2; exit 2 ;; esac
 for tool in iperf3 ethtool; do
   command -v "$tool" >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$tool" >/dev/null; }
 done
@@ -39,9 +41,240 @@ cleanup() {
   for f in "$work"/iperf-*.pid; do pkill -F "$f" 2>/dev/null || true; done
   for lab in bench-native bench-generic bench-nat bench-forward bench-forward-xdp bench-forward-nooffload bench-forward-tso bench-v6 dsr scale16 scale64 tier tiernat dsr3; do "$dsrlab" down -q --name "$lab" >/dev/null 2>&1 || true; done
   docker ps -aq --filter name=dsrlab-floor- | xargs -r docker rm -f >/dev/null
+  if [ -n "${clab:-}" ]; then
+    for t in "$work"/*.clab.yml; do (cd "$work" && "$clab" destroy --cleanup -t "$t" >/dev/null 2>&1) || true; done
+  fi
   rm -rf "$work"
 }
 trap cleanup EXIT
+commit=$(git rev-parse --short HEAD)$(git diff --quiet || echo "+dirty")
+
+# ---- up / down wall time: dsrlab beside containerlab and Docker alone ----
+
+# wall_ms CMD...: its wall time in ms; fails when it does, and then takes the
+# bench down with it wherever its output is assigned on its own.
+wall_ms() { local s=$(date +%s%N); "$@" >/dev/null || return; echo $(( ($(date +%s%N) - s) / 1000000 )); }
+secs() { awk -v m="$1" 'BEGIN { printf "%.2f", m / 1000 }'; }
+median_of() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+# at_most RATIO MAX -> "met" or "not met"
+at_most() { awk -v r="$1" -v m="$2" 'BEGIN { print (r <= m ? "met" : "**not met**") }'; }
+
+# containerlab (CLAB_VERSION), the tool dsrlab's up is held against. It has no
+# Debian package: it is built from the Go module proxy into $work, with one
+# change this kernel needs: the kernel has no loadable modules and so no
+# /proc/modules, which deploy reads (looking for ip_tables) before anything
+# else and fails on. The build reads a missing file as "module not loaded",
+# after which containerlab goes on as it does on a host without modules.dep:
+# it takes the module as built in. Sets clab, or clab_why.
+CLAB_VERSION=${CLAB_VERSION:-v0.79.0}
+clab="" clab_why=""
+build_containerlab() {
+  local dir src=$work/clabsrc mod=github.com/srl-labs/containerlab
+  dir=$(cd "$work" && go mod download -json "$mod@$CLAB_VERSION" 2>/dev/null | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p') || true
+  if [ -z "$dir" ]; then clab_why="the Go module proxy did not serve $mod@$CLAB_VERSION"; return; fi
+  cp -r "$dir" "$src" && chmod -R u+w "$src"
+  sed -i 's|^\tf, err := os.Open("/proc/modules")$|&\n\tif os.IsNotExist(err) {\n\t\treturn false, nil\n\t}|' "$src/utils/kernel_module.go"
+  if ! grep -A1 -F 'os.Open("/proc/modules")' "$src/utils/kernel_module.go" | grep -q IsNotExist; then
+    clab_why="containerlab $CLAB_VERSION reads /proc/modules in a way this script does not know how to change"; return
+  fi
+  if ! (cd "$src" && go build -o "$work/containerlab" .) >"$work/clab-build.log" 2>&1; then
+    clab_why="containerlab $CLAB_VERSION did not build: $(tail -1 "$work/clab-build.log")"; return
+  fi
+  clab=$work/containerlab
+}
+# clabtwin TOPOLOGY [mgmt] > file: the containerlab twin of a dsrlab lab
+# written in the inline style of labs/ and scripts/genlab.sh: the same nodes,
+# links and interface names, on the same image, unprivileged (privileged
+# containers cannot start here) and, like dsrlab's nodes, without Docker
+# networking; with mgmt, containerlab's default management network instead,
+# which takes eth0 (the twin's ethN are then eth(N+1)). Its firewall rules
+# stay off either way (there is no ip_tables here).
+clabtwin() {
+  awk -v mgmt="${2:-}" '
+    /^name:/ {
+      print "name: " $2 "\nmgmt: {external-access: false}\ntopology:"
+      print "  defaults: {kind: linux, image: dsrlab/node, privileged: false" (mgmt ? "" : ", network-mode: none") "}\n  nodes:"
+      next
+    }
+    /^nodes:/ { sect = "nodes"; next }
+    /^links:/ { sect = "links"; print "  links:"; next }
+    /^[a-z]/ { sect = "" }
+    sect == "nodes" && /^  [a-z0-9_-]+:/ { sub(/:.*/, ""); print "  " $0 ": {}" }
+    sect == "links" && /^  - endpoints:/ {
+      line = $0; out = ""
+      while (mgmt && match(line, /:eth[0-9]+"/)) {
+        out = out substr(line, 1, RSTART) "eth" (substr(line, RSTART + 4, RLENGTH - 5) + 1) "\""
+        line = substr(line, RSTART + RLENGTH)
+      }
+      print "  " out line
+    }' "$1"
+}
+# containerlab writes its lab directory where it runs, and /etc/hosts
+# entries that destroy removes again.
+clab_do() { (cd "$work" && CLAB_VERSION_CHECK=disable "$clab" "$@" >>"$work/clab.log" 2>&1) || { tail -20 "$work/clab.log" >&2; return 1; }; }
+# Docker's own floor on this machine: the same number of plain containers,
+# created and removed 8 at a time, as dsrlab does (Docker 20.10 deadlocked
+# here under ~70 concurrent removals).
+docker_floor() { # N: sets fu and fd, the ms to run and to remove them
+  fu=$(wall_ms sh -c "seq $1 | xargs -P 8 -I{} docker run -d --network none --name dsrlab-floor-{} dsrlab/node sleep 600")
+  fd=$(wall_ms sh -c "seq $1 | xargs -P 8 -I{} docker rm -f dsrlab-floor-{}")
+}
+# ROUNDS rounds of: dsrlab up and down of a lab, containerlab's deploy and
+# destroy of its twin, then Docker's floor for as many containers, back to
+# back, so that the shared machine's drift hits all three alike; ratios are
+# taken round by round. Sets up_s, down_s, clab_s, floor_s (each "up /
+# down"), clab_ratio and floor_ratio (up's), floor_clab (the floor's to
+# containerlab's deploy; all medians of the rounds' ratios) and steps: the
+# per-step times of the last round's up.
+UP_ROUNDS=${UP_ROUNDS:-5}
+updown() { # ROUNDS NAME CONTAINERS TWIN UP_ARGS...
+  local rounds=$1 name=$2 n=$3 twin=$4 s e up ups=() downs=() cups=() cdowns=() fups=() fdowns=() cr=() fr=() fc=() fu fd
+  shift 4
+  for _ in $(seq "$rounds"); do
+    s=$(date +%s%N)
+    steps=$("$dsrlab" up "$@" | awk '/^  [a-z-]+ .*\([0-9][^()]*\)$/ && $NF != "(0s)" { printf "%s %s, ", $1, $NF }')
+    e=$(date +%s%N)
+    up=$(( (e - s) / 1000000 ))
+    ups+=("$up")
+    downs+=("$(wall_ms "$dsrlab" down -q --name "$name")")
+    if [ -n "$clab" ]; then
+      cups+=("$(wall_ms clab_do deploy -t "$twin")")
+      cdowns+=("$(wall_ms clab_do destroy --cleanup -t "$twin")")
+      cr+=("$(awk -v a="$up" -v b="${cups[-1]}" 'BEGIN { printf "%.3f", a / b }')")
+    fi
+    docker_floor "$n"
+    fups+=("$fu") fdowns+=("$fd")
+    fr+=("$(awk -v a="$up" -v b="$fu" 'BEGIN { printf "%.3f", a / b }')")
+    [ -z "$clab" ] || fc+=("$(awk -v a="$fu" -v b="${cups[-1]}" 'BEGIN { printf "%.3f", a / b }')")
+  done
+  up_s=$(secs "$(median_of "${ups[@]}")") down_s=$(secs "$(median_of "${downs[@]}")")
+  floor_s="$(secs "$(median_of "${fups[@]}")") / $(secs "$(median_of "${fdowns[@]}")")"
+  floor_ratio=$(awk -v r="$(median_of "${fr[@]}")" 'BEGIN { printf "%.2f", r }')
+  clab_s=- clab_ratio=- floor_clab=-
+  if [ -n "$clab" ]; then
+    clab_s="$(secs "$(median_of "${cups[@]}")") / $(secs "$(median_of "${cdowns[@]}")")"
+    clab_ratio=$(awk -v r="$(median_of "${cr[@]}")" 'BEGIN { printf "%.2f", r }')
+    floor_clab=$(awk -v r="$(median_of "${fc[@]}")" 'BEGIN { printf "%.2f", r }')
+  fi
+  steps=${steps%, }
+}
+# measure_updown sets updown_md, the up / down section.
+measure_updown() {
+  echo "bench: up/down wall time"
+  build_containerlab
+  [ -n "$clab" ] || echo "bench: no containerlab in the up/down table: $clab_why" >&2
+  declare -gA lab_up lab_down lab_clab lab_floor lab_cratio lab_fratio lab_fc lab_steps lab_mgmt
+  scripts/genlab.sh 16 >"$work/scale16.yaml"
+  scripts/genlab.sh 64 >"$work/scale64.yaml"
+  cp labs/dsr.yaml "$work/dsr.yaml"
+  # Not counted: the first up after a build builds the node image, and each
+  # tool's first run reads its binary from disk.
+  "$dsrlab" up -q >/dev/null
+  "$dsrlab" down -q >/dev/null
+  if [ -n "$clab" ]; then
+    clabtwin "$work/dsr.yaml" >"$work/warmup.clab.yml"
+    clab_do deploy -t "$work/warmup.clab.yml"
+    clab_do destroy --cleanup -t "$work/warmup.clab.yml"
+  fi
+  local lab name n rounds args ms
+  for lab in dsr:4:$UP_ROUNDS scale16:19:$UP_ROUNDS scale64:67:1; do
+    IFS=: read -r name n rounds <<<"$lab"
+    clabtwin "$work/$name.yaml" >"$work/$name.clab.yml"
+    clabtwin "$work/$name.yaml" mgmt >"$work/$name-mgmt.clab.yml"
+    args=(-t "$work/$name.yaml")
+    [ "$name" = dsr ] && args=() # the embedded reference lab
+    updown "$rounds" "$name" "$n" "$work/$name.clab.yml" "${args[@]}"
+    lab_up[$name]=$up_s lab_down[$name]=$down_s lab_clab[$name]=$clab_s lab_floor[$name]=$floor_s
+    lab_cratio[$name]=$clab_ratio lab_fratio[$name]=$floor_ratio lab_fc[$name]=$floor_clab lab_steps[$name]=$steps lab_mgmt[$name]=-
+    if [ -n "$clab" ]; then
+      ms=$(wall_ms clab_do deploy -t "$work/$name-mgmt.clab.yml")
+      lab_mgmt[$name]=$(secs "$ms")
+      clab_do destroy --cleanup -t "$work/$name-mgmt.clab.yml"
+    fi
+  done
+  local per_real clab_note goals=""
+  per_real=$(awk -v a="${lab_up[scale64]}" -v b="${lab_up[scale16]}" 'BEGIN { printf "%.3f", (a - b) / 48 }')
+  if [ -n "$clab" ]; then
+    clab_note="containerlab is $CLAB_VERSION, built by the bench from the Go module proxy with the one
+change this kernel needs (it has no \`/proc/modules\`, which deploy reads first: see
+\`build_containerlab\` in the script), deploying each lab's twin: the same nodes, links and
+interface names, on the same image, unprivileged, and like dsrlab's nodes without Docker
+networking (\`network-mode: none\`). Its default deploy also makes and attaches a management
+network, which dsrlab's nodes do not have; that deploy took ${lab_mgmt[dsr]} s for the reference
+lab, ${lab_mgmt[scale16]} s for 19 containers and ${lab_mgmt[scale64]} s for 67 in this run (one round each)."
+    goals="
+| goal | measured (up / containerlab's deploy) | |
+|---|---|---|
+| the reference lab's \`up\` <= 0.75x containerlab's deploy | ${lab_cratio[dsr]} | $(at_most "${lab_cratio[dsr]}" 0.75) |
+| 19 containers' \`up\` <= 0.8x containerlab's deploy | ${lab_cratio[scale16]} | $(at_most "${lab_cratio[scale16]}" 0.8) |
+
+Both tools spend most of their time waiting for the engine to start the containers: Docker's own
+\`docker run\` of as many containers (the floor) took ${lab_fc[dsr]}x containerlab's deploy for 4
+containers, ${lab_fc[scale16]}x for 19 and ${lab_fc[scale64]}x for 67 in the same rounds, so what
+decides the goals is what each tool adds to the engine's time (dsrlab's: the last column).
+"
+  else
+    clab_note="containerlab is not in this table: $clab_why."
+  fi
+  local stamp=""
+  [[ $ONLY == updown ]] && stamp="
+This section was measured again, alone (\`ONLY=updown scripts/bench.sh\`), on $(date -u +%Y-%m-%d) at
+commit \`$commit\`; the rest of this page is from the run named at the top.
+"
+  updown_md=$(cat <<MD
+## up / down wall time
+$stamp
+Each lab is brought up and down by dsrlab, its twin deployed and destroyed by containerlab, then as
+many plain containers are run and removed by Docker alone ("the floor": \`docker run -d --network
+none\`, 8 at a time, as dsrlab starts them), back to back, $UP_ROUNDS rounds (one for 64 reals);
+the figures are medians, the ratios medians of the rounds' ratios (they hold when the shared
+machine's speed drifts). $clab_note
+
+| lab | containers | dsrlab up (s) | dsrlab down (s) | containerlab deploy / destroy (s) | Docker alone: run / rm (s) | up / containerlab's deploy | up / Docker's run |
+|---|---|---|---|---|---|---|---|
+| reference lab (image present) | 4 | ${lab_up[dsr]} | ${lab_down[dsr]} | ${lab_clab[dsr]} | ${lab_floor[dsr]} | ${lab_cratio[dsr]} | ${lab_fratio[dsr]}x |
+| 1 katran + 16 reals | 19 | ${lab_up[scale16]} | ${lab_down[scale16]} | ${lab_clab[scale16]} | ${lab_floor[scale16]} | ${lab_cratio[scale16]} | ${lab_fratio[scale16]}x |
+| 1 katran + 64 reals | 67 | ${lab_up[scale64]} | ${lab_down[scale64]} | ${lab_clab[scale64]} | ${lab_floor[scale64]} | ${lab_cratio[scale64]} | ${lab_fratio[scale64]}x |
+$goals
+Time per added real: ${per_real} s (from 16 to 64 reals).
+Where the time goes, per step of \`up\` (the last round's; steps that took 0 s left out). The \`builtins\` step loads dsrlab's
+own XDP programs in the background, beside the steps its line names, and \`up\` waits for it
+before \`decap\`: its time overlaps theirs (the wait is what it adds), so the steps add up to
+more than \`up\` took.
+- reference lab: ${lab_steps[dsr]}
+- 16 reals: ${lab_steps[scale16]}
+- 64 reals: ${lab_steps[scale64]}
+
+What dsrlab adds to the engine's time is mostly the kernel's. Each attach of an XDP program not yet
+attached anywhere takes 10-19 ms here, whatever the program, and such attaches wait for each other
+(most likely the kernel's XDP dispatcher, rebuilt for each new program); attaching one already
+attached elsewhere takes 0.1 ms. The reference lab makes three (the real's decap, the router's
+XDP_PASS stub, the balancer), and each real's decap program is its own program (its own addresses
+and counters), so \`decap\` is one such attach per real. And the balancer's load, about 0.2 s of
+CPU (a third of it creating the per-CPU connection table, the rest verifying), runs beside the
+containers on a 2-CPU machine: at the lowest CPU priority, it still slows the engine's starts.
+MD
+)
+}
+# replace_section FROM_HEADING NEXT_HEADING TEXT: in place in $OUT, from the
+# heading to the next one that this run did not measure.
+replace_section() {
+  grep -q "^## $1" "$OUT" && grep -q "^## $2" "$OUT" ||
+    { echo "bench: $OUT has no '## $1' section before '## $2' to replace; run the whole bench" >&2; exit 1; }
+  printf '%s\n\n' "$3" >"$work/section.md"
+  awk -v md="$work/section.md" -v from="^## $1" -v to="^## $2" '
+    $0 ~ from { while ((getline l < md) > 0) print l; skip = 1; next }
+    $0 ~ to { skip = 0 }
+    !skip' "$OUT" >"$work/out.md"
+  cp "$work/out.md" "$OUT"
+}
+if [[ $ONLY == updown ]]; then
+  measure_updown
+  replace_section "up / down" "A tier" "$updown_md"
+  echo "bench: replaced the up / down section in $OUT"
+  echo "$updown_md"
+  exit 0
+fi
 
 # The benchmark labs, all up at once so that every round measures every path
 # back to back (drift on a shared machine then hits all paths alike): the
@@ -270,7 +503,6 @@ done
 for r in "${reals[@]}"; do pkill -F "$work/iperf-$r.pid" 2>/dev/null || true; done
 for f in "${labs[@]}"; do "$dsrlab" down -q -t "$work/$f.yaml" >/dev/null; done
 
-commit=$(git rev-parse --short HEAD)$(git diff --quiet || echo "+dirty")
 # row NAME LABEL BASE: a goodput table row, its ratios to BASE's medians.
 row() {
   local n=$1 b=$3
@@ -397,69 +629,13 @@ direction (requests and ACKs); NAT carries both directions twice.
 MD
 )
 if [[ $ONLY == goodput ]]; then
-  # In place: from this section's heading to the next one this run did not measure.
-  grep -q '^## Goodput' "$OUT" && grep -q '^## up / down' "$OUT" ||
-    { echo "bench: $OUT has no goodput section to replace; run the whole bench" >&2; exit 1; }
-  printf '%s\n\n' "$goodput_md" >"$work/goodput.md"
-  awk -v md="$work/goodput.md" '
-    /^## Goodput/ { while ((getline l < md) > 0) print l; skip = 1; next }
-    /^## up \/ down/ { skip = 0 }
-    !skip' "$OUT" >"$work/out.md"
-  cp "$work/out.md" "$OUT"
+  replace_section "Goodput" "up / down" "$goodput_md"
   echo "bench: replaced the goodput tables in $OUT"
   echo "$goodput_md"
   exit 0
 fi
 
-# Wall time of a command, in milliseconds.
-wall_ms() { local s=$(date +%s%N); "$@" >/dev/null; echo $(( ($(date +%s%N) - s) / 1000000 )); }
-secs() { awk -v m="$1" 'BEGIN { printf "%.2f", m / 1000 }'; }
-median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
-
-echo "bench: up/down wall time"
-# Docker's own floor on this machine: the same number of plain containers,
-# created and removed 8 at a time, as dsrlab does (Docker 20.10 deadlocked
-# here under ~70 concurrent removals).
-docker_floor() { # N -> "up_ms down_ms"
-  local n=$1 up
-  up=$(wall_ms sh -c "seq $n | xargs -P 8 -I{} docker run -d --network none --name dsrlab-floor-{} dsrlab/node sleep 600")
-  echo "$up $(wall_ms sh -c "seq $n | xargs -P 8 -I{} docker rm -f dsrlab-floor-{}")"
-}
-# ROUNDS rounds of: dsrlab up and down of a lab, then Docker's floor for
-# as many containers, back to back, so that the shared machine's drift hits
-# both alike; the ratio up / floor is taken round by round. Sets up_s,
-# down_s, floor_s (run / rm) and ratio, all medians, and steps: the per-step
-# times of the last round's up.
-UP_ROUNDS=${UP_ROUNDS:-5}
-updown() { # ROUNDS NAME CONTAINERS UP_ARGS...
-  local rounds=$1 name=$2 n=$3 s e ups=() downs=() fups=() fdowns=() ratios=() fu fd
-  shift 3
-  for _ in $(seq "$rounds"); do
-    s=$(date +%s%N)
-    steps=$("$dsrlab" up "$@" | awk '/^  [a-z-]+ .*\([0-9][^()]*\)$/ { printf "%s %s, ", $1, $NF }')
-    e=$(date +%s%N)
-    ups+=($(( (e - s) / 1000000 )))
-    downs+=("$(wall_ms "$dsrlab" down -q --name "$name")")
-    read -r fu fd <<<"$(docker_floor "$n")"
-    fups+=("$fu") fdowns+=("$fd")
-    ratios+=("$(awk -v a="${ups[-1]}" -v b="$fu" 'BEGIN { printf "%.3f", a / b }')")
-  done
-  up_s=$(secs "$(median "${ups[@]}")") down_s=$(secs "$(median "${downs[@]}")")
-  floor_s="$(secs "$(median "${fups[@]}")") / $(secs "$(median "${fdowns[@]}")")"
-  ratio=$(awk -v r="$(median "${ratios[@]}")" 'BEGIN { printf "%.2f", r }')
-  steps=${steps%, }
-}
-declare -A lab_up lab_down lab_floor lab_ratio lab_steps
-scripts/genlab.sh 16 >"$work/scale16.yaml"
-scripts/genlab.sh 64 >"$work/scale64.yaml"
-for lab in dsr:4:$UP_ROUNDS scale16:19:$UP_ROUNDS scale64:67:1; do
-  IFS=: read -r name n rounds <<<"$lab"
-  args=(-t "$work/$name.yaml")
-  [ "$name" = dsr ] && args=() # the embedded reference lab
-  updown "$rounds" "$name" "$n" "${args[@]}"
-  lab_up[$name]=$up_s lab_down[$name]=$down_s lab_floor[$name]=$floor_s lab_ratio[$name]=$ratio lab_steps[$name]=$steps
-done
-per_real=$(awk -v a="${lab_up[scale64]}" -v b="${lab_up[scale16]}" 'BEGIN { printf "%.3f", (a - b) / 48 }')
+measure_updown
 
 echo "bench: XDP program per-packet cost"
 xdp=$(cd bpf && go test -run '^$' -bench '^BenchmarkXDP$' -benchtime 1000000x . 2>&1 |
@@ -492,30 +668,7 @@ machine is shared and noisy, so read the ratios, not the absolute numbers.
 
 $goodput_md
 
-## up / down wall time
-
-Each lab is brought up and down, then as many plain containers are run and removed by Docker
-alone ("the floor": \`docker run -d --network none\`, 8 at a time, as dsrlab starts them), back to
-back, $UP_ROUNDS rounds (one for 64 reals); the figures are medians, the last column the median of
-the rounds' ratios. containerlab is not in this table: it could not be built here (the module
-proxy refused v0.79.0). Issue 22 measured it beside dsrlab at 0.66 s for the reference lab's
-four containers; the goal is dsrlab's \`up\` at or below 0.75x containerlab's deploy for that lab
-and 0.8x for 19 nodes, which this table bounds by the floor both sit above.
-
-| lab | containers | dsrlab up (s) | dsrlab down (s) | Docker alone: run / rm (s) | up / Docker's run |
-|---|---|---|---|---|---|
-| reference lab (image present) | 4 | ${lab_up[dsr]} | ${lab_down[dsr]} | ${lab_floor[dsr]} | ${lab_ratio[dsr]}x |
-| 1 katran + 16 reals | 19 | ${lab_up[scale16]} | ${lab_down[scale16]} | ${lab_floor[scale16]} | ${lab_ratio[scale16]}x |
-| 1 katran + 64 reals | 67 | ${lab_up[scale64]} | ${lab_down[scale64]} | ${lab_floor[scale64]} | ${lab_ratio[scale64]}x |
-
-Time per added real: ${per_real} s (from 16 to 64 reals); growth is linear.
-Where the time goes, per step of \`up\` (the last round's). The \`builtins\` step loads dsrlab's
-own XDP programs in the background, beside the steps its line names, and \`up\` waits for it
-before \`decap\`: its time overlaps theirs (the wait is what it adds), so the steps add up to
-more than \`up\` took.
-- reference lab: ${lab_steps[dsr]}
-- 16 reals: ${lab_steps[scale16]}
-- 64 reals: ${lab_steps[scale64]}
+$updown_md
 
 ## A tier of balancers: failover
 
