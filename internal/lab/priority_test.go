@@ -9,8 +9,8 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// threadNice is the nice value of the calling thread (the raw system
-// call returns 20 - nice).
+// threadNice is the nice value of thread tid, 0 for the calling one (the
+// raw system call returns 20 - nice).
 func threadNice(t *testing.T, tid int) int {
 	p, err := unix.Getpriority(unix.PRIO_PROCESS, tid)
 	if err != nil {
