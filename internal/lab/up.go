@@ -444,7 +444,7 @@ func (d *deployment) ensureContainer(ctx context.Context, n *topology.Node, exis
 	if existing != nil {
 		c, err := d.rt(n).Start(ctx, existing.ID)
 		if err == nil {
-			d.recordStart(n, false)
+			d.recordStart(n, false, "started stopped container ")
 		}
 		return c, err
 	}
@@ -466,21 +466,50 @@ func (d *deployment) ensureContainer(ctx context.Context, n *topology.Node, exis
 		Name: n.ContainerName, Hostname: n.Name, Image: n.Image, Cmd: cmd,
 		Env: n.Env, Labels: d.labels(n), Sysctls: n.Sysctls, CapAdd: nodeCaps,
 	})
+	if errors.Is(err, runtime.ErrNameInUse) {
+		return d.adopt(ctx, n, err)
+	}
 	if err != nil {
 		return nil, err
 	}
-	d.recordStart(n, true)
+	d.recordStart(n, true, "created ")
 	return c, nil
 }
 
-func (d *deployment) recordStart(n *topology.Node, created bool) {
+// adopt takes on a container of this node that appeared after preflight
+// looked: the engine completes the creates of an up killed a moment
+// before, after that up is gone. Such an up got no further than its
+// containers, so the container counts as this run's creation (its node's
+// exec commands run, a failure removes it). A container of anything else
+// under the name stays the error inUse.
+func (d *deployment) adopt(ctx context.Context, n *topology.Node, inUse error) (*runtime.Container, error) {
+	c, err := d.rt(n).Inspect(ctx, n.ContainerName)
+	// The engine takes the name before the create is done: for a moment
+	// there may be no container under it to inspect.
+	for tries := 0; errors.Is(err, runtime.ErrNotFound) && tries < 30; tries++ {
+		time.Sleep(100 * time.Millisecond)
+		c, err = d.rt(n).Inspect(ctx, n.ContainerName)
+	}
+	if err != nil || c.Labels[LabelLab] != d.topo.Name || c.Labels[LabelNode] != n.Name {
+		return nil, inUse
+	}
+	if !c.Running() {
+		if c, err = d.rt(n).Start(ctx, c.ID); err != nil {
+			return nil, err
+		}
+	}
+	d.recordStart(n, true, "adopted (created by an up that did not finish) ")
+	return c, nil
+}
+
+// recordStart records a container this run started: created, when the
+// node's exec commands are to run in it.
+func (d *deployment) recordStart(n *topology.Node, created bool, verb string) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.started = append(d.started, n.ContainerName)
-	verb := "started stopped container "
 	if created {
 		d.created[n.Name] = true
-		verb = "created "
 	}
 	d.change("containers", verb+n.ContainerName)
 }

@@ -574,3 +574,61 @@ func TestLabNamesThatArePathsAreRefused(t *testing.T) {
 
 // one is the engine set of a lab that lives on the local host alone.
 func one(rt runtime.Runtime) runtime.Set { return runtime.Set{topology.LocalHost: rt} }
+
+// appearsAfterPreflight makes a container named name, with labels, come
+// into being just before up creates it, as the create of an up killed a
+// moment before does when the engine completes it.
+func appearsAfterPreflight(t *testing.T, rt *fake.Runtime, name string, labels map[string]string) {
+	t.Helper()
+	done := false
+	rt.FailRun = func(n string) error {
+		if n != name || done {
+			return nil
+		}
+		done = true
+		_, err := rt.Run(context.Background(), runtime.ContainerSpec{Name: name, Image: topology.DefaultImage, Cmd: keepalive, Labels: labels})
+		return err
+	}
+}
+
+func TestContainerOfAKilledUpIsAdopted(t *testing.T) {
+	rt := fakeLab(t)
+	topo := load(t, "dsr.yaml")
+	real := topo.Node("real")
+	d := &deployment{topo: topo}
+	appearsAfterPreflight(t, rt, real.ContainerName, d.labels(real))
+	var mu sync.Mutex
+	var said []string
+	rep := &recorder{onDetail: func(step, msg string) {
+		mu.Lock()
+		defer mu.Unlock()
+		said = append(said, step+": "+msg)
+	}}
+	if _, err := Up(context.Background(), one(rt), topo, rep); err != nil {
+		t.Fatalf("up: %v (steps %v)", err, rep.steps)
+	}
+	if !slices.Contains(said, "containers: adopted (created by an up that did not finish) "+real.ContainerName) {
+		t.Errorf("up does not say it adopted %s: %v", real.ContainerName, said)
+	}
+	if names := labNames(t, rt, topo.Name); len(names) != len(topo.Nodes) {
+		t.Errorf("lab containers %v, want one per node", names)
+	}
+	mustVerify(t, rt, topo)
+}
+
+func TestForeignContainerAfterPreflightFailsUp(t *testing.T) {
+	rt := fakeLab(t)
+	topo := load(t, "dsr.yaml")
+	real := topo.Node("real")
+	appearsAfterPreflight(t, rt, real.ContainerName, map[string]string{"owner": "someone else"})
+	_, err := Up(context.Background(), one(rt), topo, &recorder{})
+	if !errors.Is(err, runtime.ErrNameInUse) || !strings.Contains(err.Error(), "node real") {
+		t.Fatalf("up: %v, want the name in use, for node real", err)
+	}
+	if left := labNames(t, rt, topo.Name); len(left) > 0 {
+		t.Errorf("left behind: %v", left)
+	}
+	if c, err := rt.Inspect(context.Background(), real.ContainerName); err != nil || c.Labels["owner"] != "someone else" {
+		t.Errorf("the other container: %v, %v", c, err)
+	}
+}

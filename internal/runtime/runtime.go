@@ -19,6 +19,10 @@ import (
 // ErrNotFound is returned when a container or image does not exist.
 var ErrNotFound = errors.New("not found")
 
+// ErrNameInUse is returned when a container is to be created under a name
+// another container has.
+var ErrNameInUse = errors.New("name already in use")
+
 // ContainerSpec is what the orchestrator asks for: a container with no
 // network of its own (links are wired afterwards) and only named capabilities,
 // because privileged containers cannot start on every host.

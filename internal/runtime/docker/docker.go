@@ -279,6 +279,9 @@ func (d *Docker) Run(ctx context.Context, spec runtime.ContainerSpec) (*runtime.
 		host.SecurityOpt = []string{"apparmor=unconfined", "label=disable"}
 	}
 	created, err := d.c.ContainerCreate(ctx, cfg, host, nil, nil, spec.Name)
+	if cerrdefs.IsConflict(err) {
+		return nil, fmt.Errorf("create container %s: %w: %w", spec.Name, runtime.ErrNameInUse, err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("create container %s: %w", spec.Name, err)
 	}

@@ -90,7 +90,7 @@ func (r *Runtime) Run(ctx context.Context, spec runtime.ContainerSpec) (*runtime
 	for _, c := range r.containers {
 		if c.Name == spec.Name {
 			r.mu.Unlock()
-			return nil, fmt.Errorf("create container %s: name already in use by %s", spec.Name, c.ID)
+			return nil, fmt.Errorf("create container %s: %w by %s", spec.Name, runtime.ErrNameInUse, c.ID)
 		}
 	}
 	id := "fake" + strconv.FormatInt(r.nextID.Add(1), 10)
