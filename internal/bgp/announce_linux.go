@@ -30,20 +30,24 @@ func (sp *speaker) announce(ctx context.Context) error {
 	for first := true; ; first = false {
 		attached, why := balancerReady(sp.cfg)
 		var err error
+		said := "" // once the status says so too, as a router's changes are
 		switch {
 		case first && !attached:
-			sp.log.printf("not announcing %s yet: %s", prefixList(sp.cfg.Announce), why)
+			said = fmt.Sprintf("not announcing %s yet: %s", prefixList(sp.cfg.Announce), why)
 		case attached && !announcing:
 			if err = sp.addPaths(); err == nil {
 				announcing = true
-				sp.log.printf("announce %s: balancer ready on %s", prefixList(sp.cfg.Announce), sp.cfg.Uplink)
+				said = fmt.Sprintf("announce %s: balancer ready on %s", prefixList(sp.cfg.Announce), sp.cfg.Uplink)
 			}
 		case !attached && announcing:
 			sp.deletePaths()
 			announcing = false
-			sp.log.printf("withdraw %s: %s", prefixList(sp.cfg.Announce), why)
+			said = fmt.Sprintf("withdraw %s: %s", prefixList(sp.cfg.Announce), why)
 		}
 		sp.setAnnounced(attached, announcing)
+		if said != "" {
+			sp.log.printf("%s", said)
+		}
 		if err != nil {
 			return err
 		}

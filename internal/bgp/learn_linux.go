@@ -2,6 +2,7 @@ package bgp
 
 import (
 	"context"
+	"fmt"
 	"net/netip"
 	"slices"
 	"time"
@@ -109,6 +110,9 @@ func (sp *speaker) apply(inst Installer, want map[netip.Prefix][]netip.Addr, why
 	installed := sp.installed
 	sp.mu.Unlock()
 	next := map[netip.Prefix][]netip.Addr{}
+	// Said once the status says so too: who reads the log line and then
+	// asks for the status must find the change there.
+	var done []string
 	for _, dst := range sortedPrefixes(want) {
 		vias := want[dst]
 		if slices.Equal(installed[dst], vias) {
@@ -123,7 +127,7 @@ func (sp *speaker) apply(inst Installer, want map[netip.Prefix][]netip.Addr, why
 			continue
 		}
 		next[dst] = vias
-		sp.log.printf("installed %s via %s", dst, addrList(vias))
+		done = append(done, fmt.Sprintf("installed %s via %s", dst, addrList(vias)))
 	}
 	for _, dst := range sortedPrefixes(installed) {
 		if _, ok := want[dst]; ok {
@@ -134,11 +138,14 @@ func (sp *speaker) apply(inst Installer, want map[netip.Prefix][]netip.Addr, why
 			next[dst] = installed[dst]
 			continue
 		}
-		sp.log.printf("removed %s: %s", dst, why)
+		done = append(done, fmt.Sprintf("removed %s: %s", dst, why))
 	}
 	sp.mu.Lock()
 	sp.installed = next
 	sp.mu.Unlock()
+	for _, line := range done {
+		sp.log.printf("%s", line)
+	}
 }
 
 func addrList(as []netip.Addr) string {
