@@ -89,6 +89,23 @@ func allUp(st health.State) bool {
 }
 
 // balancerWeights reads katran's weights of a VIP's reals, by real.
+// waitWeights waits until the balancer's weights for vip meet cond, and
+// returns them.
+func waitWeights(t *testing.T, rt runtime.Runtime, topo *topology.Topology, vip, what string, cond func(map[string]uint32) bool) map[string]uint32 {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		w := balancerWeights(t, rt, topo, vip)
+		if cond(w) {
+			return w
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("never %s: weights %v", what, w)
+		}
+		time.Sleep(controllerTick)
+	}
+}
+
 func balancerWeights(t *testing.T, rt runtime.Runtime, topo *topology.Topology, vip string) map[string]uint32 {
 	t.Helper()
 	ns := nodeNamespace(t, rt, topo, "katran")
@@ -194,8 +211,10 @@ func TestControllerDrainsFailingRealsAndRestoresThem(t *testing.T) {
 		time.Sleep(controllerTick)
 	}
 	waitHealth(t, topo.Name, "real2 up again", statusIs(tcp, "real2", health.Up))
-	if w := balancerWeights(t, rt, topo, tcp); w["real1"] != 0 || w["real2"] != 1 {
-		t.Errorf("weights with real2 back: %v, want real1 still drained, real2 1", w)
+	// Its weight comes back at the controller's next tick with the lock.
+	w := waitWeights(t, rt, topo, tcp, "real2 back", func(w map[string]uint32) bool { return w["real2"] == 1 })
+	if w["real1"] != 0 {
+		t.Errorf("weights with real2 back: %v, want real1 still drained", w)
 	}
 
 	// Both reals of the UDP VIP fail: katran keeps both (fail open).
@@ -285,11 +304,5 @@ func TestControllerWaitsForTheLabsLock(t *testing.T) {
 		t.Errorf("weights written while the lab's lock was held: %v", w)
 	}
 	unlock()
-	deadline := time.Now().Add(10 * time.Second)
-	for w := balancerWeights(t, rt, topo, tcp); w["real2"] != 0; w = balancerWeights(t, rt, topo, tcp) {
-		if time.Now().After(deadline) {
-			t.Fatalf("weights once the lock is free: %v, want real2 at 0", w)
-		}
-		time.Sleep(controllerTick)
-	}
+	waitWeights(t, rt, topo, tcp, "real2 at 0 once the lock is free", func(w map[string]uint32) bool { return w["real2"] == 0 })
 }
