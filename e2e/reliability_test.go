@@ -118,9 +118,8 @@ func TestKilledUpIsCleanedByDown(t *testing.T) {
 		time.Sleep(time.Duration(rng.IntN(2500)) * time.Millisecond)
 		cmd.Process.Kill()
 		cmd.Wait()
-		// A create the engine was serving when up died still completes;
-		// a user's down comes later than that.
-		time.Sleep(time.Second)
+		// At once: a create the engine was serving when up died still
+		// completes, and down must outlast it.
 		// Alternate the two ways of naming the lab.
 		args := []string{"down", "-t", file}
 		if i%2 == 1 {

@@ -28,16 +28,15 @@ func Down(ctx context.Context, rts runtime.Set, name string, rep Reporter) (remo
 	if err := topology.ValidLabName(name); err != nil {
 		return nil, err
 	}
-	var errs []error
-	found := 0
-	for _, h := range slices.Sorted(maps.Keys(rts)) {
-		gone, n, err := downOn(ctx, rts[h], name, rep)
-		if err != nil {
-			err = fmt.Errorf("host %s: %w", h, err)
+	removed, found, err := downOnAll(ctx, rts, name, rep)
+	if err == nil {
+		if _, serr := os.Stat(creatingFile(name)); serr == nil {
+			var late []string
+			late, err = lateCreates(ctx, rts, name, rep)
+			removed, found = append(removed, late...), found+len(late)
 		}
-		removed, found, errs = append(removed, gone...), found+n, append(errs, err)
 	}
-	if err := errors.Join(errs...); err != nil {
+	if err != nil {
 		// Keep the state: it describes containers that are still there.
 		return removed, err
 	}
@@ -52,6 +51,58 @@ func Down(ctx context.Context, rts runtime.Set, name string, rep Reporter) (remo
 	}
 	if found == 0 && statErr != nil {
 		rep.Note(fmt.Sprintf("Lab %q: nothing to remove", name))
+	}
+	return removed, nil
+}
+
+// downOnAll removes the lab's containers on every engine; it reports
+// those it removed and how many there were.
+func downOnAll(ctx context.Context, rts runtime.Set, name string, rep Reporter) (removed []string, found int, err error) {
+	var errs []error
+	for _, h := range slices.Sorted(maps.Keys(rts)) {
+		gone, n, err := downOn(ctx, rts[h], name, rep)
+		if err != nil {
+			err = fmt.Errorf("host %s: %w", h, err)
+		}
+		removed, found, errs = append(removed, gone...), found+n, append(errs, err)
+	}
+	return removed, found, errors.Join(errs...)
+}
+
+// lateCreateQuiet is how long down watches the engines for containers of
+// an up that died: the engine completes the creates it was sent after the
+// process is gone, and on a loaded engine a create takes a second or more.
+// lateCreateMax bounds the watch if creates keep coming.
+const (
+	lateCreateQuiet = 2 * time.Second
+	lateCreateMax   = 30 * time.Second
+)
+
+// lateCreates removes the lab's containers that appear on the engines
+// until none has for lateCreateQuiet, after an up that died with creates
+// in flight (its creatingFile is left): a down right after a SIGKILLed up
+// left a container the engine created a moment later.
+func lateCreates(ctx context.Context, rts runtime.Set, name string, rep Reporter) ([]string, error) {
+	rep.Note(fmt.Sprintf("An up of lab %q did not finish: watching %v for containers the engines create late", name, lateCreateQuiet))
+	var removed []string
+	end := time.Now().Add(lateCreateMax)
+	for quiet := time.Now(); time.Since(quiet) < lateCreateQuiet; {
+		if time.Now().After(end) {
+			return removed, fmt.Errorf("containers of lab %q kept appearing for %v after an up that did not finish", name, lateCreateMax)
+		}
+		select {
+		case <-ctx.Done():
+			return removed, ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+		gone, found, err := downOnAll(ctx, rts, name, rep)
+		removed = append(removed, gone...)
+		if err != nil {
+			return removed, err
+		}
+		if found > 0 {
+			quiet = time.Now()
+		}
 	}
 	return removed, nil
 }

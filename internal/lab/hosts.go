@@ -765,8 +765,19 @@ func saveHosts(t *topology.Topology) error {
 	if err := os.MkdirAll(filepath.Dir(hostsFile(t.Name)), 0o755); err != nil {
 		return fmt.Errorf("state: %w", err)
 	}
-	return os.WriteFile(hostsFile(t.Name), data, 0o644)
+	if err := os.WriteFile(hostsFile(t.Name), data, 0o644); err != nil {
+		return err
+	}
+	// From here on this run may send the engines creates.
+	return os.WriteFile(creatingFile(t.Name), nil, 0o644)
 }
+
+// creatingFile is there while an up may have creates in flight at an
+// engine: up writes it with the lab's hosts, before it creates anything,
+// and removes it when it returns, its requests all seen through. Left
+// behind, it says an up died (SIGKILL, a crash) whose creates the engine
+// may still complete: down then watches for them (lateCreates).
+func creatingFile(lab string) string { return filepath.Join(labDir(lab), "creating") }
 
 // LoadHosts returns the engines a lab's containers may be on, as up
 // recorded them before it created any; only the local host when there is

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"sort"
 	"strings"
 	"sync"
@@ -62,6 +63,8 @@ func Up(ctx context.Context, rts runtime.Set, topo *topology.Topology, rep Repor
 	if err != nil {
 		return nil, err
 	}
+	// After the rollback below: its removals are requests of this run too.
+	defer os.Remove(creatingFile(topo.Name))
 	defer func() {
 		if err == nil {
 			return

@@ -365,6 +365,55 @@ func TestDownAfterCrashFindsContainersByLabel(t *testing.T) {
 	mustVerify(t, rt, topo)
 }
 
+// noteHook is a recorder that also calls onNote with each note, as it is
+// given.
+type noteHook struct {
+	recorder
+	onNote func(string)
+}
+
+func (r *noteHook) Note(msg string) {
+	r.recorder.Note(msg)
+	r.onNote(msg)
+}
+
+// An up that died (its creating mark left) may have creates the engine
+// completes after down looked: down watches for them and removes them.
+// One that returned leaves no mark, so down does not wait.
+func TestDownAfterAnUpThatDiedRemovesLateContainers(t *testing.T) {
+	rt := fakeLab(t)
+	topo := load(t, "dsr.yaml")
+	rep := &recorder{}
+	if _, err := Up(context.Background(), one(rt), topo, rep); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(creatingFile(topo.Name)); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("up returned and left its creating mark: %v", err)
+	}
+	if err := os.WriteFile(creatingFile(topo.Name), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	late := runtime.ContainerSpec{Name: "late", Labels: map[string]string{LabelLab: topo.Name, LabelNode: "real"}}
+	hook := &noteHook{onNote: func(msg string) {
+		if strings.Contains(msg, "did not finish") {
+			// The create the engine completes once down has looked.
+			if _, err := rt.Run(context.Background(), late); err != nil {
+				t.Error(err)
+			}
+		}
+	}}
+	removed, err := Down(context.Background(), one(rt), topo.Name, hook)
+	if err != nil || !slices.Contains(removed, "late") || len(removed) != len(topo.Nodes)+1 {
+		t.Fatalf("down: removed %v, %v; want the lab's containers and the late one", removed, err)
+	}
+	if left := labNames(t, rt, topo.Name); len(left) > 0 {
+		t.Errorf("left behind: %v", left)
+	}
+	if rec, err := Recorded(topo.Name); err != nil || rec {
+		t.Errorf("the lab's record outlived down: %v", err)
+	}
+}
+
 func TestDownOfALabThatIsNotUp(t *testing.T) {
 	rt := fakeLab(t)
 	rep := &recorder{}
