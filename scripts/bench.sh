@@ -26,7 +26,7 @@ DURATION=${DURATION:-5}   # seconds per iperf3 run
 ROUNDS=${ROUNDS:-3}       # rounds over all paths; medians are reported
 CONNS=${CONNS:-3000}      # short connections per rate measurement
 OUT=${OUT:-docs/BENCHMARKS.md}
-ONLY=${ONLY:-}            # "goodput": the goodput labs only
+ONLY=${ONLY:-}            # "goodput" or "updown": that section only
 MB=200                    # MiB per counted transfer (iperf3 -n)
 dsrlab=bin/dsrlab
 
@@ -42,7 +42,7 @@ cleanup() {
   for lab in bench-native bench-generic bench-nat bench-forward bench-forward-xdp bench-forward-nooffload bench-forward-tso bench-v6 dsr scale16 scale64 tier tiernat dsr3; do "$dsrlab" down -q --name "$lab" >/dev/null 2>&1 || true; done
   docker ps -aq --filter name=dsrlab-floor- | xargs -r docker rm -f >/dev/null
   if [ -n "${clab:-}" ]; then
-    for t in "$work"/*.clab.yml; do (cd "$work" && "$clab" destroy --cleanup -t "$t" >/dev/null 2>&1) || true; done
+    for t in "$work"/*.clab.yml; do (cd "$work" && CLAB_VERSION_CHECK=disable "$clab" destroy --cleanup -t "$t" >/dev/null 2>&1) || true; done
   fi
   rm -rf "$work"
 }
@@ -56,7 +56,7 @@ commit=$(git rev-parse --short HEAD)$(git diff --quiet || echo "+dirty")
 wall_ms() { local s=$(date +%s%N); "$@" >/dev/null || return; echo $(( ($(date +%s%N) - s) / 1000000 )); }
 secs() { awk -v m="$1" 'BEGIN { printf "%.2f", m / 1000 }'; }
 median_of() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
-# at_most RATIO MAX -> "met" or "not met"
+# at_most RATIO MAX -> "met" or "**not met**"
 at_most() { awk -v r="$1" -v m="$2" 'BEGIN { print (r <= m ? "met" : "**not met**") }'; }
 
 # containerlab (CLAB_VERSION), the tool dsrlab's up is held against. It has no
@@ -72,7 +72,11 @@ build_containerlab() {
   local dir src=$work/clabsrc mod=github.com/srl-labs/containerlab
   dir=$(cd "$work" && go mod download -json "$mod@$CLAB_VERSION" 2>/dev/null | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p') || true
   if [ -z "$dir" ]; then clab_why="the Go module proxy did not serve $mod@$CLAB_VERSION"; return; fi
-  cp -r "$dir" "$src" && chmod -R u+w "$src"
+  if [ ! -f "$dir/utils/kernel_module.go" ]; then
+    clab_why="containerlab $CLAB_VERSION has no utils/kernel_module.go, whose /proc/modules read this script changes"; return
+  fi
+  cp -r "$dir" "$src"
+  chmod -R u+w "$src"
   sed -i 's|^\tf, err := os.Open("/proc/modules")$|&\n\tif os.IsNotExist(err) {\n\t\treturn false, nil\n\t}|' "$src/utils/kernel_module.go"
   if ! grep -A1 -F 'os.Open("/proc/modules")' "$src/utils/kernel_module.go" | grep -q IsNotExist; then
     clab_why="containerlab $CLAB_VERSION reads /proc/modules in a way this script does not know how to change"; return
@@ -153,7 +157,7 @@ updown() { # ROUNDS NAME CONTAINERS TWIN UP_ARGS...
   clab_s=- clab_ratio=- floor_clab=-
   if [ -n "$clab" ]; then
     clab_s="$(secs "$(median_of "${cups[@]}")") / $(secs "$(median_of "${cdowns[@]}")")"
-    clab_ratio=$(awk -v r="$(median_of "${cr[@]}")" 'BEGIN { printf "%.2f", r }')
+    clab_ratio=$(median_of "${cr[@]}")
     floor_clab=$(awk -v r="$(median_of "${fc[@]}")" 'BEGIN { printf "%.2f", r }')
   fi
   steps=${steps%, }
@@ -237,10 +241,10 @@ machine's speed drifts). $clab_note
 | 1 katran + 64 reals | 67 | ${lab_up[scale64]} | ${lab_down[scale64]} | ${lab_clab[scale64]} | ${lab_floor[scale64]} | ${lab_cratio[scale64]} | ${lab_fratio[scale64]}x |
 $goals
 Time per added real: ${per_real} s (from 16 to 64 reals).
-Where the time goes, per step of \`up\` (the last round's; steps that took 0 s left out). The \`builtins\` step loads dsrlab's
-own XDP programs in the background, beside the steps its line names, and \`up\` waits for it
-before \`decap\`: its time overlaps theirs (the wait is what it adds), so the steps add up to
-more than \`up\` took.
+Where the time goes, per step of \`up\` (the last round's; steps that took 0 s left out). The
+\`builtins\` step loads dsrlab's own XDP programs in the background, beside the steps from
+\`images\` to \`addressing\`, and \`up\` waits for it before \`decap\`: its time overlaps theirs,
+so the steps add up to more than \`up\` took.
 - reference lab: ${lab_steps[dsr]}
 - 16 reals: ${lab_steps[scale16]}
 - 64 reals: ${lab_steps[scale64]}

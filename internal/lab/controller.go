@@ -412,12 +412,12 @@ func (d *deployment) startController(ctx context.Context) (string, error) {
 	if c := d.controller; c != nil && c.Running() {
 		return c.Name + " running", nil
 	}
-	ctx, err := seeThrough(ctx)
+	sctx, err := seeThrough(ctx)
 	if err != nil {
 		return "", err
 	}
 	if c := d.controller; c != nil {
-		if _, err := rt.Start(ctx, c.ID); err != nil {
+		if _, err := rt.Start(sctx, c.ID); err != nil {
 			return "", fmt.Errorf("controller: %w", err)
 		}
 		d.change("controller", "started "+c.Name)
@@ -431,7 +431,7 @@ func (d *deployment) startController(ctx context.Context) (string, error) {
 	if err := os.MkdirAll(filepath.Join(root, d.topo.Name), 0o755); err != nil {
 		return "", fmt.Errorf("state: %w", err)
 	}
-	c, err := rt.Run(ctx, runtime.ContainerSpec{
+	c, adopted, err := runOrAdopt(ctx, sctx, rt, runtime.ContainerSpec{
 		Name: controllerName(d.topo), Hostname: "dsrlab-controller", Image: topology.DefaultImage,
 		Cmd: controllerCommand(d.topo.Name, topology.LocalHost),
 		Env: map[string]string{"DSRLAB_STATE_DIR": root},
@@ -447,8 +447,8 @@ func (d *deployment) startController(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("controller: %w", err)
 	}
 	d.controller = c
-	d.change("controller", "created "+c.Name)
-	return c.Name + " created", nil
+	d.change("controller", createdOr(adopted)+" "+c.Name)
+	return c.Name + " " + createdOr(adopted), nil
 }
 
 // checksOn tells whether a katran on host checks reals, which the

@@ -88,7 +88,6 @@ func allUp(st health.State) bool {
 	return true
 }
 
-// balancerWeights reads katran's weights of a VIP's reals, by real.
 // waitWeights waits until the balancer's weights for vip meet cond, and
 // returns them.
 func waitWeights(t *testing.T, rt runtime.Runtime, topo *topology.Topology, vip, what string, cond func(map[string]uint32) bool) map[string]uint32 {
@@ -106,6 +105,7 @@ func waitWeights(t *testing.T, rt runtime.Runtime, topo *topology.Topology, vip,
 	}
 }
 
+// balancerWeights reads katran's weights of a VIP's reals, by real.
 func balancerWeights(t *testing.T, rt runtime.Runtime, topo *topology.Topology, vip string) map[string]uint32 {
 	t.Helper()
 	ns := nodeNamespace(t, rt, topo, "katran")

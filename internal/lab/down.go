@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"maps"
 	"os"
 	"slices"
@@ -30,7 +31,8 @@ func Down(ctx context.Context, rts runtime.Set, name string, rep Reporter) (remo
 	}
 	removed, found, err := downOnAll(ctx, rts, name, rep)
 	if err == nil {
-		if _, serr := os.Stat(creatingFile(name)); serr == nil {
+		// One that cannot be looked at may be there.
+		if _, serr := os.Stat(creatingFile(name)); !errors.Is(serr, fs.ErrNotExist) {
 			var late []string
 			late, err = lateCreates(ctx, rts, name, rep)
 			removed, found = append(removed, late...), found+len(late)
@@ -83,7 +85,7 @@ const (
 // in flight (its creatingFile is left): a down right after a SIGKILLed up
 // left a container the engine created a moment later.
 func lateCreates(ctx context.Context, rts runtime.Set, name string, rep Reporter) ([]string, error) {
-	rep.Note(fmt.Sprintf("An up of lab %q did not finish: watching %v for containers the engines create late", name, lateCreateQuiet))
+	rep.Note(fmt.Sprintf("An up of lab %q did not finish: watching the engines until no container of the lab has appeared for %v", name, lateCreateQuiet))
 	var removed []string
 	end := time.Now().Add(lateCreateMax)
 	for quiet := time.Now(); time.Since(quiet) < lateCreateQuiet; {

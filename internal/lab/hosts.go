@@ -125,7 +125,7 @@ func (d *deployment) startAgents(ctx context.Context) error {
 			// Its main process is the controller of the host's health
 			// checks, which keeps its state in the container: the engine
 			// restarts it after a crash, and down removes it all.
-			c, err = rt.Run(sctx, runtime.ContainerSpec{
+			c, _, err = runOrAdopt(ctx, sctx, rt, runtime.ContainerSpec{
 				Name: agentName(d.topo, h), Hostname: "dsrlab-agent", Image: topology.DefaultImage,
 				Cmd: controllerCommand(d.topo.Name, h),
 				Labels: map[string]string{LabelLab: d.topo.Name, LabelRole: roleAgent, LabelHost: h, LabelTopology: d.topo.File,
@@ -765,15 +765,11 @@ func saveHosts(t *topology.Topology) error {
 	if err := os.MkdirAll(filepath.Dir(hostsFile(t.Name)), 0o755); err != nil {
 		return fmt.Errorf("state: %w", err)
 	}
-	if err := os.WriteFile(hostsFile(t.Name), data, 0o644); err != nil {
-		return err
-	}
-	// From here on this run may send the engines creates.
-	return os.WriteFile(creatingFile(t.Name), nil, 0o644)
+	return os.WriteFile(hostsFile(t.Name), data, 0o644)
 }
 
 // creatingFile is there while an up may have creates in flight at an
-// engine: up writes it with the lab's hosts, before it creates anything,
+// engine: up writes it after the lab's hosts, before it creates anything,
 // and removes it when it returns, its requests all seen through. Left
 // behind, it says an up died (SIGKILL, a crash) whose creates the engine
 // may still complete: down then watches for them (lateCreates).

@@ -37,12 +37,29 @@ func (p *threadPriority) lower() {
 	tid := unix.Gettid()
 	// The raw system call returns 20 - nice.
 	prio, err := unix.Getpriority(unix.PRIO_PROCESS, tid)
-	if err != nil || 20-prio >= lowestNice {
+	if err != nil || 20-prio >= lowestNice || !mayRaise(20-prio) {
 		return
 	}
 	if unix.Setpriority(unix.PRIO_PROCESS, tid, lowestNice) == nil {
 		p.tid, p.nice = tid, 20-prio
 	}
+}
+
+// mayRaise tells whether a thread lowered to lowestNice could be given
+// nice back: with CAP_SYS_NICE (root inside a container may lack it), or
+// under an RLIMIT_NICE that allows it. A thread that could not stays low
+// while up waits for it.
+func mayRaise(nice int) bool {
+	var lim unix.Rlimit
+	if unix.Getrlimit(unix.RLIMIT_NICE, &lim) == nil && lim.Cur >= uint64(20-nice) {
+		return true
+	}
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var caps [2]unix.CapUserData
+	if unix.Capget(&hdr, &caps[0]) != nil {
+		return false
+	}
+	return caps[unix.CAP_SYS_NICE/32].Effective&(1<<(unix.CAP_SYS_NICE%32)) != 0
 }
 
 // restore gives the thread its priority back, if it was lowered, and

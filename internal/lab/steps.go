@@ -98,12 +98,16 @@ func (d *deployment) startBackground(ctx context.Context, s step) *background {
 	go func() {
 		defer close(b.done)
 		goruntime.LockOSThread()
+		// Before done is closed, however the step ends: a wait after
+		// that must find no thread ID to set, the thread may be gone.
+		defer func() {
+			if b.prio.restore() {
+				goruntime.UnlockOSThread()
+			} // else Go ends the thread with this goroutine
+		}()
 		b.prio.lower()
 		b.detail, b.err = d.runStep(ctx, s)
 		b.took = time.Since(b.begin)
-		if b.prio.restore() {
-			goruntime.UnlockOSThread()
-		} // else Go ends the thread with this goroutine
 	}()
 	return b
 }

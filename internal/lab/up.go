@@ -63,8 +63,16 @@ func Up(ctx context.Context, rts runtime.Set, topo *topology.Topology, rep Repor
 	if err != nil {
 		return nil, err
 	}
-	// After the rollback below: its removals are requests of this run too.
-	defer os.Remove(creatingFile(topo.Name))
+	// The creating mark goes when this run returns, after the rollback
+	// below (whose removals are this run's requests too), unless an up that
+	// died left it and this run failed: that up's creates may still land,
+	// and a down must still watch for them.
+	_, markErr := os.Stat(creatingFile(topo.Name))
+	defer func() {
+		if err == nil || markErr != nil {
+			os.Remove(creatingFile(topo.Name))
+		}
+	}()
 	defer func() {
 		if err == nil {
 			return
@@ -221,6 +229,10 @@ func (d *deployment) preflight(ctx context.Context) (string, error) {
 	if err := saveHosts(d.topo); err != nil {
 		return "", err
 	}
+	// From here on this run may send the engines creates.
+	if err := os.WriteFile(creatingFile(d.topo.Name), nil, 0o644); err != nil {
+		return "", fmt.Errorf("state: %w", err)
+	}
 	// One inspect per node, in parallel as containers are started: one
 	// after another, a large lab waits a round trip to the engine per node.
 	found := make([]*runtime.Container, len(d.topo.Nodes))
@@ -244,12 +256,8 @@ func (d *deployment) preflight(ctx context.Context) (string, error) {
 			d.containers[n.Name] = c
 			continue
 		}
-		owner := "was not created by dsrlab"
-		if lab := c.Labels[LabelLab]; lab != "" {
-			owner = fmt.Sprintf("belongs to dsrlab lab %q (node %s)", lab, c.Labels[LabelNode])
-		}
 		return "", fmt.Errorf("node %s: a container named %q already exists and %s; remove it or set a `prefix` in the topology",
-			n.Name, n.ContainerName, owner)
+			n.Name, n.ContainerName, owner(c))
 	}
 	// Chosen here, from the containers as they were before this run: the
 	// builtins step runs beside the containers step, which changes them.
@@ -440,14 +448,14 @@ func seeThrough(ctx context.Context) (context.Context, error) {
 }
 
 func (d *deployment) ensureContainer(ctx context.Context, n *topology.Node, existing *runtime.Container) (*runtime.Container, error) {
-	ctx, err := seeThrough(ctx)
+	sctx, err := seeThrough(ctx)
 	if err != nil {
 		return nil, err
 	}
 	if existing != nil {
-		c, err := d.rt(n).Start(ctx, existing.ID)
+		c, err := d.rt(n).Start(sctx, existing.ID)
 		if err == nil {
-			d.recordStart(n, false, "started stopped container ")
+			d.recordStart(n, false, "started stopped container")
 		}
 		return c, err
 	}
@@ -465,44 +473,83 @@ func (d *deployment) ensureContainer(ctx context.Context, n *topology.Node, exis
 		// clean stop withdraws first, a restart runs it again.
 		cmd = bgpCommand(d.topo, n)
 	}
-	c, err := d.rt(n).Run(ctx, runtime.ContainerSpec{
+	c, adopted, err := runOrAdopt(ctx, sctx, d.rt(n), runtime.ContainerSpec{
 		Name: n.ContainerName, Hostname: n.Name, Image: n.Image, Cmd: cmd,
 		Env: n.Env, Labels: d.labels(n), Sysctls: n.Sysctls, CapAdd: nodeCaps,
 	})
-	if errors.Is(err, runtime.ErrNameInUse) {
-		return d.adopt(ctx, n, err)
-	}
 	if err != nil {
 		return nil, err
 	}
-	d.recordStart(n, true, "created ")
+	// An adopted container counts as this run's creation: the up that
+	// created it got no further than its containers, so the node's exec
+	// commands are still to run, and a failure removes it.
+	d.recordStart(n, true, createdOr(adopted))
 	return c, nil
 }
 
-// adopt takes on a container of this node that appeared after preflight
-// looked: the engine completes the creates of an up killed a moment
-// before, after that up is gone. Such an up got no further than its
-// containers, so the container counts as this run's creation (its node's
-// exec commands run, a failure removes it). A container of anything else
-// under the name stays the error inUse.
-func (d *deployment) adopt(ctx context.Context, n *topology.Node, inUse error) (*runtime.Container, error) {
-	c, err := d.rt(n).Inspect(ctx, n.ContainerName)
+// createdOr says how a container runOrAdopt gave came to be.
+func createdOr(adopted bool) string {
+	if adopted {
+		return "adopted (created by an up that did not finish)"
+	}
+	return "created"
+}
+
+// identityLabels say which of a lab's containers one is: a node, or
+// dsrlab's agent or controller on a host.
+var identityLabels = []string{LabelLab, LabelNode, LabelRole, LabelHost}
+
+// runOrAdopt creates and starts a container, or, when its name is taken
+// by a container with the same identity, takes that one on (started if it
+// is not running) and reports it adopted: the engine completes the creates
+// of an up killed a moment before after that up is gone, and after this
+// run's preflight looked. A container of anything else under the name is
+// refused, its owner named. Requests go out with sctx, which a Ctrl-C
+// does not cancel (seeThrough); waiting stops with ctx.
+func runOrAdopt(ctx, sctx context.Context, rt runtime.Runtime, spec runtime.ContainerSpec) (*runtime.Container, bool, error) {
+	c, err := rt.Run(sctx, spec)
+	if !errors.Is(err, runtime.ErrNameInUse) {
+		return c, false, err
+	}
+	c, ierr := rt.Inspect(sctx, spec.Name)
 	// The engine takes the name before the create is done: for a moment
 	// there may be no container under it to inspect.
-	for tries := 0; errors.Is(err, runtime.ErrNotFound) && tries < 30; tries++ {
-		time.Sleep(100 * time.Millisecond)
-		c, err = d.rt(n).Inspect(ctx, n.ContainerName)
+	for tries := 0; errors.Is(ierr, runtime.ErrNotFound) && tries < 30; tries++ {
+		select {
+		case <-ctx.Done():
+			return nil, false, ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+		c, ierr = rt.Inspect(sctx, spec.Name)
 	}
-	if err != nil || c.Labels[LabelLab] != d.topo.Name || c.Labels[LabelNode] != n.Name {
-		return nil, inUse
+	switch {
+	case errors.Is(ierr, runtime.ErrNotFound):
+		return nil, false, err
+	case ierr != nil:
+		return nil, false, fmt.Errorf("%w; and then: %w", err, ierr)
 	}
-	if !c.Running() {
-		if c, err = d.rt(n).Start(ctx, c.ID); err != nil {
-			return nil, err
+	for _, k := range identityLabels {
+		if c.Labels[k] != spec.Labels[k] {
+			return nil, false, fmt.Errorf("a container named %q already exists and %s; remove it or set a `prefix` in the topology", spec.Name, owner(c))
 		}
 	}
-	d.recordStart(n, true, "adopted (created by an up that did not finish) ")
-	return c, nil
+	if !c.Running() {
+		if c, err = rt.Start(sctx, c.ID); err != nil {
+			return nil, false, err
+		}
+	}
+	return c, true, nil
+}
+
+// owner says whose a container is, for an error about its name.
+func owner(c *runtime.Container) string {
+	switch {
+	case c.Labels[LabelNode] != "":
+		return fmt.Sprintf("belongs to dsrlab lab %q (node %s)", c.Labels[LabelLab], c.Labels[LabelNode])
+	case c.Labels[LabelLab] != "":
+		return fmt.Sprintf("belongs to dsrlab lab %q (its %s on host %s)", c.Labels[LabelLab], c.Labels[LabelRole], c.Labels[LabelHost])
+	}
+	return "was not created by dsrlab"
 }
 
 // recordStart records a container this run started: created, when the
@@ -514,7 +561,7 @@ func (d *deployment) recordStart(n *topology.Node, created bool, verb string) {
 	if created {
 		d.created[n.Name] = true
 	}
-	d.change("containers", verb+n.ContainerName)
+	d.change("containers", verb+" "+n.ContainerName)
 }
 
 func (d *deployment) closeNamespaces() {

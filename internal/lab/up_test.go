@@ -414,6 +414,29 @@ func TestDownAfterAnUpThatDiedRemovesLateContainers(t *testing.T) {
 	}
 }
 
+// The mark of an up that died stays until an up succeeds: one that fails
+// in between leaves it, for that up's creates may still land.
+func TestCreatingMarkOfAnUpThatDiedOutlivesAFailedUp(t *testing.T) {
+	rt := fakeLab(t)
+	topo := load(t, "dsr.yaml")
+	mustUp(t, rt, topo)
+	if err := os.WriteFile(creatingFile(topo.Name), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv(FaultEnv, "xdp")
+	if _, err := Up(context.Background(), one(rt), topo, &recorder{}); err == nil {
+		t.Fatal("up with a fault succeeded")
+	}
+	if _, err := os.Stat(creatingFile(topo.Name)); err != nil {
+		t.Errorf("a failed up took the mark of one that died: %v", err)
+	}
+	t.Setenv(FaultEnv, "")
+	mustUp(t, rt, topo)
+	if _, err := os.Stat(creatingFile(topo.Name)); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("an up that succeeded left the mark: %v", err)
+	}
+}
+
 func TestDownOfALabThatIsNotUp(t *testing.T) {
 	rt := fakeLab(t)
 	rep := &recorder{}
@@ -671,8 +694,8 @@ func TestForeignContainerAfterPreflightFailsUp(t *testing.T) {
 	real := topo.Node("real")
 	appearsAfterPreflight(t, rt, real.ContainerName, map[string]string{"owner": "someone else"})
 	_, err := Up(context.Background(), one(rt), topo, &recorder{})
-	if !errors.Is(err, runtime.ErrNameInUse) || !strings.Contains(err.Error(), "node real") {
-		t.Fatalf("up: %v, want the name in use, for node real", err)
+	if err == nil || !strings.Contains(err.Error(), `node real: a container named "real" already exists and was not created by dsrlab`) {
+		t.Fatalf("up: %v, want the name taken, its owner named, for node real", err)
 	}
 	if left := labNames(t, rt, topo.Name); len(left) > 0 {
 		t.Errorf("left behind: %v", left)

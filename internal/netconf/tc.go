@@ -80,7 +80,8 @@ func (n *Namespace) DetachTC(ifname string, egress bool, priority uint16) error 
 // egress, by priority; none without a clsact qdisc, and none when the
 // interface is gone: the kernel tears a stopped container's namespace down
 // after the engine says it stopped, so its veth peers vanish under a reader
-// that has just listed them.
+// that has just listed them. (A caller about to attach finds out about a
+// missing interface when it attaches.)
 func (n *Namespace) TC(ifname string) ([]TCAttachment, error) {
 	link, err := n.link(ifname)
 	if err != nil || link == nil {
