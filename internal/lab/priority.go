@@ -47,8 +47,8 @@ func (p *threadPriority) lower() {
 
 // mayRaise tells whether a thread lowered to lowestNice could be given
 // nice back: with CAP_SYS_NICE (root inside a container may lack it), or
-// under an RLIMIT_NICE that allows it. A thread that could not stays low
-// while up waits for it.
+// under an RLIMIT_NICE that allows it. Without either it is not lowered:
+// it would stay low while up waits for it.
 func mayRaise(nice int) bool {
 	var lim unix.Rlimit
 	if unix.Getrlimit(unix.RLIMIT_NICE, &lim) == nil && lim.Cur >= uint64(20-nice) {
