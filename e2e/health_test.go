@@ -211,7 +211,8 @@ func TestHealthFailOpen(t *testing.T) {
 	deadline := time.Now().Add(30 * time.Second)
 	for len(labHealth(t, topo.Name).FailOpen) == 0 {
 		if time.Now().After(deadline) {
-			t.Fatal("fail open never recorded")
+			logs, _ := exec.Command("docker", "logs", topo.Prefix+"dsrlab-controller").CombinedOutput()
+			t.Fatalf("fail open never recorded; health %+v; the controller said:\n%s", labHealth(t, topo.Name), logs)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}

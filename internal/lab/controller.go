@@ -201,7 +201,12 @@ func (c *Controller) sync() error {
 	}
 	var errs []error
 	for p := range c.pending {
-		errs = append(errs, c.applyWeights(p.katran, p.vip))
+		if err := c.applyWeights(p.katran, p.vip); err != nil {
+			// Tried again at the next tick: dropped, the weights would
+			// wait for the real's next transition.
+			errs = append(errs, err)
+			continue
+		}
 		delete(c.pending, p)
 	}
 	return errors.Join(errs...)
@@ -259,7 +264,10 @@ func (c *Controller) reload() error {
 	for _, k := range topo.NodesOfKind(topology.KindKatran) {
 		for _, v := range topo.VIPsServedBy(k) {
 			if v.HealthCheck != nil && k.Host.Name == c.Host && !v.NAT() {
-				errs = append(errs, c.applyWeights(k.Name, v))
+				if err := c.applyWeights(k.Name, v); err != nil {
+					c.pending[vipOn{k.Name, v}] = true // tried again at the next tick
+					errs = append(errs, err)
+				}
 			}
 		}
 	}
