@@ -436,19 +436,23 @@ func (d *deployment) startController(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("state: %w", err)
 	}
+	names, err := filepath.Abs(netnsDir())
+	if err != nil {
+		return "", fmt.Errorf("namespace names: %w", err)
+	}
 	if err := os.MkdirAll(filepath.Join(root, d.topo.Name), 0o755); err != nil {
 		return "", fmt.Errorf("state: %w", err)
 	}
 	c, adopted, err := runOrAdopt(ctx, sctx, rt, runtime.ContainerSpec{
 		Name: controllerName(d.topo), Hostname: "dsrlab-controller", Image: topology.DefaultImage,
 		Cmd: controllerCommand(d.topo.Name, topology.LocalHost),
-		Env: map[string]string{"DSRLAB_STATE_DIR": root},
+		Env: map[string]string{"DSRLAB_STATE_DIR": root, "DSRLAB_NETNS_DIR": names},
 		Labels: map[string]string{LabelLab: d.topo.Name, LabelRole: roleController, LabelHost: topology.LocalHost,
 			LabelTopology: d.topo.File, image.DigestLabel: digest},
 		CapAdd: agentCaps, HostNetwork: true, HostPID: true,
 		// The state root, not only the lab's directory: the lab's lock
 		// sits beside it.
-		Binds:         []string{root + ":" + root, netnsDir + ":" + netnsDir + ":ro"},
+		Binds:         []string{root + ":" + root, names + ":" + names + ":ro"},
 		RestartPolicy: "unless-stopped",
 	})
 	if err != nil {
@@ -473,5 +477,5 @@ func checksOn(t *topology.Topology, host string) bool {
 // NamespaceByName opens a node's network namespace through the name up
 // gave it in /run/netns, as the controller does from its container.
 func NamespaceByName(n *topology.Node) (*netconf.Namespace, error) {
-	return netconf.FromPath(filepath.Join(netnsDir, n.ContainerName), n.ContainerName)
+	return netconf.FromPath(filepath.Join(netnsDir(), n.ContainerName), n.ContainerName)
 }

@@ -13,8 +13,10 @@ import (
 
 // netnsDir is where `ip netns` looks for named namespaces. Like
 // containerlab, up names each container's namespace there, so a user's own
-// tools work in it: `ip netns exec client tcpdump -i eth0`.
-const netnsDir = "/run/netns"
+// tools work in it: `ip netns exec client tcpdump -i eth0`. Overridable for
+// tests: the down of a fake lab took the name of a real lab's container of
+// the same name, which that lab's controller finds its katran by.
+func netnsDir() string { return dirFromEnv("DSRLAB_NETNS_DIR", "/run/netns") }
 
 // nameNamespace makes /run/netns/CONTAINER a symbolic link to the
 // namespace's /proc file. A link, not a bind mount: it does not keep the
@@ -27,10 +29,10 @@ func nameNamespace(container string, ns *netconf.Namespace) error {
 	if ns.Path() == "" {
 		return nil // a namespace known only by its handle (the fake runtime)
 	}
-	if err := os.MkdirAll(netnsDir, 0o755); err != nil {
+	if err := os.MkdirAll(netnsDir(), 0o755); err != nil {
 		return err
 	}
-	link := filepath.Join(netnsDir, container)
+	link := filepath.Join(netnsDir(), container)
 	switch target, err := os.Readlink(link); {
 	case err == nil && target == ns.Path():
 		return nil
@@ -48,7 +50,7 @@ func nameNamespace(container string, ns *netconf.Namespace) error {
 // unnameNamespace removes the name up gave a container's namespace, and
 // nothing else of that name.
 func unnameNamespace(container string) {
-	link := filepath.Join(netnsDir, container)
+	link := filepath.Join(netnsDir(), container)
 	if target, err := os.Readlink(link); err == nil && ownLink(target) {
 		os.Remove(link)
 	}
@@ -59,7 +61,7 @@ func unnameNamespace(container string) {
 // once its PID is reused it would lead into some other process's
 // namespace, and whose that is cannot be told.
 func unnameGone(container string) {
-	link := filepath.Join(netnsDir, container)
+	link := filepath.Join(netnsDir(), container)
 	if target, err := os.Readlink(link); err == nil && ownLink(target) {
 		if _, err := os.Stat(link); errors.Is(err, fs.ErrNotExist) {
 			os.Remove(link)

@@ -704,3 +704,39 @@ func TestForeignContainerAfterPreflightFailsUp(t *testing.T) {
 		t.Errorf("the other container: %v, %v", c, err)
 	}
 }
+
+// A fake lab's down leaves the host's namespace names alone: unit tests run
+// beside the e2e suite, whose labs may have containers of the same names
+// (a controller found its katran by that name, and lost it).
+func TestFakeLabLeavesTheHostsNamespaceNamesAlone(t *testing.T) {
+	rt := fakeLab(t)
+	data, err := os.ReadFile("../../labs/dsr.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	prefix := fmt.Sprintf("u%d-", os.Getpid())
+	file := filepath.Join(t.TempDir(), "lab.yaml")
+	if err := os.WriteFile(file, []byte(strings.Replace(string(data), `prefix: ""`, `prefix: "`+prefix+`"`, 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	topo, err := topology.Load(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The name a real lab's up gives its katran's namespace.
+	link := filepath.Join("/run/netns", topo.Node("katran").ContainerName)
+	if err := os.MkdirAll("/run/netns", 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("/proc/1/ns/net", link); err != nil {
+		t.Fatal(err)
+	}
+	defer os.Remove(link)
+	mustUp(t, rt, topo)
+	if _, err := Down(context.Background(), one(rt), topo.Name, &recorder{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Lstat(link); err != nil {
+		t.Errorf("the fake lab's down took the host's %s: %v", link, err)
+	}
+}

@@ -30,6 +30,9 @@ func Runtime(t *testing.T) *fake.Runtime {
 		t.Skip("needs root: creates network namespaces and loads XDP programs")
 	}
 	t.Setenv("DSRLAB_STATE_DIR", t.TempDir())
+	// Its labs' names, and their containers', may be those of real labs
+	// on this machine (the e2e suite's run beside the unit tests).
+	t.Setenv("DSRLAB_NETNS_DIR", t.TempDir())
 	// The test's own bpffs for pins, mounted by the first that needs it:
 	// its labs' names may be those of real labs on this machine.
 	pins := filepath.Join(t.TempDir(), "bpf")
