@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -79,16 +78,10 @@ func TestHealthChecksOnAnotherHost(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	text := strings.Replace(string(data), "katran: {kind: katran}", "katran: {kind: katran, host: "+healthHost+"}", 1)
-	text = strings.Replace(text, "router: {kind: router}", "router: {kind: router, host: "+healthHost+"}", 1)
-	text = strings.Replace(text, "name: dsr3\nprefix: \"dsr3-\"\n", "name: hmh\nprefix: \"hmh-\"\n"+hostsBlockWith(healthHost, healthHostIndex), 1)
-	if strings.Count(text, "host: "+healthHost) != 2 || !strings.Contains(text, "name: hmh") {
-		t.Fatalf("labs/dsr-3reals.yaml changed; the test's edits no longer apply:\n%s", text)
-	}
-	file := filepath.Join(t.TempDir(), "lab.yaml")
-	if err := os.WriteFile(file, []byte(text), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	file := writeLab(t, t.TempDir(), data, "hmh", "hmh-",
+		"katran: {kind: katran}", "katran: {kind: katran, host: "+healthHost+"}",
+		"router: {kind: router}", "router: {kind: router, host: "+healthHost+"}",
+		"prefix: \"dsr3-\"\n", "prefix: \"dsr3-\"\n"+hostsBlockWith(healthHost, healthHostIndex))
 	t.Cleanup(func() { exec.Command(dsrlabBin, "down", "--name", "hmh").Run() })
 	if out, err := dsrlab(t, "up", "-t", file); err != nil {
 		t.Fatalf("up: %v\n%s", err, out)
